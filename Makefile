@@ -1,0 +1,53 @@
+# Every target sets itself up, idempotently, on a fresh machine with Python 3.11 and Node 20.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+RUN_STAMP := $(VENV)/.run-deps
+DEV_STAMP := $(VENV)/.dev-deps
+NODE_STAMP := node_modules/.stamp
+
+.PHONY: run test lint typecheck unit clean
+
+run: $(RUN_STAMP) $(NODE_STAMP) local.settings.json
+	$(PY) -m localdev.run
+
+test: $(DEV_STAMP) $(NODE_STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy .
+	$(PY) -m pytest
+
+lint: $(DEV_STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: $(DEV_STAMP)
+	$(PY) -m mypy .
+
+unit: $(DEV_STAMP)
+	$(PY) -m pytest tests/unit
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# What running needs: the app's runtime requirements (the local host and the simulator use only
+# those plus the standard library).
+$(RUN_STAMP): requirements.txt | $(PY)
+	$(PIP) install -r requirements.txt
+	touch $@
+
+$(DEV_STAMP): requirements.txt requirements-dev.txt | $(PY)
+	$(PIP) install -r requirements-dev.txt
+	touch $(RUN_STAMP) $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+local.settings.json:
+	cp local.settings.sample.json $@
+
+clean:
+	rm -rf $(VENV) node_modules .localdev .pytest_cache .mypy_cache .ruff_cache .hypothesis

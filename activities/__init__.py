@@ -1,0 +1,1 @@
+"""Durable activities (blueprints): thin, idempotent adapters that do the I/O."""

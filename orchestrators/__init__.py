@@ -1,0 +1,1 @@
+"""Durable orchestrations (blueprints): deterministic, no I/O."""

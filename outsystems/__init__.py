@@ -1,0 +1,1 @@
+"""The OutSystems-on-Azure domain: pure Python, no Azure SDK imports and no I/O."""

@@ -1,0 +1,75 @@
+"""The app settings the function app reads, in one typed place.
+
+Settings are read when needed (never at import time) and fail fast with a message naming the
+missing setting. Secrets are read only by the code that sends them to Azure and are never logged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
+DEFAULT_EVENTS_QUEUE = "platform-events"
+
+#: Settings holding secrets (Key Vault references in Azure).
+SECRET_SETTINGS: tuple[str, ...] = (
+    "VM_ADMIN_PASSWORD",
+    "SQL_ADMIN_PASSWORD",
+    "PLATFORM_KEY_SEED",
+    "ALERT_WEBHOOK_URL",
+)
+
+
+class MissingSettingError(RuntimeError):
+    """A required app setting is absent or empty."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"The app setting {name} is required but not set "
+            "(local.settings.json locally, application settings in Azure)."
+        )
+        self.name = name
+
+
+def required(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """The value of a required setting, or `MissingSettingError` naming it."""
+    value = (environ if environ is not None else os.environ).get(name, "").strip()
+    if not value:
+        raise MissingSettingError(name)
+    return value
+
+
+def optional(name: str, default: str, environ: Mapping[str, str] | None = None) -> str:
+    """The value of an optional setting, `default` when absent or empty."""
+    value = (environ if environ is not None else os.environ).get(name, "").strip()
+    return value or default
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """The non-secret settings; secrets are read with `required()` where they are used."""
+
+    subscription_id: str
+    managed_subscription_ids: tuple[str, ...]
+    arm_endpoint: str
+    events_queue: str
+
+    @property
+    def all_subscription_ids(self) -> tuple[str, ...]:
+        """The default subscription first, then the other managed ones, without repeats."""
+        ids = [self.subscription_id, *self.managed_subscription_ids]
+        return tuple(dict.fromkeys(i.lower() for i in ids))
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> AppSettings:
+        """Read the settings from the environment (or a given mapping)."""
+        env = environ if environ is not None else os.environ
+        managed = optional("MANAGED_SUBSCRIPTION_IDS", "", env)
+        return cls(
+            subscription_id=required("AZURE_SUBSCRIPTION_ID", env),
+            managed_subscription_ids=tuple(s.strip() for s in managed.split(",") if s.strip()),
+            arm_endpoint=optional("ARM_ENDPOINT", DEFAULT_ARM_ENDPOINT, env).rstrip("/"),
+            events_queue=optional("PLATFORM_EVENTS_QUEUE", DEFAULT_EVENTS_QUEUE, env),
+        )

@@ -1,0 +1,201 @@
+"""Every Azure resource name of a platform, derived from its solution id and environment.
+
+Names are deterministic (the same spec always yields the same names, so a redeploy updates in
+place) and valid under Azure's rules for every valid solution id: the worst case is a 6-character
+id with the `life` environment. Globally unique names (SQL servers, storage accounts, public IP
+DNS labels) carry a suffix derived from the subscription and resource group, in the spirit of
+ARM templates' `uniqueString(subscription().id, resourceGroup().id)`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Final, Literal
+
+Environment = Literal["dev", "test", "prod", "life"]
+#: The four environments of every platform, in the order they are presented.
+ENVIRONMENTS: Final[tuple[Environment, ...]] = ("dev", "test", "prod", "life")
+#: The pseudo-environment of resources every environment shares (group, network, storage).
+SHARED: Final = "shared"
+
+SOLUTION_ID_MAX_LENGTH: Final = 6
+SOLUTION_ID_RE: Final = re.compile(r"[a-z][a-z0-9]{0,5}")
+SUFFIX_LENGTH: Final = 13
+
+#: Name of the Custom Script Extension that sets OutSystems up (on VMs and in the scale set).
+SETUP_EXTENSION: Final = "outsystems-setup"
+#: Azure requires this exact name for the subnet of a Bastion host.
+BASTION_SUBNET: Final = "AzureBastionSubnet"
+#: The SQL admin login of every environment's server (the password is an app setting).
+SQL_ADMIN_LOGIN: Final = "sqladmin"
+
+#: Tags this app puts on every taggable resource it creates; `managedBy` marks ownership.
+MANAGED_BY_TAG: Final = "managedBy"
+MANAGED_BY_VALUE: Final = "outsystems-azure-ops"
+SOLUTION_TAG: Final = "osSolutionId"
+ENVIRONMENT_TAG: Final = "osEnvironment"
+PLATFORM_TAG_KEYS: Final = (MANAGED_BY_TAG, SOLUTION_TAG, ENVIRONMENT_TAG)
+
+Catalog = Literal["platform", "session", "logging"]
+CATALOGS: Final[tuple[Catalog, ...]] = ("platform", "session", "logging")
+
+
+def is_valid_solution_id(solution_id: str) -> bool:
+    """Lowercase letters and digits, starting with a letter, at most 6 characters."""
+    return SOLUTION_ID_RE.fullmatch(solution_id) is not None
+
+
+def default_resource_group(solution_id: str) -> str:
+    """The resource group a platform goes to when its spec names none."""
+    return f"{solution_id}-rg"
+
+
+def unique_suffix(subscription_id: str, resource_group: str) -> str:
+    """13 lowercase base32 characters, stable for one subscription and resource group.
+
+    ARM compares both case-insensitively, so they are lowercased first: the same platform
+    written with a different case must not get new global names.
+    """
+    seed = f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}".lower()
+    digest = hashlib.sha256(seed.encode("utf-8")).digest()
+    return base64.b32encode(digest).decode("ascii")[:SUFFIX_LENGTH].lower()
+
+
+@dataclass(frozen=True)
+class PlatformNames:
+    """The names of one platform's resources.
+
+    Build it with `PlatformNames.of(...)`; methods taking `env` name per-environment resources.
+    """
+
+    solution_id: str
+    suffix: str
+
+    @classmethod
+    def of(cls, solution_id: str, subscription_id: str, resource_group: str) -> PlatformNames:
+        """Names for a platform; raises `ValueError` for an invalid solution id."""
+        if not is_valid_solution_id(solution_id):
+            raise ValueError(
+                f"invalid solution id {solution_id!r}: use 1-{SOLUTION_ID_MAX_LENGTH} lowercase "
+                "letters and digits, starting with a letter"
+            )
+        return cls(solution_id, unique_suffix(subscription_id, resource_group))
+
+    # --- shared ---------------------------------------------------------------------------
+    @property
+    def vnet(self) -> str:
+        return f"{self.solution_id}-vnet"
+
+    @property
+    def gateway_subnet(self) -> str:
+        # Not "GatewaySubnet": Azure reserves that name for VPN/ExpressRoute gateways.
+        return f"{self.solution_id}-appgw-subnet"
+
+    @property
+    def gateway_nsg(self) -> str:
+        return f"{self.solution_id}-appgw-nsg"
+
+    @property
+    def storage_account(self) -> str:
+        return f"{self.solution_id}{self.suffix}"
+
+    @property
+    def file_share(self) -> str:
+        return f"{self.solution_id}-config"
+
+    @property
+    def bastion(self) -> str:
+        return f"{self.solution_id}-bastion"
+
+    @property
+    def bastion_public_ip(self) -> str:
+        return f"{self.solution_id}-bastion-pip"
+
+    @property
+    def gateway_identity(self) -> str:
+        """The managed identity the gateways read the TLS certificate from Key Vault with."""
+        return f"{self.solution_id}-appgw-id"
+
+    # --- per environment ------------------------------------------------------------------
+    def prefix(self, env: Environment) -> str:
+        return f"{self.solution_id}-{env}"
+
+    def subnet(self, env: Environment) -> str:
+        return f"{self.prefix(env)}-subnet"
+
+    def nsg(self, env: Environment) -> str:
+        return f"{self.prefix(env)}-nsg"
+
+    def vm(self, env: Environment) -> str:
+        """The Platform Server VM (the Deployment Controller in a production farm)."""
+        return f"{self.prefix(env)}-vm"
+
+    def computer_name(self, env: Environment) -> str:
+        # Windows computer names hold at most 15 characters; the VM name fits (worst case 14).
+        return self.vm(env)
+
+    def nic(self, env: Environment) -> str:
+        return f"{self.prefix(env)}-nic"
+
+    def os_disk(self, env: Environment) -> str:
+        return f"{self.vm(env)}-osdisk"
+
+    def data_disk(self, env: Environment) -> str:
+        return f"{self.vm(env)}-datadisk"
+
+    def sql_server(self, env: Environment) -> str:
+        return f"{self.prefix(env)}-sql{self.suffix}"
+
+    def sql_server_fqdn(self, env: Environment) -> str:
+        return f"{self.sql_server(env)}.database.windows.net"
+
+    def database(self, env: Environment, catalog: Catalog) -> str:
+        # Underscores keep catalog names regular T-SQL identifiers (no brackets needed).
+        return f"{self.solution_id}_{env}_{catalog}"
+
+    def sql_vnet_rule(self, env: Environment) -> str:
+        return f"{self.prefix(env)}-subnet-rule"
+
+    def public_ip(self, env: Environment) -> str:
+        return f"{self.prefix(env)}-pip"
+
+    def dns_label(self, env: Environment) -> str:
+        """The gateway's public DNS label: unique per region, so it carries the suffix."""
+        return f"{self.prefix(env)}-{self.suffix}"
+
+    def app_gateway(self, env: Environment) -> str:
+        return f"{self.prefix(env)}-appgw"
+
+    # --- production farm ------------------------------------------------------------------
+    @property
+    def scale_set(self) -> str:
+        return f"{self.solution_id}-prod-vmss"
+
+    @property
+    def scale_set_computer_name_prefix(self) -> str:
+        # Windows scale sets append 6 characters to a prefix of at most 9.
+        return f"{self.solution_id}-fe"
+
+    @property
+    def scale_set_nic(self) -> str:
+        return f"{self.scale_set}-nic"
+
+    @property
+    def scaling_action_group(self) -> str:
+        return f"{self.solution_id}-prod-scale-ag"
+
+    @property
+    def scaling_action_group_short_name(self) -> str:
+        # Action groups need a short name of at most 12 characters (SMS/email sender).
+        return f"{self.solution_id}-scale"
+
+    @property
+    def cpu_high_alert(self) -> str:
+        return f"{self.solution_id}-prod-cpu-high"
+
+    @property
+    def cpu_low_alert(self) -> str:
+        return f"{self.solution_id}-prod-cpu-low"

@@ -17,10 +17,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from outsystems.policy import WEEKDAYS, ScalingPolicy, ScheduleWindow
@@ -91,6 +92,43 @@ class ScaleRequest:
         """The original requests this one stands for (itself when it was not merged)."""
         return self.merged_from or (self,)
 
+    # Durable Functions serializes objects through static `to_json`/`from_json`: requests can
+    # be activity/entity inputs and entity state as they are.
+    @staticmethod
+    def to_json(obj: ScaleRequest) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "kind": obj.kind.value,
+            "amount": obj.amount,
+            "source": obj.source.value,
+            "sourceId": obj.source_id,
+            "receivedAt": obj.received_at.isoformat(),
+            "rule": obj.rule,
+            "reason": obj.reason,
+        }
+        if obj.merged_from:
+            document["mergedFrom"] = [ScaleRequest.to_json(r) for r in obj.merged_from]
+        return document
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> ScaleRequest:
+        """The inverse of `to_json`; raises ValueError (or KeyError) on a malformed document."""
+        amount = data["amount"]
+        if amount is not None and (not isinstance(amount, int) or isinstance(amount, bool)):
+            raise ValueError(f"request amount must be an integer, not {amount!r}")
+        rule = data["rule"]
+        if rule is not None and not isinstance(rule, str):
+            raise ValueError(f"request rule must be a string, not {rule!r}")
+        return ScaleRequest(
+            kind=ScaleKind(data["kind"]),
+            amount=amount,
+            source=ScaleSource(data["source"]),
+            source_id=_text(data, "sourceId"),
+            received_at=datetime.fromisoformat(data["receivedAt"]),
+            rule=rule,
+            reason=_text(data, "reason"),
+            merged_from=tuple(ScaleRequest.from_json(r) for r in data.get("mergedFrom", ())),
+        )
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -117,11 +155,46 @@ class Decision:
     @property
     def direction(self) -> str:
         """`out`, `in`, or, for a request that changed nothing, what it asked for."""
-        if self.to_capacity > self.from_capacity:
-            return "out"
-        if self.to_capacity < self.from_capacity:
-            return "in"
-        return str(self.request.kind)
+        return _direction(self.request, self.from_capacity, self.to_capacity)
+
+    @staticmethod
+    def to_json(obj: Decision) -> dict[str, Any]:
+        return {
+            "target": obj.target,
+            "from": obj.from_capacity,
+            "outcome": obj.outcome.value,
+            "reason": obj.reason,
+            "startsCooldown": obj.starts_cooldown,
+            "cooldownUntil": None if obj.cooldown_until is None else obj.cooldown_until.isoformat(),
+            "request": ScaleRequest.to_json(obj.request),
+        }
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> Decision:
+        """The inverse of `to_json`; raises ValueError (or KeyError) on a malformed document."""
+        until = data["cooldownUntil"]
+        return Decision(
+            target=None if data["target"] is None else int(data["target"]),
+            from_capacity=int(data["from"]),
+            outcome=Outcome(data["outcome"]),
+            reason=str(data["reason"]),
+            starts_cooldown=bool(data["startsCooldown"]),
+            cooldown_until=None if until is None else datetime.fromisoformat(until),
+            request=ScaleRequest.from_json(data["request"]),
+        )
+
+
+def _text(data: Mapping[str, Any], key: str) -> str:
+    value = data[key]
+    if not isinstance(value, str):
+        raise ValueError(f"request {key} must be a string, not {value!r}")
+    return value
+
+
+def _direction(request: ScaleRequest, before: int | None, after: int | None) -> str:
+    if before is not None and after is not None and after != before:
+        return "out" if after > before else "in"
+    return request.kind.value
 
 
 @dataclass(frozen=True)
@@ -147,6 +220,19 @@ class Fate:
     reason: str
     from_capacity: int | None
     to_capacity: int | None
+
+    def to_record(self, at: datetime) -> dict[str, Any]:
+        """The entry of the API's `decisions` list (`GET .../scaling`) for this fate."""
+        return {
+            "at": _iso(at),
+            "source": self.request.source.value,
+            "sourceId": self.request.source_id,
+            "direction": _direction(self.request, self.from_capacity, self.to_capacity),
+            "from": self.from_capacity,
+            "to": self.to_capacity,
+            "outcome": self.outcome.value,
+            "reason": self.reason,
+        }
 
 
 # --- Schedules -------------------------------------------------------------------------------
@@ -484,7 +570,7 @@ def _compose_manual(
         latest,
         kind=ScaleKind.EXACT if exact else ScaleKind.DELTA,
         amount=amount,
-        reason=f"{latest.reason} (with {len(kept) - 1} earlier manual requests)".lstrip(),
+        reason=f"{latest.reason} (with {_count(len(kept) - 1, 'earlier manual request')})",
         merged_from=tuple(kept),
     )
     return merged, dropped
@@ -496,9 +582,13 @@ def _merge(alerts: list[ScaleRequest]) -> ScaleRequest:
         return latest
     return dataclasses.replace(
         latest,
-        reason=f"{latest.reason} (and {len(alerts) - 1} more alerts)".lstrip(),
+        reason=f"{latest.reason} (and {_count(len(alerts) - 1, 'more alert')})",
         merged_from=tuple(alerts),
     )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def fates(batch: Coalesced, decision: Decision | None) -> tuple[Fate, ...]:

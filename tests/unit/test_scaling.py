@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 
@@ -915,3 +916,94 @@ def test_the_scaler_loop_keeps_alerts_for_after_the_cooldown() -> None:
     assert until == after + timedelta(minutes=10)
     assert len(decisions) == 1
     assert recorded == 200
+
+
+# --- serialization ---------------------------------------------------------------------------
+
+
+def test_requests_and_decisions_survive_json() -> None:
+    storm = [alert("out", n, rule=None if n % 2 else "cpu") for n in range(5)]
+    batch = coalesce(storm, NIGHT, None)
+    assert batch.request is not None
+    decision = decide(4, POLICY, batch.request, NIGHT, None)
+
+    request_json = json.loads(json.dumps(ScaleRequest.to_json(batch.request)))
+    decision_json = json.loads(json.dumps(Decision.to_json(decision)))
+
+    assert ScaleRequest.from_json(request_json) == batch.request
+    assert ScaleRequest.from_json(request_json).covers == tuple(storm)
+    assert Decision.from_json(decision_json) == decision
+    assert "mergedFrom" not in ScaleRequest.to_json(storm[0])
+    skipped = decide(10, POLICY, manual("delta", 0), NIGHT, SOON)
+    assert Decision.from_json(json.loads(json.dumps(Decision.to_json(skipped)))) == skipped
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"amount": "3"}, ValueError),
+        ({"amount": True}, ValueError),
+        ({"rule": 5}, ValueError),
+        ({"kind": "sideways"}, ValueError),
+        ({"receivedAt": "2024-06-05T03:00:00"}, ValueError),
+        ({"source": "robot"}, ValueError),
+        ({"sourceId": None}, ValueError),
+        ({"reason": 3}, ValueError),
+    ],
+)
+def test_malformed_request_documents_are_refused(changes: dict[str, object], error: type) -> None:
+    document = {**ScaleRequest.to_json(alert("out")), **changes}
+    with pytest.raises(error):
+        ScaleRequest.from_json(document)
+
+
+def test_fates_become_the_apis_decision_records() -> None:
+    pending = [alert("in", 0), alert("out", 1), alert("out", 2)]
+    batch = coalesce(pending, NIGHT, None)
+    assert batch.request is not None
+    decision = decide(4, POLICY, batch.request, NIGHT, None)
+
+    records = [fate.to_record(NIGHT) for fate in fates(batch, decision)]
+
+    assert records == [
+        {
+            "at": "2024-06-05T03:00:00Z",
+            "source": "alert",
+            "sourceId": "a0",
+            "direction": "in",
+            "from": None,
+            "to": None,
+            "outcome": "coalesced",
+            "reason": "scale-out alert a2 wins over scale in",
+        },
+        {
+            "at": "2024-06-05T03:00:00Z",
+            "source": "alert",
+            "sourceId": "a1",
+            "direction": "out",
+            "from": 4,
+            "to": 6,
+            "outcome": "coalesced",
+            "reason": "coalesced into alert request a2",
+        },
+        {
+            "at": "2024-06-05T03:00:00Z",
+            "source": "alert",
+            "sourceId": "a2",
+            "direction": "out",
+            "from": 4,
+            "to": 6,
+            "outcome": "applied",
+            "reason": "CPU out 2 (and 1 more alert)",
+        },
+    ]
+
+
+def test_composed_manual_requests_say_so() -> None:
+    one = coalesce([manual("exact", 6, 0), manual("delta", 1, 1)], NIGHT, None).request
+    two = coalesce([manual("delta", 1, n) for n in range(3)], NIGHT, None).request
+
+    assert one is not None
+    assert two is not None
+    assert one.reason == "by admin 1 (with 1 earlier manual request)"
+    assert two.reason == "by admin 2 (with 2 earlier manual requests)"

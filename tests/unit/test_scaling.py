@@ -6,6 +6,7 @@ import dataclasses
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -147,6 +148,35 @@ def test_window_activity(win: ScheduleWindow, now: datetime, active: bool) -> No
 
     assert schedule_floor(policy, now) == (win.min_capacity if active else None)
     assert (active_windows(policy, now) == (win,)) is active
+
+
+# Away from the hours the clocks change (01:00-03:00 in these zones), a window is the plain
+# wall-clock rule in its zone.
+CALM = st.times(time(4), time(23, 59, 59))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sets(st.sampled_from(WEEKDAYS)),
+    CALM,
+    CALM,
+    st.datetimes(datetime(2020, 1, 1), datetime(2030, 1, 1), timezones=st.just(UTC)),
+    st.sampled_from(["UTC", "Europe/Lisbon", "America/New_York"]),
+)
+def test_away_from_dst_hours_a_window_is_the_plain_wall_clock_rule(
+    days: set[str], start: time, end: time, now: datetime, zone: str
+) -> None:
+    win = ScheduleWindow(frozenset(days), start, end, zone, 3)
+    local = now.astimezone(ZoneInfo(zone))
+    clock, today = local.time(), WEEKDAYS[local.weekday()]
+    yesterday = WEEKDAYS[(local.weekday() - 1) % 7]
+    if end > start:
+        expected = today in days and start <= clock < end
+    else:
+        expected = (today in days and clock >= start) or (yesterday in days and clock < end)
+
+    policy = dataclasses.replace(POLICY, schedules=(win,))
+    assert (schedule_floor(policy, now) == 3) is expected
 
 
 def test_the_highest_of_several_active_windows_is_the_floor() -> None:

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from outsystems.names import (
     CATALOGS,
     ENVIRONMENTS,
-    Environment,
     SETUP_EXTENSION,
+    Environment,
     PlatformNames,
     default_resource_group,
     is_valid_solution_id,

@@ -1,0 +1,1 @@
+"""The Durable Task side of the local host: task hub store, orchestration engine, entities, API."""

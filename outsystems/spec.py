@@ -832,8 +832,10 @@ def _reject_constant(name: str) -> object:
 
 def _decode(text: str | bytes | bytearray) -> object:
     try:
+        # JSON bodies are UTF-8 (RFC 8259); json.loads would otherwise guess UTF-16/32 too.
+        decoded = text if isinstance(text, str) else bytes(text).decode("utf-8-sig")
         return json.loads(
-            text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant
+            decoded, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant
         )
     except json.JSONDecodeError as error:
         detail = f"malformed JSON: {error.msg} at line {error.lineno} column {error.colno}"

@@ -565,7 +565,7 @@ function Copy-LogToFileShare([string]$LogPath) {
         }
         $bytes = [IO.File]::ReadAllBytes($LogPath)
         Invoke-RestMethod -Method Put -Uri "$base/$name" -Headers ($headers + @{ 'x-ms-type' = 'file'; 'x-ms-content-length' = "$($bytes.Length)" }) | Out-Null
-        $chunk = 4MB
+        $chunk = 4 * 1024 * 1024
         for ($offset = 0; $offset -lt $bytes.Length; $offset += $chunk) {
             $count = [Math]::Min($chunk, $bytes.Length - $offset)
             $range = @{ 'x-ms-range' = "bytes=$offset-$($offset + $count - 1)"; 'x-ms-write' = 'update' }

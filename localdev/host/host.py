@@ -52,8 +52,16 @@ async def _close_sdk_client_session() -> None:
 class LocalHost:
     """One running function app. ``await start()``, use ``base_url``, ``await stop()``."""
 
-    def __init__(self, config: HostConfig, *, host: str = "127.0.0.1", port: int = 7071) -> None:
+    def __init__(
+        self,
+        config: HostConfig,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 7071,
+        record_episodes: bool = False,
+    ) -> None:
         self.config = config
+        self._record_episodes = record_episodes
         self.host = host
         self.port = port
         self.app: IndexedApp | None = None
@@ -94,6 +102,7 @@ class LocalHost:
             self._invoker,
             max_activities=config.max_concurrent_activities,
             max_orchestrators=config.max_concurrent_orchestrators,
+            record_episodes=self._record_episodes,
         )
         self.api = DurableHttpApi(
             self.engine,

@@ -30,6 +30,7 @@ async def running_host(
     values: Mapping[str, str] | None = None,
     hub_path: str = ":memory:",
     require_keys: bool = False,
+    record_episodes: bool = False,
 ) -> AsyncIterator[LocalHost]:
     """The app at ``app_dir`` served on ``127.0.0.1`` and a free port, task hub in memory."""
     saved = dict(os.environ)
@@ -42,7 +43,7 @@ async def running_host(
             hub_path=hub_path,
             require_keys=require_keys,
         )
-        host = LocalHost(config, port=0)
+        host = LocalHost(config, port=0, record_episodes=record_episodes)
         await host.start()
         yield host
     finally:

@@ -132,6 +132,7 @@ class DurableEngine:
         max_activities: int,
         max_orchestrators: int,
         entity_batch_size: int = 50,
+        record_episodes: bool = False,
     ) -> None:
         self.store = store
         self.app = app
@@ -155,6 +156,10 @@ class DurableEngine:
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._closing = False
         self._last_started: dict[str, datetime] = {}
+        # Tests replay what the SDK was given and compare with what it answered.
+        self.recorded_episodes: dict[str, list[dict[str, Any]]] | None = (
+            {} if record_episodes else None
+        )
 
     # --- life cycle ------------------------------------------------------------------------
 
@@ -590,6 +595,10 @@ class DurableEngine:
                 "upperSchemaVersionNew": 2,
             }
             state, error = await self._call_orchestrator(spec, payload)
+            if self.recorded_episodes is not None:
+                self.recorded_episodes.setdefault(instance.instance_id, []).append(
+                    {"payload": payload, "state": state, "error": error}
+                )
 
         engine_state = instance.engine_state
         work = _Episode(

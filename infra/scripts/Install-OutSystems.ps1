@@ -118,6 +118,7 @@ $DebugPreference = 'SilentlyContinue'
 $StateDir = Join-Path $env:ProgramData 'OutSystemsSetup'
 $StateFile = Join-Path $StateDir 'state.json'
 $LogDir = Join-Path $StateDir 'logs'
+$DataVolumeLabel = 'OutSystems'
 $IsFrontend = $Role -eq 'frontend'
 $HostsServiceCenter = -not $IsFrontend
 
@@ -155,7 +156,7 @@ function Test-PrivateKeyFormat([string]$Key) {
 # around, and stable across re-runs. Whoever can read private.key can already decrypt every
 # setting of server.hsconf, so deriving from it adds no exposure.
 function Get-DerivedSecret([string]$Purpose) {
-    $hmac = New-Object System.Security.Cryptography.HMACSHA256 (, [Convert]::FromBase64String($PrivateKey))
+    $hmac = [System.Security.Cryptography.HMACSHA256]::new([Convert]::FromBase64String($PrivateKey))
     try {
         $digest = $hmac.ComputeHash([Text.Encoding]::UTF8.GetBytes("outsystems-setup/v1/$Purpose"))
     }
@@ -168,7 +169,7 @@ function Get-DerivedSecret([string]$Purpose) {
 }
 
 function Get-Fingerprint([string[]]$Values) {
-    $hmac = New-Object System.Security.Cryptography.HMACSHA256 (, [Convert]::FromBase64String($PrivateKey))
+    $hmac = [System.Security.Cryptography.HMACSHA256]::new([Convert]::FromBase64String($PrivateKey))
     try {
         $digest = $hmac.ComputeHash([Text.Encoding]::UTF8.GetBytes(($Values -join "`n")))
     }
@@ -195,8 +196,10 @@ function New-SqlCredential {
 }
 
 function Get-InstallDir {
-    $drive = Get-PSDrive -Name 'F' -PSProvider FileSystem -ErrorAction SilentlyContinue
-    if ($drive) { return 'F:\OutSystems' }
+    # The data disk is found by its label, not by a letter (a DVD drive may hold any letter).
+    $volume = Get-Volume -FileSystemLabel $DataVolumeLabel -ErrorAction SilentlyContinue |
+        Where-Object { $_.DriveLetter } | Select-Object -First 1
+    if ($volume) { return "$($volume.DriveLetter):\OutSystems" }
     return (Join-Path $env:ProgramFiles 'OutSystems')
 }
 
@@ -212,14 +215,14 @@ function Initialize-DataDisk {
         Write-Step 'Data disk: nothing to initialize'
         return
     }
-    if (Get-PSDrive -Name 'F' -PSProvider FileSystem -ErrorAction SilentlyContinue) {
-        Write-Step 'Data disk: F: already exists, leaving the raw disk alone'
+    if (Get-Volume -FileSystemLabel $DataVolumeLabel -ErrorAction SilentlyContinue) {
+        Write-Step 'Data disk: the OutSystems volume exists already, leaving other disks alone'
         return
     }
-    Write-Step "Data disk: initializing disk $($raw[0].Number) as F:"
+    Write-Step "Data disk: initializing disk $($raw[0].Number) as the OutSystems volume"
     $raw[0] | Initialize-Disk -PartitionStyle GPT -PassThru |
-        New-Partition -UseMaximumSize -DriveLetter F |
-        Format-Volume -FileSystem NTFS -NewFileSystemLabel 'OutSystems' -Confirm:$false | Out-Null
+        New-Partition -UseMaximumSize -AssignDriveLetter |
+        Format-Volume -FileSystem NTFS -NewFileSystemLabel $DataVolumeLabel -Confirm:$false | Out-Null
 }
 
 function Import-SetupTools {
@@ -231,7 +234,7 @@ function Import-SetupTools {
         if (-not (Get-PackageProvider -ListAvailable -Name NuGet -ErrorAction SilentlyContinue)) {
             Install-PackageProvider -Name NuGet -MinimumVersion 2.8.5.201 -Force | Out-Null
         }
-        Install-Module -Name 'Outsystems.SetupTools' -RequiredVersion $SetupToolsVersion -Repository PSGallery -Force -AllowClobber -Scope AllUsers
+        Install-Module -Name 'Outsystems.SetupTools' -RequiredVersion $SetupToolsVersion -Repository PSGallery -Force -Scope AllUsers
     }
     Import-Module -Name 'Outsystems.SetupTools' -RequiredVersion $SetupToolsVersion -Force
 }
@@ -535,6 +538,10 @@ function Protect-LogFile([string]$LogPath) {
         foreach ($purpose in 'OSADMIN', 'OSRUNTIME', 'OSSTATE', 'OSADMIN_LOG', 'OSRUNTIME_LOG', 'outsystems') {
             $secrets += Get-DerivedSecret $purpose
         }
+    }
+    # The topology passes secrets base64-encoded on the command line: scrub that form too.
+    foreach ($value in @($secrets)) {
+        if ($value) { $secrets += [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes($value)) }
     }
     $lines = Get-Content -LiteralPath $LogPath | Where-Object { $_ -notmatch '^(Host Application|Command start time|Username|RunAs User):' }
     $text = $lines -join [Environment]::NewLine

@@ -1,0 +1,830 @@
+"""Per-type behaviour where ARM does more than store a body.
+
+Scale sets keep instances consistent with `sku.capacity`; NICs and scale-set instances get
+private IPs from their subnet; VNets own their inline subnets; subnets stay inside their VNet's
+address space; VMs and scale sets count against the regional vCPU quota; VMs, scale sets and
+extensions have instance views; public IPs get addresses; SQL and Storage fill in their
+read-only fields. Each behaviour hooks into the engine's write, completion, view and delete
+steps; types without an entry behave generically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from localdev.armsim.errors import ArmError
+from localdev.armsim.paths import ResourcePath, Route, key
+from localdev.armsim.store import Operation, Resource, iso
+from localdev.armsim.validation import get_path, is_windows, subnet_prefixes, vcpus_of
+
+if TYPE_CHECKING:
+    from localdev.armsim.engine import Engine
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+VM_TYPE = "Microsoft.Compute/virtualMachines"
+VMSS_TYPE = "Microsoft.Compute/virtualMachineScaleSets"
+VMSS_VM_TYPE = "Microsoft.Compute/virtualMachineScaleSets/virtualMachines"
+VM_EXTENSION_TYPE = "Microsoft.Compute/virtualMachines/extensions"
+VMSS_EXTENSION_TYPE = "Microsoft.Compute/virtualMachineScaleSets/extensions"
+SUBNET_TYPE = "Microsoft.Network/virtualNetworks/subnets"
+#: Fake public addresses come from the documentation ranges (RFC 5737): never routable.
+_PUBLIC_RANGES = ("203.0.113.", "198.51.100.", "192.0.2.")
+
+
+class Behaviour:
+    """Hooks with no effect; subclasses override what their type needs."""
+
+    def check(
+        self, engine: Engine, path: ResourcePath, body: dict[str, Any], existing: Resource | None
+    ) -> None:
+        """Validate a write against other resources; raise `ArmError` to refuse it."""
+
+    def applied(self, engine: Engine, resource: Resource, previous: dict[str, Any] | None) -> None:
+        """The write was accepted and stored (an operation may be running)."""
+
+    def completed(self, engine: Engine, resource: Resource, op: Operation | None) -> None:
+        """The write's operation succeeded (or the write was synchronous)."""
+
+    def failed(self, engine: Engine, resource: Resource, op: Operation) -> None:
+        """The write's operation failed."""
+
+    def deleting(self, engine: Engine, resource: Resource) -> None:
+        """A delete of this resource was accepted."""
+
+    def removed(self, engine: Engine, resource: Resource) -> None:
+        """The resource is being removed from the store."""
+
+    def decorate(self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str) -> None:
+        """Add the read-only values ARM computes to a view."""
+
+    def instance_view(self, engine: Engine, resource: Resource) -> dict[str, Any] | None:
+        """The `/instanceView` of the resource, None when the type has none."""
+        return None
+
+
+def _properties(view: dict[str, Any]) -> dict[str, Any]:
+    properties = view.setdefault("properties", {})
+    assert isinstance(properties, dict)
+    return properties
+
+
+def _status(state: str, error: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    if state == "Failed":
+        code = str((error or {}).get("code", "Failed"))
+        return {
+            "code": f"ProvisioningState/failed/{code}",
+            "level": "Error",
+            "displayStatus": "Provisioning failed",
+            "message": str((error or {}).get("message", "")),
+        }
+    return {
+        "code": f"ProvisioningState/{state.lower()}",
+        "level": "Info",
+        "displayStatus": f"Provisioning {state.lower()}",
+    }
+
+
+def _power_state(state: str) -> dict[str, Any]:
+    power = {"Creating": "starting", "Deleting": "stopping"}.get(state, "running")
+    return {"code": f"PowerState/{power}", "level": "Info", "displayStatus": f"VM {power}"}
+
+
+# ================================================================ private IP addresses
+
+
+def _usable_hosts(network: Network) -> tuple[int, int]:
+    """First and last address Azure hands out (it reserves 4 at the start and 1 at the end)."""
+    return int(network.network_address) + 4, int(network.broadcast_address) - 1
+
+
+def subnet_networks(subnet: Resource) -> list[Network]:
+    """The address ranges of a stored subnet."""
+    return subnet_prefixes(subnet.body.get("properties") or {})
+
+
+def allocate_ip(engine: Engine, subnet: Resource, owner_id: str, requested: str | None) -> str:
+    """Reserve a private IP for an owner: the requested one (static) or the first free one."""
+    address = find_ip(engine, subnet, owner_id, requested)
+    engine.store.reserve_ip(subnet.id, address, owner_id)
+    return address
+
+
+def find_ip(engine: Engine, subnet: Resource, owner_id: str, requested: str | None) -> str:
+    """The address an owner would get in a subnet, without reserving it."""
+    networks = [n for n in subnet_networks(subnet) if n.version == 4]
+    taken = engine.store.ip_reservations.get(key(subnet.id), {})
+    owner = key(owner_id)
+    if requested:
+        try:
+            wanted = ipaddress.ip_address(requested)
+        except ValueError:
+            raise ArmError(
+                400, "InvalidPrivateIPAddress", f"Private IP address {requested} is not valid."
+            ) from None
+        inside = [n for n in networks if wanted in n]
+        if not inside:
+            raise ArmError(
+                400,
+                "PrivateIPAddressNotInSubnet",
+                f"IP address {requested} does not belong to subnet {subnet.id}.",
+            )
+        low, high = _usable_hosts(inside[0])
+        if not low <= int(wanted) <= high:
+            raise ArmError(
+                400,
+                "PrivateIPAddressInReservedRange",
+                f"IP address {requested} is reserved for Azure services in subnet {subnet.id}.",
+            )
+        holder = taken.get(str(wanted))
+        if holder is not None and holder != owner and not holder.startswith(owner + "/"):
+            raise ArmError(
+                400,
+                "PrivateIPAddressInUse",
+                f"IP configuration {owner_id} is using the private IP address {requested} which "
+                f"is already allocated to resource {holder}.",
+            )
+        return str(wanted)
+    for network in networks:
+        low, high = _usable_hosts(network)
+        for value in range(low, high + 1):
+            candidate = str(ipaddress.ip_address(value))
+            if candidate not in taken:
+                return candidate
+    raise ArmError(
+        400,
+        "SubnetIsFull",
+        f"Subnet {subnet.name} with address prefix {subnet_networks(subnet)} does not have "
+        "enough capacity for 1 IP addresses.",
+    )
+
+
+def free_addresses(engine: Engine, subnet: Resource) -> int:
+    """How many addresses a subnet can still hand out."""
+    taken = engine.store.ip_reservations.get(key(subnet.id), {})
+    total = 0
+    for network in subnet_networks(subnet):
+        if network.version == 4:
+            low, high = _usable_hosts(network)
+            total += max(0, high - low + 1)
+    return total - len(taken)
+
+
+# ================================================================ network
+
+
+def _overlaps(a: Network, b: Network) -> bool:
+    return a.version == b.version and a.overlaps(b)  # type: ignore[arg-type]
+
+
+def _inside(prefix: Network, space: list[Network]) -> bool:
+    return any(
+        prefix.version == s.version and prefix.subnet_of(s)  # type: ignore[arg-type]
+        for s in space
+    )
+
+
+def _vnet_space(body: Mapping[str, Any]) -> list[Network]:
+    prefixes = get_path(body, "properties.addressSpace.addressPrefixes") or []
+    return [ipaddress.ip_network(str(p)) for p in prefixes]
+
+
+def _subnet_in_use(engine: Engine, subnet: Resource) -> str | None:
+    taken = engine.store.ip_reservations.get(key(subnet.id), {})
+    if taken:
+        return next(iter(taken.values()))
+    doomed = key(subnet.id)
+    for other in engine.store.resources.values():
+        if key(other.id).startswith(doomed) or other.type == SUBNET_TYPE:
+            continue
+        for reference in engine.references_of(engine.spec(other), other.body):
+            if key(reference) == doomed:
+                return other.id
+    return None
+
+
+class VirtualNetwork(Behaviour):
+    """A VNet owns its subnets: the inline `subnets` list is the complete set."""
+
+    def check(
+        self, engine: Engine, path: ResourcePath, body: dict[str, Any], existing: Resource | None
+    ) -> None:
+        space = _vnet_space(body)
+        inline = get_path(body, "properties.subnets") or []
+        seen: list[tuple[str, Network]] = []
+        for subnet in inline:
+            for prefix in subnet_prefixes(subnet.get("properties") or {}):
+                _check_subnet_prefix(subnet["name"], path.name, prefix, space, seen)
+                seen.append((subnet["name"], prefix))
+        if existing is None:
+            return
+        keep = {str(s.get("name", "")).lower() for s in inline}
+        for child in engine.store.children(existing.id, SUBNET_TYPE):
+            if child.name.lower() not in keep:
+                user = _subnet_in_use(engine, child)
+                if user is not None:
+                    raise ArmError(
+                        400,
+                        "InUseSubnetCannotBeDeleted",
+                        f"Subnet {child.name} is in use by {user} and cannot be deleted. In "
+                        "order to delete the subnet, delete all the resources within the subnet.",
+                    )
+
+    def applied(self, engine: Engine, resource: Resource, previous: dict[str, Any] | None) -> None:
+        properties = resource.body.setdefault("properties", {})
+        inline = properties.pop("subnets", None) or []
+        wanted = {str(s["name"]).lower(): s for s in inline}
+        for child in engine.store.children(resource.id, SUBNET_TYPE):
+            if child.name.lower() not in wanted:
+                engine.store.remove(child.id)
+        for name_key, subnet in wanted.items():
+            body = {k: v for k, v in subnet.items() if k not in {"id", "name", "type", "etag"}}
+            child = engine.store.get(f"{resource.id}/subnets/{subnet['name']}")
+            if child is None:
+                child = Resource(
+                    id=f"{resource.id}/subnets/{subnet['name']}",
+                    type=SUBNET_TYPE,
+                    body=body,
+                    state=resource.state,
+                    created=engine.now,
+                    changed=engine.now,
+                    etag=resource.etag,
+                )
+                engine.store.put(child)
+                engine.store.record_creation(child.id)
+            elif child.body != body:
+                child.body, child.state, child.changed = body, resource.state, engine.now
+            assert name_key
+
+    def completed(self, engine: Engine, resource: Resource, op: Operation | None) -> None:
+        for child in engine.store.children(resource.id, SUBNET_TYPE):
+            if child.state in {"Creating", "Updating"}:
+                child.state = "Succeeded"
+
+    def failed(self, engine: Engine, resource: Resource, op: Operation) -> None:
+        for child in engine.store.children(resource.id, SUBNET_TYPE):
+            if child.state in {"Creating", "Updating"}:
+                child.state = "Failed"
+
+    def decorate(self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str) -> None:
+        _properties(view)["subnets"] = [
+            engine.view(child) for child in engine.store.children(resource.id, SUBNET_TYPE)
+        ]
+
+
+def _check_subnet_prefix(
+    subnet_name: str,
+    vnet_name: str,
+    prefix: Network,
+    space: list[Network],
+    siblings: list[tuple[str, Network]],
+) -> None:
+    if not _inside(prefix, space):
+        raise ArmError(
+            400,
+            "NetcfgSubnetRangeOutsideVnet",
+            f"Subnet '{subnet_name}' is not valid because its IP address range is outside the IP "
+            f"address range of virtual network '{vnet_name}'.",
+        )
+    for other_name, other in siblings:
+        if other_name.lower() != subnet_name.lower() and _overlaps(prefix, other):
+            raise ArmError(
+                400,
+                "NetcfgSubnetRangesOverlap",
+                f"Subnet '{subnet_name}' is not valid because its IP address range overlaps with "
+                f"that of an existing subnet '{other_name}' in virtual network '{vnet_name}'.",
+            )
+
+
+class Subnet(Behaviour):
+    """A subnet lies inside its VNet's address space and does not overlap its siblings."""
+
+    def check(
+        self, engine: Engine, path: ResourcePath, body: dict[str, Any], existing: Resource | None
+    ) -> None:
+        parent = path.parent
+        vnet = engine.store.get(parent.id) if parent else None
+        if vnet is None:
+            return
+        siblings = [
+            (child.name, prefix)
+            for child in engine.store.children(vnet.id, SUBNET_TYPE)
+            for prefix in subnet_networks(child)
+        ]
+        prefixes = subnet_prefixes(body.get("properties") or {})
+        for prefix in prefixes:
+            _check_subnet_prefix(path.name, vnet.name, prefix, _vnet_space(vnet.body), siblings)
+        if existing is not None and engine.store.ip_reservations.get(key(existing.id)):
+            if sorted(map(str, prefixes)) != sorted(map(str, subnet_networks(existing))):
+                raise ArmError(
+                    400,
+                    "InUseSubnetCannotBeUpdated",
+                    f"Subnet {path.name} is in use and its address prefix cannot be updated.",
+                )
+
+    def decorate(self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str) -> None:
+        owners = sorted(set(engine.store.ip_reservations.get(key(resource.id), {}).values()))
+        if owners:
+            _properties(view)["ipConfigurations"] = [{"id": owner} for owner in owners]
+
+
+class NetworkInterface(Behaviour):
+    """NICs get private IPs from their subnet (static if asked) and know their VM."""
+
+    def check(
+        self, engine: Engine, path: ResourcePath, body: dict[str, Any], existing: Resource | None
+    ) -> None:
+        for configuration in get_path(body, "properties.ipConfigurations") or []:
+            properties = configuration.get("properties") or {}
+            subnet = engine.store.get(str(get_path(properties, "subnet.id")))
+            if subnet is None:
+                continue
+            owner = f"{path.id}/ipConfigurations/{configuration['name']}"
+            requested = self._requested(properties)
+            find_ip(engine, subnet, owner, requested)
+
+    @staticmethod
+    def _requested(properties: Mapping[str, Any]) -> str | None:
+        method = str(properties.get("privateIPAllocationMethod") or "Dynamic")
+        return str(properties["privateIPAddress"]) if method.lower() == "static" else None
+
+    def applied(self, engine: Engine, resource: Resource, previous: dict[str, Any] | None) -> None:
+        held: dict[str, dict[str, str]] = resource.extra.get("ips", {})
+        engine.store.release_ips(resource.id)
+        allocated: dict[str, dict[str, str]] = {}
+        for configuration in get_path(resource.body, "properties.ipConfigurations") or []:
+            properties = configuration.get("properties") or {}
+            subnet = engine.store.get(str(get_path(properties, "subnet.id")))
+            if subnet is None:
+                continue
+            name = str(configuration["name"])
+            owner = f"{resource.id}/ipConfigurations/{name}"
+            requested = self._requested(properties)
+            before = held.get(name)
+            if requested is None and before and key(before["subnet"]) == key(subnet.id):
+                requested = before["ip"]
+            address = allocate_ip(engine, subnet, owner, requested)
+            allocated[name] = {"ip": address, "subnet": subnet.id}
+        resource.extra["ips"] = allocated
+
+    def decorate(self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str) -> None:
+        properties = _properties(view)
+        held = resource.extra.get("ips", {})
+        for index, configuration in enumerate(properties.get("ipConfigurations") or []):
+            item = configuration.setdefault("properties", {})
+            item.setdefault("privateIPAllocationMethod", "Dynamic")
+            item.setdefault("privateIPAddressVersion", "IPv4")
+            item.setdefault("primary", index == 0)
+            allocation = held.get(configuration.get("name"))
+            if allocation:
+                item["privateIPAddress"] = allocation["ip"]
+        vm = _vm_using_nic(engine, resource.id)
+        if vm is not None:
+            properties["virtualMachine"] = {"id": vm.id}
+            digest = hashlib.sha256(key(resource.id).encode()).hexdigest()
+            properties["macAddress"] = "00-0D-3A-" + "-".join(
+                digest[i : i + 2].upper() for i in (0, 2, 4)
+            )
+
+
+def _vm_using_nic(engine: Engine, nic_id: str, exclude: str | None = None) -> Resource | None:
+    for resource in engine.store.resources.values():
+        if resource.type != VM_TYPE or (exclude and key(resource.id) == key(exclude)):
+            continue
+        for nic in get_path(resource.body, "properties.networkProfile.networkInterfaces") or []:
+            if isinstance(nic, dict) and key(str(nic.get("id", ""))) == key(nic_id):
+                return resource
+    return None
+
+
+class PublicIPAddress(Behaviour):
+    """Public IPs get an address (from documentation ranges) and an FQDN from their label."""
+
+    def applied(self, engine: Engine, resource: Resource, previous: dict[str, Any] | None) -> None:
+        if "ipAddress" not in resource.extra:
+            number = engine.store.next_public_ip
+            engine.store.next_public_ip += 1
+            block, host = divmod(number - 1, 254)
+            resource.extra["ipAddress"] = f"{_PUBLIC_RANGES[block % 3]}{host + 1}"
+
+    def decorate(self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str) -> None:
+        properties = _properties(view)
+        properties.setdefault("publicIPAllocationMethod", "Static")
+        properties.setdefault("publicIPAddressVersion", "IPv4")
+        if resource.extra.get("ipAddress"):
+            properties["ipAddress"] = resource.extra["ipAddress"]
+        label = get_path(properties, "dnsSettings.domainNameLabel")
+        if label:
+            location = engine.location_of(resource)
+            properties["dnsSettings"]["fqdn"] = f"{label}.{location}.cloudapp.azure.com"
+
+
+# ================================================================ compute
+
+
+def _cores(resource: Resource) -> int:
+    if resource.type == VM_TYPE:
+        size = get_path(resource.body, "properties.hardwareProfile.vmSize")
+        return vcpus_of(str(size)) if size else 0
+    if resource.type == VMSS_TYPE:
+        size = get_path(resource.body, "sku.name")
+        capacity = int(get_path(resource.body, "sku.capacity") or 0)
+        return vcpus_of(str(size)) * capacity if size else 0
+    return 0
+
+
+def _body_cores(type_name: str, body: Mapping[str, Any]) -> int:
+    probe = Resource(id="/", type=type_name, body=dict(body), state="", created=0, changed=0, etag="")
+    return _cores(probe)
+
+
+def cores_in_use(engine: Engine, subscription: str, location: str, exclude: str | None = None) -> int:
+    """vCPUs of the VMs and scale-set instances of a subscription in a region."""
+    prefix = f"/subscriptions/{subscription}/".lower()
+    total = 0
+    for resource_key, resource in engine.store.resources.items():
+        if not resource_key.startswith(prefix) or resource_key == (exclude or "").lower():
+            continue
+        if resource.type in {VM_TYPE, VMSS_TYPE} and engine.location_of(resource) == location:
+            total += _cores(resource)
+    return total
+
+
+def check_quota(engine: Engine, path: ResourcePath, type_name: str, body: Mapping[str, Any]) -> None:
+    """409 `OperationNotAllowed` when a write would exceed the regional vCPU quota."""
+    location = str(body.get("location", "")).replace(" ", "").lower()
+    needed = _body_cores(type_name, body)
+    used = cores_in_use(engine, path.subscription, location, exclude=key(path.id))
+    limit = engine.config.vcpu_quota
+    if needed and used + needed > limit:
+        raise ArmError(
+            409,
+            "OperationNotAllowed",
+            "Operation could not be completed as it results in exceeding approved Total Regional "
+            "Cores quota. Additional details - Deployment Model: Resource Manager, Location: "
+            f"{location}, Current Limit: {limit}, Current Usage: {used}, Additional Required: "
+            f"{needed}, (Minimum) New Limit Required: {used + needed}. Submit a request for Quota "
+            "increase at https://aka.ms/ProdportalCRP/#blade/Microsoft_Azure_Capacity/"
+            "UsageAndQuota.ReactView by specifying parameters listed in the 'Details' section for "
+            "deployment to succeed.",
+        )
+
+
+def compute_usages(engine: Engine, route: Route) -> list[dict[str, Any]]:
+    """`/providers/Microsoft.Compute/locations/{loc}/usages`: the regional vCPU usage."""
+    location = route.location.replace(" ", "").lower()
+    used = cores_in_use(engine, route.subscription, location)
+    return [
+        {
+            "name": {"value": "cores", "localizedValue": "Total Regional vCPUs"},
+            "currentValue": used,
+            "limit": engine.config.vcpu_quota,
+            "unit": "Count",
+        }
+    ]
+
+
+def _extension_view(resource: Resource) -> dict[str, Any]:
+    properties = resource.body.get("properties") or {}
+    handler = str(properties.get("type", ""))
+    view: dict[str, Any] = {
+        "name": resource.name,
+        "type": f"{properties.get('publisher', '')}.{handler}",
+        "typeHandlerVersion": properties.get("typeHandlerVersion", ""),
+        "statuses": [_status(resource.state, resource.extra.get("error"))],
+    }
+    if "customscript" in handler.lower():
+        outcome = {"Succeeded": "succeeded", "Failed": "failed"}.get(resource.state, "transitioning")
+        view["substatuses"] = [
+            {"code": f"ComponentStatus/StdOut/{outcome}", "level": "Info", "message": ""},
+            {"code": f"ComponentStatus/StdErr/{outcome}", "level": "Info", "message": ""},
+        ]
+    return view
+
+
+class Extension(Behaviour):
+    """VM and scale-set extensions: instance view with the handler's status."""
+
+    def failed(self, engine: Engine, resource: Resource, op: Operation) -> None:
+        resource.extra["error"] = op.error
+
+    def completed(self, engine: Engine, resource: Resource, op: Operation | None) -> None:
+        resource.extra.pop("error", None)
+
+    def decorate(self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str) -> None:
+        if "instanceview" in expand.lower():
+            _properties(view)["instanceView"] = _extension_view(resource)
+
+
+class VirtualMachine(Behaviour):
+    """VMs: quota, one VM per NIC, vmId, computer name and instance view."""
+
+    def check(
+        self, engine: Engine, path: ResourcePath, body: dict[str, Any], existing: Resource | None
+    ) -> None:
+        for nic in get_path(body, "properties.networkProfile.networkInterfaces") or []:
+            nic_id = str(nic.get("id", ""))
+            user = _vm_using_nic(engine, nic_id, exclude=path.id)
+            if user is not None:
+                raise ArmError(
+                    400,
+                    "NicInUse",
+                    f"Network interface {nic_id} is used by existing resource {user.id}. A "
+                    "network interface can be attached to one virtual machine only.",
+                )
+        check_quota(engine, path, VM_TYPE, body)
+
+    def applied(self, engine: Engine, resource: Resource, previous: dict[str, Any] | None) -> None:
+        resource.extra.setdefault("vmId", str(uuid.uuid4()))
+
+    def decorate(self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str) -> None:
+        properties = _properties(view)
+        properties["vmId"] = resource.extra.get("vmId", "")
+        properties["timeCreated"] = iso(resource.created)
+        os_profile = properties.get("osProfile")
+        if isinstance(os_profile, dict):
+            os_profile.setdefault("computerName", resource.name)
+        if "instanceview" in expand.lower():
+            properties["instanceView"] = self.instance_view(engine, resource)
+
+    def instance_view(self, engine: Engine, resource: Resource) -> dict[str, Any]:
+        properties = resource.body.get("properties") or {}
+        windows = is_windows(properties)
+        return {
+            "computerName": get_path(properties, "osProfile.computerName") or resource.name,
+            "osName": "Windows Server 2022 Datacenter" if windows else "Linux",
+            "vmAgent": {
+                "vmAgentVersion": "2.7.41491.1102",
+                "statuses": [
+                    {"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": "Ready"}
+                ],
+            },
+            "extensions": [
+                _extension_view(e) for e in engine.store.children(resource.id, VM_EXTENSION_TYPE)
+            ],
+            "statuses": [_status(resource.state), _power_state(resource.state)],
+        }
+
+
+def _profile_subnet_ids(body: Mapping[str, Any]) -> list[str]:
+    subnets = []
+    profile = get_path(body, "properties.virtualMachineProfile") or {}
+    for nic in get_path(profile, "networkProfile.networkInterfaceConfigurations") or []:
+        for configuration in get_path(nic, "properties.ipConfigurations") or []:
+            subnet_id = get_path(configuration, "properties.subnet.id")
+            if subnet_id:
+                subnets.append(str(subnet_id))
+                break
+        break
+    return subnets
+
+
+class VirtualMachineScaleSet(Behaviour):
+    """Scale sets: instances follow `sku.capacity`, each with a private IP; quota applies."""
+
+    def check(
+        self, engine: Engine, path: ResourcePath, body: dict[str, Any], existing: Resource | None
+    ) -> None:
+        check_quota(engine, path, VMSS_TYPE, body)
+        live = 0
+        if existing is not None:
+            live = len([c for c in engine.store.children(existing.id, VMSS_VM_TYPE) if c.state != "Deleting"])
+        grow = int(get_path(body, "sku.capacity") or 0) - live
+        for subnet_id in _profile_subnet_ids(body):
+            subnet = engine.store.get(subnet_id)
+            if subnet is not None and grow > free_addresses(engine, subnet):
+                raise ArmError(
+                    400,
+                    "SubnetIsFull",
+                    f"Subnet {subnet.name} does not have enough capacity for {grow} IP addresses.",
+                )
+
+    def applied(self, engine: Engine, resource: Resource, previous: dict[str, Any] | None) -> None:
+        resource.extra.setdefault("uniqueId", str(uuid.uuid4()))
+        desired = int(get_path(resource.body, "sku.capacity") or 0)
+        live = [c for c in engine.store.children(resource.id, VMSS_VM_TYPE) if c.state != "Deleting"]
+        live.sort(key=lambda c: int(c.name))
+        if len(live) < desired:
+            for _ in range(desired - len(live)):
+                self._add_instance(engine, resource)
+        elif len(live) > desired:
+            rules = [str(r).lower() for r in get_path(resource.body, "properties.scaleInPolicy.rules") or []]
+            ordered = live if "oldestvm" in rules else list(reversed(live))
+            for instance in ordered[: len(live) - desired]:
+                if resource.operation_id:
+                    instance.state = "Deleting"
+                else:
+                    engine.store.remove(instance.id)
+
+    def _add_instance(self, engine: Engine, scale_set: Resource) -> None:
+        number = int(scale_set.extra.get("nextInstanceId", 0))
+        scale_set.extra["nextInstanceId"] = number + 1
+        profile = get_path(scale_set.body, "properties.virtualMachineProfile") or {}
+        prefix = get_path(profile, "osProfile.computerNamePrefix") or scale_set.name[:9]
+        suffix = _base36(number).rjust(6, "0")
+        instance = Resource(
+            id=f"{scale_set.id}/virtualMachines/{number}",
+            type=VMSS_VM_TYPE,
+            body={
+                "location": scale_set.body.get("location"),
+                "sku": scale_set.body.get("sku"),
+                "properties": {
+                    "latestModelApplied": True,
+                    "hardwareProfile": {"vmSize": get_path(scale_set.body, "sku.name")},
+                    "storageProfile": profile.get("storageProfile", {}),
+                    "osProfile": {
+                        "computerName": f"{prefix}{suffix}",
+                        "adminUsername": get_path(profile, "osProfile.adminUsername"),
+                    },
+                },
+            },
+            state="Creating" if scale_set.operation_id else "Succeeded",
+            created=engine.now,
+            changed=engine.now,
+            etag=scale_set.etag,
+            extra={"vmId": str(uuid.uuid4())},
+        )
+        engine.store.put(instance)
+        for subnet_id in _profile_subnet_ids(scale_set.body):
+            subnet = engine.store.get(subnet_id)
+            if subnet is not None and free_addresses(engine, subnet) > 0:
+                instance.extra["privateIPAddress"] = allocate_ip(engine, subnet, instance.id, None)
+
+    def completed(self, engine: Engine, resource: Resource, op: Operation | None) -> None:
+        for instance in engine.store.children(resource.id, VMSS_VM_TYPE):
+            if instance.state == "Deleting":
+                engine.store.remove(instance.id)
+            elif instance.state in {"Creating", "Updating"}:
+                instance.state = "Succeeded"
+
+    def failed(self, engine: Engine, resource: Resource, op: Operation) -> None:
+        for instance in engine.store.children(resource.id, VMSS_VM_TYPE):
+            if instance.state == "Deleting":
+                engine.store.remove(instance.id)
+            elif instance.state in {"Creating", "Updating"}:
+                instance.state = "Failed"
+
+    def decorate(self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str) -> None:
+        properties = _properties(view)
+        properties["uniqueId"] = resource.extra.get("uniqueId", "")
+        properties["timeCreated"] = iso(resource.created)
+
+    def instance_view(self, engine: Engine, resource: Resource) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for instance in engine.store.children(resource.id, VMSS_VM_TYPE):
+            code = _status(instance.state)["code"]
+            counts[code] = counts.get(code, 0) + 1
+        extensions = [
+            e.get("name")
+            for e in get_path(resource.body, "properties.virtualMachineProfile.extensionProfile.extensions") or []
+        ] + [e.name for e in engine.store.children(resource.id, VMSS_EXTENSION_TYPE)]
+        summary = [{"code": code, "count": count} for code, count in sorted(counts.items())]
+        return {
+            "virtualMachine": {"statusesSummary": summary},
+            "extensions": [{"name": name, "statusesSummary": summary} for name in extensions],
+            "statuses": [_status(resource.state)],
+        }
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        number, remainder = divmod(number, 36)
+        out = digits[remainder] + out
+        if number == 0:
+            return out
+
+
+class ScaleSetInstance(Behaviour):
+    """A scale-set instance: deleting one lowers the scale set's capacity, as in Azure."""
+
+    def deleting(self, engine: Engine, resource: Resource) -> None:
+        parent_id = resource.id.rsplit("/", 2)[0]
+        scale_set = engine.store.get(parent_id)
+        if scale_set is not None:
+            sku = scale_set.body.setdefault("sku", {})
+            sku["capacity"] = max(0, int(sku.get("capacity", 0)) - 1)
+
+    def decorate(self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str) -> None:
+        view["instanceId"] = resource.name
+        properties = _properties(view)
+        properties["vmId"] = resource.extra.get("vmId", "")
+        if "instanceview" in expand.lower():
+            properties["instanceView"] = self.instance_view(engine, resource)
+
+    def instance_view(self, engine: Engine, resource: Resource) -> dict[str, Any]:
+        return {
+            "computerName": get_path(resource.body, "properties.osProfile.computerName"),
+            "statuses": [_status(resource.state), _power_state(resource.state)],
+        }
+
+
+# ================================================================ SQL and storage
+
+
+class SqlServer(Behaviour):
+    def decorate(self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str) -> None:
+        properties = _properties(view)
+        properties["fullyQualifiedDomainName"] = f"{resource.name.lower()}.database.windows.net"
+        properties["state"] = "Ready"
+        properties.setdefault("version", "12.0")
+        properties.setdefault("publicNetworkAccess", "Enabled")
+
+
+class SqlDatabase(Behaviour):
+    def applied(self, engine: Engine, resource: Resource, previous: dict[str, Any] | None) -> None:
+        resource.extra.setdefault("databaseId", str(uuid.uuid4()))
+
+    def decorate(self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str) -> None:
+        properties = _properties(view)
+        sku = view.get("sku") or {}
+        properties["status"] = "Online" if resource.state == "Succeeded" else "Creating"
+        properties["databaseId"] = resource.extra.get("databaseId", "")
+        properties.setdefault("collation", "SQL_Latin1_General_CP1_CI_AS")
+        properties["currentServiceObjectiveName"] = sku.get("name", "S0")
+        properties["requestedServiceObjectiveName"] = sku.get("name", "S0")
+        properties["creationDate"] = iso(resource.created)
+
+
+class SqlVirtualNetworkRule(Behaviour):
+    """A VNet rule needs the `Microsoft.Sql` service endpoint on its subnet (unless ignored)."""
+
+    def check(
+        self, engine: Engine, path: ResourcePath, body: dict[str, Any], existing: Resource | None
+    ) -> None:
+        properties = body.get("properties") or {}
+        if properties.get("ignoreMissingVnetServiceEndpoint"):
+            return
+        subnet = engine.store.get(str(properties.get("virtualNetworkSubnetId", "")))
+        if subnet is None:
+            return
+        endpoints = get_path(subnet.body, "properties.serviceEndpoints") or []
+        if not any(str(e.get("service", "")).lower() == "microsoft.sql" for e in endpoints):
+            raise ArmError(
+                400,
+                "VirtualNetworkRuleBadRequest",
+                f"Virtual network rule {path.name} refers to subnet {subnet.id}, which does not "
+                "have the Microsoft.Sql service endpoint enabled.",
+                target="properties.virtualNetworkSubnetId",
+            )
+
+    def decorate(self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str) -> None:
+        _properties(view)["state"] = "Ready" if resource.state == "Succeeded" else "InProgress"
+
+
+class StorageAccount(Behaviour):
+    """Storage accounts come with their `fileServices/default` service resource."""
+
+    def applied(self, engine: Engine, resource: Resource, previous: dict[str, Any] | None) -> None:
+        service_id = f"{resource.id}/fileServices/default"
+        if engine.store.get(service_id) is None:
+            engine.store.put(
+                Resource(
+                    id=service_id,
+                    type="Microsoft.Storage/storageAccounts/fileServices",
+                    body={"properties": {"shareDeleteRetentionPolicy": {"enabled": True, "days": 7}}},
+                    state="Succeeded",
+                    created=engine.now,
+                    changed=engine.now,
+                    etag=resource.etag,
+                )
+            )
+
+    def decorate(self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str) -> None:
+        properties = _properties(view)
+        name = resource.name.lower()
+        properties["primaryEndpoints"] = {
+            service: f"https://{name}.{service}.core.windows.net/"
+            for service in ("blob", "queue", "table", "file", "dfs", "web")
+        }
+        properties["primaryLocation"] = engine.location_of(resource)
+        properties["statusOfPrimary"] = "available"
+        properties["creationTime"] = iso(resource.created)
+
+
+_BEHAVIOURS: Mapping[str, Behaviour] = {
+    "microsoft.network/virtualnetworks": VirtualNetwork(),
+    "microsoft.network/virtualnetworks/subnets": Subnet(),
+    "microsoft.network/networkinterfaces": NetworkInterface(),
+    "microsoft.network/publicipaddresses": PublicIPAddress(),
+    "microsoft.compute/virtualmachines": VirtualMachine(),
+    "microsoft.compute/virtualmachines/extensions": Extension(),
+    "microsoft.compute/virtualmachinescalesets": VirtualMachineScaleSet(),
+    "microsoft.compute/virtualmachinescalesets/extensions": Extension(),
+    "microsoft.compute/virtualmachinescalesets/virtualmachines": ScaleSetInstance(),
+    "microsoft.sql/servers": SqlServer(),
+    "microsoft.sql/servers/databases": SqlDatabase(),
+    "microsoft.sql/servers/virtualnetworkrules": SqlVirtualNetworkRule(),
+    "microsoft.storage/storageaccounts": StorageAccount(),
+}
+_GENERIC = Behaviour()
+
+
+def for_type(type_name: str) -> Behaviour:
+    """The behaviour of a type (the generic no-op behaviour when it has none)."""
+    return _BEHAVIOURS.get(type_name.lower(), _GENERIC)

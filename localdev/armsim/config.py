@@ -1,0 +1,107 @@
+"""The simulator's run-time settings (CLI flags and `/_sim/config`), in one dataclass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Regional vCPU quota per subscription and region: room for several sample platforms.
+DEFAULT_VCPU_QUOTA = 350
+
+
+@dataclass
+class BucketSettings:
+    """One ARM token bucket: `capacity` requests at once, refilled at `refill_per_second`."""
+
+    capacity: float
+    refill_per_second: float
+
+
+def _reads() -> BucketSettings:
+    return BucketSettings(250, 25)
+
+
+def _writes() -> BucketSettings:
+    return BucketSettings(200, 10)
+
+
+def _deletes() -> BucketSettings:
+    return BucketSettings(200, 10)
+
+
+@dataclass
+class SimConfig:
+    """Everything that changes how the simulator behaves; mutable through the admin API."""
+
+    latency_scale: float = 1.0
+    fault_rate: float = 0.0
+    seed: int = 0
+    fault_retry_after: int = 1
+    throttling: bool = True
+    reads: BucketSettings = field(default_factory=_reads)
+    writes: BucketSettings = field(default_factory=_writes)
+    deletes: BucketSettings = field(default_factory=_deletes)
+    vcpu_quota: int = DEFAULT_VCPU_QUOTA
+    page_size: int = 100
+    #: Cap on `Retry-After` sent with a running operation (ARM sends small values too).
+    max_poll_retry_after: int = 10
+    state_file: Path | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """The admin API's view of the settings."""
+        return {
+            "latencyScale": self.latency_scale,
+            "faultRate": self.fault_rate,
+            "seed": self.seed,
+            "faultRetryAfter": self.fault_retry_after,
+            "throttling": self.throttling,
+            "buckets": {
+                name: {"capacity": bucket.capacity, "refillPerSecond": bucket.refill_per_second}
+                for name, bucket in (
+                    ("reads", self.reads),
+                    ("writes", self.writes),
+                    ("deletes", self.deletes),
+                )
+            },
+            "vcpuQuota": self.vcpu_quota,
+            "pageSize": self.page_size,
+            "maxPollRetryAfter": self.max_poll_retry_after,
+            "stateFile": str(self.state_file) if self.state_file else None,
+        }
+
+    def update(self, changes: dict[str, object]) -> None:
+        """Apply a partial update in the admin API's JSON shape; unknown keys raise ValueError."""
+        scalars: dict[str, tuple[str, type]] = {
+            "latencyScale": ("latency_scale", float),
+            "faultRate": ("fault_rate", float),
+            "seed": ("seed", int),
+            "faultRetryAfter": ("fault_retry_after", int),
+            "throttling": ("throttling", bool),
+            "vcpuQuota": ("vcpu_quota", int),
+            "pageSize": ("page_size", int),
+            "maxPollRetryAfter": ("max_poll_retry_after", int),
+        }
+        for name, value in changes.items():
+            if name in scalars:
+                attribute, kind = scalars[name]
+                if kind is bool and not isinstance(value, bool):
+                    raise ValueError(f"{name} must be a boolean")
+                if kind is not bool and (isinstance(value, bool) or not isinstance(value, int | float)):
+                    raise ValueError(f"{name} must be a number")
+                setattr(self, attribute, kind(value))
+            elif name == "buckets" and isinstance(value, dict):
+                self._update_buckets(value)
+            else:
+                raise ValueError(f"unknown or malformed setting {name!r}")
+        if self.latency_scale < 0 or not 0 <= self.fault_rate <= 1 or self.page_size < 1:
+            raise ValueError("latencyScale >= 0, 0 <= faultRate <= 1 and pageSize >= 1 required")
+
+    def _update_buckets(self, buckets: dict[str, object]) -> None:
+        for name, settings in buckets.items():
+            bucket = {"reads": self.reads, "writes": self.writes, "deletes": self.deletes}.get(name)
+            if bucket is None or not isinstance(settings, dict):
+                raise ValueError(f"unknown bucket {name!r}")
+            if "capacity" in settings:
+                bucket.capacity = float(settings["capacity"])
+            if "refillPerSecond" in settings:
+                bucket.refill_per_second = float(settings["refillPerSecond"])

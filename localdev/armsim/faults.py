@@ -1,0 +1,77 @@
+"""Reproducible transient failures: a seeded fraction of requests fail the way Azure's do.
+
+Each decision is a hash of (seed, method, path, attempt number of that method on that path), so
+it does not depend on how concurrent callers interleave: the n-th PUT of a given resource fails
+or not whatever else is happening. The kinds are 500 `InternalServerError`, 503
+`ServiceUnavailable`, 429 `TooManyRequests` with `Retry-After`, and, for writes answered with a
+long-running operation, an operation that ends `Failed` with the retryable code `RetryableError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal
+
+from localdev.armsim.config import SimConfig
+from localdev.armsim.errors import ArmError
+
+FaultKind = Literal["500", "503", "429", "operation-failed"]
+_KINDS: tuple[FaultKind, ...] = ("500", "503", "429", "operation-failed")
+
+#: Error of an operation failed by fault injection (what the network and compute RPs send).
+RETRYABLE_OPERATION_ERROR = {
+    "code": "RetryableError",
+    "message": "A retryable error occurred. Retry the operation.",
+}
+
+
+def _fraction(digest: bytes, start: int) -> float:
+    return int.from_bytes(digest[start : start + 8], "big") / 2**64
+
+
+class FaultInjector:
+    """Decides, per request, whether and how it fails."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self._config = config
+        self._attempts: dict[tuple[str, str], int] = {}
+
+    def decide(self, method: str, path: str, *, operation_capable: bool) -> FaultKind | None:
+        """The fault for this request, or None; counts the attempt either way."""
+        attempt_key = (method.upper(), path.lower())
+        attempt = self._attempts.get(attempt_key, 0) + 1
+        self._attempts[attempt_key] = attempt
+        if self._config.fault_rate <= 0:
+            return None
+        material = f"{self._config.seed}|{attempt_key[0]}|{attempt_key[1]}|{attempt}"
+        digest = hashlib.sha256(material.encode()).digest()
+        if _fraction(digest, 0) >= self._config.fault_rate:
+            return None
+        kind = _KINDS[int(_fraction(digest, 8) * len(_KINDS))]
+        if kind == "operation-failed" and not operation_capable:
+            return "503"
+        return kind
+
+    def error(self, kind: FaultKind) -> ArmError:
+        """The immediate error answer for a fault kind (not for `operation-failed`)."""
+        if kind == "500":
+            return ArmError(
+                500, "InternalServerError", "Encountered internal server error. Please try again."
+            )
+        if kind == "503":
+            return ArmError(
+                503,
+                "ServiceUnavailable",
+                "The service is temporarily unavailable. Please retry the request.",
+            )
+        retry_after = str(self._config.fault_retry_after)
+        return ArmError(
+            429,
+            "TooManyRequests",
+            "The request is being throttled by the resource provider. Please retry.",
+            headers={"Retry-After": retry_after},
+        )
+
+    def reset(self) -> None:
+        """Forget attempt numbers, so a new run with the same seed repeats the same faults."""
+        self._attempts.clear()

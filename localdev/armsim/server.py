@@ -1,0 +1,289 @@
+"""The simulator's HTTP front: aiohttp serving the ARM engine and the `/_sim` admin API.
+
+`SimulatorServer` runs either on the caller's event loop (`serve`, used by the CLI) or in a
+background thread with its own loop (`start`/`stop`, used by tests and benchmarks). It only
+binds loopback addresses. With a state file, the store is loaded at start and saved atomically
+shortly after every change, and on stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from localdev.armsim.config import SimConfig
+from localdev.armsim.engine import Engine, SimRequest
+
+logger = logging.getLogger(__name__)
+
+_SAVE_INTERVAL_SECONDS = 0.5
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a host name or address is on this machine's loopback."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
+    if body is None:
+        return web.Response(status=status, headers=headers)
+    return web.Response(
+        status=status,
+        body=json.dumps(body).encode(),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+class SimulatorServer:
+    """One ARM simulator bound to a loopback port."""
+
+    def __init__(self, config: SimConfig | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        if not is_loopback_host(host):
+            raise ValueError(f"the ARM simulator only listens on loopback addresses, not {host!r}")
+        self.config = config or SimConfig()
+        self.engine = Engine(self.config)
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+        self._saver: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._startup_error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL (the `ARM_ENDPOINT` to give clients)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def _app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/_sim/{action:.*}", self._admin)
+        app.router.add_route("*", "/{tail:.*}", self._arm)
+        return app
+
+    async def open(self) -> None:
+        """Load state, bind the port and start serving on the running loop."""
+        if self.config.state_file is not None:
+            self.engine.store.load(self.config.state_file)
+        self._runner = web.AppRunner(self._app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        sockets = getattr(server, "sockets", None) or []
+        self.port = int(sockets[0].getsockname()[1])
+        if self.config.state_file is not None:
+            self._saver = asyncio.create_task(self._save_periodically())
+        logger.info("ARM simulator serving on %s", self.url)
+
+    async def close(self) -> None:
+        """Stop serving and write the state file one last time."""
+        if self._saver is not None:
+            self._saver.cancel()
+            await asyncio.gather(self._saver, return_exceptions=True)
+            self._saver = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        self.save()
+
+    def save(self) -> None:
+        """Write the state file now (no-op without one)."""
+        if self.config.state_file is not None:
+            self.engine.store.save(self.config.state_file)
+
+    async def _save_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(_SAVE_INTERVAL_SECONDS)
+            if self.engine.store.dirty:
+                self.save()
+
+    async def serve(self, on_ready: Callable[[str], None], stop: asyncio.Event) -> None:
+        """Serve on the current loop until `stop` is set (the CLI's mode)."""
+        await self.open()
+        on_ready(self.url)
+        try:
+            await stop.wait()
+        finally:
+            await self.close()
+
+    def start(self) -> str:
+        """Serve from a background thread; returns the base URL once the port is bound."""
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._run_in_thread, args=(ready,), name="armsim", daemon=True)
+        self._thread.start()
+        ready.wait(30)
+        if self._startup_error is not None:
+            raise RuntimeError("the ARM simulator failed to start") from self._startup_error
+        return self.url
+
+    def _run_in_thread(self, ready: threading.Event) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self.open())
+        except OSError as error:
+            self._startup_error = error
+            ready.set()
+            loop.close()
+            return
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(self.close())
+            loop.close()
+
+    def stop(self) -> None:
+        """Stop a server started with `start` and wait for its thread."""
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(30)
+            self._thread = None
+            self._loop = None
+
+    # ---------------------------------------------------------------- handlers
+
+    async def _arm(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        sim_request = SimRequest(
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            body=body,
+            base_url=f"{request.scheme}://{request.host}",
+            headers={k.lower(): v for k, v in request.headers.items()},
+        )
+        response = self.engine.handle(sim_request)
+        return _json_response(response.status, response.body, response.headers)
+
+    async def _admin(self, request: web.Request) -> web.Response:
+        action = request.match_info["action"].strip("/").lower()
+        method = request.method.upper()
+        handler = self._admin_routes().get((method, action))
+        if handler is None:
+            return _json_response(404, {"error": {"code": "NotFound", "message": f"no admin route {method} /_sim/{action}"}})
+        payload: dict[str, Any] = {}
+        if method in {"POST", "PUT", "PATCH"} and request.can_read_body:
+            try:
+                loaded = await request.json()
+            except ValueError:
+                return _json_response(400, {"error": {"code": "InvalidJson", "message": "body is not JSON"}})
+            payload = loaded if isinstance(loaded, dict) else {}
+        try:
+            result = await handler(request, payload)
+        except ValueError as error:
+            return _json_response(400, {"error": {"code": "InvalidSetting", "message": str(error)}})
+        return _json_response(200, result)
+
+    def _admin_routes(
+        self,
+    ) -> dict[tuple[str, str], Callable[[web.Request, dict[str, Any]], Awaitable[Any]]]:
+        async def health(request: web.Request, payload: dict[str, Any]) -> Any:
+            return {"status": "ok"}
+
+        async def resources(request: web.Request, payload: dict[str, Any]) -> Any:
+            return {"value": self.engine.resources_json(request.query.get("type"))}
+
+        async def requests(request: web.Request, payload: dict[str, Any]) -> Any:
+            return {"value": self.engine.requests_json(int(request.query.get("since", "0")))}
+
+        async def operations(request: web.Request, payload: dict[str, Any]) -> Any:
+            with self.engine.store.lock:
+                return {"value": [op.to_json() for op in self.engine.store.operations.values()]}
+
+        async def counters(request: web.Request, payload: dict[str, Any]) -> Any:
+            return self.engine.counters_json()
+
+        async def reset(request: web.Request, payload: dict[str, Any]) -> Any:
+            self.engine.reset()
+            return {"status": "reset"}
+
+        async def get_faults(request: web.Request, payload: dict[str, Any]) -> Any:
+            return {"rate": self.config.fault_rate, "seed": self.config.seed}
+
+        async def set_faults(request: web.Request, payload: dict[str, Any]) -> Any:
+            self.set_faults(float(payload.get("rate", self.config.fault_rate)), int(payload.get("seed", self.config.seed)))
+            return {"rate": self.config.fault_rate, "seed": self.config.seed}
+
+        async def get_config(request: web.Request, payload: dict[str, Any]) -> Any:
+            return self.config.to_json()
+
+        async def set_config(request: web.Request, payload: dict[str, Any]) -> Any:
+            self.configure(payload)
+            return self.config.to_json()
+
+        async def save(request: web.Request, payload: dict[str, Any]) -> Any:
+            self.save()
+            return {"saved": self.config.state_file is not None}
+
+        return {
+            ("GET", "health"): health,
+            ("GET", "resources"): resources,
+            ("GET", "requests"): requests,
+            ("GET", "operations"): operations,
+            ("GET", "counters"): counters,
+            ("POST", "reset"): reset,
+            ("GET", "faults"): get_faults,
+            ("PUT", "faults"): set_faults,
+            ("POST", "faults"): set_faults,
+            ("GET", "config"): get_config,
+            ("PATCH", "config"): set_config,
+            ("PUT", "config"): set_config,
+            ("POST", "save"): save,
+        }
+
+    # ---------------------------------------------------------------- in-process API
+
+    def resources(self, type_name: str | None = None) -> list[dict[str, Any]]:
+        """Every resource (optionally of one type) with state, body and creation count."""
+        return self.engine.resources_json(type_name)
+
+    def requests(self, since: int = 0) -> list[dict[str, Any]]:
+        """The request log after sequence number `since`."""
+        return self.engine.requests_json(since)
+
+    def counters(self) -> dict[str, Any]:
+        """The counters."""
+        return self.engine.counters_json()
+
+    def creation_count(self, resource_id: str) -> int:
+        """How many times ARM answered 201 Created for this id."""
+        with self.engine.store.lock:
+            return self.engine.store.creation_count(resource_id)
+
+    def reset(self) -> None:
+        """Forget all resources, requests, counters, buckets and fault attempts."""
+        self.engine.reset()
+
+    def set_faults(self, rate: float, seed: int | None = None) -> None:
+        """Change the fault rate (and seed); attempt numbers restart so runs repeat."""
+        changes: dict[str, object] = {"faultRate": rate}
+        if seed is not None:
+            changes["seed"] = seed
+        with self.engine.store.lock:
+            self.config.update(changes)
+            self.engine.faults.reset()
+
+    def configure(self, changes: dict[str, object]) -> None:
+        """Apply settings in the admin API's JSON shape (`latencyScale`, `vcpuQuota`, ...)."""
+        with self.engine.store.lock:
+            self.config.update(changes)
+            self.engine.throttler.reset()

@@ -17,7 +17,7 @@ import ipaddress
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
@@ -121,12 +121,13 @@ class ArmConnection:
         with self._lock:
             cached = self._clients.get(cache_key)
             if cached is None:
-                cached = client_cls(  # type: ignore[call-arg]
+                factory: Any = client_cls
+                cached = factory(
                     self._credential_locked(), subscription_id, **self._client_options()
                 )
                 self._clients[cache_key] = cached
                 logger.debug("created %s for subscription %s", client_cls.__name__, subscription_id)
-            return cached  # type: ignore[no-any-return]
+            return cast(_Client, cached)
 
     def _client_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {

@@ -24,12 +24,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
     parser.add_argument("--port", type=int, default=0, help="port (0 picks a free one)")
-    parser.add_argument("--latency-scale", type=float, default=1.0, help="multiplies every operation's duration (0 = instant)")
-    parser.add_argument("--fault-rate", type=float, default=0.0, help="fraction of requests that fail transiently")
+    parser.add_argument(
+        "--latency-scale",
+        type=float,
+        default=1.0,
+        help="multiplies every operation's duration (0 = instant)",
+    )
+    parser.add_argument(
+        "--fault-rate", type=float, default=0.0, help="fraction of requests that fail transiently"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault decisions")
-    parser.add_argument("--state", type=Path, default=None, help="JSON file to load at start and keep saved")
-    parser.add_argument("--no-throttling", action="store_true", help="turn ARM's request throttling off")
-    parser.add_argument("--vcpu-quota", type=int, default=DEFAULT_VCPU_QUOTA, help="regional vCPU quota per subscription")
+    parser.add_argument(
+        "--state", type=Path, default=None, help="JSON file to load at start and keep saved"
+    )
+    parser.add_argument(
+        "--no-throttling", action="store_true", help="turn ARM's request throttling off"
+    )
+    parser.add_argument(
+        "--vcpu-quota",
+        type=int,
+        default=DEFAULT_VCPU_QUOTA,
+        help="regional vCPU quota per subscription",
+    )
     parser.add_argument("--log-level", default="WARNING", help="Python logging level")
     return parser
 
@@ -43,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.latency_scale < 0 or not 0 <= args.fault_rate <= 1:
         print("--latency-scale must be >= 0 and --fault-rate within [0, 1]", file=sys.stderr)
         return 2
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     config = SimConfig(
         latency_scale=args.latency_scale,
         fault_rate=args.fault_rate,

@@ -59,7 +59,9 @@ class Behaviour:
     def removed(self, engine: Engine, resource: Resource) -> None:
         """The resource is being removed from the store."""
 
-    def decorate(self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str) -> None:
+    def decorate(
+        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+    ) -> None:
         """Add the read-only values ARM computes to a view."""
 
     def instance_view(self, engine: Engine, resource: Resource) -> dict[str, Any] | None:
@@ -178,7 +180,7 @@ def free_addresses(engine: Engine, subnet: Resource) -> int:
 
 
 def _overlaps(a: Network, b: Network) -> bool:
-    return a.version == b.version and a.overlaps(b)  # type: ignore[arg-type]
+    return a.version == b.version and a.overlaps(b)
 
 
 def _inside(prefix: Network, space: list[Network]) -> bool:
@@ -238,10 +240,10 @@ class VirtualNetwork(Behaviour):
         properties = resource.body.setdefault("properties", {})
         inline = properties.pop("subnets", None) or []
         wanted = {str(s["name"]).lower(): s for s in inline}
-        for child in engine.store.children(resource.id, SUBNET_TYPE):
-            if child.name.lower() not in wanted:
-                engine.store.remove(child.id)
-        for name_key, subnet in wanted.items():
+        for old in engine.store.children(resource.id, SUBNET_TYPE):
+            if old.name.lower() not in wanted:
+                engine.store.remove(old.id)
+        for subnet in wanted.values():
             body = {k: v for k, v in subnet.items() if k not in {"id", "name", "type", "etag"}}
             child = engine.store.get(f"{resource.id}/subnets/{subnet['name']}")
             if child is None:
@@ -258,7 +260,6 @@ class VirtualNetwork(Behaviour):
                 engine.store.record_creation(child.id)
             elif child.body != body:
                 child.body, child.state, child.changed = body, resource.state, engine.now
-            assert name_key
 
     def completed(self, engine: Engine, resource: Resource, op: Operation | None) -> None:
         for child in engine.store.children(resource.id, SUBNET_TYPE):
@@ -270,7 +271,9 @@ class VirtualNetwork(Behaviour):
             if child.state in {"Creating", "Updating"}:
                 child.state = "Failed"
 
-    def decorate(self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str) -> None:
+    def decorate(
+        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+    ) -> None:
         _properties(view)["subnets"] = [
             engine.view(child) for child in engine.store.children(resource.id, SUBNET_TYPE)
         ]
@@ -318,15 +321,18 @@ class Subnet(Behaviour):
         prefixes = subnet_prefixes(body.get("properties") or {})
         for prefix in prefixes:
             _check_subnet_prefix(path.name, vnet.name, prefix, _vnet_space(vnet.body), siblings)
-        if existing is not None and engine.store.ip_reservations.get(key(existing.id)):
-            if sorted(map(str, prefixes)) != sorted(map(str, subnet_networks(existing))):
-                raise ArmError(
-                    400,
-                    "InUseSubnetCannotBeUpdated",
-                    f"Subnet {path.name} is in use and its address prefix cannot be updated.",
-                )
+        if existing is None or not engine.store.ip_reservations.get(key(existing.id)):
+            return
+        if sorted(map(str, prefixes)) != sorted(map(str, subnet_networks(existing))):
+            raise ArmError(
+                400,
+                "InUseSubnetCannotBeUpdated",
+                f"Subnet {path.name} is in use and its address prefix cannot be updated.",
+            )
 
-    def decorate(self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str) -> None:
+    def decorate(
+        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+    ) -> None:
         owners = sorted(set(engine.store.ip_reservations.get(key(resource.id), {}).values()))
         if owners:
             _properties(view)["ipConfigurations"] = [{"id": owner} for owner in owners]
@@ -371,7 +377,9 @@ class NetworkInterface(Behaviour):
             allocated[name] = {"ip": address, "subnet": subnet.id}
         resource.extra["ips"] = allocated
 
-    def decorate(self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str) -> None:
+    def decorate(
+        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+    ) -> None:
         properties = _properties(view)
         held = resource.extra.get("ips", {})
         for index, configuration in enumerate(properties.get("ipConfigurations") or []):
@@ -411,7 +419,9 @@ class PublicIPAddress(Behaviour):
             block, host = divmod(number - 1, 254)
             resource.extra["ipAddress"] = f"{_PUBLIC_RANGES[block % 3]}{host + 1}"
 
-    def decorate(self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str) -> None:
+    def decorate(
+        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+    ) -> None:
         properties = _properties(view)
         properties.setdefault("publicIPAllocationMethod", "Static")
         properties.setdefault("publicIPAddressVersion", "IPv4")
@@ -438,11 +448,15 @@ def _cores(resource: Resource) -> int:
 
 
 def _body_cores(type_name: str, body: Mapping[str, Any]) -> int:
-    probe = Resource(id="/", type=type_name, body=dict(body), state="", created=0, changed=0, etag="")
+    probe = Resource(
+        id="/", type=type_name, body=dict(body), state="", created=0, changed=0, etag=""
+    )
     return _cores(probe)
 
 
-def cores_in_use(engine: Engine, subscription: str, location: str, exclude: str | None = None) -> int:
+def cores_in_use(
+    engine: Engine, subscription: str, location: str, exclude: str | None = None
+) -> int:
     """vCPUs of the VMs and scale-set instances of a subscription in a region."""
     prefix = f"/subscriptions/{subscription}/".lower()
     total = 0
@@ -454,7 +468,9 @@ def cores_in_use(engine: Engine, subscription: str, location: str, exclude: str 
     return total
 
 
-def check_quota(engine: Engine, path: ResourcePath, type_name: str, body: Mapping[str, Any]) -> None:
+def check_quota(
+    engine: Engine, path: ResourcePath, type_name: str, body: Mapping[str, Any]
+) -> None:
     """409 `OperationNotAllowed` when a write would exceed the regional vCPU quota."""
     location = str(body.get("location", "")).replace(" ", "").lower()
     needed = _body_cores(type_name, body)
@@ -498,7 +514,9 @@ def _extension_view(resource: Resource) -> dict[str, Any]:
         "statuses": [_status(resource.state, resource.extra.get("error"))],
     }
     if "customscript" in handler.lower():
-        outcome = {"Succeeded": "succeeded", "Failed": "failed"}.get(resource.state, "transitioning")
+        outcome = {"Succeeded": "succeeded", "Failed": "failed"}.get(
+            resource.state, "transitioning"
+        )
         view["substatuses"] = [
             {"code": f"ComponentStatus/StdOut/{outcome}", "level": "Info", "message": ""},
             {"code": f"ComponentStatus/StdErr/{outcome}", "level": "Info", "message": ""},
@@ -515,7 +533,9 @@ class Extension(Behaviour):
     def completed(self, engine: Engine, resource: Resource, op: Operation | None) -> None:
         resource.extra.pop("error", None)
 
-    def decorate(self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str) -> None:
+    def decorate(
+        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+    ) -> None:
         if "instanceview" in expand.lower():
             _properties(view)["instanceView"] = _extension_view(resource)
 
@@ -541,7 +561,9 @@ class VirtualMachine(Behaviour):
     def applied(self, engine: Engine, resource: Resource, previous: dict[str, Any] | None) -> None:
         resource.extra.setdefault("vmId", str(uuid.uuid4()))
 
-    def decorate(self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str) -> None:
+    def decorate(
+        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+    ) -> None:
         properties = _properties(view)
         properties["vmId"] = resource.extra.get("vmId", "")
         properties["timeCreated"] = iso(resource.created)
@@ -560,7 +582,11 @@ class VirtualMachine(Behaviour):
             "vmAgent": {
                 "vmAgentVersion": "2.7.41491.1102",
                 "statuses": [
-                    {"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": "Ready"}
+                    {
+                        "code": "ProvisioningState/succeeded",
+                        "level": "Info",
+                        "displayStatus": "Ready",
+                    }
                 ],
             },
             "extensions": [
@@ -592,7 +618,13 @@ class VirtualMachineScaleSet(Behaviour):
         check_quota(engine, path, VMSS_TYPE, body)
         live = 0
         if existing is not None:
-            live = len([c for c in engine.store.children(existing.id, VMSS_VM_TYPE) if c.state != "Deleting"])
+            live = len(
+                [
+                    c
+                    for c in engine.store.children(existing.id, VMSS_VM_TYPE)
+                    if c.state != "Deleting"
+                ]
+            )
         grow = int(get_path(body, "sku.capacity") or 0) - live
         for subnet_id in _profile_subnet_ids(body):
             subnet = engine.store.get(subnet_id)
@@ -606,13 +638,18 @@ class VirtualMachineScaleSet(Behaviour):
     def applied(self, engine: Engine, resource: Resource, previous: dict[str, Any] | None) -> None:
         resource.extra.setdefault("uniqueId", str(uuid.uuid4()))
         desired = int(get_path(resource.body, "sku.capacity") or 0)
-        live = [c for c in engine.store.children(resource.id, VMSS_VM_TYPE) if c.state != "Deleting"]
+        live = [
+            c for c in engine.store.children(resource.id, VMSS_VM_TYPE) if c.state != "Deleting"
+        ]
         live.sort(key=lambda c: int(c.name))
         if len(live) < desired:
             for _ in range(desired - len(live)):
                 self._add_instance(engine, resource)
         elif len(live) > desired:
-            rules = [str(r).lower() for r in get_path(resource.body, "properties.scaleInPolicy.rules") or []]
+            rules = [
+                str(r).lower()
+                for r in get_path(resource.body, "properties.scaleInPolicy.rules") or []
+            ]
             ordered = live if "oldestvm" in rules else list(reversed(live))
             for instance in ordered[: len(live) - desired]:
                 if resource.operation_id:
@@ -668,7 +705,9 @@ class VirtualMachineScaleSet(Behaviour):
             elif instance.state in {"Creating", "Updating"}:
                 instance.state = "Failed"
 
-    def decorate(self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str) -> None:
+    def decorate(
+        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+    ) -> None:
         properties = _properties(view)
         properties["uniqueId"] = resource.extra.get("uniqueId", "")
         properties["timeCreated"] = iso(resource.created)
@@ -680,7 +719,10 @@ class VirtualMachineScaleSet(Behaviour):
             counts[code] = counts.get(code, 0) + 1
         extensions = [
             e.get("name")
-            for e in get_path(resource.body, "properties.virtualMachineProfile.extensionProfile.extensions") or []
+            for e in get_path(
+                resource.body, "properties.virtualMachineProfile.extensionProfile.extensions"
+            )
+            or []
         ] + [e.name for e in engine.store.children(resource.id, VMSS_EXTENSION_TYPE)]
         summary = [{"code": code, "count": count} for code, count in sorted(counts.items())]
         return {
@@ -710,7 +752,9 @@ class ScaleSetInstance(Behaviour):
             sku = scale_set.body.setdefault("sku", {})
             sku["capacity"] = max(0, int(sku.get("capacity", 0)) - 1)
 
-    def decorate(self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str) -> None:
+    def decorate(
+        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+    ) -> None:
         view["instanceId"] = resource.name
         properties = _properties(view)
         properties["vmId"] = resource.extra.get("vmId", "")
@@ -728,7 +772,9 @@ class ScaleSetInstance(Behaviour):
 
 
 class SqlServer(Behaviour):
-    def decorate(self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str) -> None:
+    def decorate(
+        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+    ) -> None:
         properties = _properties(view)
         properties["fullyQualifiedDomainName"] = f"{resource.name.lower()}.database.windows.net"
         properties["state"] = "Ready"
@@ -740,7 +786,9 @@ class SqlDatabase(Behaviour):
     def applied(self, engine: Engine, resource: Resource, previous: dict[str, Any] | None) -> None:
         resource.extra.setdefault("databaseId", str(uuid.uuid4()))
 
-    def decorate(self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str) -> None:
+    def decorate(
+        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+    ) -> None:
         properties = _properties(view)
         sku = view.get("sku") or {}
         properties["status"] = "Online" if resource.state == "Succeeded" else "Creating"
@@ -773,7 +821,9 @@ class SqlVirtualNetworkRule(Behaviour):
                 target="properties.virtualNetworkSubnetId",
             )
 
-    def decorate(self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str) -> None:
+    def decorate(
+        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+    ) -> None:
         _properties(view)["state"] = "Ready" if resource.state == "Succeeded" else "InProgress"
 
 
@@ -787,7 +837,9 @@ class StorageAccount(Behaviour):
                 Resource(
                     id=service_id,
                     type="Microsoft.Storage/storageAccounts/fileServices",
-                    body={"properties": {"shareDeleteRetentionPolicy": {"enabled": True, "days": 7}}},
+                    body={
+                        "properties": {"shareDeleteRetentionPolicy": {"enabled": True, "days": 7}}
+                    },
                     state="Succeeded",
                     created=engine.now,
                     changed=engine.now,
@@ -795,7 +847,9 @@ class StorageAccount(Behaviour):
                 )
             )
 
-    def decorate(self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str) -> None:
+    def decorate(
+        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+    ) -> None:
         properties = _properties(view)
         name = resource.name.lower()
         properties["primaryEndpoints"] = {

@@ -46,9 +46,7 @@ class NameRule:
         if self.min_length <= len(name) <= self.max_length and re.fullmatch(self.pattern, name):
             return
         detail = self.description.format(min=self.min_length, max=self.max_length)
-        raise ArmError(
-            400, self.code, f"Resource name {name} is invalid for {type_name}. {detail}"
-        )
+        raise ArmError(400, self.code, f"Resource name {name} is invalid for {type_name}. {detail}")
 
 
 _WORD_NAME = r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?"

@@ -86,7 +86,9 @@ class SimConfig:
                 attribute, kind = scalars[name]
                 if kind is bool and not isinstance(value, bool):
                     raise ValueError(f"{name} must be a boolean")
-                if kind is not bool and (isinstance(value, bool) or not isinstance(value, int | float)):
+                if kind is not bool and (
+                    isinstance(value, bool) or not isinstance(value, int | float)
+                ):
                     raise ValueError(f"{name} must be a number")
                 setattr(self, attribute, kind(value))
             elif name == "buckets" and isinstance(value, dict):

@@ -379,9 +379,7 @@ class Engine:
         """The operation keeping a resource busy: its own, or one on a parent-locking child."""
         candidates = [resource]
         candidates += [
-            child
-            for child in self.store.children(resource.id)
-            if spec_for(child.type).locks_parent
+            child for child in self.store.children(resource.id) if spec_for(child.type).locks_parent
         ]
         for candidate in candidates:
             if candidate.operation_id:
@@ -400,7 +398,8 @@ class Engine:
     def _result_url(self, request: SimRequest, op: Operation) -> str:
         version = urlencode({"api-version": request.param("api-version") or ""})
         if op.namespace.lower() == "microsoft.resources":
-            return f"{request.base_url}/subscriptions/{op.subscription}/operationresults/{op.id}?{version}"
+            base = f"{request.base_url}/subscriptions/{op.subscription}"
+            return f"{base}/operationresults/{op.id}?{version}"
         return (
             f"{request.base_url}/subscriptions/{op.subscription}/providers/{op.namespace}/"
             f"locations/{op.location}/operationResults/{op.id}?{version}"
@@ -582,7 +581,9 @@ class Engine:
         parent = path.parent
         if parent is not None and self.store.get(parent.id) is None:
             return parent_not_found(parent.name)
-        return resource_not_found(canonical_type(path.full_type), "/".join(path.names), path.resource_group)
+        return resource_not_found(
+            canonical_type(path.full_type), "/".join(path.names), path.resource_group
+        )
 
     def _get_other(self, route: Route, request: SimRequest) -> SimResponse:
         if route.kind == "collection" and route.path is not None:
@@ -622,17 +623,24 @@ class Engine:
         found = []
         for resource_key, resource in self.store.resources.items():
             parsed = parse_resource_id(resource.id)
-            if not resource_key.startswith(prefix.lower()) or parsed is None or len(parsed.types) != 1:
+            if (
+                not resource_key.startswith(prefix.lower())
+                or parsed is None
+                or len(parsed.types) != 1
+            ):
                 continue
             if wanted_type and resource.type.lower() != wanted_type.lower():
                 continue
             tags = {k.lower(): v for k, v in (resource.body.get("tags") or {}).items()}
             if tag_name and (
-                tag_name.lower() not in tags or (tag_value is not None and tags[tag_name.lower()] != tag_value)
+                tag_name.lower() not in tags
+                or (tag_value is not None and tags[tag_name.lower()] != tag_value)
             ):
                 continue
             generic = {
-                k: v for k, v in self.view(resource).items() if k in {"id", "name", "type", "location", "tags", "sku", "kind"}
+                k: v
+                for k, v in self.view(resource).items()
+                if k in {"id", "name", "type", "location", "tags", "sku", "kind"}
             }
             found.append(generic)
         return found
@@ -656,7 +664,9 @@ class Engine:
         if path.types[-1].lower() == "instanceview":
             view = behaviours.for_type(parent.type).instance_view(self, parent)
             if view is None:
-                raise ArmError(404, "InvalidRequestUri", f"The request URI '{request.path}' is not valid.")
+                raise ArmError(
+                    404, "InvalidRequestUri", f"The request URI '{request.path}' is not valid."
+                )
             return SimResponse(200, view)
         children = self.store.children(parent.id, canonical_type(path.full_type))
         return self._list(request, [self.view(child, expand) for child in children])
@@ -664,7 +674,9 @@ class Engine:
     def _get_operation(self, route: Route, request: SimRequest) -> SimResponse:
         op = self.store.operations.get(route.operation_id)
         if op is None or op.subscription.lower() != route.subscription.lower():
-            raise ArmError(404, "OperationNotFound", f"The operation '{route.operation_id}' was not found.")
+            raise ArmError(
+                404, "OperationNotFound", f"The operation '{route.operation_id}' was not found."
+            )
         if route.kind == "operation_status":
             status: dict[str, Any] = {
                 "id": request.path,
@@ -689,7 +701,9 @@ class Engine:
 
     # ================================================================ resources: writes
 
-    def _new_resource(self, resource_id: str, type_name: str, body: dict[str, Any], state: str) -> Resource:
+    def _new_resource(
+        self, resource_id: str, type_name: str, body: dict[str, Any], state: str
+    ) -> Resource:
         return Resource(
             id=resource_id,
             type=canonical_type(type_name),
@@ -855,7 +869,9 @@ class Engine:
             mode = "sync"
         return self._answer_write(resource, kind, "PUT", mode, previous, request, fault)
 
-    def _patch(self, path: ResourcePath, request: SimRequest, fault: FaultKind | None) -> SimResponse:
+    def _patch(
+        self, path: ResourcePath, request: SimRequest, fault: FaultKind | None
+    ) -> SimResponse:
         spec = spec_for(path.full_type)
         patch = self._json_body(request)
         existing = self._check_write_target(path, request)
@@ -900,7 +916,9 @@ class Engine:
             headers["Azure-AsyncOperation"] = self._status_url(request, op)
         return SimResponse(202, None, headers)
 
-    def _delete(self, path: ResourcePath, request: SimRequest, fault: FaultKind | None) -> SimResponse:
+    def _delete(
+        self, path: ResourcePath, request: SimRequest, fault: FaultKind | None
+    ) -> SimResponse:
         spec = spec_for(path.full_type)
         self._require_group(path.subscription, path.resource_group, writing=True)
         resource = self.store.get(path.id)
@@ -912,7 +930,9 @@ class Engine:
         behaviour = behaviours.for_type(resource.type)
         behaviour.deleting(self, resource)
         if spec.delete == "sync":
-            for removed in sorted([resource, *self.store.descendants(resource.id)], key=lambda r: -len(r.id)):
+            for removed in sorted(
+                [resource, *self.store.descendants(resource.id)], key=lambda r: -len(r.id)
+            ):
                 behaviours.for_type(removed.type).removed(self, removed)
             self.store.remove(resource.id)
             return SimResponse(200)
@@ -936,7 +956,11 @@ class Engine:
     def _check_not_in_use(self, resource: Resource, spec: TypeSpec) -> None:
         doomed = key(resource.id)
         for other_key, other in self.store.resources.items():
-            if other_key == doomed or other_key.startswith(doomed + "/") or other.state == "Deleting":
+            if (
+                other_key == doomed
+                or other_key.startswith(doomed + "/")
+                or other.state == "Deleting"
+            ):
                 continue
             other_spec = spec_for(other.type)
             if not other_spec.creatable:
@@ -1036,7 +1060,9 @@ def _has_sub_element(body: Mapping[str, Any], relative: str) -> bool:
 
 
 _FILTER_TYPE = re.compile(r"resourceType\s+eq\s+'([^']+)'", re.IGNORECASE)
-_FILTER_TAG = re.compile(r"tagName\s+eq\s+'([^']+)'(?:\s+and\s+tagValue\s+eq\s+'([^']*)')?", re.IGNORECASE)
+_FILTER_TAG = re.compile(
+    r"tagName\s+eq\s+'([^']+)'(?:\s+and\s+tagValue\s+eq\s+'([^']*)')?", re.IGNORECASE
+)
 
 
 def _parse_filter(expression: str) -> tuple[str | None, str | None, str | None]:

@@ -50,7 +50,9 @@ def _json_response(status: int, body: Any, headers: dict[str, str] | None = None
 class SimulatorServer:
     """One ARM simulator bound to a loopback port."""
 
-    def __init__(self, config: SimConfig | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, config: SimConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         if not is_loopback_host(host):
             raise ValueError(f"the ARM simulator only listens on loopback addresses, not {host!r}")
         self.config = config or SimConfig()
@@ -127,7 +129,9 @@ class SimulatorServer:
     def start(self) -> str:
         """Serve from a background thread; returns the base URL once the port is bound."""
         ready = threading.Event()
-        self._thread = threading.Thread(target=self._run_in_thread, args=(ready,), name="armsim", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run_in_thread, args=(ready,), name="armsim", daemon=True
+        )
         self._thread.start()
         ready.wait(30)
         if self._startup_error is not None:
@@ -179,13 +183,23 @@ class SimulatorServer:
         method = request.method.upper()
         handler = self._admin_routes().get((method, action))
         if handler is None:
-            return _json_response(404, {"error": {"code": "NotFound", "message": f"no admin route {method} /_sim/{action}"}})
+            return _json_response(
+                404,
+                {
+                    "error": {
+                        "code": "NotFound",
+                        "message": f"no admin route {method} /_sim/{action}",
+                    }
+                },
+            )
         payload: dict[str, Any] = {}
         if method in {"POST", "PUT", "PATCH"} and request.can_read_body:
             try:
                 loaded = await request.json()
             except ValueError:
-                return _json_response(400, {"error": {"code": "InvalidJson", "message": "body is not JSON"}})
+                return _json_response(
+                    400, {"error": {"code": "InvalidJson", "message": "body is not JSON"}}
+                )
             payload = loaded if isinstance(loaded, dict) else {}
         try:
             result = await handler(request, payload)
@@ -220,7 +234,10 @@ class SimulatorServer:
             return {"rate": self.config.fault_rate, "seed": self.config.seed}
 
         async def set_faults(request: web.Request, payload: dict[str, Any]) -> Any:
-            self.set_faults(float(payload.get("rate", self.config.fault_rate)), int(payload.get("seed", self.config.seed)))
+            self.set_faults(
+                float(payload.get("rate", self.config.fault_rate)),
+                int(payload.get("seed", self.config.seed)),
+            )
             return {"rate": self.config.fault_rate, "seed": self.config.seed}
 
         async def get_config(request: web.Request, payload: dict[str, Any]) -> Any:

@@ -144,9 +144,7 @@ class Store:
         prefix = key(resource_id) + "/"
         depth = prefix.count("/") + 1
         found = [
-            r
-            for k, r in self.resources.items()
-            if k.startswith(prefix) and k.count("/") == depth
+            r for k, r in self.resources.items() if k.startswith(prefix) and k.count("/") == depth
         ]
         if child_type is not None:
             found = [r for r in found if r.type.lower() == child_type.lower()]

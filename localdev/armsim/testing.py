@@ -21,7 +21,9 @@ from localdev.armsim.server import SimulatorServer
 
 
 @contextmanager
-def running_simulator(config: SimConfig | None = None, **overrides: Any) -> Iterator[SimulatorServer]:
+def running_simulator(
+    config: SimConfig | None = None, **overrides: Any
+) -> Iterator[SimulatorServer]:
     """A simulator serving on a free loopback port for the duration of the block."""
     settings = config or SimConfig(latency_scale=0.0)
     for name, value in overrides.items():

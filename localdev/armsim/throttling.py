@@ -56,9 +56,11 @@ class Throttler:
         self._buckets: dict[tuple[str, Category], _Bucket] = {}
 
     def _settings(self, category: Category) -> BucketSettings:
-        return {"reads": self._config.reads, "writes": self._config.writes, "deletes": self._config.deletes}[
-            category
-        ]
+        return {
+            "reads": self._config.reads,
+            "writes": self._config.writes,
+            "deletes": self._config.deletes,
+        }[category]
 
     def take(self, subscription: str, category: Category) -> Decision:
         """Take one token for a request; when disabled, always allowed with a full bucket."""

@@ -42,7 +42,9 @@ def _require(body: Body, dotted: str, target: str | None = None) -> Any:
 def require_location(body: Body) -> None:
     """Tracked resources need a location (ARM's own check, before the provider sees it)."""
     if not body.get("location"):
-        raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+        raise ArmError(
+            400, "LocationRequired", "The location property is required for this definition."
+        )
 
 
 # ---------------------------------------------------------------- sizes and quota arithmetic
@@ -50,9 +52,20 @@ def require_location(body: Body) -> None:
 _SIZE = re.compile(r"(?i)(standard|basic)_([a-z]+)(\d+)")
 #: Older sizes whose digits are not their vCPU count.
 _LEGACY_VCPUS: Mapping[str, int] = {
-    **{f"standard_{f}{n}_v2": v for f in ("d", "ds") for n, v in ((1, 1), (2, 2), (3, 4), (4, 8), (5, 16))},
-    **{f"standard_{f}{n}_v2": v for f in ("d", "ds") for n, v in ((11, 2), (12, 4), (13, 8), (14, 16), (15, 20))},
-    **{f"standard_a{n}": v for n, v in ((0, 1), (1, 1), (2, 2), (3, 4), (4, 8), (5, 2), (6, 4), (7, 8))},
+    **{
+        f"standard_{f}{n}_v2": v
+        for f in ("d", "ds")
+        for n, v in ((1, 1), (2, 2), (3, 4), (4, 8), (5, 16))
+    },
+    **{
+        f"standard_{f}{n}_v2": v
+        for f in ("d", "ds")
+        for n, v in ((11, 2), (12, 4), (13, 8), (14, 16), (15, 20))
+    },
+    **{
+        f"standard_a{n}": v
+        for n, v in ((0, 1), (1, 1), (2, 2), (3, 4), (4, 8), (5, 2), (6, 4), (7, 8))
+    },
 }
 
 
@@ -63,7 +76,9 @@ def vcpus_of(size: str) -> int:
         return legacy
     match = _SIZE.match(size)
     if match is None:
-        raise invalid_parameter("vmSize", f"The value {size} provided for the VM size is not valid.")
+        raise invalid_parameter(
+            "vmSize", f"The value {size} provided for the VM size is not valid."
+        )
     return max(1, int(match.group(3)))
 
 
@@ -80,13 +95,26 @@ def check_size(size: Any, target: str = "vmSize") -> None:
 # ---------------------------------------------------------------- credentials and computer names
 
 _RESERVED_USERNAMES = frozenset(
-    """administrator admin user user1 test user2 test1 user3 admin1 1 123 a actuser adm admin2
-    aspnet backup console david guest john owner root server sql support support_388945a0 sys
-    test2 test3 user4 user5""".split()
+    [
+        *("administrator", "admin", "admin1", "admin2", "adm", "actuser", "aspnet", "backup"),
+        *("console", "david", "guest", "john", "owner", "root", "server", "sql", "support"),
+        *("support_388945a0", "sys", "test", "test1", "test2", "test3", "a", "1", "123"),
+        *("user", "user1", "user2", "user3", "user4", "user5"),
+    ]
 )
 _COMMON_PASSWORDS = frozenset(
-    ["abc@123", "p@$$w0rd", "p@ssw0rd", "p@ssword123", "pa$$word", "pass@word1", "password!",
-     "password1", "password22", "iloveyou!"]
+    [
+        "abc@123",
+        "p@$$w0rd",
+        "p@ssw0rd",
+        "p@ssword123",
+        "pa$$word",
+        "pass@word1",
+        "password!",
+        "password1",
+        "password22",
+        "iloveyou!",
+    ]
 )
 _USERNAME_FORBIDDEN = set('\\/"[]:|<>+=;,?*@&')
 _WINDOWS_COMPUTER_FORBIDDEN = set("`~!@#$%^&*()=+_[]{}\\|;:.'\",<>/?")
@@ -190,7 +218,9 @@ def _check_os_profile(properties: Body, is_update: bool, *, prefix: bool, vm_nam
                 "Windows computer name prefix cannot be more than 9 characters long, be entirely "
                 "numeric, or contain special characters.",
             )
-        check_computer_name(name_prefix[:9] if windows else name_prefix, windows, target="computerNamePrefix")
+        check_computer_name(
+            name_prefix[:9] if windows else name_prefix, windows, target="computerNamePrefix"
+        )
     else:
         check_computer_name(os_profile.get("computerName") or vm_name, windows)
 
@@ -235,7 +265,9 @@ def validate_scale_set(name: str, body: Body, existing: Body | None) -> None:
     properties = _require(body, "properties")
     mode = _require(properties, "upgradePolicy.mode", "upgradePolicy.mode")
     if str(mode).lower() not in {"automatic", "manual", "rolling"}:
-        raise invalid_parameter("upgradePolicy.mode", f"The value '{mode}' is not valid for upgradePolicy.mode.")
+        raise invalid_parameter(
+            "upgradePolicy.mode", f"The value '{mode}' is not valid for upgradePolicy.mode."
+        )
     profile = _require(properties, "virtualMachineProfile")
     image = get_path(profile, "storageProfile.imageReference")
     if not image:
@@ -313,7 +345,9 @@ def validate_network_interface(name: str, body: Body, existing: Body | None) -> 
         if not get_path(configuration, "properties.subnet.id"):
             raise missing_property(f"{target}.properties.subnet")
         method = str(get_path(configuration, "properties.privateIPAllocationMethod") or "Dynamic")
-        if method.lower() == "static" and not get_path(configuration, "properties.privateIPAddress"):
+        if method.lower() == "static" and not get_path(
+            configuration, "properties.privateIPAddress"
+        ):
             raise missing_property(f"{target}.properties.privateIPAddress")
 
 
@@ -356,7 +390,9 @@ def validate_application_gateway(name: str, body: Body, existing: Body | None) -
     for collection in _GATEWAY_COLLECTIONS:
         _require(properties, collection, f"properties.{collection}")
     if sku_name.lower().endswith("_v2"):
-        if not get_path(properties, "sku.capacity") and not properties.get("autoscaleConfiguration"):
+        if not get_path(properties, "sku.capacity") and not properties.get(
+            "autoscaleConfiguration"
+        ):
             raise missing_property("properties.sku.capacity")
         for index, rule in enumerate(properties["requestRoutingRules"]):
             if get_path(rule, "properties.priority") is None:
@@ -389,7 +425,7 @@ def validate_bastion_host(name: str, body: Body, existing: Body | None) -> None:
 # ---------------------------------------------------------------- SQL and storage
 
 _RESERVED_SQL_LOGINS = frozenset(
-    "admin administrator sa root dbmanager loginmanager dbo guest public".split()
+    ["admin", "administrator", "sa", "root", "dbmanager", "loginmanager", "dbo", "guest", "public"]
 )
 
 
@@ -408,7 +444,9 @@ def validate_sql_server(name: str, body: Body, existing: Body | None) -> None:
             "Invalid value given for parameter Login. Specify a valid parameter value.",
             target="properties.administratorLogin",
         )
-    if str(login).lower() in _RESERVED_SQL_LOGINS or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", str(login)):
+    if str(login).lower() in _RESERVED_SQL_LOGINS or not re.fullmatch(
+        r"[A-Za-z_][A-Za-z0-9_]{0,127}", str(login)
+    ):
         raise ArmError(
             400,
             "InvalidLoginName",
@@ -423,7 +461,11 @@ def validate_sql_server(name: str, body: Body, existing: Body | None) -> None:
             "Invalid value given for parameter Password. Specify a valid parameter value.",
             target="properties.administratorLoginPassword",
         )
-    if not 8 <= len(password) <= 128 or password_classes(password) < 3 or str(login).lower() in password.lower():
+    if (
+        not 8 <= len(password) <= 128
+        or password_classes(password) < 3
+        or str(login).lower() in password.lower()
+    ):
         raise ArmError(
             400,
             "PasswordNotComplex",
@@ -436,7 +478,9 @@ def validate_sql_server(name: str, body: Body, existing: Body | None) -> None:
 def validate_sql_database(name: str, body: Body, existing: Body | None) -> None:
     collation = get_path(body, "properties.collation")
     if collation is not None and not re.fullmatch(r"[A-Za-z0-9_]+", str(collation)):
-        raise invalid_parameter("properties.collation", f"The collation '{collation}' is not valid.")
+        raise invalid_parameter(
+            "properties.collation", f"The collation '{collation}' is not valid."
+        )
 
 
 def validate_sql_vnet_rule(name: str, body: Body, existing: Body | None) -> None:

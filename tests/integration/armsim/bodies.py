@@ -65,7 +65,10 @@ def vm(
             "hardwareProfile": {"vmSize": size},
             "storageProfile": {
                 "imageReference": dict(_IMAGE),
-                "osDisk": {"createOption": "FromImage", "managedDisk": {"storageAccountType": "Premium_LRS"}},
+                "osDisk": {
+                    "createOption": "FromImage",
+                    "managedDisk": {"storageAccountType": "Premium_LRS"},
+                },
             },
             "osProfile": {
                 "computerName": computer_name,
@@ -79,7 +82,9 @@ def vm(
     }
 
 
-def extension(handler: str = "CustomScriptExtension", secret: str = "s3cret-value") -> dict[str, Any]:
+def extension(
+    handler: str = "CustomScriptExtension", secret: str = "s3cret-value"
+) -> dict[str, Any]:
     return {
         "location": LOCATION,
         "properties": {
@@ -125,7 +130,9 @@ def scale_set(
                             "name": "fe-nic",
                             "properties": {
                                 "primary": True,
-                                "ipConfigurations": [{"name": "fe-ip", "properties": ip_configuration}],
+                                "ipConfigurations": [
+                                    {"name": "fe-ip", "properties": ip_configuration}
+                                ],
                             },
                         }
                     ]
@@ -177,7 +184,9 @@ def application_gateway(gateway_id: str, subnet_id: str, public_ip_id: str) -> d
         "location": LOCATION,
         "properties": {
             "sku": {"name": "Standard_v2", "tier": "Standard_v2", "capacity": 2},
-            "gatewayIPConfigurations": [{"name": "gwip", "properties": {"subnet": {"id": subnet_id}}}],
+            "gatewayIPConfigurations": [
+                {"name": "gwip", "properties": {"subnet": {"id": subnet_id}}}
+            ],
             "frontendIPConfigurations": [
                 {"name": "fe", "properties": {"publicIPAddress": {"id": public_ip_id}}}
             ],

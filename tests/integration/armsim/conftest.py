@@ -21,7 +21,7 @@ def _shared_simulator() -> Iterator[SimulatorServer]:
 
 
 @pytest.fixture
-def sim(_shared_simulator: SimulatorServer) -> Iterator[SimulatorServer]:
+def sim(_shared_simulator: SimulatorServer) -> SimulatorServer:
     """The module's simulator, reset to defaults (scale 0, throttling on) for each test."""
     _shared_simulator.reset()
     _shared_simulator.configure(
@@ -39,13 +39,15 @@ def sim(_shared_simulator: SimulatorServer) -> Iterator[SimulatorServer]:
             },
         }
     )
-    yield _shared_simulator
+    return _shared_simulator
 
 
 @pytest.fixture
 def connection(sim: SimulatorServer) -> Iterator[ArmConnection]:
     """The app's connection path, pointed at the simulator, with fast polling and retries."""
-    conn = ArmConnection(sim.url, polling_interval=0, retry_backoff_factor=0.01, retry_backoff_max=0.05)
+    conn = ArmConnection(
+        sim.url, polling_interval=0, retry_backoff_factor=0.01, retry_backoff_max=0.05
+    )
     yield conn
     conn.close()
 
@@ -60,11 +62,11 @@ class Clients:
         from azure.mgmt.sql import SqlManagementClient
         from azure.mgmt.storage import StorageManagementClient
 
-        self.resource = connection.client(ResourceManagementClient, subscription)
-        self.network = connection.client(NetworkManagementClient, subscription)
-        self.compute = connection.client(ComputeManagementClient, subscription)
-        self.sql = connection.client(SqlManagementClient, subscription)
-        self.storage = connection.client(StorageManagementClient, subscription)
+        self.resource: Any = connection.client(ResourceManagementClient, subscription)
+        self.network: Any = connection.client(NetworkManagementClient, subscription)
+        self.compute: Any = connection.client(ComputeManagementClient, subscription)
+        self.sql: Any = connection.client(SqlManagementClient, subscription)
+        self.storage: Any = connection.client(StorageManagementClient, subscription)
 
 
 @pytest.fixture

@@ -62,7 +62,7 @@ var appSettings = {
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
-  #checkov:skip=CKV_AZURE_225: Zone redundancy of Flex Consumption exists only in some regions; losing a zone loses no work, because Durable orchestrations resume from their history on another instance.
+  //checkov:skip=CKV_AZURE_225: Zone redundancy of Flex Consumption exists only in some regions; losing a zone loses no work, because Durable orchestrations resume from their history on another instance.
   name: planName
   location: location
   tags: tags
@@ -77,10 +77,10 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
-  #checkov:skip=CKV_AZURE_222: The API must be reachable by Azure Monitor action-group webhooks and by operators; every route needs a function key (docs/api.md) and the app holds no data of its own.
-  #checkov:skip=CKV_AZURE_213: Health check is an App Service plan feature that Flex Consumption does not offer; the platform replaces unhealthy instances itself.
-  #checkov:skip=CKV_AZURE_17: Client certificates cannot be presented by Azure Monitor action-group webhooks.
-  #checkov:skip=CKV_AZURE_212: Flex Consumption scales out by itself (maximumInstanceCount); instance-count redundancy settings do not apply.
+  //checkov:skip=CKV_AZURE_222: The API must be reachable by Azure Monitor action-group webhooks and by operators; every route needs a function key (docs/api.md) and the app holds no data of its own.
+  //checkov:skip=CKV_AZURE_213: Health check is an App Service plan feature that Flex Consumption does not offer; the platform replaces unhealthy instances itself.
+  //checkov:skip=CKV_AZURE_17: Client certificates cannot be presented by Azure Monitor action-group webhooks.
+  //checkov:skip=CKV_AZURE_212: Flex Consumption scales out by itself (maximumInstanceCount); instance-count redundancy settings do not apply.
   name: name
   location: location
   tags: union(tags, { 'azd-service-name': 'api' })

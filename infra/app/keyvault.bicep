@@ -17,8 +17,8 @@ param platformKeySeed string
 param alertWebhookUrl string
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
-  #checkov:skip=CKV_AZURE_109: Key Vault references are resolved from the Flex Consumption app, which is not VNet-integrated; access is RBAC-only (no access policies) and audited.
-  #checkov:skip=CKV_AZURE_189: Same reason as CKV_AZURE_109.
+  //checkov:skip=CKV_AZURE_109: Key Vault references are resolved from the Flex Consumption app, which is not VNet-integrated; access is RBAC-only (no access policies) and audited.
+  //checkov:skip=CKV_AZURE_189: Same reason as CKV_AZURE_109.
   name: name
   location: location
   tags: tags
@@ -45,7 +45,7 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
 
 // Key Vault secret names allow only letters, digits and dashes, hence dashes for the setting names.
 resource vmAdminPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  #checkov:skip=CKV_AZURE_41: The VMs keep using this password; an expiry date would break the app rather than rotate anything.
+  //checkov:skip=CKV_AZURE_41: The VMs keep using this password; an expiry date would break the app rather than rotate anything.
   parent: vault
   name: 'VM-ADMIN-PASSWORD'
   properties: {
@@ -55,7 +55,7 @@ resource vmAdminPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = 
 }
 
 resource sqlAdminPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  #checkov:skip=CKV_AZURE_41: The SQL servers keep using this password; an expiry date would break the app rather than rotate anything.
+  //checkov:skip=CKV_AZURE_41: The SQL servers keep using this password; an expiry date would break the app rather than rotate anything.
   parent: vault
   name: 'SQL-ADMIN-PASSWORD'
   properties: {
@@ -65,7 +65,7 @@ resource sqlAdminPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' =
 }
 
 resource platformKeySeedSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  #checkov:skip=CKV_AZURE_41: The seed must never change (existing farms depend on the keys derived from it), so it cannot expire.
+  //checkov:skip=CKV_AZURE_41: The seed must never change (existing farms depend on the keys derived from it), so it cannot expire.
   parent: vault
   name: 'PLATFORM-KEY-SEED'
   properties: {
@@ -77,8 +77,8 @@ resource platformKeySeedSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = 
 // Written by Bicep only when given; otherwise the post-deploy hook writes it once the app's
 // function key exists (a Flex Consumption host cannot create keys before code is deployed).
 resource alertWebhookUrlSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(alertWebhookUrl)) {
-  #checkov:skip=CKV_AZURE_41: The URL is valid as long as the function key is; rotate both together instead.
-  #checkov:skip=CKV_AZURE_114: contentType is set below; checkov does not read the properties of a conditional resource.
+  //checkov:skip=CKV_AZURE_41: The URL is valid as long as the function key is; rotate both together instead.
+  //checkov:skip=CKV_AZURE_114: contentType is set below; checkov does not read the properties of a conditional resource.
   parent: vault
   name: 'ALERT-WEBHOOK-URL'
   properties: {

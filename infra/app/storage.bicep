@@ -9,9 +9,9 @@ param deploymentContainerName string
 param eventsQueueName string
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
-  #checkov:skip=CKV_AZURE_206: LRS on purpose: the task hub and the events queue hold transient operational state; platforms' state of record is ARM itself (design decision 7), so geo-replication buys nothing.
-  #checkov:skip=CKV_AZURE_35: The Flex Consumption app is not VNet-integrated, so the account must accept public traffic; every request still needs an Entra token (shared keys are disabled).
-  #checkov:skip=CKV_AZURE_59: Same reason as CKV_AZURE_35: public endpoint, Entra-only authentication.
+  //checkov:skip=CKV_AZURE_206: LRS on purpose: the task hub and the events queue hold transient operational state; platforms' state of record is ARM itself (design decision 7), so geo-replication buys nothing.
+  //checkov:skip=CKV_AZURE_35: The Flex Consumption app is not VNet-integrated, so the account must accept public traffic; every request still needs an Entra token (shared keys are disabled).
+  //checkov:skip=CKV_AZURE_59: Same reason as CKV_AZURE_35: public endpoint, Entra-only authentication.
   name: name
   location: location
   tags: tags

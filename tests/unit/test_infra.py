@@ -124,6 +124,17 @@ def test_bicep_parser_rejects_broken_bicep() -> None:
         BicepParser().parse(text=broken)
 
 
+@pytest.mark.parametrize("path", BICEP_FILES, ids=lambda p: str(p.relative_to(INFRA)))
+def test_only_bicep_directives_start_with_a_hash(path: Path) -> None:
+    """Bicep comments are `//`; a `#checkov` line would not compile, whatever checkov reads."""
+    directives = ("#disable-next-line", "#disable-diagnostics", "#restore-diagnostics")
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        stripped = line.strip()
+        assert not stripped.startswith("#") or stripped.startswith(directives), (
+            f"{path.name}:{number}: {stripped[:60]}"
+        )
+
+
 def test_every_module_path_exists() -> None:
     for path in BICEP_FILES:
         for name, module in parse_bicep(path).get("modules", {}).items():

@@ -696,8 +696,15 @@ def _secret_setting(key: str, path: Path) -> str | None:
     return None
 
 
+# A spec is 6 levels deep; anything much deeper is hostile or broken, and recursing into it
+# would end in RecursionError (a 500) instead of a 400.
+MAX_DEPTH: Final = 32
+
+
 def _strip_secrets(value: object, path: Path = ()) -> tuple[object, list[FieldError]]:
     """`value` without password-like keys, and an error for each (never echoing the value)."""
+    if len(path) > MAX_DEPTH and isinstance(value, dict | list):
+        return None, [FieldError(_target(path), f"nested deeper than {MAX_DEPTH} levels")]
     if isinstance(value, dict):
         kept: dict[str, object] = {}
         errors: list[FieldError] = []
@@ -843,6 +850,8 @@ def _decode(text: str | bytes | bytearray) -> object:
         detail = "malformed JSON: the body is not UTF-8 text"
     except _DuplicateKeyError as error:
         detail = f"malformed JSON: {error}"
+    except RecursionError:
+        detail = "malformed JSON: nested too deeply"
     raise SpecError("The request body is not valid JSON.", [FieldError("body", detail)])
 
 

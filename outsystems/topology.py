@@ -166,6 +166,10 @@ class Resource:
     body: Mapping[str, Any]
     depends_on: tuple[str, ...] = ()
 
+    def __hash__(self) -> int:
+        # The body is a dict (what the SDKs take), so hash by the id, which equal resources share.
+        return hash(_key(self.id))
+
     def to_json_dict(self) -> dict[str, Any]:
         """The resource as JSON (camelCase), e.g. for an activity's input."""
         return {

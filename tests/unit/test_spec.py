@@ -566,3 +566,16 @@ def test_address_plans_fit_and_never_overlap(prefix: int, bastion: bool) -> None
         assert all(not subnet.overlaps(other) for other in subnets[index + 1 :])
     if bastion:
         assert plan.subnet("bastion").prefixlen <= 26
+
+
+def test_deeply_nested_bodies_are_refused_not_crashed_on() -> None:
+    nested: dict[str, Any] = {"location": "westeurope"}
+    inner = nested
+    for _ in range(5000):
+        inner["x"] = {}
+        inner = inner["x"]
+    details = errors_of(nested)
+    assert any("nested deeper" in d.message for d in details)
+    text = '{"location": "westeurope", "x": ' + "[" * 200_000 + "]" * 200_000 + "}"
+    details = errors_of(text)
+    assert [d.target for d in details] == ["body"]

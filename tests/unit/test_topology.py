@@ -753,3 +753,9 @@ def test_any_valid_spec_builds_a_consistent_graph(spec: PlatformSpec) -> None:
             config = one(graph, NIC, env).body["properties"]["ipConfigurations"][0]["properties"]
             assert ipaddress.ip_address(config["privateIPAddress"]) in plan.subnet(env)
     assert (len(find(graph, SCALE_SET)) == 1) == spec.is_farm
+
+
+def test_resources_are_hashable_by_id() -> None:
+    graph = build_topology(spec_of(SCENARIOS["farm"]))
+    assert len(set(graph.resources)) == len(graph)
+    assert graph.get(graph.resources[3].id.upper()) in set(graph.resources)

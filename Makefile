@@ -7,13 +7,15 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 RUN_STAMP := $(VENV)/.run-deps
 DEV_STAMP := $(VENV)/.dev-deps
 NODE_STAMP := node_modules/.stamp
+# checkov pins packages that clash with the app's requirements: it gets a venv of its own.
+IAC_STAMP := $(VENV)/iac/.iac-deps
 
 .PHONY: run test lint typecheck unit clean
 
 run: $(RUN_STAMP) $(NODE_STAMP) local.settings.json
 	$(PY) -m localdev.run
 
-test: $(DEV_STAMP) $(NODE_STAMP)
+test: $(DEV_STAMP) $(IAC_STAMP) $(NODE_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy .
@@ -26,7 +28,7 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(PY) -m mypy .
 
-unit: $(DEV_STAMP)
+unit: $(DEV_STAMP) $(IAC_STAMP)
 	$(PY) -m pytest tests/unit
 
 $(PY):
@@ -41,6 +43,11 @@ $(RUN_STAMP): requirements.txt | $(PY)
 $(DEV_STAMP): requirements.txt requirements-dev.txt | $(PY)
 	$(PIP) install -r requirements-dev.txt
 	touch $(RUN_STAMP) $@
+
+$(IAC_STAMP): requirements-iac.txt | $(PY)
+	$(PYTHON) -m venv $(VENV)/iac
+	$(VENV)/iac/bin/python -m pip --disable-pip-version-check -q install -r requirements-iac.txt
+	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

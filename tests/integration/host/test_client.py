@@ -32,7 +32,7 @@ async def test_start_with_id_twice_fails_while_running(durable_client: HostClien
     instance_id = await client.start_new("approval", "singleton", {"a": 1})
     assert instance_id == "singleton"
 
-    with pytest.raises(Exception, match="status (Pending|Running) already exists"):
+    with pytest.raises(Exception, match=r"status (Pending|Running) already exists"):
         await client.start_new("approval", "singleton")
 
     status = await client.get_status("singleton")

@@ -468,15 +468,15 @@ def cores_in_use(
     return total
 
 
-def check_quota(
-    engine: Engine, path: ResourcePath, type_name: str, body: Mapping[str, Any]
-) -> None:
+def check_quota(engine: Engine, path: ResourcePath, type_name: str, body: Mapping[str, Any]) -> None:
     """409 `OperationNotAllowed` when a write would exceed the regional vCPU quota."""
     location = str(body.get("location", "")).replace(" ", "").lower()
-    needed = _body_cores(type_name, body)
-    used = cores_in_use(engine, path.subscription, location, exclude=key(path.id))
+    existing = engine.store.get(path.id)
+    current = _cores(existing) if existing and engine.location_of(existing) == location else 0
+    needed = _body_cores(type_name, body) - current
+    used = cores_in_use(engine, path.subscription, location)
     limit = engine.config.vcpu_quota
-    if needed and used + needed > limit:
+    if needed > 0 and used + needed > limit:
         raise ArmError(
             409,
             "OperationNotAllowed",

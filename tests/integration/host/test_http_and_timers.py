@@ -228,9 +228,9 @@ async def test_indexing_reports_the_workers_raw_bindings(app_dir: Path) -> None:
     async with (
         running_host(app_dir, values=values) as host,
         aiohttp.ClientSession() as session,
+        session.get(f"{host.base_url}/admin/functions") as response,
     ):
-        async with session.get(f"{host.base_url}/admin/functions") as response:
-            hosted = {f["name"]: f["rawBindings"] for f in await response.json()}
+        hosted = {f["name"]: f["rawBindings"] for f in await response.json()}
     # What the Python worker reports: a fresh interpreter running the library's own indexing.
     result = await asyncio.to_thread(
         subprocess.run,

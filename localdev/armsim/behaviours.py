@@ -468,7 +468,9 @@ def cores_in_use(
     return total
 
 
-def check_quota(engine: Engine, path: ResourcePath, type_name: str, body: Mapping[str, Any]) -> None:
+def check_quota(
+    engine: Engine, path: ResourcePath, type_name: str, body: Mapping[str, Any]
+) -> None:
     """409 `OperationNotAllowed` when a write would exceed the regional vCPU quota."""
     location = str(body.get("location", "")).replace(" ", "").lower()
     existing = engine.store.get(path.id)

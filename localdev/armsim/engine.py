@@ -155,11 +155,26 @@ class Engine:
     ) -> None:
         self.config = config or SimConfig()
         self.store = store or Store()
-        self.clock = clock
-        self.throttler = Throttler(self.config, clock)
+        self._base_clock = clock
+        #: Seconds added to the wall clock: tests and demos can fast-forward operations.
+        self.clock_offset = 0.0
+        self.throttler = Throttler(self.config, self.clock)
         self.faults = FaultInjector(self.config)
-        self.now = clock()
+        self.now = self.clock()
         self._sequence = 0
+
+    def clock(self) -> float:
+        """The simulator's time: the wall clock plus any fast-forward."""
+        return self._base_clock() + self.clock_offset
+
+    def fast_forward(self, seconds: float) -> None:
+        """Move the simulator's clock forward, completing the operations now due."""
+        if seconds < 0:
+            raise ValueError("the clock only moves forward")
+        with self.store.lock:
+            self.clock_offset += seconds
+            self.now = self.clock()
+            self.advance()
 
     # ================================================================ entry point
 

@@ -10,7 +10,8 @@ long-running operation, an operation that ends `Failed` with the retryable code 
 from __future__ import annotations
 
 import hashlib
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from localdev.armsim.config import SimConfig
 from localdev.armsim.errors import ArmError
@@ -25,6 +26,41 @@ RETRYABLE_OPERATION_ERROR = {
 }
 
 
+@dataclass
+class FaultRule:
+    """A targeted fault: the next `count` requests of `method` whose path contains `path`."""
+
+    method: str
+    path: str
+    kind: FaultKind
+    count: int = 1
+
+    def matches(self, method: str, path: str) -> bool:
+        """Whether a request (lower-case path) is covered by this rule and it has uses left."""
+        return (
+            self.count > 0
+            and self.method.upper() in {"*", method.upper()}
+            and self.path.lower() in path
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The admin API's view."""
+        return {"method": self.method, "path": self.path, "kind": self.kind, "count": self.count}
+
+
+def parse_rule(data: dict[str, Any]) -> FaultRule:
+    """A rule from the admin API's JSON (`{"method", "path", "kind", "count"}`)."""
+    kind = str(data.get("kind", ""))
+    if kind not in _KINDS:
+        raise ValueError(f"fault kind must be one of {', '.join(_KINDS)}")
+    return FaultRule(
+        method=str(data.get("method", "*")),
+        path=str(data.get("path", "")),
+        kind=kind,
+        count=int(data.get("count", 1)),
+    )
+
+
 def _fraction(digest: bytes, start: int) -> float:
     return int.from_bytes(digest[start : start + 8], "big") / 2**64
 
@@ -35,12 +71,19 @@ class FaultInjector:
     def __init__(self, config: SimConfig) -> None:
         self._config = config
         self._attempts: dict[tuple[str, str], int] = {}
+        self.rules: list[FaultRule] = []
 
     def decide(self, method: str, path: str, *, operation_capable: bool) -> FaultKind | None:
         """The fault for this request, or None; counts the attempt either way."""
         attempt_key = (method.upper(), path.lower())
         attempt = self._attempts.get(attempt_key, 0) + 1
         self._attempts[attempt_key] = attempt
+        for rule in self.rules:
+            if rule.matches(method, attempt_key[1]):
+                rule.count -= 1
+                if rule.kind == "operation-failed" and not operation_capable:
+                    return "503"
+                return rule.kind
         if self._config.fault_rate <= 0:
             return None
         material = f"{self._config.seed}|{attempt_key[0]}|{attempt_key[1]}|{attempt}"
@@ -73,5 +116,6 @@ class FaultInjector:
         )
 
     def reset(self) -> None:
-        """Forget attempt numbers, so a new run with the same seed repeats the same faults."""
+        """Forget attempt numbers and rules, so a run with the same seed repeats its faults."""
         self._attempts.clear()
+        self.rules.clear()

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from localdev.armsim.config import SimConfig
 from localdev.armsim.engine import Engine, SimRequest
+from localdev.armsim.faults import parse_rule
 
 logger = logging.getLogger(__name__)
 
@@ -231,14 +232,18 @@ class SimulatorServer:
             return {"status": "reset"}
 
         async def get_faults(request: web.Request, payload: dict[str, Any]) -> Any:
-            return {"rate": self.config.fault_rate, "seed": self.config.seed}
+            return self._faults_json()
 
         async def set_faults(request: web.Request, payload: dict[str, Any]) -> Any:
-            self.set_faults(
-                float(payload.get("rate", self.config.fault_rate)),
-                int(payload.get("seed", self.config.seed)),
-            )
-            return {"rate": self.config.fault_rate, "seed": self.config.seed}
+            rate = float(payload.get("rate", self.config.fault_rate))
+            self.set_faults(rate, int(payload.get("seed", self.config.seed)))
+            for rule in payload.get("rules", []):
+                self.add_fault_rule(**rule)
+            return self._faults_json()
+
+        async def clock(request: web.Request, payload: dict[str, Any]) -> Any:
+            self.engine.fast_forward(float(payload.get("advance", 0)))
+            return {"offset": self.engine.clock_offset, "now": self.engine.clock()}
 
         async def get_config(request: web.Request, payload: dict[str, Any]) -> Any:
             return self.config.to_json()
@@ -265,6 +270,7 @@ class SimulatorServer:
             ("PATCH", "config"): set_config,
             ("PUT", "config"): set_config,
             ("POST", "save"): save,
+            ("POST", "clock"): clock,
         }
 
     # ---------------------------------------------------------------- in-process API
@@ -298,6 +304,26 @@ class SimulatorServer:
         with self.engine.store.lock:
             self.config.update(changes)
             self.engine.faults.reset()
+
+    def add_fault_rule(
+        self, method: str = "*", path: str = "", kind: str = "500", count: int = 1
+    ) -> None:
+        """Fail the next `count` requests of `method` whose path contains `path` with `kind`."""
+        rule = parse_rule({"method": method, "path": path, "kind": kind, "count": count})
+        with self.engine.store.lock:
+            self.engine.faults.rules.append(rule)
+
+    def fast_forward(self, seconds: float) -> None:
+        """Move the simulator's clock forward (operations due by then complete)."""
+        self.engine.fast_forward(seconds)
+
+    def _faults_json(self) -> dict[str, Any]:
+        with self.engine.store.lock:
+            return {
+                "rate": self.config.fault_rate,
+                "seed": self.config.seed,
+                "rules": [rule.to_json() for rule in self.engine.faults.rules],
+            }
 
     def configure(self, changes: dict[str, object]) -> None:
         """Apply settings in the admin API's JSON shape (`latencyScale`, `vcpuQuota`, ...)."""

@@ -41,7 +41,9 @@ def _check_constraint(constraint: str, value: str) -> bool:
     if kind == "alpha":
         return re.fullmatch(r"[A-Za-z]+", value) is not None
     if kind.startswith("regex(") and constraint.endswith(")"):
-        return re.fullmatch(constraint[6:-1], value) is not None
+        # Route templates escape braces by doubling them.
+        pattern = constraint[6:-1].replace("{{", "{").replace("}}", "}")
+        return re.search(pattern, value, re.IGNORECASE) is not None
     if kind.startswith("minlength(") and constraint.endswith(")"):
         return len(value) >= int(constraint[10:-1])
     if kind.startswith("maxlength(") and constraint.endswith(")"):

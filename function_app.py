@@ -7,4 +7,17 @@ cheap (no Azure management SDK imports, no I/O, no configuration read at import 
 import azure.durable_functions as df
 import azure.functions as func
 
+from activities import events as event_activities
+from activities import resources as resource_activities
+from orchestrators import deploy as deploy_orchestrations
+from triggers import platforms as platform_triggers
+
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+for blueprint in (
+    platform_triggers.bp,
+    deploy_orchestrations.bp,
+    resource_activities.bp,
+    event_activities.bp,
+):
+    app.register_functions(blueprint)

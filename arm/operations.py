@@ -1,0 +1,279 @@
+"""Generic ARM operations by resource id: start a PUT/PATCH/DELETE, check it later, read state.
+
+An operation is started and the function returns at once with an `Operation`: plain,
+JSON-serialisable data that an orchestration can keep in its history and hand back to `check`
+after a durable timer. It carries the ARM polling URL (`Azure-AsyncOperation` or `Location`),
+never the SDK's continuation token (which embeds response bodies, and so could embed secrets).
+
+Requests go through a management client's pipeline (`send_request`), so they get the same
+authentication, retry (429/5xx with `Retry-After`) and logging policies as every SDK call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
+
+from azure.core.exceptions import HttpResponseError
+from azure.core.rest import HttpRequest, HttpResponse
+
+log = logging.getLogger(__name__)
+
+Status = Literal["InProgress", "Succeeded", "Failed", "Canceled"]
+PollMode = Literal["async-operation", "location", "resource", "none"]
+
+_TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class Sender(Protocol):
+    """What a management client offers: its pipeline, for raw requests."""
+
+    def send_request(self, request: HttpRequest, **kwargs: Any) -> HttpResponse: ...
+
+
+class TransientArmError(RuntimeError):
+    """ARM answered with a transient failure even after the pipeline's retries: try again later."""
+
+
+@dataclass(frozen=True)
+class ArmError:
+    """ARM's error, as shown to users: code, message and the resource (or field) it concerns."""
+
+    code: str
+    message: str
+    target: str | None = None
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A started ARM operation, as plain data (see `to_dict`/`from_dict`)."""
+
+    resource_id: str
+    method: str
+    status: Status
+    api_version: str = ""
+    poll_mode: PollMode = "none"
+    poll_url: str | None = None
+    error: ArmError | None = None
+    resource: dict[str, Any] | None = field(default=None, compare=False)
+
+    @property
+    def done(self) -> bool:
+        """True once the operation reached a terminal status."""
+        return self.status != "InProgress"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form, without the response body (which may be large)."""
+        data = asdict(self)
+        data.pop("resource")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Operation:
+        """Inverse of `to_dict`."""
+        error = data.get("error")
+        return cls(
+            resource_id=data["resource_id"],
+            method=data["method"],
+            status=data["status"],
+            api_version=data.get("api_version", ""),
+            poll_mode=data.get("poll_mode", "none"),
+            poll_url=data.get("poll_url"),
+            error=ArmError(**error) if error else None,
+        )
+
+
+def _json(response: HttpResponse) -> Any:
+    text = response.text()
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def error_of(response: HttpResponse, resource_id: str) -> ArmError:
+    """ARM's error envelope of a failed response, with sensible fallbacks."""
+    body = _json(response)
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return ArmError(
+            code=str(error.get("code") or response.status_code),
+            message=str(error.get("message") or response.reason or ""),
+            target=str(error["target"]) if error.get("target") else resource_id,
+        )
+    return ArmError(
+        code=f"Http{response.status_code}",
+        message=response.reason or f"HTTP {response.status_code}",
+        target=resource_id,
+    )
+
+
+def _raise_if_transient(response: HttpResponse, what: str) -> None:
+    if response.status_code in _TRANSIENT_STATUS:
+        error = error_of(response, what)
+        raise TransientArmError(
+            f"{what}: ARM answered {response.status_code} {error.code}: {error.message}"
+        )
+
+
+_TERMINAL_STATES = frozenset({"succeeded", "failed", "canceled"})
+
+
+def _url(resource_id: str, api_version: str) -> str:
+    return f"{resource_id}?api-version={api_version}"
+
+
+def _provisioning_state(body: Any) -> str | None:
+    if isinstance(body, dict):
+        props = body.get("properties")
+        if isinstance(props, dict) and isinstance(props.get("provisioningState"), str):
+            return str(props["provisioningState"])
+    return None
+
+
+def _started(
+    response: HttpResponse,
+    resource_id: str,
+    method: str,
+    api_version: str,
+    *,
+    allow_body_mode: bool = True,
+) -> Operation:
+    """Interpret the initial response of a PUT/PATCH/DELETE as the SDK's ARM poller does."""
+    body = _json(response)
+    base = Operation(
+        resource_id,
+        method,
+        "InProgress",
+        api_version,
+        resource=body if isinstance(body, dict) else None,
+    )
+    async_url = response.headers.get("Azure-AsyncOperation")
+    location = response.headers.get("Location")
+    if async_url:
+        return replace(base, poll_mode="async-operation", poll_url=async_url)
+    if location and response.status_code == 202:
+        return replace(base, poll_mode="location", poll_url=location)
+    state = (_provisioning_state(body) or "").lower()
+    if allow_body_mode and state and state not in _TERMINAL_STATES:
+        return replace(base, poll_mode="resource")
+    if state in {"failed", "canceled"}:
+        error = ArmError("ProvisioningFailed", f"provisioningState is {state}", resource_id)
+        return replace(base, status="Failed", error=error)
+    return replace(base, status="Succeeded")
+
+
+def _begin(
+    sender: Sender,
+    method: str,
+    resource_id: str,
+    api_version: str,
+    body: dict[str, Any] | None = None,
+) -> Operation:
+    request = HttpRequest(method, _url(resource_id, api_version), json=body)
+    response = sender.send_request(request)
+    _raise_if_transient(response, resource_id)
+    if method == "DELETE" and response.status_code == 404:
+        return Operation(resource_id, method, "Succeeded", api_version)
+    if response.status_code >= 400:
+        return Operation(
+            resource_id, method, "Failed", api_version, error=error_of(response, resource_id)
+        )
+    return _started(response, resource_id, method, api_version, allow_body_mode=method != "DELETE")
+
+
+def begin_put(
+    sender: Sender, resource_id: str, api_version: str, body: dict[str, Any]
+) -> Operation:
+    """Send the full desired body of a resource; return at once with the operation."""
+    return _begin(sender, "PUT", resource_id, api_version, body)
+
+
+def begin_patch(
+    sender: Sender, resource_id: str, api_version: str, body: dict[str, Any]
+) -> Operation:
+    """Merge a partial body into a resource (e.g. a scale set's `sku.capacity`)."""
+    return _begin(sender, "PATCH", resource_id, api_version, body)
+
+
+def begin_delete(sender: Sender, resource_id: str, api_version: str) -> Operation:
+    """Delete a resource; an absent resource counts as deleted."""
+    return _begin(sender, "DELETE", resource_id, api_version)
+
+
+def get_resource(sender: Sender, resource_id: str, api_version: str) -> dict[str, Any] | None:
+    """The live resource, or None when it does not exist (or its resource group does not)."""
+    response = sender.send_request(HttpRequest("GET", _url(resource_id, api_version)))
+    if response.status_code == 404:
+        return None
+    _raise_if_transient(response, resource_id)
+    if response.status_code >= 400:
+        error = error_of(response, resource_id)
+        raise HttpResponseError(message=f"{error.code}: {error.message}", response=response)
+    body = _json(response)
+    return body if isinstance(body, dict) else None
+
+
+def _same_origin(url: str, endpoint: str) -> bool:
+    a, b = urlsplit(url), urlsplit(endpoint)
+    return (a.scheme.lower(), a.netloc.lower()) == (b.scheme.lower(), b.netloc.lower())
+
+
+def check(sender: Sender, operation: Operation, endpoint: str) -> Operation:
+    """Poll a started operation once; return it with its new status (never waits)."""
+    if operation.done:
+        return operation
+    if operation.poll_mode == "resource" or operation.poll_url is None:
+        return _check_by_resource(sender, operation)
+    if not _same_origin(operation.poll_url, endpoint):
+        # The pipeline adds our token to whatever URL it is given: never send it elsewhere.
+        raise ValueError(f"refusing to poll {operation.poll_url!r}: not on {endpoint}")
+    response = sender.send_request(HttpRequest("GET", operation.poll_url))
+    _raise_if_transient(response, operation.resource_id)
+    if response.status_code >= 400:
+        return _failed(operation, error_of(response, operation.resource_id))
+    if operation.poll_mode == "location":
+        return operation if response.status_code == 202 else replace(operation, status="Succeeded")
+    body = _json(response) or {}
+    status = str(body.get("status", "")).lower()
+    if status == "succeeded":
+        return replace(operation, status="Succeeded")
+    if status in {"failed", "canceled"}:
+        error = body.get("error") or {}
+        return _failed(
+            operation,
+            ArmError(
+                code=str(error.get("code") or status.capitalize()),
+                message=str(error.get("message") or f"the operation ended {status}"),
+                target=str(error.get("target") or operation.resource_id),
+            ),
+            "Canceled" if status == "canceled" else "Failed",
+        )
+    return operation
+
+
+def _check_by_resource(sender: Sender, operation: Operation) -> Operation:
+    live = get_resource(sender, operation.resource_id, operation.api_version)
+    if live is None:
+        if operation.method == "DELETE":
+            return replace(operation, status="Succeeded")
+        error = ArmError("ResourceNotFound", "the resource disappeared", operation.resource_id)
+        return _failed(operation, error)
+    state = (_provisioning_state(live) or "Succeeded").lower()
+    if state == "succeeded":
+        return replace(operation, status="Succeeded")
+    if state in {"failed", "canceled"}:
+        error = ArmError(
+            "ProvisioningFailed", f"provisioningState is {state}", operation.resource_id
+        )
+        return _failed(operation, error)
+    return operation
+
+
+def _failed(operation: Operation, error: ArmError, status: Status = "Failed") -> Operation:
+    return replace(operation, status=status, poll_url=None, error=error)

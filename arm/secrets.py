@@ -1,0 +1,55 @@
+"""Values for the placeholders of a resource body, read at the moment the body is sent.
+
+The resource graph carries `{{NAME}}` tokens instead of secrets (`outsystems.placeholders`);
+this module supplies their values from app settings (Key Vault references in Azure) and the
+packaged setup script. Only the values a body actually uses are read, so a standalone platform
+never needs `ALERT_WEBHOOK_URL`. Nothing here is logged or returned to an orchestration.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from appsettings import required
+from outsystems import placeholders
+from outsystems.keys import derive_private_key
+
+SETUP_SCRIPT = Path(__file__).resolve().parents[1] / "infra" / "scripts" / "Install-OutSystems.ps1"
+
+
+@lru_cache(maxsize=1)
+def setup_script_b64() -> str:
+    """The OutSystems setup script, base64-encoded as VM `userData` takes it."""
+    return base64.b64encode(SETUP_SCRIPT.read_bytes()).decode("ascii")
+
+
+def placeholder_values(
+    body: Any, *, solution_id: str, environment: str, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The value of every placeholder used in `body`, for a resource of `environment`."""
+    values: dict[str, str] = {}
+    for name in placeholders.placeholders_in(body):
+        if name == placeholders.PRIVATE_KEY:
+            seed = required("PLATFORM_KEY_SEED", environ)
+            values[name] = derive_private_key(seed, solution_id, environment)
+        elif name == placeholders.SETUP_SCRIPT_B64:
+            values[name] = setup_script_b64()
+        elif name in placeholders.PLACEHOLDERS:
+            values[name] = required(name, environ)
+        else:
+            raise KeyError(f"unknown placeholder {{{{{name}}}}} in a resource body")
+    return values
+
+
+def render_body(
+    body: Any, *, solution_id: str, environment: str, environ: Mapping[str, str] | None = None
+) -> Any:
+    """The body with every placeholder filled in, ready to send (never log or return it)."""
+    values = placeholder_values(
+        body, solution_id=solution_id, environment=environment, environ=environ
+    )
+    return placeholders.render(body, values)

@@ -1,0 +1,259 @@
+"""The walk of one environment's resources: what to start next, what is running, what failed.
+
+Pure state that the deployment orchestration drives, and so deterministic: it is given the time
+(`context.current_utc_datetime`) and the outcomes of activities, and decides what to start, when
+a wait has lasted too long and how the environment's progress reads. Resources start as soon as
+everything they depend on is done, so independent branches of the graph run in parallel.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any, Final, Literal
+
+from outsystems.spec import PlatformSpec
+from outsystems.topology import (
+    APP_GATEWAY,
+    BASTION_HOST,
+    SCALE_SET,
+    SQL_DATABASE,
+    SQL_SERVER,
+    VM,
+    VM_EXTENSION,
+    Resource,
+    ResourceGraph,
+    build_topology,
+)
+
+EnvironmentStatus = Literal["Pending", "Running", "Succeeded", "Failed", "Canceled", "Deleted"]
+
+#: How long one resource's operation may run before the step fails as timed out (minutes).
+#: Generous: the Marketplace deployment takes about an hour, mostly gateways and the setup.
+DEFAULT_TIMEOUT_MINUTES: Final[Mapping[str, float]] = {
+    APP_GATEWAY: 60,
+    BASTION_HOST: 45,
+    VM_EXTENSION: 120,
+    SCALE_SET: 120,
+    VM: 40,
+    SQL_SERVER: 40,
+    SQL_DATABASE: 40,
+}
+FALLBACK_TIMEOUT_MINUTES: Final = 30.0
+#: Attempts of one resource when its operation fails with a retryable ARM code.
+MAX_ATTEMPTS: Final = 4
+RETRY_BACKOFF_SECONDS: Final = (10.0, 30.0, 60.0)
+
+
+def timeout_for(resource_type: str, scale: float = 1.0) -> timedelta:
+    """The wait limit of one operation on a resource of this type."""
+    minutes = DEFAULT_TIMEOUT_MINUTES.get(resource_type, FALLBACK_TIMEOUT_MINUTES)
+    return timedelta(minutes=minutes * scale)
+
+
+@dataclass
+class _Step:
+    resource: Resource
+    attempts: int = 0
+    operation: dict[str, Any] | None = None
+    deadline: datetime | None = None
+    not_before: datetime | None = None
+
+
+@dataclass
+class Walk:
+    """The deployment of a set of resources in dependency order.
+
+    `resources` are the environment's resources in dependency order; those not in `to_apply`
+    are already as desired (the plan said `noop`) and count as done. Dependencies outside the
+    walk (shared resources, deployed first) count as done too.
+    """
+
+    environment: str
+    resources: Sequence[Resource]
+    to_apply: Iterable[str]
+    timeout_scale: float = 1.0
+    backoff_scale: float = 1.0
+    _pending: list[_Step] = field(init=False)
+    _running: list[_Step] = field(init=False)
+    _done: set[str] = field(init=False)
+    _ids: set[str] = field(init=False)
+    error: dict[str, str] | None = field(init=False, default=None)
+    step: str | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        apply = {resource_id.lower() for resource_id in self.to_apply}
+        self._ids = {r.id.lower() for r in self.resources}
+        self._pending = [_Step(r) for r in self.resources if r.id.lower() in apply]
+        self._done = {r.id.lower() for r in self.resources if r.id.lower() not in apply}
+        self._running = []
+
+    # --- what to do next ------------------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        """Nothing left to start or wait for (or a permanent failure stopped the walk)."""
+        return self.error is not None or (not self._pending and not self._running)
+
+    @property
+    def running(self) -> list[dict[str, Any]]:
+        """The operations in flight, as the activities returned them."""
+        return [step.operation for step in self._running if step.operation is not None]
+
+    def ready(self, now: datetime) -> list[Resource]:
+        """Pending resources whose dependencies are all done and whose backoff has passed."""
+        if self.error is not None:
+            return []
+        return [
+            step.resource
+            for step in self._pending
+            if (step.not_before is None or step.not_before <= now)
+            and all(
+                dep.lower() in self._done or dep.lower() not in self._ids
+                for dep in step.resource.depends_on
+            )
+        ]
+
+    def next_retry_at(self) -> datetime | None:
+        """When the earliest backed-off resource may start again."""
+        times = [s.not_before for s in self._pending if s.not_before is not None]
+        return min(times) if times else None
+
+    # --- outcomes -------------------------------------------------------------------------
+
+    def started(self, resource_id: str, operation: Mapping[str, Any], now: datetime) -> None:
+        """A resource's operation was started; `operation` is `arm.operations.Operation` data."""
+        step = self._take(self._pending, resource_id)
+        step.attempts += 1
+        step.operation = dict(operation)
+        step.not_before = None
+        step.deadline = now + timeout_for(step.resource.type, self.timeout_scale)
+        self._running.append(step)
+        self._settle(step, now)
+
+    def checked(self, operation: Mapping[str, Any], now: datetime) -> None:
+        """The latest state of a running operation."""
+        step = next(
+            (s for s in self._running if s.resource.id.lower() == operation["resource_id"].lower()),
+            None,
+        )
+        if step is None:
+            return
+        step.operation = dict(operation)
+        self._settle(step, now)
+
+    def fail(self, resource_id: str | None, code: str, message: str) -> None:
+        """A permanent failure: the walk stops starting anything."""
+        self.error = {"code": code, "message": message, "resource": resource_id or ""}
+        self.step = None
+
+    def check_deadlines(self, now: datetime) -> None:
+        """Fail the walk if an operation has run past its limit."""
+        for step in self._running:
+            if step.deadline is not None and now > step.deadline:
+                limit = timeout_for(step.resource.type, self.timeout_scale)
+                self.fail(
+                    step.resource.id,
+                    "OperationTimedOut",
+                    f"{step.resource.name} did not finish within {_minutes(limit)}",
+                )
+                return
+
+    def _settle(self, step: _Step, now: datetime) -> None:
+        operation = step.operation or {}
+        status = operation.get("status")
+        if status == "InProgress":
+            self.step = f"creating {step.resource.name}"
+            return
+        self._running.remove(step)
+        if status == "Succeeded":
+            self._done.add(step.resource.id.lower())
+            return
+        error = operation.get("error") or {}
+        code = str(error.get("code") or "Failed")
+        message = str(error.get("message") or "the operation failed")
+        if _retryable(code) and step.attempts < MAX_ATTEMPTS:
+            backoff = RETRY_BACKOFF_SECONDS[min(step.attempts, len(RETRY_BACKOFF_SECONDS)) - 1]
+            step.not_before = now + timedelta(seconds=backoff * self.backoff_scale)
+            step.operation = None
+            self._pending.append(step)
+            return
+        self.fail(step.resource.id, code, message)
+
+    @staticmethod
+    def _take(steps: list[_Step], resource_id: str) -> _Step:
+        for step in steps:
+            if step.resource.id.lower() == resource_id.lower():
+                steps.remove(step)
+                return step
+        raise KeyError(resource_id)
+
+    # --- reporting ------------------------------------------------------------------------
+
+    @property
+    def done_count(self) -> int:
+        return sum(1 for r in self.resources if r.id.lower() in self._done)
+
+    def status(self) -> EnvironmentStatus:
+        """`Failed` after a permanent error, `Succeeded` when all is done, else `Running`."""
+        if self.error is not None:
+            return "Failed"
+        return "Succeeded" if self.finished else "Running"
+
+    def progress(self) -> dict[str, Any]:
+        """The environment's entry in the platform state (`api.md`)."""
+        status = self.status()
+        return {
+            "status": status,
+            "resourcesDone": self.done_count,
+            "resourcesTotal": len(self.resources),
+            "step": self.step if status == "Running" else None,
+            "error": self.error,
+        }
+
+
+_RETRYABLE_CODES: Final = frozenset(
+    code.lower()
+    for code in (
+        "RetryableError",
+        "RetryableErrorDueToAnotherOperation",
+        "AnotherOperationInProgress",
+        "InternalServerError",
+        "InternalError",
+        "ServerTimeout",
+        "ServiceUnavailable",
+        "TooManyRequests",
+        "SubscriptionRequestsThrottled",
+        "GatewayTimeout",
+        "OperationPreempted",
+    )
+)
+
+
+def _retryable(code: str) -> bool:
+    return code.lower() in _RETRYABLE_CODES
+
+
+def _minutes(delta: timedelta) -> str:
+    minutes = delta.total_seconds() / 60
+    return f"{minutes:g} minutes" if minutes >= 1 else f"{delta.total_seconds():g} seconds"
+
+
+def pending_progress(total: int) -> dict[str, Any]:
+    """An environment that has not started yet."""
+    return {"status": "Pending", "resourcesDone": 0, "resourcesTotal": total, "step": None,
+            "error": None}  # fmt: skip
+
+
+@lru_cache(maxsize=32)
+def _graph_of_text(spec_text: str) -> tuple[PlatformSpec, ResourceGraph]:
+    spec = PlatformSpec.from_json_dict(json.loads(spec_text))
+    return spec, build_topology(spec)
+
+
+def graph_of(spec_json: Mapping[str, Any]) -> tuple[PlatformSpec, ResourceGraph]:
+    """The spec and its resource graph from the normalized spec JSON (cached: pure and costly)."""
+    return _graph_of_text(json.dumps(spec_json, sort_keys=True))

@@ -1,0 +1,215 @@
+"""HTTP API for platforms: deploy, follow, plan, cancel, tear down, list (`docs/api.md`).
+
+Input is parsed and validated here, at the edge; bad input answers 4xx with the error envelope
+and starts nothing. Each platform has one orchestration instance id, shared by its deployments
+and teardowns, so two operations on one platform never run at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from appsettings import AppSettings, optional
+from outsystems.errors import ApiError, FieldError
+from triggers.http import api_error_response, error_response, json_response, route_param
+from triggers.platform_state import RUNNING_STATES, platform_state
+
+bp = df.Blueprint(http_auth_level=func.AuthLevel.FUNCTION)
+log = logging.getLogger(__name__)
+
+ENVIRONMENT_NAMES = ("dev", "test", "prod", "life")
+
+
+def platform_instance_id(solution_id: str) -> str:
+    """The orchestration instance id of a platform's deployments and teardowns."""
+    return f"platform-{solution_id}"
+
+
+def deployment_tuning() -> dict[str, float]:
+    """Polling and wait limits of deployments, from settings (kept in the orchestration input)."""
+    poll = float(optional("OPERATION_POLL_SECONDS", "15"))
+    return {
+        "pollSeconds": poll,
+        "retrySeconds": max(poll, 1.0),
+        "timeoutScale": float(optional("OPERATION_TIMEOUT_SCALE", "1")),
+        "backoffScale": max(poll / 15.0, 0.01),
+    }
+
+
+def _status_dict(status: df.DurableOrchestrationStatus) -> dict[str, Any] | None:
+    if status is None or status.runtime_status is None:
+        return None
+    value = status.input_
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    return {
+        "instanceId": status.instance_id,
+        "runtimeStatus": status.runtime_status.value,
+        "input": value if isinstance(value, dict) else None,
+        "output": status.output,
+        "customStatus": status.custom_status,
+        "createdTime": status.created_time,
+        "lastUpdatedTime": status.last_updated_time,
+    }
+
+
+async def _operation(
+    client: df.DurableOrchestrationClient, instance_id: str, *, show_input: bool = True
+) -> dict[str, Any] | None:
+    return _status_dict(await client.get_status(instance_id, show_input=show_input))
+
+
+def _conflict(solution_id: str, operation: dict[str, Any]) -> func.HttpResponse:
+    kind = (operation.get("input") or {}).get("operation", "deploy")
+    return error_response(
+        409,
+        "Conflict",
+        f"A {kind} of platform {solution_id} is running (instance {operation['instanceId']}); "
+        "wait for it to finish or cancel it.",
+    )
+
+
+def _version_changes(previous: dict[str, Any] | None, spec: dict[str, Any]) -> list[FieldError]:
+    """In-place upgrades are not supported: the versions of a deployed platform are fixed."""
+    if not previous or previous.get("operation") != "deploy":
+        return []
+    before = previous.get("spec") or {}
+    return [
+        FieldError(
+            field,
+            f"cannot change {field} of a deployed platform from {before[field]} to "
+            f"{spec[field]}: in-place upgrades are not supported",
+        )
+        for field in ("platformVersion", "lifetimeVersion")
+        if before.get(field) and before.get(field) != spec.get(field)
+    ]
+
+
+@bp.route(route="platforms/{solutionId}", methods=["PUT"])
+@bp.durable_client_input(client_name="client")
+async def put_platform(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Create or update a platform to match the spec; starts the deployment orchestration."""
+    from outsystems.spec import parse_spec
+
+    solution_id = route_param(req, "solutionId")
+    settings = AppSettings.load()
+    try:
+        spec = parse_spec(
+            solution_id,
+            req.get_body(),
+            default_subscription_id=settings.subscription_id,
+            managed_subscription_ids=settings.managed_subscription_ids,
+        )
+    except ApiError as error:
+        return api_error_response(error)
+    instance_id = platform_instance_id(solution_id)
+    current = await _operation(client, instance_id)
+    if current and current["runtimeStatus"] in RUNNING_STATES:
+        return _conflict(solution_id, current)
+    spec_json = spec.to_json_dict()
+    changes = _version_changes(current["input"] if current else None, spec_json)
+    if changes:
+        return api_error_response(ApiError("The platform spec is invalid.", changes))
+    request = {"operation": "deploy", "spec": spec_json, "tuning": deployment_tuning()}
+    try:
+        await client.start_new("deploy_platform", instance_id, request)
+    except Exception as error:
+        # Lost the check-then-start race: the instance started in between. The client raises a
+        # plain Exception for any refusal, so look again before answering.
+        current = await _operation(client, instance_id)
+        if current and current["runtimeStatus"] in RUNNING_STATES:
+            return _conflict(solution_id, current)
+        raise error
+    log.info("deployment of %s started (instance %s)", solution_id, instance_id)
+    return client.create_check_status_response(req, instance_id)
+
+
+async def _children(
+    client: df.DurableOrchestrationClient, instance_id: str
+) -> dict[str, dict[str, Any] | None]:
+    from orchestrators.deploy import child_instance_id
+
+    statuses = await asyncio.gather(
+        *(
+            _operation(client, child_instance_id(instance_id, env), show_input=False)
+            for env in ENVIRONMENT_NAMES
+        )
+    )
+    return dict(zip(ENVIRONMENT_NAMES, statuses, strict=True))
+
+
+@bp.route(route="platforms/{solutionId}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+async def get_platform(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """The platform's state: last operation, per-environment progress, outputs."""
+    solution_id = route_param(req, "solutionId")
+    instance_id = platform_instance_id(solution_id)
+    operation = await _operation(client, instance_id)
+    if operation is None:
+        return error_response(404, "PlatformNotFound", f"No platform {solution_id} is known.")
+    children = await _children(client, instance_id)
+    return json_response(platform_state(solution_id, operation, children))
+
+
+@bp.route(route="platforms/{solutionId}/cancel", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def cancel_platform(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Stop the running deployment or teardown; resources stay as they are."""
+    from orchestrators.deploy import child_instance_id
+
+    solution_id = route_param(req, "solutionId")
+    instance_id = platform_instance_id(solution_id)
+    operation = await _operation(client, instance_id)
+    if operation is None:
+        return error_response(404, "PlatformNotFound", f"No platform {solution_id} is known.")
+    if operation["runtimeStatus"] not in RUNNING_STATES:
+        return error_response(
+            409, "NothingRunning", f"Nothing is running for platform {solution_id}."
+        )
+    await client.terminate(instance_id, "canceled by a user")
+    # Terminating an orchestration leaves its sub-orchestrations running: stop them too.
+    children = await _children(client, instance_id)
+    for env, child in children.items():
+        if child and child["runtimeStatus"] in RUNNING_STATES:
+            await client.terminate(child_instance_id(instance_id, env), "parent canceled")
+    log.info("operation %s of %s canceled", instance_id, solution_id)
+    return json_response({"instanceId": instance_id, "runtimeStatus": "Canceled"}, 202)
+
+
+@bp.route(route="platforms/{solutionId}/plan", methods=["POST"])
+def plan_platform(req: func.HttpRequest) -> func.HttpResponse:
+    """What a PUT with this body would do, read from the live state, changing nothing."""
+    from arm.live import read_live
+    from outsystems.deployment import graph_of
+    from outsystems.plan import plan
+    from outsystems.spec import parse_spec
+
+    settings = AppSettings.load()
+    try:
+        spec = parse_spec(
+            route_param(req, "solutionId"),
+            req.get_body(),
+            default_subscription_id=settings.subscription_id,
+            managed_subscription_ids=settings.managed_subscription_ids,
+        )
+    except ApiError as error:
+        return api_error_response(error)
+    _, graph = graph_of(spec.to_json_dict())
+    live = read_live(spec.subscription_id, graph.resources)
+    result = plan(graph, {r.id: body for r, body in zip(graph.resources, live, strict=True)})
+    return json_response(result.to_json())

@@ -262,3 +262,16 @@ async def test_durable_bindings_have_the_expected_shape() -> None:
     ticker = by_name["ticker"][0]
     assert ticker["type"] == "timerTrigger"
     assert ticker["schedule"] == "%TICK_SCHEDULE%"
+
+
+def test_threaded_host_serves_synchronous_callers() -> None:
+    from urllib.request import urlopen
+
+    from localdev.host.testing import ThreadedHost
+
+    with ThreadedHost(HTTP_APP, values={"FAST_SCHEDULE": NEVER}) as threaded:
+        with urlopen(f"{threaded.base_url}/api/hello/Sync", timeout=10) as response:
+            assert response.read() == b"Hello Sync"
+        assert threaded.host is not None
+        assert threaded.host.app is not None
+        assert threaded.host.app.get("HELLO") is not None

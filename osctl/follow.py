@@ -1,0 +1,316 @@
+"""Following a deployment or teardown until it ends, and judging how it ended.
+
+The platform state (`GET /api/platforms/{id}`) is polled; each answer becomes a `Snapshot` and is
+handed to a `ProgressSink` (the live bars or the plain lines). Right after a PUT or DELETE the
+state may still describe the previous, finished operation (the orchestration's instance id is
+the same for every run of a platform), so a terminal state equal to the one seen before the
+request does not end the wait: the check-status URL of the 202 is asked instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+
+from osctl.client import ApiClient, ApiConnectionError, ApiError, JSONObject
+
+logger = logging.getLogger(__name__)
+
+TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
+ENVIRONMENT_ORDER = ("dev", "test", "prod", "life")
+
+# How many polls in a row may fail (connection refused, 5xx) before following gives up: a host
+# restarting or a gateway hiccup must not abort an hour-long deployment's progress display.
+TRANSIENT_FAILURES = 3
+# Without a check-status URL, how many polls a finished previous operation (or a 404) is taken
+# as "the new one is not visible yet" before it is believed.
+STALE_POLLS = 5
+
+
+@dataclass(frozen=True)
+class EnvFailure:
+    """An environment's failure: the ARM error code, its message and the resource concerned."""
+
+    code: str
+    message: str
+    resource: str | None
+
+
+@dataclass(frozen=True)
+class EnvironmentProgress:
+    name: str
+    status: str
+    done: int
+    total: int
+    step: str | None
+    error: EnvFailure | None
+
+
+@dataclass(frozen=True)
+class Operation:
+    kind: str
+    instance_id: str | None
+    runtime_status: str
+    started_at: str | None
+    updated_at: str | None
+
+    @property
+    def terminal(self) -> bool:
+        return self.runtime_status in TERMINAL_STATUSES
+
+    @property
+    def identity(self) -> tuple[str | None, str | None, str]:
+        return (self.instance_id, self.started_at, self.kind)
+
+    @classmethod
+    def parse(cls, raw: Any) -> Operation | None:
+        if not isinstance(raw, dict) or not raw.get("runtimeStatus"):
+            return None
+        return cls(
+            kind=str(raw.get("kind") or "deploy"),
+            instance_id=_optional_str(raw.get("instanceId")),
+            runtime_status=str(raw["runtimeStatus"]),
+            started_at=_optional_str(raw.get("startedAt")),
+            updated_at=_optional_str(raw.get("updatedAt")),
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a poll saw: the operation, each environment's progress, and the outputs so far."""
+
+    solution_id: str
+    operation: Operation | None
+    environments: tuple[EnvironmentProgress, ...]
+    outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    raw: JSONObject = field(default_factory=dict)
+
+    @property
+    def terminal(self) -> bool:
+        return self.operation is not None and self.operation.terminal
+
+    @classmethod
+    def from_platform(cls, solution_id: str, raw: JSONObject) -> Snapshot:
+        outputs = raw.get("outputs")
+        return cls(
+            solution_id=str(raw.get("solutionId") or solution_id),
+            operation=Operation.parse(raw.get("lastOperation")),
+            environments=parse_environments(raw.get("environments")),
+            outputs=outputs if isinstance(outputs, dict) else {},
+            raw=raw,
+        )
+
+    @classmethod
+    def from_durable(
+        cls, solution_id: str, raw: JSONObject, kind: str, outputs: Mapping[str, Any]
+    ) -> Snapshot:
+        """A snapshot from the Durable status of the operation's orchestration."""
+        custom = raw.get("customStatus")
+        environments: Any = None
+        if isinstance(custom, dict):
+            environments = custom.get("environments", custom)
+        operation = Operation(
+            kind=kind,
+            instance_id=_optional_str(raw.get("instanceId")),
+            runtime_status=str(raw.get("runtimeStatus") or "Pending"),
+            started_at=_optional_str(raw.get("createdTime")),
+            updated_at=_optional_str(raw.get("lastUpdatedTime")),
+        )
+        result = raw.get("output")
+        merged = dict(outputs)
+        if isinstance(result, dict) and isinstance(result.get("outputs"), dict):
+            merged.update(result["outputs"])
+        return cls(
+            solution_id=solution_id,
+            operation=operation,
+            environments=parse_environments(environments),
+            outputs=merged,
+            raw={
+                "solutionId": solution_id,
+                "lastOperation": {
+                    "kind": kind,
+                    "instanceId": operation.instance_id,
+                    "runtimeStatus": operation.runtime_status,
+                    "startedAt": operation.started_at,
+                    "updatedAt": operation.updated_at,
+                },
+                "environments": environments if isinstance(environments, dict) else {},
+                "outputs": merged,
+            },
+        )
+
+
+def parse_environments(raw: Any) -> tuple[EnvironmentProgress, ...]:
+    """The contract's `environments` object, in dev, test, prod, life order (others after)."""
+    if not isinstance(raw, dict):
+        return ()
+    names = [name for name in ENVIRONMENT_ORDER if name in raw]
+    names += sorted(name for name in raw if name not in ENVIRONMENT_ORDER)
+    result = []
+    for name in names:
+        item = raw[name]
+        if not isinstance(item, dict):
+            continue
+        error = item.get("error")
+        result.append(
+            EnvironmentProgress(
+                name=name,
+                status=str(item.get("status") or "Pending"),
+                done=_int(item.get("resourcesDone")),
+                total=_int(item.get("resourcesTotal")),
+                step=_optional_str(item.get("step")),
+                error=(
+                    EnvFailure(
+                        code=str(error.get("code") or "Error"),
+                        message=str(error.get("message") or ""),
+                        resource=_optional_str(error.get("resource")),
+                    )
+                    if isinstance(error, dict)
+                    else None
+                ),
+            )
+        )
+    return tuple(result)
+
+
+class Outcome(Enum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    RUNNING = "running"
+    NONE = "none"  # the platform has no operation to judge
+
+
+def outcome(snapshot: Snapshot) -> Outcome:
+    """Success is `Completed` with every environment `Succeeded` (for a teardown: none failed)."""
+    operation = snapshot.operation
+    if operation is None:
+        return Outcome.NONE
+    status = operation.runtime_status
+    if status in {"Terminated", "Canceled"}:
+        return Outcome.CANCELED
+    if status == "Failed":
+        return Outcome.FAILED
+    if status != "Completed":
+        return Outcome.RUNNING
+    statuses = {env.status for env in snapshot.environments}
+    if operation.kind == "deploy":
+        ok = all(env.status == "Succeeded" for env in snapshot.environments)
+    else:
+        ok = not statuses & {"Failed", "Canceled"}
+    if ok:
+        return Outcome.SUCCEEDED
+    if "Canceled" in statuses and "Failed" not in statuses:
+        return Outcome.CANCELED
+    return Outcome.FAILED
+
+
+class ProgressSink(Protocol):
+    def update(self, snapshot: Snapshot) -> None: ...
+
+
+@dataclass
+class Follower:
+    """Polls one platform until its operation is terminal, feeding every snapshot to a sink.
+
+    `baseline` is the operation seen before the request that started the one to follow;
+    `status_url` the 202's check-status URL; `kind` what was started (`deploy`, `destroy`).
+    """
+
+    client: ApiClient
+    solution_id: str
+    interval: float
+    baseline: Operation | None = None
+    status_url: str | None = None
+    kind: str | None = None
+    sleep: Callable[[float], None] = time.sleep
+    _stale_polls: int = 0
+    _failures: int = 0
+
+    def run(self, sink: ProgressSink) -> Snapshot:
+        while True:
+            try:
+                snapshot = self._poll()
+            except (ApiConnectionError, ApiError) as err:
+                if isinstance(err, ApiError) and err.is_client_error:
+                    raise
+                self._failures += 1
+                if self._failures > TRANSIENT_FAILURES:
+                    raise
+                logger.warning("poll failed (%s); trying again", err)
+                self.sleep(self.interval)
+                continue
+            self._failures = 0
+            if snapshot is not None:
+                sink.update(snapshot)
+                if snapshot.terminal:
+                    return snapshot
+            self.sleep(self.interval)
+
+    def _poll(self) -> Snapshot | None:
+        not_found: ApiError | None = None
+        snapshot: Snapshot | None = None
+        try:
+            snapshot = Snapshot.from_platform(
+                self.solution_id, self.client.get_platform(self.solution_id)
+            )
+        except ApiError as err:
+            if err.status != 404 or self.kind is None:
+                raise
+            not_found = err
+        if snapshot is not None and self._is_current(snapshot):
+            self._stale_polls = 0
+            return snapshot
+        if self.status_url:
+            durable = self.client.operation_status(self.status_url)
+            return Snapshot.from_durable(
+                self.solution_id,
+                durable,
+                self.kind or "deploy",
+                snapshot.outputs if snapshot is not None else {},
+            )
+        self._stale_polls += 1
+        if self._stale_polls <= STALE_POLLS:
+            return None
+        if not_found is not None:
+            if self.kind == "destroy":
+                # The whole platform is gone: that is what a full teardown ends with.
+                return _gone(self.solution_id)
+            raise not_found
+        return snapshot
+
+    def _is_current(self, snapshot: Snapshot) -> bool:
+        operation = snapshot.operation
+        if operation is None:
+            return self.kind is None
+        if not operation.terminal or self.baseline is None:
+            return True
+        return operation.identity != self.baseline.identity
+
+
+def _gone(solution_id: str) -> Snapshot:
+    operation = Operation("destroy", None, "Completed", None, None)
+    return Snapshot(
+        solution_id,
+        operation,
+        (),
+        raw={
+            "solutionId": solution_id,
+            "lastOperation": {"kind": "destroy", "runtimeStatus": "Completed"},
+        },
+    )
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0

@@ -143,6 +143,31 @@ async def test_exhausted_retry_surfaces_after_one_more_timer(
     assert (tmp_path / "flaky-r2").read_text() == "2"
 
 
+async def test_sub_orchestration_retry_starts_a_new_child_per_attempt(
+    durable_client: HostClient, tmp_path: Path
+) -> None:
+    params = {"dir": str(tmp_path), "key": "child", "failures": 1}
+    instance_id = await durable_client.start("retrying_child", params, instance_id="sub-retry")
+    status = await durable_client.wait(instance_id)
+
+    assert status["output"] == "ok after 2"
+    history = durable_client.history(instance_id)
+    assert [e["EventType"] for e in history if e["EventType"] not in (12, 13)] == [
+        STARTED,
+        SUB_CREATED,
+        9,
+        TIMER_CREATED,
+        TIMER_FIRED,
+        SUB_CREATED,
+        SUB_DONE,
+        COMPLETED_EXEC,
+    ]
+    children = [e["InstanceId"] for e in history if e["EventType"] == SUB_CREATED]
+    assert children == ["sub-retry:0", "sub-retry:2"]
+    assert (await durable_client.status("sub-retry:0"))[1]["runtimeStatus"] == "Failed"
+    assert (await durable_client.status("sub-retry:2"))[1]["runtimeStatus"] == "Completed"
+
+
 async def test_durable_timer_waits_and_moves_the_clock(durable_client: HostClient) -> None:
     instance_id = await durable_client.start("timer_then_activity")
     status = await durable_client.wait(instance_id)

@@ -30,6 +30,11 @@ async def _run_scenarios(client: HostClient, tmp_path: Path) -> list[str]:
         await client.start("failing_activity"),
         await client.start("failing_orchestrator"),
         await client.start("entity_user", "replay-counter"),
+        await client.start(
+            "retrying_child",
+            {"dir": str(tmp_path), "key": "c", "failures": 1},
+            instance_id="replay-sub-retry",
+        ),
     ]
     approval = await client.start("approval")
     await client.raise_event(approval, "Second", "early")
@@ -46,7 +51,15 @@ async def _run_scenarios(client: HostClient, tmp_path: Path) -> list[str]:
     ids += [approval, waiting, looping]
     statuses = await asyncio.gather(*(client.wait(i) for i in ids))
     assert {s["runtimeStatus"] for s in statuses} <= {"Completed", "Failed"}
-    return [*ids, "replay-parent:0", "replay-parent-child"]
+    for child in ("replay-parent:0", "replay-parent-child", "replay-sub-retry:2"):
+        await client.wait(child)
+    return [
+        *ids,
+        "replay-parent:0",
+        "replay-parent-child",
+        "replay-sub-retry:0",
+        "replay-sub-retry:2",
+    ]
 
 
 def _flatten(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -154,6 +154,21 @@ def retrying_exhausted(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
+def flaky_child(context: df.DurableOrchestrationContext):
+    result = yield context.call_activity("flaky", context.get_input())
+    return result
+
+
+@app.orchestration_trigger(context_name="context")
+def retrying_child(context: df.DurableOrchestrationContext):
+    options = df.RetryOptions(first_retry_interval_in_milliseconds=30, max_number_of_attempts=3)
+    result = yield context.call_sub_orchestrator_with_retry(
+        "flaky_child", options, context.get_input()
+    )
+    return result
+
+
+@app.orchestration_trigger(context_name="context")
 def timer_then_activity(context: df.DurableOrchestrationContext):
     start = context.current_utc_datetime
     yield context.create_timer(start + timedelta(milliseconds=300))

@@ -133,6 +133,8 @@ class ArmConnection:
         options: dict[str, Any] = {
             "base_url": self.endpoint,
             "retry_total": self.retry_total,
+            # azure-core caps status retries (429/5xx) at 3 separately; follow retry_total.
+            "retry_status": self.retry_total,
             "retry_backoff_factor": self.retry_backoff_factor,
             "retry_backoff_max": self.retry_backoff_max,
             "polling_interval": self.polling_interval,

@@ -352,8 +352,12 @@ class Engine:
         """Begin a long-running operation on a resource; it ends after `seconds` x scale."""
         parsed = parse_resource_id(resource.id)
         namespace = parsed.namespace if parsed else "Microsoft.Resources"
+        # Ids derive from the resource and its operation count, not randomness, so a rerun
+        # polls the same URLs and seeded fault decisions repeat exactly.
+        count = self.store.operation_counts.get(key(resource.id), 0) + 1
+        self.store.operation_counts[key(resource.id)] = count
         op = Operation(
-            id=str(uuid.uuid4()),
+            id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{key(resource.id)}#{count}")),
             resource_id=resource.id,
             kind=kind,
             method=method,

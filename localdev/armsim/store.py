@@ -113,6 +113,8 @@ class Store:
         #: subnet key -> {private IP -> owner key}
         self.ip_reservations: dict[str, dict[str, str]] = {}
         self.counters: Counter[str] = Counter()
+        #: Operations started per resource key (operation ids derive from it).
+        self.operation_counts: dict[str, int] = {}
         self.next_public_ip = 1
         self.dirty = False
 
@@ -203,6 +205,10 @@ class Store:
         self.creations = dict(data["creations"])
         self.ip_reservations = {k: dict(v) for k, v in data["ipReservations"].items()}
         self.next_public_ip = int(data["nextPublicIp"])
+        self.operation_counts = {}
+        for op in self.operations.values():
+            op_key = key(op.resource_id)
+            self.operation_counts[op_key] = self.operation_counts.get(op_key, 0) + 1
         self.dirty = False
 
     def save(self, path: Path) -> None:
@@ -242,5 +248,6 @@ class Store:
             self.creations.clear()
             self.ip_reservations.clear()
             self.counters.clear()
+            self.operation_counts.clear()
             self.next_public_ip = 1
             self.dirty = True

@@ -74,6 +74,11 @@ def clients(connection: ArmConnection) -> Clients:
     return Clients(connection)
 
 
+def message_of(exc: Any) -> str:
+    """The ARM error message of an azure-core HttpResponseError."""
+    return str(exc.error.message)
+
+
 def error_of(exc: Any) -> tuple[int, str, str | None]:
     """(status, ARM code, target) of an azure-core HttpResponseError."""
     error = exc.error

@@ -54,13 +54,16 @@ def test_vm_is_creating_until_its_time_then_succeeded(clients: Clients, sim: Sim
     assert "Authorization" not in capture.request_headers[0]
     assert clients.compute.virtual_machines.get(G, "vm1").provisioning_state == "Creating"
 
-    with pytest.raises(ResourceExistsError) as caught:
+    with pytest.raises(HttpResponseError) as caught:
         clients.compute.virtual_machines.begin_create_or_update(G, "vm1", bodies.vm(nic_id))
+    assert isinstance(caught.value, ResourceExistsError)
     assert error_of(caught.value)[:2] == (409, "AnotherOperationInProgress")
     with pytest.raises(ResourceExistsError):
         clients.compute.virtual_machines.begin_delete(G, "vm1")
     with pytest.raises(ResourceExistsError):
-        clients.compute.virtual_machine_extensions.begin_create_or_update(G, "vm1", "setup", bodies.extension())
+        clients.compute.virtual_machine_extensions.begin_create_or_update(
+            G, "vm1", "setup", bodies.extension()
+        )
 
     sim.fast_forward(179)
     assert clients.compute.virtual_machines.get(G, "vm1").provisioning_state == "Creating"
@@ -102,9 +105,14 @@ def test_long_operations_of_two_groups_overlap(clients: Clients, sim: SimulatorS
     ]
     for poller in pollers:
         assert poller.result().provisioning_state == "Succeeded"
-    operations = [r["operation"] for r in sim.requests() if r["method"] == "PUT" and r["path"].endswith("/vm1")]
+    operations = [
+        r["operation"]
+        for r in sim.requests()
+        if r["method"] == "PUT" and r["path"].endswith("/vm1")
+    ]
     first, second = operations
-    assert first["start"] < second["end"] and second["start"] < first["end"]
+    assert first["start"] < second["end"]
+    assert second["start"] < first["end"]
     assert first["end"] - first["start"] == pytest.approx(1.8)
 
 
@@ -116,23 +124,36 @@ def test_parallel_subnets_on_one_vnet_conflict_as_in_azure(clients: Clients, sim
         G, "vnet", "a", {"properties": {"addressPrefix": "10.0.0.0/24"}}, polling=False
     )
     assert clients.network.virtual_networks.get(G, "vnet").provisioning_state == "Updating"
-    with pytest.raises(ResourceExistsError) as caught:
-        clients.network.subnets.begin_create_or_update(G, "vnet", "b", {"properties": {"addressPrefix": "10.0.1.0/24"}})
+    with pytest.raises(HttpResponseError) as caught:
+        clients.network.subnets.begin_create_or_update(
+            G, "vnet", "b", {"properties": {"addressPrefix": "10.0.1.0/24"}}
+        )
+    assert isinstance(caught.value, ResourceExistsError)
     assert error_of(caught.value)[:2] == (409, "AnotherOperationInProgress")
     with pytest.raises(HttpResponseError) as caught:
         clients.network.network_interfaces.begin_create_or_update(
-            G, "nic", bodies.nic(bodies.rid(SUBSCRIPTION, G, "Microsoft.Network/virtualNetworks/vnet/subnets/a"))
+            G,
+            "nic",
+            bodies.nic(
+                bodies.rid(SUBSCRIPTION, G, "Microsoft.Network/virtualNetworks/vnet/subnets/a")
+            ),
         )
     assert error_of(caught.value)[:2] == (400, "ReferencedResourceNotProvisioned")
     sim.fast_forward(5)
     sim.configure({"latencyScale": 0.0})
-    clients.network.subnets.begin_create_or_update(G, "vnet", "b", {"properties": {"addressPrefix": "10.0.1.0/24"}}).result()
+    clients.network.subnets.begin_create_or_update(
+        G, "vnet", "b", {"properties": {"addressPrefix": "10.0.1.0/24"}}
+    ).result()
 
 
 def test_scale_out_instances_appear_creating_then_succeed(clients: Clients, sim: SimulatorServer):
     clients.resource.resource_groups.create_or_update(G, {"location": bodies.LOCATION})
-    clients.network.virtual_networks.begin_create_or_update(G, "vnet", bodies.vnet({"dev": "10.0.0.0/24"})).result()
-    clients.compute.virtual_machine_scale_sets.begin_create_or_update(G, "fe", bodies.scale_set(SUBNET, 1)).result()
+    clients.network.virtual_networks.begin_create_or_update(
+        G, "vnet", bodies.vnet({"dev": "10.0.0.0/24"})
+    ).result()
+    clients.compute.virtual_machine_scale_sets.begin_create_or_update(
+        G, "fe", bodies.scale_set(SUBNET, 1)
+    ).result()
     sim.configure({"latencyScale": 1.0})
     capture = Capture()
     patched = clients.compute.virtual_machine_scale_sets.begin_update(
@@ -140,28 +161,37 @@ def test_scale_out_instances_appear_creating_then_succeed(clients: Clients, sim:
     ).result()
     assert patched.provisioning_state == "Updating"
     assert patched.sku.capacity == 3
-    states = sorted(i.provisioning_state for i in clients.compute.virtual_machine_scale_set_vms.list(G, "fe"))
+    states = sorted(
+        i.provisioning_state for i in clients.compute.virtual_machine_scale_set_vms.list(G, "fe")
+    )
     assert states == ["Creating", "Creating", "Succeeded"]
     operation = next(r["operation"] for r in sim.requests() if r["method"] == "PATCH")
     # Scale-out time plus the profile's script extension (latency.py).
     assert operation["end"] - operation["start"] == pytest.approx(150 + 1200)
     sim.fast_forward(1350)
-    states = sorted(i.provisioning_state for i in clients.compute.virtual_machine_scale_set_vms.list(G, "fe"))
+    states = sorted(
+        i.provisioning_state for i in clients.compute.virtual_machine_scale_set_vms.list(G, "fe")
+    )
     assert states == ["Succeeded"] * 3
 
     # Deleting one instance lowers the capacity, as in Azure.
     clients.compute.virtual_machine_scale_set_vms.begin_delete(G, "fe", "2", polling=False)
     assert clients.compute.virtual_machine_scale_sets.get(G, "fe").sku.capacity == 2
     sim.fast_forward(200)
-    assert sorted(i.instance_id for i in clients.compute.virtual_machine_scale_set_vms.list(G, "fe")) == ["0", "1"]
+    assert sorted(
+        i.instance_id for i in clients.compute.virtual_machine_scale_set_vms.list(G, "fe")
+    ) == ["0", "1"]
 
 
 def test_deleting_group_is_busy_then_gone(clients: Clients, sim: SimulatorServer):
     _nic(clients)
     sim.configure({"latencyScale": 1.0})
     clients.resource.resource_groups.begin_delete(G, polling=False)
-    with pytest.raises(ResourceExistsError) as caught:
-        clients.network.network_security_groups.begin_create_or_update(G, "nsg", {"location": bodies.LOCATION})
+    with pytest.raises(HttpResponseError) as caught:
+        clients.network.network_security_groups.begin_create_or_update(
+            G, "nsg", {"location": bodies.LOCATION}
+        )
+    assert isinstance(caught.value, ResourceExistsError)
     assert error_of(caught.value)[:2] == (409, "ResourceGroupBeingDeleted")
     assert clients.network.network_interfaces.get(G, "nic1").provisioning_state == "Deleting"
     sim.fast_forward(60)
@@ -169,17 +199,25 @@ def test_deleting_group_is_busy_then_gone(clients: Clients, sim: SimulatorServer
     assert sim.resources() == []
 
 
-def test_injected_operation_failure_then_retry_does_not_create_twice(clients: Clients, sim: SimulatorServer):
+def test_injected_operation_failure_then_retry_does_not_create_twice(
+    clients: Clients, sim: SimulatorServer
+):
     nic_id = _nic(clients)
     sim.add_fault_rule(method="PUT", path="/virtualmachines/vm1", kind="operation-failed")
     with pytest.raises(HttpResponseError) as caught:
-        clients.compute.virtual_machines.begin_create_or_update(G, "vm1", bodies.vm(nic_id)).result()
-    assert caught.value.error.code == "RetryableError"
+        clients.compute.virtual_machines.begin_create_or_update(
+            G, "vm1", bodies.vm(nic_id)
+        ).result()
+    assert error_of(caught.value)[1] == "RetryableError"
     assert clients.compute.virtual_machines.get(G, "vm1").provisioning_state == "Failed"
-    vm = clients.compute.virtual_machines.begin_create_or_update(G, "vm1", bodies.vm(nic_id)).result()
+    vm = clients.compute.virtual_machines.begin_create_or_update(
+        G, "vm1", bodies.vm(nic_id)
+    ).result()
     assert vm.provisioning_state == "Succeeded"
     assert sim.creation_count(vm.id) == 1
-    statuses = [r["status"] for r in sim.requests() if r["method"] == "PUT" and r["path"].endswith("/vm1")]
+    statuses = [
+        r["status"] for r in sim.requests() if r["method"] == "PUT" and r["path"].endswith("/vm1")
+    ]
     assert statuses == [201, 200]
 
 
@@ -197,5 +235,7 @@ def test_paths_and_ids_are_case_insensitive(clients: Clients, sim: SimulatorServ
     nic_id = _nic(clients)
     nic = clients.network.network_interfaces.get(G.upper(), "NIC1")
     assert nic.id == nic_id
-    vm = clients.compute.virtual_machines.begin_create_or_update(G, "vm1", bodies.vm(nic_id.upper())).result()
+    vm = clients.compute.virtual_machines.begin_create_or_update(
+        G, "vm1", bodies.vm(nic_id.upper())
+    ).result()
     assert vm.provisioning_state == "Succeeded"

@@ -1,0 +1,1 @@
+"""Test support shared by the integration and end-to-end suites (services, app stack)."""

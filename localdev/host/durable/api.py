@@ -50,6 +50,8 @@ _VALID_STATUSES = frozenset(
     {"Pending", "Running", "Completed", "ContinuedAsNew", "Failed", "Terminated", "Suspended"}
 )
 
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -165,6 +167,9 @@ class DurableHttpApi:
         self, handler: Callable[[web.Request, bool], Awaitable[web.Response]], rpc: bool
     ) -> Handler:
         async def wrapped(request: web.Request) -> web.StreamResponse:
+            # The extension's RPC endpoint listens on loopback only and takes no key.
+            if rpc and request.remote not in _LOOPBACK:
+                return web.Response(status=403)
             if not rpc and self._require_keys and not self._has_key(request):
                 return web.Response(status=401)
             try:

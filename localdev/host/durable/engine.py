@@ -374,6 +374,7 @@ class DurableEngine:
                     waiters.remove(waiter)
 
     def _wake_waiters(self, instance_id: str) -> None:
+        self._last_started.pop(instance_id, None)
         for waiter in self._waiters.pop(instance_id, []):
             if not waiter.done():
                 waiter.set_result(None)

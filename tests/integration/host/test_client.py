@@ -226,3 +226,12 @@ async def test_http_triggers_reach_the_entity(durable_client: HostClient) -> Non
     async with durable_client.session.get(url) as response:
         assert response.status == 200
         assert await response.json() == 4
+
+
+async def test_timer_with_a_durable_client_starts_an_orchestration(
+    durable_client: HostClient,
+) -> None:
+    url = f"{durable_client.base}/admin/functions/timer_starter"
+    async with durable_client.session.post(url, json={}) as response:
+        assert response.status == 202
+    await durable_client.wait_for("from-timer", lambda s: s["runtimeStatus"] == "Completed")

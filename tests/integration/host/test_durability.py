@@ -105,7 +105,7 @@ def wait_until(predicate: Any, seconds: float = 20) -> None:
 def test_sigkill_mid_orchestration_then_restart_resumes(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     log = tmp_path / "steps.log"
-    chain = {"steps": 5, "sleep": 0.4, "log": str(log)}
+    chain = {"steps": 5, "sleep": 0.6, "log": str(log)}
     with host_process(settings) as (process, base):
         code, started = call("POST", f"{base}/api/orchestrators/long_chain/chain-1", chain)
         assert code == 202
@@ -117,7 +117,10 @@ def test_sigkill_mid_orchestration_then_restart_resumes(tmp_path: Path) -> None:
         process.send_signal(signal.SIGKILL)
         process.wait(10)
     killed_at = time.monotonic()
-    assert log.read_text().split() == ["0", "1", "2"]
+    before_kill = log.read_text().split()
+    # Step 3 was scheduled; on a loaded machine it may even have finished before the kill.
+    assert before_kill[:3] == ["0", "1", "2"]
+    assert "4" not in before_kill
 
     hub = tmp_path / ".localdev" / "TestHubName.sqlite"
     assert hub.is_file()

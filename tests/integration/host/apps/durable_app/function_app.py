@@ -288,3 +288,11 @@ def ticker(timer: func.TimerRequest) -> None:
     if log:
         with open(log, "a", encoding="utf-8") as handle:
             handle.write(f"{'past' if timer.past_due else 'tick'}\n")
+
+
+@app.timer_trigger(schedule="%TICK_SCHEDULE%", arg_name="timer")
+@app.durable_client_input(client_name="client")
+async def timer_starter(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    status = await client.get_status("from-timer")
+    if not status or status.runtime_status.name not in ("Running", "Pending"):
+        await client.start_new("chaining", "from-timer")

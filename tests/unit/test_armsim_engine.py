@@ -120,7 +120,7 @@ def test_fault_decisions_do_not_depend_on_interleaving():
 
 
 def test_merge_patch_replaces_tags_and_merges_objects():
-    target = {
+    target: dict[str, Any] = {
         "tags": {"a": "1", "b": "2"},
         "sku": {"name": "x", "capacity": 2},
         "properties": {"p": 1, "q": 2},

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
@@ -185,8 +185,13 @@ class Outcome(Enum):
     NONE = "none"  # the platform has no operation to judge
 
 
-def outcome(snapshot: Snapshot) -> Outcome:
-    """Success is `Completed` with every environment `Succeeded` (for a teardown: none failed)."""
+def outcome(snapshot: Snapshot, targets: Sequence[str] = ()) -> Outcome:
+    """How the snapshot's operation ended.
+
+    A deployment succeeded when it is `Completed` with every environment `Succeeded`. A
+    teardown succeeded when it is `Completed` with its `targets` `Deleted` (targets unknown: no
+    environment `Failed`); the environments it left alone keep whatever state they had.
+    """
     operation = snapshot.operation
     if operation is None:
         return Outcome.NONE
@@ -197,16 +202,25 @@ def outcome(snapshot: Snapshot) -> Outcome:
         return Outcome.FAILED
     if status != "Completed":
         return Outcome.RUNNING
-    statuses = {env.status for env in snapshot.environments}
+    statuses = {env.status for env in involved(snapshot, targets)}
     if operation.kind == "deploy":
-        ok = all(env.status == "Succeeded" for env in snapshot.environments)
+        ok = statuses <= {"Succeeded"}
+    elif targets:
+        ok = statuses <= {"Deleted"}
     else:
-        ok = not statuses & {"Failed", "Canceled"}
+        ok = "Failed" not in statuses
     if ok:
         return Outcome.SUCCEEDED
     if "Canceled" in statuses and "Failed" not in statuses:
         return Outcome.CANCELED
     return Outcome.FAILED
+
+
+def involved(snapshot: Snapshot, targets: Sequence[str] = ()) -> tuple[EnvironmentProgress, ...]:
+    """The environments an operation was about: `targets`, or all of them when none given."""
+    if not targets:
+        return snapshot.environments
+    return tuple(env for env in snapshot.environments if env.name in targets)
 
 
 class ProgressSink(Protocol):

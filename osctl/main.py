@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -282,8 +282,8 @@ def destroy(
                 status_url=accepted.status_url,
                 kind="destroy",
             ),
-            f"Destroying {', '.join(selected) if selected else 'all of'} {solution_id} "
-            f"on {client.base_url}",
+            f"Destroying {_what(selected)} platform {solution_id} on {client.base_url}",
+            selected,
         )
 
 
@@ -362,7 +362,7 @@ def _handled(output: Output, hints: Mapping[int, str] | None = None) -> Iterator
         raise typer.Exit(EXIT_USAGE) from None
 
 
-def _follow(output: Output, follower: Follower, title: str) -> None:
+def _follow(output: Output, follower: Follower, title: str, targets: Sequence[str] = ()) -> None:
     try:
         with output.progress(title) as sink:
             final = follower.run(sink)
@@ -373,11 +373,11 @@ def _follow(output: Output, follower: Follower, title: str) -> None:
             stderr=True,
         )
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    result = outcome(final)
+    result = outcome(final, targets)
     if output.json_mode:
         output.json({**final.raw, "outcome": result.value})
     else:
-        output.summary(final, result)
+        output.summary(final, result, targets)
     raise typer.Exit(EXIT_OK if result is Outcome.SUCCEEDED else EXIT_FAILED)
 
 
@@ -431,13 +431,17 @@ def _confirm_destroy(solution_id: str, selected: list[str], current: JSONObject)
         raise UsageError(
             "destroy asks for confirmation, and this terminal cannot answer: pass --yes"
         )
-    what = f"environments {', '.join(selected)} of" if selected else "all of"
     group = current.get("resourceGroup") or f"{solution_id}-rg"
     if not typer.confirm(
-        f"Destroy {what} platform {solution_id} (resource group {group})?", default=False
+        f"Destroy {_what(selected)} platform {solution_id} (resource group {group})?",
+        default=False,
     ):
         typer.echo("Nothing destroyed.")
         raise typer.Exit(EXIT_FAILED)
+
+
+def _what(selected: Sequence[str]) -> str:
+    return f"environments {', '.join(selected)} of" if selected else "all of"
 
 
 def _busy_hint(solution_id: str) -> str:

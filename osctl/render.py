@@ -33,7 +33,7 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from osctl.client import ApiConnectionError, ApiError, JSONObject
-from osctl.follow import EnvironmentProgress, Outcome, ProgressSink, Snapshot
+from osctl.follow import EnvironmentProgress, Outcome, ProgressSink, Snapshot, involved
 from osctl.redact import RedactingWriter, Redactor
 
 # Wide enough for a plan's resource names and a step on one line in a CI log, where there is no
@@ -144,15 +144,17 @@ class Output:
         with view.progress:
             yield view
 
-    def summary(self, snapshot: Snapshot, result: Outcome) -> None:
+    def summary(self, snapshot: Snapshot, result: Outcome, targets: Sequence[str] = ()) -> None:
         operation = snapshot.operation
         kind = operation.kind if operation else "operation"
         status = operation.runtime_status if operation else "unknown"
-        envs = snapshot.environments
-        succeeded = sum(env.status in {"Succeeded", "Deleted"} for env in envs)
-        counts = f"{succeeded}/{len(envs)} environments " + (
-            "done" if kind != "deploy" else "succeeded"
-        )
+        envs = involved(snapshot, targets)
+        if kind == "deploy":
+            done = sum(env.status == "Succeeded" for env in envs)
+            counts = f"{done}/{len(envs)} environments succeeded"
+        else:
+            done = sum(env.status == "Deleted" for env in envs)
+            counts = f"{done}/{len(envs)} environments deleted"
         duration = _duration(operation.started_at, operation.updated_at) if operation else None
         took = f" in {duration}" if duration else ""
         if result is Outcome.SUCCEEDED:

@@ -235,3 +235,18 @@ async def test_timer_with_a_durable_client_starts_an_orchestration(
     async with durable_client.session.post(url, json={}) as response:
         assert response.status == 202
     await durable_client.wait_for("from-timer", lambda s: s["runtimeStatus"] == "Completed")
+
+
+async def test_activity_concurrency_follows_host_json() -> None:
+    from localdev.host.testing import running_host
+    from tests.integration.host.conftest import APPS
+
+    async with running_host(APPS / "throttled_app") as host:
+        assert host.config.hub_name == "ThrottledHub"
+        assert host.engine is not None
+        client = df.DurableOrchestrationClient(host.client_binding())
+        instance_id = await client.start_new("naps")
+        instance = await host.engine.wait_for_instance(instance_id, 20)
+    assert instance is not None
+    assert instance.runtime_status == "Completed"
+    assert instance.output == "2"

@@ -115,6 +115,8 @@ class TypeSpec:
     creatable: bool = True
     #: Some child types require their name to be fixed (Storage's `fileServices/default`).
     fixed_name: str | None = None
+    #: Status of a synchronous create (Azure Monitor's metric alerts answer 200, not 201).
+    sync_create_status: int = 201
 
 
 def _network(type_name: str, **overrides: object) -> TypeSpec:
@@ -203,7 +205,7 @@ _SPECS: tuple[TypeSpec, ...] = (
         name_rule=NameRule(3, 63, r"[a-z0-9]([a-z0-9]|-(?=[a-z0-9]))*"),
     ),
     TypeSpec("Microsoft.Insights/actionGroups"),
-    TypeSpec("Microsoft.Insights/metricAlerts"),
+    TypeSpec("Microsoft.Insights/metricAlerts", sync_create_status=200),
 )
 
 CATALOG: Mapping[str, TypeSpec] = {spec.type.lower(): spec for spec in _SPECS}

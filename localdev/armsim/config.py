@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,7 +71,16 @@ class SimConfig:
         }
 
     def update(self, changes: dict[str, object]) -> None:
-        """Apply a partial update in the admin API's JSON shape; unknown keys raise ValueError."""
+        """Apply a partial update in the admin API's JSON shape, all or nothing.
+
+        Unknown keys and out-of-range values raise ValueError and change nothing.
+        """
+        candidate = copy.deepcopy(self)
+        candidate._apply(changes)
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(candidate, name))
+
+    def _apply(self, changes: dict[str, object]) -> None:
         scalars: dict[str, tuple[str, type]] = {
             "latencyScale": ("latency_scale", float),
             "faultRate": ("fault_rate", float),

@@ -921,7 +921,8 @@ class Engine:
             resource.state = "Succeeded"
             behaviour.applied(self, resource, previous)
             behaviour.completed(self, resource, None)
-            return SimResponse(201 if created else 200, self.view(resource))
+            status = self.spec(resource).sync_create_status if created else 200
+            return SimResponse(status, self.view(resource))
         seconds = operation_seconds(resource.type, kind, resource.body, previous)
         op = self.start_operation(resource, kind, method, seconds, self._fault_error(fault))
         behaviour.applied(self, resource, previous)

@@ -212,3 +212,18 @@ def test_unknown_types_are_accepted_synchronously_and_secrets_are_never_echoed()
     assert _send(engine, "PUT", group, body).status == 200
     assert _send(engine, "DELETE", group).status == 200
     assert _send(engine, "DELETE", group).status == 204
+
+
+def test_readme_latency_table_mirrors_latency_py():
+    from pathlib import Path
+
+    from localdev.armsim.latency import LATENCY_SECONDS
+
+    readme = Path(__file__).resolve().parents[2] / "localdev" / "armsim" / "README.md"
+    rows = {}
+    for line in readme.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].count("/") >= 1 and cells[1].isdigit():
+            rows[cells[0].lower()] = tuple(float(c) for c in cells[1:])
+    table = {k: (t.create, t.update, t.delete) for k, t in LATENCY_SECONDS.items()}
+    assert rows == table

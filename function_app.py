@@ -9,7 +9,9 @@ import azure.functions as func
 
 from activities import events as event_activities
 from activities import resources as resource_activities
+from activities import teardown as teardown_activities
 from orchestrators import deploy as deploy_orchestrations
+from orchestrators import teardown as teardown_orchestrations
 from triggers import platforms as platform_triggers
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -17,7 +19,9 @@ app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 for blueprint in (
     platform_triggers.bp,
     deploy_orchestrations.bp,
+    teardown_orchestrations.bp,
     resource_activities.bp,
+    teardown_activities.bp,
     event_activities.bp,
 ):
     app.register_functions(blueprint)

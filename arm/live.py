@@ -6,11 +6,12 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from outsystems.topology import Resource
+from outsystems.topology import RESOURCE_GROUP, Resource, api_version
 
 T = TypeVar("T")
 R = TypeVar("R")
 
+RESOURCES_API_VERSION = api_version(RESOURCE_GROUP)
 #: Parallel requests per call: enough to overlap ARM latency, well below its read budget.
 PARALLELISM = 8
 
@@ -31,3 +32,45 @@ def read_live(subscription_id: str, resources: Sequence[Resource]) -> list[dict[
 
     client = sender(subscription_id)
     return parallel(lambda r: get_resource(client, r.id, r.api_version), resources)
+
+
+def list_all(subscription_id: str, url: str) -> list[dict[str, Any]]:
+    """Every item of an ARM list, following `nextLink` pages."""
+    from azure.core.rest import HttpRequest
+
+    from arm.client import sender
+    from arm.operations import raise_for_status
+
+    client = sender(subscription_id)
+    items: list[dict[str, Any]] = []
+    next_url: str | None = url
+    while next_url:
+        response = client.send_request(HttpRequest("GET", next_url))
+        raise_for_status(response, url)
+        page = response.json()
+        items.extend(page.get("value") or [])
+        next_url = page.get("nextLink")
+    return items
+
+
+def resources_in_group(
+    subscription_id: str, resource_group: str, tag: tuple[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The top-level resources of a resource group (optionally those with one tag value)."""
+    from urllib.parse import quote
+
+    url = (
+        f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}/resources"
+        f"?api-version={RESOURCES_API_VERSION}"
+    )
+    if tag is not None:
+        url += "&$filter=" + quote(f"tagName eq '{tag[0]}' and tagValue eq '{tag[1]}'")
+    return list_all(subscription_id, url)
+
+
+def resource_groups(subscription_id: str) -> list[dict[str, Any]]:
+    """Every resource group of a subscription."""
+    return list_all(
+        subscription_id,
+        f"/subscriptions/{subscription_id}/resourcegroups?api-version={RESOURCES_API_VERSION}",
+    )

@@ -206,15 +206,20 @@ def begin_delete(sender: Sender, resource_id: str, api_version: str) -> Operatio
     return _begin(sender, "DELETE", resource_id, api_version)
 
 
+def raise_for_status(response: HttpResponse, what: str) -> None:
+    """Raise for a failed read: `TransientArmError` when worth retrying, else ARM's error."""
+    _raise_if_transient(response, what)
+    if response.status_code >= 400:
+        error = error_of(response, what)
+        raise HttpResponseError(message=f"{error.code}: {error.message}", response=response)
+
+
 def get_resource(sender: Sender, resource_id: str, api_version: str) -> dict[str, Any] | None:
     """The live resource, or None when it does not exist (or its resource group does not)."""
     response = sender.send_request(HttpRequest("GET", _url(resource_id, api_version)))
     if response.status_code == 404:
         return None
-    _raise_if_transient(response, resource_id)
-    if response.status_code >= 400:
-        error = error_of(response, resource_id)
-        raise HttpResponseError(message=f"{error.code}: {error.message}", response=response)
+    raise_for_status(response, resource_id)
     body = _json(response)
     return body if isinstance(body, dict) else None
 

@@ -77,6 +77,7 @@ class Walk:
     to_apply: Iterable[str]
     timeout_scale: float = 1.0
     backoff_scale: float = 1.0
+    verb: str = "creating"
     _pending: list[_Step] = field(init=False)
     _running: list[_Step] = field(init=False)
     _done: set[str] = field(init=False)
@@ -166,7 +167,7 @@ class Walk:
         operation = step.operation or {}
         status = operation.get("status")
         if status == "InProgress":
-            self.step = f"creating {step.resource.name}"
+            self.step = f"{self.verb} {step.resource.name}"
             return
         self._running.remove(step)
         if status == "Succeeded":
@@ -192,6 +193,10 @@ class Walk:
         raise KeyError(resource_id)
 
     # --- reporting ------------------------------------------------------------------------
+
+    def is_done(self, resource_id: str) -> bool:
+        """Whether this resource's operation succeeded (or it needed none)."""
+        return resource_id.lower() in self._done
 
     @property
     def done_count(self) -> int:

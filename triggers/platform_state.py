@@ -29,6 +29,18 @@ def _iso(value: datetime | str | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def last_operation(operation: Mapping[str, Any]) -> dict[str, Any]:
+    """The `lastOperation` object of the API from an orchestration's status."""
+    request = operation.get("input") or {}
+    return {
+        "kind": request.get("operation", "deploy"),
+        "instanceId": operation.get("instanceId"),
+        "runtimeStatus": operation_status(str(operation.get("runtimeStatus") or "Unknown")),
+        "startedAt": _iso(operation.get("createdTime")),
+        "updatedAt": _iso(operation.get("lastUpdatedTime")),
+    }
+
+
 def platform_state(
     solution_id: str,
     operation: Mapping[str, Any],
@@ -62,7 +74,7 @@ def platform_state(
         # An operation that ended (canceled, or crashed) leaves no environment running.
         ended = "Canceled" if runtime == "Terminated" else "Failed"
         message = operation.get("output") if isinstance(operation.get("output"), str) else None
-        for env, progress in environments.items():
+        for name, progress in environments.items():
             if progress.get("status") not in _FINAL_ENVIRONMENT_STATES:
                 error = None
                 if ended == "Failed":
@@ -71,18 +83,12 @@ def platform_state(
                         "message": message or "",
                         "resource": "",
                     }
-                environments[env] = {**progress, "status": ended, "step": None, "error": error}
+                environments[name] = {**progress, "status": ended, "step": None, "error": error}
     return {
         "solutionId": solution_id,
         "subscriptionId": spec.get("subscriptionId"),
         "resourceGroup": spec.get("resourceGroup"),
-        "lastOperation": {
-            "kind": request.get("operation", "deploy"),
-            "instanceId": operation.get("instanceId"),
-            "runtimeStatus": operation_status(runtime),
-            "startedAt": _iso(operation.get("createdTime")),
-            "updatedAt": _iso(operation.get("lastUpdatedTime")),
-        },
+        "lastOperation": last_operation(operation),
         "environments": {env: environments[env] for env in ENVIRONMENTS if env in environments},
         "outputs": (output or {}).get("outputs") or {},
     }

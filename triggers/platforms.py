@@ -18,7 +18,7 @@ import azure.functions as func
 from appsettings import AppSettings, optional
 from outsystems.errors import ApiError, FieldError
 from triggers.http import api_error_response, error_response, json_response, route_param
-from triggers.platform_state import RUNNING_STATES, platform_state
+from triggers.platform_state import RUNNING_STATES, last_operation, platform_state
 
 bp = df.Blueprint(http_auth_level=func.AuthLevel.FUNCTION)
 log = logging.getLogger(__name__)
@@ -132,7 +132,8 @@ async def put_platform(
             return _conflict(solution_id, current)
         raise error
     log.info("deployment of %s started (instance %s)", solution_id, instance_id)
-    return client.create_check_status_response(req, instance_id)
+    response: func.HttpResponse = client.create_check_status_response(req, instance_id)
+    return response
 
 
 async def _children(
@@ -213,3 +214,105 @@ def plan_platform(req: func.HttpRequest) -> func.HttpResponse:
     live = read_live(spec.subscription_id, graph.resources)
     result = plan(graph, {r.id: body for r, body in zip(graph.resources, live, strict=True)})
     return json_response(result.to_json())
+
+
+def _torn_down(operation: dict[str, Any]) -> bool:
+    request = operation.get("input") or {}
+    return (
+        request.get("operation") == "teardown"
+        and operation["runtimeStatus"] == "Completed"
+        and set(request.get("environments") or ()) == set(ENVIRONMENT_NAMES)
+        and (operation.get("output") or {}).get("status") == "Succeeded"
+    )
+
+
+def _environments(req: func.HttpRequest) -> list[str]:
+    """The `environments` query parameter (all four when absent); `ApiError` when invalid."""
+    raw = req.params.get("environments")
+    if raw is None:
+        return list(ENVIRONMENT_NAMES)
+    chosen = [name.strip().lower() for name in raw.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in ENVIRONMENT_NAMES]
+    if unknown or not chosen:
+        raise ApiError(
+            "The environments to tear down are invalid.",
+            [
+                FieldError(
+                    "environments",
+                    f"must be a comma-separated list of {', '.join(ENVIRONMENT_NAMES)}"
+                    + (f"; unknown: {', '.join(unknown)}" if unknown else ""),
+                )
+            ],
+        )
+    return [name for name in ENVIRONMENT_NAMES if name in chosen]
+
+
+@bp.route(route="platforms/{solutionId}", methods=["DELETE"])
+@bp.durable_client_input(client_name="client")
+async def delete_platform(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Tear the platform down (all of it, or `?environments=dev,test`)."""
+    solution_id = route_param(req, "solutionId")
+    try:
+        environments = _environments(req)
+    except ApiError as error:
+        return api_error_response(error)
+    instance_id = platform_instance_id(solution_id)
+    operation = await _operation(client, instance_id)
+    spec = ((operation or {}).get("input") or {}).get("spec")
+    if operation is None or not spec or _torn_down(operation):
+        return error_response(404, "PlatformNotFound", f"No platform {solution_id} is known.")
+    if operation["runtimeStatus"] in RUNNING_STATES:
+        return _conflict(solution_id, operation)
+    request = {
+        "operation": "teardown",
+        "spec": spec,
+        "environments": environments,
+        "tuning": deployment_tuning(),
+    }
+    await client.start_new("teardown_platform", instance_id, request)
+    log.info("teardown of %s (%s) started", solution_id, ",".join(environments))
+    response: func.HttpResponse = client.create_check_status_response(req, instance_id)
+    return response
+
+
+def _platform_groups(subscriptions: tuple[str, ...]) -> list[dict[str, str]]:
+    from arm.live import parallel, resource_groups
+    from outsystems.names import MANAGED_BY_TAG, MANAGED_BY_VALUE, SOLUTION_TAG
+
+    found = []
+    for subscription, groups in zip(
+        subscriptions, parallel(resource_groups, subscriptions), strict=True
+    ):
+        for group in groups:
+            tags = {k.lower(): v for k, v in (group.get("tags") or {}).items()}
+            if tags.get(MANAGED_BY_TAG.lower()) == MANAGED_BY_VALUE and tags.get(
+                SOLUTION_TAG.lower()
+            ):
+                found.append(
+                    {
+                        "solutionId": tags[SOLUTION_TAG.lower()],
+                        "subscriptionId": subscription,
+                        "resourceGroup": group["name"],
+                    }
+                )
+    return found
+
+
+@bp.route(route="platforms", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+async def list_platforms(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """The platforms this app manages, found by their tags in the managed subscriptions."""
+    settings = AppSettings.load()
+    platforms = await asyncio.to_thread(_platform_groups, settings.all_subscription_ids)
+    operations = await asyncio.gather(
+        *(_operation(client, platform_instance_id(p["solutionId"])) for p in platforms)
+    )
+    listed = [
+        {**platform, "lastOperation": last_operation(operation) if operation else None}
+        for platform, operation in zip(platforms, operations, strict=True)
+    ]
+    return json_response({"platforms": sorted(listed, key=lambda p: p["solutionId"])})

@@ -251,26 +251,40 @@ class Output:
         self.out.print(table)
 
     def plan(self, data: JSONObject) -> None:
+        """A table of resources with their action and changed fields, then each change's values.
+
+        The values go below the table, one line each, so that long paths and SKUs stay readable
+        on narrow terminals and in CI logs.
+        """
         data = self.redactor.data(data)
         resources = [item for item in data.get("resources") or [] if isinstance(item, dict)]
-        table = Table("", "Environment", "Type", "Name", "Changes")
+        table = Table("", "Env", "Type", "Name", "Changed fields")
+        details: list[Text] = []
         for item in resources:
             action = str(item.get("action", ""))
             style = ACTION_STYLES.get(action, "")
-            changes = "\n".join(
-                f"{change.get('path')}: {_value(change.get('from'))} → {_value(change.get('to'))}"
-                for change in item.get("changes") or []
-                if isinstance(change, dict)
-            )
+            name = str(item.get("name", ""))
+            changes = [c for c in item.get("changes") or [] if isinstance(c, dict)]
             table.add_row(
                 Text(f"{ACTION_MARKS.get(action, '?')} {action}", style=style),
                 str(item.get("environment") or "shared"),
                 _short_type(str(item.get("type", ""))),
-                str(item.get("name", "")),
-                changes,
+                name,
+                ", ".join(_short_path(str(c.get("path", ""))) for c in changes),
             )
+            details += [
+                Text.assemble(
+                    (f"  {ACTION_MARKS.get(action, '?')} {name} ", style),
+                    f"{c.get('path')}: {_value(c.get('from'))} → {_value(c.get('to'))}",
+                )
+                for c in changes
+            ]
         if resources:
             self.out.print(table)
+        if details:
+            self.line("Changes:", style="bold")
+            for detail in details:
+                self.out.print(detail, soft_wrap=True)
         totals = data.get("totals") or {}
         create, update, noop = (int(totals.get(key, 0)) for key in ("create", "update", "noop"))
         if create or update:
@@ -454,6 +468,11 @@ def _value(value: Any) -> str:
 
 def _short_type(resource_type: str) -> str:
     return resource_type.removeprefix("Microsoft.")
+
+
+def _short_path(path: str) -> str:
+    # Every ARM resource keeps its settings under `properties.`: the rest is what tells.
+    return path.removeprefix("properties.")
 
 
 def _schedule(schedule: Mapping[str, Any]) -> str:

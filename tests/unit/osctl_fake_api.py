@@ -186,6 +186,7 @@ class FakeApi:
         self._fail: FailPlan | None = None
         self._lag = 0
         self._injected: list[tuple[int, str]] = []
+        self._forgotten: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -223,6 +224,7 @@ class FakeApi:
             self._fail = None
             self._lag = 0
             self._injected.clear()
+            self._forgotten.clear()
 
     def _serve(self, ready: threading.Event) -> None:
         assert self._loop is not None
@@ -282,9 +284,6 @@ class FakeApi:
             self.platforms[solution_id] = platform
             return platform
 
-    def request_headers(self, path: str) -> list[dict[str, str]]:
-        return [headers for _, seen, headers in self.requests if seen == path]
-
     @staticmethod
     def _frontends(spec: dict[str, Any]) -> dict[str, Any] | None:
         return Platform("x", spec, {}).frontends
@@ -294,7 +293,8 @@ class FakeApi:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         with self._lock:
-            self.requests.append((request.method, request.path, dict(request.headers)))
+            headers = {name.lower(): value for name, value in request.headers.items()}
+            self.requests.append((request.method, request.path, headers))
             injected = self._injected.pop(0) if self._injected else None
         if injected is not None:
             status, body = injected
@@ -356,6 +356,8 @@ class FakeApi:
                 and platform.op.runtime_status == "Completed"
                 and all(env.status == "Deleted" for env in platform.envs.values())
             ):
+                # The orchestration's status outlives the platform, as Durable's does.
+                self._forgotten[platform.op.instance_id] = _durable_status(platform)
                 del self.platforms[sid]
                 return _unknown(sid)
             return web.json_response(platform.to_json())
@@ -518,26 +520,13 @@ class FakeApi:
         instance_id = request.match_info["iid"]
         with self._lock:
             found = [p for p in self.platforms.values() if p.op and p.op.instance_id == instance_id]
-            if not found:
-                return web.json_response(None, status=404)
-            platform = found[0]
-            assert platform.op is not None
-            op = platform.op
-            body = {
-                "name": f"{op.kind}_platform",
-                "instanceId": op.instance_id,
-                "runtimeStatus": op.runtime_status,
-                "input": None,
-                "customStatus": {
-                    "environments": {n: e.to_json() for n, e in platform.envs.items()}
-                },
-                "output": None,
-                "createdTime": op.started_at,
-                "lastUpdatedTime": op.updated_at,
-            }
-        done = op.runtime_status in RUN_TERMINAL
-        headers = {} if done else {"Location": str(request.url), "Retry-After": "1"}
-        return web.json_response(body, status=200 if done else 202, headers=headers)
+            body = _durable_status(found[0]) if found else self._forgotten.get(instance_id)
+        if body is None:
+            return web.json_response(None, status=404)
+        if body["runtimeStatus"] in RUN_TERMINAL:
+            return web.json_response(body)
+        headers = {"Location": str(request.url), "Retry-After": "1"}
+        return web.json_response(body, status=202, headers=headers)
 
     # --- progress --------------------------------------------------------------------------
 
@@ -599,6 +588,22 @@ def _running(platform: Platform) -> Op | None:
     """The platform's operation while it runs."""
     op = platform.op
     return op if op is not None and op.runtime_status not in RUN_TERMINAL else None
+
+
+def _durable_status(platform: Platform) -> dict[str, Any]:
+    """The Durable status of the platform's orchestration, as the check-status URL shows it."""
+    op = platform.op
+    assert op is not None
+    return {
+        "name": f"{op.kind}_platform",
+        "instanceId": op.instance_id,
+        "runtimeStatus": op.runtime_status,
+        "input": None,
+        "customStatus": {"environments": {n: e.to_json() for n, e in platform.envs.items()}},
+        "output": None,
+        "createdTime": op.started_at,
+        "lastUpdatedTime": op.updated_at,
+    }
 
 
 def _unknown(sid: str) -> web.Response:

@@ -46,6 +46,8 @@ class SimConfig:
     page_size: int = 100
     #: Cap on `Retry-After` sent with a running operation (ARM sends small values too).
     max_poll_retry_after: int = 10
+    #: Oldest request-log entries are dropped past this many (long interactive runs).
+    request_log_limit: int = 100_000
     state_file: Path | None = None
 
     def to_json(self) -> dict[str, object]:

@@ -199,6 +199,9 @@ class Engine:
             record.status = response.status
             record.end = self.clock()
             self.store.requests.append(record)
+            overflow = len(self.store.requests) - self.config.request_log_limit
+            if overflow > 0:
+                del self.store.requests[:overflow]
             counters = self.store.counters
             counters["requests"] += 1
             counters[f"method.{record.method}"] += 1
@@ -304,15 +307,17 @@ class Engine:
 
     def advance(self) -> None:
         """Complete every operation whose end time has passed, in end-time order."""
+        operations = self.store.operations
         due = sorted(
             (
-                op
-                for op in self.store.operations.values()
-                if op.status == "InProgress" and op.end <= self.now
+                operations[op_id]
+                for op_id in self.store.pending
+                if operations[op_id].end <= self.now
             ),
             key=lambda op: (op.end, op.start),
         )
         for op in due:
+            self.store.pending.discard(op.id)
             self._complete(op)
 
     def _complete(self, op: Operation) -> None:
@@ -369,6 +374,7 @@ class Engine:
             planned_error=planned_error,
         )
         self.store.operations[op.id] = op
+        self.store.pending.add(op.id)
         resource.operation_id = op.id
         resource.state = _STATE_FOR_KIND[kind]
         self.store.counters["operations.started"] += 1
@@ -1049,9 +1055,7 @@ class Engine:
         with self.store.lock:
             counts = dict(self.store.counters)
             counts["resources"] = len(self.store.resources)
-            counts["operations.inProgress"] = sum(
-                1 for op in self.store.operations.values() if op.status == "InProgress"
-            )
+            counts["operations.inProgress"] = len(self.store.pending)
             return counts
 
     def reset(self) -> None:

@@ -115,6 +115,8 @@ class Store:
         self.counters: Counter[str] = Counter()
         #: Operations started per resource key (operation ids derive from it).
         self.operation_counts: dict[str, int] = {}
+        #: Ids of the operations still in progress (the clock only looks at these).
+        self.pending: set[str] = set()
         self.next_public_ip = 1
         self.dirty = False
 
@@ -206,6 +208,7 @@ class Store:
         self.ip_reservations = {k: dict(v) for k, v in data["ipReservations"].items()}
         self.next_public_ip = int(data["nextPublicIp"])
         self.operation_counts = {}
+        self.pending = {op.id for op in self.operations.values() if op.status == "InProgress"}
         for op in self.operations.values():
             op_key = key(op.resource_id)
             self.operation_counts[op_key] = self.operation_counts.get(op_key, 0) + 1
@@ -249,5 +252,6 @@ class Store:
             self.ip_reservations.clear()
             self.counters.clear()
             self.operation_counts.clear()
+            self.pending.clear()
             self.next_public_ip = 1
             self.dirty = True

@@ -229,3 +229,77 @@ def test_lists_page_with_absolute_next_links(
         if r["method"] == "GET" and r["path"].endswith("/networkinterfaces")
     ]
     assert len(list_paths) == -(-5 // page_size)
+
+
+def test_get_list_update_and_delete_through_each_client(clients: Clients, sim: SimulatorServer):
+    subnet_id = _network(clients)
+    nic = clients.network.network_interfaces.begin_create_or_update(
+        G, "nic", bodies.nic(subnet_id)
+    ).result()
+    clients.compute.virtual_machines.begin_create_or_update(G, "vm1", bodies.vm(nic.id)).result()
+    tagged = clients.compute.virtual_machines.begin_update(
+        G, "vm1", {"tags": {"role": "controller"}}
+    ).result()
+    assert tagged.tags == {"role": "controller"}
+    assert tagged.hardware_profile.vm_size == "Standard_F4s_v2"
+    assert [v.name for v in clients.compute.virtual_machines.list_all()] == ["vm1"]
+    clients.compute.virtual_machine_extensions.begin_create_or_update(
+        G, "vm1", "setup", bodies.extension()
+    ).result()
+    assert [e.name for e in clients.compute.virtual_machine_extensions.list(G, "vm1").value] == [
+        "setup"
+    ]
+
+    prod = bodies.rid(SUBSCRIPTION, G, "Microsoft.Network/virtualNetworks/vnet/subnets/prod")
+    clients.compute.virtual_machine_scale_sets.begin_create_or_update(
+        G, "fe", bodies.scale_set(prod, 1)
+    ).result()
+    extension = clients.compute.virtual_machine_scale_set_extensions.begin_create_or_update(
+        G,
+        "fe",
+        "monitor",
+        {
+            "properties": {
+                "publisher": "Microsoft.Azure.Monitor",
+                "type": "AzureMonitorWindowsAgent",
+                "typeHandlerVersion": "1.0",
+            }
+        },
+    ).result()
+    assert extension.provisioning_state == "Succeeded"
+    assert [e.name for e in clients.compute.virtual_machine_scale_set_extensions.list(G, "fe")] == [
+        "monitor"
+    ]
+    instance = clients.compute.virtual_machine_scale_set_vms.get(G, "fe", "0")
+    assert instance.instance_id == "0"
+
+    clients.sql.servers.begin_create_or_update(G, "sim-sql-x", bodies.sql_server()).result()
+    assert clients.sql.servers.get(G, "sim-sql-x").state == "Ready"
+    assert [s.name for s in clients.sql.servers.list_by_resource_group(G)] == ["sim-sql-x"]
+    updated = clients.sql.servers.begin_update(G, "sim-sql-x", {"tags": {"env": "dev"}}).result()
+    assert updated.tags == {"env": "dev"}
+
+    clients.storage.storage_accounts.begin_create(G, "simstorex", bodies.storage_account()).result()
+    assert clients.storage.storage_accounts.get_properties(G, "simstorex").kind == "StorageV2"
+    assert [a.name for a in clients.storage.storage_accounts.list_by_resource_group(G)] == [
+        "simstorex"
+    ]
+    clients.storage.storage_accounts.delete(G, "simstorex")
+    assert list(clients.storage.storage_accounts.list_by_resource_group(G)) == []
+
+    generic = {r.name for r in clients.resource.resources.list_by_resource_group(G)}
+    assert generic == {"vnet", "nic", "vm1", "fe", "sim-sql-x"}
+    by_type = clients.resource.resources.list_by_resource_group(
+        G, filter="resourceType eq 'Microsoft.Compute/virtualMachines'"
+    )
+    assert [r.name for r in by_type] == ["vm1"]
+
+    clients.compute.virtual_machine_extensions.begin_delete(G, "vm1", "setup").result()
+    clients.compute.virtual_machines.begin_delete(G, "vm1").result()
+    clients.network.network_interfaces.begin_delete(G, "nic").result()
+    clients.compute.virtual_machine_scale_sets.begin_delete(G, "fe").result()
+    clients.sql.servers.begin_delete(G, "sim-sql-x").result()
+    clients.network.virtual_networks.begin_delete(G, "vnet").result()
+    assert [r["type"] for r in sim.resources()] == ["Microsoft.Resources/resourceGroups"]
+    deletes = [r["status"] for r in sim.requests() if r["method"] == "DELETE"]
+    assert deletes == [200, 202, 202, 202, 202, 202, 202]  # storage deletes synchronously

@@ -12,12 +12,14 @@ from activities import resources as resource_activities
 from activities import teardown as teardown_activities
 from orchestrators import deploy as deploy_orchestrations
 from orchestrators import teardown as teardown_orchestrations
+from triggers import openapi as openapi_trigger
 from triggers import platforms as platform_triggers
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 for blueprint in (
     platform_triggers.bp,
+    openapi_trigger.bp,
     deploy_orchestrations.bp,
     teardown_orchestrations.bp,
     resource_activities.bp,

@@ -329,6 +329,11 @@ class Engine:
             if resource is not None and resource.operation_id == op.id:
                 resource.operation_id = None
                 resource.state = "Failed"
+                if op.kind == "delete":
+                    # The delete did not happen: what it would have taken along stays.
+                    for descendant in self.store.descendants(resource.id):
+                        if descendant.state == "Deleting":
+                            descendant.state = "Succeeded"
                 behaviours.for_type(resource.type).failed(self, resource, op)
             return
         op.status = "Succeeded"

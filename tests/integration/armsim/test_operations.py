@@ -239,3 +239,19 @@ def test_paths_and_ids_are_case_insensitive(clients: Clients, sim: SimulatorServ
         G, "vm1", bodies.vm(nic_id.upper())
     ).result()
     assert vm.provisioning_state == "Succeeded"
+
+
+def test_failed_delete_leaves_the_resource_and_its_children(clients: Clients, sim: SimulatorServer):
+    clients.resource.resource_groups.create_or_update(G, {"location": bodies.LOCATION})
+    clients.sql.servers.begin_create_or_update(G, "sim-sql-del", bodies.sql_server()).result()
+    clients.sql.databases.begin_create_or_update(
+        G, "sim-sql-del", "db", bodies.sql_database()
+    ).result()
+    sim.add_fault_rule(method="DELETE", path="/servers/sim-sql-del", kind="operation-failed")
+    with pytest.raises(HttpResponseError) as caught:
+        clients.sql.servers.begin_delete(G, "sim-sql-del").result()
+    assert error_of(caught.value)[1] == "RetryableError"
+    assert sim.resources(type_name="Microsoft.Sql/servers")[0]["provisioningState"] == "Failed"
+    assert clients.sql.databases.get(G, "sim-sql-del", "db").status == "Online"
+    clients.sql.servers.begin_delete(G, "sim-sql-del").result()
+    assert sim.resources(type_name="Microsoft.Sql/servers/databases") == []

@@ -47,6 +47,24 @@ def optional(name: str, default: str, environ: Mapping[str, str] | None = None) 
     return value or default
 
 
+class InvalidSettingError(RuntimeError):
+    """An app setting holds a value the app cannot use."""
+
+
+def positive_number(name: str, default: float, environ: Mapping[str, str] | None = None) -> float:
+    """An optional setting holding a positive number."""
+    text = optional(name, str(default), environ)
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise InvalidSettingError(
+            f"The app setting {name} must be a positive number, not {text!r}."
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class AppSettings:
     """The non-secret settings; secrets are read with `required()` where they are used."""
@@ -55,6 +73,8 @@ class AppSettings:
     managed_subscription_ids: tuple[str, ...]
     arm_endpoint: str
     events_queue: str
+    operation_poll_seconds: float = 15.0
+    operation_timeout_scale: float = 1.0
 
     @property
     def all_subscription_ids(self) -> tuple[str, ...]:
@@ -72,4 +92,6 @@ class AppSettings:
             managed_subscription_ids=tuple(s.strip() for s in managed.split(",") if s.strip()),
             arm_endpoint=optional("ARM_ENDPOINT", DEFAULT_ARM_ENDPOINT, env).rstrip("/"),
             events_queue=optional("PLATFORM_EVENTS_QUEUE", DEFAULT_EVENTS_QUEUE, env),
+            operation_poll_seconds=positive_number("OPERATION_POLL_SECONDS", 15.0, env),
+            operation_timeout_scale=positive_number("OPERATION_TIMEOUT_SCALE", 1.0, env),
         )

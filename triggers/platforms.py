@@ -15,7 +15,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from appsettings import AppSettings, optional
+from appsettings import AppSettings
 from outsystems.errors import ApiError, FieldError
 from triggers.http import api_error_response, error_response, json_response, route_param
 from triggers.platform_state import RUNNING_STATES, last_operation, platform_state
@@ -31,13 +31,14 @@ def platform_instance_id(solution_id: str) -> str:
     return f"platform-{solution_id}"
 
 
-def deployment_tuning() -> dict[str, float]:
+def deployment_tuning(settings: AppSettings) -> dict[str, float]:
     """Polling and wait limits of deployments, from settings (kept in the orchestration input)."""
-    poll = float(optional("OPERATION_POLL_SECONDS", "15"))
+    poll = settings.operation_poll_seconds
     return {
         "pollSeconds": poll,
         "retrySeconds": max(poll, 1.0),
-        "timeoutScale": float(optional("OPERATION_TIMEOUT_SCALE", "1")),
+        "timeoutScale": settings.operation_timeout_scale,
+        # Backoff after a retryable ARM failure follows the polling pace (seconds in Azure).
         "backoffScale": max(poll / 15.0, 0.01),
     }
 
@@ -121,7 +122,7 @@ async def put_platform(
     changes = _version_changes(current["input"] if current else None, spec_json)
     if changes:
         return api_error_response(ApiError("The platform spec is invalid.", changes))
-    request = {"operation": "deploy", "spec": spec_json, "tuning": deployment_tuning()}
+    request = {"operation": "deploy", "spec": spec_json, "tuning": deployment_tuning(settings)}
     try:
         await client.start_new("deploy_platform", instance_id, request)
     except Exception as error:
@@ -269,7 +270,7 @@ async def delete_platform(
         "operation": "teardown",
         "spec": spec,
         "environments": environments,
-        "tuning": deployment_tuning(),
+        "tuning": deployment_tuning(AppSettings.load()),
     }
     await client.start_new("teardown_platform", instance_id, request)
     log.info("teardown of %s (%s) started", solution_id, ",".join(environments))

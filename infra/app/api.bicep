@@ -59,6 +59,8 @@ var appSettings = {
   ALERT_WEBHOOK_URL: '${keyVaultReference}ALERT-WEBHOOK-URL)'
   PLATFORM_EVENTS_QUEUE: eventsQueueName
   SCALING_TIMER_SCHEDULE: '0 */1 * * * *'
+  OPERATION_POLL_SECONDS: '15'
+  OPERATION_TIMEOUT_SCALE: '1'
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {

@@ -7,6 +7,7 @@ import pytest
 from appsettings import (
     DEFAULT_ARM_ENDPOINT,
     AppSettings,
+    InvalidSettingError,
     MissingSettingError,
     optional,
     required,
@@ -48,3 +49,12 @@ def test_optional_returns_default_for_blank_values() -> None:
     assert optional("PLATFORM_EVENTS_QUEUE", "platform-events", {"PLATFORM_EVENTS_QUEUE": ""}) == (
         "platform-events"
     )
+
+
+def test_operation_tuning_settings_are_positive_numbers() -> None:
+    settings = AppSettings.load({"AZURE_SUBSCRIPTION_ID": SUB, "OPERATION_POLL_SECONDS": "0.5"})
+    assert settings.operation_poll_seconds == 0.5
+    assert settings.operation_timeout_scale == 1.0
+    for bad in ("0", "-3", "soon"):
+        with pytest.raises(InvalidSettingError, match="OPERATION_TIMEOUT_SCALE"):
+            AppSettings.load({"AZURE_SUBSCRIPTION_ID": SUB, "OPERATION_TIMEOUT_SCALE": bad})

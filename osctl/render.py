@@ -413,18 +413,26 @@ class LiveView:
     def __init__(self, console: Console, redactor: Redactor) -> None:
         self._redactor = redactor
         self._tasks: dict[str, TaskID] = {}
+        # Fixed widths for all but the step, which gets what is left and is cut with an
+        # ellipsis: a long error message must not squeeze the bars.
         self.progress = Progress(
-            TextColumn("{task.description}", style="bold", markup=False),
-            BarColumn(bar_width=30),
-            MofNCompleteColumn(),
+            TextColumn(
+                "{task.description}",
+                style="bold",
+                markup=False,
+                table_column=Column(width=5, no_wrap=True),
+            ),
+            BarColumn(bar_width=30, table_column=Column(width=30, no_wrap=True)),
+            MofNCompleteColumn(table_column=Column(width=7, justify="right", no_wrap=True)),
             _StatusColumn(),
             TextColumn(
                 "{task.fields[step]}",
                 markup=False,
-                table_column=Column(no_wrap=True, overflow="ellipsis"),
+                table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis"),
             ),
             console=console,
             refresh_per_second=8,
+            expand=True,
         )
 
     def update(self, snapshot: Snapshot) -> None:

@@ -250,7 +250,8 @@ class Follower:
             try:
                 snapshot = self._poll()
             except (ApiConnectionError, ApiError) as err:
-                if isinstance(err, ApiError) and err.is_client_error:
+                # 429 is the platform throttling, not an answer about the operation.
+                if isinstance(err, ApiError) and err.is_client_error and err.status != 429:
                     raise
                 self._failures += 1
                 if self._failures > TRANSIENT_FAILURES:

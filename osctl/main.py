@@ -146,7 +146,7 @@ def deploy(
     json_flag: JsonFlag = False,
 ) -> None:
     """Create or update a platform from a spec and follow the deployment until it ends."""
-    _, output, client = _context(ctx, json_flag)
+    output, client = _context(ctx, json_flag)
     hints = {409: _busy_hint(solution_id)}
     with _handled(output, hints):
         spec = _read_spec(spec_file)
@@ -172,7 +172,7 @@ def deploy(
 @app.command()
 def status(ctx: typer.Context, solution_id: SolutionId, json_flag: JsonFlag = False) -> None:
     """Show a platform's last operation, its environments and its outputs."""
-    _, output, client = _context(ctx, json_flag)
+    output, client = _context(ctx, json_flag)
     with _handled(output, {404: _unknown_hint()}):
         data = client.get_platform(solution_id)
         if output.json_mode:
@@ -186,7 +186,7 @@ def plan(
     ctx: typer.Context, solution_id: SolutionId, spec_file: SpecFile, json_flag: JsonFlag = False
 ) -> None:
     """Show what deploying this spec would create, update or leave as it is."""
-    _, output, client = _context(ctx, json_flag)
+    output, client = _context(ctx, json_flag)
     with _handled(output):
         data = client.plan(solution_id, _read_spec(spec_file))
         if output.json_mode:
@@ -208,7 +208,7 @@ def scale(
     json_flag: JsonFlag = False,
 ) -> None:
     """Set the production front-end capacity by hand (--capacity N or --delta N)."""
-    _, output, client = _context(ctx, json_flag)
+    output, client = _context(ctx, json_flag)
     with _handled(output, {404: _unknown_hint()}):
         if (capacity is None) == (delta is None):
             raise UsageError("give exactly one of --capacity N and --delta N")
@@ -235,7 +235,7 @@ def scaling(
     json_flag: JsonFlag = False,
 ) -> None:
     """Show the front-end scaling policy, live capacity, cooldown and recent decisions."""
-    _, output, client = _context(ctx, json_flag)
+    output, client = _context(ctx, json_flag)
     with _handled(output, {404: _unknown_hint()}):
         data = client.scaling(solution_id)
         if output.json_mode:
@@ -260,7 +260,7 @@ def destroy(
     json_flag: JsonFlag = False,
 ) -> None:
     """Tear a platform down (all of it, or --environments), after confirmation."""
-    _, output, client = _context(ctx, json_flag)
+    output, client = _context(ctx, json_flag)
     hints = {404: _unknown_hint(), 409: _busy_hint(solution_id)}
     with _handled(output, hints):
         selected = _environments(environments)
@@ -290,7 +290,7 @@ def destroy(
 @app.command()
 def cancel(ctx: typer.Context, solution_id: SolutionId, json_flag: JsonFlag = False) -> None:
     """Stop the running deployment or teardown; resources stay as they are."""
-    _, output, client = _context(ctx, json_flag)
+    output, client = _context(ctx, json_flag)
     with _handled(output, {404: _unknown_hint()}):
         accepted = client.cancel(solution_id)
         if output.json_mode:
@@ -303,7 +303,7 @@ def cancel(ctx: typer.Context, solution_id: SolutionId, json_flag: JsonFlag = Fa
 @app.command("list")
 def list_platforms(ctx: typer.Context, json_flag: JsonFlag = False) -> None:
     """List the platforms this app manages."""
-    _, output, client = _context(ctx, json_flag)
+    output, client = _context(ctx, json_flag)
     with _handled(output):
         data = client.list_platforms()
         if output.json_mode:
@@ -320,7 +320,7 @@ def wait(
     json_flag: JsonFlag = False,
 ) -> None:
     """Follow the platform's running operation until it ends (exit 0 if it succeeded)."""
-    _, output, client = _context(ctx, json_flag)
+    output, client = _context(ctx, json_flag)
     with _handled(output, {404: _unknown_hint()}):
         current = Snapshot.from_platform(solution_id, client.get_platform(solution_id))
         if current.operation is None:
@@ -340,10 +340,10 @@ def wait(
 # --- helpers -----------------------------------------------------------------------------
 
 
-def _context(ctx: typer.Context, json_flag: bool) -> tuple[Settings, Output, ApiClient]:
+def _context(ctx: typer.Context, json_flag: bool) -> tuple[Output, ApiClient]:
     settings = ctx.find_root().obj
     assert isinstance(settings, Settings)
-    return settings, settings.output(json_flag), settings.client()
+    return settings.output(json_flag), settings.client()
 
 
 @contextmanager

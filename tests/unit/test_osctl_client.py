@@ -217,10 +217,11 @@ def test_scale_needs_exactly_one_of_capacity_and_delta(fake: FakeApi):
 # --- following -----------------------------------------------------------------------------
 
 
-def test_follower_rides_out_a_few_failed_polls(fake: FakeApi):
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_follower_rides_out_a_few_failed_polls(fake: FakeApi, status: int):
     client = ApiClient(fake.url)
     accepted = client.deploy("acme", SPEC)
-    fake.inject(503, count=3)
+    fake.inject(status, count=3)
     sink = Recorder()
 
     final = Follower(

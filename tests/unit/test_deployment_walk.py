@@ -1,0 +1,141 @@
+"""The environment walk: dependency order, parallel starts, retries, timeouts, progress."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from outsystems.deployment import MAX_ATTEMPTS, Walk, timeout_for
+from outsystems.teardown import Found, deletion_graph, rank, select
+from outsystems.topology import NIC, NSG, SCALE_SET, VM, VNET, Resource
+
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+def res(name: str, *deps: str, type_: str = NIC) -> Resource:
+    return Resource(
+        id=f"/x/{name}", type=type_, name=name, api_version="v", environment="dev", body={},
+        depends_on=tuple(f"/x/{d}" for d in deps),
+    )  # fmt: skip
+
+
+def op(resource: Resource, status: str, code: str | None = None) -> dict[str, Any]:
+    error = {"code": code, "message": f"{code} happened"} if code else None
+    return {"resource_id": resource.id, "method": "PUT", "status": status, "error": error}
+
+
+A, B, C, D = res("a"), res("b", "a"), res("c", "a"), res("d", "b", "c")
+SHARED_DEP = res("e", "outside")
+
+
+def names(resources: list[Resource]) -> list[str]:
+    return [r.name for r in resources]
+
+
+def test_independent_branches_start_together_and_joins_wait_for_both() -> None:
+    walk = Walk("dev", [A, B, C, D], [r.id for r in (A, B, C, D)])
+    assert names(walk.ready(T0)) == ["a"]
+    walk.started(A.id, op(A, "Succeeded"), T0)
+    assert names(walk.ready(T0)) == ["b", "c"]
+    walk.started(B.id, op(B, "InProgress"), T0)
+    walk.started(C.id, op(C, "Succeeded"), T0)
+    assert walk.ready(T0) == []
+    assert walk.progress() == {
+        "status": "Running", "resourcesDone": 2, "resourcesTotal": 4, "step": "creating b",
+        "error": None,
+    }  # fmt: skip
+    walk.checked(op(B, "Succeeded"), T0)
+    assert names(walk.ready(T0)) == ["d"]
+    walk.started(D.id, op(D, "Succeeded"), T0)
+    assert walk.finished
+    assert walk.progress()["status"] == "Succeeded"
+
+
+def test_resources_the_plan_left_alone_count_as_done() -> None:
+    walk = Walk("dev", [A, B, C, D], [D.id])
+    assert names(walk.ready(T0)) == ["d"]
+    assert walk.done_count == 3
+    assert Walk("dev", [A], []).finished
+
+
+def test_dependencies_outside_the_walk_count_as_done() -> None:
+    assert names(Walk("dev", [SHARED_DEP], [SHARED_DEP.id]).ready(T0)) == ["e"]
+
+
+def test_retryable_failure_backs_off_then_retries_until_attempts_run_out() -> None:
+    walk = Walk("dev", [A], [A.id], backoff_scale=1.0)
+    now = T0
+    for attempt in range(1, MAX_ATTEMPTS):
+        walk.started(A.id, op(A, "Failed", "RetryableError"), now)
+        assert not walk.finished
+        assert walk.ready(now) == []
+        retry_at = walk.next_retry_at()
+        assert retry_at is not None
+        assert retry_at > now
+        now = retry_at
+        assert names(walk.ready(now)) == ["a"], f"attempt {attempt}"
+    walk.started(A.id, op(A, "Failed", "RetryableError"), now)
+    assert walk.finished
+    assert walk.progress()["error"] == {
+        "code": "RetryableError", "message": "RetryableError happened", "resource": A.id,
+    }  # fmt: skip
+
+
+def test_permanent_failure_stops_the_walk_with_arms_error() -> None:
+    walk = Walk("dev", [A, B], [A.id, B.id])
+    walk.started(A.id, op(A, "InProgress"), T0)
+    walk.checked(op(A, "Failed", "OperationNotAllowed"), T0)
+    assert walk.finished
+    progress = walk.progress()
+    assert progress["status"] == "Failed"
+    assert progress["step"] is None
+    assert progress["error"]["code"] == "OperationNotAllowed"
+    assert walk.ready(T0) == []
+
+
+def test_an_operation_past_its_limit_times_out() -> None:
+    vm = res("vm", type_=VM)
+    walk = Walk("dev", [vm], [vm.id], timeout_scale=0.5)
+    walk.started(vm.id, op(vm, "InProgress"), T0)
+    walk.check_deadlines(T0 + timeout_for(VM, 0.5))
+    assert not walk.finished
+    walk.check_deadlines(T0 + timeout_for(VM, 0.5) + timedelta(seconds=1))
+    assert walk.progress()["error"]["code"] == "OperationTimedOut"
+    assert "20 minutes" in walk.progress()["error"]["message"]
+
+
+def test_a_check_for_an_unknown_operation_is_ignored() -> None:
+    walk = Walk("dev", [A], [A.id])
+    walk.checked(op(B, "Succeeded"), T0)
+    assert names(walk.ready(T0)) == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [(SCALE_SET, NIC), (VM, NIC), (NIC, VNET), (VNET, NSG), ("Microsoft.Foo/bars", VM)],
+)
+def test_teardown_deletes_users_before_what_they_use(before: str, after: str) -> None:
+    assert rank(before) < rank(after)
+
+
+def test_deletion_graph_makes_each_wave_wait_for_the_previous_one() -> None:
+    found = [
+        Found("/x/nsg", NSG, "dev"),
+        Found("/x/vm", VM, "dev"),
+        Found("/x/nic", NIC, "dev"),
+        Found("/x/vm2", VM, "test"),
+    ]
+    graph = {r.name: r for r in deletion_graph(found)}
+    assert graph["vm"].depends_on == graph["vm2"].depends_on == ()
+    assert set(graph["nic"].depends_on) == {"/x/vm", "/x/vm2"}
+    assert set(graph["nsg"].depends_on) == {"/x/vm", "/x/vm2", "/x/nic"}
+
+
+def test_teardown_selects_shared_resources_only_for_the_whole_platform() -> None:
+    found = [Found("/x/a", NIC, "dev"), Found("/x/s", VNET, "shared"), Found("/x/t", NIC, "test")]
+    assert [f.id for f in select(found, ["dev"], whole_platform=False)] == ["/x/a"]
+    assert [f.id for f in select(found, ["dev", "test"], whole_platform=True)] == [
+        "/x/a", "/x/s", "/x/t",
+    ]  # fmt: skip

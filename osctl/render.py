@@ -228,6 +228,8 @@ class Output:
         if snapshot.environments:
             self.out.print(environments_table(snapshot.environments))
         self.outputs(snapshot.outputs)
+        if operation is not None and not operation.terminal:
+            self.line(f"Follow it with: osctl wait {snapshot.solution_id}", style="dim")
 
     def platforms(self, data: JSONObject) -> None:
         data = self.redactor.data(data)

@@ -280,6 +280,18 @@ def test_status_shows_operation_environments_and_outputs(fake: FakeApi):
     assert "http://acme-prod-agw.westeurope.cloudapp.azure.com/ServiceCenter" in out
 
 
+def test_status_of_a_running_deployment_shows_progress_and_how_to_follow(fake: FakeApi, spec: Path):
+    osctl(fake, "deploy", "acme", "-f", str(spec), "--no-wait")
+    osctl(fake, "status", "acme")  # Pending -> Running
+
+    result = osctl(fake, "status", "acme")
+
+    assert result.exit_code == 0
+    assert re.search(r"Last operation\s+deploy Running", result.stdout)
+    assert re.search(r"prod\s+│ Running\s+│ 4/12\s+│ creating acme-prod-", result.stdout)
+    assert "Follow it with: osctl wait acme" in result.stdout
+
+
 def test_status_of_an_unknown_platform_is_404_exit_2(fake: FakeApi):
     result = osctl(fake, "status", "nope")
 

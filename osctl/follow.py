@@ -292,7 +292,7 @@ class Follower:
         if self._stale_polls <= STALE_POLLS:
             return None
         if not_found is not None:
-            if self.kind == "destroy":
+            if self.kind == "teardown":
                 # The whole platform is gone: that is what a full teardown ends with.
                 return _gone(self.solution_id)
             raise not_found
@@ -308,14 +308,14 @@ class Follower:
 
 
 def _gone(solution_id: str) -> Snapshot:
-    operation = Operation("destroy", None, "Completed", None, None)
+    operation = Operation("teardown", None, "Completed", None, None)
     return Snapshot(
         solution_id,
         operation,
         (),
         raw={
             "solutionId": solution_id,
-            "lastOperation": {"kind": "destroy", "runtimeStatus": "Completed"},
+            "lastOperation": {"kind": "teardown", "runtimeStatus": "Completed"},
         },
     )
 

@@ -280,7 +280,7 @@ def destroy(
                 poll_interval,
                 baseline=baseline,
                 status_url=accepted.status_url,
-                kind="destroy",
+                kind="teardown",
             ),
             f"Destroying {_what(selected)} platform {solution_id} on {client.base_url}",
             selected,

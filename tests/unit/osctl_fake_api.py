@@ -279,7 +279,7 @@ class FakeApi:
                 {name: Env("Succeeded", TOTALS[name], TOTALS[name]) for name in ENVIRONMENTS},
                 capacity=int((self._frontends(spec) or {}).get("capacity", 2)),
             )
-            platform.op = Op("deploy", f"deploy-{solution_id}", list(ENVIRONMENTS), "Completed")
+            platform.op = Op("deploy", f"platform-{solution_id}", list(ENVIRONMENTS), "Completed")
             platform.outputs = {name: outputs_for(solution_id, name) for name in ENVIRONMENTS}
             self.platforms[solution_id] = platform
             return platform
@@ -352,7 +352,7 @@ class FakeApi:
             if (
                 self.forget_destroyed
                 and platform.op is not None
-                and platform.op.kind == "destroy"
+                and platform.op.kind == "teardown"
                 and platform.op.runtime_status == "Completed"
                 and all(env.status == "Deleted" for env in platform.envs.values())
             ):
@@ -384,7 +384,7 @@ class FakeApi:
             platform.lag, self._lag = self._lag, 0
             platform.spec = spec
             platform.envs = {name: Env("Pending", 0, TOTALS[name]) for name in ENVIRONMENTS}
-            platform.op = Op("deploy", f"deploy-{sid}", list(ENVIRONMENTS), fail=self._fail)
+            platform.op = Op("deploy", f"platform-{sid}", list(ENVIRONMENTS), fail=self._fail)
             self._fail = None
         return self._check_status(request, platform.op.instance_id)
 
@@ -412,7 +412,7 @@ class FakeApi:
             platform.lag, self._lag = self._lag, 0
             for name in targets:
                 platform.envs[name] = Env("Pending", 0, TOTALS[name])
-            platform.op = Op("destroy", f"teardown-{sid}", targets)
+            platform.op = Op("teardown", f"platform-{sid}", targets)
         return self._check_status(request, platform.op.instance_id)
 
     async def _cancel(self, request: web.Request) -> web.Response:
@@ -552,7 +552,7 @@ class FakeApi:
             env = platform.envs[name]
             if env.status != "Running":
                 continue
-            if op.kind == "destroy":
+            if op.kind == "teardown":
                 env.done = min(env.total, env.done + 5)
                 env.step = f"deleting {sid}-{name}-{STEPS[env.done % len(STEPS)]}"
                 if env.done == env.total:

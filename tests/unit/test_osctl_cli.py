@@ -219,9 +219,9 @@ def test_deploy_no_wait_returns_at_once_with_the_redacted_status_url(fake: FakeA
     result = osctl(fake, "deploy", "acme", "-f", str(spec), "--no-wait", key=KEY)
 
     assert result.exit_code == 0, result.output
-    assert "Deployment of acme accepted (instance deploy-acme)." in result.stdout
+    assert "Deployment of acme accepted (instance platform-acme)." in result.stdout
     assert re.search(
-        r"Status: http://127\.0\.0\.1:\d+/runtime/webhooks/durabletask/instances/deploy-acme"
+        r"Status: http://127\.0\.0\.1:\d+/runtime/webhooks/durabletask/instances/platform-acme"
         r"\?taskHub=OsFakeHub&connection=Storage&code=\*\*\*$",
         result.stdout,
         re.MULTILINE,
@@ -481,7 +481,7 @@ def test_destroy_some_environments_follows_the_teardown(fake: FakeApi):
 
     assert result.exit_code == 0, result.output
     assert "Destroying environments dev, test of platform acme" in result.stdout
-    assert "✓ destroy of acme succeeded" in result.stdout
+    assert "✓ teardown of acme succeeded" in result.stdout
     assert "2/2 environments deleted" in result.stdout
     envs = fake.platforms["acme"].envs
     assert (envs["dev"].status, envs["test"].status) == ("Deleted", "Deleted")

@@ -167,13 +167,13 @@ def test_the_key_goes_only_to_the_apps_own_origin(fake: FakeApi):
     client.get_platform("acme")
     other_origin = fake.url.replace("127.0.0.1", "localhost")
     status = client.operation_status(
-        f"{other_origin}/runtime/webhooks/durabletask/instances/deploy-acme?code=fake-durable-system-key-0123456789"
+        f"{other_origin}/runtime/webhooks/durabletask/instances/platform-acme?code=fake-durable-system-key-0123456789"
     )
 
     assert status["runtimeStatus"] == "Completed"
     sent = {path: headers for _, path, headers in fake.requests}
     assert sent["/api/platforms/acme"]["x-functions-key"] == KEY
-    assert "x-functions-key" not in sent["/runtime/webhooks/durabletask/instances/deploy-acme"]
+    assert "x-functions-key" not in sent["/runtime/webhooks/durabletask/instances/platform-acme"]
 
 
 def test_a_solution_id_cannot_escape_its_path(fake: FakeApi):
@@ -269,7 +269,7 @@ def test_follower_treats_a_vanished_platform_as_torn_down_without_a_status_url(f
     baseline = Snapshot.from_platform("acme", client.get_platform("acme")).operation
     client.destroy("acme")
 
-    final = Follower(client, "acme", 0, baseline=baseline, kind="destroy", sleep=no_sleep).run(
+    final = Follower(client, "acme", 0, baseline=baseline, kind="teardown", sleep=no_sleep).run(
         Recorder()
     )
 
@@ -308,13 +308,17 @@ def snapshot(kind: str, runtime: str, **envs: str) -> Snapshot:
         (snapshot("deploy", "Canceled"), (), Outcome.CANCELED),
         (snapshot("deploy", "Running", dev="Running"), (), Outcome.RUNNING),
         (
-            snapshot("destroy", "Completed", dev="Deleted", prod="Succeeded"),
+            snapshot("teardown", "Completed", dev="Deleted", prod="Succeeded"),
             ("dev",),
             Outcome.SUCCEEDED,
         ),
-        (snapshot("destroy", "Completed", dev="Running", prod="Deleted"), ("dev",), Outcome.FAILED),
-        (snapshot("destroy", "Completed", dev="Deleted", prod="Canceled"), (), Outcome.SUCCEEDED),
-        (snapshot("destroy", "Completed", dev="Deleted", prod="Failed"), (), Outcome.FAILED),
+        (
+            snapshot("teardown", "Completed", dev="Running", prod="Deleted"),
+            ("dev",),
+            Outcome.FAILED,
+        ),
+        (snapshot("teardown", "Completed", dev="Deleted", prod="Canceled"), (), Outcome.SUCCEEDED),
+        (snapshot("teardown", "Completed", dev="Deleted", prod="Failed"), (), Outcome.FAILED),
         (Snapshot("acme", None, ()), (), Outcome.NONE),
     ],
 )

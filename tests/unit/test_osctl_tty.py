@@ -158,7 +158,7 @@ def test_destroy_asks_before_tearing_down(fake: FakeApi, answer: str, expected_c
         assert "Nothing destroyed." in terminal.screen
         assert deletes == []
     else:
-        assert "✓ destroy of acme succeeded" in terminal.screen
+        assert "✓ teardown of acme succeeded" in terminal.screen
         assert len(deletes) == 1
 
 

@@ -1,0 +1,417 @@
+"""Secrets never leak: not into history, status, events, logs, nor ARM's answers (end to end).
+
+The admin passwords, `PLATFORM_KEY_SEED`, the private keys derived from it and the function keys
+(the one in `ALERT_WEBHOOK_URL` and the host's own) are looked for in every form they could take
+on the way: plain, base64 (at any byte alignment, UTF-8 and UTF-16), URL-encoded and
+JSON-escaped. The only place they may travel is the body of an ARM request.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, quote_plus, urlsplit
+
+import pytest
+import requests
+
+from localdev.armsim.server import SimulatorServer
+from localdev.host.testing import ThreadedHost
+from outsystems.keys import derive_private_key
+from outsystems.names import ENVIRONMENTS, SHARED
+from tests.e2e.test_deploy import sample
+from tests.support.azurite import Azurite, free_port
+from tests.support.stack import ROOT, SECRETS, SUBSCRIPTION, TERMINAL, Stack, app_settings
+
+#: The local host's own function key in these tests (`--require-keys`).
+HOST_KEY = "e2e-host-function-key-51c8a"
+SOLUTION = "acme"
+
+
+def secret_values() -> dict[str, str]:
+    """Every secret of the run, by a name that says where it comes from."""
+    webhook_key = parse_qs(urlsplit(SECRETS["ALERT_WEBHOOK_URL"]).query)["code"][0]
+    values = {
+        "VM_ADMIN_PASSWORD": SECRETS["VM_ADMIN_PASSWORD"],
+        "SQL_ADMIN_PASSWORD": SECRETS["SQL_ADMIN_PASSWORD"],
+        "PLATFORM_KEY_SEED": SECRETS["PLATFORM_KEY_SEED"],
+        "ALERT_WEBHOOK_URL code": webhook_key,
+        "LOCALDEV_FUNCTION_KEY": HOST_KEY,
+    }
+    for env in ENVIRONMENTS:
+        values[f"private key of {env}"] = derive_private_key(
+            SECRETS["PLATFORM_KEY_SEED"], SOLUTION, env
+        )
+    return values
+
+
+def _aligned_base64(raw: bytes) -> set[str]:
+    """Base64 text that any encoding of a text containing `raw` contains, whatever its offset.
+
+    Encoders work in 3-byte groups: for each of the three alignments, the groups made only of
+    `raw`'s bytes encode the same way whatever surrounds them.
+    """
+    forms: set[str] = set()
+    for skip in range(3):
+        chunk = raw[skip:]
+        chunk = chunk[: len(chunk) // 3 * 3]
+        if len(chunk) >= 6:
+            encoded = base64.b64encode(chunk).decode("ascii")
+            forms.update({encoded, encoded.replace("+", "-").replace("/", "_")})
+    return forms
+
+
+def leak_forms(secret: str) -> set[str]:
+    """The forms in which `secret` would be recognisable in text."""
+    escaped = json.dumps(secret)[1:-1]
+    forms = {
+        secret,
+        quote(secret, safe=""),
+        quote_plus(secret),
+        escaped,
+        escaped.replace("/", "\\/"),
+        json.dumps(secret, ensure_ascii=True)[1:-1],
+    }
+    forms |= _aligned_base64(secret.encode("utf-8"))
+    forms |= _aligned_base64(secret.encode("utf-16-le"))
+    return {form.lower() for form in forms}
+
+
+def leaks(where: str, text: str) -> list[str]:
+    """Which secrets (and in which form) `text` contains; `where` names the text in messages."""
+    haystack = text.lower()
+    found = []
+    for name, secret in secret_values().items():
+        for form in sorted(leak_forms(secret)):
+            if form in haystack:
+                at = haystack.index(form)
+                context = text[max(0, at - 60) : at + len(form) + 20]
+                found.append(f"{name} in {where} as {form!r}: ...{context}...")
+                break
+    return found
+
+
+def assert_no_leak(texts: Mapping[str, str]) -> None:
+    found = [leak for where, text in texts.items() for leak in leaks(where, text)]
+    assert not found, "\n".join(found)
+
+
+def assert_codes_redacted(text: str) -> None:
+    """Every URL in `text` that carries a `code=` (a function key) shows it redacted."""
+    codes = re.findall(r"[?&]code=([^\s&#'\"]*)", text, flags=re.IGNORECASE)
+    assert codes, "a request URL with a key was logged"
+    assert set(codes) <= {"***", "REDACTED"}, set(codes)
+
+
+def without_webhook_uri(answer: str) -> str:
+    """An action group's answer without its webhook receivers' `serviceUri`.
+
+    ARM returns an action group's webhook URL, key included, to anyone who may read the group
+    (Azure does; the simulator follows it): the key's one sanctioned home outside app settings.
+    """
+    body = json.loads(answer)
+    receivers = (body.get("properties") or {}).get("webhookReceivers") or []
+    assert receivers
+    assert all(r["serviceUri"] == SECRETS["ALERT_WEBHOOK_URL"] for r in receivers)
+    for receiver in receivers:
+        receiver["serviceUri"] = "<the webhook>"
+    return json.dumps(body)
+
+
+def test_leak_forms_catch_every_encoding() -> None:
+    """The detector itself: each encoding of each secret, embedded in other text, is found."""
+    for secret in secret_values().values():
+        for prefix in ("", "x", "xy"):
+            payload = f"{prefix}<{secret}>"
+            samples = [
+                payload,
+                base64.b64encode(payload.encode()).decode(),
+                base64.urlsafe_b64encode(payload.encode()).decode(),
+                base64.b64encode(payload.encode("utf-16-le")).decode(),
+                quote(payload, safe=""),
+                json.dumps({"k": payload}),
+                f"PREFIX {payload.upper()} SUFFIX",
+            ]
+            for text in samples:
+                assert leaks("sample", text), (secret, text)
+    assert not leaks("clean", json.dumps(sample("spec-farm.json")))
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def _keyed(url: str) -> str:
+    return url if "code=" in url else f"{url}{'&' if '?' in url else '?'}code={HOST_KEY}"
+
+
+def _dump_hub(path: Path) -> str:
+    """Every row of every table of the task hub (history, inputs, outputs, queues)."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return "\n".join(db.iterdump())
+    finally:
+        db.close()
+
+
+def _instance_ids(hub: Path) -> list[str]:
+    db = sqlite3.connect(f"file:{hub}?mode=ro", uri=True)
+    try:
+        return [row[0] for row in db.execute("SELECT instance_id FROM instances")]
+    finally:
+        db.close()
+
+
+def _histories(stack: Stack) -> dict[str, str]:
+    ids = [f"platform-{SOLUTION}"] + [
+        f"platform-{SOLUTION}:{scope}" for scope in (SHARED, *ENVIRONMENTS)
+    ]
+    histories = {}
+    for instance_id in ids:
+        history = stack.history(instance_id)
+        assert history, f"no history for {instance_id}"
+        histories[f"history of {instance_id}"] = json.dumps(history)
+    return histories
+
+
+def _arm_answers(stack: Stack) -> dict[str, str]:
+    """What ARM answers for every live resource (GET) and for the group's listing."""
+    from azure.core.rest import HttpRequest
+
+    from arm.client import sender
+
+    client = sender(SUBSCRIPTION)
+    answers = {}
+    ids = [r["id"] for r in stack.sim.resources()]
+    assert len(ids) > 40
+    for resource_id in ids:
+        for query in ("", "&$expand=userData"):
+            response = client.send_request(
+                HttpRequest("GET", f"{resource_id}?api-version=2024-03-01{query}")
+            )
+            assert response.status_code == 200, (resource_id, response.text())
+            text = response.text()
+            if "/microsoft.insights/actiongroups/" in resource_id.lower():
+                text = without_webhook_uri(text)
+            answers[f"ARM GET {resource_id}{query}"] = text
+    listing = client.send_request(
+        HttpRequest(
+            "GET",
+            f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{SOLUTION}-rg/resources"
+            "?api-version=2024-03-01&$expand=properties",
+        )
+    )
+    answers["ARM list"] = listing.text()
+    return answers
+
+
+@contextmanager
+def keyed_stack(sim: SimulatorServer, azurite: Azurite, hub: Path) -> Iterator[Stack]:
+    """The app on the in-process host with function keys enforced and a task hub on disk."""
+    from arm.client import reset_connection
+
+    reset_connection()
+    values = {**app_settings(sim, azurite), "LOCALDEV_FUNCTION_KEY": HOST_KEY}
+    try:
+        with ThreadedHost(ROOT, values=values, hub_path=str(hub), require_keys=True) as host:
+            stack = Stack(host, sim, azurite)
+            stack.session.params = {"code": HOST_KEY}
+            try:
+                yield stack
+            finally:
+                stack.session.close()
+    finally:
+        reset_connection()
+
+
+def _durable_status(stack: Stack, check_status: Mapping[str, Any]) -> str:
+    url = _keyed(str(check_status["statusQueryGetUri"]))
+    response = requests.get(
+        url,
+        params={"showHistory": "true", "showHistoryOutput": "true", "showInput": "true"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+def test_no_secret_in_history_status_events_logs_or_arm_answers(
+    sim: SimulatorServer, azurite: Azurite, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    azurite.drain("platform-events")
+    hub = tmp_path / "hub.sqlite"
+    texts: dict[str, str] = {}
+    with keyed_stack(sim, azurite, hub) as stack:
+        host_address = urlsplit(stack.base).netloc
+        unauthorized = requests.get(f"{stack.base}/api/platforms/{SOLUTION}", timeout=30)
+        assert unauthorized.status_code == 401
+
+        spec = sample("spec-farm.json")
+        started = stack.deploy(SOLUTION, spec)
+        assert started.status_code == 202, started.text
+        state = stack.wait(SOLUTION)
+        assert state["lastOperation"]["runtimeStatus"] == "Completed"
+        assert {e["status"] for e in state["environments"].values()} == {"Succeeded"}
+        # The secrets really went to ARM (so that finding none elsewhere means something).
+        vm = next(r for r in sim.resources() if r["id"].endswith("/acme-prod-vm"))
+        assert vm["createdCount"] == 1
+
+        texts["deployment state"] = json.dumps(state)
+        texts["deployment durable status"] = _durable_status(stack, started.json())
+        texts |= {f"deploy {k}": v for k, v in _histories(stack).items()}
+        texts["list"] = stack.api("GET", "platforms").text
+        texts["plan"] = stack.api("POST", f"platforms/{SOLUTION}/plan", json=spec).text
+        texts["scaling"] = stack.api("GET", f"platforms/{SOLUTION}/scaling").text
+        texts |= _arm_answers(stack)
+        texts["ARM request log"] = json.dumps(sim.requests())
+
+        torn = stack.api("DELETE", f"platforms/{SOLUTION}")
+        assert torn.status_code == 202, torn.text
+        state = stack.wait(SOLUTION)
+        assert state["lastOperation"]["kind"] == "teardown"
+        assert state["lastOperation"]["runtimeStatus"] == "Completed"
+        texts["teardown state"] = json.dumps(state)
+        texts["teardown durable status"] = _durable_status(stack, torn.json())
+        teardown_history = stack.history(f"platform-{SOLUTION}")
+        assert teardown_history
+        texts["teardown history"] = json.dumps(teardown_history)
+        events = stack.events()
+        assert {"outsystems.deployment.succeeded", "outsystems.teardown.succeeded"} <= {
+            e["type"] for e in events
+        }
+        texts["events"] = json.dumps(events)
+    assert len(_instance_ids(hub)) >= 5
+    texts["task hub"] = _dump_hub(hub)
+    texts["ARM request log, end"] = json.dumps(sim.requests())
+
+    # The test's own HTTP client (urllib3) logs the URLs it calls, key included: not the app's.
+    records = [
+        r
+        for r in caplog.records
+        if not (r.name.startswith("urllib3") and host_address in r.getMessage())
+    ]
+    assert len(records) < len(caplog.records)
+    assert any(r.getMessage().startswith("PUT /subscriptions/") for r in records), (
+        "the activities' logs were captured"
+    )
+    log_text = "\n".join(
+        f"{r.name} {r.levelname} {r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in records
+    )
+    texts["logs"] = log_text
+    assert_no_leak(texts)
+    # Requests that carried the host's key were logged, with the key redacted.
+    assert_codes_redacted(log_text)
+
+
+# --- the host's console output ---------------------------------------------------------------
+
+
+def write_settings(folder: Path, values: Mapping[str, str]) -> Path:
+    """A `local.settings.json` with `values`."""
+    path = folder / "local.settings.json"
+    path.write_text(json.dumps({"IsEncrypted": False, "Values": dict(values)}))
+    return path
+
+
+@contextmanager
+def host_process(
+    settings: Path, hub: Path, output: Path, *extra: str
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`python -m localdev.host` on this repository; yields the process and its base URL."""
+    port = free_port()
+    with output.open("ab") as sink:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "localdev.host",
+                "--app-dir",
+                str(ROOT),
+                "--settings",
+                str(settings),
+                "--port",
+                str(port),
+                "--hub-file",
+                str(hub),
+                *extra,
+            ],
+            cwd=ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"{base}/api/openapi.json", timeout=5)
+                break
+            except requests.ConnectionError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"the host did not start:\n{output.read_text(errors='replace')}"
+                    ) from None
+                time.sleep(0.1)
+        yield process, base
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+
+
+def wait_terminal(base: str, solution_id: str, seconds: float, **params: str) -> dict[str, Any]:
+    """Poll `GET /api/platforms/{id}` until the last operation ends."""
+    deadline = time.monotonic() + seconds
+    while True:
+        response = requests.get(f"{base}/api/platforms/{solution_id}", params=params, timeout=30)
+        assert response.status_code == 200, response.text
+        state: dict[str, Any] = response.json()
+        if state["lastOperation"]["runtimeStatus"] in TERMINAL:
+            return state
+        assert time.monotonic() < deadline, f"still running: {state}"
+        time.sleep(0.2)
+
+
+def test_host_console_output_holds_no_secret(
+    sim: SimulatorServer, azurite: Azurite, tmp_path: Path
+) -> None:
+    values = {**app_settings(sim, azurite), "LOCALDEV_FUNCTION_KEY": HOST_KEY}
+    settings = write_settings(tmp_path, values)
+    output = tmp_path / "host.log"
+    keyed = {"code": HOST_KEY}
+    with host_process(settings, tmp_path / "hub.sqlite", output, "--verbose", "--require-keys") as (
+        _,
+        base,
+    ):
+        put = requests.put(
+            f"{base}/api/platforms/{SOLUTION}",
+            json=sample("spec-farm.json"),
+            params=keyed,
+            timeout=60,
+        )
+        assert put.status_code == 202, put.text
+        status = requests.get(put.json()["statusQueryGetUri"], timeout=30)
+        assert status.status_code in {200, 202}
+        state = wait_terminal(base, SOLUTION, 120, **keyed)
+        assert state["lastOperation"]["runtimeStatus"] == "Completed"
+        torn = requests.delete(f"{base}/api/platforms/{SOLUTION}", params=keyed, timeout=60)
+        assert torn.status_code == 202
+        assert wait_terminal(base, SOLUTION, 120, **keyed)["lastOperation"]["kind"] == "teardown"
+    console = output.read_text(errors="replace")
+    assert "PUT /subscriptions/" in console or "PUT" in console
+    assert_no_leak({"host output": console})
+    assert_codes_redacted(console)

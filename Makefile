@@ -34,15 +34,16 @@ unit: $(DEV_STAMP) $(IAC_STAMP)
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# What running needs: the app's runtime requirements (the local host and the simulator use only
-# those plus the standard library).
-$(RUN_STAMP): requirements.txt | $(PY)
-	$(PIP) install -r requirements.txt
+# What running needs: the app's runtime requirements and the CLI (the local host and the
+# simulator use only those plus the standard library). The CLI is installed as `osctl`.
+$(RUN_STAMP): requirements.txt requirements-local.txt pyproject.toml | $(PY)
+	$(PIP) install -r requirements-local.txt
+	$(PIP) install --no-deps -e .
 	touch $@
 
-$(DEV_STAMP): requirements.txt requirements-dev.txt | $(PY)
+$(DEV_STAMP): $(RUN_STAMP) requirements-dev.txt
 	$(PIP) install -r requirements-dev.txt
-	touch $(RUN_STAMP) $@
+	touch $@
 
 $(IAC_STAMP): requirements-iac.txt | $(PY)
 	$(PYTHON) -m venv $(VENV)/iac

@@ -48,6 +48,17 @@ MAX_ATTEMPTS: Final = 4
 RETRY_BACKOFF_SECONDS: Final = (10.0, 30.0, 60.0)
 
 
+def display_name(resource: Resource) -> str:
+    """A resource's name as people read it: a child with its parent (`vm/outsystems-setup`)."""
+    depth = resource.type.count("/")
+    if depth < 2:
+        return resource.name
+    segments = resource.id.split("/")
+    lowered = [segment.lower() for segment in segments]
+    top = lowered.index("providers") + 3 if "providers" in lowered else len(segments) - 3
+    return f"{segments[min(top, len(segments) - 3)]}/{segments[-1]}"
+
+
 def timeout_for(resource_type: str, scale: float = 1.0) -> timedelta:
     """The wait limit of one operation on a resource of this type."""
     minutes = DEFAULT_TIMEOUT_MINUTES.get(resource_type, FALLBACK_TIMEOUT_MINUTES)
@@ -167,7 +178,7 @@ class Walk:
         operation = step.operation or {}
         status = operation.get("status")
         if status == "InProgress":
-            self.step = f"{self.verb} {step.resource.name}"
+            self.step = f"{self.verb} {display_name(step.resource)}"
             return
         self._running.remove(step)
         if status == "Succeeded":

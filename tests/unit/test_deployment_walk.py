@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from outsystems.deployment import MAX_ATTEMPTS, Walk, timeout_for
+from outsystems.deployment import MAX_ATTEMPTS, Walk, display_name, timeout_for
 from outsystems.teardown import Found, deletion_graph, rank, select
 from outsystems.topology import NIC, NSG, SCALE_SET, VM, VNET, Resource
 
@@ -139,3 +139,26 @@ def test_teardown_selects_shared_resources_only_for_the_whole_platform() -> None
     assert [f.id for f in select(found, ["dev", "test"], whole_platform=True)] == [
         "/x/a", "/x/s", "/x/t",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("resource_id", "type_", "shown"),
+    [
+        ("/s/1/providers/Microsoft.Compute/virtualMachines/vm1", VM, "vm1"),
+        (
+            "/s/1/providers/Microsoft.Compute/virtualMachines/vm1/extensions/setup",
+            "Microsoft.Compute/virtualMachines/extensions",
+            "vm1/setup",
+        ),
+        (
+            "/s/1/providers/Microsoft.Storage/storageAccounts/sa/fileServices/default/shares/cfg",
+            "Microsoft.Storage/storageAccounts/fileServices/shares",
+            "sa/cfg",
+        ),
+    ],
+)
+def test_steps_name_child_resources_with_their_parent(
+    resource_id: str, type_: str, shown: str
+) -> None:
+    resource = Resource(resource_id, type_, resource_id.rsplit("/", 1)[1], "v", "dev", {})
+    assert display_name(resource) == shown

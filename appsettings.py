@@ -75,6 +75,7 @@ class AppSettings:
     events_queue: str
     operation_poll_seconds: float = 15.0
     operation_timeout_scale: float = 1.0
+    scaling_cooldown_scale: float = 1.0
 
     @property
     def all_subscription_ids(self) -> tuple[str, ...]:
@@ -94,4 +95,5 @@ class AppSettings:
             events_queue=optional("PLATFORM_EVENTS_QUEUE", DEFAULT_EVENTS_QUEUE, env),
             operation_poll_seconds=positive_number("OPERATION_POLL_SECONDS", 15.0, env),
             operation_timeout_scale=positive_number("OPERATION_TIMEOUT_SCALE", 1.0, env),
+            scaling_cooldown_scale=positive_number("SCALING_COOLDOWN_SCALE", 1.0, env),
         )

@@ -9,11 +9,16 @@ import azure.functions as func
 
 from activities import events as event_activities
 from activities import resources as resource_activities
+from activities import scaling as scaling_activities
 from activities import teardown as teardown_activities
 from orchestrators import deploy as deploy_orchestrations
+from orchestrators import scale_requests as scale_request_entities
+from orchestrators import scaler as scaler_orchestrations
 from orchestrators import teardown as teardown_orchestrations
+from triggers import alerts as alert_triggers
 from triggers import openapi as openapi_trigger
 from triggers import platforms as platform_triggers
+from triggers import scaling as scaling_triggers
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -25,5 +30,10 @@ for blueprint in (
     resource_activities.bp,
     teardown_activities.bp,
     event_activities.bp,
+    alert_triggers.bp,
+    scaling_triggers.bp,
+    scaler_orchestrations.bp,
+    scale_request_entities.bp,
+    scaling_activities.bp,
 ):
     app.register_functions(blueprint)

@@ -1,0 +1,51 @@
+"""Activities of the scaler: read a scale set (ownership, capacity, policy tags), set its capacity.
+
+Thin and idempotent: setting a capacity twice sets it once. `set_scale_set_capacity` starts the
+PATCH and returns the operation at once; the scaler polls it (`check_operations`) after durable
+timers. Transient ARM failures raise so that Durable's retry applies.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import azure.durable_functions as df
+
+bp = df.Blueprint()
+log = logging.getLogger(__name__)
+
+
+@bp.activity_trigger(input_name="request")
+def inspect_scale_set(request: dict[str, Any]) -> dict[str, Any]:
+    """The scale set as the scaler sees it: exists, managed, solution, capacity, policy tags."""
+    from arm.client import sender
+    from arm.operations import TransientArmError
+    from arm.scale_sets import ScaleSetReadError, read_scale_set, subscription_of
+
+    scale_set_id = str(request["scaleSet"])
+    try:
+        info = read_scale_set(sender(subscription_of(scale_set_id)), scale_set_id)
+    except ScaleSetReadError as error:
+        # Durable retries the activity; the message says what ARM answered.
+        raise TransientArmError(str(error)) from error
+    return info.to_json()
+
+
+@bp.activity_trigger(input_name="request")
+def set_scale_set_capacity(request: dict[str, Any]) -> dict[str, Any]:
+    """Start the PATCH of `sku.capacity`; returns the operation (see `arm.operations`)."""
+    from arm.client import sender
+    from arm.operations import begin_patch
+    from arm.scale_sets import SCALE_SET_API_VERSION, subscription_of
+
+    scale_set_id = str(request["scaleSet"])
+    capacity = int(request["capacity"])
+    operation = begin_patch(
+        sender(subscription_of(scale_set_id)),
+        scale_set_id,
+        SCALE_SET_API_VERSION,
+        {"sku": {"capacity": capacity}},
+    )
+    log.info("PATCH capacity %d of %s: %s", capacity, scale_set_id, operation.status)
+    return operation.to_dict()

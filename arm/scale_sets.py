@@ -1,0 +1,278 @@
+"""What the scaler needs to know about a scale set, read from ARM: ownership, capacity, policy.
+
+A scale set is *managed* when its tags say this app made it for a farm's production front-ends
+(`managedBy: outsystems-azure-ops`, `osSolutionId`, `osEnvironment: prod`). Its scaling policy
+travels in its `osScalingPolicy*` tags (ARM is the source of truth: the app keeps no database).
+
+`ManagedScaleSets` answers the webhook's question "is this a scale set we manage?" within a
+deadline: results are cached for a short time, concurrent questions about one id share one ARM
+read, and the read uses a connection with no retries and short socket timeouts, so an alert
+storm makes one request to ARM and a slow ARM never holds the webhook past its deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from outsystems.names import (
+    ENVIRONMENT_TAG,
+    MANAGED_BY_TAG,
+    MANAGED_BY_VALUE,
+    SOLUTION_TAG,
+)
+from outsystems.policy import is_policy_tag
+
+if TYPE_CHECKING:
+    from arm.connection import ArmConnection
+    from arm.operations import Sender
+
+log = logging.getLogger(__name__)
+
+#: The Compute API version the topology uses for scale sets.
+SCALE_SET_API_VERSION = "2026-04-01"
+SCALE_SET_TYPE = "Microsoft.Compute/virtualMachineScaleSets"
+
+
+@dataclass(frozen=True)
+class ScaleSetInfo:
+    """One scale set as the scaler sees it (plain data, JSON-serialisable with `to_json`)."""
+
+    id: str
+    exists: bool
+    managed: bool = False
+    solution_id: str | None = None
+    capacity: int | None = None
+    policy_tags: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "exists": self.exists,
+            "managed": self.managed,
+            "solutionId": self.solution_id,
+            "capacity": self.capacity,
+            "policyTags": dict(self.policy_tags),
+        }
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> ScaleSetInfo:
+        return ScaleSetInfo(
+            id=str(data["id"]),
+            exists=bool(data["exists"]),
+            managed=bool(data.get("managed")),
+            solution_id=data.get("solutionId"),
+            capacity=data.get("capacity"),
+            policy_tags=dict(data.get("policyTags") or {}),
+        )
+
+    @property
+    def not_managed_reason(self) -> str | None:
+        """Why the app will not scale this scale set (None when it will)."""
+        if not self.exists:
+            return f"scale set {self.id} does not exist"
+        if not self.managed:
+            return f"scale set {self.id} is not managed by this app (its tags)"
+        return None
+
+
+def _tag(tags: Mapping[str, str], name: str) -> str | None:
+    # ARM compares tag names case-insensitively.
+    for key, value in tags.items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def scale_set_info(resource_id: str, body: Mapping[str, Any] | None) -> ScaleSetInfo:
+    """What a scale set's GET body says (`body` None: it does not exist)."""
+    if body is None:
+        return ScaleSetInfo(id=resource_id, exists=False)
+    raw_tags = body.get("tags")
+    tags: dict[str, str] = (
+        {str(k): str(v) for k, v in raw_tags.items()} if isinstance(raw_tags, dict) else {}
+    )
+    solution = _tag(tags, SOLUTION_TAG)
+    managed = (
+        (_tag(tags, MANAGED_BY_TAG) or "").lower() == MANAGED_BY_VALUE
+        and (_tag(tags, ENVIRONMENT_TAG) or "").lower() == "prod"
+        and bool(solution)
+    )
+    sku = body.get("sku")
+    capacity = sku.get("capacity") if isinstance(sku, dict) else None
+    return ScaleSetInfo(
+        id=str(body.get("id") or resource_id),
+        exists=True,
+        managed=managed,
+        solution_id=solution.lower() if solution and managed else None,
+        capacity=capacity if isinstance(capacity, int) and not isinstance(capacity, bool) else None,
+        policy_tags={k: v for k, v in tags.items() if is_policy_tag(k)},
+    )
+
+
+def subscription_of(resource_id: str) -> str:
+    """The subscription id in an ARM id."""
+    parts = resource_id.strip("/").split("/")
+    if len(parts) < 2 or parts[0].lower() != "subscriptions":
+        raise ValueError(f"{resource_id!r} is not an ARM resource id")
+    return parts[1]
+
+
+def read_scale_set(sender: Sender, resource_id: str, **options: Any) -> ScaleSetInfo:
+    """GET one scale set; `options` go to the pipeline (e.g. `read_timeout`)."""
+    from azure.core.rest import HttpRequest
+
+    from arm.operations import error_of
+
+    request = HttpRequest("GET", f"{resource_id}?api-version={SCALE_SET_API_VERSION}")
+    response = sender.send_request(request, **options)
+    if response.status_code == 404:
+        return scale_set_info(resource_id, None)
+    if response.status_code >= 400:
+        error = error_of(response, resource_id)
+        raise ScaleSetReadError(f"reading {resource_id}: {error.code}: {error.message}")
+    body = response.json()
+    return scale_set_info(resource_id, body if isinstance(body, dict) else None)
+
+
+def list_scale_sets(sender: Sender, subscription_id: str) -> Iterator[ScaleSetInfo]:
+    """Every scale set of a subscription (following `nextLink`), managed or not."""
+    from azure.core.rest import HttpRequest
+
+    from arm.operations import error_of
+
+    url: str | None = (
+        f"/subscriptions/{subscription_id}/providers/{SCALE_SET_TYPE}"
+        f"?api-version={SCALE_SET_API_VERSION}"
+    )
+    while url:
+        response = sender.send_request(HttpRequest("GET", url))
+        if response.status_code >= 400:
+            error = error_of(response, subscription_id)
+            raise ScaleSetReadError(
+                f"listing scale sets of {subscription_id}: {error.code}: {error.message}"
+            )
+        page = response.json()
+        for body in page.get("value") or ():
+            if isinstance(body, dict) and body.get("id"):
+                yield scale_set_info(str(body["id"]), body)
+        url = page.get("nextLink") or None
+
+
+class ScaleSetReadError(RuntimeError):
+    """ARM refused to tell us about a scale set (other than 404)."""
+
+
+# --- The webhook's quick look-up -----------------------------------------------------------
+
+
+_quick_lock = threading.Lock()
+_quick: dict[str, ArmConnection] = {}
+
+
+def quick_connection(endpoint: str) -> ArmConnection:
+    """A connection for reads that must answer fast: no retries, short socket timeouts.
+
+    The webhook gives up on ARM after its deadline anyway; retrying behind its back would only
+    add load to an ARM that is already slow or throttling.
+    """
+    from arm.connection import ArmConnection
+
+    key = endpoint.rstrip("/").lower()
+    with _quick_lock:
+        connection = _quick.get(key)
+        if connection is None:
+            connection = ArmConnection(endpoint, retry_total=0, polling_interval=1.0)
+            _quick[key] = connection
+        return connection
+
+
+Reader = Callable[[str], ScaleSetInfo]
+
+
+@dataclass
+class _Entry:
+    info: ScaleSetInfo
+    expires: float
+
+
+class ManagedScaleSets:
+    """A short-lived cache of `ScaleSetInfo` by scale set id, read with a deadline.
+
+    `lookup` returns None when ARM did not answer in time (or failed): the caller cannot tell,
+    and must not treat that as "not managed". Positive answers are kept `ttl` seconds, negative
+    ones `negative_ttl` (a scale set being deployed becomes managed soon).
+    """
+
+    def __init__(
+        self,
+        reader: Reader,
+        *,
+        ttl: float,
+        negative_ttl: float,
+        deadline: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._reader = reader
+        self.ttl = ttl
+        self.negative_ttl = negative_ttl
+        self.deadline = deadline
+        self._clock = clock
+        self._entries: dict[str, _Entry] = {}
+        self._inflight: dict[str, asyncio.Task[ScaleSetInfo]] = {}
+        self.reads = 0
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def cached(self, resource_id: str) -> ScaleSetInfo | None:
+        entry = self._entries.get(resource_id.lower())
+        if entry is None or entry.expires <= self._clock():
+            return None
+        return entry.info
+
+    async def lookup(self, resource_id: str) -> ScaleSetInfo | None:
+        key = resource_id.lower()
+        cached = self.cached(key)
+        if cached is not None:
+            return cached
+        loop = asyncio.get_running_loop()
+        task = self._inflight.get(key)
+        if task is None or task.get_loop() is not loop:
+            task = loop.create_task(self._read(key, resource_id))
+            self._inflight[key] = task
+            task.add_done_callback(lambda done: self._finished(key, done))
+        try:
+            # shield: one caller giving up must not cancel the read the others wait for.
+            return await asyncio.wait_for(asyncio.shield(task), self.deadline)
+        except TimeoutError:
+            log.warning("no answer from ARM within %.2fs about %s", self.deadline, resource_id)
+            return None
+        except ScaleSetReadError as error:
+            log.warning("could not read %s: %s", resource_id, error)
+            return None
+
+    async def _read(self, key: str, resource_id: str) -> ScaleSetInfo:
+        from azure.core.exceptions import AzureError
+
+        self.reads += 1
+        try:
+            info = await asyncio.to_thread(self._reader, resource_id)
+        except (AzureError, OSError) as error:
+            raise ScaleSetReadError(str(error).split("\n", 1)[0]) from error
+        ttl = self.ttl if info.managed else self.negative_ttl
+        self._entries[key] = _Entry(info, self._clock() + ttl)
+        return info
+
+    def _finished(self, key: str, task: asyncio.Task[ScaleSetInfo]) -> None:
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
+        # Everyone may have stopped waiting (deadline): retrieve the error so it is not logged
+        # as never retrieved; the waiters, if any, have logged it.
+        if not task.cancelled():
+            task.exception()

@@ -1,0 +1,332 @@
+"""The scaler: one orchestration per scale set that turns stored requests into capacity changes.
+
+Instance id `scaler-<entity key>`, so requests from alerts, the timer and the manual API for one
+scale set are decided by one scaler and never race. Each round:
+
+    take the pending requests from the scale set's entity
+    coalesce them (outsystems.scaling) into the one request to decide now
+    read the live capacity and the policy (the scale set's tags), decide
+    PATCH sku.capacity and poll the operation with durable timers
+    record every request's fate in the entity, publish one scale.applied|skipped event
+
+When only alerts remain and the cooldown holds them, the scaler announces them once (a
+`skipped` record and event saying until when), then sleeps until the cooldown ends or a trigger
+wakes it (a manual or timer request must not wait for the cooldown), and continues as new: the
+requests live in the entity, never in external events, which `continue_as_new` drops. It ends
+when nothing is pending. A request stored while it is ending is picked up by the next start, or
+at the latest by the scaling timer, which starts the scaler of any entity with pending requests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Generator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import azure.durable_functions as df
+
+from arm.scale_sets import ScaleSetInfo, subscription_of
+from orchestrators.scale_requests import scale_set_entity, scale_set_key
+from outsystems.events import scale_event
+from outsystems.policy import PolicyTagError, ScalingPolicy, policy_from_tags
+from outsystems.scaling import (
+    Decision,
+    Fate,
+    Outcome,
+    ScaleRequest,
+    ScaleSource,
+    coalesce,
+    decide,
+    fates,
+)
+
+bp = df.Blueprint()
+
+SCALER_PREFIX = "scaler-"
+#: External event that tells a sleeping scaler to look at its entity again (a hint only).
+WAKE_EVENT = "wake"
+#: Rounds per execution before `continue_as_new`, to keep the history short.
+MAX_ROUNDS = 8
+#: How long a capacity change may take before the scaler gives up waiting for it.
+OPERATION_TIMEOUT = timedelta(minutes=30)
+#: ARM codes of a scale set busy with another operation: try the round again a bit later.
+BUSY_CODES = frozenset({"AnotherOperationInProgress", "RetryableErrorDueToAnotherOperation"})
+BUSY_ATTEMPTS = 3
+
+Orchestration = Generator[Any, Any, dict[str, Any] | None]
+
+
+def scaler_instance_id(scale_set_id: str) -> str:
+    """The deterministic instance id of a scale set's scaler."""
+    return SCALER_PREFIX + scale_set_key(scale_set_id)
+
+
+def scaler_input(scale_set_id: str, tuning: dict[str, float]) -> dict[str, Any]:
+    """The input a trigger starts the scaler with."""
+    return {"scaleSet": scale_set_id, "tuning": tuning}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _zulu(moment: datetime | None) -> str:
+    if moment is None:
+        return "unknown"
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+class _Round:
+    """The requests of one round, with their ids (fates refer to the very same objects)."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.entries = [
+            (str(entry["id"]), ScaleRequest.from_json(entry["request"]), bool(entry["deferred"]))
+            for entry in state["pending"]
+        ]
+        self.requests = [request for _, request, _ in self.entries]
+        self._ids = {id(request): request_id for request_id, request, _ in self.entries}
+        self.cooldown_until = _parse(state.get("cooldownUntil"))
+
+    def request_id(self, request: ScaleRequest) -> str:
+        return self._ids[id(request)]
+
+    def records(self, settled: tuple[Fate, ...], at: datetime) -> list[dict[str, Any]]:
+        return [
+            {**fate.to_record(at), "requestId": self.request_id(fate.request)} for fate in settled
+        ]
+
+    def undeferred_alerts(self) -> list[tuple[str, ScaleRequest]]:
+        return [
+            (request_id, request)
+            for request_id, request, deferred in self.entries
+            if not deferred and request.source is ScaleSource.ALERT
+        ]
+
+
+def _usable(info: ScaleSetInfo) -> tuple[ScalingPolicy | None, str | None]:
+    """The policy of a scale set the scaler may change, or why it may not."""
+    reason = info.not_managed_reason
+    if reason is not None:
+        return None, reason
+    if info.capacity is None:
+        return None, f"scale set {info.id} reports no capacity"
+    try:
+        policy = policy_from_tags(info.policy_tags)
+    except PolicyTagError as error:
+        return None, f"the scaling policy tags of {info.id} are unreadable: {error}"
+    if policy is None:
+        return None, f"scale set {info.id} carries no scaling policy tags"
+    return policy, None
+
+
+def _failed(decision: Decision, message: str, cooldown_until: datetime | None) -> Decision:
+    return dataclasses.replace(
+        decision,
+        target=None,
+        outcome=Outcome.SKIPPED,
+        reason=f"{decision.reason}: the capacity change failed: {message}",
+        starts_cooldown=False,
+        cooldown_until=cooldown_until,
+    )
+
+
+@bp.orchestration_trigger(context_name="context")
+def scale_frontends(context: df.DurableOrchestrationContext) -> Orchestration:
+    """Drain one scale set's requests (see the module docstring)."""
+    params: dict[str, Any] = context.get_input()
+    scale_set_id = str(params["scaleSet"])
+    tuning: dict[str, Any] = params.get("tuning") or {}
+    poll = timedelta(seconds=float(tuning.get("pollSeconds", 10)))
+    cooldown_scale = float(tuning.get("cooldownScale", 1.0))
+    retry = df.RetryOptions(
+        first_retry_interval_in_milliseconds=max(1, int(poll.total_seconds() * 1000)),
+        max_number_of_attempts=5,
+    )
+    entity = scale_set_entity(scale_set_id)
+    subscription = subscription_of(scale_set_id)
+    busy_attempts = 0
+
+    def publish(decision: Decision, solution_id: str | None) -> Generator[Any, Any, None]:
+        # A scale set the app does not manage belongs to no platform: no event subject.
+        if solution_id is None:
+            return
+        event = scale_event(
+            solution_id,
+            scale_set_id,
+            decision,
+            id=str(context.new_uuid()),
+            time=context.current_utc_datetime,
+        )
+        yield context.call_activity_with_retry("publish_event", retry, event)
+
+    for _ in range(MAX_ROUNDS):
+        state = yield context.call_entity(entity, "take")
+        work = _Round(state)
+        if not work.requests:
+            context.set_custom_status({"phase": "done"})
+            return {"scaleSet": scale_set_id, "pending": 0}
+        now = context.current_utc_datetime
+        batch = coalesce(work.requests, now, work.cooldown_until)
+        newly_deferred = work.undeferred_alerts() if batch.request is None else []
+        if batch.request is None and not newly_deferred:
+            yield from _sleep(context, work.cooldown_until)
+            context.continue_as_new(params)
+            return None
+
+        try:
+            info = ScaleSetInfo.from_json(
+                (
+                    yield context.call_activity_with_retry(
+                        "inspect_scale_set", retry, {"scaleSet": scale_set_id}
+                    )
+                )
+            )
+        # The SDK surfaces an activity that failed all its retries as a plain Exception. The
+        # requests stay pending; the scaling timer starts this scaler again later.
+        except Exception:
+            context.set_custom_status({"phase": "ARM unreachable; requests kept pending"})
+            return {"scaleSet": scale_set_id, "pending": len(work.requests)}
+        policy, unusable = _usable(info)
+        if policy is None or info.capacity is None:
+            settled = tuple(
+                Fate(request, Outcome.SKIPPED, unusable or "unusable", info.capacity, None)
+                for request in work.requests
+            )
+            yield context.call_entity(
+                entity,
+                "record",
+                {
+                    "settled": [work.request_id(r) for r in work.requests],
+                    "records": work.records(settled, now),
+                },
+            )
+            if info.solution_id is not None and unusable is not None:
+                request = work.requests[-1]
+                skipped = Decision(
+                    None, info.capacity or 0, Outcome.SKIPPED, unusable, False, None, request
+                )
+                yield from publish(skipped, info.solution_id)
+            continue
+
+        if batch.request is None:
+            yield from _announce(context, entity, work, newly_deferred, info, publish)
+            continue
+
+        decision = decide(info.capacity, policy, batch.request, now, work.cooldown_until)
+        if decision.starts_cooldown and decision.cooldown_until is not None:
+            # Tests and demos shrink the cooldown; in Azure the scale is 1.
+            until = now + (decision.cooldown_until - now) * cooldown_scale
+            decision = dataclasses.replace(decision, cooldown_until=until)
+        if decision.target is not None:
+            error = yield from _change_capacity(
+                context, retry, poll, subscription, scale_set_id, decision.target
+            )
+            if error is not None and error[0] in BUSY_CODES and busy_attempts < BUSY_ATTEMPTS:
+                busy_attempts += 1
+                yield context.create_timer(context.current_utc_datetime + poll * busy_attempts)
+                continue
+            if error is not None:
+                decision = _failed(decision, f"{error[0]}: {error[1]}", work.cooldown_until)
+        at = context.current_utc_datetime
+        settled = fates(batch, decision)
+        yield context.call_entity(
+            entity,
+            "record",
+            {
+                "settled": [work.request_id(fate.request) for fate in settled],
+                "records": work.records(settled, at),
+                "cooldownUntil": _iso(decision.cooldown_until),
+            },
+        )
+        yield from publish(decision, info.solution_id)
+    context.continue_as_new(params)
+    return None
+
+
+def _sleep(
+    context: df.DurableOrchestrationContext, until: datetime | None
+) -> Generator[Any, Any, None]:
+    """Wait for the cooldown to end, or for a trigger's wake-up call, whichever comes first."""
+    context.set_custom_status({"phase": "cooldown", "until": _iso(until)})
+    wake = context.wait_for_external_event(WAKE_EVENT)
+    if until is None:
+        yield wake
+        return
+    timer = context.create_timer(until)
+    winner = yield context.task_any([timer, wake])
+    if winner is not timer:
+        timer.cancel()
+
+
+def _announce(
+    context: df.DurableOrchestrationContext,
+    entity: df.EntityId,
+    work: _Round,
+    deferred: list[tuple[str, ScaleRequest]],
+    info: ScaleSetInfo,
+    publish: Callable[[Decision, str | None], Generator[Any, Any, None]],
+) -> Generator[Any, Any, None]:
+    """Say once that these alert requests wait for the cooldown (they stay pending)."""
+    now = context.current_utc_datetime
+    until = work.cooldown_until
+    reason = f"cooldown until {_zulu(until)}: kept pending, decided once when it ends"
+    requests = tuple(request for _, request in deferred)
+    capacity = info.capacity or 0
+    representative = requests[-1]
+    if len(requests) > 1:
+        representative = dataclasses.replace(representative, merged_from=requests)
+    records = [
+        {
+            **Fate(request, Outcome.SKIPPED, reason, capacity, capacity).to_record(now),
+            "requestId": request_id,
+        }
+        for request_id, request in deferred
+    ]
+    yield context.call_entity(
+        entity,
+        "record",
+        {"deferred": [request_id for request_id, _ in deferred], "records": records},
+    )
+    notice = Decision(None, capacity, Outcome.SKIPPED, reason, False, until, representative)
+    yield from publish(notice, info.solution_id)
+
+
+def _change_capacity(
+    context: df.DurableOrchestrationContext,
+    retry: df.RetryOptions,
+    poll: timedelta,
+    subscription: str,
+    scale_set_id: str,
+    capacity: int,
+) -> Generator[Any, Any, tuple[str, str] | None]:
+    """PATCH the capacity and wait for the operation; None when done, else (code, message)."""
+    try:
+        operation = yield context.call_activity_with_retry(
+            "set_scale_set_capacity", retry, {"scaleSet": scale_set_id, "capacity": capacity}
+        )
+        deadline = context.current_utc_datetime + OPERATION_TIMEOUT
+        while operation["status"] == "InProgress":
+            if context.current_utc_datetime > deadline:
+                return ("OperationTimedOut", f"still running after {OPERATION_TIMEOUT}")
+            yield context.create_timer(context.current_utc_datetime + poll)
+            (operation,) = yield context.call_activity_with_retry(
+                "check_operations",
+                retry,
+                {"subscriptionId": subscription, "operations": [operation]},
+            )
+    # See scale_frontends: an activity that failed all its retries is a plain Exception.
+    except Exception as error:
+        return ("ActivityFailed", str(error).split("\n", 1)[0][:300])
+    if operation["status"] == "Succeeded":
+        return None
+    failure = operation.get("error") or {}
+    return (
+        str(failure.get("code") or operation["status"]),
+        str(failure.get("message") or "the operation did not succeed"),
+    )

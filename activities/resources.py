@@ -10,16 +10,15 @@ applies; permanent ARM errors come back as a failed operation carrying ARM's cod
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import azure.durable_functions as df
 
-from arm.live import parallel, read_live
-from outsystems.deployment import graph_of
-from outsystems.plan import plan_resource
-from outsystems.policy import policy_from_tags
-from outsystems.scaling import clamp_for_redeploy
-from outsystems.topology import NIC, PUBLIC_IP, SCALE_SET, Resource
+if TYPE_CHECKING:
+    from outsystems.topology import Resource
+
+# Domain and Azure modules are imported inside the activities: the worker imports this module at
+# every cold start, and most invocations need only some of them.
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
@@ -28,6 +27,10 @@ log = logging.getLogger(__name__)
 @bp.activity_trigger(input_name="request")
 def plan_environment(request: dict[str, Any]) -> list[dict[str, Any]]:
     """The plan of one environment (or `shared`): each resource's action against live state."""
+    from arm.live import read_live
+    from outsystems.deployment import graph_of
+    from outsystems.plan import plan_resource
+
     spec, graph = graph_of(request["spec"])
     resources = graph.for_environment(request["environment"])
     live = read_live(spec.subscription_id, resources)
@@ -35,6 +38,11 @@ def plan_environment(request: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _desired_body(resource: Resource, subscription_id: str) -> dict[str, Any]:
+    from arm.live import read_live
+    from outsystems.policy import policy_from_tags
+    from outsystems.scaling import clamp_for_redeploy
+    from outsystems.topology import SCALE_SET
+
     body = dict(resource.body)
     if resource.type != SCALE_SET:
         return body
@@ -55,6 +63,7 @@ def begin_apply_resource(request: dict[str, Any]) -> dict[str, Any]:
     from arm.client import sender
     from arm.operations import begin_put
     from arm.secrets import render_body
+    from outsystems.deployment import graph_of
 
     spec, graph = graph_of(request["spec"])
     resource = graph.get(request["resourceId"])
@@ -72,6 +81,7 @@ def begin_apply_resource(request: dict[str, Any]) -> dict[str, Any]:
 def check_operations(request: dict[str, Any]) -> list[dict[str, Any]]:
     """Poll each running operation once (in parallel) and return their new states."""
     from arm.client import connection, sender
+    from arm.live import parallel
     from arm.operations import Operation, check
 
     client = sender(request["subscriptionId"])
@@ -89,6 +99,10 @@ def _private_ips(nic: dict[str, Any] | None) -> list[str]:
 @bp.activity_trigger(input_name="request")
 def read_outputs(request: dict[str, Any]) -> dict[str, Any]:
     """The platform's outputs: Service Center / LifeTime URLs and the servers' private IPs."""
+    from arm.live import read_live
+    from outsystems.deployment import graph_of
+    from outsystems.topology import NIC, PUBLIC_IP
+
     spec, graph = graph_of(request["spec"])
     wanted = [r for r in graph if r.type in {PUBLIC_IP, NIC} and r.environment != "shared"]
     live = dict(zip((r.id for r in wanted), read_live(spec.subscription_id, wanted), strict=True))

@@ -16,9 +16,11 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from outsystems.deployment import Walk, graph_of, pending_progress
-from outsystems.events import EventType, cloud_event
+from outsystems.events import EventType
 from outsystems.names import ENVIRONMENTS, SHARED
+
+# The domain's graph modules (pydantic models) are imported inside the orchestrators: the worker
+# imports this module at every cold start, before any orchestration runs.
 
 bp = df.Blueprint()
 
@@ -44,6 +46,8 @@ def publish(
     retry: df.RetryOptions,
 ) -> Any:
     """The task publishing one CloudEvent (deterministic id and time)."""
+    from outsystems.events import cloud_event
+
     event = cloud_event(
         event_type, subject, data, id=str(context.new_uuid()), time=context.current_utc_datetime
     )
@@ -53,6 +57,8 @@ def publish(
 @bp.orchestration_trigger(context_name="context")
 def deploy_environment(context: df.DurableOrchestrationContext) -> Orchestration:
     """Create or update one environment's resources (or the shared ones), then report."""
+    from outsystems.deployment import Walk, graph_of
+
     request = context.get_input()
     spec, graph = graph_of(request["spec"])
     tuning = request.get("tuning") or {}
@@ -108,6 +114,8 @@ def deploy_environment(context: df.DurableOrchestrationContext) -> Orchestration
 
 
 def _failed_everywhere(code: str, message: str, totals: Mapping[str, int]) -> dict[str, Any]:
+    from outsystems.deployment import pending_progress
+
     error = {"code": code, "message": message, "resource": ""}
     return {
         env: {**pending_progress(totals[env]), "status": "Failed", "error": error}
@@ -118,6 +126,8 @@ def _failed_everywhere(code: str, message: str, totals: Mapping[str, int]) -> di
 @bp.orchestration_trigger(context_name="context")
 def deploy_platform(context: df.DurableOrchestrationContext) -> Orchestration:
     """Plan, deploy the shared resources, fan out the environments, publish the outcome."""
+    from outsystems.deployment import graph_of, pending_progress
+
     request = context.get_input()
     spec_json = request["spec"]
     tuning = request.get("tuning") or {}

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import azure.durable_functions as df
 
 from orchestrators.deploy import publish, retry_options
-from outsystems.deployment import Walk
 from outsystems.events import EventType
 from outsystems.names import ENVIRONMENTS
-from outsystems.teardown import Found, deletion_graph, select
+
+if TYPE_CHECKING:
+    from outsystems.deployment import Walk
 
 bp = df.Blueprint()
 
@@ -42,6 +43,10 @@ def _progress(walk: Walk, environment: str) -> dict[str, Any]:
 @bp.orchestration_trigger(context_name="context")
 def teardown_platform(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
     """Delete the platform's resources (all, or some environments') and maybe its group."""
+    # Imported here, not at module level: the worker imports this module at every cold start.
+    from outsystems.deployment import Walk
+    from outsystems.teardown import Found, deletion_graph, select
+
     request = context.get_input()
     spec = request["spec"]
     environments = request["environments"]

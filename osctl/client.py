@@ -54,8 +54,12 @@ class ApiError(Exception):
         *,
         method: str = "",
         url: str = "",
+        enveloped: bool = False,
     ) -> None:
         super().__init__(f"{status} {code}: {message}")
+        # True when the app itself answered with the contract's error envelope (rather than a
+        # gateway, the Functions host or a route that does not exist in this version).
+        self.enveloped = enveloped
         self.status = status
         self.code = code
         self.message = message
@@ -285,11 +289,15 @@ def _error_from_answer(status: int, reason: str, raw: bytes, method: str, url: s
             details,
             method=method,
             url=url,
+            enveloped=True,
         )
     if status == 401:
         message = "unauthorized: the function key is missing or wrong (set --key or OSCTL_KEY)"
     elif status == 404 and not raw.strip():
-        message = f"not found: {method} {urlsplit(url).path}"
+        message = (
+            f"not found: {method} {urlsplit(url).path} (is the URL right, and does this version "
+            "of the app have that route?)"
+        )
     else:
         message = f"HTTP {status} {reason}".strip()
         if raw.strip():

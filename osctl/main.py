@@ -352,7 +352,9 @@ def _handled(output: Output, hints: Mapping[int, str] | None = None) -> Iterator
     try:
         yield
     except ApiError as err:
-        output.api_error(err, (hints or {}).get(err.status))
+        # A hint reads the app's own answer: a bare 404 from a wrong URL is not "unknown platform".
+        hint = (hints or {}).get(err.status) if err.enveloped else None
+        output.api_error(err, hint)
         raise typer.Exit(EXIT_USAGE if err.is_client_error else EXIT_SERVER) from None
     except ApiConnectionError as err:
         output.connection_error(err)

@@ -673,6 +673,16 @@ def test_server_errors_exit_3_with_the_body(fake: FakeApi):
     assert "HTTP 503 Service Unavailable: Service Unavailable: host is restarting" in result.stderr
 
 
+def test_a_route_the_app_does_not_have_is_not_called_an_unknown_platform(fake: FakeApi):
+    fake.inject(404)
+
+    result = osctl(fake, "status", "acme")
+
+    assert result.exit_code == 2
+    assert "error: not found: GET /api/platforms/acme (is the URL right" in result.stderr
+    assert "osctl list" not in result.stderr
+
+
 def test_a_redirect_is_not_followed(fake: FakeApi):
     fake.inject(301)
 

@@ -92,15 +92,27 @@ class Stack:
 
 @contextmanager
 def running_stack(
-    sim: SimulatorServer, azurite: Azurite, *, hub_path: str = ":memory:", **settings: str
+    sim: SimulatorServer,
+    azurite: Azurite,
+    *,
+    hub_path: str = ":memory:",
+    require_keys: bool = False,
+    **settings: str,
 ) -> Iterator[Stack]:
-    """The app (this repository's function_app.py) on the local host, fresh task hub."""
+    """The app (this repository's function_app.py) on the local host, fresh task hub.
+
+    `require_keys` makes the host answer 401 without the key in `LOCALDEV_FUNCTION_KEY`, as
+    Azure does.
+    """
     from arm.client import reset_connection
 
     reset_connection()
     try:
         with ThreadedHost(
-            ROOT, values=app_settings(sim, azurite, **settings), hub_path=hub_path
+            ROOT,
+            values=app_settings(sim, azurite, **settings),
+            hub_path=hub_path,
+            require_keys=require_keys,
         ) as host:
             stack = Stack(host, sim, azurite)
             try:

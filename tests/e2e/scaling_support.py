@@ -1,0 +1,124 @@
+"""Helpers of the scaling e2e tests: a deployed farm, the sample alerts, live capacity, waits."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+
+from localdev.armsim.server import SimulatorServer
+from tests.support.stack import SUBSCRIPTION, Stack
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+SOLUTION = "acme"
+SCALE_SET_ID = (
+    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/acme-rg/providers/"
+    "Microsoft.Compute/virtualMachineScaleSets/acme-prod-vmss"
+)
+SCALE_SET_API = "2026-04-01"
+
+T = TypeVar("T")
+
+
+def example(name: str) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads((EXAMPLES / name).read_text())
+    return body
+
+
+def farm_spec(**frontends: Any) -> dict[str, Any]:
+    """The sample farm (bounds 2-8, out step 2, in step 1, cooldown 10 min) without schedules,
+    so that results do not depend on the day and hour the tests run."""
+    spec = example("spec-farm.json")
+    spec["environments"]["prod"]["frontends"]["schedules"] = []
+    spec["environments"]["prod"]["frontends"].update(frontends)
+    return spec
+
+
+def deploy_farm(stack: Stack, spec: dict[str, Any] | None = None) -> None:
+    response = stack.deploy(SOLUTION, spec or farm_spec())
+    assert response.status_code == 202, response.text
+    state = stack.wait(SOLUTION)
+    assert state["lastOperation"]["runtimeStatus"] == "Completed", state
+
+
+def alert(name: str, **essentials: Any) -> dict[str, Any]:
+    """A sample alert (`high`, `low`, `resolved`) with some essentials changed."""
+    files = {
+        "high": "alert-cpu-high-fired.json",
+        "low": "alert-cpu-low-fired.json",
+        "resolved": "alert-cpu-high-resolved.json",
+    }
+    body = copy.deepcopy(example(files[name]))
+    body["data"]["essentials"].update(essentials)
+    return body
+
+
+def post_alert(stack: Stack, body: Any, **kwargs: Any) -> requests.Response:
+    if isinstance(body, dict | list):
+        return stack.api("POST", "alerts", json=body, **kwargs)
+    return stack.api("POST", "alerts", data=body, **kwargs)
+
+
+def live_scale_set(sim: SimulatorServer, resource_id: str = SCALE_SET_ID) -> dict[str, Any]:
+    response = requests.get(f"{sim.url}{resource_id}?api-version={SCALE_SET_API}", timeout=10)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def capacity(sim: SimulatorServer) -> int:
+    return int(live_scale_set(sim)["sku"]["capacity"])
+
+
+def capacity_writes(sim: SimulatorServer) -> list[dict[str, Any]]:
+    """The PATCH requests the app sent to the scale set."""
+    return [
+        r
+        for r in sim.requests()
+        if r["method"] == "PATCH" and r["path"].lower().endswith("/acme-prod-vmss")
+    ]
+
+
+def set_capacity_behind_the_app(sim: SimulatorServer, value: int) -> None:
+    """Someone moves the portal's slider: a PATCH straight to ARM."""
+    response = requests.patch(
+        f"{sim.url}{SCALE_SET_ID}?api-version={SCALE_SET_API}",
+        json={"sku": {"capacity": value}},
+        timeout=10,
+    )
+    assert response.status_code in (200, 202), response.text
+    wait_for(lambda: capacity(sim) == value, what=f"capacity {value}")
+
+
+def scaling(stack: Stack) -> dict[str, Any]:
+    response = stack.api("GET", f"platforms/{SOLUTION}/scaling")
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def wait_for(probe: Callable[[], T], *, what: str, timeout: float = 30, interval: float = 0.1) -> T:
+    """Poll `probe` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+def scaler_idle(stack: Stack) -> bool:
+    """Nothing pending and the scaler not running."""
+    body = scaling(stack)
+    return not body["pending"] and body["scaler"] not in ("Running", "Pending", "ContinuedAsNew")
+
+
+def scale_events(stack: Stack) -> list[dict[str, Any]]:
+    return [e for e in stack.events() if e["type"].startswith("outsystems.scale.")]

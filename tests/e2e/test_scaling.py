@@ -1,0 +1,481 @@
+"""Scaling the production front-ends of a deployed farm: alerts, the timer, manual requests.
+
+The whole app runs on the local host against the ARM simulator and Azurite; alerts are the
+samples of `examples/`, capacities are read from the simulator, decisions from the API and the
+events queue.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from localdev.armsim.server import SimulatorServer
+from outsystems.topology import ACTION_GROUP, METRIC_ALERT
+from tests.e2e.scaling_support import (
+    SCALE_SET_API,
+    SCALE_SET_ID,
+    SOLUTION,
+    alert,
+    capacity,
+    capacity_writes,
+    deploy_farm,
+    example,
+    farm_spec,
+    live_scale_set,
+    post_alert,
+    scale_events,
+    scaler_idle,
+    scaling,
+    set_capacity_behind_the_app,
+    wait_for,
+)
+from tests.support.azurite import Azurite
+from tests.support.stack import SECRETS, Stack, running_stack
+
+HIGH_ALERT_ID = alert("high")["data"]["essentials"]["alertId"]
+
+
+def settled(stack: Stack) -> dict[str, Any]:
+    """The scaling view once the scaler has nothing left to do."""
+    wait_for(lambda: scaler_idle(stack), what="the scaler to finish")
+    return scaling(stack)
+
+
+def fire_timer(stack: Stack) -> None:
+    response = requests.post(f"{stack.base}/admin/functions/enforce_scaling_schedules", timeout=10)
+    assert response.status_code == 202, response.text
+
+
+def test_sample_alerts_scale_out_by_step_in_by_step_and_resolved_changes_nothing(
+    stack: Stack,
+) -> None:
+    deploy_farm(stack, farm_spec(cooldownMinutes=0))
+    stack.events()
+
+    high = post_alert(stack, alert("high"))
+    assert high.status_code == 202, high.text
+    [accepted] = high.json()["accepted"]
+    assert accepted["scaleSet"].lower() == SCALE_SET_ID.lower()
+    assert accepted["direction"] == "out"
+    wait_for(lambda: capacity(stack.sim) == 4, what="scale out by scaleOutStep 2")
+
+    low = post_alert(stack, alert("low"))
+    assert low.status_code == 202, low.text
+    assert low.json()["accepted"][0]["direction"] == "in"
+    wait_for(lambda: capacity(stack.sim) == 3, what="scale in by scaleInStep 1")
+    settled(stack)
+    writes = len(capacity_writes(stack.sim))
+
+    resolved = post_alert(stack, alert("resolved"))
+    assert resolved.status_code == 200, resolved.text
+    assert "resolved" in resolved.json()["ignored"]
+    time.sleep(0.5)
+    assert capacity(stack.sim) == 3
+    assert len(capacity_writes(stack.sim)) == writes
+
+    view = settled(stack)
+    assert [
+        (d["source"], d["direction"], d["from"], d["to"], d["outcome"]) for d in view["decisions"]
+    ] == [("alert", "out", 2, 4, "applied"), ("alert", "in", 4, 3, "applied")]
+    assert view["decisions"][0]["sourceId"] == HIGH_ALERT_ID
+    assert view["decisions"][0]["reason"] == "Percentage CPU 86.4 > 70"
+    assert view["decisions"][1]["reason"] == "Percentage CPU 11.7 < 25"
+    events = scale_events(stack)
+    assert [(e["type"], e["subject"], e["data"]["to"]) for e in events] == [
+        ("outsystems.scale.applied", "acme/prod", 4),
+        ("outsystems.scale.applied", "acme/prod", 3),
+    ]
+
+
+def test_capacity_never_leaves_the_bounds(stack: Stack) -> None:
+    deploy_farm(stack, farm_spec(cooldownMinutes=0, capacity=6))
+    outcomes = []
+    for index in range(3):
+        body = alert("high", alertId=f"{HIGH_ALERT_ID}-up{index}")
+        assert post_alert(stack, body).status_code == 202
+        outcomes.append(settled(stack)["decisions"][-1])
+    assert capacity(stack.sim) == 8
+    assert [(d["from"], d["to"], d["outcome"]) for d in outcomes] == [
+        (6, 8, "applied"),
+        (8, 8, "skipped"),
+        (8, 8, "skipped"),
+    ]
+    assert outcomes[1]["reason"] == "already at maximum (8)"
+
+    set_capacity_behind_the_app(stack.sim, 3)
+    for index in range(2):
+        body = alert("low", alertId=f"{HIGH_ALERT_ID}-down{index}")
+        assert post_alert(stack, body).status_code == 202
+        settled(stack)
+    assert capacity(stack.sim) == 2
+    last = scaling(stack)["decisions"][-1]
+    assert (last["outcome"], last["reason"]) == ("skipped", "already at minimum (2)")
+
+
+def test_an_alert_storm_changes_the_capacity_once(stack: Stack) -> None:
+    deploy_farm(stack)
+    stack.events()
+    count = 200
+    bodies = [alert("high", alertId=f"{HIGH_ALERT_ID}-storm{i:03d}") for i in range(count)]
+
+    def post(body: dict[str, Any]) -> tuple[int, float]:
+        started = time.monotonic()
+        response = requests.post(f"{stack.base}/api/alerts", json=body, timeout=30)
+        return response.status_code, time.monotonic() - started
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        answers = list(pool.map(post, bodies))
+
+    assert [status for status, _ in answers] == [202] * count
+    slowest = max(seconds for _, seconds in answers)
+    print(f"\n200 concurrent alerts: slowest answer {slowest:.3f}s")
+    wait_for(lambda: capacity(stack.sim) == 4, what="the one scale out")
+    events: list[dict[str, Any]] = []
+
+    def accounted() -> bool:
+        events.extend(scale_events(stack))
+        return sum(e["data"]["requests"] for e in events) >= count
+
+    wait_for(accounted, what="every request to be in an event", timeout=60)
+    applied = [e for e in events if e["type"] == "outsystems.scale.applied"]
+    skipped = [e for e in events if e["type"] == "outsystems.scale.skipped"]
+    assert len(applied) == 1
+    assert (applied[0]["data"]["from"], applied[0]["data"]["to"]) == (2, 4)
+    assert all(e["data"]["reason"].startswith("cooldown until ") for e in skipped)
+    assert sum(e["data"]["requests"] for e in events) == count
+    assert len(capacity_writes(stack.sim)) == 1
+    assert capacity(stack.sim) == 4
+    # Whatever arrived after the change waits for the cooldown (10 minutes), kept, not lost.
+    view = scaling(stack)
+    assert len(view["pending"]) == count - applied[0]["data"]["requests"]
+    assert view["cooldownUntil"] is not None
+
+
+@pytest.fixture
+def fast_cooldown(sim: SimulatorServer, azurite: Azurite) -> Iterator[Stack]:
+    """The app with cooldowns shrunk 150 times: the sample's 10 minutes last 4 seconds."""
+    azurite.drain("platform-events")
+    with running_stack(sim, azurite, SCALING_COOLDOWN_SCALE=str(4 / 600)) as running:
+        yield running
+
+
+def test_cooldown_holds_a_second_alert_until_it_ends_then_applies_it_once(
+    fast_cooldown: Stack,
+) -> None:
+    stack = fast_cooldown
+    deploy_farm(stack)
+    assert post_alert(stack, alert("high")).status_code == 202
+    wait_for(lambda: capacity(stack.sim) == 4, what="first scale out")
+    first_change = time.monotonic()
+
+    second = alert("high", alertId=f"{HIGH_ALERT_ID}-second")
+    assert post_alert(stack, second).status_code == 202
+
+    def deferred() -> dict[str, Any] | None:
+        view = scaling(stack)
+        last = view["decisions"][-1]
+        return view if last["sourceId"].endswith("second") else None
+
+    view = wait_for(deferred, what="the second alert's cooldown notice")
+    assert [p["sourceId"] for p in view["pending"]] == [second["data"]["essentials"]["alertId"]]
+    assert view["decisions"][-1]["outcome"] == "skipped"
+    assert view["decisions"][-1]["reason"].startswith("cooldown until ")
+    time.sleep(1.5)
+    assert capacity(stack.sim) == 4, "no change inside the cooldown"
+
+    wait_for(lambda: capacity(stack.sim) == 6, what="the second alert after the cooldown")
+    assert time.monotonic() - first_change > 3
+    final = settled(stack)
+    assert capacity(stack.sim) == 6
+    assert len(capacity_writes(stack.sim)) == 2
+    applied = [d for d in final["decisions"] if d["outcome"] == "applied"]
+    assert [(d["from"], d["to"]) for d in applied] == [(2, 4), (4, 6)]
+
+
+def test_a_host_restart_during_the_cooldown_loses_no_pending_request(
+    sim: SimulatorServer, azurite: Azurite, tmp_path: Path
+) -> None:
+    hub = str(tmp_path / "hub.sqlite")
+    settings = {"SCALING_COOLDOWN_SCALE": str(5 / 600)}
+    with running_stack(sim, azurite, hub_path=hub, **settings) as stack:
+        deploy_farm(stack)
+        assert post_alert(stack, alert("high")).status_code == 202
+        wait_for(lambda: capacity(stack.sim) == 4, what="first scale out")
+        second = alert("high", alertId=f"{HIGH_ALERT_ID}-before-restart")
+        assert post_alert(stack, second).status_code == 202
+        wait_for(lambda: scaling(stack)["pending"], what="the second alert stored")
+    assert capacity(sim) == 4
+
+    with running_stack(sim, azurite, hub_path=hub, **settings) as stack:
+        assert [p["sourceId"] for p in scaling(stack)["pending"]] == [
+            f"{HIGH_ALERT_ID}-before-restart"
+        ]
+        wait_for(lambda: capacity(stack.sim) == 6, what="the kept request after the restart")
+        final = settled(stack)
+    assert [(d["from"], d["to"]) for d in final["decisions"] if d["outcome"] == "applied"] == [
+        (2, 4),
+        (4, 6),
+    ]
+
+
+def _window_around_now(floor: int) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "days": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+        "start": (now - timedelta(hours=1)).strftime("%H:%M"),
+        "end": (now + timedelta(hours=2)).strftime("%H:%M"),
+        "timeZone": "UTC",
+        "minCapacity": floor,
+    }
+
+
+def test_timer_raises_capacity_to_the_schedule_floor_and_repairs_drift(stack: Stack) -> None:
+    deploy_farm(stack, farm_spec(schedules=[_window_around_now(5)]))
+    assert capacity(stack.sim) == 2
+    stack.events()
+
+    fire_timer(stack)
+    wait_for(lambda: capacity(stack.sim) == 5, what="the schedule floor")
+    view = settled(stack)
+    floor = view["decisions"][-1]
+    assert (floor["source"], floor["outcome"], floor["from"], floor["to"]) == (
+        "timer",
+        "applied",
+        2,
+        5,
+    )
+    assert floor["reason"].startswith("schedule floor 5 (Mon-Sun ")
+
+    set_capacity_behind_the_app(stack.sim, 12)
+    fire_timer(stack)
+    wait_for(lambda: capacity(stack.sim) == 8, what="drift above the maximum repaired")
+    repair = settled(stack)["decisions"][-1]
+    assert (repair["source"], repair["reason"]) == ("timer", "drift: 12 above maximum 8")
+
+    writes = len(capacity_writes(stack.sim))
+    fire_timer(stack)
+    time.sleep(1.0)
+    assert len(capacity_writes(stack.sim)) == writes, "nothing to repair: no change"
+    types = [e["type"] for e in scale_events(stack)]
+    assert types == ["outsystems.scale.applied", "outsystems.scale.applied"]
+
+
+def _untagged_scale_set(sim: SimulatorServer) -> str:
+    """A scale set in the farm's subnet that this app did not make (no tags)."""
+    body = live_scale_set(sim)
+    other_id = SCALE_SET_ID.replace("acme-prod-vmss", "other-vmss")
+    profile = body["properties"]["virtualMachineProfile"]
+    profile["osProfile"] = {
+        **profile["osProfile"],
+        "computerNamePrefix": "other",
+        "adminPassword": "Other-Passw0rd!x1",
+    }
+    profile.pop("extensionProfile", None)
+    profile.pop("userData", None)
+    put = {
+        "location": body["location"],
+        "sku": {**body["sku"], "capacity": 3},
+        "properties": {
+            k: v
+            for k, v in body["properties"].items()
+            if k not in ("provisioningState", "uniqueId", "timeCreated")
+        },
+    }
+    response = requests.put(
+        f"{sim.url}{other_id}?api-version={SCALE_SET_API}", json=put, timeout=10
+    )
+    assert response.status_code in (200, 201), response.text
+    wait_for(lambda: live_scale_set(sim, other_id)["sku"]["capacity"] == 3, what="other vmss")
+    return other_id
+
+
+def test_alerts_that_are_not_for_a_managed_scale_set_change_nothing(stack: Stack) -> None:
+    deploy_farm(stack)
+    other = _untagged_scale_set(stack.sim)
+    vm = SCALE_SET_ID.replace(
+        "virtualMachineScaleSets/acme-prod-vmss", "virtualMachines/acme-prod-vm"
+    )
+    missing = SCALE_SET_ID.replace("acme-prod-vmss", "gone-vmss")
+    requests_before = len(stack.sim.requests())
+
+    for target, why in (
+        (other.upper(), "is not managed by this app"),
+        (vm, "is not a virtual machine scale set"),
+        (missing, "does not exist"),
+    ):
+        response = post_alert(stack, alert("high", alertTargetIDs=[target]))
+        assert response.status_code == 200, response.text
+        assert why in response.json()["ignored"]
+
+    for body, status in (
+        (b"not json", 400),
+        ({"schemaId": "Microsoft.Insights/activityLogs", "data": {}}, 400),
+        ({"schemaId": "azureMonitorCommonAlertSchema", "data": {"essentials": {}}}, 400),
+        ([1, 2], 400),
+    ):
+        response = post_alert(stack, body)
+        assert response.status_code == status, response.text
+        assert response.json()["error"]["code"] == "InvalidAlert"
+
+    ambiguous = alert("high")
+    ambiguous["data"]["alertContext"]["condition"]["allOf"][0]["operator"] = "GreaterOrLessThan"
+    response = post_alert(stack, ambiguous)
+    assert response.status_code == 200
+    assert "scaleDirection" in response.json()["ignored"]
+
+    time.sleep(0.5)
+    assert capacity(stack.sim) == 2
+    assert live_scale_set(stack.sim, other)["sku"]["capacity"] == 3
+    writes = [r for r in stack.sim.requests()[requests_before:] if r["method"] != "GET"]
+    assert writes == []
+    assert scaling(stack)["decisions"] == []
+
+
+def test_a_log_alert_with_a_scale_direction_property_scales(stack: Stack) -> None:
+    deploy_farm(stack, farm_spec(cooldownMinutes=0))
+    body = alert("high", signalType="Log", monitoringService="Log Alerts V2")
+    body["data"]["alertContext"] = {"condition": {"allOf": [{"searchQuery": "requests"}]}}
+    body["data"]["customProperties"] = {"scaleDirection": "in"}
+    set_capacity_behind_the_app(stack.sim, 5)
+    response = post_alert(stack, body)
+    assert response.status_code == 202, response.text
+    wait_for(lambda: capacity(stack.sim) == 4, what="scale in by the log alert")
+
+
+def test_wrong_function_key_is_refused_before_the_app_runs(
+    sim: SimulatorServer, azurite: Azurite
+) -> None:
+    key = "e2e-scaling-key-5c1"
+    with running_stack(sim, azurite, require_keys=True, LOCALDEV_FUNCTION_KEY=key) as stack:
+        deploy = stack.api("PUT", f"platforms/{SOLUTION}", json=farm_spec(), params={"code": key})
+        assert deploy.status_code == 202, deploy.text
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            state = stack.api("GET", f"platforms/{SOLUTION}", params={"code": key}).json()
+            if state["lastOperation"]["runtimeStatus"] == "Completed":
+                break
+            time.sleep(0.1)
+        for params in ({"code": "wrong"}, {}):
+            response = stack.api("POST", "alerts", json=alert("high"), params=params)
+            assert response.status_code == 401
+        time.sleep(0.5)
+        assert capacity(sim) == 2
+        assert capacity_writes(sim) == []
+        accepted = stack.api("POST", "alerts", json=alert("high"), headers={"x-functions-key": key})
+        assert accepted.status_code == 202
+        wait_for(lambda: capacity(sim) == 4, what="the keyed alert")
+
+
+def test_manual_scaling_goes_through_the_scaler_and_checks_the_bounds(stack: Stack) -> None:
+    deploy_farm(stack)
+    path = f"platforms/{SOLUTION}/scale"
+
+    response = stack.api("POST", path, json={"capacity": 6})
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["target"] == 6
+    assert body["scaleSet"].lower() == SCALE_SET_ID.lower()
+    wait_for(lambda: capacity(stack.sim) == 6, what="manual capacity")
+    response = stack.api("POST", path, json={"delta": -1})
+    assert response.status_code == 202
+    assert response.json()["target"] == 5
+    wait_for(lambda: capacity(stack.sim) == 5, what="manual delta")
+    view = settled(stack)
+    assert [(d["source"], d["sourceId"], d["to"]) for d in view["decisions"]][-1] == (
+        "manual",
+        response.json()["requestId"],
+        5,
+    )
+
+    for payload, status, code in (
+        ({"capacity": 9}, 400, "CapacityOutOfRange"),
+        ({"delta": -4}, 400, "CapacityOutOfRange"),
+        ({"capacity": 4, "delta": 1}, 400, "InvalidScaleRequest"),
+        ({"capacity": "4"}, 400, "InvalidScaleRequest"),
+        ({"capacity": True}, 400, "InvalidScaleRequest"),
+        ({"size": 4}, 400, "InvalidScaleRequest"),
+        ({}, 400, "InvalidScaleRequest"),
+    ):
+        response = stack.api("POST", path, json=payload)
+        assert response.status_code == status, (payload, response.text)
+        assert response.json()["error"]["code"] == code
+    out_of_range = stack.api("POST", path, json={"capacity": 9}).json()["error"]["message"]
+    assert "2-8" in out_of_range
+    unknown = stack.api("POST", "platforms/nosuch/scale", json={"capacity": 3})
+    assert unknown.status_code == 404
+    assert stack.api("GET", "platforms/nosuch/scaling").status_code == 404
+    assert capacity(stack.sim) == 5
+
+
+def test_a_manual_request_does_not_wait_for_the_alert_cooldown(stack: Stack) -> None:
+    deploy_farm(stack)
+    assert post_alert(stack, alert("high")).status_code == 202
+    wait_for(lambda: capacity(stack.sim) == 4, what="alert scale out")
+    second = alert("high", alertId=f"{HIGH_ALERT_ID}-waiting")
+    assert post_alert(stack, second).status_code == 202
+    wait_for(
+        lambda: scaling(stack)["scaler"] == "Running" and scaling(stack)["pending"],
+        what="the scaler asleep in the cooldown",
+    )
+
+    response = stack.api("POST", f"platforms/{SOLUTION}/scale", json={"capacity": 7})
+    assert response.status_code == 202
+    wait_for(lambda: capacity(stack.sim) == 7, what="the manual change, at once", timeout=10)
+    view = settled(stack)
+    superseded = [d for d in view["decisions"] if d["sourceId"].endswith("-waiting")]
+    assert superseded[-1]["outcome"] == "coalesced"
+    assert "superseded by manual request" in superseded[-1]["reason"]
+    assert view["cooldownUntil"] is not None, "a manual change keeps the alert cooldown"
+
+
+def test_standalone_platform_has_no_scaling(stack: Stack) -> None:
+    response = stack.deploy(SOLUTION, example("spec-standalone.json"))
+    assert response.status_code == 202
+    assert stack.wait(SOLUTION)["lastOperation"]["runtimeStatus"] == "Completed"
+    for method, path, body in (
+        ("GET", "scaling", None),
+        ("POST", "scale", {"capacity": 3}),
+    ):
+        answer = stack.api(method, f"platforms/{SOLUTION}/{path}", json=body)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"]["code"] == "NotAFarm"
+    assert stack.sim.resources(ACTION_GROUP) == []
+    assert stack.sim.resources(METRIC_ALERT) == []
+
+
+def test_deploying_a_farm_wires_its_cpu_alerts_to_the_webhook(stack: Stack) -> None:
+    deploy_farm(stack)
+    [group] = stack.sim.resources(ACTION_GROUP)
+    [receiver] = group["body"]["properties"]["webhookReceivers"]
+    assert receiver["serviceUri"] == SECRETS["ALERT_WEBHOOK_URL"]
+    assert receiver["useCommonAlertSchema"] is True
+    rules = {r["body"]["name"]: r["body"]["properties"] for r in stack.sim.resources(METRIC_ALERT)}
+    assert set(rules) == {"acme-prod-cpu-high", "acme-prod-cpu-low"}
+    for name, operator, threshold, window in (
+        ("acme-prod-cpu-high", "GreaterThan", 70, "PT5M"),
+        ("acme-prod-cpu-low", "LessThan", 25, "PT15M"),
+    ):
+        rule = rules[name]
+        assert [s.lower() for s in rule["scopes"]] == [SCALE_SET_ID.lower()]
+        [criterion] = rule["criteria"]["allOf"]
+        assert (criterion["metricName"], criterion["operator"], criterion["threshold"]) == (
+            "Percentage CPU",
+            operator,
+            threshold,
+        )
+        assert rule["windowSize"] == window
+        assert rule["autoMitigate"] is True
+        assert [a["actionGroupId"].lower() for a in rule["actions"]] == [group["id"].lower()]
+    # What such a rule sends (its own name, our scale set as target) is accepted.
+    fired = alert("high", alertRule="acme-prod-cpu-high", alertTargetIDs=rule["scopes"])
+    response = post_alert(stack, fired)
+    assert response.status_code == 202, response.text
+    wait_for(lambda: capacity(stack.sim) == 4, what="the rule's alert applied")

@@ -1,0 +1,290 @@
+"""Deployments under stress: parallel environments, a killed host, ARM faults, a quota failure.
+
+All end to end: the app on the local host (in-process, or as a subprocess that the test
+SIGKILLs), the ARM simulator and Azurite. What ARM saw is read from the simulator's request
+log: nothing may ever be created twice.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from localdev.armsim.server import SimulatorServer
+from outsystems.names import ENVIRONMENTS
+from outsystems.spec import parse_spec
+from outsystems.topology import (
+    APP_GATEWAY,
+    SCALE_SET,
+    SQL_SERVER,
+    VM,
+    VM_EXTENSION,
+    Resource,
+    build_topology,
+)
+from tests.e2e.test_deploy import sample
+from tests.e2e.test_secrets import assert_no_leak, host_process, wait_terminal, write_settings
+from tests.support.azurite import Azurite
+from tests.support.stack import SUBSCRIPTION, Stack, app_settings
+
+LONG_TYPES = frozenset({VM, VM_EXTENSION, APP_GATEWAY, SQL_SERVER, SCALE_SET})
+
+
+def topology(spec: Mapping[str, Any], solution_id: str = "acme") -> list[Resource]:
+    return list(build_topology(parse_spec(solution_id, spec, default_subscription_id=SUBSCRIPTION)))
+
+
+def resource_ids(spec: Mapping[str, Any]) -> set[str]:
+    return {r.id.lower() for r in topology(spec)}
+
+
+def creations(sim: SimulatorServer) -> Counter[str]:
+    """How many times ARM answered 201 Created to a PUT, per (lower-case) resource path."""
+    return Counter(r["path"] for r in sim.requests() if r["method"] == "PUT" and r["status"] == 201)
+
+
+def assert_created_once(sim: SimulatorServer, spec: Mapping[str, Any]) -> None:
+    """Every resource of the platform exists and was created exactly once; nothing else was."""
+    expected = resource_ids(spec)
+    live = {r["id"].lower(): r for r in sim.resources()}
+    assert expected <= set(live), sorted(expected - set(live))
+    # What else exists is what ARM makes of ours: inline subnets, file services, instances.
+    extra = set(live) - expected
+    assert all(any(i.startswith(e + "/") for e in expected) for i in extra), sorted(extra)
+    assert all(live[i]["provisioningState"] == "Succeeded" for i in expected)
+    counts = {i: sim.creation_count(i) for i in expected}
+    assert all(n == 1 for n in counts.values()), {i: n for i, n in counts.items() if n != 1}
+    twice = {path: n for path, n in creations(sim).items() if n > 1}
+    assert not twice, twice
+
+
+def assert_all_succeeded(state: Mapping[str, Any]) -> None:
+    assert state["lastOperation"]["kind"] == "deploy"
+    assert state["lastOperation"]["runtimeStatus"] == "Completed", state
+    assert {env: e["status"] for env, e in state["environments"].items()} == dict.fromkeys(
+        ENVIRONMENTS, "Succeeded"
+    ), state
+    for progress in state["environments"].values():
+        assert progress["resourcesDone"] == progress["resourcesTotal"] > 0
+        assert progress["error"] is None
+
+
+# --- the four environments run in parallel ---------------------------------------------------
+
+
+def overlapping(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def most_in_flight(intervals: Mapping[str, list[tuple[float, float]]]) -> int:
+    """The most environments that had a long operation in flight at one instant."""
+    moments = sorted({start for spans in intervals.values() for start, _ in spans})
+    return max(
+        (
+            sum(1 for spans in intervals.values() if any(s <= t < e for s, e in spans))
+            for t in moments
+        ),
+        default=0,
+    )
+
+
+def test_environments_run_their_long_operations_at_the_same_time(stack: Stack) -> None:
+    stack.sim.configure({"latencyScale": 0.0005})
+    spec = sample("spec-farm.json")
+    resources = {r.id.lower(): r for r in topology(spec)}
+    assert stack.deploy("acme", spec).status_code == 202
+    assert_all_succeeded(stack.wait("acme"))
+
+    intervals: dict[str, list[tuple[float, float]]] = {env: [] for env in ENVIRONMENTS}
+    for request in stack.sim.requests():
+        operation = request.get("operation")
+        if request["method"] != "PUT" or not operation or operation["kind"] != "create":
+            continue
+        resource = resources[operation["resourceId"].lower()]
+        if resource.type in LONG_TYPES:
+            intervals[resource.environment].append((operation["start"], operation["end"]))
+    assert all(len(spans) >= 3 for spans in intervals.values()), intervals
+    for first, second in combinations(ENVIRONMENTS, 2):
+        assert any(overlapping(a, b) for a in intervals[first] for b in intervals[second]), (
+            f"no long operation of {first} overlaps one of {second}"
+        )
+    assert most_in_flight(intervals) == len(ENVIRONMENTS)
+
+
+# --- the host is killed mid-deployment and restarted -------------------------------------------
+
+
+def puts(sim: SimulatorServer) -> int:
+    return sum(1 for r in sim.requests() if r["method"] == "PUT")
+
+
+def wait_for_puts(sim: SimulatorServer, count: int, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while puts(sim) < count:
+        assert time.monotonic() < deadline, f"only {puts(sim)} PUTs after {seconds}s"
+        time.sleep(0.02)
+
+
+def test_killed_host_resumes_the_deployment_and_creates_nothing_twice(
+    sim: SimulatorServer, azurite: Azurite, tmp_path: Path
+) -> None:
+    sim.configure({"latencyScale": 0.002})
+    spec = sample("spec-farm.json")
+    total = len(resource_ids(spec))
+    settings = write_settings(tmp_path, app_settings(sim, azurite))
+    hub = tmp_path / "hub.sqlite"
+    output = tmp_path / "host.log"
+
+    # Killed twice: early (shared resources and the first of each environment's) and late
+    # (most of the graph started, long operations in flight), each time with a SIGKILL.
+    kills = [total // 4, total * 2 // 3]
+    for kill_after in kills:
+        with host_process(settings, hub, output) as (process, base):
+            if kill_after == kills[0]:
+                response = requests.put(f"{base}/api/platforms/acme", json=spec, timeout=60)
+                assert response.status_code == 202, response.text
+            wait_for_puts(sim, kill_after)
+            state = requests.get(f"{base}/api/platforms/acme", timeout=30).json()
+            assert state["lastOperation"]["runtimeStatus"] == "Running", state
+            process.kill()
+            process.wait(10)
+            assert process.returncode == -9
+    with host_process(settings, hub, output) as (_, base):
+        state = wait_terminal(base, "acme", 120)
+    assert_all_succeeded(state)
+    assert_created_once(sim, spec)
+    assert output.read_text().count("Local Functions host listening") == 3
+    assert_no_leak({"host output": output.read_text(errors="replace")})
+
+
+# --- transient ARM faults -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_deployment_and_teardown_complete_despite_ten_percent_of_arm_requests_failing(
+    stack: Stack, seed: int
+) -> None:
+    # A little latency, so that operations are polled (and polls fail too).
+    stack.sim.configure(
+        {"faultRate": 0.1, "seed": seed, "faultRetryAfter": 0, "latencyScale": 0.0002}
+    )
+    spec = sample("spec-farm.json")
+    assert stack.deploy("acme", spec).status_code == 202
+    state = stack.wait("acme", 180)
+
+    assert_all_succeeded(state)
+    assert_created_once(stack.sim, spec)
+    faults = Counter(r["fault"] for r in stack.sim.requests() if r["fault"])
+    assert sum(faults.values()) >= 10, faults
+    assert faults["operation-failed"] >= 1, faults
+
+    assert stack.api("DELETE", "platforms/acme").status_code == 202
+    state = stack.wait("acme", 180)
+    assert state["lastOperation"]["kind"] == "teardown"
+    assert state["lastOperation"]["runtimeStatus"] == "Completed"
+    assert {e["status"] for e in state["environments"].values()} == {"Deleted"}
+    assert stack.sim.resources() == []
+
+
+# --- a permanent failure in one environment ----------------------------------------------------
+
+
+def vcpus(size: str) -> int:
+    """The vCPUs of a VM size, the number after the family letters: Standard_F8s_v2 -> 8."""
+    match = re.match(r"(?:Standard|Basic)_[A-Za-z]+(\d+)", size)
+    assert match, size
+    return int(match.group(1))
+
+
+def cores_needed(resources: Iterable[Resource], environments: Iterable[str]) -> int:
+    wanted = set(environments)
+    total = 0
+    for resource in resources:
+        if resource.environment not in wanted:
+            continue
+        if resource.type == VM:
+            total += vcpus(resource.body["properties"]["hardwareProfile"]["vmSize"])
+        elif resource.type == SCALE_SET:
+            sku = resource.body["sku"]
+            total += vcpus(sku["name"]) * int(sku["capacity"])
+    return total
+
+
+def test_quota_failure_fails_prod_only_and_a_second_put_completes_it(stack: Stack) -> None:
+    spec = sample("spec-farm.json")
+    resources = topology(spec)
+    others = cores_needed(resources, ["dev", "test", "life"])
+    prod = cores_needed(resources, ["prod"])
+    assert (others, prod) == (12, 4 + 2 * 8)
+    # Enough for the other environments and prod's controller (started alongside them), not for
+    # the front-ends, which come last in prod: the failure is prod's whatever the ordering.
+    quota = others + prod - 1
+    stack.sim.configure({"vcpuQuota": quota})
+    scale_set = next(r for r in resources if r.type == SCALE_SET)
+
+    assert stack.deploy("acme", spec).status_code == 202
+    state = stack.wait("acme")
+
+    statuses = {env: e["status"] for env, e in state["environments"].items()}
+    assert statuses == {
+        "dev": "Succeeded",
+        "test": "Succeeded",
+        "prod": "Failed",
+        "life": "Succeeded",
+    }
+    error = state["environments"]["prod"]["error"]
+    assert error["code"] == "OperationNotAllowed"
+    # ARM's own message, whole: the limit, the usage and what more the front-ends need.
+    assert error["message"].startswith("Operation could not be completed as it results in")
+    usage = re.search(
+        rf"Current Limit: {quota}, Current Usage: (\d+), Additional Required: 16,", error["message"]
+    )
+    assert usage, error["message"]
+    assert int(usage.group(1)) + 16 > quota
+    assert error["resource"].lower() == scale_set.id.lower()
+    assert (
+        state["environments"]["prod"]["resourcesDone"]
+        < state["environments"]["prod"]["resourcesTotal"]
+    )
+    assert "prod" not in state["outputs"]
+    assert set(state["outputs"]) == {"dev", "test", "life"}
+    events = stack.events()
+    failed = [e for e in events if e["type"] == "outsystems.environment.failed"]
+    assert [e["subject"] for e in failed] == ["acme/prod"]
+    assert failed[0]["data"]["error"]["code"] == "OperationNotAllowed"
+    assert failed[0]["data"]["error"]["resource"].lower() == scale_set.id.lower()
+    outcome = [e for e in events if e["type"].startswith("outsystems.deployment.")]
+    assert [e["type"] for e in outcome] == [
+        "outsystems.deployment.started",
+        "outsystems.deployment.failed",
+    ]
+    assert outcome[1]["data"]["failedEnvironments"] == ["prod"]
+    succeeded = {e["subject"] for e in events if e["type"] == "outsystems.environment.succeeded"}
+    assert succeeded == {"acme/dev", "acme/test", "acme/life"}
+
+    # Fix the cause and apply the same spec again: only what is missing is sent.
+    live = {r["id"].lower() for r in stack.sim.resources() if r["provisioningState"] == "Succeeded"}
+    missing = resource_ids(spec) - live
+    assert scale_set.id.lower() in missing
+    assert len(missing) < 5
+    stack.sim.configure({"vcpuQuota": 350})
+    seen = len(stack.sim.requests())
+    assert stack.deploy("acme", spec).status_code == 202
+    state = stack.wait("acme")
+
+    assert_all_succeeded(state)
+    assert set(state["outputs"]) == set(ENVIRONMENTS)
+    new_puts = {r["path"] for r in stack.sim.requests()[seen:] if r["method"] == "PUT"}
+    assert new_puts == missing
+    assert_created_once(stack.sim, spec)
+    types = [e["type"] for e in stack.events()]
+    assert types.count("outsystems.environment.succeeded") == 4
+    assert "outsystems.deployment.succeeded" in types

@@ -219,10 +219,6 @@ def scale_frontends(context: df.DurableOrchestrationContext) -> Orchestration:
             continue
 
         decision = decide(info.capacity, policy, batch.request, now, work.cooldown_until)
-        if decision.starts_cooldown and decision.cooldown_until is not None:
-            # Tests and demos shrink the cooldown; in Azure the scale is 1.
-            until = now + (decision.cooldown_until - now) * cooldown_scale
-            decision = dataclasses.replace(decision, cooldown_until=until)
         if decision.target is not None:
             error = yield from _change_capacity(
                 context, retry, poll, subscription, scale_set_id, decision.target
@@ -234,6 +230,11 @@ def scale_frontends(context: df.DurableOrchestrationContext) -> Orchestration:
             if error is not None:
                 decision = _failed(decision, f"{error[0]}: {error[1]}", work.cooldown_until)
         at = context.current_utc_datetime
+        if decision.starts_cooldown and decision.cooldown_until is not None:
+            # The cooldown runs from the moment the new capacity is there (new instances take
+            # minutes to boot); tests and demos shrink it, in Azure the scale is 1.
+            length = (decision.cooldown_until - now) * cooldown_scale
+            decision = dataclasses.replace(decision, cooldown_until=at + length)
         settled = fates(batch, decision)
         yield context.call_entity(
             entity,

@@ -135,14 +135,16 @@ def test_an_alert_storm_changes_the_capacity_once(stack: Stack) -> None:
         answers = list(pool.map(post, bodies))
 
     assert [status for status, _ in answers] == [202] * count
-    slowest = max(seconds for _, seconds in answers)
-    print(f"\n200 concurrent alerts: slowest answer {slowest:.3f}s")
+    latencies = sorted(seconds for _, seconds in answers)
+    median, slowest = latencies[count // 2], latencies[-1]
+    print(f"\n200 concurrent alerts: median {median:.3f}s, slowest {slowest:.3f}s")
+    assert latencies[int(count * 0.95)] < 1.0, "answers within a second"
     wait_for(lambda: capacity(stack.sim) == 4, what="the one scale out")
     events: list[dict[str, Any]] = []
 
     def accounted() -> bool:
         events.extend(scale_events(stack))
-        return sum(e["data"]["requests"] for e in events) >= count
+        return bool(sum(e["data"]["requests"] for e in events) >= count)
 
     wait_for(accounted, what="every request to be in an event", timeout=60)
     applied = [e for e in events if e["type"] == "outsystems.scale.applied"]
@@ -185,6 +187,7 @@ def test_cooldown_holds_a_second_alert_until_it_ends_then_applies_it_once(
         return view if last["sourceId"].endswith("second") else None
 
     view = wait_for(deferred, what="the second alert's cooldown notice")
+    assert view is not None
     assert [p["sourceId"] for p in view["pending"]] == [second["data"]["essentials"]["alertId"]]
     assert view["decisions"][-1]["outcome"] == "skipped"
     assert view["decisions"][-1]["reason"].startswith("cooldown until ")
@@ -200,12 +203,54 @@ def test_cooldown_holds_a_second_alert_until_it_ends_then_applies_it_once(
     assert [(d["from"], d["to"]) for d in applied] == [(2, 4), (4, 6)]
 
 
+def test_a_resolved_alert_withdraws_its_rules_pending_request(fast_cooldown: Stack) -> None:
+    stack = fast_cooldown
+    deploy_farm(stack)
+    assert post_alert(stack, alert("high")).status_code == 202
+    wait_for(lambda: capacity(stack.sim) == 4, what="first scale out")
+    second = alert("high", alertId=f"{HIGH_ALERT_ID}-to-withdraw")
+    assert post_alert(stack, second).status_code == 202
+    wait_for(lambda: scaling(stack)["pending"], what="the second alert kept")
+
+    resolved = post_alert(stack, alert("resolved"))
+    assert resolved.status_code == 200
+
+    def withdrawn() -> dict[str, Any] | None:
+        view = scaling(stack)
+        return None if view["pending"] else view
+
+    view = wait_for(withdrawn, what="the pending request withdrawn")
+    assert view is not None
+    assert view["decisions"][-1]["reason"].startswith(
+        "withdrawn: alert rule acme-prod-frontends-cpu-high resolved"
+    )
+    time.sleep(5)
+    assert capacity(stack.sim) == 4, "the withdrawn request never applies"
+    assert len(capacity_writes(stack.sim)) == 1
+
+
+def test_the_webhook_answers_fast_when_arm_throttles_it(stack: Stack) -> None:
+    from triggers.alerts import managed_scale_sets
+
+    deploy_farm(stack)
+    managed_scale_sets(stack.sim.url).clear()
+    stack.sim.add_fault_rule("GET", "acme-prod-vmss", "429", count=1)
+    started = time.monotonic()
+    response = post_alert(stack, alert("high"))
+    assert time.monotonic() - started < 1.0
+    # Unchecked (ARM said 429 and the webhook does not retry): accepted, the scaler checks.
+    assert response.status_code == 202, response.text
+    wait_for(lambda: capacity(stack.sim) == 4, what="the scale out")
+    statuses = [r["status"] for r in stack.sim.requests() if r["path"].endswith("acme-prod-vmss")]
+    assert 429 in statuses
+
+
 def test_a_host_restart_during_the_cooldown_loses_no_pending_request(
     sim: SimulatorServer, azurite: Azurite, tmp_path: Path
 ) -> None:
     hub = str(tmp_path / "hub.sqlite")
-    settings = {"SCALING_COOLDOWN_SCALE": str(5 / 600)}
-    with running_stack(sim, azurite, hub_path=hub, **settings) as stack:
+    scale = str(5 / 600)
+    with running_stack(sim, azurite, hub_path=hub, SCALING_COOLDOWN_SCALE=scale) as stack:
         deploy_farm(stack)
         assert post_alert(stack, alert("high")).status_code == 202
         wait_for(lambda: capacity(stack.sim) == 4, what="first scale out")
@@ -214,7 +259,7 @@ def test_a_host_restart_during_the_cooldown_loses_no_pending_request(
         wait_for(lambda: scaling(stack)["pending"], what="the second alert stored")
     assert capacity(sim) == 4
 
-    with running_stack(sim, azurite, hub_path=hub, **settings) as stack:
+    with running_stack(sim, azurite, hub_path=hub, SCALING_COOLDOWN_SCALE=scale) as stack:
         assert [p["sourceId"] for p in scaling(stack)["pending"]] == [
             f"{HIGH_ALERT_ID}-before-restart"
         ]

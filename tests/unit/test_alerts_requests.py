@@ -1,0 +1,163 @@
+"""The scale-request entity (through the Durable SDK's own entity handler) and its keys."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from orchestrators.scale_requests import (
+    ENTITY_NAME,
+    MAX_DECISIONS,
+    scale_set_key,
+    track_scale_requests,
+)
+from orchestrators.scaler import scaler_instance_id
+from outsystems.scaling import ScaleKind, ScaleRequest, ScaleSource
+
+VMSS = (
+    "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/acme-rg/providers/"
+    "Microsoft.Compute/virtualMachineScaleSets/acme-prod-vmss"
+)
+NOW = datetime(2026, 11, 20, 9, 14, tzinfo=UTC)
+
+
+def test_keys_are_stable_lowercase_url_safe_and_unique_per_scale_set() -> None:
+    key = scale_set_key(VMSS)
+    assert key == scale_set_key(VMSS.upper()) == scale_set_key(VMSS + "/")
+    assert key.startswith("acme-prod-vmss-")
+    assert key == key.lower()
+    assert all(c.isalnum() or c == "-" for c in key)
+    other_group = VMSS.replace("acme-rg", "acme-rg2")
+    assert scale_set_key(other_group) != key
+    assert scaler_instance_id(VMSS) == f"scaler-{key}"
+    assert scale_set_key(VMSS.replace("acme-prod-vmss", "a.b_c")).startswith("a-b-c-")
+
+
+def request(
+    source: ScaleSource = ScaleSource.ALERT,
+    kind: ScaleKind = ScaleKind.OUT,
+    rule: str | None = "cpu-high",
+    source_id: str = "alert-1",
+    amount: int | None = None,
+) -> dict[str, Any]:
+    return ScaleRequest.to_json(
+        ScaleRequest(kind, amount, source, source_id, NOW, rule, "Percentage CPU 86 > 70")
+    )
+
+
+class Entity:
+    """Runs operations through the decorated entity function, as the host does."""
+
+    def __init__(self) -> None:
+        self.state: str | None = None
+        self.exists = False
+        self.handle = track_scale_requests._function._func
+
+    def run(self, *operations: tuple[str, Any]) -> list[dict[str, Any]]:
+        payload = {
+            "self": {"name": ENTITY_NAME, "key": scale_set_key(VMSS)},
+            "state": self.state,
+            "exists": self.exists,
+            "batch": [
+                {"name": name, "input": json.dumps(json.dumps(value))} for name, value in operations
+            ],
+        }
+        response = json.loads(self.handle(json.dumps(payload)))
+        self.exists = response["entityExists"]
+        self.state = response["entityState"]
+        results: list[dict[str, Any]] = response["results"]
+        return results
+
+    def call(self, name: str, value: Any = None) -> Any:
+        (result,) = self.run((name, value))
+        assert not result["isError"], result
+        return json.loads(result["result"])
+
+    @property
+    def data(self) -> dict[str, Any]:
+        assert self.state is not None
+        data: dict[str, Any] = json.loads(self.state)
+        return data
+
+
+def add(entity: Entity, request_id: str, body: dict[str, Any]) -> Any:
+    return entity.call(
+        "add", {"id": request_id, "scaleSet": VMSS, "solutionId": "acme", "request": body}
+    )
+
+
+def test_requests_are_kept_in_arrival_order_and_a_redelivery_is_stored_once() -> None:
+    entity = Entity()
+    assert add(entity, "r1", request()) is True
+    assert add(entity, "r2", request(source_id="alert-2")) is True
+    assert add(entity, "r1", request()) is False
+    taken = entity.call("take")
+    assert [p["id"] for p in taken["pending"]] == ["r1", "r2"]
+    assert (taken["scaleSet"], taken["solutionId"], taken["cooldownUntil"]) == (VMSS, "acme", None)
+    assert "decisions" not in taken
+    # Decided requests are remembered too: a late re-delivery does not scale twice.
+    entity.call("record", {"settled": ["r1"], "records": [{"requestId": "r1"}]})
+    assert add(entity, "r1", request()) is False
+
+
+def test_a_malformed_request_fails_and_leaves_the_state_alone() -> None:
+    entity = Entity()
+    add(entity, "r1", request())
+    before = entity.data
+    bad = {**request(), "amount": "two"}
+    [result] = entity.run(("add", {"id": "r2", "request": bad}))
+    assert result["isError"]
+    assert entity.data == before
+    [result] = entity.run(("explode", None))
+    assert result["isError"]
+    assert "unknown operation" in result["result"]
+
+
+def test_a_resolved_alert_withdraws_only_its_rules_pending_alerts() -> None:
+    entity = Entity()
+    add(entity, "high", request(rule="acme-prod-cpu-high"))
+    add(entity, "low", request(kind=ScaleKind.IN, rule="acme-prod-cpu-low", source_id="alert-2"))
+    manual = request(ScaleSource.MANUAL, ScaleKind.EXACT, None, "m1", amount=4)
+    add(entity, "manual", manual)
+    assert entity.call("withdraw", {"rule": "ACME-PROD-CPU-HIGH"}) == 1
+    assert entity.call("withdraw", {"rule": "acme-prod-cpu-high"}) == 0
+    assert [p["id"] for p in entity.data["pending"]] == ["low", "manual"]
+    [record] = entity.data["decisions"]
+    assert (record["requestId"], record["outcome"]) == ("high", "skipped")
+    assert record["reason"].startswith("withdrawn: alert rule ACME-PROD-CPU-HIGH resolved")
+
+
+def test_record_settles_defers_sets_the_cooldown_and_keeps_the_latest_decisions() -> None:
+    entity = Entity()
+    for index in range(3):
+        add(entity, f"r{index}", request(source_id=f"alert-{index}"))
+    until = (NOW + timedelta(minutes=10)).isoformat()
+    snapshot = entity.call(
+        "record",
+        {
+            "settled": ["r0"],
+            "deferred": ["r2"],
+            "cooldownUntil": until,
+            "records": [{"requestId": f"x{i}"} for i in range(MAX_DECISIONS + 5)],
+        },
+    )
+    assert [(p["id"], p["deferred"]) for p in snapshot["pending"]] == [
+        ("r1", False),
+        ("r2", True),
+    ]
+    assert snapshot["cooldownUntil"] == until
+    decisions = entity.data["decisions"]
+    assert len(decisions) == MAX_DECISIONS
+    assert decisions[-1] == {"requestId": f"x{MAX_DECISIONS + 4}"}
+    # Without a cooldown in the operation, the one in force stays.
+    assert entity.call("record", {"settled": ["r1"]})["cooldownUntil"] == until
+
+
+@pytest.mark.parametrize("operation", ["take", "record"])
+def test_a_new_entity_answers_empty(operation: str) -> None:
+    entity = Entity()
+    snapshot = entity.call(operation, {} if operation == "record" else None)
+    assert snapshot == {"scaleSet": None, "solutionId": None, "pending": [], "cooldownUntil": None}

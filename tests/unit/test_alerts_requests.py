@@ -161,3 +161,15 @@ def test_a_new_entity_answers_empty(operation: str) -> None:
     entity = Entity()
     snapshot = entity.call(operation, {} if operation == "record" else None)
     assert snapshot == {"scaleSet": None, "solutionId": None, "pending": [], "cooldownUntil": None}
+
+
+def test_scaler_tuning_comes_from_the_settings() -> None:
+    from appsettings import AppSettings, InvalidSettingError
+    from triggers.scaler_client import scaler_tuning
+
+    base = {"AZURE_SUBSCRIPTION_ID": "11111111-2222-3333-4444-555555555555"}
+    assert scaler_tuning(AppSettings.load(base)) == {"pollSeconds": 15.0, "cooldownScale": 1.0}
+    tuned = {**base, "OPERATION_POLL_SECONDS": "0.5", "SCALING_COOLDOWN_SCALE": "0.01"}
+    assert scaler_tuning(AppSettings.load(tuned)) == {"pollSeconds": 0.5, "cooldownScale": 0.01}
+    with pytest.raises(InvalidSettingError, match="SCALING_COOLDOWN_SCALE"):
+        AppSettings.load({**base, "SCALING_COOLDOWN_SCALE": "0"})

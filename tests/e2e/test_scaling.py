@@ -313,6 +313,16 @@ def test_timer_raises_capacity_to_the_schedule_floor_and_repairs_drift(stack: St
     assert types == ["outsystems.scale.applied", "outsystems.scale.applied"]
 
 
+def test_the_scaling_timer_runs_on_its_schedule_setting(
+    sim: SimulatorServer, azurite: Azurite
+) -> None:
+    with running_stack(sim, azurite, SCALING_TIMER_SCHEDULE="*/1 * * * * *") as stack:
+        deploy_farm(stack, farm_spec(schedules=[_window_around_now(4)]))
+        wait_for(lambda: capacity(stack.sim) == 4, what="the floor, by the timer alone")
+        time.sleep(2)
+        assert len(capacity_writes(stack.sim)) == 1, "a floor reached is not asked again"
+
+
 def _untagged_scale_set(sim: SimulatorServer) -> str:
     """A scale set in the farm's subnet that this app did not make (no tags)."""
     body = live_scale_set(sim)

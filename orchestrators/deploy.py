@@ -10,9 +10,9 @@ finish. Deterministic: time comes from the context, the graph from the spec.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import azure.durable_functions as df
 
@@ -21,6 +21,10 @@ from outsystems.names import ENVIRONMENTS, SHARED
 
 # The domain's graph modules (pydantic models) are imported inside the orchestrators: the worker
 # imports this module at every cold start, before any orchestration runs.
+
+if TYPE_CHECKING:
+    from outsystems.deployment import Walk
+    from outsystems.topology import Resource
 
 bp = df.Blueprint()
 
@@ -54,6 +58,51 @@ def publish(
     return context.call_activity_with_retry("publish_event", retry, event)
 
 
+def drive_walk(
+    context: df.DurableOrchestrationContext,
+    walk: Walk,
+    *,
+    begin: Callable[[Resource], Any],
+    subscription_id: str,
+    retry: df.RetryOptions,
+    poll: timedelta,
+    report: Callable[[], None],
+) -> Generator[Any, Any, None]:
+    """Run a walk to its end: start what is ready, poll what runs after a durable timer.
+
+    `begin(resource)` is the task that starts one resource's operation. Used with `yield from`
+    by the orchestrations that create (deploy) and delete (teardown) resources.
+    """
+    while not walk.finished:
+        now = context.current_utc_datetime
+        ready = walk.ready(now)
+        try:
+            if ready:
+                started = yield context.task_all([begin(resource) for resource in ready])
+                for resource, operation in zip(ready, started, strict=True):
+                    walk.started(resource.id, operation, context.current_utc_datetime)
+            elif walk.running:
+                yield context.create_timer(now + poll)
+                checked = yield context.call_activity_with_retry(
+                    "check_operations",
+                    retry,
+                    {"subscriptionId": subscription_id, "operations": walk.running},
+                )
+                for operation in checked:
+                    walk.checked(operation, context.current_utc_datetime)
+                walk.check_deadlines(context.current_utc_datetime)
+            else:
+                retry_at = walk.next_retry_at()
+                if retry_at is None:
+                    walk.fail(None, "InternalError", "nothing is ready to start")
+                else:
+                    yield context.create_timer(retry_at)
+        # The Durable SDK surfaces an activity that failed all its retries as a plain Exception.
+        except Exception as error:
+            walk.fail(None, "ActivityFailed", str(error).split("\n", 1)[0][:500])
+        report()
+
+
 @bp.orchestration_trigger(context_name="context")
 def deploy_environment(context: df.DurableOrchestrationContext) -> Orchestration:
     """Create or update one environment's resources (or the shared ones), then report."""
@@ -73,43 +122,17 @@ def deploy_environment(context: df.DurableOrchestrationContext) -> Orchestration
         backoff_scale=float(tuning.get("backoffScale", 1.0)),
     )
     context.set_custom_status(walk.progress())
-    while not walk.finished:
-        now = context.current_utc_datetime
-        ready = walk.ready(now)
-        try:
-            if ready:
-                started = yield context.task_all(
-                    [
-                        context.call_activity_with_retry(
-                            "begin_apply_resource",
-                            retry,
-                            {"spec": request["spec"], "resourceId": resource.id},
-                        )
-                        for resource in ready
-                    ]
-                )
-                for resource, operation in zip(ready, started, strict=True):
-                    walk.started(resource.id, operation, context.current_utc_datetime)
-            elif walk.running:
-                yield context.create_timer(now + poll)
-                checked = yield context.call_activity_with_retry(
-                    "check_operations",
-                    retry,
-                    {"subscriptionId": spec.subscription_id, "operations": walk.running},
-                )
-                for operation in checked:
-                    walk.checked(operation, context.current_utc_datetime)
-                walk.check_deadlines(context.current_utc_datetime)
-            else:
-                retry_at = walk.next_retry_at()
-                if retry_at is None:
-                    walk.fail(None, "InternalError", "nothing is ready to start")
-                else:
-                    yield context.create_timer(retry_at)
-        # The Durable SDK surfaces an activity that failed all its retries as a plain Exception.
-        except Exception as error:
-            walk.fail(None, "ActivityFailed", str(error).split("\n", 1)[0][:500])
-        context.set_custom_status(walk.progress())
+    yield from drive_walk(
+        context,
+        walk,
+        begin=lambda resource: context.call_activity_with_retry(
+            "begin_apply_resource", retry, {"spec": request["spec"], "resourceId": resource.id}
+        ),
+        subscription_id=spec.subscription_id,
+        retry=retry,
+        poll=poll,
+        report=lambda: context.set_custom_status(walk.progress()),
+    )
     return walk.progress()
 
 

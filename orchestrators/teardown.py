@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import azure.durable_functions as df
 
-from orchestrators.deploy import publish, retry_options
+from orchestrators.deploy import drive_walk, publish, retry_options
 from outsystems.events import EventType
 from outsystems.names import ENVIRONMENTS
 
@@ -77,47 +77,23 @@ def teardown_platform(context: df.DurableOrchestrationContext) -> Generator[Any,
         }
 
     context.set_custom_status(status())
-    while not walk.finished:
-        now = context.current_utc_datetime
-        ready = walk.ready(now)
-        try:
-            if ready:
-                started = yield context.task_all(
-                    [
-                        context.call_activity_with_retry(
-                            "begin_delete_resource",
-                            retry,
-                            {
-                                "subscriptionId": subscription,
-                                "resourceId": r.id,
-                                "apiVersion": r.api_version,
-                            },
-                        )
-                        for r in ready
-                    ]
-                )
-                for resource, operation in zip(ready, started, strict=True):
-                    walk.started(resource.id, operation, context.current_utc_datetime)
-            elif walk.running:
-                yield context.create_timer(now + poll)
-                checked = yield context.call_activity_with_retry(
-                    "check_operations",
-                    retry,
-                    {"subscriptionId": subscription, "operations": walk.running},
-                )
-                for operation in checked:
-                    walk.checked(operation, context.current_utc_datetime)
-                walk.check_deadlines(context.current_utc_datetime)
-            else:
-                retry_at = walk.next_retry_at()
-                if retry_at is None:
-                    walk.fail(None, "InternalError", "nothing is ready to delete")
-                else:
-                    yield context.create_timer(retry_at)
-        # The Durable SDK surfaces an activity that failed all its retries as a plain Exception.
-        except Exception as error:
-            walk.fail(None, "ActivityFailed", str(error).split("\n", 1)[0][:500])
-        context.set_custom_status(status())
+    yield from drive_walk(
+        context,
+        walk,
+        begin=lambda resource: context.call_activity_with_retry(
+            "begin_delete_resource",
+            retry,
+            {
+                "subscriptionId": subscription,
+                "resourceId": resource.id,
+                "apiVersion": resource.api_version,
+            },
+        ),
+        subscription_id=subscription,
+        retry=retry,
+        poll=poll,
+        report=lambda: context.set_custom_status(status()),
+    )
 
     group_note = None
     if whole and walk.error is None:

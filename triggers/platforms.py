@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -19,6 +19,9 @@ from appsettings import AppSettings
 from outsystems.errors import ApiError, FieldError
 from triggers.http import api_error_response, error_response, json_response, route_param
 from triggers.platform_state import RUNNING_STATES, last_operation, platform_state
+
+if TYPE_CHECKING:
+    from outsystems.spec import PlatformSpec
 
 bp = df.Blueprint(http_auth_level=func.AuthLevel.FUNCTION)
 log = logging.getLogger(__name__)
@@ -41,6 +44,18 @@ def deployment_tuning(settings: AppSettings) -> dict[str, float]:
         # Backoff after a retryable ARM failure follows the polling pace (seconds in Azure).
         "backoffScale": max(poll / 15.0, 0.01),
     }
+
+
+def _spec_of(req: func.HttpRequest, settings: AppSettings) -> PlatformSpec:
+    """The validated spec in the request (path solution id + body); `SpecError` if invalid."""
+    from outsystems.spec import parse_spec
+
+    return parse_spec(
+        route_param(req, "solutionId"),
+        req.get_body(),
+        default_subscription_id=settings.subscription_id,
+        managed_subscription_ids=settings.managed_subscription_ids,
+    )
 
 
 def _status_dict(status: df.DurableOrchestrationStatus) -> dict[str, Any] | None:
@@ -101,17 +116,10 @@ async def put_platform(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Create or update a platform to match the spec; starts the deployment orchestration."""
-    from outsystems.spec import parse_spec
-
     solution_id = route_param(req, "solutionId")
     settings = AppSettings.load()
     try:
-        spec = parse_spec(
-            solution_id,
-            req.get_body(),
-            default_subscription_id=settings.subscription_id,
-            managed_subscription_ids=settings.managed_subscription_ids,
-        )
+        spec = _spec_of(req, settings)
     except ApiError as error:
         return api_error_response(error)
     instance_id = platform_instance_id(solution_id)
@@ -199,16 +207,9 @@ def plan_platform(req: func.HttpRequest) -> func.HttpResponse:
     from arm.live import read_live
     from outsystems.deployment import graph_of
     from outsystems.plan import plan
-    from outsystems.spec import parse_spec
 
-    settings = AppSettings.load()
     try:
-        spec = parse_spec(
-            route_param(req, "solutionId"),
-            req.get_body(),
-            default_subscription_id=settings.subscription_id,
-            managed_subscription_ids=settings.managed_subscription_ids,
-        )
+        spec = _spec_of(req, AppSettings.load())
     except ApiError as error:
         return api_error_response(error)
     _, graph = graph_of(spec.to_json_dict())

@@ -46,6 +46,9 @@ FALLBACK_TIMEOUT_MINUTES: Final = 30.0
 #: Attempts of one resource when its operation fails with a retryable ARM code.
 MAX_ATTEMPTS: Final = 4
 RETRY_BACKOFF_SECONDS: Final = (10.0, 30.0, 60.0)
+#: Between two tries of a resource that another operation holds (e.g. one that an earlier,
+#: canceled or crashed run started, or the first send of an activity that ran twice).
+BUSY_BACKOFF_SECONDS: Final = 30.0
 
 
 def display_name(resource: Resource) -> str:
@@ -72,6 +75,7 @@ class _Step:
     operation: dict[str, Any] | None = None
     deadline: datetime | None = None
     not_before: datetime | None = None
+    first_started: datetime | None = None
 
 
 @dataclass
@@ -142,6 +146,7 @@ class Walk:
         step.attempts += 1
         step.operation = dict(operation)
         step.not_before = None
+        step.first_started = step.first_started or now
         step.deadline = now + timeout_for(step.resource.type, self.timeout_scale)
         self._running.append(step)
         self._settle(step, now)
@@ -187,6 +192,18 @@ class Walk:
         error = operation.get("error") or {}
         code = str(error.get("code") or "Failed")
         message = str(error.get("message") or "the operation failed")
+        limit = timeout_for(step.resource.type, self.timeout_scale)
+        if _busy(code):
+            # ARM is still running another operation on the resource: waiting for it to end is
+            # no failed attempt, and may take as long as that type's operations take.
+            if step.first_started is None or now - step.first_started >= limit:
+                self.fail(step.resource.id, code, message)
+                return
+            step.attempts -= 1
+            step.not_before = now + timedelta(seconds=BUSY_BACKOFF_SECONDS * self.backoff_scale)
+            step.operation = None
+            self._pending.append(step)
+            return
         if _retryable(code) and step.attempts < MAX_ATTEMPTS:
             backoff = RETRY_BACKOFF_SECONDS[min(step.attempts, len(RETRY_BACKOFF_SECONDS)) - 1]
             step.not_before = now + timedelta(seconds=backoff * self.backoff_scale)
@@ -249,13 +266,47 @@ _RETRYABLE_CODES: Final = frozenset(
 )
 
 
+_BUSY_CODES: Final = frozenset(
+    code.lower() for code in ("AnotherOperationInProgress", "RetryableErrorDueToAnotherOperation")
+)
+
+
 def _retryable(code: str) -> bool:
     return code.lower() in _RETRYABLE_CODES
+
+
+def _busy(code: str) -> bool:
+    return code.lower() in _BUSY_CODES
 
 
 def _minutes(delta: timedelta) -> str:
     minutes = delta.total_seconds() / 60
     return f"{minutes:g} minutes" if minutes >= 1 else f"{delta.total_seconds():g} seconds"
+
+
+def unsettled_state(live: Mapping[str, Any] | None) -> str | None:
+    """A live resource's `provisioningState` when it is not `Succeeded`, else None."""
+    properties = (live or {}).get("properties")
+    state = properties.get("provisioningState") if isinstance(properties, Mapping) else None
+    if not isinstance(state, str) or state.lower() == "succeeded":
+        return None
+    return state
+
+
+def settle_plan_entry(planned: dict[str, Any], live: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A plan entry (`PlannedResource.to_json()`) that also applies an unsettled resource.
+
+    Comparing bodies cannot tell that ARM left a resource `Failed` (its operation failed for
+    good) or is still creating it (an operation of an earlier, canceled or crashed run): both
+    must be applied again, or what depends on them would start on a broken or unfinished base
+    and the environment would read `Succeeded` when it is not. Sending the body again is
+    idempotent; while ARM is still busy the PUT conflicts and is tried again until it is not.
+    """
+    state = unsettled_state(live)
+    if planned["action"] != "noop" or state is None:
+        return planned
+    change = {"path": "properties.provisioningState", "from": state, "to": "Succeeded"}
+    return {**planned, "action": "update", "changes": [*planned["changes"], change]}
 
 
 def pending_progress(total: int) -> dict[str, Any]:

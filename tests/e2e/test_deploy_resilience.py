@@ -288,3 +288,101 @@ def test_quota_failure_fails_prod_only_and_a_second_put_completes_it(stack: Stac
     types = [e["type"] for e in stack.events()]
     assert types.count("outsystems.environment.succeeded") == 4
     assert "outsystems.deployment.succeeded" in types
+
+
+# --- a PUT again while ARM is still busy with an earlier run -----------------------------------
+
+
+def operations_by_resource(sim: SimulatorServer) -> dict[str, list[tuple[float, float]]]:
+    """Each resource's operations (start, end), from the request log."""
+    found: dict[str, list[tuple[float, float]]] = {}
+    for request in sim.requests():
+        operation = request.get("operation")
+        if operation:
+            span = (operation["start"], operation["end"])
+            found.setdefault(operation["resourceId"].lower(), []).append(span)
+    return found
+
+
+def assert_dependencies_were_done(
+    sim: SimulatorServer, spec: Mapping[str, Any], since: int
+) -> None:
+    """Each PUT sent from request `since` on found everything it depends on finished."""
+    resources = {r.id.lower(): r for r in topology(spec)}
+    operations = operations_by_resource(sim)
+    for request in sim.requests()[since:]:
+        resource = resources.get(request["path"])
+        if request["method"] != "PUT" or resource is None or request["status"] >= 300:
+            continue
+        for dependency in resource.depends_on:
+            busy = [
+                (start, end)
+                for start, end in operations.get(dependency.lower(), [])
+                if start <= request["start"] < end
+            ]
+            assert not busy, f"{resource.name} was sent while {dependency} was still busy"
+
+
+def drive(stack: Stack, solution_id: str, step: float = 5.0, seconds: float = 60) -> dict[str, Any]:
+    """Wait for the operation to end, moving ARM's clock `step` seconds every 50 ms."""
+    deadline = time.monotonic() + seconds
+    while True:
+        state = stack.state(solution_id)
+        if state["lastOperation"]["runtimeStatus"] in {"Completed", "Failed", "Canceled"}:
+            return state
+        assert time.monotonic() < deadline, f"still running: {state}"
+        stack.sim.fast_forward(step)
+        time.sleep(0.05)
+
+
+def test_put_again_while_arm_still_runs_the_canceled_deployment(stack: Stack) -> None:
+    stack.sim.configure({"latencyScale": 0.01})
+    spec = sample("spec-farm.json")
+    setup = next(r for r in topology(spec) if r.type == VM_EXTENSION and r.environment == "prod")
+    assert stack.deploy("acme", spec).status_code == 202
+    deadline = time.monotonic() + 30
+    while not any(
+        r["id"].lower() == setup.id.lower() and r["provisioningState"] == "Creating"
+        for r in stack.sim.resources()
+    ):
+        assert time.monotonic() < deadline, "the setup never started"
+        time.sleep(0.05)
+    assert stack.api("POST", "platforms/acme/cancel").status_code == 202
+    busy = [r["id"] for r in stack.sim.resources() if r["provisioningState"] != "Succeeded"]
+    assert setup.id in busy
+    seen = len(stack.sim.requests())
+
+    # ARM goes on with what the canceled run started; the new run must wait for it.
+    assert stack.deploy("acme", spec).status_code == 202
+    state = drive(stack, "acme")
+
+    assert_all_succeeded(state)
+    live = {r["id"].lower(): r["provisioningState"] for r in stack.sim.resources()}
+    assert all(live[i] == "Succeeded" for i in resource_ids(spec))
+    assert_dependencies_were_done(stack.sim, spec, seen)
+    assert_created_once(stack.sim, spec)
+
+
+def test_a_resource_left_failed_is_applied_again_by_the_next_put(stack: Stack) -> None:
+    spec = sample("spec-farm.json")
+    setup = next(r for r in topology(spec) if r.type == VM_EXTENSION and r.environment == "dev")
+    # The setup of dev fails every attempt: the extension stays in ARM, `Failed`.
+    stack.sim.add_fault_rule(
+        "PUT", "/acme-dev-vm/extensions/outsystems-setup", "operation-failed", 4
+    )
+    assert stack.deploy("acme", spec).status_code == 202
+    state = stack.wait("acme")
+    assert state["environments"]["dev"]["status"] == "Failed"
+    assert state["environments"]["dev"]["error"]["resource"].lower() == setup.id.lower()
+    live = {r["id"].lower(): r["provisioningState"] for r in stack.sim.resources()}
+    assert live[setup.id.lower()] == "Failed"
+    seen = len(stack.sim.requests())
+
+    assert stack.deploy("acme", spec).status_code == 202
+    state = stack.wait("acme")
+
+    assert_all_succeeded(state)
+    new_puts = [r["path"] for r in stack.sim.requests()[seen:] if r["method"] == "PUT"]
+    assert new_puts == [setup.id.lower()]
+    live = {r["id"].lower(): r["provisioningState"] for r in stack.sim.resources()}
+    assert all(live[i] == "Succeeded" for i in resource_ids(spec))

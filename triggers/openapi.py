@@ -360,6 +360,7 @@ def document() -> dict[str, Any]:
                         "202": _json("ScaleAccepted", "Scaling requested"),
                         "400": _error("Outside the bounds, or not a farm"),
                         "404": _error("Unknown platform"),
+                        "409": _error("The scale set is not deployed (yet)"),
                     },
                     requestBody={
                         "required": True,

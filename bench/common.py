@@ -117,9 +117,13 @@ def app_stack(
     *,
     latency_scale: float,
     throttling: bool = True,
+    simulator: Mapping[str, Any] | None = None,
     **settings: str,
 ) -> Iterator[Stack]:
-    """Azurite, the ARM simulator and the app on the local host, torn down afterwards."""
+    """Azurite, the ARM simulator and the app on the local host, torn down afterwards.
+
+    `simulator` overrides further `SimConfig` fields; `settings` override app settings.
+    """
     from localdev.armsim.testing import running_simulator
     from tests.support.azurite import running_azurite
     from tests.support.stack import running_stack
@@ -127,7 +131,9 @@ def app_stack(
     with ExitStack() as stack:
         azurite: Azurite = stack.enter_context(running_azurite())
         sim: SimulatorServer = stack.enter_context(
-            running_simulator(latency_scale=latency_scale, throttling=throttling)
+            running_simulator(
+                latency_scale=latency_scale, throttling=throttling, **dict(simulator or {})
+            )
         )
         # Typed loosely: `running_stack` takes its own keyword flags next to the settings.
         options: dict[str, Any] = dict(settings)

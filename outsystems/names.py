@@ -194,8 +194,8 @@ class PlatformNames:
 
     @property
     def cpu_high_alert(self) -> str:
-        return f"{self.solution_id}-prod-cpu-high"
+        return f"{self.solution_id}-prod-frontends-cpu-high"
 
     @property
     def cpu_low_alert(self) -> str:
-        return f"{self.solution_id}-prod-cpu-low"
+        return f"{self.solution_id}-prod-frontends-cpu-low"

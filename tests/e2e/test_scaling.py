@@ -513,10 +513,10 @@ def test_deploying_a_farm_wires_its_cpu_alerts_to_the_webhook(stack: Stack) -> N
     assert receiver["serviceUri"] == SECRETS["ALERT_WEBHOOK_URL"]
     assert receiver["useCommonAlertSchema"] is True
     rules = {r["body"]["name"]: r["body"]["properties"] for r in stack.sim.resources(METRIC_ALERT)}
-    assert set(rules) == {"acme-prod-cpu-high", "acme-prod-cpu-low"}
+    assert set(rules) == {"acme-prod-frontends-cpu-high", "acme-prod-frontends-cpu-low"}
     for name, operator, threshold, window in (
-        ("acme-prod-cpu-high", "GreaterThan", 70, "PT5M"),
-        ("acme-prod-cpu-low", "LessThan", 25, "PT15M"),
+        ("acme-prod-frontends-cpu-high", "GreaterThan", 70, "PT5M"),
+        ("acme-prod-frontends-cpu-low", "LessThan", 25, "PT15M"),
     ):
         rule = rules[name]
         assert [s.lower() for s in rule["scopes"]] == [SCALE_SET_ID.lower()]
@@ -530,7 +530,7 @@ def test_deploying_a_farm_wires_its_cpu_alerts_to_the_webhook(stack: Stack) -> N
         assert rule["autoMitigate"] is True
         assert [a["actionGroupId"].lower() for a in rule["actions"]] == [group["id"].lower()]
     # What such a rule sends (its own name, our scale set as target) is accepted.
-    fired = alert("high", alertRule="acme-prod-cpu-high", alertTargetIDs=rule["scopes"])
+    fired = alert("high", alertRule="acme-prod-frontends-cpu-high", alertTargetIDs=rule["scopes"])
     response = post_alert(stack, fired)
     assert response.status_code == 202, response.text
     wait_for(lambda: capacity(stack.sim) == 4, what="the rule's alert applied")

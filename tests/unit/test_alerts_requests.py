@@ -118,16 +118,20 @@ def test_a_malformed_request_fails_and_leaves_the_state_alone() -> None:
 
 def test_a_resolved_alert_withdraws_only_its_rules_pending_alerts() -> None:
     entity = Entity()
-    add(entity, "high", request(rule="acme-prod-cpu-high"))
-    add(entity, "low", request(kind=ScaleKind.IN, rule="acme-prod-cpu-low", source_id="alert-2"))
+    add(entity, "high", request(rule="acme-prod-frontends-cpu-high"))
+    add(
+        entity,
+        "low",
+        request(kind=ScaleKind.IN, rule="acme-prod-frontends-cpu-low", source_id="alert-2"),
+    )
     manual = request(ScaleSource.MANUAL, ScaleKind.EXACT, None, "m1", amount=4)
     add(entity, "manual", manual)
-    assert entity.call("withdraw", {"rule": "ACME-PROD-CPU-HIGH"}) == 1
-    assert entity.call("withdraw", {"rule": "acme-prod-cpu-high"}) == 0
+    assert entity.call("withdraw", {"rule": "ACME-PROD-FRONTENDS-CPU-HIGH"}) == 1
+    assert entity.call("withdraw", {"rule": "acme-prod-frontends-cpu-high"}) == 0
     assert [p["id"] for p in entity.data["pending"]] == ["low", "manual"]
     [record] = entity.data["decisions"]
     assert (record["requestId"], record["outcome"]) == ("high", "skipped")
-    assert record["reason"].startswith("withdrawn: alert rule ACME-PROD-CPU-HIGH resolved")
+    assert record["reason"].startswith("withdrawn: alert rule ACME-PROD-FRONTENDS-CPU-HIGH resolved")
 
 
 def test_record_settles_defers_sets_the_cooldown_and_keeps_the_latest_decisions() -> None:

@@ -116,8 +116,8 @@ def test_worst_case_solution_id_and_environment() -> None:
     assert names.scaling_action_group == "abcdef-prod-scale-ag"
     assert names.scaling_action_group_short_name == "abcdef-scale"
     assert (names.cpu_high_alert, names.cpu_low_alert) == (
-        "abcdef-prod-cpu-high",
-        "abcdef-prod-cpu-low",
+        "abcdef-prod-frontends-cpu-high",
+        "abcdef-prod-frontends-cpu-low",
     )
     assert names.vnet == "abcdef-vnet"
     assert default_resource_group("abcdef") == "abcdef-rg"

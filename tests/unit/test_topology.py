@@ -559,10 +559,10 @@ def test_farm_scaling_alerts() -> None:
     assert receiver["serviceUri"] == token(ALERT_WEBHOOK_URL)
     assert receiver["useCommonAlertSchema"] is True
     alerts = {a.name: a.body["properties"] for a in find(graph, METRIC_ALERT)}
-    assert set(alerts) == {"acme-prod-cpu-high", "acme-prod-cpu-low"}
+    assert set(alerts) == {"acme-prod-frontends-cpu-high", "acme-prod-frontends-cpu-low"}
     for name, operator, threshold, window in (
-        ("acme-prod-cpu-high", "GreaterThan", CPU_HIGH_THRESHOLD, "PT5M"),
-        ("acme-prod-cpu-low", "LessThan", CPU_LOW_THRESHOLD, "PT15M"),
+        ("acme-prod-frontends-cpu-high", "GreaterThan", CPU_HIGH_THRESHOLD, "PT5M"),
+        ("acme-prod-frontends-cpu-low", "LessThan", CPU_LOW_THRESHOLD, "PT15M"),
     ):
         props = alerts[name]
         assert props["scopes"] == [scale_set.id]

@@ -1,0 +1,119 @@
+"""osctl against the real app on the local host (function keys enforced, as in Azure)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from localdev.armsim.server import SimulatorServer
+from osctl.main import app
+from tests.support.azurite import Azurite
+from tests.support.stack import Stack, running_stack
+
+KEY = "live-function-key-0123456789abcdef"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+CLEAN_ENV: dict[str, str | None] = {"OSCTL_URL": None, "OSCTL_KEY": None, "COLUMNS": None}
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def keyed(sim: SimulatorServer, azurite: Azurite) -> Iterator[Stack]:
+    azurite.drain("platform-events")
+    with running_stack(sim, azurite, require_keys=True, LOCALDEV_FUNCTION_KEY=KEY) as stack:
+        yield stack
+
+
+def osctl(stack: Stack, *args: str, key: str = KEY) -> Result:
+    result = runner.invoke(
+        app, ["--url", stack.base, "--key", key, *args], env=CLEAN_ENV, catch_exceptions=False
+    )
+    assert KEY not in result.output, "the function key must never be printed"
+    return result
+
+
+def test_deploy_status_plan_scale_and_destroy(keyed: Stack, tmp_path: Path) -> None:
+    demo = str(EXAMPLES / "spec-demo.json")
+    deployed = osctl(keyed, "deploy", "acme", "-f", demo, "--poll-interval", "0.2")
+    assert deployed.exit_code == 0, deployed.output
+    assert "4/4 environments succeeded" in deployed.output
+    assert "/LifeTime" in deployed.output
+
+    status = osctl(keyed, "status", "acme")
+    assert status.exit_code == 0
+    assert "Succeeded" in status.output
+    listed = osctl(keyed, "list", "--json")
+    assert [p["solutionId"] for p in json.loads(listed.output)["platforms"]] == ["acme"]
+
+    bigger = json.loads(Path(demo).read_text())
+    bigger["environments"]["life"] = {"vmSize": "Standard_D4s_v5"}
+    spec_file = tmp_path / "bigger.json"
+    spec_file.write_text(json.dumps(bigger))
+    plan = osctl(keyed, "plan", "acme", "-f", str(spec_file), "--json")
+    assert plan.exit_code == 0
+    updates = [r["name"] for r in json.loads(plan.output)["resources"] if r["action"] == "update"]
+    assert updates == ["acme-life-vm"]
+    table = osctl(keyed, "plan", "acme", "-f", str(spec_file))
+    assert "hardwareProfile.vmSize" in table.output
+
+    scaled = osctl(keyed, "scale", "acme", "--capacity", "4")
+    assert scaled.exit_code == 0, scaled.output
+    deadline = time.monotonic() + 30
+    while (
+        keyed.api("GET", "platforms/acme/scaling", headers={"x-functions-key": KEY}).json()[
+            "capacity"
+        ]
+        != 4
+    ):
+        assert time.monotonic() < deadline, "the manual scaling was not applied"
+        time.sleep(0.2)
+    scaling = osctl(keyed, "scaling", "acme")
+    assert scaling.exit_code == 0
+    assert "manual" in scaling.output
+
+    destroyed = osctl(keyed, "destroy", "acme", "--yes", "--poll-interval", "0.2")
+    assert destroyed.exit_code == 0, destroyed.output
+    assert keyed.sim.resources() == []
+
+
+def test_api_errors_are_messages_and_exit_codes(keyed: Stack, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps(
+            {
+                "location": "westeurope",
+                "adminPassword": "Sup3r-Secret!",
+                "environments": {"prod": {"frontends": {"minCapacity": 5, "maxCapacity": 3}}},
+            }
+        )
+    )
+    invalid = osctl(keyed, "deploy", "acme", "-f", str(bad))
+    assert invalid.exit_code == 2
+    assert "adminPassword" in invalid.output
+    assert "VM_ADMIN_PASSWORD" in invalid.output
+    assert "Sup3r-Secret!" not in invalid.output
+    assert "Traceback" not in invalid.output
+
+    unknown = osctl(keyed, "status", "nope")
+    assert unknown.exit_code == 2
+    assert "nope" in unknown.output
+
+    nothing = osctl(keyed, "cancel", "nope")
+    assert nothing.exit_code == 2
+
+    wrong_key = osctl(keyed, "list", key="not-the-key")
+    assert wrong_key.exit_code == 2
+    assert "401" in wrong_key.output or "key" in wrong_key.output.lower()
+
+
+def test_unreachable_app_exits_3(keyed: Stack) -> None:
+    result = runner.invoke(
+        app, ["--url", "http://127.0.0.1:9", "--timeout", "2", "list"], env=CLEAN_ENV
+    )
+    assert result.exit_code == 3
+    assert "127.0.0.1:9" in result.output

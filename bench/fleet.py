@@ -125,7 +125,7 @@ def report(
     base = results[0].wall if results and results[0].platforms == 1 else None
     rows = []
     for r in results:
-        floor = max(r.write_floor, base or critical)
+        single = base or critical
         rows.append(
             (
                 r.platforms,
@@ -138,7 +138,8 @@ def report(
                 r.per_platform,
                 r.write_floor,
                 r.read_floor,
-                r.wall / floor,
+                r.wall / max(single, r.write_floor),
+                r.wall / max(single, r.write_floor, r.read_floor),
             )
         )
     lines = [
@@ -158,7 +159,8 @@ def report(
                 "wall/K s",
                 "write floor s",
                 "read floor s",
-                "wall/max(floor,K=1)",
+                "wall/max(K=1,write floor)",
+                "wall/max(K=1,both floors)",
             ),
         ),
     ]

@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from localdev.armsim.server import SimulatorServer
+from outsystems.deployment import MAX_ATTEMPTS
 from outsystems.names import ENVIRONMENTS
 from outsystems.spec import parse_spec
 from outsystems.topology import (
@@ -97,7 +98,8 @@ def most_in_flight(intervals: Mapping[str, list[tuple[float, float]]]) -> int:
 
 
 def test_environments_run_their_long_operations_at_the_same_time(stack: Stack) -> None:
-    stack.sim.configure({"latencyScale": 0.0005})
+    # Gateways take 1.2 s at this scale: long enough to overlap even on a busy machine.
+    stack.sim.configure({"latencyScale": 0.001})
     spec = sample("spec-farm.json")
     resources = {r.id.lower(): r for r in topology(spec)}
     assert stack.deploy("acme", spec).status_code == 202
@@ -368,7 +370,7 @@ def test_a_resource_left_failed_is_applied_again_by_the_next_put(stack: Stack) -
     setup = next(r for r in topology(spec) if r.type == VM_EXTENSION and r.environment == "dev")
     # The setup of dev fails every attempt: the extension stays in ARM, `Failed`.
     stack.sim.add_fault_rule(
-        "PUT", "/acme-dev-vm/extensions/outsystems-setup", "operation-failed", 4
+        "PUT", "/acme-dev-vm/extensions/outsystems-setup", "operation-failed", MAX_ATTEMPTS
     )
     assert stack.deploy("acme", spec).status_code == 202
     state = stack.wait("acme")

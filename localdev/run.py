@@ -164,9 +164,13 @@ def _scale_out(base_url: str, seconds: float) -> dict[str, Any]:
     while time.monotonic() < deadline:
         time.sleep(1)
         status, scaling = _api(base_url, "GET", f"platforms/{SOLUTION_ID}/scaling")
-        capacity = scaling.get("capacity") if isinstance(scaling, dict) else None
-        if isinstance(capacity, int) and capacity > before:
-            print(f"    front-ends: {before} -> {capacity}", flush=True)
+        if not isinstance(scaling, dict):
+            continue
+        capacity = scaling.get("capacity")
+        applied = [d for d in scaling.get("decisions") or [] if d.get("outcome") == "applied"]
+        # Done when the scale set has grown and the scaler has recorded why.
+        if isinstance(capacity, int) and capacity > before and applied:
+            print(f"    front-ends: {before} -> {capacity} ({applied[0]['reason']})", flush=True)
             return dict(scaling)
     raise DemoError(f"the scale set did not grow within {seconds:.0f} s (still {before})")
 

@@ -52,7 +52,23 @@ MAX_ROUNDS = 8
 OPERATION_TIMEOUT = timedelta(minutes=30)
 #: ARM codes of a scale set busy with another operation: try the round again a bit later.
 BUSY_CODES = frozenset({"AnotherOperationInProgress", "RetryableErrorDueToAnotherOperation"})
+#: ARM codes of a capacity change that failed transiently (ARM says to retry it): the same
+#: PATCH is sent again. Deciding again instead would read the capacity the failed operation left
+#: in the scale set's model and take the change as done.
+TRANSIENT_CODES = frozenset(
+    {
+        "RetryableError",
+        "InternalServerError",
+        "InternalError",
+        "ServiceUnavailable",
+        "ServerTimeout",
+        "GatewayTimeout",
+        "TooManyRequests",
+        "OperationPreempted",
+    }
+)
 BUSY_ATTEMPTS = 3
+TRANSIENT_ATTEMPTS = 3
 
 Orchestration = Generator[Any, Any, dict[str, Any] | None]
 
@@ -223,6 +239,13 @@ def scale_frontends(context: df.DurableOrchestrationContext) -> Orchestration:
             error = yield from _change_capacity(
                 context, retry, poll, subscription, scale_set_id, decision.target
             )
+            for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+                if error is None or error[0] not in TRANSIENT_CODES:
+                    break
+                yield context.create_timer(context.current_utc_datetime + poll * attempt)
+                error = yield from _change_capacity(
+                    context, retry, poll, subscription, scale_set_id, decision.target
+                )
             if error is not None and error[0] in BUSY_CODES and busy_attempts < BUSY_ATTEMPTS:
                 busy_attempts += 1
                 yield context.create_timer(context.current_utc_datetime + poll * busy_attempts)

@@ -34,7 +34,7 @@ from outsystems.topology import (
 from tests.e2e.test_deploy import sample
 from tests.e2e.test_secrets import assert_no_leak, host_process, wait_terminal, write_settings
 from tests.support.azurite import Azurite
-from tests.support.stack import SUBSCRIPTION, Stack, app_settings
+from tests.support.stack import SUBSCRIPTION, Stack, app_settings, running_stack
 
 LONG_TYPES = frozenset({VM, VM_EXTENSION, APP_GATEWAY, SQL_SERVER, SCALE_SET})
 
@@ -388,3 +388,34 @@ def test_a_resource_left_failed_is_applied_again_by_the_next_put(stack: Stack) -
     assert new_puts == [setup.id.lower()]
     live = {r["id"].lower(): r["provisioningState"] for r in stack.sim.resources()}
     assert all(live[i] == "Succeeded" for i in resource_ids(spec))
+
+
+def test_a_wait_past_its_limit_fails_as_timed_out_and_a_later_put_finishes(
+    sim: SimulatorServer, azurite: Azurite
+) -> None:
+    spec = sample("spec-farm.json")
+    sim.configure({"latencyScale": 0.01})
+    # Limits of a few tenths of a second: every environment's first long operation outlasts it.
+    with running_stack(sim, azurite, OPERATION_TIMEOUT_SCALE="0.0002") as stack:
+        assert stack.deploy("acme", spec).status_code == 202
+        state = stack.wait("acme", 60)
+        for env in ENVIRONMENTS:
+            progress = state["environments"][env]
+            assert progress["status"] == "Failed", progress
+            assert progress["error"]["code"] == "OperationTimedOut", progress
+            assert "did not finish within" in progress["error"]["message"]
+            assert progress["error"]["resource"]
+        types = [e["type"] for e in stack.events()]
+        assert types.count("outsystems.environment.failed") == 4
+        assert "outsystems.deployment.failed" in types
+    assert any(r["provisioningState"] == "Creating" for r in sim.resources())
+
+    # With the default limits, the same spec again: ARM's running operations are waited for.
+    seen = len(sim.requests())
+    with running_stack(sim, azurite) as stack:
+        assert stack.deploy("acme", spec).status_code == 202
+        # ARM's clock at ten times real time: what still runs outlasts a few quick retries.
+        state = drive(stack, "acme", step=0.5)
+    assert_all_succeeded(state)
+    assert_dependencies_were_done(sim, spec, seen)
+    assert_created_once(sim, spec)

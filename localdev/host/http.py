@@ -104,8 +104,20 @@ class HttpTriggers:
         return list(self._routes)
 
     def add_routes(self, app: web.Application) -> None:
-        path = f"/{self.prefix}/{{tail:.*}}" if self.prefix else "/{tail:.*}"
+        # `(?s:.*)`: a decoded CR or LF in the path must reach the routes (and the app) too.
+        path = f"/{self.prefix}/{{tail:(?s:.*)}}" if self.prefix else "/{tail:(?s:.*)}"
         app.router.add_route("*", path, self.handle)
+
+    def _tail(self, request: web.Request) -> str:
+        """The path after the prefix, still percent-encoded.
+
+        Route templates split it into segments before decoding each one (as ASP.NET Core does):
+        aiohttp's `match_info` is decoded already, and decoding that again would turn `%252F`
+        into a `/` and `%2F` into a segment break.
+        """
+        raw = request.rel_url.raw_path
+        start = f"/{self.prefix}/" if self.prefix else "/"
+        return raw[len(start) :] if raw.startswith(start) else raw.lstrip("/")
 
     def _authorized(self, route: HttpRoute, request: web.Request) -> bool:
         if not self._require_keys or route.auth_level == "anonymous":
@@ -114,7 +126,7 @@ class HttpTriggers:
         return supplied == self._key
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        tail = request.match_info.get("tail", "")
+        tail = self._tail(request)
         method = request.method.upper()
         for route in self._routes:
             values = route.template.match(tail)

@@ -115,7 +115,7 @@ class RouteTemplate:
 
     def match(self, path: str) -> dict[str, str] | None:
         text = path.strip("/")
-        parts = [unquote(p) for p in text.split("/")] if text else []
+        parts = [_segment_value(p) for p in text.split("/")] if text else []
         values: dict[str, str] = {}
         for index, segment in enumerate(self.segments):
             if segment.catch_all:
@@ -161,3 +161,10 @@ def _split_constraints(text: str) -> list[str]:
         current += char
     constraints.append(current)
     return constraints
+
+
+def _segment_value(raw: str) -> str:
+    """A path segment decoded as ASP.NET Core decodes route values: all but `%2F`, which stays
+    encoded (an encoded slash is part of the value, never a separator)."""
+    pieces = re.split("(%2[Ff])", raw)
+    return "".join(piece if index % 2 else unquote(piece) for index, piece in enumerate(pieces))

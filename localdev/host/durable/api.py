@@ -144,23 +144,26 @@ class DurableHttpApi:
     def _routes(
         self,
     ) -> list[tuple[str, str, Callable[[web.Request, bool], Awaitable[web.Response]]]]:
+        # `[^/]+`, not aiohttp's default `[^{}/]+`: the SDK puts instance ids and entity keys in
+        # the path as they are, and an id with a brace must reach its handler (a 404 of the
+        # extension), not aiohttp's plain-text 404 that the SDK fails to parse as JSON.
         return [
-            ("POST", "/orchestrators/{name}", self._start),
-            ("POST", "/orchestrators/{name}/{instance_id}", self._start),
+            ("POST", "/orchestrators/{name:[^/]+}", self._start),
+            ("POST", "/orchestrators/{name:[^/]+}/{instance_id:[^/]+}", self._start),
             ("GET", "/instances", self._list),
             ("GET", "/instances/", self._list),
             ("DELETE", "/instances", self._purge_by),
             ("DELETE", "/instances/", self._purge_by),
-            ("GET", "/instances/{instance_id}", self._status),
-            ("DELETE", "/instances/{instance_id}", self._purge),
-            ("POST", "/instances/{instance_id}/raiseEvent/{event}", self._raise_event),
-            ("POST", "/instances/{instance_id}/terminate", self._terminate),
-            ("POST", "/instances/{instance_id}/suspend", self._suspend),
-            ("POST", "/instances/{instance_id}/resume", self._resume),
-            ("POST", "/instances/{instance_id}/restart", self._restart),
-            ("POST", "/instances/{instance_id}/rewind", self._rewind),
-            ("GET", "/entities/{name}/{key}", self._read_entity),
-            ("POST", "/entities/{name}/{key}", self._signal_entity),
+            ("GET", "/instances/{instance_id:[^/]+}", self._status),
+            ("DELETE", "/instances/{instance_id:[^/]+}", self._purge),
+            ("POST", "/instances/{instance_id:[^/]+}/raiseEvent/{event:[^/]+}", self._raise_event),
+            ("POST", "/instances/{instance_id:[^/]+}/terminate", self._terminate),
+            ("POST", "/instances/{instance_id:[^/]+}/suspend", self._suspend),
+            ("POST", "/instances/{instance_id:[^/]+}/resume", self._resume),
+            ("POST", "/instances/{instance_id:[^/]+}/restart", self._restart),
+            ("POST", "/instances/{instance_id:[^/]+}/rewind", self._rewind),
+            ("GET", "/entities/{name:[^/]+}/{key:[^/]+}", self._read_entity),
+            ("POST", "/entities/{name:[^/]+}/{key:[^/]+}", self._signal_entity),
         ]
 
     def _wrap(

@@ -81,15 +81,21 @@ def _torn_down(status: df.DurableOrchestrationStatus, request: dict[str, Any]) -
 async def _farm(client: df.DurableOrchestrationClient, solution_id: str) -> Farm:
     """The farm of a platform, from the spec of its last operation (`_RefusedError` if none)."""
     from outsystems.deployment import graph_of
+    from outsystems.names import is_valid_solution_id
     from outsystems.topology import SCALE_SET
 
+    unknown = _RefusedError(
+        error_response(404, "PlatformNotFound", f"No platform {solution_id} is known.")
+    )
+    # Only a valid id can name a platform; any other must not reach the durable client, which
+    # puts instance ids into its URLs as they are (a `/` or `..` would call another endpoint).
+    if not is_valid_solution_id(solution_id):
+        raise unknown
     status = await client.get_status(platform_instance_id(solution_id), show_input=True)
     request = _decoded(status.input_) if status and status.runtime_status else None
     spec_json = request.get("spec") if isinstance(request, dict) else None
     if not spec_json or not isinstance(request, dict) or _torn_down(status, request):
-        raise _RefusedError(
-            error_response(404, "PlatformNotFound", f"No platform {solution_id} is known.")
-        )
+        raise unknown
     spec, graph = graph_of(spec_json)
     frontends = spec.environments.prod.frontends
     scale_sets = [r.id for r in graph if r.type == SCALE_SET]

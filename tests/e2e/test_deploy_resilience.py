@@ -393,6 +393,7 @@ def test_a_resource_left_failed_is_applied_again_by_the_next_put(stack: Stack) -
 def test_a_wait_past_its_limit_fails_as_timed_out_and_a_later_put_finishes(
     sim: SimulatorServer, azurite: Azurite
 ) -> None:
+    azurite.drain("platform-events")
     spec = sample("spec-farm.json")
     sim.configure({"latencyScale": 0.01})
     # Limits of a few tenths of a second: every environment's first long operation outlasts it.

@@ -192,6 +192,7 @@ class FunctionTimings(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.INFO)
         self.durations: dict[str, list[float]] = {}
+        self.failures: dict[str, int] = {}
         self._saved_level = logging.NOTSET
         self._saved_propagate = True
 
@@ -200,8 +201,10 @@ class FunctionTimings(logging.Handler):
             return
         args = record.args
         if isinstance(args, tuple) and len(args) == 4:
-            name, _outcome, _id, duration_ms = args
+            name, outcome, _id, duration_ms = args
             self.durations.setdefault(str(name), []).append(float(str(duration_ms)) / 1000)
+            if outcome != "Succeeded":
+                self.failures[str(name)] = self.failures.get(str(name), 0) + 1
 
     def __enter__(self) -> FunctionTimings:
         logger = logging.getLogger(self.LOGGER)
@@ -218,10 +221,19 @@ class FunctionTimings(logging.Handler):
         logger.setLevel(self._saved_level)
         logger.propagate = self._saved_propagate
 
-    def summary(self, names: Iterable[str]) -> list[tuple[str, int, float, float, float]]:
-        """Per function: invocations, total, median and p99 seconds."""
+    def summary(self, names: Iterable[str]) -> list[tuple[str, int, int, float, float, float]]:
+        """Per function: invocations, failed ones, total, median and p99 seconds."""
         rows = []
         for name in names:
             values = self.durations.get(name, [])
-            rows.append((name, len(values), sum(values), median(values), percentile(values, 0.99)))
+            rows.append(
+                (
+                    name,
+                    len(values),
+                    self.failures.get(name, 0),
+                    sum(values),
+                    median(values),
+                    percentile(values, 0.99),
+                )
+            )
         return rows

@@ -69,7 +69,7 @@ class FanoutResult:
     arm_requests: int
     chain: tuple[str, ...]
     measured: tuple[Link, ...] = ()
-    functions: tuple[tuple[str, int, float, float, float], ...] = ()
+    functions: tuple[tuple[str, int, int, float, float, float], ...] = ()
 
     @property
     def ours_over_critical(self) -> float:
@@ -192,7 +192,7 @@ def run(
     *,
     latency_scale: float = 0.005,
     poll_seconds: float = 0.05,
-    throttling: bool = False,
+    throttling: bool = True,
     sequential: bool = True,
 ) -> FanoutResult:
     """Deploy the farm sample, then provision it sequentially; the figures of both."""
@@ -263,7 +263,9 @@ def report(result: FanoutResult) -> str:
             ("resource", "ready", "started", "ended", "gap"),
         ),
         "host invocations during our deployment (orchestrator episodes and activities):",
-        format_table(result.functions, ("function", "calls", "total s", "median s", "p99 s")),
+        format_table(
+            result.functions, ("function", "calls", "failed", "total s", "median s", "p99 s")
+        ),
         f"ARM requests {result.arm_requests}, throttled {result.throttled}",
         f"ours / critical path = {result.ours_over_critical:.3f} (target <= 1.1: "
         f"{verdict(result.ours_over_critical, 1.1, at_most=True)})",

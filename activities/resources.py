@@ -28,16 +28,13 @@ log = logging.getLogger(__name__)
 def plan_environment(request: dict[str, Any]) -> list[dict[str, Any]]:
     """The plan of one environment (or `shared`): each resource's action against live state."""
     from arm.live import read_live
-    from outsystems.deployment import graph_of, settle_plan_entry
+    from outsystems.deployment import graph_of
     from outsystems.plan import plan_resource
 
     spec, graph = graph_of(request["spec"])
     resources = graph.for_environment(request["environment"])
     live = read_live(spec.subscription_id, resources)
-    return [
-        settle_plan_entry(plan_resource(r, body).to_json(), body)
-        for r, body in zip(resources, live, strict=True)
-    ]
+    return [plan_resource(r, body).to_json() for r, body in zip(resources, live, strict=True)]
 
 
 def _desired_body(resource: Resource, subscription_id: str) -> dict[str, Any]:

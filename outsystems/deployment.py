@@ -284,31 +284,6 @@ def _minutes(delta: timedelta) -> str:
     return f"{minutes:g} minutes" if minutes >= 1 else f"{delta.total_seconds():g} seconds"
 
 
-def unsettled_state(live: Mapping[str, Any] | None) -> str | None:
-    """A live resource's `provisioningState` when it is not `Succeeded`, else None."""
-    properties = (live or {}).get("properties")
-    state = properties.get("provisioningState") if isinstance(properties, Mapping) else None
-    if not isinstance(state, str) or state.lower() == "succeeded":
-        return None
-    return state
-
-
-def settle_plan_entry(planned: dict[str, Any], live: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A plan entry (`PlannedResource.to_json()`) that also applies an unsettled resource.
-
-    Comparing bodies cannot tell that ARM left a resource `Failed` (its operation failed for
-    good) or is still creating it (an operation of an earlier, canceled or crashed run): both
-    must be applied again, or what depends on them would start on a broken or unfinished base
-    and the environment would read `Succeeded` when it is not. Sending the body again is
-    idempotent; while ARM is still busy the PUT conflicts and is tried again until it is not.
-    """
-    state = unsettled_state(live)
-    if planned["action"] != "noop" or state is None:
-        return planned
-    change = {"path": "properties.provisioningState", "from": state, "to": "Succeeded"}
-    return {**planned, "action": "update", "changes": [*planned["changes"], change]}
-
-
 def pending_progress(total: int) -> dict[str, Any]:
     """An environment that has not started yet."""
     return {"status": "Pending", "resourcesDone": 0, "resourcesTotal": total, "step": None,

@@ -160,13 +160,31 @@ def _capacity_changes(resource: Resource, changes: list[Change]) -> list[Change]
     return kept
 
 
+def unsettled_state(live: Mapping[str, Any] | None) -> str | None:
+    """A live resource's `provisioningState` when it is not `Succeeded`, else None."""
+    properties = (live or {}).get("properties")
+    state = properties.get("provisioningState") if isinstance(properties, Mapping) else None
+    if not isinstance(state, str) or state.lower() == "succeeded":
+        return None
+    return state
+
+
 def plan_resource(resource: Resource, live: Mapping[str, Any] | None) -> PlannedResource:
-    """The action for one resource given its live state (None when it does not exist)."""
+    """The action for one resource given its live state (None when it does not exist).
+
+    Comparing bodies cannot tell that ARM left a resource `Failed` (its operation failed for
+    good) or is still creating it (an operation of an earlier, canceled or crashed run): both
+    are applied again, or what depends on them would start on a broken or unfinished base.
+    Sending the body again is idempotent; while ARM is busy the PUT conflicts and is retried.
+    """
     if live is None:
         return PlannedResource(resource, "create")
     changes = compare(dict(resource.body), live)
     if resource.type == SCALE_SET:
         changes = _capacity_changes(resource, changes)
+    state = unsettled_state(live)
+    if state is not None:
+        changes.append(Change("properties.provisioningState", state, "Succeeded"))
     return PlannedResource(resource, "update" if changes else "noop", tuple(changes))
 
 

@@ -131,7 +131,9 @@ def test_a_resolved_alert_withdraws_only_its_rules_pending_alerts() -> None:
     assert [p["id"] for p in entity.data["pending"]] == ["low", "manual"]
     [record] = entity.data["decisions"]
     assert (record["requestId"], record["outcome"]) == ("high", "skipped")
-    assert record["reason"].startswith("withdrawn: alert rule ACME-PROD-FRONTENDS-CPU-HIGH resolved")
+    assert record["reason"].startswith(
+        "withdrawn: alert rule ACME-PROD-FRONTENDS-CPU-HIGH resolved"
+    )
 
 
 def test_record_settles_defers_sets_the_cooldown_and_keeps_the_latest_decisions() -> None:

@@ -7,14 +7,8 @@ from typing import Any
 
 import pytest
 
-from outsystems.deployment import (
-    BUSY_BACKOFF_SECONDS,
-    MAX_ATTEMPTS,
-    Walk,
-    settle_plan_entry,
-    timeout_for,
-    unsettled_state,
-)
+from outsystems.deployment import BUSY_BACKOFF_SECONDS, MAX_ATTEMPTS, Walk, timeout_for
+from outsystems.plan import plan_resource, unsettled_state
 from outsystems.topology import APP_GATEWAY, Resource
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -65,31 +59,38 @@ def test_conflicts_do_not_use_up_the_attempts_of_real_failures() -> None:
     assert walk.progress()["error"]["code"] == "RetryableError"
 
 
-def entry(action: str = "noop") -> dict[str, Any]:
-    return {"id": GATEWAY.id, "name": "gw", "action": action, "changes": []}
+SIZED = Resource(
+    id="/x/vm", type="Microsoft.Compute/virtualMachines", name="vm", api_version="v",
+    environment="dev", body={"properties": {"size": "S"}}, depends_on=(),
+)  # fmt: skip
 
 
 @pytest.mark.parametrize("state", ["Failed", "Canceled", "Creating", "Updating", "Deleting"])
 def test_an_unsettled_resource_is_applied_again(state: str) -> None:
-    live = {"properties": {"provisioningState": state}}
+    live = {"properties": {"size": "S", "provisioningState": state}}
     assert unsettled_state(live) == state
-    settled = settle_plan_entry(entry(), live)
-    assert settled["action"] == "update"
-    assert settled["changes"] == [
+    planned = plan_resource(SIZED, live).to_json()
+    assert planned["action"] == "update"
+    assert planned["changes"] == [
         {"path": "properties.provisioningState", "from": state, "to": "Succeeded"}
     ]
 
 
 @pytest.mark.parametrize(
-    "live", [None, {}, {"properties": {}}, {"properties": {"provisioningState": "Succeeded"}}]
+    "extra", [{}, {"provisioningState": "Succeeded"}, {"provisioningState": "succeeded"}]
 )
-def test_a_settled_or_absent_resource_keeps_its_action(live: dict[str, Any] | None) -> None:
+def test_a_settled_resource_is_left_alone(extra: dict[str, Any]) -> None:
+    live = {"properties": {"size": "S", **extra}}
     assert unsettled_state(live) is None
-    assert settle_plan_entry(entry(), live) == entry()
-    assert settle_plan_entry(entry("create"), live) == entry("create")
+    assert plan_resource(SIZED, live).action == "noop"
+    assert plan_resource(SIZED, None).action == "create"
 
 
 def test_an_update_keeps_its_own_changes() -> None:
-    changed = {**entry("update"), "changes": [{"path": "sku", "from": 1, "to": 2}]}
-    live = {"properties": {"provisioningState": "Failed"}}
-    assert settle_plan_entry(changed, live) == changed
+    live = {"properties": {"size": "M", "provisioningState": "Failed"}}
+    planned = plan_resource(SIZED, live).to_json()
+    assert planned["action"] == "update"
+    assert [c["path"] for c in planned["changes"]] == [
+        "properties.size",
+        "properties.provisioningState",
+    ]

@@ -228,6 +228,12 @@ def _torn_down(operation: dict[str, Any]) -> bool:
     )
 
 
+def _shown(names: list[str], limit: int = 80) -> str:
+    """Names quoted back to the caller, cut short: the input may be arbitrarily long."""
+    text = ", ".join(names)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _environments(req: func.HttpRequest) -> list[str]:
     """The `environments` query parameter (all four when absent); `ApiError` when invalid."""
     raw = req.params.get("environments")
@@ -242,7 +248,7 @@ def _environments(req: func.HttpRequest) -> list[str]:
                 FieldError(
                     "environments",
                     f"must be a comma-separated list of {', '.join(ENVIRONMENT_NAMES)}"
-                    + (f"; unknown: {', '.join(unknown)}" if unknown else ""),
+                    + (f"; unknown: {_shown(unknown)}" if unknown else ""),
                 )
             ],
         )

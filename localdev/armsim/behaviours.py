@@ -258,7 +258,8 @@ class VirtualNetwork(Behaviour):
                 )
                 engine.store.put(child)
                 engine.store.record_creation(child.id)
-            elif child.body != body:
+            elif child.body != body or child.state in {"Failed", "Canceled"}:
+                # A PUT of the VNet applies its inline subnets again, failed ones included.
                 child.body, child.state, child.changed = body, resource.state, engine.now
 
     def completed(self, engine: Engine, resource: Resource, op: Operation | None) -> None:

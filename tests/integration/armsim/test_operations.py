@@ -255,3 +255,16 @@ def test_failed_delete_leaves_the_resource_and_its_children(clients: Clients, si
     assert clients.sql.databases.get(G, "sim-sql-del", "db").status == "Online"
     clients.sql.servers.begin_delete(G, "sim-sql-del").result()
     assert sim.resources(type_name="Microsoft.Sql/servers/databases") == []
+
+
+def test_a_vnet_applied_again_after_a_failure_settles_its_inline_subnets(
+    clients: Clients, sim: SimulatorServer
+):
+    clients.resource.resource_groups.create_or_update(G, {"location": bodies.LOCATION})
+    body = bodies.vnet({"dev": "10.0.0.0/24"})
+    sim.add_fault_rule(method="PUT", path="/virtualnetworks/vnet", kind="operation-failed")
+    with pytest.raises(HttpResponseError):
+        clients.network.virtual_networks.begin_create_or_update(G, "vnet", body).result()
+    assert clients.network.subnets.get(G, "vnet", "dev").provisioning_state == "Failed"
+    clients.network.virtual_networks.begin_create_or_update(G, "vnet", body).result()
+    assert clients.network.subnets.get(G, "vnet", "dev").provisioning_state == "Succeeded"

@@ -74,7 +74,18 @@ def begin_apply_resource(request: dict[str, Any]) -> dict[str, Any]:
     )
     operation = begin_put(sender(spec.subscription_id), resource.id, resource.api_version, body)
     log.info("PUT %s: %s", resource.id, operation.status)
-    return operation.to_dict()
+    return _redacted(operation.to_dict(), spec.solution_id)
+
+
+def _redacted(operation: dict[str, Any], solution_id: str | None) -> dict[str, Any]:
+    """The operation with any secret masked in ARM's error message (it may quote a script)."""
+    from arm.secrets import redact
+
+    error = operation.get("error")
+    if error and error.get("message"):
+        error = {**error, "message": redact(error["message"], solution_id=solution_id)}
+        return {**operation, "error": error}
+    return operation
 
 
 @bp.activity_trigger(input_name="request")
@@ -87,7 +98,8 @@ def check_operations(request: dict[str, Any]) -> list[dict[str, Any]]:
     client = sender(request["subscriptionId"])
     endpoint = connection().endpoint
     operations = [Operation.from_dict(o) for o in request["operations"]]
-    return [op.to_dict() for op in parallel(lambda o: check(client, o, endpoint), operations)]
+    checked = parallel(lambda o: check(client, o, endpoint), operations)
+    return [_redacted(op.to_dict(), request.get("solutionId")) for op in checked]
 
 
 def _private_ips(nic: dict[str, Any] | None) -> list[str]:

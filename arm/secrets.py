@@ -53,3 +53,34 @@ def render_body(
         body, solution_id=solution_id, environment=environment, environ=environ
     )
     return placeholders.render(body, values)
+
+
+_SECRET_SETTINGS = (
+    "VM_ADMIN_PASSWORD",
+    "SQL_ADMIN_PASSWORD",
+    "PLATFORM_KEY_SEED",
+    "ALERT_WEBHOOK_URL",
+)
+
+
+def redact(
+    text: str, *, solution_id: str | None = None, environ: Mapping[str, str] | None = None
+) -> str:
+    """`text` (e.g. an ARM error message echoing a script's output) with our secrets masked.
+
+    ARM never echoes the secrets we send, but an extension's error message carries whatever
+    the script printed: this keeps such text out of orchestration history and events.
+    """
+    import os
+
+    env = environ if environ is not None else os.environ
+    secrets = [env.get(name, "").strip() for name in _SECRET_SETTINGS]
+    seed = env.get("PLATFORM_KEY_SEED", "").strip()
+    if seed and solution_id:
+        secrets.extend(
+            derive_private_key(seed, solution_id, e) for e in ("dev", "test", "prod", "life")
+        )
+    for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
+        for form in {secret, base64.b64encode(secret.encode()).decode("ascii")}:
+            text = text.replace(form, "***")
+    return text

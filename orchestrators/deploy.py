@@ -64,6 +64,7 @@ def drive_walk(
     *,
     begin: Callable[[Resource], Any],
     subscription_id: str,
+    solution_id: str,
     retry: df.RetryOptions,
     poll: timedelta,
     report: Callable[[], None],
@@ -86,7 +87,11 @@ def drive_walk(
                 checked = yield context.call_activity_with_retry(
                     "check_operations",
                     retry,
-                    {"subscriptionId": subscription_id, "operations": walk.running},
+                    {
+                        "subscriptionId": subscription_id,
+                        "solutionId": solution_id,
+                        "operations": walk.running,
+                    },
                 )
                 for operation in checked:
                     walk.checked(operation, context.current_utc_datetime)
@@ -129,6 +134,7 @@ def deploy_environment(context: df.DurableOrchestrationContext) -> Orchestration
             "begin_apply_resource", retry, {"spec": request["spec"], "resourceId": resource.id}
         ),
         subscription_id=spec.subscription_id,
+        solution_id=spec.solution_id,
         retry=retry,
         poll=poll,
         report=lambda: context.set_custom_status(walk.progress()),

@@ -90,6 +90,7 @@ def teardown_platform(context: df.DurableOrchestrationContext) -> Generator[Any,
             },
         ),
         subscription_id=subscription,
+        solution_id=solution,
         retry=retry,
         poll=poll,
         report=lambda: context.set_custom_status(status()),
@@ -106,7 +107,7 @@ def teardown_platform(context: df.DurableOrchestrationContext) -> Generator[Any,
             (operation,) = yield context.call_activity_with_retry(
                 "check_operations",
                 retry,
-                {"subscriptionId": subscription, "operations": [operation]},
+                {**scope, "operations": [operation]},
             )
         if operation["status"] != "Succeeded":
             failure = operation.get("error") or {}

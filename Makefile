@@ -10,7 +10,7 @@ NODE_STAMP := node_modules/.stamp
 # checkov pins packages that clash with the app's requirements: it gets a venv of its own.
 IAC_STAMP := $(VENV)/iac/.iac-deps
 
-.PHONY: run test lint typecheck unit clean
+.PHONY: run test lint typecheck unit clean bench bench-quick
 
 run: $(RUN_STAMP) $(NODE_STAMP) local.settings.json
 	$(PY) -m localdev.run
@@ -20,6 +20,13 @@ test: $(DEV_STAMP) $(IAC_STAMP) $(NODE_STAMP)
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy .
 	$(PY) -m pytest
+
+# Benchmarks print ratios measured side by side; they never fail on a number (bench/README.md).
+bench: $(RUN_STAMP) $(NODE_STAMP)
+	$(PY) -m bench
+
+bench-quick: $(RUN_STAMP) $(NODE_STAMP)
+	$(PY) -m bench --quick
 
 lint: $(DEV_STAMP)
 	$(PY) -m ruff check .

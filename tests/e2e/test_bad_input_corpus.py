@@ -13,9 +13,9 @@ the ARM simulator and Azurite; no platform is deployed, so even a well-formed al
 no managed scale set. `tests/e2e/test_bad_input.py` checks the documented field errors one by
 one; schemathesis (`test_openapi_schemathesis.py`) generates input from the schema.
 
-Two bugs outside the scaling code are pinned by strict xfails (they pass, and so fail, once
-fixed): a 5 000-digit integer in a spec is a 500, and a solution id carrying `?` or `#` reaches
-another platform through GET, DELETE and cancel.
+Two tests pin bugs this corpus found outside the scaling code: a 5 000-digit integer in a spec
+was a 500, and a solution id carrying `?` or `#` reached another platform through GET, DELETE
+and cancel.
 """
 
 from __future__ import annotations
@@ -468,22 +468,11 @@ def test_a_huge_integer_in_a_scale_body_or_an_alert_is_refused(api: Stack) -> No
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug, outsystems/spec.py `_decode`: json.loads raises ValueError ('Exceeds the "
-    "limit (4300 digits) for integer string conversion'), which it does not catch: 500",
-)
 def test_a_huge_integer_in_a_spec_is_refused(api: Stack) -> None:
     body = huge_integer(sample("spec-farm.json"))
     judge(api, [("huge integer", method, path, body, JSON) for method, path in SPEC_ROUTES])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug, triggers/platforms.py: GET, DELETE and cancel use the solution id "
-    "unchecked in a durable instance id, which the SDK puts into its URLs unescaped: "
-    "'acme?x=1' and 'acme#x' reach platform-acme (its state, its teardown), cancel answers 500",
-)
 def test_a_query_or_fragment_in_the_solution_id_never_reaches_another_platform(
     stack: Stack,
 ) -> None:

@@ -852,6 +852,9 @@ def _decode(text: str | bytes | bytearray) -> object:
         detail = f"malformed JSON: {error}"
     except RecursionError:
         detail = "malformed JSON: nested too deeply"
+    except ValueError:
+        # json.loads refuses integers of more than 4300 digits (CPython's conversion limit).
+        detail = "malformed JSON: a number is far too long"
     raise SpecError("The request body is not valid JSON.", [FieldError("body", detail)])
 
 

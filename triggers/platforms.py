@@ -34,6 +34,19 @@ def platform_instance_id(solution_id: str) -> str:
     return f"platform-{solution_id}"
 
 
+def _unknown(solution_id: str) -> func.HttpResponse:
+    return error_response(404, "PlatformNotFound", f"No platform {solution_id[:40]} is known.")
+
+
+def _nameable(solution_id: str) -> bool:
+    """Only a valid solution id can name a platform. Any other must not reach the durable
+    client, which puts instance ids into its URLs as they are (`?`, `#`, `/` would address
+    another instance or endpoint)."""
+    from outsystems.names import is_valid_solution_id
+
+    return is_valid_solution_id(solution_id)
+
+
 def deployment_tuning(settings: AppSettings) -> dict[str, float]:
     """Polling and wait limits of deployments, from settings (kept in the orchestration input)."""
     poll = settings.operation_poll_seconds
@@ -166,10 +179,12 @@ async def get_platform(
 ) -> func.HttpResponse:
     """The platform's state: last operation, per-environment progress, outputs."""
     solution_id = route_param(req, "solutionId")
+    if not _nameable(solution_id):
+        return _unknown(solution_id)
     instance_id = platform_instance_id(solution_id)
     operation = await _operation(client, instance_id)
     if operation is None:
-        return error_response(404, "PlatformNotFound", f"No platform {solution_id} is known.")
+        return _unknown(solution_id)
     children = await _children(client, instance_id)
     return json_response(platform_state(solution_id, operation, children))
 
@@ -183,10 +198,12 @@ async def cancel_platform(
     from orchestrators.deploy import child_instance_id
 
     solution_id = route_param(req, "solutionId")
+    if not _nameable(solution_id):
+        return _unknown(solution_id)
     instance_id = platform_instance_id(solution_id)
     operation = await _operation(client, instance_id)
     if operation is None:
-        return error_response(404, "PlatformNotFound", f"No platform {solution_id} is known.")
+        return _unknown(solution_id)
     if operation["runtimeStatus"] not in RUNNING_STATES:
         return error_response(
             409, "NothingRunning", f"Nothing is running for platform {solution_id}."
@@ -266,11 +283,13 @@ async def delete_platform(
         environments = _environments(req)
     except ApiError as error:
         return api_error_response(error)
+    if not _nameable(solution_id):
+        return _unknown(solution_id)
     instance_id = platform_instance_id(solution_id)
     operation = await _operation(client, instance_id)
     spec = ((operation or {}).get("input") or {}).get("spec")
     if operation is None or not spec or _torn_down(operation):
-        return error_response(404, "PlatformNotFound", f"No platform {solution_id} is known.")
+        return _unknown(solution_id)
     if operation["runtimeStatus"] in RUNNING_STATES:
         return _conflict(solution_id, operation)
     request = {

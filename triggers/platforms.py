@@ -158,6 +158,17 @@ async def put_platform(
     return response
 
 
+async def _last_operation(
+    client: df.DurableOrchestrationClient, solution_id: str
+) -> tuple[str, dict[str, Any]] | None:
+    """The instance id and status of a platform's last operation; None for an unknown one."""
+    if not _nameable(solution_id):
+        return None
+    instance_id = platform_instance_id(solution_id)
+    operation = await _operation(client, instance_id)
+    return (instance_id, operation) if operation is not None else None
+
+
 async def _children(
     client: df.DurableOrchestrationClient, instance_id: str
 ) -> dict[str, dict[str, Any] | None]:
@@ -179,12 +190,10 @@ async def get_platform(
 ) -> func.HttpResponse:
     """The platform's state: last operation, per-environment progress, outputs."""
     solution_id = route_param(req, "solutionId")
-    if not _nameable(solution_id):
+    known = await _last_operation(client, solution_id)
+    if known is None:
         return _unknown(solution_id)
-    instance_id = platform_instance_id(solution_id)
-    operation = await _operation(client, instance_id)
-    if operation is None:
-        return _unknown(solution_id)
+    instance_id, operation = known
     children = await _children(client, instance_id)
     return json_response(platform_state(solution_id, operation, children))
 
@@ -198,12 +207,10 @@ async def cancel_platform(
     from orchestrators.deploy import child_instance_id
 
     solution_id = route_param(req, "solutionId")
-    if not _nameable(solution_id):
+    known = await _last_operation(client, solution_id)
+    if known is None:
         return _unknown(solution_id)
-    instance_id = platform_instance_id(solution_id)
-    operation = await _operation(client, instance_id)
-    if operation is None:
-        return _unknown(solution_id)
+    instance_id, operation = known
     if operation["runtimeStatus"] not in RUNNING_STATES:
         return error_response(
             409, "NothingRunning", f"Nothing is running for platform {solution_id}."
@@ -283,13 +290,11 @@ async def delete_platform(
         environments = _environments(req)
     except ApiError as error:
         return api_error_response(error)
-    if not _nameable(solution_id):
+    known = await _last_operation(client, solution_id)
+    spec = ((known[1].get("input") or {}).get("spec")) if known else None
+    if known is None or not spec or _torn_down(known[1]):
         return _unknown(solution_id)
-    instance_id = platform_instance_id(solution_id)
-    operation = await _operation(client, instance_id)
-    spec = ((operation or {}).get("input") or {}).get("spec")
-    if operation is None or not spec or _torn_down(operation):
-        return _unknown(solution_id)
+    instance_id, operation = known
     if operation["runtimeStatus"] in RUNNING_STATES:
         return _conflict(solution_id, operation)
     request = {

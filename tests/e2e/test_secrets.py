@@ -26,12 +26,19 @@ import pytest
 import requests
 
 from localdev.armsim.server import SimulatorServer
-from localdev.host.testing import ThreadedHost
 from outsystems.keys import derive_private_key
 from outsystems.names import ENVIRONMENTS, SHARED
 from tests.e2e.test_deploy import sample
 from tests.support.azurite import Azurite, free_port
-from tests.support.stack import ROOT, SECRETS, SUBSCRIPTION, TERMINAL, Stack, app_settings
+from tests.support.stack import (
+    ROOT,
+    SECRETS,
+    SUBSCRIPTION,
+    TERMINAL,
+    Stack,
+    app_settings,
+    running_stack,
+)
 
 #: The local host's own function key in these tests (`--require-keys`).
 HOST_KEY = "e2e-host-function-key-51c8a"
@@ -215,22 +222,20 @@ def _arm_answers(stack: Stack) -> dict[str, str]:
 
 
 @contextmanager
-def keyed_stack(sim: SimulatorServer, azurite: Azurite, hub: Path) -> Iterator[Stack]:
+def keyed_stack(
+    sim: SimulatorServer, azurite: Azurite, hub: Path, **settings: str
+) -> Iterator[Stack]:
     """The app on the in-process host with function keys enforced and a task hub on disk."""
-    from arm.client import reset_connection
-
-    reset_connection()
-    values = {**app_settings(sim, azurite), "LOCALDEV_FUNCTION_KEY": HOST_KEY}
-    try:
-        with ThreadedHost(ROOT, values=values, hub_path=str(hub), require_keys=True) as host:
-            stack = Stack(host, sim, azurite)
-            stack.session.params = {"code": HOST_KEY}
-            try:
-                yield stack
-            finally:
-                stack.session.close()
-    finally:
-        reset_connection()
+    with running_stack(
+        sim,
+        azurite,
+        hub_path=str(hub),
+        require_keys=True,
+        LOCALDEV_FUNCTION_KEY=HOST_KEY,
+        **settings,
+    ) as stack:
+        stack.session.params = {"code": HOST_KEY}
+        yield stack
 
 
 def _durable_status(stack: Stack, check_status: Mapping[str, Any]) -> str:

@@ -21,8 +21,6 @@ import json
 import logging
 import re
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,42 +29,19 @@ import pytest
 import requests
 
 from localdev.armsim.server import SimulatorServer
-from localdev.host.testing import ThreadedHost
 from outsystems.topology import ACTION_GROUP, SCALE_SET, VM
 from tests.e2e.scaling_support import SCALE_SET_ID, SOLUTION, alert, farm_spec, wait_for
 from tests.e2e.test_secrets import (
     HOST_KEY,
     assert_no_leak,
+    keyed_stack,
     leaks,
     secret_values,
 )
 from tests.support.azurite import Azurite
-from tests.support.stack import ROOT, SECRETS, Stack, app_settings
+from tests.support.stack import SECRETS, Stack
 
 FAULT_SEED = 41
-
-
-@contextmanager
-def audited_stack(sim: SimulatorServer, azurite: Azurite, hub: Path) -> Iterator[Stack]:
-    """The app with keys enforced, a hub on disk and every API answer kept in `answers`."""
-    from arm.client import reset_connection
-
-    reset_connection()
-    values = {
-        **app_settings(sim, azurite),
-        "LOCALDEV_FUNCTION_KEY": HOST_KEY,
-        "SCALING_COOLDOWN_SCALE": "0.001",
-    }
-    try:
-        with ThreadedHost(ROOT, values=values, hub_path=str(hub), require_keys=True) as host:
-            stack = Stack(host, sim, azurite)
-            stack.session.params = {"code": HOST_KEY}
-            try:
-                yield stack
-            finally:
-                stack.session.close()
-    finally:
-        reset_connection()
 
 
 def live_capacity(sim: SimulatorServer) -> int:
@@ -186,7 +161,7 @@ def test_no_secret_anywhere_after_deploy_scale_redeploy_and_teardown_under_fault
     answers: list[str] = []
     texts: dict[str, str] = {}
     spec = farm_spec(cooldownMinutes=1)
-    with audited_stack(sim, azurite, hub) as stack:
+    with keyed_stack(sim, azurite, hub, SCALING_COOLDOWN_SCALE="0.001") as stack:
         stack.session.hooks["response"].append(
             lambda response, *args, **kwargs: answers.append(response.text)
         )

@@ -8,51 +8,25 @@ steps and ports are there, and no secret is written to the transcript or sent to
 from __future__ import annotations
 
 import base64
-import importlib
-import importlib.util
 import re
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
+from typing import get_args
 
 import pytest
 import tree_sitter
 import tree_sitter_powershell
 
+from outsystems.topology import SETUP_SCRIPT_PARAMETERS, Role
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "infra" / "scripts" / "Install-OutSystems.ps1"
 POWERSHELL_FILES = sorted((ROOT / "infra").rglob("*.ps1"))
 
-# The parameters the topology passes (outsystems.topology.SETUP_SCRIPT_PARAMETERS once it exists;
-# this copy is what the topology's engineer and this script agreed on).
-AGREED_PARAMETERS = (
-    "Role",
-    "PlatformVersion",
-    "LifetimeVersion",
-    "DatabaseServer",
-    "PlatformCatalog",
-    "SessionCatalog",
-    "LoggingCatalog",
-    "DatabaseAdminUser",
-    "DatabaseAdminPassword",
-    "ControllerAddress",
-    "PrivateKey",
-    "StorageAccount",
-    "FileShare",
-)
 SECRET_PARAMETERS = ("DatabaseAdminPassword", "PrivateKey")
 # The Custom Script Extension hands the script over through the VM's userData: 64 KiB of base64.
 USER_DATA_LIMIT = 64 * 1024
-
-
-def topology_parameters() -> tuple[str, ...]:
-    if importlib.util.find_spec("outsystems.topology") is None:
-        return AGREED_PARAMETERS
-    topology = importlib.import_module("outsystems.topology")
-    parameters: tuple[str, ...] = tuple(
-        getattr(topology, "SETUP_SCRIPT_PARAMETERS", AGREED_PARAMETERS)
-    )
-    return parameters
 
 
 @cache
@@ -137,18 +111,19 @@ def test_grammar_reports_a_broken_script() -> None:
 
 def test_every_topology_parameter_is_declared_and_every_mandatory_one_is_passed() -> None:
     declared = script_parameters()
-    passed = set(topology_parameters())
+    passed = set(SETUP_SCRIPT_PARAMETERS)
     assert passed - set(declared) == set(), "the topology passes parameters the script lacks"
     mandatory = {name for name, required in declared.items() if required}
     assert mandatory - passed == set(), "the script requires parameters the topology never passes"
-    assert set(AGREED_PARAMETERS) == passed
+    # The topology lists them in the order of the param() block.
+    assert tuple(name for name in declared if name in passed) == SETUP_SCRIPT_PARAMETERS
 
 
 def test_roles_are_the_four_the_topology_uses() -> None:
     match = re.search(rb"\[ValidateSet\(([^)]*)\)\]\s*\[string\]\$Role", script_source())
     assert match
     roles = set(re.findall(r"'([a-z]+)'", match.group(1).decode()))
-    assert roles == {"controller", "frontend", "standalone", "lifetime"}
+    assert roles == set(get_args(Role))
 
 
 def test_script_fits_in_vm_user_data() -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -152,10 +152,7 @@ def deploy(
         spec = _read_spec(spec_file)
         baseline = _current_operation(client, solution_id)
         accepted = client.deploy(solution_id, spec)
-        if no_wait:
-            _accepted(output, f"Deployment of {solution_id}", solution_id, accepted)
-            return
-        _follow(
+        _accepted_or_follow(
             output,
             Follower(
                 client,
@@ -165,7 +162,10 @@ def deploy(
                 status_url=accepted.status_url,
                 kind="deploy",
             ),
-            f"Deploying {solution_id} on {client.base_url}",
+            accepted,
+            no_wait,
+            what=f"Deployment of {solution_id}",
+            title=f"Deploying {solution_id} on {client.base_url}",
         )
 
 
@@ -269,10 +269,7 @@ def destroy(
             _confirm_destroy(solution_id, selected, current)
         baseline = Snapshot.from_platform(solution_id, current).operation
         accepted = client.destroy(solution_id, selected)
-        if no_wait:
-            _accepted(output, f"Teardown of {solution_id}", solution_id, accepted)
-            return
-        _follow(
+        _accepted_or_follow(
             output,
             Follower(
                 client,
@@ -282,8 +279,11 @@ def destroy(
                 status_url=accepted.status_url,
                 kind="teardown",
             ),
-            f"Destroying {_what(selected)} platform {solution_id} on {client.base_url}",
-            selected,
+            accepted,
+            no_wait,
+            what=f"Teardown of {solution_id}",
+            title=f"Destroying {_what(selected)} platform {solution_id} on {client.base_url}",
+            targets=selected,
         )
 
 
@@ -364,7 +364,9 @@ def _handled(output: Output, hints: Mapping[int, str] | None = None) -> Iterator
         raise typer.Exit(EXIT_USAGE) from None
 
 
-def _follow(output: Output, follower: Follower, title: str, targets: Sequence[str] = ()) -> None:
+def _follow(
+    output: Output, follower: Follower, title: str, targets: Sequence[str] = ()
+) -> NoReturn:
     try:
         with output.progress(title) as sink:
             final = follower.run(sink)
@@ -383,7 +385,19 @@ def _follow(output: Output, follower: Follower, title: str, targets: Sequence[st
     raise typer.Exit(EXIT_OK if result is Outcome.SUCCEEDED else EXIT_FAILED)
 
 
-def _accepted(output: Output, what: str, solution_id: str, accepted: Accepted) -> None:
+def _accepted_or_follow(
+    output: Output,
+    follower: Follower,
+    accepted: Accepted,
+    no_wait: bool,
+    *,
+    what: str,
+    title: str,
+    targets: Sequence[str] = (),
+) -> None:
+    """With --no-wait, say what the API accepted; otherwise follow the operation to its end."""
+    if not no_wait:
+        _follow(output, follower, title, targets)  # exits with the operation's outcome
     if output.json_mode:
         output.json(accepted.body)
         return
@@ -391,7 +405,7 @@ def _accepted(output: Output, what: str, solution_id: str, accepted: Accepted) -
     output.line(f"{what} accepted{instance}.", style="bold")
     if accepted.status_url:
         output.line(f"Status: {accepted.status_url}")
-    output.line(f"Follow it with: osctl wait {solution_id}")
+    output.line(f"Follow it with: osctl wait {follower.solution_id}")
 
 
 def _current_operation(client: ApiClient, solution_id: str) -> Operation | None:

@@ -46,19 +46,11 @@ class FunctionSpec:
     """Exactly what ``Function.get_raw_bindings()`` returned (unresolved)."""
     func: Callable[..., Any]
     is_async: bool
-    parameters: list[str]
     wants_context: bool
-    script_file: str
 
     @property
     def trigger_name(self) -> str:
         return str(self.trigger["name"])
-
-    def binding_of_type(self, binding_type: str) -> dict[str, Any] | None:
-        for binding in self.bindings:
-            if binding.get("type") == binding_type:
-                return binding
-        return None
 
 
 @dataclass
@@ -173,9 +165,7 @@ def _describe(function: Any, lookup: Mapping[str, str]) -> FunctionSpec:
         raw_bindings=raw_bindings,
         func=func,
         is_async=inspect.iscoroutinefunction(func),
-        parameters=parameters,
         wants_context="context" in parameters and "context" not in binding_names,
-        script_file=str(getattr(function, "function_script_file", DEFAULT_SCRIPT_FILE)),
     )
 
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
-from typing import Any
 
 from aiohttp import web
 
@@ -219,7 +217,3 @@ class LocalHost:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return web.Response(status=202)
-
-
-def binding_summary(spec: FunctionSpec) -> dict[str, Any]:
-    return {"name": spec.name, "bindings": [json.loads(raw) for raw in spec.raw_bindings]}

@@ -46,12 +46,6 @@ class HostConfig:
     function_key: str = field(default="", repr=False)
     function_key_generated: bool = False
 
-    @property
-    def durable_settings(self) -> dict[str, Any]:
-        extensions = self.host_json.get("extensions") or {}
-        durable = extensions.get("durableTask") or {}
-        return dict(durable) if isinstance(durable, dict) else {}
-
 
 def load_local_settings(path: Path) -> dict[str, str]:
     """Read the ``Values`` of a ``local.settings.json`` file (all values as strings)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import azure.durable_functions as df
@@ -34,7 +35,7 @@ def platform_instance_id(solution_id: str) -> str:
     return f"platform-{solution_id}"
 
 
-def _unknown(solution_id: str) -> func.HttpResponse:
+def unknown_platform(solution_id: str) -> func.HttpResponse:
     return error_response(404, "PlatformNotFound", f"No platform {solution_id[:40]} is known.")
 
 
@@ -71,15 +72,20 @@ def _spec_of(req: func.HttpRequest, settings: AppSettings) -> PlatformSpec:
     )
 
 
+def json_value(value: Any) -> Any:
+    """A value the durable client may hand back still JSON-encoded; None if it is unreadable."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
 def _status_dict(status: df.DurableOrchestrationStatus) -> dict[str, Any] | None:
     if status is None or status.runtime_status is None:
         return None
-    value = status.input_
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            value = None
+    value = json_value(status.input_)
     return {
         "instanceId": status.instance_id,
         "runtimeStatus": status.runtime_status.value,
@@ -169,6 +175,36 @@ async def _last_operation(
     return (instance_id, operation) if operation is not None else None
 
 
+def _torn_down(operation: dict[str, Any], environments: Iterable[str]) -> bool:
+    """Whether the operation is a teardown that removed every one of `environments`."""
+    request = operation.get("input") or {}
+    output = json_value(operation.get("output"))
+    return (
+        request.get("operation") == "teardown"
+        and operation["runtimeStatus"] == "Completed"
+        and set(environments) <= set(request.get("environments") or ())
+        and isinstance(output, dict)
+        and output.get("status") == "Succeeded"
+    )
+
+
+async def standing_platform(
+    client: df.DurableOrchestrationClient,
+    solution_id: str,
+    environments: Iterable[str] = ENVIRONMENT_NAMES,
+) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
+    """The instance id, last operation and spec of a platform; None for an unknown one or one
+    whose last operation tore all of `environments` down."""
+    known = await _last_operation(client, solution_id)
+    if known is None:
+        return None
+    instance_id, operation = known
+    spec = (operation["input"] or {}).get("spec")
+    if not spec or _torn_down(operation, environments):
+        return None
+    return instance_id, operation, spec
+
+
 async def _children(
     client: df.DurableOrchestrationClient, instance_id: str
 ) -> dict[str, dict[str, Any] | None]:
@@ -192,7 +228,7 @@ async def get_platform(
     solution_id = route_param(req, "solutionId")
     known = await _last_operation(client, solution_id)
     if known is None:
-        return _unknown(solution_id)
+        return unknown_platform(solution_id)
     instance_id, operation = known
     children = await _children(client, instance_id)
     return json_response(platform_state(solution_id, operation, children))
@@ -209,7 +245,7 @@ async def cancel_platform(
     solution_id = route_param(req, "solutionId")
     known = await _last_operation(client, solution_id)
     if known is None:
-        return _unknown(solution_id)
+        return unknown_platform(solution_id)
     instance_id, operation = known
     if operation["runtimeStatus"] not in RUNNING_STATES:
         return error_response(
@@ -240,16 +276,6 @@ def plan_platform(req: func.HttpRequest) -> func.HttpResponse:
     live = read_live(spec.subscription_id, graph.resources)
     result = plan(graph, {r.id: body for r, body in zip(graph.resources, live, strict=True)})
     return json_response(result.to_json())
-
-
-def _torn_down(operation: dict[str, Any]) -> bool:
-    request = operation.get("input") or {}
-    return (
-        request.get("operation") == "teardown"
-        and operation["runtimeStatus"] == "Completed"
-        and set(request.get("environments") or ()) == set(ENVIRONMENT_NAMES)
-        and (operation.get("output") or {}).get("status") == "Succeeded"
-    )
 
 
 def _shown(names: list[str], limit: int = 80) -> str:
@@ -290,11 +316,10 @@ async def delete_platform(
         environments = _environments(req)
     except ApiError as error:
         return api_error_response(error)
-    known = await _last_operation(client, solution_id)
-    spec = ((known[1].get("input") or {}).get("spec")) if known else None
-    if known is None or not spec or _torn_down(known[1]):
-        return _unknown(solution_id)
-    instance_id, operation = known
+    standing = await standing_platform(client, solution_id)
+    if standing is None:
+        return unknown_platform(solution_id)
+    instance_id, operation, spec = standing
     if operation["runtimeStatus"] in RUNNING_STATES:
         return _conflict(solution_id, operation)
     request = {

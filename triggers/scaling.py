@@ -27,7 +27,7 @@ import azure.functions as func
 
 from appsettings import AppSettings
 from triggers.http import error_response, json_response, route_param
-from triggers.platforms import platform_instance_id
+from triggers.platforms import json_value, standing_platform, unknown_platform
 
 if TYPE_CHECKING:
     from arm.scale_sets import ScaleSetInfo
@@ -56,47 +56,16 @@ class _RefusedError(Exception):
         self.response = response
 
 
-def _decoded(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return None
-    return value
-
-
-def _torn_down(status: df.DurableOrchestrationStatus, request: dict[str, Any]) -> bool:
-    """Whether the last operation removed production (then the farm is gone)."""
-    runtime = getattr(status.runtime_status, "value", status.runtime_status)
-    output = _decoded(status.output)
-    return (
-        request.get("operation") == "teardown"
-        and runtime == "Completed"
-        and "prod" in (request.get("environments") or ())
-        and isinstance(output, dict)
-        and output.get("status") == "Succeeded"
-    )
-
-
 async def _farm(client: df.DurableOrchestrationClient, solution_id: str) -> Farm:
     """The farm of a platform, from the spec of its last operation (`_RefusedError` if none)."""
     from outsystems.deployment import graph_of
-    from outsystems.names import is_valid_solution_id
     from outsystems.topology import SCALE_SET
 
-    unknown = _RefusedError(
-        error_response(404, "PlatformNotFound", f"No platform {solution_id} is known.")
-    )
-    # Only a valid id can name a platform; any other must not reach the durable client, which
-    # puts instance ids into its URLs as they are (a `/` or `..` would call another endpoint).
-    if not is_valid_solution_id(solution_id):
-        raise unknown
-    status = await client.get_status(platform_instance_id(solution_id), show_input=True)
-    request = _decoded(status.input_) if status and status.runtime_status else None
-    spec_json = request.get("spec") if isinstance(request, dict) else None
-    if not spec_json or not isinstance(request, dict) or _torn_down(status, request):
-        raise unknown
-    spec, graph = graph_of(spec_json)
+    # Unknown too once the last operation removed production (the farm is gone).
+    standing = await standing_platform(client, solution_id, ("prod",))
+    if standing is None:
+        raise _RefusedError(unknown_platform(solution_id))
+    spec, graph = graph_of(standing[2])
     frontends = spec.environments.prod.frontends
     scale_sets = [r.id for r in graph if r.type == SCALE_SET]
     if spec.environments.prod.mode != "farm" or frontends is None or not scale_sets:
@@ -276,7 +245,7 @@ async def get_scaling(
         client.read_entity_state(scale_set_entity(farm.scale_set_id)),
         client.get_status(scaler_instance_id(farm.scale_set_id)),
     )
-    state = {**empty_state(), **(_decoded(entity.entity_state) or {})}
+    state = {**empty_state(), **(json_value(entity.entity_state) or {})}
     policy, policy_note = _live_policy(info, farm.spec_policy)
     runtime = getattr(scaler.runtime_status, "value", None) if scaler else None
     body: dict[str, Any] = {
@@ -337,7 +306,7 @@ async def _enforce(
         log.info("timer: %s for %s (%s)", request.reason, info.id, request_id)
         return "requested"
     entity = await client.read_entity_state(scale_set_entity(info.id))
-    state = _decoded(entity.entity_state) if entity.entity_exists else None
+    state = json_value(entity.entity_state) if entity.entity_exists else None
     if not isinstance(state, dict) or not state.get("pending"):
         return "nothing"
     status = await client.get_status(scaler_instance_id(info.id))

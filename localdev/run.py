@@ -114,7 +114,11 @@ def _settings(path: Path) -> dict[str, str]:
 
 
 def _host_environment(settings: Mapping[str, str], ports: Ports) -> dict[str, str]:
-    """The environment of the local host: the settings, pointed at the demo's services."""
+    """The local host's environment, pointed at the demo's services.
+
+    The host reads the settings file itself (`--settings`), and the environment wins over it as
+    in Azure Functions, so only what the demo's ports decide is set here.
+    """
     storage = (
         f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={_AZURITE_KEY};"
         f"BlobEndpoint=http://127.0.0.1:{ports.azurite_blob}/devstoreaccount1;"
@@ -123,11 +127,11 @@ def _host_environment(settings: Mapping[str, str], ports: Ports) -> dict[str, st
     )
     return {
         **os.environ,
-        **settings,
         "AzureWebJobsStorage": storage,
         "ARM_ENDPOINT": f"http://127.0.0.1:{ports.arm}",
         "ALERT_WEBHOOK_URL": f"http://127.0.0.1:{ports.host}/api/alerts",
-        "OPERATION_POLL_SECONDS": settings.get("OPERATION_POLL_SECONDS", "1"),
+        "OPERATION_POLL_SECONDS": os.environ.get("OPERATION_POLL_SECONDS")
+        or settings.get("OPERATION_POLL_SECONDS", "1"),
         "PYTHONUNBUFFERED": "1",
     }
 

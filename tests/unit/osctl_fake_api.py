@@ -166,13 +166,19 @@ def outputs_for(solution_id: str, env: str) -> dict[str, Any]:
     return {"serviceCenterUrl": f"{host}/ServiceCenter", "privateIps": [ip]}
 
 
-def error_response(
-    status: int, code: str, message: str, details: list[dict[str, str]] | None = None
-) -> web.Response:
+def _envelope(
+    code: str, message: str, details: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
     envelope: dict[str, Any] = {"code": code, "message": message}
     if details:
         envelope["details"] = details
-    return web.json_response({"error": envelope}, status=status)
+    return {"error": envelope}
+
+
+def error_response(
+    status: int, code: str, message: str, details: list[dict[str, str]] | None = None
+) -> web.Response:
+    return web.json_response(_envelope(code, message, details), status=status)
 
 
 class FakeApi:
@@ -364,10 +370,7 @@ class FakeApi:
 
     async def _deploy(self, request: web.Request) -> web.Response:
         sid = request.match_info["sid"]
-        spec, problem = await _read_spec(request, sid)
-        if problem is not None:
-            return problem
-        assert spec is not None
+        spec = await _read_spec(request, sid)
         with self._lock:
             platform = self.platforms.get(sid)
             running = _running(platform) if platform is not None else None
@@ -430,10 +433,7 @@ class FakeApi:
 
     async def _plan(self, request: web.Request) -> web.Response:
         sid = request.match_info["sid"]
-        spec, problem = await _read_spec(request, sid)
-        if problem is not None:
-            return problem
-        assert spec is not None
+        spec = await _read_spec(request, sid)
         with self._lock:
             platform = self.platforms.get(sid)
             live = copy.deepcopy(platform.spec) if platform is not None else None
@@ -610,12 +610,18 @@ def _unknown(sid: str) -> web.Response:
     return error_response(404, "PlatformNotFound", f"No platform {sid!r} is managed by this app.")
 
 
-async def _read_spec(
-    request: web.Request, sid: str
-) -> tuple[dict[str, Any] | None, web.Response | None]:
+def _invalid(
+    code: str, message: str, details: list[dict[str, str]] | None = None
+) -> web.HTTPBadRequest:
+    """A 400 with the contract's error envelope, raised by a route's helpers."""
+    body = json.dumps(_envelope(code, message, details))
+    return web.HTTPBadRequest(text=body, content_type="application/json")
+
+
+async def _read_spec(request: web.Request, sid: str) -> dict[str, Any]:
+    """The request's spec, checked as the app checks it; raises a 400 otherwise."""
     if not SOLUTION_ID.match(sid):
-        return None, error_response(
-            400,
+        raise _invalid(
             "InvalidSolutionId",
             "The solution id is invalid.",
             [
@@ -629,9 +635,9 @@ async def _read_spec(
     try:
         spec = json.loads(await request.text())
     except ValueError:
-        return None, error_response(400, "InvalidSpec", "The body is not JSON.")
+        raise _invalid("InvalidSpec", "The body is not JSON.") from None
     if not isinstance(spec, dict):
-        return None, error_response(400, "InvalidSpec", "The spec must be a JSON object.")
+        raise _invalid("InvalidSpec", "The spec must be a JSON object.")
     details = []
     if "location" not in spec:
         details.append({"target": "location", "message": "field required"})
@@ -649,8 +655,8 @@ async def _read_spec(
             }
         )
     if details:
-        return None, error_response(400, "InvalidSpec", "The platform spec is invalid.", details)
-    return spec, None
+        raise _invalid("InvalidSpec", "The platform spec is invalid.", details)
+    return spec
 
 
 def _vm_size(spec: dict[str, Any] | None, env: str) -> str:

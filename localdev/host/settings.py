@@ -47,14 +47,19 @@ class HostConfig:
     function_key_generated: bool = False
 
 
-def load_local_settings(path: Path) -> dict[str, str]:
-    """Read the ``Values`` of a ``local.settings.json`` file (all values as strings)."""
+def _read_json_object(path: Path) -> dict[str, Any]:
     try:
         document = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as error:
         raise SettingsError(f"{path} is not valid JSON: {error}") from error
     if not isinstance(document, dict):
         raise SettingsError(f"{path} must contain a JSON object")
+    return document
+
+
+def load_local_settings(path: Path) -> dict[str, str]:
+    """Read the ``Values`` of a ``local.settings.json`` file (all values as strings)."""
+    document = _read_json_object(path)
     if document.get("IsEncrypted"):
         raise SettingsError(f"{path} is encrypted; the local host reads only plain settings")
     values = document.get("Values") or {}
@@ -78,13 +83,7 @@ def load_host_json(app_dir: Path) -> dict[str, Any]:
     path = app_dir / "host.json"
     if not path.is_file():
         return {"version": "2.0"}
-    try:
-        document = json.loads(path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as error:
-        raise SettingsError(f"{path} is not valid JSON: {error}") from error
-    if not isinstance(document, dict):
-        raise SettingsError(f"{path} must contain a JSON object")
-    return document
+    return _read_json_object(path)
 
 
 def resolve_references(value: str, lookup: Mapping[str, str]) -> str:

@@ -266,7 +266,9 @@ def run(ports: Ports, settings_file: Path, latency_scale: float, once: bool) -> 
 
         _say("Posting the sample high-CPU alert (examples/alert-cpu-high-fired.json)")
         _scale_out(base_url, 120)
-        _osctl(base_url, "scaling", SOLUTION_ID)
+        code = _osctl(base_url, "scaling", SOLUTION_ID)
+        if code != 0:
+            raise DemoError(f"showing the scaling state failed (osctl exited with {code})")
 
         if once:
             _say("Done: deployed all four environments and scaled out")

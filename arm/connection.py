@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
-ARM_SCOPE = "https://management.azure.com/.default"
 
 _Client = TypeVar("_Client")
 

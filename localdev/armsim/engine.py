@@ -61,7 +61,6 @@ SECRET_KEYS = frozenset(
         "customdata",
     }
 )
-BUSY_STATES = frozenset({"Creating", "Updating", "Deleting"})
 _STATE_FOR_KIND = {"create": "Creating", "update": "Updating", "delete": "Deleting"}
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
@@ -148,10 +148,8 @@ def parse_environments(raw: Any) -> tuple[EnvironmentProgress, ...]:
     """The contract's `environments` object, in dev, test, prod, life order (others after)."""
     if not isinstance(raw, dict):
         return ()
-    names = [name for name in ENVIRONMENT_ORDER if name in raw]
-    names += sorted(name for name in raw if name not in ENVIRONMENT_ORDER)
     result = []
-    for name in names:
+    for name in platform_order(raw):
         item = raw[name]
         if not isinstance(item, dict):
             continue
@@ -175,6 +173,12 @@ def parse_environments(raw: Any) -> tuple[EnvironmentProgress, ...]:
             )
         )
     return tuple(result)
+
+
+def platform_order(names: Iterable[str]) -> list[str]:
+    """Environment names as dev, test, prod, life, then any others sorted."""
+    present = set(names)
+    return [n for n in ENVIRONMENT_ORDER if n in present] + sorted(present - set(ENVIRONMENT_ORDER))
 
 
 class Outcome(Enum):

@@ -33,7 +33,14 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from osctl.client import ApiConnectionError, ApiError, JSONObject
-from osctl.follow import EnvironmentProgress, Outcome, ProgressSink, Snapshot, involved
+from osctl.follow import (
+    EnvironmentProgress,
+    Outcome,
+    ProgressSink,
+    Snapshot,
+    involved,
+    platform_order,
+)
 from osctl.redact import RedactingWriter, Redactor
 
 # Wide enough for a plan's resource names and a step on one line in a CI log, where there is no
@@ -456,9 +463,7 @@ class LiveView:
 
 
 def _ordered(outputs: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    order = ("dev", "test", "prod", "life")
-    names = [n for n in order if n in outputs] + sorted(n for n in outputs if n not in order)
-    return [(name, outputs[name]) for name in names]
+    return [(name, outputs[name]) for name in platform_order(outputs)]
 
 
 def _label(key: str) -> str:

@@ -84,19 +84,14 @@ def sample_settings() -> set[str]:
 
 
 def readme_settings() -> set[str]:
-    """First-column names of the README's configuration table (docs/configuration.md if none)."""
+    """First-column names of the README's configuration table."""
     row = re.compile(r"^\|\s*`([A-Za-z_][A-Za-z0-9_]*)`\s*\|")
-    for doc in (ROOT / "README.md", ROOT / "docs" / "configuration.md"):
-        if not doc.exists():
-            continue
-        text = doc.read_text(encoding="utf-8")
-        match = re.search(r"^## Configuration$(.*?)(?=^## )", text, re.M | re.S)
-        if match is None:
-            continue
-        names = {m.group(1) for line in match.group(1).splitlines() if (m := row.match(line))}
-        if names:
-            return names
-    raise AssertionError("no configuration table in README.md or docs/configuration.md")
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"^## Configuration$(.*?)(?=^## )", text, re.M | re.S)
+    assert match is not None, "no '## Configuration' section in README.md"
+    names = {m.group(1) for line in match.group(1).splitlines() if (m := row.match(line))}
+    assert names, "no settings table in README.md's configuration section"
+    return names
 
 
 # --- Bicep parses ---------------------------------------------------------------------------

@@ -37,7 +37,7 @@ class Redactor:
         self._literals = sorted(variants, key=len, reverse=True)
 
     def text(self, value: str) -> str:
-        masked = _SECRET_QUERY.sub(lambda match: match.group(1) + MASK, value)
+        masked = redact_url(value)
         for literal in self._literals:
             masked = masked.replace(literal, MASK)
         return masked

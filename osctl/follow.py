@@ -236,7 +236,8 @@ class Follower:
     """Polls one platform until its operation is terminal, feeding every snapshot to a sink.
 
     `baseline` is the operation seen before the request that started the one to follow;
-    `status_url` the 202's check-status URL; `kind` what was started (`deploy`, `destroy`).
+    `status_url` the 202's check-status URL; `kind` what was started (`deploy`, `teardown`),
+    None when following whatever runs (`osctl wait`).
     """
 
     client: ApiClient
@@ -246,8 +247,8 @@ class Follower:
     status_url: str | None = None
     kind: str | None = None
     sleep: Callable[[float], None] = time.sleep
-    _stale_polls: int = 0
-    _failures: int = 0
+    _stale_polls: int = field(default=0, init=False)
+    _failures: int = field(default=0, init=False)
 
     def run(self, sink: ProgressSink) -> Snapshot:
         while True:

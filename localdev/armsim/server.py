@@ -204,7 +204,8 @@ class SimulatorServer:
             payload = loaded if isinstance(loaded, dict) else {}
         try:
             result = await handler(request, payload)
-        except ValueError as error:
+        # A value of the wrong type (`null`, a list, an unknown rule key) is a bad setting too.
+        except (ValueError, TypeError) as error:
             return _json_response(400, {"error": {"code": "InvalidSetting", "message": str(error)}})
         return _json_response(200, result)
 

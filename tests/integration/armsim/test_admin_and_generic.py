@@ -62,6 +62,10 @@ def test_admin_api_config_faults_and_clock(sim: SimulatorServer):
     assert (config["latencyScale"], config["vcpuQuota"]) == (0.5, 40)
     assert _admin(sim, "PATCH", "config", {"latencyScale": -1})[0] == 400
     assert _admin(sim, "PATCH", "config", {"bogus": 1})[0] == 400
+    assert _admin(sim, "PATCH", "config", {"buckets": {"reads": {"capacity": None}}})[0] == 400
+    assert _admin(sim, "GET", "config")[1]["buckets"]["reads"]["capacity"] == 250
+    assert _admin(sim, "PUT", "faults", {"rate": None})[0] == 400
+    assert _admin(sim, "PUT", "faults", {"rules": [{"bogus": 1}]})[0] == 400
     status, faults = _admin(
         sim,
         "PUT",

@@ -108,7 +108,7 @@ def test_api_errors_are_messages_and_exit_codes(keyed: Stack, tmp_path: Path) ->
 
     wrong_key = osctl(keyed, "list", key="not-the-key")
     assert wrong_key.exit_code == 2
-    assert "401" in wrong_key.output or "key" in wrong_key.output.lower()
+    assert "unauthorized: the function key is missing or wrong" in wrong_key.output
 
 
 def test_unreachable_app_exits_3(keyed: Stack) -> None:

@@ -109,11 +109,3 @@ def test_api_errors_are_messages_and_exit_codes(keyed: Stack, tmp_path: Path) ->
     wrong_key = osctl(keyed, "list", key="not-the-key")
     assert wrong_key.exit_code == 2
     assert "unauthorized: the function key is missing or wrong" in wrong_key.output
-
-
-def test_unreachable_app_exits_3(keyed: Stack) -> None:
-    result = runner.invoke(
-        app, ["--url", "http://127.0.0.1:9", "--timeout", "2", "list"], env=CLEAN_ENV
-    )
-    assert result.exit_code == 3
-    assert "127.0.0.1:9" in result.output

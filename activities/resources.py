@@ -74,10 +74,10 @@ def begin_apply_resource(request: dict[str, Any]) -> dict[str, Any]:
     )
     operation = begin_put(sender(spec.subscription_id), resource.id, resource.api_version, body)
     log.info("PUT %s: %s", resource.id, operation.status)
-    return _redacted(operation.to_dict(), spec.solution_id)
+    return redacted_operation(operation.to_dict(), spec.solution_id)
 
 
-def _redacted(operation: dict[str, Any], solution_id: str | None) -> dict[str, Any]:
+def redacted_operation(operation: dict[str, Any], solution_id: str | None) -> dict[str, Any]:
     """The operation with any secret masked in ARM's error message (it may quote a script)."""
     from arm.secrets import redact
 
@@ -99,7 +99,7 @@ def check_operations(request: dict[str, Any]) -> list[dict[str, Any]]:
     endpoint = connection().endpoint
     operations = [Operation.from_dict(o) for o in request["operations"]]
     checked = parallel(lambda o: check(client, o, endpoint), operations)
-    return [_redacted(op.to_dict(), request.get("solutionId")) for op in checked]
+    return [redacted_operation(op.to_dict(), request.get("solutionId")) for op in checked]
 
 
 def _private_ips(nic: dict[str, Any] | None) -> list[str]:

@@ -35,6 +35,7 @@ def inspect_scale_set(request: dict[str, Any]) -> dict[str, Any]:
 @bp.activity_trigger(input_name="request")
 def set_scale_set_capacity(request: dict[str, Any]) -> dict[str, Any]:
     """Start the PATCH of `sku.capacity`; returns the operation (see `arm.operations`)."""
+    from activities.resources import redacted_operation
     from arm.client import sender
     from arm.operations import begin_patch
     from arm.scale_sets import SCALE_SET_API_VERSION, subscription_of
@@ -48,4 +49,4 @@ def set_scale_set_capacity(request: dict[str, Any]) -> dict[str, Any]:
         {"sku": {"capacity": capacity}},
     )
     log.info("PATCH capacity %d of %s: %s", capacity, scale_set_id, operation.status)
-    return operation.to_dict()
+    return redacted_operation(operation.to_dict(), request.get("solutionId"))

@@ -236,16 +236,13 @@ def scale_frontends(context: df.DurableOrchestrationContext) -> Orchestration:
 
         decision = decide(info.capacity, policy, batch.request, now, work.cooldown_until)
         if decision.target is not None:
-            error = yield from _change_capacity(
-                context, retry, poll, subscription, scale_set_id, decision.target
-            )
+            change = (subscription, scale_set_id, decision.target, info.solution_id)
+            error = yield from _change_capacity(context, retry, poll, *change)
             for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
                 if error is None or error[0] not in TRANSIENT_CODES:
                     break
                 yield context.create_timer(context.current_utc_datetime + poll * attempt)
-                error = yield from _change_capacity(
-                    context, retry, poll, subscription, scale_set_id, decision.target
-                )
+                error = yield from _change_capacity(context, retry, poll, *change)
             if error is not None and error[0] in BUSY_CODES and busy_attempts < BUSY_ATTEMPTS:
                 busy_attempts += 1
                 yield context.create_timer(context.current_utc_datetime + poll * busy_attempts)
@@ -328,11 +325,18 @@ def _change_capacity(
     subscription: str,
     scale_set_id: str,
     capacity: int,
+    solution_id: str | None,
 ) -> Generator[Any, Any, tuple[str, str] | None]:
-    """PATCH the capacity and wait for the operation; None when done, else (code, message)."""
+    """PATCH the capacity and wait for the operation; None when done, else (code, message).
+
+    The solution id lets the activities mask the platform's derived keys in ARM's error
+    messages: new instances run the setup extension, whose failure may quote its command.
+    """
     try:
         operation = yield context.call_activity_with_retry(
-            "set_scale_set_capacity", retry, {"scaleSet": scale_set_id, "capacity": capacity}
+            "set_scale_set_capacity",
+            retry,
+            {"scaleSet": scale_set_id, "capacity": capacity, "solutionId": solution_id},
         )
         deadline = context.current_utc_datetime + OPERATION_TIMEOUT
         while operation["status"] == "InProgress":
@@ -342,7 +346,11 @@ def _change_capacity(
             (operation,) = yield context.call_activity_with_retry(
                 "check_operations",
                 retry,
-                {"subscriptionId": subscription, "operations": [operation]},
+                {
+                    "subscriptionId": subscription,
+                    "solutionId": solution_id,
+                    "operations": [operation],
+                },
             )
     # See scale_frontends: an activity that failed all its retries is a plain Exception.
     except Exception as error:

@@ -183,6 +183,13 @@ def test_a_slow_operation_is_polled_after_timers_then_recorded_with_its_cooldown
         "check_operations",
         "publish_event",
     ]
+    # The solution id goes with the operation so that the activities can mask the platform's
+    # derived keys in ARM's error messages.
+    assert {
+        t.payload["solutionId"]
+        for t in run.log
+        if t.name in ("set_scale_set_capacity", "check_operations")
+    } == {"acme"}
     assert [t.payload for t in run.log if t.kind == "timer"] == [
         START + timedelta(seconds=5),
         START + timedelta(seconds=10),

@@ -11,7 +11,6 @@ every resource created exactly once, and the host's output and its hub hold no s
 from __future__ import annotations
 
 import random
-import sqlite3
 import time
 from pathlib import Path
 
@@ -25,7 +24,13 @@ from tests.e2e.test_deploy_resilience import (
     puts,
     resource_ids,
 )
-from tests.e2e.test_secrets import assert_no_leak, host_process, wait_terminal, write_settings
+from tests.e2e.test_secrets import (
+    assert_no_leak,
+    dump_hub,
+    host_process,
+    wait_terminal,
+    write_settings,
+)
 from tests.support.azurite import Azurite
 from tests.support.stack import app_settings
 
@@ -51,15 +56,6 @@ def wait_for_puts(sim: SimulatorServer, count: int, seconds: float = 60) -> None
     while puts(sim) < count:
         assert time.monotonic() < deadline, f"only {puts(sim)} PUTs after {seconds}s"
         time.sleep(0.01)
-
-
-def dump_hub(path: Path) -> str:
-    """Every row of the task hub's tables: histories, inputs, outputs, queues, entities."""
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return "\n".join(db.iterdump())
-    finally:
-        db.close()
 
 
 def test_five_sigkills_at_random_points_and_the_deployment_completes_with_nothing_twice(

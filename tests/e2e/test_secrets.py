@@ -161,7 +161,7 @@ def _keyed(url: str) -> str:
     return url if "code=" in url else f"{url}{'&' if '?' in url else '?'}code={HOST_KEY}"
 
 
-def _dump_hub(path: Path) -> str:
+def dump_hub(path: Path) -> str:
     """Every row of every table of the task hub (history, inputs, outputs, queues)."""
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
@@ -296,7 +296,7 @@ def test_no_secret_in_history_status_events_logs_or_arm_answers(
         }
         texts["events"] = json.dumps(events)
     assert len(_instance_ids(hub)) >= 5
-    texts["task hub"] = _dump_hub(hub)
+    texts["task hub"] = dump_hub(hub)
     texts["ARM request log, end"] = json.dumps(sim.requests())
 
     # The test's own HTTP client (urllib3) logs the URLs it calls, key included: not the app's.

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sqlite3
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +33,7 @@ from tests.e2e.scaling_support import SCALE_SET_ID, SOLUTION, alert, farm_spec, 
 from tests.e2e.test_secrets import (
     HOST_KEY,
     assert_no_leak,
+    dump_hub,
     keyed_stack,
     leaks,
     secret_values,
@@ -135,14 +135,6 @@ def without_management_keys(text: str) -> str:
         if isinstance(value, str) and name.endswith("Uri"):
             body[name] = value.replace(f"code={HOST_KEY}", "code=<the key>")
     return json.dumps(body)
-
-
-def dump_hub(path: Path) -> str:
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return "\n".join(db.iterdump())
-    finally:
-        db.close()
 
 
 def test_no_secret_anywhere_after_deploy_scale_redeploy_and_teardown_under_faults(

@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -95,7 +95,6 @@ class Accepted:
     body: JSONObject
     instance_id: str | None = None
     status_url: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_response(cls, response: Response) -> Accepted:
@@ -106,7 +105,6 @@ class Accepted:
             body=body,
             instance_id=str(instance_id) if instance_id else None,
             status_url=str(status_url) if status_url else None,
-            headers=dict(response.headers),
         )
 
 

@@ -12,7 +12,7 @@ from localdev.host.app_loader import FunctionSpec, IndexedApp, index_app
 from localdev.host.durable.api import DurableHttpApi
 from localdev.host.durable.engine import DurableEngine
 from localdev.host.durable.store import TaskHubStore
-from localdev.host.http import HttpTriggers, redact_url, route_prefix
+from localdev.host.http import HttpTriggers, has_function_key, redact_url, route_prefix
 from localdev.host.invoke import Invoker
 from localdev.host.settings import HostConfig
 from localdev.host.timers import TimerTriggers
@@ -175,8 +175,7 @@ class LocalHost:
     def _admin_allowed(self, request: web.Request) -> bool:
         if not self.config.require_keys:
             return True
-        supplied = request.query.get("code") or request.headers.get("x-functions-key")
-        return supplied == self.config.function_key
+        return has_function_key(request, self.config.function_key)
 
     async def _home(self, request: web.Request) -> web.Response:
         return web.Response(text="Your Functions host (localdev) is up and running.\n")

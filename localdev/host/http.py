@@ -9,6 +9,7 @@ or ``x-functions-key`` header). URLs are logged with ``code`` redacted; bodies a
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 from collections.abc import Callable
@@ -30,6 +31,12 @@ _CODE_PARAM = re.compile(r"(?i)([?&]code=)[^&#]*")
 def redact_url(url: str) -> str:
     """Hide the value of ``code=`` query parameters (function keys) in a URL for logging."""
     return _CODE_PARAM.sub(r"\1***", url)
+
+
+def has_function_key(request: web.Request, key: str) -> bool:
+    """Whether the request carries ``key`` as ``code=`` or in ``x-functions-key``."""
+    supplied = request.query.get("code") or request.headers.get("x-functions-key") or ""
+    return hmac.compare_digest(supplied.encode(), key.encode())
 
 
 @dataclass(frozen=True)
@@ -122,8 +129,7 @@ class HttpTriggers:
     def _authorized(self, route: HttpRoute, request: web.Request) -> bool:
         if not self._require_keys or route.auth_level == "anonymous":
             return True
-        supplied = request.query.get("code") or request.headers.get("x-functions-key")
-        return supplied == self._key
+        return has_function_key(request, self._key)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         tail = self._tail(request)

@@ -41,6 +41,7 @@ from localdev.host.durable.history import (
     parse_time,
 )
 from localdev.host.durable.store import InstanceRow
+from localdev.host.http import has_function_key
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ class DurableHttpApi:
             # The extension's RPC endpoint listens on loopback only and takes no key.
             if rpc and request.remote not in _LOOPBACK:
                 return web.Response(status=403)
-            if not rpc and self._require_keys and not self._has_key(request):
+            if not rpc and self._require_keys and not has_function_key(request, self._key):
                 return web.Response(status=401)
             try:
                 return await handler(request, rpc)
@@ -187,10 +188,6 @@ class DurableHttpApi:
                 return _error(400, str(error))
 
         return wrapped
-
-    def _has_key(self, request: web.Request) -> bool:
-        supplied = request.query.get("code") or request.headers.get("x-functions-key")
-        return supplied == self._key
 
     @staticmethod
     async def _body_text(request: web.Request, rpc: bool) -> str | None:

@@ -110,9 +110,8 @@ class Snapshot:
     ) -> Snapshot:
         """A snapshot from the Durable status of the operation's orchestration."""
         custom = raw.get("customStatus")
-        environments: Any = None
-        if isinstance(custom, dict):
-            environments = custom.get("environments", custom)
+        # deploy_platform and teardown_platform report {"phase": ..., "environments": {...}}.
+        environments = custom.get("environments") if isinstance(custom, dict) else None
         operation = Operation(
             kind=kind,
             instance_id=_optional_str(raw.get("instanceId")),

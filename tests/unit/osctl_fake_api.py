@@ -141,10 +141,7 @@ class Platform:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "solutionId": self.solution_id,
-            "subscriptionId": self.subscription_id,
-            "resourceGroup": self.resource_group,
-            "lastOperation": self.op.to_json() if self.op else None,
+            **self.summary(),
             "environments": {name: env.to_json() for name, env in self.envs.items()},
             "outputs": copy.deepcopy(self.outputs),
         }

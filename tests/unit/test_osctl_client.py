@@ -20,7 +20,7 @@ from osctl.follow import (
     outcome,
 )
 from osctl.redact import MASK, RedactingWriter, Redactor, redact_url
-from tests.unit.osctl_fake_api import FailPlan, FakeApi
+from tests.unit.osctl_fake_api import SYSTEM_KEY, FailPlan, FakeApi
 
 KEY = "ClientTestKey-0123456789abcdefghijklmnopqrstuvwxyz/+=="
 SPEC = {"location": "westeurope"}
@@ -167,7 +167,7 @@ def test_the_key_goes_only_to_the_apps_own_origin(fake: FakeApi):
     client.get_platform("acme")
     other_origin = fake.url.replace("127.0.0.1", "localhost")
     status = client.operation_status(
-        f"{other_origin}/runtime/webhooks/durabletask/instances/platform-acme?code=fake-durable-system-key-0123456789"
+        f"{other_origin}/runtime/webhooks/durabletask/instances/platform-acme?code={SYSTEM_KEY}"
     )
 
     assert status["runtimeStatus"] == "Completed"

@@ -18,11 +18,9 @@ from appsettings import AppSettings
 from orchestrators.scale_requests import scale_set_entity
 from orchestrators.scaler import WAKE_EVENT, scaler_input, scaler_instance_id
 from outsystems.scaling import ScaleRequest
+from triggers.platform_state import RUNNING_STATES
 
 log = logging.getLogger(__name__)
-
-#: Runtime statuses of a scaler that will look at its entity again without being started.
-ALIVE = frozenset({"Pending", "Running", "ContinuedAsNew", "Suspended"})
 
 
 def scaler_tuning(settings: AppSettings) -> dict[str, float]:
@@ -55,7 +53,8 @@ async def submit(
     await ensure_scaler(client, scale_set_id, settings)
 
 
-async def _status(client: df.DurableOrchestrationClient, instance_id: str) -> str | None:
+async def runtime_status(client: df.DurableOrchestrationClient, instance_id: str) -> str | None:
+    """The runtime status of an orchestration instance; None when there is none."""
     status = await client.get_status(instance_id)
     if status is None or status.runtime_status is None:
         return None
@@ -73,7 +72,8 @@ async def ensure_scaler(
     """
     instance_id = scaler_instance_id(scale_set_id)
     for _ in range(3):
-        if await _status(client, instance_id) in ALIVE:
+        # A running scaler looks at its entity again without being started.
+        if await runtime_status(client, instance_id) in RUNNING_STATES:
             try:
                 await client.raise_event(instance_id, WAKE_EVENT, None)
             # The client raises a plain Exception for every refusal; here the scaler finished

@@ -234,6 +234,7 @@ async def get_scaling(
     """The scaling policy, live capacity, cooldown, pending requests and recent decisions."""
     from orchestrators.scale_requests import empty_state, scale_set_entity
     from orchestrators.scaler import scaler_instance_id
+    from triggers.scaler_client import runtime_status
 
     solution_id = route_param(req, "solutionId")
     try:
@@ -243,11 +244,10 @@ async def get_scaling(
     info, entity, scaler = await asyncio.gather(
         asyncio.to_thread(_read_live, farm.scale_set_id),
         client.read_entity_state(scale_set_entity(farm.scale_set_id)),
-        client.get_status(scaler_instance_id(farm.scale_set_id)),
+        runtime_status(client, scaler_instance_id(farm.scale_set_id)),
     )
     state = {**empty_state(), **(json_value(entity.entity_state) or {})}
     policy, policy_note = _live_policy(info, farm.spec_policy)
-    runtime = getattr(scaler.runtime_status, "value", None) if scaler else None
     body: dict[str, Any] = {
         "scaleSet": info.id,
         "capacity": info.capacity,
@@ -255,7 +255,7 @@ async def get_scaling(
         "cooldownUntil": _zulu(state["cooldownUntil"]),
         "decisions": state["decisions"],
         "pending": [_pending_json(entry) for entry in state["pending"]],
-        "scaler": runtime,
+        "scaler": scaler,
     }
     if not info.exists:
         body["note"] = "the scale set does not exist (yet)"
@@ -288,7 +288,8 @@ async def _enforce(
     from orchestrators.scaler import scaler_instance_id
     from outsystems.policy import PolicyTagError, policy_from_tags
     from outsystems.scaling import timer_request
-    from triggers.scaler_client import ALIVE, ensure_scaler, submit
+    from triggers.platform_state import RUNNING_STATES
+    from triggers.scaler_client import ensure_scaler, runtime_status, submit
 
     try:
         policy = policy_from_tags(info.policy_tags)
@@ -309,9 +310,7 @@ async def _enforce(
     state = json_value(entity.entity_state) if entity.entity_exists else None
     if not isinstance(state, dict) or not state.get("pending"):
         return "nothing"
-    status = await client.get_status(scaler_instance_id(info.id))
-    runtime = getattr(status.runtime_status, "value", None) if status else None
-    if runtime in ALIVE:
+    if await runtime_status(client, scaler_instance_id(info.id)) in RUNNING_STATES:
         return "nothing"
     await ensure_scaler(client, info.id, settings)
     log.info(

@@ -52,8 +52,6 @@ class ApiError(Exception):
         message: str,
         details: Sequence[ErrorDetail] = (),
         *,
-        method: str = "",
-        url: str = "",
         enveloped: bool = False,
     ) -> None:
         super().__init__(f"{status} {code}: {message}")
@@ -64,8 +62,6 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.details = tuple(details)
-        self.method = method
-        self.url = url
 
     @property
     def is_client_error(self) -> bool:
@@ -156,13 +152,12 @@ class ApiClient:
 
     def operation_status(self, status_url: str) -> JSONObject:
         """The Durable status behind a check-status URL (202 while running, 200 when done)."""
-        return _as_object(self.request("GET", status_url), "GET", status_url)
+        return _as_object(self.request("GET", status_url))
 
     # --- plumbing --------------------------------------------------------------------------
 
     def _json(self, method: str, path: str, body: JSONObject | None = None) -> JSONObject:
-        url = self.base_url + path
-        return _as_object(self.request(method, url, body), method, url)
+        return _as_object(self.request(method, self.base_url + path, body))
 
     def _accepted(self, method: str, path: str, body: JSONObject | None) -> Accepted:
         return Accepted.from_response(self.request(method, self.base_url + path, body))
@@ -191,8 +186,6 @@ class ApiClient:
                     err.code,
                     "UnexpectedRedirect",
                     f"the server redirected to {target}; check the URL",
-                    method=method,
-                    url=url,
                 ) from None
             raise _error_from_answer(err.code, err.reason, err.read(), method, url) from None
         except urllib.error.URLError as err:
@@ -204,7 +197,7 @@ class ApiClient:
         logger.debug(
             "%s %s -> %d in %.0f ms", method, shown, status, (time.monotonic() - started) * 1000
         )
-        return Response(status, answer_headers, _decode(status, raw, method, url))
+        return Response(status, answer_headers, _decode(status, raw))
 
 
 def normalize_base_url(url: str) -> str:
@@ -236,7 +229,7 @@ def _reason(reason: object) -> str:
     return str(reason) or type(reason).__name__
 
 
-def _decode(status: int, raw: bytes, method: str, url: str) -> Any:
+def _decode(status: int, raw: bytes) -> Any:
     if not raw.strip():
         return None
     try:
@@ -246,12 +239,10 @@ def _decode(status: int, raw: bytes, method: str, url: str) -> Any:
             status,
             "InvalidResponse",
             f"expected JSON but got: {_snippet(raw)}",
-            method=method,
-            url=url,
         ) from None
 
 
-def _as_object(response: Response, method: str, url: str) -> JSONObject:
+def _as_object(response: Response) -> JSONObject:
     if isinstance(response.body, dict):
         return response.body
     if response.body is None:
@@ -260,8 +251,6 @@ def _as_object(response: Response, method: str, url: str) -> JSONObject:
         response.status,
         "InvalidResponse",
         f"expected a JSON object but got {type(response.body).__name__}",
-        method=method,
-        url=url,
     )
 
 
@@ -285,8 +274,6 @@ def _error_from_answer(status: int, reason: str, raw: bytes, method: str, url: s
             str(envelope.get("code") or f"Http{status}"),
             str(envelope.get("message") or reason or f"HTTP {status}"),
             details,
-            method=method,
-            url=url,
             enveloped=True,
         )
     if status == 401:
@@ -300,7 +287,7 @@ def _error_from_answer(status: int, reason: str, raw: bytes, method: str, url: s
         message = f"HTTP {status} {reason}".strip()
         if raw.strip():
             message += f": {_snippet(raw)}"
-    return ApiError(status, f"Http{status}", message, method=method, url=url)
+    return ApiError(status, f"Http{status}", message)
 
 
 def _snippet(raw: bytes) -> str:

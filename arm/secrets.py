@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from appsettings import required
+from appsettings import SECRET_SETTINGS, required
 from outsystems import placeholders
 from outsystems.keys import derive_private_key
 
@@ -55,14 +55,6 @@ def render_body(
     return placeholders.render(body, values)
 
 
-_SECRET_SETTINGS = (
-    "VM_ADMIN_PASSWORD",
-    "SQL_ADMIN_PASSWORD",
-    "PLATFORM_KEY_SEED",
-    "ALERT_WEBHOOK_URL",
-)
-
-
 def redact(
     text: str, *, solution_id: str | None = None, environ: Mapping[str, str] | None = None
 ) -> str:
@@ -74,7 +66,7 @@ def redact(
     import os
 
     env = environ if environ is not None else os.environ
-    secrets = [env.get(name, "").strip() for name in _SECRET_SETTINGS]
+    secrets = [env.get(name, "").strip() for name in SECRET_SETTINGS]
     seed = env.get("PLATFORM_KEY_SEED", "").strip()
     if seed and solution_id:
         secrets.extend(

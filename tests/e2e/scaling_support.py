@@ -6,6 +6,7 @@ import copy
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -122,3 +123,15 @@ def scaler_idle(stack: Stack) -> bool:
 
 def scale_events(stack: Stack) -> list[dict[str, Any]]:
     return [e for e in stack.events() if e["type"].startswith("outsystems.scale.")]
+
+
+def window_around_now(floor: int) -> dict[str, Any]:
+    """A schedule window that holds now, whatever the day and hour the test runs."""
+    now = datetime.now(UTC)
+    return {
+        "days": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+        "start": (now - timedelta(hours=1)).strftime("%H:%M"),
+        "end": (now + timedelta(hours=2)).strftime("%H:%M"),
+        "timeZone": "UTC",
+        "minCapacity": floor,
+    }

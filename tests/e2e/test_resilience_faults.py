@@ -15,7 +15,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -35,6 +34,7 @@ from tests.e2e.scaling_support import (
     scaler_idle,
     scaling,
     wait_for,
+    window_around_now,
 )
 from tests.e2e.test_deploy_resilience import assert_all_succeeded, assert_created_once
 from tests.support.stack import Stack
@@ -49,18 +49,6 @@ def faulty(sim: SimulatorServer, seed: int) -> None:
     sim.configure(
         {"faultRate": FAULT_RATE, "seed": seed, "faultRetryAfter": 0, "latencyScale": 0.0002}
     )
-
-
-def window_around_now(floor: int) -> dict[str, Any]:
-    """A schedule window that holds now, whatever the day and hour the test runs."""
-    now = datetime.now(UTC)
-    return {
-        "days": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
-        "start": (now - timedelta(hours=1)).strftime("%H:%M"),
-        "end": (now + timedelta(hours=2)).strftime("%H:%M"),
-        "timeZone": "UTC",
-        "minCapacity": floor,
-    }
 
 
 def settled(stack: Stack) -> dict[str, Any]:

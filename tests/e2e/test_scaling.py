@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from tests.e2e.scaling_support import (
     scaling,
     set_capacity_behind_the_app,
     wait_for,
+    window_around_now,
 )
 from tests.support.azurite import Azurite
 from tests.support.stack import SECRETS, Stack, running_stack
@@ -271,19 +271,8 @@ def test_a_host_restart_during_the_cooldown_loses_no_pending_request(
     ]
 
 
-def _window_around_now(floor: int) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    return {
-        "days": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
-        "start": (now - timedelta(hours=1)).strftime("%H:%M"),
-        "end": (now + timedelta(hours=2)).strftime("%H:%M"),
-        "timeZone": "UTC",
-        "minCapacity": floor,
-    }
-
-
 def test_timer_raises_capacity_to_the_schedule_floor_and_repairs_drift(stack: Stack) -> None:
-    deploy_farm(stack, farm_spec(schedules=[_window_around_now(5)]))
+    deploy_farm(stack, farm_spec(schedules=[window_around_now(5)]))
     assert capacity(stack.sim) == 2
     stack.events()
 
@@ -317,7 +306,7 @@ def test_the_scaling_timer_runs_on_its_schedule_setting(
     sim: SimulatorServer, azurite: Azurite
 ) -> None:
     with running_stack(sim, azurite, SCALING_TIMER_SCHEDULE="*/1 * * * * *") as stack:
-        deploy_farm(stack, farm_spec(schedules=[_window_around_now(4)]))
+        deploy_farm(stack, farm_spec(schedules=[window_around_now(4)]))
         wait_for(lambda: capacity(stack.sim) == 4, what="the floor, by the timer alone")
         time.sleep(2)
         assert len(capacity_writes(stack.sim)) == 1, "a floor reached is not asked again"

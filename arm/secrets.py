@@ -17,6 +17,7 @@ from typing import Any
 from appsettings import SECRET_SETTINGS, required
 from outsystems import placeholders
 from outsystems.keys import derive_private_key
+from outsystems.names import ENVIRONMENTS
 
 SETUP_SCRIPT = Path(__file__).resolve().parents[1] / "infra" / "scripts" / "Install-OutSystems.ps1"
 
@@ -69,9 +70,7 @@ def redact(
     secrets = [env.get(name, "").strip() for name in SECRET_SETTINGS]
     seed = env.get("PLATFORM_KEY_SEED", "").strip()
     if seed and solution_id:
-        secrets.extend(
-            derive_private_key(seed, solution_id, e) for e in ("dev", "test", "prod", "life")
-        )
+        secrets.extend(derive_private_key(seed, solution_id, e) for e in ENVIRONMENTS)
     for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
         for form in {secret, base64.b64encode(secret.encode()).decode("ascii")}:
             text = text.replace(form, "***")

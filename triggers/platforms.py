@@ -18,6 +18,7 @@ import azure.functions as func
 
 from appsettings import AppSettings
 from outsystems.errors import ApiError, FieldError
+from outsystems.names import ENVIRONMENTS
 from triggers.http import api_error_response, error_response, json_response, route_param
 from triggers.platform_state import RUNNING_STATES, last_operation, platform_state
 
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
 
 bp = df.Blueprint(http_auth_level=func.AuthLevel.FUNCTION)
 log = logging.getLogger(__name__)
-
-ENVIRONMENT_NAMES = ("dev", "test", "prod", "life")
 
 
 def platform_instance_id(solution_id: str) -> str:
@@ -191,7 +190,7 @@ def _torn_down(operation: dict[str, Any], environments: Iterable[str]) -> bool:
 async def standing_platform(
     client: df.DurableOrchestrationClient,
     solution_id: str,
-    environments: Iterable[str] = ENVIRONMENT_NAMES,
+    environments: Iterable[str] = ENVIRONMENTS,
 ) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
     """The instance id, last operation and spec of a platform; None for an unknown one or one
     whose last operation tore all of `environments` down."""
@@ -213,10 +212,10 @@ async def _children(
     statuses = await asyncio.gather(
         *(
             _operation(client, child_instance_id(instance_id, env), show_input=False)
-            for env in ENVIRONMENT_NAMES
+            for env in ENVIRONMENTS
         )
     )
-    return dict(zip(ENVIRONMENT_NAMES, statuses, strict=True))
+    return dict(zip(ENVIRONMENTS, statuses, strict=True))
 
 
 @bp.route(route="platforms/{solutionId}", methods=["GET"])
@@ -288,21 +287,21 @@ def _environments(req: func.HttpRequest) -> list[str]:
     """The `environments` query parameter (all four when absent); `ApiError` when invalid."""
     raw = req.params.get("environments")
     if raw is None:
-        return list(ENVIRONMENT_NAMES)
+        return list(ENVIRONMENTS)
     chosen = [name.strip().lower() for name in raw.split(",") if name.strip()]
-    unknown = [name for name in chosen if name not in ENVIRONMENT_NAMES]
+    unknown = [name for name in chosen if name not in ENVIRONMENTS]
     if unknown or not chosen:
         raise ApiError(
             "The environments to tear down are invalid.",
             [
                 FieldError(
                     "environments",
-                    f"must be a comma-separated list of {', '.join(ENVIRONMENT_NAMES)}"
+                    f"must be a comma-separated list of {', '.join(ENVIRONMENTS)}"
                     + (f"; unknown: {_shown(unknown)}" if unknown else ""),
                 )
             ],
         )
-    return [name for name in ENVIRONMENT_NAMES if name in chosen]
+    return [name for name in ENVIRONMENTS if name in chosen]
 
 
 @bp.route(route="platforms/{solutionId}", methods=["DELETE"])

@@ -44,8 +44,9 @@ def _progress(walk: Walk, environment: str) -> dict[str, Any]:
 def teardown_platform(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
     """Delete the platform's resources (all, or some environments') and maybe its group."""
     # Imported here, not at module level: the worker imports this module at every cold start.
-    from outsystems.deployment import Walk
+    from outsystems.deployment import Walk, timeout_for
     from outsystems.teardown import Found, deletion_graph, select
+    from outsystems.topology import RESOURCE_GROUP
 
     request = context.get_input()
     spec = request["spec"]
@@ -102,7 +103,20 @@ def teardown_platform(context: df.DurableOrchestrationContext) -> Generator[Any,
             "begin_delete_resource_group", retry, scope
         )
         group_note = operation.get("kept")
+        deadline = context.current_utc_datetime + timeout_for(
+            RESOURCE_GROUP, float(tuning.get("timeoutScale", 1.0))
+        )
         while operation["status"] == "InProgress":
+            if context.current_utc_datetime > deadline:
+                operation = {
+                    **operation,
+                    "status": "Failed",
+                    "error": {
+                        "code": "OperationTimedOut",
+                        "message": f"the resource group {group} was not deleted in time",
+                    },
+                }
+                break
             yield context.create_timer(context.current_utc_datetime + poll)
             (operation,) = yield context.call_activity_with_retry(
                 "check_operations",

@@ -423,3 +423,17 @@ def test_alert_webhook_hook_is_valid_shell_and_keeps_the_key_off_the_command_lin
     text = script.read_text(encoding="utf-8")
     assert "--file" in text
     assert not re.search(r"secret set[^\n]*--value", text)
+
+
+def test_funcignore_ships_the_setup_script_and_no_dev_tooling() -> None:
+    """`arm/secrets.py` reads the setup script at run time; dev tooling is never deployed."""
+    lines = {
+        line.strip()
+        for line in (ROOT / ".funcignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {"infra/*", "!infra/scripts/", "!infra/scripts/Install-OutSystems.ps1"} <= lines
+    assert {"localdev/", "osctl/", "tests/", "bench/", ".venv/", "node_modules/"} <= lines
+    from arm.secrets import SETUP_SCRIPT
+
+    assert SETUP_SCRIPT.relative_to(ROOT).as_posix() == "infra/scripts/Install-OutSystems.ps1"

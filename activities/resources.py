@@ -10,11 +10,12 @@ applies; permanent ARM errors come back as a failed operation carrying ARM's cod
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import azure.durable_functions as df
 
 if TYPE_CHECKING:
+    from arm.operations import Sender
     from outsystems.topology import Resource
 
 # Domain and Azure modules are imported inside the activities: the worker imports this module at
@@ -37,44 +38,121 @@ def plan_environment(request: dict[str, Any]) -> list[dict[str, Any]]:
     return [plan_resource(r, body).to_json() for r, body in zip(resources, live, strict=True)]
 
 
-def _desired_body(resource: Resource, subscription_id: str) -> dict[str, Any]:
-    from arm.live import read_live
+#: Write-only fields a PUT must not send again for a resource that exists: ARM does not let an
+#: admin password change through the resource (VMs), or would reset it (SQL) — the password was
+#: set when the server was created and lives on in the platform's vault.
+_CREATE_ONLY_FIELDS: Final = {
+    "Microsoft.Compute/virtualMachines": ("properties", "osProfile", "adminPassword"),
+    "Microsoft.Compute/virtualMachineScaleSets": (
+        "properties",
+        "virtualMachineProfile",
+        "osProfile",
+        "adminPassword",
+    ),
+    "Microsoft.Sql/servers": ("properties", "administratorLoginPassword"),
+}
+
+
+def _without(body: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    """A copy of `body` without the field at `path` (copies only the dicts on the way)."""
+    head, *rest = path
+    if head not in body:
+        return body
+    if not rest:
+        return {key: value for key, value in body.items() if key != head}
+    inner = body[head]
+    if not isinstance(inner, dict):
+        return body
+    return {**body, head: _without(inner, tuple(rest))}
+
+
+def _desired_body(
+    resource: Resource, live: dict[str, Any] | None, deleted_vault: bool
+) -> dict[str, Any]:
+    """What to send for `resource` given its live state."""
     from outsystems.policy import policy_from_tags
     from outsystems.scaling import clamp_for_redeploy
-    from outsystems.topology import SCALE_SET
+    from outsystems.topology import KEY_VAULT, RESOURCE_GROUP, SCALE_SET
 
     body = dict(resource.body)
-    if resource.type != SCALE_SET:
-        return body
-    # A redeploy keeps the scaler's work: the live capacity, clamped into the new bounds.
-    (live,) = read_live(subscription_id, [resource])
-    policy = policy_from_tags(body.get("tags") or {})
-    sku = dict(body["sku"])
-    if policy is not None:
-        live_capacity = (live or {}).get("sku", {}).get("capacity")
-        sku["capacity"] = clamp_for_redeploy(live_capacity, policy, int(sku["capacity"]))
-    body["sku"] = sku
+    if live is not None and resource.type in _CREATE_ONLY_FIELDS:
+        body = _without(body, _CREATE_ONLY_FIELDS[resource.type])
+    if resource.type == RESOURCE_GROUP and live is not None:
+        # A PUT replaces the tags: keep those somebody else put on the group.
+        ours = {key.lower() for key in body.get("tags") or {}}
+        foreign = {
+            key: value for key, value in (live.get("tags") or {}).items() if key.lower() not in ours
+        }
+        body["tags"] = {**foreign, **(body.get("tags") or {})}
+    if resource.type == KEY_VAULT and live is None and deleted_vault:
+        # Soft delete keeps a torn-down platform's vault (and its secrets) for the retention
+        # period under its name: recover it instead of failing on the name.
+        body["properties"] = {**body["properties"], "createMode": "recover"}
+    if resource.type == SCALE_SET:
+        # A redeploy keeps the scaler's work: the live capacity, clamped into the new bounds.
+        policy = policy_from_tags(body.get("tags") or {})
+        sku = dict(body["sku"])
+        if policy is not None:
+            live_capacity = (live or {}).get("sku", {}).get("capacity")
+            sku["capacity"] = clamp_for_redeploy(live_capacity, policy, int(sku["capacity"]))
+        body["sku"] = sku
     return body
+
+
+def _deleted_vault(client: Sender, resource: Resource, location: str) -> bool:
+    """Whether Key Vault holds a soft-deleted vault of this name in the platform's region."""
+    from arm.operations import get_resource
+
+    subscription = resource.id.split("/")[2]
+    deleted = (
+        f"/subscriptions/{subscription}/providers/Microsoft.KeyVault/locations/{location}"
+        f"/deletedVaults/{resource.name}"
+    )
+    return get_resource(client, deleted, resource.api_version) is not None
 
 
 @bp.activity_trigger(input_name="request")
 def begin_apply_resource(request: dict[str, Any]) -> dict[str, Any]:
-    """PUT one resource's full desired body (secrets filled in here) and return its operation."""
+    """PUT one resource's desired body (secrets filled in here) and return its operation.
+
+    A secret of the platform's vault that exists is never written again. A setup extension
+    run again because its last run asked for it (the server rebooted in between) gets a new
+    `forceUpdateTag`, which makes the Custom Script Extension run the command again.
+    """
     from arm.client import sender
-    from arm.operations import begin_put
-    from arm.secrets import render_body
+    from arm.operations import Operation, begin_put, get_resource
+    from arm.secrets import RenderContext, redacted_errors, render_body
     from outsystems.deployment import graph_of
+    from outsystems.topology import KEY_VAULT, KEY_VAULT_SECRET_TYPE, VM_EXTENSION
 
     spec, graph = graph_of(request["spec"])
-    resource = graph.get(request["resourceId"])
-    body = render_body(
-        _desired_body(resource, spec.subscription_id),
-        solution_id=spec.solution_id,
-        environment=resource.environment,
-    )
-    operation = begin_put(sender(spec.subscription_id), resource.id, resource.api_version, body)
-    log.info("PUT %s: %s", resource.id, operation.status)
-    return redacted_operation(operation.to_dict(), spec.solution_id)
+    with redacted_errors(spec.solution_id):
+        resource = graph.get(request["resourceId"])
+        client = sender(spec.subscription_id)
+        live = get_resource(client, resource.id, resource.api_version)
+        if resource.type == KEY_VAULT_SECRET_TYPE and live is not None:
+            log.info("secret %s exists: kept as it is", resource.name)
+            return Operation(resource.id, "PUT", "Succeeded", resource.api_version).to_dict()
+        deleted_vault = (
+            resource.type == KEY_VAULT
+            and live is None
+            and _deleted_vault(client, resource, spec.location)
+        )
+        body = _desired_body(resource, live, deleted_vault)
+        rerun = request.get("rerun")
+        if rerun and resource.type == VM_EXTENSION:
+            body["properties"] = {**body["properties"], "forceUpdateTag": str(rerun)}
+        context = RenderContext(
+            spec=spec,
+            graph=graph,
+            resource=resource,
+            nonce=str(request.get("nonce") or ""),
+            read=lambda resource_id, version: get_resource(client, resource_id, version),
+        )
+        rendered = render_body(body, context)
+        operation = begin_put(client, resource.id, resource.api_version, rendered)
+        log.info("PUT %s: %s", resource.id, operation.status)
+        return redacted_operation(operation.to_dict(), spec.solution_id)
 
 
 def redacted_operation(operation: dict[str, Any], solution_id: str | None) -> dict[str, Any]:

@@ -131,7 +131,15 @@ def deploy_environment(context: df.DurableOrchestrationContext) -> Orchestration
         context,
         walk,
         begin=lambda resource: context.call_activity_with_retry(
-            "begin_apply_resource", retry, {"spec": request["spec"], "resourceId": resource.id}
+            "begin_apply_resource",
+            retry,
+            {
+                "spec": request["spec"],
+                "resourceId": resource.id,
+                # Secrets created by this deployment derive their values from it.
+                "nonce": request.get("nonce") or context.instance_id,
+                "rerun": walk.rerun_of(resource.id),
+            },
         ),
         subscription_id=spec.subscription_id,
         solution_id=spec.solution_id,
@@ -163,6 +171,8 @@ def deploy_platform(context: df.DurableOrchestrationContext) -> Orchestration:
     retry = retry_options(tuning)
     spec, graph = graph_of(spec_json)
     solution = spec.solution_id
+    # One id per deployment (deterministic in replay): the nonce of the secrets it creates.
+    nonce = str(context.new_uuid())
     totals: dict[str, int] = {env: len(graph.for_environment(env)) for env in ENVIRONMENTS}
     environments: dict[str, Any] = {env: pending_progress(totals[env]) for env in ENVIRONMENTS}
     context.set_custom_status({"phase": "planning", "environments": environments})
@@ -195,7 +205,13 @@ def deploy_platform(context: df.DurableOrchestrationContext) -> Orchestration:
         def child(scope: str) -> Any:
             return context.call_sub_orchestrator(
                 "deploy_environment",
-                {"spec": spec_json, "environment": scope, "apply": apply[scope], "tuning": tuning},
+                {
+                    "spec": spec_json,
+                    "environment": scope,
+                    "apply": apply[scope],
+                    "tuning": tuning,
+                    "nonce": nonce,
+                },
                 child_instance_id(context.instance_id, scope),
             )
 

@@ -9,6 +9,7 @@ everything they depend on is done, so independent branches of the graph run in p
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -49,6 +50,23 @@ RETRY_BACKOFF_SECONDS: Final = (10.0, 30.0, 60.0)
 #: Between two tries of a resource that another operation holds (e.g. one that an earlier,
 #: canceled or crashed run started, or the first send of an activity that ran twice).
 BUSY_BACKOFF_SECONDS: Final = 30.0
+#: The setup script's exit code when the server needed a reboot: it scheduled its own
+#: continuation after the reboot, and running the extension again collects the outcome
+#: (infra/scripts/Install-OutSystems.ps1; 3010 is Windows' ERROR_SUCCESS_REBOOT_REQUIRED).
+REBOOT_EXIT_CODE: Final = 3010
+#: How long to let a rebooting server come back before running its setup extension again, and
+#: how many times at most (prerequisites, then Platform Server, may each ask for one).
+REBOOT_WAIT_SECONDS: Final = 300.0
+MAX_REBOOT_RERUNS: Final = 3
+# The Custom Script Extension's message for a non-zero exit code ("... failed because it
+# returned a non-zero exit code of: '3010'"), as ARM relays it in VMExtensionProvisioningError.
+_EXIT_CODE_RE: Final = re.compile(r"exit code of:?\s*'?(\d+)'?", re.IGNORECASE)
+
+
+def reboot_requested(message: str) -> bool:
+    """Whether an extension's failure is the setup script asking to be run after a reboot."""
+    match = _EXIT_CODE_RE.search(message)
+    return match is not None and int(match.group(1)) == REBOOT_EXIT_CODE
 
 
 def display_name(resource: Resource) -> str:
@@ -76,6 +94,8 @@ class _Step:
     deadline: datetime | None = None
     not_before: datetime | None = None
     first_started: datetime | None = None
+    reruns: int = 0
+    waiting_for: str | None = None
 
 
 @dataclass
@@ -133,6 +153,13 @@ class Walk:
             )
         ]
 
+    def rerun_of(self, resource_id: str) -> int:
+        """How many times a resource is being run again after its server rebooted (0: never)."""
+        step = next(
+            (s for s in self._pending if s.resource.id.lower() == resource_id.lower()), None
+        )
+        return step.reruns if step is not None else 0
+
     def next_retry_at(self) -> datetime | None:
         """When the earliest backed-off resource may start again."""
         times = [s.not_before for s in self._pending if s.not_before is not None]
@@ -146,6 +173,7 @@ class Walk:
         step.attempts += 1
         step.operation = dict(operation)
         step.not_before = None
+        step.waiting_for = None
         step.first_started = step.first_started or now
         step.deadline = now + timeout_for(step.resource.type, self.timeout_scale)
         self._running.append(step)
@@ -204,6 +232,19 @@ class Walk:
             step.operation = None
             self._pending.append(step)
             return
+        if step.resource.type == VM_EXTENSION and reboot_requested(message):
+            if step.reruns < MAX_REBOOT_RERUNS:
+                step.reruns += 1
+                step.attempts -= 1
+                step.not_before = now + timedelta(seconds=REBOOT_WAIT_SECONDS * self.backoff_scale)
+                step.operation = None
+                step.waiting_for = f"waiting for {display_name(step.resource)} after a reboot"
+                self._pending.append(step)
+                return
+            message = (
+                f"the server asked for a reboot {step.reruns + 1} times in a row; its setup "
+                f"log is on the platform's file share ({message})"
+            )
         if _retryable(code) and step.attempts < MAX_ATTEMPTS:
             backoff = RETRY_BACKOFF_SECONDS[min(step.attempts, len(RETRY_BACKOFF_SECONDS)) - 1]
             step.not_before = now + timedelta(seconds=backoff * self.backoff_scale)
@@ -239,11 +280,13 @@ class Walk:
     def progress(self) -> dict[str, Any]:
         """The environment's entry in the platform state (`api.md`)."""
         status = self.status()
+        waiting = next((s.waiting_for for s in self._pending if s.waiting_for), None)
+        step = self.step if self._running or waiting is None else waiting
         return {
             "status": status,
             "resourcesDone": self.done_count,
             "resourcesTotal": len(self.resources),
-            "step": self.step if status == "Running" else None,
+            "step": step if status == "Running" else None,
             "error": self.error,
         }
 

@@ -29,8 +29,8 @@ SUFFIX_LENGTH: Final = 13
 SETUP_EXTENSION: Final = "outsystems-setup"
 #: Azure requires this exact name for the subnet of a Bastion host.
 BASTION_SUBNET: Final = "AzureBastionSubnet"
-#: The SQL admin login of every environment's server (the password is an app setting).
-SQL_ADMIN_LOGIN: Final = "sqladmin"
+#: The SQL admin login of platforms named by the `legacy` scheme (see `NamingScheme`).
+LEGACY_SQL_ADMIN_LOGIN: Final = "sqladmin"
 
 #: Tags this app puts on every taggable resource it creates; `managedBy` marks ownership.
 MANAGED_BY_TAG: Final = "managedBy"
@@ -38,6 +38,21 @@ MANAGED_BY_VALUE: Final = "outsystems-azure-ops"
 SOLUTION_TAG: Final = "osSolutionId"
 ENVIRONMENT_TAG: Final = "osEnvironment"
 PLATFORM_TAG_KEYS: Final = (MANAGED_BY_TAG, SOLUTION_TAG, ENVIRONMENT_TAG)
+#: On the resource group: the naming scheme the platform's resources were created with.
+NAMING_TAG: Final = "osNaming"
+#: On a secret of the platform's vault: the nonce its value was derived from (`arm.secrets`).
+NONCE_TAG: Final = "osSecretNonce"
+
+#: How a platform's resources are named. `marketplace` follows the OutSystems Azure Marketplace
+#: template's quick reference (OutSystems/docs-product,
+#: src/setup-infra-platform/setup/azure/quick-reference.md, "Resources Mapping", read at commit
+#: 298be4ea): SQL server `<sol>-<env>-srv<suffix>`, databases `<sol>-<env>-db`,
+#: `<sol>-<env>session-db`, `<sol>-<env>log-db`, gateway public IP `<sol>-<env>-appgw-PIP`, SQL
+#: admin login `<VM admin user>-sql`. `legacy` is how this app named them before: platforms
+#: deployed with it keep it, because renaming a SQL server, a database or its admin login means
+#: a new resource (ARM cannot rename; `administratorLogin` cannot change).
+NamingScheme = Literal["marketplace", "legacy"]
+NAMING_SCHEMES: Final[tuple[NamingScheme, ...]] = ("marketplace", "legacy")
 
 Catalog = Literal["platform", "session", "logging"]
 CATALOGS: Final[tuple[Catalog, ...]] = ("platform", "session", "logging")
@@ -73,16 +88,27 @@ class PlatformNames:
 
     solution_id: str
     suffix: str
+    scheme: NamingScheme = "marketplace"
 
     @classmethod
-    def of(cls, solution_id: str, subscription_id: str, resource_group: str) -> PlatformNames:
+    def of(
+        cls,
+        solution_id: str,
+        subscription_id: str,
+        resource_group: str,
+        scheme: NamingScheme = "marketplace",
+    ) -> PlatformNames:
         """Names for a platform; raises `ValueError` for an invalid solution id."""
         if not is_valid_solution_id(solution_id):
             raise ValueError(
                 f"invalid solution id {solution_id!r}: use 1-{SOLUTION_ID_MAX_LENGTH} lowercase "
                 "letters and digits, starting with a letter"
             )
-        return cls(solution_id, unique_suffix(subscription_id, resource_group))
+        return cls(solution_id, unique_suffix(subscription_id, resource_group), scheme)
+
+    @property
+    def legacy(self) -> bool:
+        return self.scheme == "legacy"
 
     # --- shared ---------------------------------------------------------------------------
     @property
@@ -119,12 +145,31 @@ class PlatformNames:
         """The managed identity the gateways read the TLS certificate from Key Vault with."""
         return f"{self.solution_id}-appgw-id"
 
+    @property
+    def key_vault(self) -> str:
+        """The platform's Key Vault: globally unique, 3-24 letters, digits and single hyphens.
+
+        The worst case (a 6-character id) is 23 characters.
+        """
+        return f"{self.solution_id}-kv-{self.suffix}"
+
+    def key_vault_uri(self, vault_dns_suffix: str = "vault.azure.net") -> str:
+        """The vault's data-plane URI, as ARM reports it in `properties.vaultUri`."""
+        return f"https://{self.key_vault}.{vault_dns_suffix}/"
+
     # --- per environment ------------------------------------------------------------------
     def prefix(self, env: Environment) -> str:
         return f"{self.solution_id}-{env}"
 
     def subnet(self, env: Environment) -> str:
         return f"{self.prefix(env)}-subnet"
+
+    def identity(self, env: Environment) -> str:
+        """The user-assigned identity of the environment's servers (VM and scale set)."""
+        return f"{self.prefix(env)}-id"
+
+    def waf_policy(self, env: Environment) -> str:
+        return f"{self.prefix(env)}-waf"
 
     def nsg(self, env: Environment) -> str:
         return f"{self.prefix(env)}-nsg"
@@ -147,20 +192,28 @@ class PlatformNames:
         return f"{self.vm(env)}-datadisk"
 
     def sql_server(self, env: Environment) -> str:
-        return f"{self.prefix(env)}-sql{self.suffix}"
+        kind = "sql" if self.legacy else "srv"
+        return f"{self.prefix(env)}-{kind}{self.suffix}"
+
+    def sql_admin_login(self, vm_admin_username: str) -> str:
+        """The SQL admin login: `<VM admin user>-sql` as in the Marketplace template."""
+        return LEGACY_SQL_ADMIN_LOGIN if self.legacy else f"{vm_admin_username}-sql"
 
     def sql_server_fqdn(self, env: Environment) -> str:
         return f"{self.sql_server(env)}.database.windows.net"
 
     def database(self, env: Environment, catalog: Catalog) -> str:
-        # Underscores keep catalog names regular T-SQL identifiers (no brackets needed).
-        return f"{self.solution_id}_{env}_{catalog}"
+        if self.legacy:
+            return f"{self.solution_id}_{env}_{catalog}"
+        infix = {"platform": "-", "session": "session-", "logging": "log-"}[catalog]
+        return f"{self.prefix(env)}{infix}db"
 
     def sql_vnet_rule(self, env: Environment) -> str:
         return f"{self.prefix(env)}-subnet-rule"
 
     def public_ip(self, env: Environment) -> str:
-        return f"{self.prefix(env)}-pip"
+        """The gateway's public IP."""
+        return f"{self.prefix(env)}-pip" if self.legacy else f"{self.prefix(env)}-appgw-PIP"
 
     def dns_label(self, env: Environment) -> str:
         """The gateway's public DNS label: unique per region, so it carries the suffix."""
@@ -199,3 +252,45 @@ class PlatformNames:
     @property
     def cpu_low_alert(self) -> str:
         return f"{self.solution_id}-prod-frontends-cpu-low"
+
+
+# --- Secrets in the platform's Key Vault -------------------------------------------------------
+#
+# Names of Key Vault secrets: 1-127 letters, digits and hyphens.
+
+SecretKind = Literal["password", "private-key", "certificate"]
+
+
+@dataclass(frozen=True)
+class SecretName:
+    """One secret of the platform's vault: its name and what it holds."""
+
+    name: str
+    kind: SecretKind
+    environment: str
+
+
+def sql_admin_secret(env: Environment) -> SecretName:
+    return SecretName(f"{env}-sql-admin-password", "password", env)
+
+
+def vm_admin_secret(env: Environment) -> SecretName:
+    return SecretName(f"{env}-vm-admin-password", "password", env)
+
+
+def frontends_admin_secret() -> SecretName:
+    return SecretName("prod-frontends-admin-password", "password", "prod")
+
+
+def private_key_secret(env: Environment) -> SecretName:
+    return SecretName(f"{env}-private-key", "private-key", env)
+
+
+def outsystems_admin_secret(env: Environment) -> SecretName:
+    """The Service Center (and, for `life`, LifeTime) admin password."""
+    return SecretName(f"{env}-outsystems-admin-password", "password", env)
+
+
+def gateway_certificate_secret(env: Environment) -> SecretName:
+    """The self-signed certificate of an environment's gateway (base64 PFX)."""
+    return SecretName(f"{env}-gateway-certificate", "certificate", env)

@@ -6,6 +6,8 @@ back from those tags; the decision arithmetic lives in `outsystems.scaling`.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 import zlib
@@ -53,6 +55,9 @@ class ScalingPolicy:
 # partial one or from chunks of two different writes.
 
 POLICY_TAG_PREFIX = "osScalingPolicy"
+#: The tag carrying the MAC that makes the policy tags trusted (brief C5; the webhook work
+#: computes and checks it).
+POLICY_MAC_TAG = "osScalingPolicyMac"
 TAG_VALUE_MAX = 256
 # ARM allows 50 tags per resource; the policy must leave room for the platform's own tags.
 MAX_POLICY_TAGS = 16
@@ -266,3 +271,25 @@ def _parse_time(value: object, what: str) -> time:
         return time.fromisoformat(value)
     except ValueError as error:
         raise PolicyTagError(f"scaling policy {what} {value!r} is not a time") from error
+
+
+# --- Trust: only the app can write a valid policy ---------------------------------------------
+
+_MAC_CONTEXT = b"outsystems-azure-ops/scaling-policy/v1"
+
+
+def scaling_policy_key(seed: str) -> bytes:
+    """The key of policy MACs, derived from the `PLATFORM_KEY_SEED` setting."""
+    return hmac.new(seed.encode("utf-8"), _MAC_CONTEXT, hashlib.sha256).digest()
+
+
+def policy_mac(key: bytes, scale_set_id: str, tags: Mapping[str, str]) -> str:
+    """The MAC of a scale set's ownership and policy tags (hex), bound to its id."""
+    covered = sorted(
+        (name.lower(), value)
+        for name, value in tags.items()
+        if name.lower() != POLICY_MAC_TAG.lower()
+        and (is_policy_tag(name) or name.lower() in {"managedby", "ossolutionid", "osenvironment"})
+    )
+    message = json.dumps([scale_set_id.lower(), covered], separators=(",", ":"))
+    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).hexdigest()

@@ -40,8 +40,11 @@ from outsystems.errors import FieldError, SpecError
 from outsystems.names import (
     BASTION_SUBNET,
     ENVIRONMENTS,
+    NAMING_TAG,
+    NONCE_TAG,
     PLATFORM_TAG_KEYS,
     Environment,
+    NamingScheme,
     default_resource_group,
     is_valid_solution_id,
 )
@@ -70,6 +73,21 @@ TAG_VALUE_MAX: Final = 256
 
 Image = Literal["windows-server", "outsystems-base"]
 ProdMode = Literal["farm", "standalone"]
+WafMode = Literal["Prevention", "Detection", "Off"]
+
+#: The Windows Server image build a new platform gets when its spec pins none: a published build
+#: of MicrosoftWindowsServer:WindowsServer:2022-datacenter (20348.2762, October 2024). Pinned, so
+#: that a scale-out months later installs on the same build the controller has.
+DEFAULT_WINDOWS_SERVER_IMAGE_VERSION: Final = "20348.2762.241006"
+#: OutSystems' base image version (publisher `outsystems`, offer `os11-vm-baseimage`) that carries
+#: each Platform Server (`platformserver` SKU) and LifeTime (`lifetime` SKU) version, from
+#: OutSystems/AzureARMTemplates `environmentAzSQL.json` (`PSImage`/`LTImage`, commit 71b88ea,
+#: "Update PS,LT & Base Image to 2.28.0"). A base image newer than the requested version would
+#: carry a newer Platform Server, which the setup refuses to downgrade.
+OUTSYSTEMS_BASE_IMAGE_VERSIONS: Final[Mapping[tuple[str, str], str]] = {
+    ("platformserver", "11.32.0"): "2.28.0",
+    ("lifetime", "11.25.2"): "2.28.0",
+}
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 #: Keys of `network.existingSubnetIds` besides the environments.
 GATEWAY: Final = "gateway"
@@ -86,6 +104,13 @@ _GUID_RE = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _LOCATION_RE = re.compile(r"[a-z][a-z0-9]*")
 _VM_SIZE_RE = re.compile(r"Standard_[A-Z][A-Za-z0-9_-]*")
 _VERSION_RE = re.compile(r"11\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
+# Azure image versions are Major.Minor.Build (each a number); `latest` floats, so it is refused.
+_IMAGE_VERSION_RE = re.compile(r"(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})")
+_IDENTITY_ID_RE = re.compile(
+    r"/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[-\w.()]{1,90}"
+    r"/providers/Microsoft\.ManagedIdentity/userAssignedIdentities/[A-Za-z0-9][-\w]{2,127}",
+    re.IGNORECASE,
+)
 _RESOURCE_GROUP_RE = re.compile(r"[-\w.()]{0,89}[-\w()]")
 _CLOCK_RE = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 _USERNAME_RE = re.compile(r"[A-Za-z0-9._-]{1,20}")
@@ -153,6 +178,33 @@ def _check_version(value: str) -> str:
     if not _VERSION_RE.fullmatch(value):
         raise ValueError("must be an OutSystems 11 version 11.x.y, e.g. '11.32.0'")
     return value
+
+
+def _check_image_version(value: str) -> str:
+    if value.lower() == "latest":
+        raise ValueError(
+            "must be a pinned image version such as '20348.2762.241006', not 'latest': a "
+            "floating image gives servers added later another build than the ones they join"
+        )
+    if not _IMAGE_VERSION_RE.fullmatch(value):
+        raise ValueError("must be an Azure image version Major.Minor.Build, e.g. '2.28.0'")
+    return value
+
+
+def _check_identity_id(value: str) -> str:
+    if not _IDENTITY_ID_RE.fullmatch(value):
+        raise ValueError(
+            "must be the resource id of a user-assigned managed identity: /subscriptions/<id>/"
+            "resourceGroups/<group>/providers/Microsoft.ManagedIdentity/"
+            "userAssignedIdentities/<name>"
+        )
+    return value
+
+
+def _check_guid(value: str) -> str:
+    if not _GUID_RE.fullmatch(value):
+        raise ValueError("must be an object id (a GUID)")
+    return value.lower()
 
 
 def _check_admin_username(value: str) -> str:
@@ -232,6 +284,9 @@ TimeZoneName = Annotated[StrictStr, AfterValidator(_check_time_zone)]
 Cidr = Annotated[StrictStr, AfterValidator(_check_cidr)]
 SubnetId = Annotated[StrictStr, AfterValidator(_check_subnet_id)]
 KeyVaultSecretId = Annotated[StrictStr, AfterValidator(_check_key_vault_secret_id)]
+ImageVersion = Annotated[StrictStr, AfterValidator(_check_image_version)]
+IdentityId = Annotated[StrictStr, AfterValidator(_check_identity_id)]
+ObjectId = Annotated[StrictStr, AfterValidator(_check_guid)]
 
 
 class _ProblemsError(ValueError):
@@ -322,6 +377,9 @@ class EnvironmentSpec(_SpecModel):
     """Settings of the dev, test and life environments."""
 
     vm_size: VmSize = DEFAULT_VM_SIZE
+    #: The gateway's web application firewall (Microsoft's Default Rule Set): off by default
+    #: outside production, where developers publish large modules through it.
+    waf: WafMode = "Off"
 
 
 class ScheduleSpec(_SpecModel):
@@ -438,6 +496,7 @@ class ProdSpec(_SpecModel):
     vm_size: VmSize = DEFAULT_VM_SIZE
     mode: ProdMode = "farm"
     frontends: FrontendsSpec | None = None
+    waf: WafMode = "Prevention"
 
     @model_validator(mode="before")
     @classmethod
@@ -468,6 +527,11 @@ class EnvironmentsSpec(_SpecModel):
         """The size of the environment's Platform Server VM (the controller in a farm)."""
         settings: EnvironmentSpec | ProdSpec = getattr(self, env)
         return settings.vm_size
+
+    def waf(self, env: Environment) -> WafMode:
+        """The mode of the web application firewall on the environment's gateway."""
+        settings: EnvironmentSpec | ProdSpec = getattr(self, env)
+        return settings.waf
 
 
 class ExistingSubnetIds(_SpecModel):
@@ -528,9 +592,24 @@ class NetworkSpec(_SpecModel):
 
 
 class TlsSpec(_SpecModel):
-    """HTTPS on every gateway with a certificate from Key Vault."""
+    """The gateways' certificate: the user's, from a Key Vault of theirs.
+
+    Without `tls`, each gateway gets a self-signed certificate the app creates in the platform's
+    vault: HTTPS works, but LifeTime refuses to register environments until it is replaced.
+    The gateways read the user's certificate with `identityId` (a user-assigned identity the
+    user has granted "Key Vault Secrets User" on the secret), or else with the platform's own
+    gateway identity, which the user must grant that role before the gateways can be created.
+    """
 
     certificate_secret_id: KeyVaultSecretId
+    identity_id: IdentityId | None = None
+
+
+class SqlEntraAdminSpec(_SpecModel):
+    """An Entra group administering every SQL server of the platform (besides the SQL login)."""
+
+    login: Annotated[StrictStr, Field(min_length=1, max_length=128)]
+    object_id: ObjectId
 
 
 class PlatformSpec(_SpecModel):
@@ -546,12 +625,17 @@ class PlatformSpec(_SpecModel):
     location: Location
     network: NetworkSpec = Field(default_factory=NetworkSpec)
     image: Image = "windows-server"
+    image_version: ImageVersion | None = None
     bastion: StrictBool = False
     platform_version: Version = DEFAULT_PLATFORM_VERSION
     lifetime_version: Version = DEFAULT_LIFETIME_VERSION
     admin_username: AdminUsername = DEFAULT_ADMIN_USERNAME
     environments: EnvironmentsSpec = Field(default_factory=EnvironmentsSpec)
     tls: TlsSpec | None = None
+    sql_entra_admin: SqlEntraAdminSpec | None = None
+    #: Set by the app, not by users: `marketplace` for new platforms, `legacy` for platforms
+    #: deployed before the Marketplace names were adopted (`outsystems.names.NamingScheme`).
+    naming: NamingScheme = "marketplace"
     tags: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("tags", mode="before")
@@ -571,10 +655,15 @@ class PlatformSpec(_SpecModel):
     def _consistent(self) -> PlatformSpec:
         problems: list[tuple[Path, str]] = []
         problems.extend(self._network_problems())
-        ours = len(PLATFORM_TAG_KEYS)
+        problems.extend(self._image_problems())
+        # Besides its own three, the platform adds one tag to the resource group (the naming
+        # scheme) and to each vault secret (its nonce), and the policy and its MAC to the scale
+        # set: the most any one resource gets decides.
+        extra = 1
         frontends = self.frontends
         if frontends is not None:
-            ours += len(policy_to_tags(frontends.policy()))
+            extra = max(extra, len(policy_to_tags(frontends.policy())) + 1)
+        ours = len(PLATFORM_TAG_KEYS) + extra
         if len(self.tags) + ours > MAX_TAGS_PER_RESOURCE:
             problems.append(
                 (
@@ -585,6 +674,31 @@ class PlatformSpec(_SpecModel):
             )
         _raise_problems(problems)
         return self
+
+    def _image_problems(self) -> Iterator[tuple[Path, str]]:
+        if self.image != "outsystems-base" or self.image_version is not None:
+            return
+        for sku, version, field in (
+            ("platformserver", self.platform_version, "platformVersion"),
+            ("lifetime", self.lifetime_version, "lifetimeVersion"),
+        ):
+            if (sku, version) not in OUTSYSTEMS_BASE_IMAGE_VERSIONS:
+                known = sorted(v for s, v in OUTSYSTEMS_BASE_IMAGE_VERSIONS if s == sku)
+                yield (
+                    ("imageVersion",),
+                    f"no OutSystems base image is known for {field} {version} (known: "
+                    f"{', '.join(known)}); give imageVersion, the base image version that "
+                    "carries it, or use image 'windows-server'",
+                )
+
+    def image_version_of(self, sku: str) -> str:
+        """The pinned image version of a server (`platformserver` or `lifetime` SKU)."""
+        if self.image_version is not None:
+            return self.image_version
+        if self.image == "windows-server":
+            return DEFAULT_WINDOWS_SERVER_IMAGE_VERSION
+        version = self.lifetime_version if sku == "lifetime" else self.platform_version
+        return OUTSYSTEMS_BASE_IMAGE_VERSIONS[(sku, version)]
 
     def _network_problems(self) -> Iterator[tuple[Path, str]]:
         existing = self.network.existing_subnet_ids
@@ -668,9 +782,8 @@ def _tag_problem(key: str, value: object) -> str | None:
     lowered = key.lower()
     if lowered.startswith(_RESERVED_TAG_PREFIXES):
         return "tag names starting with 'microsoft', 'azure' or 'windows' are reserved by Azure"
-    if lowered in {k.lower() for k in PLATFORM_TAG_KEYS} or lowered.startswith(
-        POLICY_TAG_PREFIX.lower()
-    ):
+    ours = {k.lower() for k in (*PLATFORM_TAG_KEYS, NAMING_TAG, NONCE_TAG)}
+    if lowered in ours or lowered.startswith(POLICY_TAG_PREFIX.lower()):
         return "this tag is set by the platform itself"
     if len(value) > TAG_VALUE_MAX:
         return f"tag values hold at most {TAG_VALUE_MAX} characters"

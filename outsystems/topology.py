@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -25,23 +26,33 @@ from outsystems.names import (
     ENVIRONMENTS,
     MANAGED_BY_TAG,
     MANAGED_BY_VALUE,
+    NAMING_TAG,
+    NONCE_TAG,
     SETUP_EXTENSION,
     SHARED,
     SOLUTION_TAG,
-    SQL_ADMIN_LOGIN,
     Environment,
     PlatformNames,
+    SecretName,
+    frontends_admin_secret,
+    gateway_certificate_secret,
+    outsystems_admin_secret,
+    private_key_secret,
+    sql_admin_secret,
+    vm_admin_secret,
 )
 from outsystems.placeholders import (
     ALERT_WEBHOOK_URL,
-    BASE64,
-    PRIVATE_KEY,
+    KEY_VAULT_SECRET,
+    SCALING_POLICY_MAC,
+    SECRET_NONCE,
+    SECRET_VALUE,
     SETUP_SCRIPT_B64,
-    SQL_ADMIN_PASSWORD,
-    VM_ADMIN_PASSWORD,
+    TENANT_ID,
+    reference,
     token,
 )
-from outsystems.policy import policy_to_tags
+from outsystems.policy import POLICY_MAC_TAG, policy_to_tags
 from outsystems.spec import BASTION, GATEWAY, AddressPlan, FrontendsSpec, PlatformSpec
 
 # --- Resource types and API versions (those of the SDKs the arm/ adapter uses) ------------------
@@ -65,6 +76,10 @@ SCALE_SET: Final = "Microsoft.Compute/virtualMachineScaleSets"
 IDENTITY: Final = "Microsoft.ManagedIdentity/userAssignedIdentities"
 ACTION_GROUP: Final = "Microsoft.Insights/actionGroups"
 METRIC_ALERT: Final = "Microsoft.Insights/metricAlerts"
+KEY_VAULT: Final = "Microsoft.KeyVault/vaults"
+KEY_VAULT_SECRET_TYPE: Final = "Microsoft.KeyVault/vaults/secrets"
+ROLE_ASSIGNMENT: Final = "Microsoft.Authorization/roleAssignments"
+WAF_POLICY: Final = "Microsoft.Network/ApplicationGatewayWebApplicationFirewallPolicies"
 
 _API_VERSIONS: Final = {
     "Microsoft.Resources": "2025-04-01",
@@ -73,11 +88,41 @@ _API_VERSIONS: Final = {
     "Microsoft.Sql": "2025-01-01",
     "Microsoft.Storage": "2025-06-01",
     "Microsoft.ManagedIdentity": "2023-01-31",
+    "Microsoft.KeyVault": "2024-11-01",
+    "Microsoft.Authorization": "2022-04-01",
 }
 _TYPE_API_VERSIONS: Final = {ACTION_GROUP: "2023-01-01", METRIC_ALERT: "2018-03-01"}
 
-#: Types that carry no ARM tags (file shares have metadata; SQL VNet rules nothing).
-UNTAGGED_TYPES: Final = frozenset({FILE_SHARE, SQL_VNET_RULE})
+#: Types that carry no ARM tags (file shares have metadata; SQL VNet rules and role
+#: assignments nothing).
+UNTAGGED_TYPES: Final = frozenset({FILE_SHARE, SQL_VNET_RULE, ROLE_ASSIGNMENT})
+
+# --- Built-in Azure roles the platform's identities get (ids are the same in every tenant; from
+# Microsoft's "Azure built-in roles" reference, MicrosoftDocs/azure-docs
+# articles/role-based-access-control/built-in-roles) ------------------------------------------
+
+#: Read the value of a secret (Key Vault RBAC data action `secrets/getSecret/action`).
+KEY_VAULT_SECRETS_USER: Final = "4633458b-17de-408a-b874-0445c86b69e6"
+#: Read and write files over OAuth REST with `x-ms-file-request-intent: backup`.
+STORAGE_FILE_DATA_PRIVILEGED_CONTRIBUTOR: Final = "69566ab7-960f-475b-8e7c-b3118f30c6bd"
+_ROLE_NAMESPACE: Final = uuid.UUID("0c8d7f1e-3c55-4d6a-9a0f-7b1f2a4c9e21")
+
+#: Key Vault's soft delete keeps a deleted vault (and its secrets) this many days; with purge
+#: protection nobody can shorten it, so a redeploy after a teardown recovers the vault.
+KEY_VAULT_RETENTION_DAYS: Final = 90
+
+
+def type_of(resource_id: str) -> str:
+    """The resource type an ARM id names (the last provider's), e.g.
+    `Microsoft.Network/virtualNetworks/subnets`, or `Microsoft.Authorization/roleAssignments`
+    for an extension resource."""
+    parts = resource_id.strip("/").split("/")
+    lowered = [part.lower() for part in parts]
+    if "providers" not in lowered:
+        return RESOURCE_GROUP
+    start = len(lowered) - 1 - lowered[::-1].index("providers")
+    namespace, *rest = parts[start + 1 :]
+    return "/".join([namespace, *rest[0::2]])
 
 
 def api_version(resource_type: str) -> str:
@@ -107,7 +152,6 @@ WINDOWS_SERVER_IMAGE: Final = {
     "publisher": "MicrosoftWindowsServer",
     "offer": "WindowsServer",
     "sku": "2022-datacenter",
-    "version": "latest",
 }
 OUTSYSTEMS_IMAGE_PUBLISHER: Final = "outsystems"
 OUTSYSTEMS_IMAGE_OFFER: Final = "os11-vm-baseimage"
@@ -115,6 +159,30 @@ HEALTH_PROBE_PATH: Final = "/servicecenter/_ping.aspx"
 DRAIN_TIMEOUT_SECONDS: Final = 300
 # Gateway instances: production takes the load, the others only developers and LifeTime.
 _GATEWAY_CAPACITY: Final = {"prod": (2, 10), "other": (1, 2)}
+#: TLS 1.2+ with strong ciphers only (Microsoft's Application Gateway TLS policy overview: the
+#: predefined policy AppGwSslPolicy20220101S, minimum protocol TLSv1_2).
+GATEWAY_TLS_POLICY: Final = {"policyType": "Predefined", "policyName": "AppGwSslPolicy20220101S"}
+#: Microsoft's Default Rule Set, which Microsoft recommends over the OWASP CRS on WAF_v2
+#: (MicrosoftDocs azure-docs, articles/web-application-firewall/ag/
+#: application-gateway-crs-rulegroups-rules.md).
+WAF_RULE_SET: Final = {"ruleSetType": "Microsoft_DefaultRuleSet", "ruleSetVersion": "2.1"}
+#: Request limits of the WAF (articles/web-application-firewall/ag/
+#: application-gateway-waf-request-size-limits.md): with request body enforcement off, bodies
+#: larger than the inspection limit pass after their first 128 KB are inspected, so Service
+#: Studio publishes and LifeTime deployments (modules of tens of MB) get through; file uploads
+#: are allowed up to the WAF_v2 maximum.
+WAF_POLICY_SETTINGS: Final = {
+    "requestBodyCheck": True,
+    "requestBodyEnforcement": False,
+    "requestBodyInspectLimitInKB": 128,
+    "maxRequestBodySizeInKb": 2000,
+    "fileUploadEnforcement": True,
+    "fileUploadLimitInMb": 4000,
+}
+#: How long a front-end instance gets between the scale set's terminate notification and its
+#: deletion (Scheduled Events `notBeforeTimeout`, 5-15 minutes): time to leave the gateway's
+#: pool and let connection draining end.
+TERMINATE_NOTICE: Final = "PT10M"
 
 # --- The setup script on every server ---------------------------------------------------------
 
@@ -129,11 +197,15 @@ SETUP_SCRIPT_PARAMETERS: Final = (
     "SessionCatalog",
     "LoggingCatalog",
     "DatabaseAdminUser",
-    "DatabaseAdminPassword",
     "ControllerAddress",
-    "PrivateKey",
+    "KeyVaultUri",
+    "DatabaseAdminPasswordSecret",
+    "PrivateKeySecret",
+    "AdminPasswordSecret",
+    "IdentityResourceId",
     "StorageAccount",
     "FileShare",
+    "TrustedProxyAddresses",
 )
 SETUP_SCRIPT_PATH: Final = r"C:\OutSystems\Install-OutSystems.ps1"
 IMDS_USER_DATA_URL: Final = (
@@ -342,11 +414,16 @@ def _ps_quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _ps_from_base64(placeholder: str) -> str:
-    # Secrets travel base64-encoded: no character of theirs can break cmd.exe or PowerShell
-    # quoting on the extension's command line.
-    literal = _ps_quote(token(placeholder, BASE64))
-    return f"([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String({literal})))"
+def role_assignment_name(scope: str, principal: str, role: str) -> str:
+    """The assignment's name: a GUID of (scope, principal, role), like Bicep's `guid()` idiom,
+    so that applying it again never creates a second assignment."""
+    return str(uuid.uuid5(_ROLE_NAMESPACE, f"{scope.lower()}|{principal.lower()}|{role}"))
+
+
+def role_definition_id(subscription_id: str, role: str) -> str:
+    return (
+        f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{role}"
+    )
 
 
 def _ref(resource_id: str) -> dict[str, str]:
@@ -358,7 +435,9 @@ class _Builder:
 
     def __init__(self, spec: PlatformSpec) -> None:
         self.spec = spec
-        self.names = PlatformNames.of(spec.solution_id, spec.subscription_id, spec.resource_group)
+        self.names = PlatformNames.of(
+            spec.solution_id, spec.subscription_id, spec.resource_group, spec.naming
+        )
         self.plan: AddressPlan | None = spec.address_plan()
         self.group_id = (
             f"/subscriptions/{spec.subscription_id}/resourceGroups/{spec.resource_group}"
@@ -391,8 +470,11 @@ class _Builder:
         environment: str,
         body: dict[str, Any],
         depends_on: Iterable[str],
+        *,
+        resource_id: str | None = None,
     ) -> str:
-        resource_id = self.id(resource_type, *names)
+        """Add a resource; `resource_id` for extension resources (ids below another resource)."""
+        resource_id = resource_id or self.id(resource_type, *names)
         self.built.append(
             Resource(
                 id=resource_id,
@@ -451,16 +533,20 @@ class _Builder:
         if self.new_network:
             self.network()
         share = self.storage()
+        self.vault = self.key_vault()
         if self.spec.bastion:
             self.bastion()
-        identity = self.gateway_identity() if self.spec.tls is not None else None
+        tls = self.spec.tls
+        gateway_identity = (
+            tls.identity_id if tls is not None and tls.identity_id else self.gateway_identity()
+        )
         for env in ENVIRONMENTS:
-            self.environment(env, share, identity)
+            self.environment(env, share, gateway_identity)
         return self.built
 
     def resource_group(self) -> None:
-        body = {"location": self.location, "tags": self.tags(SHARED)}
-        self.add(RESOURCE_GROUP, (), SHARED, body, ())
+        tags = {**self.tags(SHARED), NAMING_TAG: self.spec.naming}
+        self.add(RESOURCE_GROUP, (), SHARED, {"location": self.location, "tags": tags}, ())
 
     def network(self) -> None:
         assert self.plan is not None
@@ -566,17 +652,99 @@ class _Builder:
                 "minimumTlsVersion": "TLS1_2",
                 "supportsHttpsTrafficOnly": True,
                 "allowBlobPublicAccess": False,
+                # The servers write their logs with their managed identity (OAuth); nobody
+                # needs the account keys.
+                "allowSharedKeyAccess": False,
             },
         )
-        account_id = self.add(STORAGE_ACCOUNT, (account,), SHARED, body, (self.group_id,))
+        self.storage_id = self.add(STORAGE_ACCOUNT, (account,), SHARED, body, (self.group_id,))
         share_body = {"properties": {"shareQuota": FILE_SHARE_QUOTA_GB, "enabledProtocols": "SMB"}}
         return self.add(
             FILE_SHARE,
             (account, "default", self.names.file_share),
             SHARED,
             share_body,
-            (account_id,),
+            (self.storage_id,),
         )
+
+    def key_vault(self) -> str:
+        """The platform's vault: every environment's passwords, private key and certificate."""
+        body = self.located(
+            SHARED,
+            properties={
+                "tenantId": token(TENANT_ID),
+                "sku": {"family": "A", "name": "standard"},
+                # Access by Azure roles, granted per secret to the identity that needs it.
+                "enableRbacAuthorization": True,
+                "enableSoftDelete": True,
+                "softDeleteRetentionInDays": KEY_VAULT_RETENTION_DAYS,
+                "enablePurgeProtection": True,
+                "publicNetworkAccess": "Enabled",
+                "networkAcls": {"defaultAction": "Allow", "bypass": "AzureServices"},
+            },
+        )
+        return self.add(KEY_VAULT, (self.names.key_vault,), SHARED, body, (self.group_id,))
+
+    def secret(self, secret: SecretName, depends_on: Iterable[str] = ()) -> str:
+        """A secret of the platform's vault, created once with a value the app generates.
+
+        ARM never returns a secret's value, so applying the resource again never rewrites it
+        (see `activities.resources`): a redeploy does not rotate passwords behind the servers'
+        back. The nonce tag lets the app derive the value again without reading it.
+        """
+        content_type = {
+            "password": "text/plain",
+            "private-key": "text/plain",
+            "certificate": "application/x-pkcs12",
+        }[secret.kind]
+        body = {
+            "tags": {**self.tags(secret.environment), NONCE_TAG: token(SECRET_NONCE)},
+            "properties": {"value": token(SECRET_VALUE), "contentType": content_type},
+        }
+        return self.add(
+            KEY_VAULT_SECRET_TYPE,
+            (self.names.key_vault, secret.name),
+            secret.environment,
+            body,
+            (self.vault, *depends_on),
+        )
+
+    def secret_id(self, secret: SecretName) -> str:
+        return self.id(KEY_VAULT_SECRET_TYPE, self.names.key_vault, secret.name)
+
+    def secret_uri(self, secret: SecretName) -> str:
+        """The secret's versionless data-plane URL (gateways follow its latest version)."""
+        return f"{self.names.key_vault_uri()}secrets/{secret.name}"
+
+    def identity(self, env: Environment) -> str:
+        """The environment's servers' managed identity (Key Vault secrets, the log share)."""
+        return self.add(
+            IDENTITY, (self.names.identity(env),), env, self.located(env), (self.group_id,)
+        )
+
+    def role_assignment(
+        self, environment: str, scope: str, identity: str, role: str, depends_on: Iterable[str]
+    ) -> str:
+        """Grant `identity` the built-in `role` on `scope` (an extension resource of it)."""
+        name = role_assignment_name(scope, identity, role)
+        body = {
+            "properties": {
+                "roleDefinitionId": role_definition_id(self.spec.subscription_id, role),
+                "principalId": reference(identity, "properties.principalId"),
+                "principalType": "ServicePrincipal",
+            }
+        }
+        resource_id = f"{scope}/providers/{ROLE_ASSIGNMENT}/{name}"
+        depends = [self.group_id, *depends_on]
+        # The identity is ours unless the user brought it (`tls.identityId`).
+        if identity in self:
+            depends.append(identity)
+        return self.add(
+            ROLE_ASSIGNMENT, (name,), environment, body, depends, resource_id=resource_id
+        )
+
+    def __contains__(self, resource_id: str) -> bool:
+        return any(r.id.lower() == resource_id.lower() for r in self.built)
 
     def bastion(self) -> str:
         address = self.public_ip(SHARED, self.names.bastion_public_ip, dns_label=None)
@@ -605,7 +773,7 @@ class _Builder:
 
     def gateway_identity(self) -> str:
         # Application Gateway reads a Key Vault certificate only through a user-assigned
-        # identity; granting it access to the vault is the vault owner's step.
+        # identity.
         body = self.located(SHARED)
         return self.add(IDENTITY, (self.names.gateway_identity,), SHARED, body, (self.group_id,))
 
@@ -622,35 +790,69 @@ class _Builder:
         return self.add(PUBLIC_IP, (name,), environment, body, (self.group_id,))
 
     # --- one environment --------------------------------------------------------------------
-    def environment(self, env: Environment, share: str, identity: str | None) -> None:
+    def environment(self, env: Environment, share: str, gateway_identity: str) -> None:
         farm = env == "prod" and self.spec.is_farm
-        database = self.sql(env)
-        gateway = self.app_gateway(env, identity, backend=not farm)
+        identity = self.identity(env)
+        secrets = {
+            "sql": self.secret(sql_admin_secret(env)),
+            "key": self.secret(private_key_secret(env)),
+            "admin": self.secret(outsystems_admin_secret(env)),
+        }
+        # What the environment's servers read while they set themselves up: their own
+        # secrets (never another environment's) and the share their logs go to.
+        grants = [
+            self.role_assignment(env, secret, identity, KEY_VAULT_SECRETS_USER, (secret,))
+            for secret in secrets.values()
+        ]
+        grants.append(
+            self.role_assignment(
+                env,
+                self.storage_id,
+                identity,
+                STORAGE_FILE_DATA_PRIVILEGED_CONTRIBUTOR,
+                (self.storage_id,),
+            )
+        )
+        database = self.sql(env, secrets["sql"])
+        gateway = self.app_gateway(env, gateway_identity, backend=not farm)
         pool = f"{gateway}/backendAddressPools/{_POOL}"
         in_pool = not farm and self.joins_pool_through_nic()
         nic = self.nic(env, pool if in_pool else None, gateway if in_pool else None)
-        vm = self.vm(env, nic)
-        setup = self.vm_setup(env, vm, (*database, share))
+        vm = self.vm(env, nic, identity)
+        setup = self.vm_setup(env, vm, (*database, share, *grants))
         frontends = self.spec.frontends
         if farm and frontends is not None:
-            scale_set = self.scale_set(frontends, gateway, pool, (setup, *database, share))
+            scale_set = self.scale_set(
+                frontends, identity, gateway, pool, (setup, *database, share, *grants)
+            )
             self.scaling_alerts(scale_set)
 
-    def sql(self, env: Environment) -> tuple[str, ...]:
+    def sql(self, env: Environment, admin_secret: str) -> tuple[str, ...]:
         """The environment's SQL server, databases and VNet rule; returns what setup needs."""
         server = self.names.sql_server(env)
-        body = self.located(
-            env,
-            properties={
-                "administratorLogin": SQL_ADMIN_LOGIN,
-                "administratorLoginPassword": token(SQL_ADMIN_PASSWORD),
-                "version": "12.0",
-                "minimalTlsVersion": "1.2",
-                # Reachable only through the VNet rule below: no firewall rule opens it.
-                "publicNetworkAccess": "Enabled",
-            },
-        )
-        server_id = self.add(SQL_SERVER, (server,), env, body, (self.group_id,))
+        properties: dict[str, Any] = {
+            "administratorLogin": self.names.sql_admin_login(self.spec.admin_username),
+            "administratorLoginPassword": token(
+                KEY_VAULT_SECRET, argument=sql_admin_secret(env).name
+            ),
+            "version": "12.0",
+            "minimalTlsVersion": "1.2",
+            # Reachable only through the VNet rule below: no firewall rule opens it.
+            "publicNetworkAccess": "Enabled",
+        }
+        admin = self.spec.sql_entra_admin
+        if admin is not None:
+            properties["administrators"] = {
+                "administratorType": "ActiveDirectory",
+                "principalType": "Group",
+                "login": admin.login,
+                "sid": admin.object_id,
+                "tenantId": token(TENANT_ID),
+                # The servers sign in with the SQL login: Entra-only would lock them out.
+                "azureADOnlyAuthentication": False,
+            }
+        body = self.located(env, properties=properties)
+        server_id = self.add(SQL_SERVER, (server,), env, body, (self.group_id, admin_secret))
         databases = [
             self.add(
                 SQL_DATABASE,
@@ -697,14 +899,15 @@ class _Builder:
         return self.add(NIC, (self.names.nic(env),), env, body, depends)
 
     def image(self, sku: str) -> tuple[dict[str, str], dict[str, str] | None]:
-        """The image reference and, for the Marketplace image, its purchase plan."""
+        """The image reference (a pinned version) and, for the Marketplace image, its plan."""
+        version = self.spec.image_version_of(sku)
         if self.spec.image == "windows-server":
-            return dict(WINDOWS_SERVER_IMAGE), None
+            return {**WINDOWS_SERVER_IMAGE, "version": version}, None
         reference = {
             "publisher": OUTSYSTEMS_IMAGE_PUBLISHER,
             "offer": OUTSYSTEMS_IMAGE_OFFER,
             "sku": sku,
-            "version": "latest",
+            "version": version,
         }
         plan = {
             "name": sku,
@@ -732,24 +935,31 @@ class _Builder:
             data_disk |= {"name": self.names.data_disk(env), "deleteOption": "Delete"}
         return {"imageReference": reference, "osDisk": os_disk, "dataDisks": [data_disk]}
 
-    def windows_os_profile(self) -> dict[str, Any]:
+    def windows_os_profile(self, password: SecretName) -> dict[str, Any]:
         return {
             "adminUsername": self.spec.admin_username,
-            "adminPassword": token(VM_ADMIN_PASSWORD),
+            "adminPassword": token(KEY_VAULT_SECRET, argument=password.name),
             "windowsConfiguration": {"provisionVMAgent": True, "enableAutomaticUpdates": True},
         }
 
-    def vm(self, env: Environment, nic: str) -> str:
+    @staticmethod
+    def user_identity(identity: str) -> dict[str, Any]:
+        return {"type": "UserAssigned", "userAssignedIdentities": {identity: {}}}
+
+    def vm(self, env: Environment, nic: str, identity: str) -> str:
         sku = "lifetime" if env == "life" else "platformserver"
         _, plan = self.image(sku)
+        password = vm_admin_secret(env)
+        admin_secret = self.secret(password)
         body = self.located(
             env,
+            identity=self.user_identity(identity),
             properties={
                 "hardwareProfile": {"vmSize": self.spec.environments.vm_size(env)},
                 "storageProfile": self.storage_profile(sku, env),
                 "osProfile": {
                     "computerName": self.names.computer_name(env),
-                    **self.windows_os_profile(),
+                    **self.windows_os_profile(password),
                 },
                 "networkProfile": {
                     "networkInterfaces": [{"id": nic, "properties": {"primary": True}}]
@@ -761,28 +971,43 @@ class _Builder:
         )
         if plan is not None:
             body["plan"] = plan
-        return self.add(VM, (self.names.vm(env),), env, body, (self.group_id, nic))
+        depends = (self.group_id, nic, identity, admin_secret)
+        return self.add(VM, (self.names.vm(env),), env, body, depends)
+
+    def trusted_proxies(self) -> str:
+        """The gateway subnet's prefix: the proxy whose X-Forwarded-* headers OutSystems trusts."""
+        if self.plan is not None:
+            return str(self.plan.subnet(GATEWAY))
+        # The user's subnet: ARM knows its prefix once the body is sent.
+        return reference(self.subnet_id(GATEWAY), "properties.addressPrefix")
 
     def setup_extension_properties(self, env: Environment, role: Role) -> dict[str, Any]:
         names = self.names
         arguments = {
-            "Role": _ps_quote(role),
-            "PlatformVersion": _ps_quote(self.spec.platform_version),
-            "LifetimeVersion": _ps_quote(self.spec.lifetime_version),
-            "DatabaseServer": _ps_quote(names.sql_server_fqdn(env)),
-            "PlatformCatalog": _ps_quote(names.database(env, "platform")),
-            "SessionCatalog": _ps_quote(names.database(env, "session")),
-            "LoggingCatalog": _ps_quote(names.database(env, "logging")),
-            "DatabaseAdminUser": _ps_quote(SQL_ADMIN_LOGIN),
-            "DatabaseAdminPassword": _ps_from_base64(SQL_ADMIN_PASSWORD),
-            "ControllerAddress": _ps_quote(self.controller_address(env)),
-            "PrivateKey": _ps_from_base64(PRIVATE_KEY),
-            "StorageAccount": _ps_quote(names.storage_account),
-            "FileShare": _ps_quote(names.file_share),
+            "Role": role,
+            "PlatformVersion": self.spec.platform_version,
+            "LifetimeVersion": self.spec.lifetime_version,
+            "DatabaseServer": names.sql_server_fqdn(env),
+            "PlatformCatalog": names.database(env, "platform"),
+            "SessionCatalog": names.database(env, "session"),
+            "LoggingCatalog": names.database(env, "logging"),
+            "DatabaseAdminUser": names.sql_admin_login(self.spec.admin_username),
+            "ControllerAddress": self.controller_address(env),
+            "KeyVaultUri": names.key_vault_uri(),
+            "DatabaseAdminPasswordSecret": sql_admin_secret(env).name,
+            "PrivateKeySecret": private_key_secret(env).name,
+            "AdminPasswordSecret": outsystems_admin_secret(env).name,
+            "IdentityResourceId": self.id(IDENTITY, names.identity(env)),
+            "StorageAccount": names.storage_account,
+            "FileShare": names.file_share,
+            "TrustedProxyAddresses": self.trusted_proxies(),
         }
         assert tuple(arguments) == SETUP_SCRIPT_PARAMETERS
         script = _ps_quote(SETUP_SCRIPT_PATH)
-        invocation = " ".join(f"-{name} {value}" for name, value in arguments.items())
+        invocation = " ".join(f"-{name} {_ps_quote(value)}" for name, value in arguments.items())
+        # No secret is on this command line: the script reads them from Key Vault with the
+        # server's managed identity, so the command can be a public setting (visible to
+        # whoever can read the VM, and to us in the plan).
         command = (
             'powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -Command "'
             "$ErrorActionPreference = 'Stop'; "
@@ -793,12 +1018,11 @@ class _Builder:
             f'& {script} {invocation}; exit $LASTEXITCODE"'
         )
         # The extension reruns when its public settings change; tying `timestamp` to the
-        # (placeholder-only) command reruns setup exactly when the configuration changes.
+        # command reruns setup exactly when the configuration changes.
         timestamp = int.from_bytes(hashlib.sha256(command.encode()).digest()[:4], "big") >> 1
         return {
             **CUSTOM_SCRIPT_EXTENSION,
-            "settings": {"timestamp": timestamp},
-            "protectedSettings": {"commandToExecute": command},
+            "settings": {"commandToExecute": command, "timestamp": timestamp},
         }
 
     def vm_setup(self, env: Environment, vm: str, needs: tuple[str, ...]) -> str:
@@ -808,7 +1032,32 @@ class _Builder:
             VM_EXTENSION, (self.names.vm(env), SETUP_EXTENSION), env, body, (vm, *needs)
         )
 
-    def app_gateway(self, env: Environment, identity: str | None, *, backend: bool) -> str:
+    def waf_policy(self, env: Environment) -> str | None:
+        """The gateway's WAF policy (Microsoft's Default Rule Set), None when the WAF is off."""
+        mode = self.spec.environments.waf(env)
+        if mode == "Off":
+            return None
+        body = self.located(
+            env,
+            properties={
+                "policySettings": {"state": "Enabled", "mode": mode, **WAF_POLICY_SETTINGS},
+                "managedRules": {"managedRuleSets": [dict(WAF_RULE_SET)]},
+            },
+        )
+        return self.add(WAF_POLICY, (self.names.waf_policy(env),), env, body, (self.group_id,))
+
+    def gateway_certificate(self, env: Environment, identity: str) -> tuple[str, tuple[str, ...]]:
+        """The certificate's Key Vault URL and what the gateway must wait for to read it."""
+        tls = self.spec.tls
+        if tls is not None:
+            # The user's certificate: its vault is theirs, and so is granting the identity.
+            return tls.certificate_secret_id, ()
+        secret = gateway_certificate_secret(env)
+        secret_id = self.secret(secret)
+        grant = self.role_assignment(env, secret_id, identity, KEY_VAULT_SECRETS_USER, (secret_id,))
+        return self.secret_uri(secret), (secret_id, grant)
+
+    def app_gateway(self, env: Environment, identity: str, *, backend: bool) -> str:
         address = self.public_ip(env, self.names.public_ip(env), self.names.dns_label(env))
         name = self.names.app_gateway(env)
         own = self.id(APP_GATEWAY, name)
@@ -817,10 +1066,11 @@ class _Builder:
         addresses = (
             [{"ipAddress": backend_address}] if backend and backend_address is not None else []
         )
-        listeners = [_listener(own, "http", None)]
-        ports = [{"name": "http", "properties": {"port": 80}}]
+        certificate, certificate_needs = self.gateway_certificate(env, identity)
+        waf = self.waf_policy(env)
+        sku = "WAF_v2" if waf is not None else "Standard_v2"
         properties: dict[str, Any] = {
-            "sku": {"name": "Standard_v2", "tier": "Standard_v2"},
+            "sku": {"name": sku, "tier": sku},
             "autoscaleConfiguration": {"minCapacity": low, "maxCapacity": high},
             "gatewayIPConfigurations": [
                 {"name": "gateway", "properties": {"subnet": _ref(self.subnet_id(GATEWAY))}}
@@ -828,7 +1078,14 @@ class _Builder:
             "frontendIPConfigurations": [
                 {"name": "public", "properties": {"publicIPAddress": _ref(address)}}
             ],
-            "frontendPorts": ports,
+            "frontendPorts": [
+                {"name": "http", "properties": {"port": 80}},
+                {"name": "https", "properties": {"port": 443}},
+            ],
+            # TLS ends here (SSL offloading, as the Marketplace template does it): the servers
+            # are told so by the setup (TrustedProxyAddresses) and see X-Forwarded-Proto.
+            "sslCertificates": [{"name": "tls", "properties": {"keyVaultSecretId": certificate}}],
+            "sslPolicy": dict(GATEWAY_TLS_POLICY),
             "backendAddressPools": [{"name": _POOL, "properties": {"backendAddresses": addresses}}],
             "backendHttpSettingsCollection": [
                 {
@@ -848,8 +1105,41 @@ class _Builder:
                     },
                 }
             ],
-            "httpListeners": listeners,
-            "requestRoutingRules": [],
+            "httpListeners": [_listener(own, "http", None), _listener(own, "https", "tls")],
+            "redirectConfigurations": [
+                {
+                    "name": "http-to-https",
+                    "properties": {
+                        "redirectType": "Permanent",
+                        "targetListener": _ref(f"{own}/httpListeners/https"),
+                        "includePath": True,
+                        "includeQueryString": True,
+                    },
+                }
+            ],
+            "requestRoutingRules": [
+                {
+                    "name": "http",
+                    "properties": {
+                        "ruleType": "Basic",
+                        "priority": 100,
+                        "httpListener": _ref(f"{own}/httpListeners/http"),
+                        "redirectConfiguration": _ref(
+                            f"{own}/redirectConfigurations/http-to-https"
+                        ),
+                    },
+                },
+                {
+                    "name": "https",
+                    "properties": {
+                        "ruleType": "Basic",
+                        "priority": 110,
+                        "httpListener": _ref(f"{own}/httpListeners/https"),
+                        "backendAddressPool": _ref(f"{own}/backendAddressPools/{_POOL}"),
+                        "backendHttpSettings": _ref(f"{own}/backendHttpSettingsCollection/http"),
+                    },
+                },
+            ],
             "probes": [
                 {
                     "name": "servicecenter",
@@ -865,42 +1155,33 @@ class _Builder:
                 }
             ],
         }
-        body = self.located(env, properties=properties)
-        depends = [self.group_id, address, *self.network_dependencies()]
-        tls = self.spec.tls
-        if tls is not None and identity is not None:
-            ports.append({"name": "https", "properties": {"port": 443}})
-            listeners.append(_listener(own, "https", "tls"))
-            properties["sslCertificates"] = [
-                {"name": "tls", "properties": {"keyVaultSecretId": tls.certificate_secret_id}}
-            ]
-            body["identity"] = {"type": "UserAssigned", "userAssignedIdentities": {identity: {}}}
+        if waf is not None:
+            properties["firewallPolicy"] = _ref(waf)
+        body = self.located(env, identity=self.user_identity(identity), properties=properties)
+        depends = [self.group_id, address, *self.network_dependencies(), *certificate_needs]
+        if identity in self:
             depends.append(identity)
-        properties["requestRoutingRules"] = [
-            {
-                "name": listener["name"],
-                "properties": {
-                    "ruleType": "Basic",
-                    "priority": 100 + 10 * index,
-                    "httpListener": _ref(f"{own}/httpListeners/{listener['name']}"),
-                    "backendAddressPool": _ref(f"{own}/backendAddressPools/{_POOL}"),
-                    "backendHttpSettings": _ref(f"{own}/backendHttpSettingsCollection/http"),
-                },
-            }
-            for index, listener in enumerate(listeners)
-        ]
+        if waf is not None:
+            depends.append(waf)
         return self.add(APP_GATEWAY, (name,), env, body, depends)
 
     # --- the production farm ----------------------------------------------------------------
     def scale_set(
-        self, frontends: FrontendsSpec, gateway: str, pool: str, needs: tuple[str, ...]
+        self,
+        frontends: FrontendsSpec,
+        identity: str,
+        gateway: str,
+        pool: str,
+        needs: tuple[str, ...],
     ) -> str:
         names = self.names
         _, plan = self.image("platformserver")
+        password = frontends_admin_secret()
+        admin_secret = self.secret(password)
         profile = {
             "osProfile": {
                 "computerNamePrefix": names.scale_set_computer_name_prefix,
-                **self.windows_os_profile(),
+                **self.windows_os_profile(password),
             },
             "storageProfile": self.storage_profile("platformserver", None),
             "networkProfile": {
@@ -930,11 +1211,20 @@ class _Builder:
                     }
                 ]
             },
+            # A front-end about to be deleted by a scale-in is told so (Scheduled Events) and
+            # leaves the gateway's pool before it goes (the setup script acts on the notice).
+            "scheduledEventsProfile": {
+                "terminateNotificationProfile": {
+                    "enable": True,
+                    "notBeforeTimeout": TERMINATE_NOTICE,
+                }
+            },
             "diagnosticsProfile": {"bootDiagnostics": {"enabled": True}},
             "userData": token(SETUP_SCRIPT_B64),
         }
         body = self.located(
             "prod",
+            identity=self.user_identity(identity),
             sku={"name": frontends.vm_size, "tier": "Standard", "capacity": frontends.capacity},
             properties={
                 "orchestrationMode": "Uniform",
@@ -949,10 +1239,21 @@ class _Builder:
                 "virtualMachineProfile": profile,
             },
         )
-        body["tags"] |= policy_to_tags(frontends.policy())
+        # Only the app can compute the MAC that makes these tags a trusted policy.
+        body["tags"] |= {
+            **policy_to_tags(frontends.policy()),
+            POLICY_MAC_TAG: token(SCALING_POLICY_MAC),
+        }
         if plan is not None:
             body["plan"] = plan
-        depends = (self.group_id, gateway, *self.network_dependencies(), *needs)
+        depends = (
+            self.group_id,
+            gateway,
+            identity,
+            admin_secret,
+            *self.network_dependencies(),
+            *needs,
+        )
         return self.add(SCALE_SET, (names.scale_set,), "prod", body, depends)
 
     def scaling_alerts(self, scale_set: str) -> None:

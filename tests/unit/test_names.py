@@ -12,12 +12,20 @@ from hypothesis import strategies as st
 from outsystems.names import (
     CATALOGS,
     ENVIRONMENTS,
+    NAMING_SCHEMES,
     SETUP_EXTENSION,
     Environment,
+    NamingScheme,
     PlatformNames,
     default_resource_group,
+    frontends_admin_secret,
+    gateway_certificate_secret,
     is_valid_solution_id,
+    outsystems_admin_secret,
+    private_key_secret,
+    sql_admin_secret,
     unique_suffix,
+    vm_admin_secret,
 )
 
 solution_ids = st.from_regex(r"[a-z][a-z0-9]{0,5}", fullmatch=True)
@@ -25,12 +33,21 @@ environments = st.sampled_from(ENVIRONMENTS)
 subscriptions = st.uuids().map(str)
 groups = st.from_regex(r"[A-Za-z0-9_().-]{0,89}[A-Za-z0-9_()-]", fullmatch=True)
 
-# Azure's naming rules, written out here independently of the code under test.
+# Azure's naming rules (Microsoft's "Naming rules and restrictions for Azure resources",
+# MicrosoftDocs azure-docs articles/azure-resource-manager/management/resource-name-rules.md),
+# written out here independently of the code under test.
 GENERIC_80 = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,78}[A-Za-z0-9_]")  # network resources
 VM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}[A-Za-z0-9_]")  # VMs, scale sets (64)
 WINDOWS_COMPUTER = re.compile(r"(?!^[0-9]+$)[A-Za-z0-9][A-Za-z0-9-]{0,13}[A-Za-z0-9]")
 SQL_SERVER = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 SQL_IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,127}")
+# servers/databases: 1-128, none of <>*%&:\/? or control characters, not ending with . or space.
+SQL_DATABASE = re.compile(r"[^<>*%&:\\/?\x00-\x1f]{0,127}[^<>*%&:\\/?\x00-\x1f. ]")
+# vaults: 3-24 alphanumerics and hyphens, start with a letter, end with a letter or digit,
+# no consecutive hyphens.
+KEY_VAULT = re.compile(r"(?!.*--)[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]")
+VAULT_SECRET = re.compile(r"[a-zA-Z0-9-]{1,127}")
+IDENTITY = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]{2,127}")
 STORAGE = re.compile(r"[a-z0-9]{3,24}")
 SHARE = re.compile(r"(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 DNS_LABEL = re.compile(r"[a-z][a-z0-9-]{1,61}[a-z0-9]")
@@ -38,15 +55,17 @@ ALERT = re.compile(r"[^*#&+:<>?@%{}\\/]{1,260}")
 RESOURCE_GROUP = re.compile(r"[-\w.()]{0,89}[-\w()]")
 
 
-@given(solution_ids, environments, subscriptions, groups)
+@given(solution_ids, environments, subscriptions, groups, st.sampled_from(NAMING_SCHEMES))
 @settings(max_examples=300)
-def test_every_name_obeys_azure_rules(sol: str, env: Environment, sub: str, rg: str) -> None:
-    names = PlatformNames.of(sol, sub, rg)
+def test_every_name_obeys_azure_rules(
+    sol: str, env: Environment, sub: str, rg: str, scheme: NamingScheme
+) -> None:
+    names = PlatformNames.of(sol, sub, rg, scheme)
     for name in (
         names.vnet, names.gateway_subnet, names.gateway_nsg, names.bastion,
         names.bastion_public_ip, names.subnet(env), names.nsg(env), names.nic(env),
         names.public_ip(env), names.app_gateway(env), names.os_disk(env), names.data_disk(env),
-        names.sql_vnet_rule(env), names.scale_set_nic,
+        names.sql_vnet_rule(env), names.scale_set_nic, names.waf_policy(env),
     ):  # fmt: skip
         assert GENERIC_80.fullmatch(name), name
     for name in (names.vm(env), names.scale_set, SETUP_EXTENSION):
@@ -59,7 +78,16 @@ def test_every_name_obeys_azure_rules(sol: str, env: Environment, sub: str, rg: 
     assert SQL_SERVER.fullmatch(names.sql_server(env))
     assert names.sql_server_fqdn(env) == f"{names.sql_server(env)}.database.windows.net"
     for catalog in CATALOGS:
-        assert SQL_IDENTIFIER.fullmatch(names.database(env, catalog))
+        assert SQL_DATABASE.fullmatch(names.database(env, catalog))
+        if scheme == "legacy":
+            assert SQL_IDENTIFIER.fullmatch(names.database(env, catalog))
+    assert KEY_VAULT.fullmatch(names.key_vault), names.key_vault
+    assert IDENTITY.fullmatch(names.identity(env))
+    for secret in (
+        sql_admin_secret(env), vm_admin_secret(env), private_key_secret(env),
+        outsystems_admin_secret(env), gateway_certificate_secret(env), frontends_admin_secret(),
+    ):  # fmt: skip
+        assert VAULT_SECRET.fullmatch(secret.name)
     assert STORAGE.fullmatch(names.storage_account)
     assert SHARE.fullmatch(names.file_share)
     assert DNS_LABEL.fullmatch(names.dns_label(env))
@@ -108,9 +136,17 @@ def test_worst_case_solution_id_and_environment() -> None:
     assert names.scale_set == "abcdef-prod-vmss"
     assert names.vm("life") == "abcdef-life-vm"
     assert names.app_gateway("life") == "abcdef-life-appgw"
-    assert names.public_ip("life") == "abcdef-life-pip"
-    assert names.sql_server("life") == f"abcdef-life-sql{names.suffix}"
+    # The Marketplace template's names (OutSystems/docs-product,
+    # src/setup-infra-platform/setup/azure/quick-reference.md, "Resources Mapping").
+    assert names.public_ip("life") == "abcdef-life-appgw-PIP"
+    assert names.sql_server("life") == f"abcdef-life-srv{names.suffix}"
     assert len(names.sql_server("life")) == 28
+    assert names.database("life", "platform") == "abcdef-life-db"
+    assert names.database("life", "session") == "abcdef-lifesession-db"
+    assert names.database("life", "logging") == "abcdef-lifelog-db"
+    assert names.sql_admin_login("osadmin") == "osadmin-sql"
+    assert names.key_vault == f"abcdef-kv-{names.suffix}"
+    assert len(names.key_vault) == 23
     assert names.storage_account == f"abcdef{names.suffix}"
     assert len(names.storage_account) == 19
     assert names.scaling_action_group == "abcdef-prod-scale-ag"
@@ -121,6 +157,15 @@ def test_worst_case_solution_id_and_environment() -> None:
     )
     assert names.vnet == "abcdef-vnet"
     assert default_resource_group("abcdef") == "abcdef-rg"
+
+
+def test_a_platform_deployed_before_keeps_its_names() -> None:
+    names = PlatformNames.of("acme", str(uuid.UUID(int=7)), "acme-rg", "legacy")
+    assert names.public_ip("dev") == "acme-dev-pip"
+    assert names.sql_server("dev") == f"acme-dev-sql{names.suffix}"
+    assert names.database("dev", "session") == "acme_dev_session"
+    assert names.sql_admin_login("osadmin") == "sqladmin"
+    assert names.vm("dev") == PlatformNames.of("acme", str(uuid.UUID(int=7)), "acme-rg").vm("dev")
 
 
 def test_names_are_deterministic() -> None:

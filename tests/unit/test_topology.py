@@ -18,14 +18,14 @@ from hypothesis import strategies as st
 from outsystems.names import ENVIRONMENTS, PlatformNames
 from outsystems.placeholders import (
     ALERT_WEBHOOK_URL,
+    KEY_VAULT_SECRET,
     PLACEHOLDERS,
-    PRIVATE_KEY,
+    SECRET_VALUE,
     SETUP_SCRIPT_B64,
-    SQL_ADMIN_PASSWORD,
-    VM_ADMIN_PASSWORD,
     placeholders_in,
     render,
     token,
+    tokens_in,
 )
 from outsystems.policy import policy_from_tags
 from outsystems.spec import PlatformSpec, parse_spec
@@ -37,11 +37,15 @@ from outsystems.topology import (
     CPU_LOW_THRESHOLD,
     FILE_SHARE,
     IDENTITY,
+    KEY_VAULT,
+    KEY_VAULT_SECRET_TYPE,
+    KEY_VAULT_SECRETS_USER,
     METRIC_ALERT,
     NIC,
     NSG,
     PUBLIC_IP,
     RESOURCE_GROUP,
+    ROLE_ASSIGNMENT,
     SCALE_SET,
     SETUP_SCRIPT_PARAMETERS,
     SQL_DATABASE,
@@ -52,6 +56,7 @@ from outsystems.topology import (
     VM,
     VM_EXTENSION,
     VNET,
+    WAF_POLICY,
     GraphError,
     Resource,
     ResourceGraph,
@@ -123,11 +128,21 @@ def strings(value: object) -> Iterator[str]:
             yield from strings(item)
 
 
-ARM_ID = re.compile(r"/subscriptions/[^\s'\"]+", re.IGNORECASE)
+# An id ends at a quote, a space or the end of a reference token (`#path}}`).
+ARM_ID = re.compile(r"/subscriptions/[^\s'\"#}]+", re.IGNORECASE)
+ROLE_DEFINITION = re.compile(
+    r"/subscriptions/[^/]+/providers/Microsoft\.Authorization/roleDefinitions/"
+)
 
 
 def referenced_ids(body: object) -> set[str]:
-    return {m.group(0) for text in strings(body) for m in ARM_ID.finditer(text)}
+    """Ids of resources a body refers to (built-in role definitions exist in every tenant)."""
+    return {
+        m.group(0)
+        for text in strings(body)
+        for m in ARM_ID.finditer(text)
+        if not ROLE_DEFINITION.match(m.group(0))
+    }
 
 
 def existing_subnets(spec: PlatformSpec) -> set[str]:
@@ -153,11 +168,12 @@ def one(graph: ResourceGraph, resource_type: str, environment: str | None = None
     return found[0]
 
 
-def setup_arguments(command: str) -> dict[str, str]:
-    """The `-Name value` pairs after the script path in the extension's command."""
+def setup_arguments(extension: dict[str, Any]) -> dict[str, str]:
+    """The `-Name 'value'` pairs after the script path in the extension's public command."""
+    command = extension["settings"]["commandToExecute"]
     invocation = command.split("Install-OutSystems.ps1' ", 2)[-1]
-    pattern = re.compile(r"-(\w+) ('(?:[^']|'')*'|\(\[Text\.Encoding\][^ ]*\)\)\))")
-    return {m.group(1): m.group(2) for m in pattern.finditer(invocation)}
+    pattern = re.compile(r"-(\w+) '((?:[^']|'')*)'")
+    return {m.group(1): m.group(2).replace("''", "'") for m in pattern.finditer(invocation)}
 
 
 # --- invariants of every graph ----------------------------------------------------------------
@@ -232,37 +248,48 @@ def test_no_secret_is_ever_in_a_body(scenario: tuple[PlatformSpec, ResourceGraph
         elif isinstance(value, list):
             for item in value:
                 check(item, key)
-        elif isinstance(value, str) and re.search("password|secret(?!id)|key$", key, re.I):
+        elif isinstance(value, str) and re.search("password|secret(?!id)|key$|^value$", key, re.I):
             assert placeholders_in(value), f"{key} holds a literal"
-            assert re.fullmatch(r"\{\{[A-Z_]+\}\}", value), f"{key} is not only a placeholder"
+            assert re.fullmatch(r"\{\{[A-Z_]+(:[a-z0-9-]+)?\}\}", value), (
+                f"{key} is not only a placeholder"
+            )
 
     for resource in graph:
         check(resource.body)
         assert placeholders_in(resource.body) <= PLACEHOLDERS
-    secret_tokens = {token(VM_ADMIN_PASSWORD), token(SQL_ADMIN_PASSWORD)}
     dumped = json.dumps([r.to_json_dict() for r in graph])
-    for text in secret_tokens:
-        assert text in dumped
+    assert token(KEY_VAULT_SECRET, argument="dev-vm-admin-password") in dumped
+    assert token(KEY_VAULT_SECRET, argument="dev-sql-admin-password") in dumped
+    # No secret goes on a command line any more, not even as a placeholder.
+    for extension in find(graph, VM_EXTENSION):
+        assert placeholders_in(extension.body["properties"]["settings"]) <= {"REFERENCE"}
+        assert "protectedSettings" not in extension.body["properties"]
 
 
 def test_secrets_are_placeholders_where_azure_takes_them(
     scenario: tuple[PlatformSpec, ResourceGraph],
 ) -> None:
-    _, graph = scenario
+    spec, graph = scenario
+    secrets = {r.name: r for r in find(graph, KEY_VAULT_SECRET_TYPE)}
     for vm in find(graph, VM):
-        assert vm.body["properties"]["osProfile"]["adminPassword"] == token(VM_ADMIN_PASSWORD)
+        password = vm.body["properties"]["osProfile"]["adminPassword"]
+        assert password == token(KEY_VAULT_SECRET, argument=f"{vm.environment}-vm-admin-password")
+        assert secrets[f"{vm.environment}-vm-admin-password"].id in vm.depends_on
         assert vm.body["properties"]["userData"] == token(SETUP_SCRIPT_B64)
     for server in find(graph, SQL_SERVER):
         props = server.body["properties"]
-        assert props["administratorLogin"] == "sqladmin"
-        assert props["administratorLoginPassword"] == token(SQL_ADMIN_PASSWORD)
+        assert props["administratorLogin"] == f"{spec.admin_username}-sql"
+        name = f"{server.environment}-sql-admin-password"
+        assert props["administratorLoginPassword"] == token(KEY_VAULT_SECRET, argument=name)
+        assert secrets[name].id in server.depends_on
+    for secret in secrets.values():
+        assert secret.body["properties"]["value"] == token(SECRET_VALUE)
     for extension in find(graph, VM_EXTENSION):
-        arguments = setup_arguments(
-            extension.body["properties"]["protectedSettings"]["commandToExecute"]
-        )
-        assert token(SQL_ADMIN_PASSWORD, "base64") in arguments["DatabaseAdminPassword"]
-        assert token(PRIVATE_KEY, "base64") in arguments["PrivateKey"]
-        assert "protectedSettings" not in json.dumps(extension.body["properties"]["settings"])
+        arguments = setup_arguments(extension.body["properties"])
+        env = extension.environment
+        assert arguments["DatabaseAdminPasswordSecret"] == f"{env}-sql-admin-password"
+        assert arguments["PrivateKeySecret"] == f"{env}-private-key"
+        assert arguments["AdminPasswordSecret"] == f"{env}-outsystems-admin-password"
 
 
 def test_names_obey_azure_limits(scenario: tuple[PlatformSpec, ResourceGraph]) -> None:
@@ -289,6 +316,8 @@ def test_api_versions_are_those_of_the_sdks(scenario: tuple[PlatformSpec, Resour
         "Microsoft.Sql": "2025-01-01",
         "Microsoft.Storage": "2025-06-01",
         "Microsoft.ManagedIdentity": "2023-01-31",
+        "Microsoft.KeyVault": "2024-11-01",
+        "Microsoft.Authorization": "2022-04-01",
     }
     for resource in graph:
         if resource.type == ACTION_GROUP:
@@ -317,19 +346,11 @@ def test_resources_round_trip_through_json(scenario: tuple[PlatformSpec, Resourc
 
 def test_rendering_fills_every_placeholder(scenario: tuple[PlatformSpec, ResourceGraph]) -> None:
     _, graph = scenario
-    values = {
-        VM_ADMIN_PASSWORD: "vm-P@ss'word\"",
-        SQL_ADMIN_PASSWORD: "sql-P@ss'word%",
-        PRIVATE_KEY: "a2V5a2V5a2V5a2V5a2V5aw==",
-        ALERT_WEBHOOK_URL: "https://func/api/alerts?code=abc",
-        SETUP_SCRIPT_B64: base64.b64encode(b"param()").decode(),
-    }
     for resource in graph:
+        values = {found.key: f"value-of-{found.key}" for found in tokens_in(resource.body)}
+        values[SETUP_SCRIPT_B64] = base64.b64encode(b"param()").decode()
         rendered = render(resource.body, values)
         assert placeholders_in(rendered) == set()
-        text = json.dumps(rendered)
-        # Secrets on command lines are base64, never raw text that quoting could break.
-        assert "sql-P@ss'word%" not in text or resource.type == SQL_SERVER
 
 
 # --- counts and shapes per scenario -----------------------------------------------------------
@@ -338,13 +359,17 @@ def test_rendering_fills_every_placeholder(scenario: tuple[PlatformSpec, Resourc
 @pytest.mark.parametrize(
     ("name", "counts"),
     [
-        ("farm", {"shared": 9, "dev": 10, "test": 10, "prod": 14, "life": 10}),
-        ("standalone", {"shared": 9, "dev": 10, "test": 10, "prod": 10, "life": 10}),
-        ("farm-bastion-tls", {"shared": 12, "dev": 10, "test": 10, "prod": 14, "life": 10}),
-        ("farm-existing-subnets", {"shared": 3, "dev": 10, "test": 10, "prod": 14, "life": 10}),
+        # Per environment 21: identity, 5 secrets, 5 role assignments, SQL server, 3
+        # databases, VNet rule, public IP, gateway, NIC, VM, setup; + a WAF policy in prod,
+        # + the farm's scale set, its admin password, action group and two alerts. A user's
+        # certificate spares the self-signed one and its role assignment.
+        ("farm", {"shared": 11, "dev": 21, "test": 21, "prod": 27, "life": 21}),
+        ("standalone", {"shared": 11, "dev": 21, "test": 21, "prod": 22, "life": 21}),
+        ("farm-bastion-tls", {"shared": 13, "dev": 19, "test": 19, "prod": 25, "life": 19}),
+        ("farm-existing-subnets", {"shared": 5, "dev": 21, "test": 21, "prod": 27, "life": 21}),
         (
             "standalone-existing-bastion-tls",
-            {"shared": 6, "dev": 10, "test": 10, "prod": 10, "life": 10},
+            {"shared": 7, "dev": 19, "test": 19, "prod": 20, "life": 19},
         ),
     ],
 )
@@ -425,6 +450,8 @@ def test_vm_shape() -> None:
     storage = props["storageProfile"]
     assert storage["imageReference"]["offer"] == "WindowsServer"
     assert storage["imageReference"]["sku"] == "2022-datacenter"
+    # Pinned: a server added later gets the same build.
+    assert storage["imageReference"]["version"] == "20348.2762.241006"
     assert storage["osDisk"]["managedDisk"]["storageAccountType"] == "Premium_LRS"
     assert storage["dataDisks"][0]["diskSizeGB"] == 256
     assert storage["dataDisks"][0]["managedDisk"]["storageAccountType"] == "Premium_LRS"
@@ -442,7 +469,11 @@ def test_base_image_carries_its_marketplace_plan() -> None:
             "publisher": "outsystems",
             "product": "os11-vm-baseimage",
         }
-        assert vm.body["properties"]["storageProfile"]["imageReference"]["sku"] == sku
+        reference = vm.body["properties"]["storageProfile"]["imageReference"]
+        assert reference["sku"] == sku
+        # OutSystems/AzureARMTemplates environmentAzSQL.json (commit 71b88ea): base image
+        # 2.28.0 carries Platform Server 11.32.0 and LifeTime 11.25.2.
+        assert reference["version"] == "2.28.0"
     scale_set = one(graph, SCALE_SET)
     assert scale_set.body["plan"]["name"] == "platformserver"
 
@@ -450,10 +481,12 @@ def test_base_image_carries_its_marketplace_plan() -> None:
 def test_sql_databases_and_vnet_rule() -> None:
     graph = build_topology(spec_of(SCENARIOS["farm"]))
     databases = find(graph, SQL_DATABASE, "test")
+    # The Marketplace template's names (OutSystems/docs-product,
+    # src/setup-infra-platform/setup/azure/quick-reference.md, "Resources Mapping").
     assert sorted(d.name for d in databases) == [
-        "acme_test_logging",
-        "acme_test_platform",
-        "acme_test_session",
+        "acme-test-db",
+        "acme-testlog-db",
+        "acme-testsession-db",
     ]
     for database in databases:
         assert database.body["sku"] == {"name": "S3", "tier": "Standard"}
@@ -472,32 +505,36 @@ def test_setup_roles_and_parameters() -> None:
         assert props["type"] == "CustomScriptExtension"
         assert props["publisher"] == "Microsoft.Compute"
         assert props["typeHandlerVersion"] == "1.10"
-        command = props["protectedSettings"]["commandToExecute"]
+        command = props["settings"]["commandToExecute"]
         assert "169.254.169.254/metadata/instance/compute/userData" in command
         assert "C:\\OutSystems\\Install-OutSystems.ps1" in command
-        arguments = setup_arguments(command)
+        arguments = setup_arguments(props)
         assert tuple(arguments) == SETUP_SCRIPT_PARAMETERS
         env = extension.environment
         roles[env] = arguments["Role"]
-        assert arguments["DatabaseServer"] == f"'{names.sql_server(env)}.database.windows.net'"  # type: ignore[arg-type]
-        assert arguments["PlatformCatalog"] == f"'acme_{env}_platform'"
-        assert arguments["PlatformVersion"] == "'11.32.0'"
-        assert arguments["LifetimeVersion"] == "'11.25.2'"
-        assert arguments["DatabaseAdminUser"] == "'sqladmin'"
+        assert arguments["DatabaseServer"] == f"{names.sql_server(env)}.database.windows.net"  # type: ignore[arg-type]
+        assert arguments["PlatformCatalog"] == f"acme-{env}-db"
+        assert arguments["SessionCatalog"] == f"acme-{env}session-db"
+        assert arguments["LoggingCatalog"] == f"acme-{env}log-db"
+        assert arguments["PlatformVersion"] == "11.32.0"
+        assert arguments["LifetimeVersion"] == "11.25.2"
+        assert arguments["DatabaseAdminUser"] == "osadmin-sql"
         ip = one(graph, NIC, env).body["properties"]["ipConfigurations"][0]["properties"]
-        assert arguments["ControllerAddress"] == f"'{ip['privateIPAddress']}'"
-        assert arguments["StorageAccount"] == f"'{names.storage_account}'"
-        assert arguments["FileShare"] == "'acme-config'"
+        assert arguments["ControllerAddress"] == ip["privateIPAddress"]
+        assert arguments["StorageAccount"] == names.storage_account
+        assert arguments["FileShare"] == "acme-config"
+        assert arguments["KeyVaultUri"] == f"https://{one(graph, KEY_VAULT).name}.vault.azure.net/"
+        assert arguments["IdentityResourceId"] == one(graph, IDENTITY, env).id
+        assert arguments["TrustedProxyAddresses"] == "10.0.4.0/24"
     assert roles == {
-        "dev": "'standalone'",
-        "test": "'standalone'",
-        "prod": "'controller'",
-        "life": "'lifetime'",
+        "dev": "standalone",
+        "test": "standalone",
+        "prod": "controller",
+        "life": "lifetime",
     }
     standalone = build_topology(spec_of(SCENARIOS["standalone"]))
     prod_setup = one(standalone, VM_EXTENSION, "prod")
-    command = prod_setup.body["properties"]["protectedSettings"]["commandToExecute"]
-    assert setup_arguments(command)["Role"] == "'standalone'"
+    assert setup_arguments(prod_setup.body["properties"])["Role"] == "standalone"
 
 
 def test_setup_waits_for_databases_vnet_rule_and_share() -> None:
@@ -506,6 +543,20 @@ def test_setup_waits_for_databases_vnet_rule_and_share() -> None:
         setup = one(graph, VM_EXTENSION, env)
         needed = {a.type for a in graph.ancestors(setup.id)}
         assert {VM, NIC, SQL_DATABASE, SQL_VNET_RULE, FILE_SHARE, SQL_SERVER} <= needed
+        # The server reads its secrets and writes its logs with its identity: the grants
+        # exist before the setup runs, and cover exactly its own environment's secrets.
+        grants = [a for a in graph.ancestors(setup.id) if a.type == ROLE_ASSIGNMENT]
+        identity = one(graph, IDENTITY, env).id
+        scopes = {
+            g.id.split("/providers/Microsoft.Authorization/")[0].rsplit("/", 1)[-1]
+            for g in grants
+            if identity in g.depends_on
+        }
+        storage = one(graph, STORAGE_ACCOUNT).name
+        assert scopes == {
+            f"{env}-sql-admin-password", f"{env}-private-key", f"{env}-outsystems-admin-password",
+            storage,
+        }  # fmt: skip
 
 
 def test_setup_reruns_when_its_configuration_changes() -> None:
@@ -527,7 +578,15 @@ def test_farm_scale_set() -> None:
     assert props["overprovision"] is False
     profile = props["virtualMachineProfile"]
     assert profile["osProfile"]["computerNamePrefix"] == "acme-fe"
-    assert profile["osProfile"]["adminPassword"] == token(VM_ADMIN_PASSWORD)
+    assert profile["osProfile"]["adminPassword"] == token(
+        KEY_VAULT_SECRET, argument="prod-frontends-admin-password"
+    )
+    # Scale-in tells an instance first (Scheduled Events) so it can leave the pool.
+    notice = profile["scheduledEventsProfile"]["terminateNotificationProfile"]
+    assert notice == {"enable": True, "notBeforeTimeout": "PT10M"}
+    assert scale_set.body["identity"]["userAssignedIdentities"] == {
+        one(graph, IDENTITY, "prod").id: {}
+    }
     assert profile["userData"] == token(SETUP_SCRIPT_B64)
     ip_config = profile["networkProfile"]["networkInterfaceConfigurations"][0]["properties"][
         "ipConfigurations"
@@ -541,13 +600,14 @@ def test_farm_scale_set() -> None:
     pool = gateway.body["properties"]["backendAddressPools"][0]["properties"]
     assert pool["backendAddresses"] == []
     extension = profile["extensionProfile"]["extensions"][0]["properties"]
-    arguments = setup_arguments(extension["protectedSettings"]["commandToExecute"])
-    assert arguments["Role"] == "'frontend'"
-    assert arguments["ControllerAddress"] == "'10.0.2.4'"
+    arguments = setup_arguments(extension)
+    assert arguments["Role"] == "frontend"
+    assert arguments["ControllerAddress"] == "10.0.2.4"
     # The controller's setup runs first: its address and key feed the front-ends.
     controller_setup = one(graph, VM_EXTENSION, "prod")
     assert controller_setup.id in {a.id for a in graph.ancestors(scale_set.id)}
     assert policy_from_tags(scale_set.body["tags"]) == spec.scaling_policy()
+    assert scale_set.body["tags"]["osScalingPolicyMac"] == "{{SCALING_POLICY_MAC}}"
 
 
 def test_farm_scaling_alerts() -> None:
@@ -579,29 +639,96 @@ def test_standalone_has_no_scale_set_or_alerts() -> None:
     assert find(graph, SCALE_SET) == find(graph, ACTION_GROUP) == find(graph, METRIC_ALERT) == []
 
 
-def test_gateway_listeners_with_and_without_tls() -> None:
-    plain = one(build_topology(spec_of(SCENARIOS["farm"])), APP_GATEWAY, "dev")
-    props = plain.body["properties"]
-    assert [p["properties"]["port"] for p in props["frontendPorts"]] == [80]
-    assert "sslCertificates" not in props
-    assert "identity" not in plain.body
-    assert props["sku"]["name"] == "Standard_v2"
-    assert props["probes"][0]["properties"]["path"] == "/servicecenter/_ping.aspx"
-    draining = props["backendHttpSettingsCollection"][0]["properties"]["connectionDraining"]
-    assert draining["enabled"] is True
+def test_every_gateway_serves_https_and_redirects_http() -> None:
+    graph = build_topology(spec_of(SCENARIOS["farm"]))
+    identity = one(graph, IDENTITY, "shared")
+    vault = one(graph, KEY_VAULT)
+    for env in ENVIRONMENTS:
+        gateway = one(graph, APP_GATEWAY, env)
+        props = gateway.body["properties"]
+        assert [p["properties"]["port"] for p in props["frontendPorts"]] == [80, 443]
+        # Without a certificate of the user's, a self-signed one from the platform's vault,
+        # readable by the gateways' identity alone.
+        certificate = props["sslCertificates"][0]["properties"]["keyVaultSecretId"]
+        assert certificate == (
+            f"https://{vault.name}.vault.azure.net/secrets/{env}-gateway-certificate"
+        )
+        secret = one_named(graph, f"{env}-gateway-certificate")
+        grant = next(
+            r for r in find(graph, ROLE_ASSIGNMENT) if r.id.startswith(secret.id + "/providers/")
+        )
+        assert grant.body["properties"]["roleDefinitionId"].endswith(KEY_VAULT_SECRETS_USER)
+        assert identity.id in grant.depends_on
+        assert {secret.id, grant.id, identity.id} <= set(gateway.depends_on)
+        assert list(gateway.body["identity"]["userAssignedIdentities"]) == [identity.id]
+        # TLS 1.2+ (Microsoft's predefined AppGwSslPolicy20220101S).
+        assert props["sslPolicy"] == {
+            "policyType": "Predefined",
+            "policyName": "AppGwSslPolicy20220101S",
+        }
+        rules = {r["name"]: r["properties"] for r in props["requestRoutingRules"]}
+        assert rules["http"]["redirectConfiguration"]["id"].endswith("/http-to-https")
+        assert "backendAddressPool" not in rules["http"]
+        assert rules["https"]["httpListener"]["id"].endswith("/httpListeners/https")
+        redirect = props["redirectConfigurations"][0]["properties"]
+        assert redirect["targetListener"]["id"].endswith("/httpListeners/https")
+        assert redirect["redirectType"] == "Permanent"
+        assert len({r["priority"] for r in rules.values()}) == 2
+        assert props["probes"][0]["properties"]["path"] == "/servicecenter/_ping.aspx"
+        draining = props["backendHttpSettingsCollection"][0]["properties"]["connectionDraining"]
+        assert draining["enabled"] is True
 
+
+def test_production_gets_a_waf_with_microsofts_default_rule_set() -> None:
+    graph = build_topology(spec_of(SCENARIOS["farm"]))
+    policy = one(graph, WAF_POLICY)
+    assert policy.environment == "prod"
+    settings = policy.body["properties"]["policySettings"]
+    assert (settings["state"], settings["mode"]) == ("Enabled", "Prevention")
+    # Large publishes pass: bodies over the inspection limit are not refused.
+    assert settings["requestBodyEnforcement"] is False
+    assert policy.body["properties"]["managedRules"]["managedRuleSets"] == [
+        {"ruleSetType": "Microsoft_DefaultRuleSet", "ruleSetVersion": "2.1"}
+    ]
+    prod = one(graph, APP_GATEWAY, "prod").body["properties"]
+    assert prod["sku"]["name"] == "WAF_v2"
+    assert prod["firewallPolicy"]["id"] == policy.id
+    dev = one(graph, APP_GATEWAY, "dev").body["properties"]
+    assert dev["sku"]["name"] == "Standard_v2"
+    assert "firewallPolicy" not in dev
+    detecting = build_topology(
+        spec_of({**SCENARIOS["farm"], "environments": {"dev": {"waf": "Detection"}}})
+    )
+    assert one(detecting, WAF_POLICY, "dev").body["properties"]["policySettings"]["mode"] == (
+        "Detection"
+    )
+
+
+def test_a_users_certificate_replaces_the_self_signed_ones() -> None:
     graph = build_topology(spec_of(SCENARIOS["farm-bastion-tls"]))
     secure = one(graph, APP_GATEWAY, "life")
     props = secure.body["properties"]
-    assert [p["properties"]["port"] for p in props["frontendPorts"]] == [80, 443]
     assert props["sslCertificates"][0]["properties"]["keyVaultSecretId"] == CERT
-    https = next(item for item in props["httpListeners"] if item["name"] == "https")
-    assert https["properties"]["protocol"] == "Https"
-    identity = one(graph, IDENTITY)
+    assert not [r for r in find(graph, KEY_VAULT_SECRET_TYPE) if "gateway" in r.name]
+    identity = one(graph, IDENTITY, "shared")
     assert list(secure.body["identity"]["userAssignedIdentities"]) == [identity.id]
-    assert identity.id in secure.depends_on
-    assert len(props["requestRoutingRules"]) == 2
-    assert len({r["properties"]["priority"] for r in props["requestRoutingRules"]}) == 2
+    theirs = (
+        "/subscriptions/"
+        + SUB
+        + ("/resourceGroups/sec/providers/Microsoft.ManagedIdentity/userAssignedIdentities/appgw")
+    )
+    own = build_topology(
+        spec_of({**SCENARIOS["farm"], "tls": {"certificateSecretId": CERT, "identityId": theirs}})
+    )
+    assert find(own, IDENTITY, "shared") == []
+    gateway = one(own, APP_GATEWAY, "dev")
+    assert list(gateway.body["identity"]["userAssignedIdentities"]) == [theirs]
+    assert theirs not in gateway.depends_on
+
+
+def one_named(graph: ResourceGraph, name: str) -> Resource:
+    (found,) = [r for r in graph if r.name == name]
+    return found
 
 
 def test_gateway_public_ip_is_standard_static_with_a_dns_label() -> None:
@@ -640,10 +767,12 @@ def test_existing_subnets_are_used_as_given() -> None:
         rule = one(graph, SQL_VNET_RULE, env)
         assert rule.body["properties"]["virtualNetworkSubnetId"] == EXISTING[env]
         setup = one(graph, VM_EXTENSION, env)
-        arguments = setup_arguments(
-            setup.body["properties"]["protectedSettings"]["commandToExecute"]
+        arguments = setup_arguments(setup.body["properties"])
+        assert arguments["ControllerAddress"] == f"acme-{env}-vm"
+        # The user's gateway subnet: its prefix is read from ARM when the body is sent.
+        assert arguments["TrustedProxyAddresses"] == (
+            "{{REFERENCE:" + EXISTING["gateway"] + "#properties.addressPrefix}}"
         )
-        assert arguments["ControllerAddress"] == f"'acme-{env}-vm'"
     gateway_config = one(graph, APP_GATEWAY, "dev").body["properties"]["gatewayIPConfigurations"]
     assert gateway_config[0]["properties"]["subnet"]["id"] == EXISTING["gateway"]
     bastion = one(graph, BASTION_HOST).body["properties"]["ipConfigurations"][0]["properties"]

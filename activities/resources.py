@@ -111,6 +111,27 @@ def _deleted_vault(client: Sender, resource: Resource, location: str) -> bool:
     return get_resource(client, deleted, resource.api_version) is not None
 
 
+def _replace_stale_assignment(
+    client: Sender, resource: Resource, live: dict[str, Any], rendered: dict[str, Any]
+) -> None:
+    """Delete a role assignment of ours that names an earlier principal.
+
+    ARM cannot change an assignment's principal (RoleAssignmentUpdateNotPermitted). The
+    assignment's name is derived from the identity's resource id, so an identity deleted and
+    created again (a partial teardown, then a redeploy) meets its predecessor's assignment: it
+    grants nothing any more and is replaced. Deleting an assignment is synchronous.
+    """
+    from arm.operations import begin_delete
+
+    before = str((live.get("properties") or {}).get("principalId") or "").lower()
+    after = str(rendered["properties"]["principalId"]).lower()
+    if before and before != after:
+        log.info("role assignment %s names an earlier principal: replacing it", resource.id)
+        deleted = begin_delete(client, resource.id, resource.api_version)
+        if deleted.status == "Failed" and deleted.error is not None:
+            raise RuntimeError(f"{deleted.error.code}: {deleted.error.message}")
+
+
 @bp.activity_trigger(input_name="request")
 def begin_apply_resource(request: dict[str, Any]) -> dict[str, Any]:
     """PUT one resource's desired body (secrets filled in here) and return its operation.
@@ -123,7 +144,7 @@ def begin_apply_resource(request: dict[str, Any]) -> dict[str, Any]:
     from arm.operations import Operation, begin_put, get_resource
     from arm.secrets import RenderContext, redacted_errors, render_body
     from outsystems.deployment import graph_of
-    from outsystems.topology import KEY_VAULT, KEY_VAULT_SECRET_TYPE, VM_EXTENSION
+    from outsystems.topology import KEY_VAULT, KEY_VAULT_SECRET_TYPE, ROLE_ASSIGNMENT, VM_EXTENSION
 
     spec, graph = graph_of(request["spec"])
     with redacted_errors(spec.solution_id):
@@ -150,6 +171,8 @@ def begin_apply_resource(request: dict[str, Any]) -> dict[str, Any]:
             read=lambda resource_id, version: get_resource(client, resource_id, version),
         )
         rendered = render_body(body, context)
+        if resource.type == ROLE_ASSIGNMENT and live is not None:
+            _replace_stale_assignment(client, resource, live, rendered)
         operation = begin_put(client, resource.id, resource.api_version, rendered)
         log.info("PUT %s: %s", resource.id, operation.status)
         return redacted_operation(operation.to_dict(), spec.solution_id)

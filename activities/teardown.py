@@ -20,6 +20,24 @@ def _tag(tags: dict[str, Any] | None, name: str) -> str | None:
     return None
 
 
+def _role_assignments(spec: dict[str, Any] | None) -> list[dict[str, str]]:
+    """The role assignments the platform's graph grants (ARM lists them with no tags).
+
+    Deleting one that is already gone succeeds, so they are listed without reading them.
+    """
+    if not spec:
+        return []
+    from outsystems.deployment import graph_of
+    from outsystems.topology import ROLE_ASSIGNMENT
+
+    _, graph = graph_of(spec)
+    return [
+        {"id": r.id, "type": r.type, "environment": r.environment}
+        for r in graph
+        if r.type == ROLE_ASSIGNMENT
+    ]
+
+
 @bp.activity_trigger(input_name="request")
 def list_platform_resources(request: dict[str, Any]) -> list[dict[str, str]]:
     """The top-level resources tagged as this platform's, managed by this app."""
@@ -36,7 +54,7 @@ def list_platform_resources(request: dict[str, Any]) -> list[dict[str, str]]:
         if error.status_code == 404:
             return []  # the resource group is gone: nothing left to delete
         raise
-    found = []
+    found = _role_assignments(request.get("spec"))
     for item in listed:
         tags = item.get("tags")
         if _tag(tags, SOLUTION_TAG) != solution or _tag(tags, MANAGED_BY_TAG) != MANAGED_BY_VALUE:

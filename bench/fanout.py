@@ -157,26 +157,33 @@ def deploy_once(sim: SimulatorServer, app: Any, spec: dict[str, Any], timeout: f
     return elapsed
 
 
-def provision_sequentially(sim: SimulatorServer, graph: ResourceGraph, poll: float) -> float:
+def provision_sequentially(
+    sim: SimulatorServer, spec_json: dict[str, Any], graph: ResourceGraph, poll: float
+) -> float:
     """Create every resource of the graph one after the other, each waited for; wall time."""
     from azure.mgmt.resource.resources import ResourceManagementClient
 
     from arm.connection import ArmConnection
-    from arm.operations import begin_put, check
-    from arm.secrets import render_body
+    from arm.operations import begin_put, check, get_resource
+    from arm.secrets import RenderContext, render_body
+    from outsystems.spec import PlatformSpec
     from tests.support.stack import SECRETS
 
     connection = ArmConnection(sim.url, polling_interval=0, retry_backoff_max=2.0)
     try:
         client = connection.client(ResourceManagementClient, SUBSCRIPTION)
+        spec = PlatformSpec.from_json_dict(spec_json)
         started = time.monotonic()
         for resource in graph:
-            body = render_body(
-                dict(resource.body),
-                solution_id=SOLUTION,
-                environment=resource.environment,
+            context = RenderContext(
+                spec=spec,
+                graph=graph,
+                resource=resource,
+                nonce="sequential",
+                read=lambda resource_id, version: get_resource(client, resource_id, version),
                 environ=SECRETS,
             )
+            body = render_body(dict(resource.body), context)
             operation = begin_put(client, resource.id, resource.api_version, body)
             while not operation.done:
                 time.sleep(poll)
@@ -216,7 +223,12 @@ def run(
         sequential_seconds: float | None = None
         if sequential:
             sim.reset()
-            sequential_seconds = provision_sequentially(sim, graph, poll_seconds)
+            from outsystems.spec import parse_spec
+
+            normalized = parse_spec(SOLUTION, dict(spec), default_subscription_id=SUBSCRIPTION)
+            sequential_seconds = provision_sequentially(
+                sim, normalized.to_json_dict(), graph, poll_seconds
+            )
     return FanoutResult(
         latency_scale=latency_scale,
         poll_seconds=poll_seconds,

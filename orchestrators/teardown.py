@@ -59,7 +59,9 @@ def teardown_platform(context: df.DurableOrchestrationContext) -> Generator[Any,
     solution = spec["solutionId"]
     scope = {"subscriptionId": subscription, "resourceGroup": group, "solutionId": solution}
 
-    listed = yield context.call_activity_with_retry("list_platform_resources", retry, scope)
+    listed = yield context.call_activity_with_retry(
+        "list_platform_resources", retry, {**scope, "spec": spec}
+    )
     targets = select([Found.from_json(f) for f in listed], environments, whole_platform=whole)
     resources = deletion_graph(targets)
     walk = Walk(

@@ -1,7 +1,8 @@
 """The order of a teardown: what depends on others goes first, as waves of parallel deletes.
 
 A teardown works from what ARM lists as the platform's (its tags), not from a spec, so it also
-removes resources an older spec created. Types are ranked so that a resource is deleted only
+removes resources an older spec created; the role assignments the spec's graph grants, which
+carry no tags, are added to that list. Types are ranked so that a resource is deleted only
 after everything that may reference it: alerts before the scale set they watch, VMs before
 their NICs, NICs and gateways before the subnets' VNet and the NSGs. Child resources (subnets,
 databases, extensions, file shares) go with their parent.
@@ -18,6 +19,7 @@ from outsystems.topology import (
     APP_GATEWAY,
     BASTION_HOST,
     IDENTITY,
+    KEY_VAULT,
     METRIC_ALERT,
     NIC,
     NSG,
@@ -37,7 +39,8 @@ _WAVES: Final[tuple[frozenset[str], ...]] = (
     frozenset({SCALE_SET, VM}),
     frozenset({APP_GATEWAY, NIC, "Microsoft.Compute/disks"}),
     frozenset({PUBLIC_IP, SQL_SERVER}),
-    frozenset({STORAGE_ACCOUNT, IDENTITY}),
+    # Key Vault soft-deletes: a redeploy of the platform recovers the vault with its secrets.
+    frozenset({STORAGE_ACCOUNT, IDENTITY, KEY_VAULT}),
     frozenset({VNET}),
     frozenset({NSG}),
 )

@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import pkcs12
 
 from arm.secrets import (
     LEGACY_NONCE,
@@ -161,6 +159,9 @@ def test_the_private_key_is_the_one_derived_before_the_vault(
 def test_a_self_signed_certificate_for_the_gateway(
     platform: tuple[PlatformSpec, ResourceGraph],
 ) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
     spec, graph = platform
     created = render(spec, graph, named(graph, "life-gateway-certificate"), FakeArm())
     assert created["properties"]["contentType"] == "application/x-pkcs12"

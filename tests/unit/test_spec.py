@@ -592,3 +592,22 @@ def test_deeply_nested_bodies_are_refused_not_crashed_on() -> None:
     text = '{"location": "westeurope", "x": ' + "[" * 200_000 + "]" * 200_000 + "}"
     details = errors_of(text)
     assert [d.target for d in details] == ["body"]
+
+
+def test_new_platforms_get_the_marketplace_names_and_deployed_ones_keep_theirs() -> None:
+    from outsystems.spec import naming_change, resolve_naming
+
+    assert resolve_naming({"location": "x"}, None, None) == "marketplace"
+    # Deployed before naming schemes existed: the recorded spec has none.
+    assert resolve_naming({}, {"solutionId": "acme"}, None) == "legacy"
+    assert resolve_naming({}, {"naming": "marketplace"}, None) == "marketplace"
+    # Task hub purged: the resource group's tag remembers; a group of ours without it is old.
+    assert resolve_naming({}, None, {"osnaming": "marketplace"}) == "marketplace"
+    assert resolve_naming({}, None, {"managedBy": "outsystems-azure-ops"}) == "legacy"
+    assert resolve_naming({"naming": "legacy"}, None, None) is None
+    spec = parse({"location": "westeurope", "naming": "marketplace"})
+    change = naming_change({"naming": "legacy"}, spec)
+    assert change is not None
+    assert change.target == "naming"
+    assert naming_change({"naming": "marketplace"}, spec) is None
+    assert naming_change(None, spec) is None

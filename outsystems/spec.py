@@ -74,6 +74,12 @@ TAG_VALUE_MAX: Final = 256
 Image = Literal["windows-server", "outsystems-base"]
 ProdMode = Literal["farm", "standalone"]
 WafMode = Literal["Prevention", "Detection", "Off"]
+License = Literal["trial", "own"]
+#: Front-ends the trial license the setup installs allows: "The trial license included in the
+#: templates only allows two frontend servers including the deployment controller"
+#: (OutSystems/AzureARMTemplates README, commit 71b88ea). In a farm the controller is no
+#: front-end, so the scale set may hold two.
+TRIAL_LICENSE_FRONTENDS: Final = 2
 
 #: The Windows Server image build a new platform gets when its spec pins none: a published build
 #: of MicrosoftWindowsServer:WindowsServer:2022-datacenter (20348.2762, October 2024). Pinned, so
@@ -636,7 +642,31 @@ class PlatformSpec(_SpecModel):
     #: Set by the app, not by users: `marketplace` for new platforms, `legacy` for platforms
     #: deployed before the Marketplace names were adopted (`outsystems.names.NamingScheme`).
     naming: NamingScheme = "marketplace"
+    #: `trial`: the 30-day license the setup installs, which allows two front-ends; `own`: the
+    #: customer has installed theirs in Service Center (then any capacity).
+    license: License = "trial"
     tags: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _trial_license_bounds(cls, data: Any) -> Any:
+        """Under the trial license a farm's front-ends default to at most its two."""
+        if not isinstance(data, dict) or data.get("license", "trial") != "trial":
+            return data
+        environments = data.get("environments", {})
+        if not isinstance(environments, dict):
+            return data
+        prod = environments.get("prod", {})
+        if not isinstance(prod, dict) or prod.get("mode", "farm") != "farm":
+            return data
+        frontends = prod.get("frontends") or {}
+        if not isinstance(frontends, dict) or "maxCapacity" in frontends:
+            return data
+        low = frontends.get("minCapacity")
+        if _is_int(low) and low > TRIAL_LICENSE_FRONTENDS:
+            return data  # refused with a clear message by _consistent
+        prod = {**prod, "frontends": {**frontends, "maxCapacity": TRIAL_LICENSE_FRONTENDS}}
+        return {**data, "environments": {**environments, "prod": prod}}
 
     @field_validator("tags", mode="before")
     @classmethod
@@ -656,6 +686,7 @@ class PlatformSpec(_SpecModel):
         problems: list[tuple[Path, str]] = []
         problems.extend(self._network_problems())
         problems.extend(self._image_problems())
+        problems.extend(self._license_problems())
         # Besides its own three, the platform adds one tag to the resource group (the naming
         # scheme) and to each vault secret (its nonce), and the policy and its MAC to the scale
         # set: the most any one resource gets decides.
@@ -674,6 +705,19 @@ class PlatformSpec(_SpecModel):
             )
         _raise_problems(problems)
         return self
+
+    def _license_problems(self) -> Iterator[tuple[Path, str]]:
+        frontends = self.frontends
+        if self.license != "trial" or frontends is None:
+            return
+        where = ("environments", "prod", "frontends")
+        if frontends.max_capacity > TRIAL_LICENSE_FRONTENDS:
+            yield (
+                (*where, "maxCapacity"),
+                f"the trial license the setup installs allows {TRIAL_LICENSE_FRONTENDS} "
+                "front-ends; install your own license in Service Center and set license "
+                "'own' to scale beyond",
+            )
 
     def _image_problems(self) -> Iterator[tuple[Path, str]]:
         if self.image != "outsystems-base" or self.image_version is not None:

@@ -97,7 +97,13 @@ def test_every_documented_default_applies_to_a_minimal_spec() -> None:
     assert prod.frontends is not None
     assert prod.frontends.vm_size == "Standard_F4s_v2"
     assert (prod.frontends.capacity, prod.frontends.min_capacity) == (2, 2)
-    assert prod.frontends.max_capacity == 10
+    # The trial license the setup installs allows two front-ends.
+    assert spec.license == "trial"
+    assert prod.frontends.max_capacity == 2
+    assert spec.image_version_of("platformserver") == "20348.2762.241006"
+    assert spec.naming == "marketplace"
+    assert spec.environments.waf("prod") == "Prevention"
+    assert spec.environments.waf("dev") == "Off"
     assert (prod.frontends.scale_out_step, prod.frontends.scale_in_step) == (1, 1)
     assert prod.frontends.cooldown_minutes == 10
     assert prod.frontends.schedules == ()
@@ -117,7 +123,7 @@ def test_every_documented_default_applies_to_a_minimal_spec() -> None:
 def test_capacity_defaults_are_clamped_to_the_given_bounds(
     given: dict[str, int], expected: tuple[int, int, int]
 ) -> None:
-    spec = parse(merged({"location": "westeurope"}, frontends(**given)))
+    spec = parse(merged({"location": "westeurope", "license": "own"}, frontends(**given)))
     assert spec.frontends is not None
     got = (spec.frontends.capacity, spec.frontends.min_capacity, spec.frontends.max_capacity)
     assert got == expected
@@ -320,9 +326,13 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
      "environments.prod.frontends.schedules.0.timeZone", "did you mean 'Europe/Lisbon'"),
     ("schedule time zone path", schedule(timeZone="../../etc/passwd"),
      "environments.prod.frontends.schedules.0.timeZone", "IANA"),
-    ("schedule floor above max", schedule(minCapacity=11),
+    ("schedule floor above max", merged(schedule(minCapacity=11), {"license": "own"}),
      "environments.prod.frontends.schedules.0.minCapacity",
      "between minCapacity (2) and maxCapacity (10)"),
+    ("trial license exceeded", frontends(maxCapacity=4), "environments.prod.frontends.maxCapacity",
+     "trial license"),
+    ("trial license exceeded by the minimum", frontends(minCapacity=3),
+     "environments.prod.frontends.maxCapacity", "set license 'own'"),
     ("schedule floor below min", merged(schedule(minCapacity=1), frontends(minCapacity=2)),
      "environments.prod.frontends.schedules.0.minCapacity", "between minCapacity (2)"),
     ("schedule time zone missing", frontends(schedules=[{"days": ["Mon"], "start": "08:00",

@@ -836,7 +836,10 @@ def test_invalid_graphs_are_refused(resources: list[Resource], message: str) -> 
 
 @st.composite
 def specs(draw: st.DrawFn) -> PlatformSpec:
-    body: dict[str, Any] = {"location": draw(st.sampled_from(["westeurope", "eastus2"]))}
+    body: dict[str, Any] = {
+        "location": draw(st.sampled_from(["westeurope", "eastus2"])),
+        "license": "own",
+    }
     body["bastion"] = draw(st.booleans())
     if draw(st.booleans()):
         body["tls"] = {"certificateSecretId": CERT}

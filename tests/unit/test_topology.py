@@ -338,9 +338,9 @@ def test_rendering_fills_every_placeholder(scenario: tuple[PlatformSpec, Resourc
 @pytest.mark.parametrize(
     ("name", "counts"),
     [
-        ("farm", {"shared": 9, "dev": 10, "test": 10, "prod": 14, "life": 10}),
-        ("standalone", {"shared": 9, "dev": 10, "test": 10, "prod": 10, "life": 10}),
-        ("farm-bastion-tls", {"shared": 12, "dev": 10, "test": 10, "prod": 14, "life": 10}),
+        ("farm", {"shared": 11, "dev": 10, "test": 10, "prod": 14, "life": 10}),
+        ("standalone", {"shared": 11, "dev": 10, "test": 10, "prod": 10, "life": 10}),
+        ("farm-bastion-tls", {"shared": 14, "dev": 10, "test": 10, "prod": 14, "life": 10}),
         ("farm-existing-subnets", {"shared": 3, "dev": 10, "test": 10, "prod": 14, "life": 10}),
         (
             "standalone-existing-bastion-tls",
@@ -384,12 +384,20 @@ def test_new_network_has_environment_subnets_with_sql_endpoints_and_nsgs() -> No
         r["name"]: r["properties"]
         for r in nsgs["acme-prod-nsg"].body["properties"]["securityRules"]
     }
-    assert prod_rules["allow-platform-servers"]["destinationPortRanges"] == [
+    # The flows themselves are proven against OutSystems' matrix in test_network_flows.py.
+    assert prod_rules["allow-frontends-to-controller"]["destinationAddressPrefix"] == "10.0.2.4"
+    assert prod_rules["allow-frontends-to-controller"]["destinationPortRanges"] == [
         "12000",
-        "12001",
         "5672",
     ]
-    assert prod_rules["allow-http-from-gateway"]["sourceAddressPrefix"] == "10.0.4.0/24"
+    assert prod_rules["allow-platform-servers"]["destinationPortRanges"] == [
+        "80",
+        "12001",
+        "12002",
+    ]
+    assert prod_rules["allow-gateway-to-frontends"]["sourceAddressPrefix"] == "10.0.4.0/24"
+    assert prod_rules["allow-gateway-to-frontends"]["destinationPortRange"] == "80"
+    assert prod_rules["allow-lifetime"]["sourceAddressPrefix"] == "10.0.3.4"
     assert prod_rules["allow-rdp-from-bastion"]["sourceAddressPrefix"] == "10.0.5.0/26"
     assert prod_rules["deny-vnet-inbound"]["access"] == "Deny"
     priorities = [
@@ -618,7 +626,7 @@ def test_bastion() -> None:
     host = one(graph, BASTION_HOST)
     config = host.body["properties"]["ipConfigurations"][0]["properties"]
     assert config["subnet"]["id"].endswith("/subnets/AzureBastionSubnet")
-    assert config["publicIPAddress"]["id"] == one(graph, PUBLIC_IP, "shared").id
+    assert graph.get(config["publicIPAddress"]["id"]).name == "acme-bastion-pip"
     assert find(build_topology(spec_of(SCENARIOS["farm"])), BASTION_HOST) == []
 
 

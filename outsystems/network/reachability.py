@@ -15,6 +15,10 @@ and `type`, as ARM returns them or as the desired graph holds them — and answe
 - `sql_access(server_id, source)`: the SQL server's own firewall: public network access, its
   virtual network rules (effective only with the subnet's `Microsoft.Sql` endpoint) and IP rules.
 
+`setup_blockers(view, subnet_id, role, ...)` lists what keeps a server's setup from what it
+needs (`requirements.setup_needs`), for the ARM simulator to fail a setup the way a real server
+would.
+
 Sources (MicrosoftDocs/azure-docs unless said otherwise):
 - `articles/virtual-network/network-security-group-how-it-works.md` @
   0b167e76f7dc8ae9663b3da7293949e31f6c95a3: inbound, the subnet's NSG then the NIC's; outbound,
@@ -61,6 +65,7 @@ from outsystems.network.nsg import (
     evaluate,
     security_rules,
 )
+from outsystems.network.requirements import Flow, Party, setup_needs
 
 VNET_TYPE: Final = "microsoft.network/virtualnetworks"
 SUBNET_TYPE: Final = "microsoft.network/virtualnetworks/subnets"
@@ -649,3 +654,71 @@ def _outside_address(endpoint: Endpoint) -> Address:
         # the Azure-owned public IP address space").
         return Address.of(_SOME_INTERNET_ADDRESS, tags)
     return Address.of(_SOME_INTERNET_ADDRESS, [INTERNET])
+
+
+# --- what a server's setup can reach ------------------------------------------------------------
+
+#: A host of the setup's downloads, standing for every one of them (all HTTPS on the Internet).
+DOWNLOAD_HOST: Final = "www.powershellgallery.com"
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """A flow the setup needs that the network does not let through."""
+
+    flow: Flow
+    destination: Endpoint
+    port: int
+    verdict: Verdict
+
+    @property
+    def message(self) -> str:
+        return (
+            f"{self.flow.purpose}: TCP {self.port} to {self.destination} is blocked "
+            f"({self.verdict.detail or self.verdict.rule})"
+        )
+
+
+def setup_blockers(
+    view: NetworkView,
+    subnet_id: str,
+    role: str,
+    *,
+    region: str,
+    address: str | None = None,
+    controller_address: str | None = None,
+    sql_server_id: str | None = None,
+) -> list[Blocked]:
+    """What keeps a server of `role` (a setup role: frontend, controller, standalone, lifetime)
+    in `subnet_id` (at `address`, if known) from reaching what its setup needs.
+
+    The needs are `requirements.setup_needs(role)`: the database (and, with `sql_server_id`,
+    that server's own firewall), the downloads, Key Vault, the file share and, for a front-end,
+    its controller at `controller_address` (an IP address). Empty when nothing is blocked.
+    """
+    source: Endpoint = Endpoint.address(address) if address else Endpoint.in_subnet(subnet_id)
+    destinations: dict[Party, Endpoint] = {
+        Party.SQL: Endpoint.service("Sql", region),
+        Party.KEY_VAULT: Endpoint.service("AzureKeyVault", region),
+        Party.STORAGE: Endpoint.service("Storage", region),
+        Party.DOWNLOADS: Endpoint.internet(DOWNLOAD_HOST),
+    }
+    blocked: list[Blocked] = []
+    for flow in setup_needs(role):
+        if flow.destination is Party.CONTROLLER:
+            if controller_address is None:
+                raise ValueError(f"a {role} needs the controller's address")
+            destination = Endpoint.address(controller_address)
+        else:
+            destination = destinations[flow.destination]
+        if flow.destination is Party.SQL and sql_server_id is not None:
+            access = view.sql_access(sql_server_id, source)
+            if not access.allowed:
+                blocked.append(Blocked(flow, destination, flow.ports[0].low, access))
+                continue
+        for port_range in flow.ports:
+            for port in port_range.edges:
+                verdict = view.flow(source, destination, port)
+                if not verdict.allowed:
+                    blocked.append(Blocked(flow, destination, port, verdict))
+    return blocked

@@ -19,6 +19,7 @@ from outsystems.topology import (
     BASTION_HOST,
     IDENTITY,
     METRIC_ALERT,
+    NAT_GATEWAY,
     NIC,
     NSG,
     PUBLIC_IP,
@@ -36,10 +37,12 @@ _WAVES: Final[tuple[frozenset[str], ...]] = (
     frozenset({METRIC_ALERT, ACTION_GROUP, BASTION_HOST}),
     frozenset({SCALE_SET, VM}),
     frozenset({APP_GATEWAY, NIC, "Microsoft.Compute/disks"}),
-    frozenset({PUBLIC_IP, SQL_SERVER}),
+    frozenset({SQL_SERVER}),
     frozenset({STORAGE_ACCOUNT, IDENTITY}),
     frozenset({VNET}),
-    frozenset({NSG}),
+    # A NAT gateway is in use until its subnets are gone; its public IP until it is.
+    frozenset({NSG, NAT_GATEWAY}),
+    frozenset({PUBLIC_IP}),
 )
 _RANK: Final[Mapping[str, int]] = {
     type_name.lower(): rank for rank, types in enumerate(_WAVES) for type_name in types

@@ -23,7 +23,17 @@ import pytest
 from outsystems.errors import SpecError
 from outsystems.names import ENVIRONMENTS
 from outsystems.spec import PlatformSpec, parse_spec
-from outsystems.topology import NIC, PUBLIC_IP, SCALE_SET, VNET, build_topology
+from outsystems.teardown import rank
+from outsystems.topology import (
+    APP_GATEWAY,
+    BASTION_HOST,
+    NAT_GATEWAY,
+    NIC,
+    PUBLIC_IP,
+    SCALE_SET,
+    VNET,
+    build_topology,
+)
 
 SUB = "11111111-2222-3333-4444-555555555555"
 EXISTING = {
@@ -31,7 +41,6 @@ EXISTING = {
     f"virtualNetworks/corp-vnet/subnets/{key}"
     for key in ("dev", "test", "prod", "life", "gateway")
 }
-NAT_GATEWAY = "Microsoft.Network/natGateways"
 
 
 def spec_of(body: dict[str, Any]) -> PlatformSpec:
@@ -126,3 +135,10 @@ def test_servers_keep_no_public_ip(body: dict[str, Any]) -> None:
         for nic_config in profile["networkInterfaceConfigurations"]:
             for config in nic_config["properties"]["ipConfigurations"]:
                 assert "publicIPAddressConfiguration" not in config["properties"]
+
+
+def test_teardown_deletes_the_nat_gateway_after_its_subnets_and_before_its_public_ip() -> None:
+    # ARM refuses to delete a resource another still references (the simulator does too).
+    assert rank(VNET) < rank(NAT_GATEWAY) < rank(PUBLIC_IP)
+    assert rank(APP_GATEWAY) < rank(PUBLIC_IP)
+    assert rank(BASTION_HOST) < rank(PUBLIC_IP)

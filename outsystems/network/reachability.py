@@ -44,7 +44,8 @@ Sources (MicrosoftDocs/azure-docs unless said otherwise):
   opened to SQL Database IPs").
 
 Not modelled: VNet peering and gateways between networks (a flow across VNets has no route),
-load balancers, private endpoints, security admin rules of Virtual Network Manager.
+load balancers, private endpoints, security admin rules of Virtual Network Manager, NSGs on a
+scale set's network interface configurations, IPv6.
 """
 
 from __future__ import annotations
@@ -113,13 +114,19 @@ def _refs(value: object) -> list[str]:
     return [ref for item in value if (ref := _ref(item)) is not None]
 
 
+def _ipv4(prefixes: Iterable[object]) -> tuple[Network, ...]:
+    # IPv6 prefixes of dual-stack networks are left out: every flow judged here is IPv4.
+    networks = (ipaddress.ip_network(str(p), strict=False) for p in prefixes)
+    return tuple(n for n in networks if isinstance(n, ipaddress.IPv4Network))
+
+
 def _prefixes(properties: Mapping[str, Any]) -> tuple[Network, ...]:
-    found: list[str] = []
+    found: list[object] = []
     if isinstance(properties.get("addressPrefix"), str):
         found.append(properties["addressPrefix"])
     if isinstance(properties.get("addressPrefixes"), list):
-        found.extend(str(p) for p in properties["addressPrefixes"])
-    return tuple(ipaddress.IPv4Network(p, strict=False) for p in found)
+        found.extend(properties["addressPrefixes"])
+    return _ipv4(found)
 
 
 @dataclass(frozen=True)
@@ -301,10 +308,7 @@ class NetworkView:
         vnet = _key(body["id"])
         space = _properties(body).get("addressSpace")
         prefixes = space.get("addressPrefixes") if isinstance(space, Mapping) else None
-        self.vnets[vnet] = tuple(
-            ipaddress.IPv4Network(str(p), strict=False)
-            for p in (prefixes if isinstance(prefixes, list) else [])
-        )
+        self.vnets[vnet] = _ipv4(prefixes if isinstance(prefixes, list) else [])
         subnets = _properties(body).get("subnets")
         for subnet in subnets if isinstance(subnets, list) else []:
             if isinstance(subnet, Mapping):

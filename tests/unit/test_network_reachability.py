@@ -301,3 +301,11 @@ def test_allow_azure_services_admits_every_azure_client() -> None:
     view = NetworkView.from_bodies(sql_bodies(AZURE_SERVICES))
     assert view.sql_access(SERVER, f"{VNET_ID}/subnets/s").allowed
     assert view.sql_access(SERVER, Endpoint.internet()).allowed
+
+
+def test_ipv6_prefixes_of_a_dual_stack_network_are_left_out() -> None:
+    body = vnet(subnet("s", "10.0.1.0/24"))
+    body["properties"]["addressSpace"]["addressPrefixes"].append("fd00:db8::/48")
+    body["properties"]["subnets"][0]["properties"]["addressPrefixes"] = ["fd00:db8::/64"]
+    view = NetworkView.from_bodies([body])
+    assert [str(p) for p in view.subnet(f"{VNET_ID}/subnets/s").prefixes] == ["10.0.1.0/24"]

@@ -141,6 +141,15 @@ class PlatformNames:
         return f"{self.solution_id}-bastion-pip"
 
     @property
+    def nat_gateway(self) -> str:
+        """The NAT gateway that gives the environment subnets their outbound Internet access."""
+        return f"{self.solution_id}-natgw"
+
+    @property
+    def nat_gateway_public_ip(self) -> str:
+        return f"{self.solution_id}-natgw-pip"
+
+    @property
     def gateway_identity(self) -> str:
         """The managed identity the gateways read the TLS certificate from Key Vault with."""
         return f"{self.solution_id}-appgw-id"

@@ -98,6 +98,9 @@ Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 #: Keys of `network.existingSubnetIds` besides the environments.
 GATEWAY: Final = "gateway"
 BASTION: Final = "bastion"
+#: `network.outbound`: a NAT gateway of the app's, or the outbound the user's subnets have.
+Outbound = Literal["natGateway", "existing"]
+NAT_GATEWAY_OUTBOUND: Final = "natGateway"
 
 Path = tuple[str | int, ...]
 
@@ -572,10 +575,18 @@ class ExistingSubnetIds(_SpecModel):
 
 
 class NetworkSpec(_SpecModel):
-    """A new VNet (`addressSpace`) or the user's existing subnets (`existingSubnetIds`)."""
+    """A new VNet (`addressSpace`) or the user's existing subnets (`existingSubnetIds`).
+
+    `outbound` is how the servers reach the Internet (the setup downloads its module, installers
+    and prerequisites; front-ends call the mobile app builder): `natGateway`, a NAT gateway the
+    app creates on the environment subnets of a new VNet, whose subnets are private (no default
+    outbound access); or `existing`, the outbound access the user's own subnets already have
+    (a NAT gateway, a route to a firewall), which the app does not change.
+    """
 
     address_space: Cidr | None = None
     existing_subnet_ids: ExistingSubnetIds | None = None
+    outbound: Outbound | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -588,11 +599,40 @@ class NetworkSpec(_SpecModel):
             return {**data, "addressSpace": DEFAULT_ADDRESS_SPACE}
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_outbound(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("outbound") is None:
+            existing = data.get("existingSubnetIds") is not None
+            return {**data, "outbound": "existing" if existing else NAT_GATEWAY_OUTBOUND}
+        return data
+
     @model_validator(mode="after")
     def _one_kind(self) -> NetworkSpec:
         if self.address_space is not None and self.existing_subnet_ids is not None:
             raise _ProblemsError(
                 [((), "give either addressSpace (a new VNet) or existingSubnetIds, not both")]
+            )
+        if self.existing_subnet_ids is not None and self.outbound == NAT_GATEWAY_OUTBOUND:
+            raise _ProblemsError(
+                [
+                    (
+                        ("outbound",),
+                        "the app adds a NAT gateway only to subnets it creates; attach your own "
+                        "NAT gateway (or a route to your firewall) to the existing subnets and "
+                        "use 'existing'",
+                    )
+                ]
+            )
+        if self.address_space is not None and self.outbound == "existing":
+            raise _ProblemsError(
+                [
+                    (
+                        ("outbound",),
+                        "a new VNet's subnets are private and have no outbound access of their "
+                        "own; use 'natGateway' (the servers' setup downloads from the Internet)",
+                    )
+                ]
             )
         return self
 

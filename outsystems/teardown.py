@@ -21,6 +21,7 @@ from outsystems.topology import (
     IDENTITY,
     KEY_VAULT,
     METRIC_ALERT,
+    NAT_GATEWAY,
     NIC,
     NSG,
     PUBLIC_IP,
@@ -38,11 +39,13 @@ _WAVES: Final[tuple[frozenset[str], ...]] = (
     frozenset({METRIC_ALERT, ACTION_GROUP, BASTION_HOST}),
     frozenset({SCALE_SET, VM}),
     frozenset({APP_GATEWAY, NIC, "Microsoft.Compute/disks"}),
-    frozenset({PUBLIC_IP, SQL_SERVER}),
+    frozenset({SQL_SERVER}),
     # Key Vault soft-deletes: a redeploy of the platform recovers the vault with its secrets.
     frozenset({STORAGE_ACCOUNT, IDENTITY, KEY_VAULT}),
     frozenset({VNET}),
-    frozenset({NSG}),
+    # A NAT gateway is in use until its subnets are gone; its public IP until it is.
+    frozenset({NSG, NAT_GATEWAY}),
+    frozenset({PUBLIC_IP}),
 )
 _RANK: Final[Mapping[str, int]] = {
     type_name.lower(): rank for rank, types in enumerate(_WAVES) for type_name in types

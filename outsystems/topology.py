@@ -65,6 +65,7 @@ PUBLIC_IP: Final = "Microsoft.Network/publicIPAddresses"
 NIC: Final = "Microsoft.Network/networkInterfaces"
 APP_GATEWAY: Final = "Microsoft.Network/applicationGateways"
 BASTION_HOST: Final = "Microsoft.Network/bastionHosts"
+NAT_GATEWAY: Final = "Microsoft.Network/natGateways"
 STORAGE_ACCOUNT: Final = "Microsoft.Storage/storageAccounts"
 FILE_SHARE: Final = "Microsoft.Storage/storageAccounts/fileServices/shares"
 SQL_SERVER: Final = "Microsoft.Sql/servers"
@@ -552,6 +553,11 @@ class _Builder:
         assert self.plan is not None
         plan = self.plan
         nsgs = {env: self.environment_nsg(env, plan) for env in ENVIRONMENTS}
+        # A new VNet's subnets are private (no default outbound access, the default of the
+        # API version used here and set explicitly below): the environment subnets reach the
+        # Internet (setup downloads, the mobile app builder, LifeTime through the gateways)
+        # through the NAT gateway. The spec refuses any other outbound for a new VNet.
+        nat = self.nat_gateway()
         gateway_nsg = self.add(
             NSG,
             (self.names.gateway_nsg,),
@@ -568,10 +574,16 @@ class _Builder:
                     "serviceEndpoints": [
                         {"service": "Microsoft.Sql", "locations": [self.location]}
                     ],
+                    "natGateway": _ref(nat),
+                    "defaultOutboundAccess": False,
                 },
             }
             for env in ENVIRONMENTS
         ]
+        # The gateway's subnet gets no NAT gateway: it is dedicated to the Application
+        # Gateway, whose own public frontend carries its traffic, and a NAT gateway would take
+        # precedence over it for outbound (Application Gateway infrastructure configuration;
+        # NAT gateway overview: "NAT gateway >> Instance-level public IP").
         subnets.append(
             {
                 "name": self.subnet_name(GATEWAY),
@@ -597,31 +609,104 @@ class _Builder:
             },
         )
         self.add(
-            VNET, (self.names.vnet,), SHARED, body, (self.group_id, *nsgs.values(), gateway_nsg)
+            VNET,
+            (self.names.vnet,),
+            SHARED,
+            body,
+            (self.group_id, *nsgs.values(), gateway_nsg, nat),
+        )
+
+    def nat_gateway(self) -> str:
+        """The NAT gateway of the environment subnets, with its Standard static public IP."""
+        address = self.public_ip(SHARED, self.names.nat_gateway_public_ip, dns_label=None)
+        body = self.located(
+            SHARED, sku={"name": "Standard"}, properties={"publicIpAddresses": [_ref(address)]}
+        )
+        return self.add(
+            NAT_GATEWAY, (self.names.nat_gateway,), SHARED, body, (self.group_id, address)
         )
 
     def environment_nsg(self, env: Environment, plan: AddressPlan) -> str:
+        """The environment subnet's NSG: exactly the flows of `outsystems.network.requirements`.
+
+        Inbound, each rule lets in one group of the matrix' flows; everything else from the
+        VNet is denied (Azure's default AllowVNetInBound would let it in), and the Internet is
+        kept out by Azure's DenyAllInbound. Outbound, the flows that leave the VNet are named;
+        Azure's default outbound rules stay (Windows Update and activation need them too).
+        """
         own = str(plan.subnet(env))
+        servers = self.nsg_servers(env, plan)
         rules = [
             _rule(
-                "allow-http-from-gateway",
+                "allow-gateway-to-frontends",
                 100,
                 "Inbound",
                 str(plan.subnet(GATEWAY)),
-                own,
-                ["80", "443"],
-            ),
-            _rule("allow-platform-servers", 110, "Inbound", own, own, ["12000", "12001", "5672"]),
+                servers,
+                ["80"],
+                description="Application Gateway to the front-ends: requests and health probes "
+                "on the backend port (TLS ends at the gateway)",
+            )
         ]
+        if env == "prod" and self.spec.is_farm:
+            controller = plan.static_address(env)
+            rules += [
+                _rule(
+                    "allow-frontends-to-controller",
+                    110,
+                    "Inbound",
+                    own,
+                    controller,
+                    ["12000", "5672"],
+                    description="Front-ends to the Deployment Controller service (12000) and "
+                    "the cache invalidation service (5672)",
+                ),
+                _rule(
+                    "allow-platform-servers",
+                    120,
+                    "Inbound",
+                    own,
+                    own,
+                    ["80", "12001", "12002"],
+                    description="Controller and front-ends: deployment service (12001), IIS "
+                    "and scheduler monitoring (80, 12002), setup's wait for Service Center (80)",
+                ),
+            ]
+        if env == "life":
+            others = [self.nsg_servers(other, plan) for other in ENVIRONMENTS if other != "life"]
+            rules.append(
+                _rule(
+                    "allow-environments-to-lifetime",
+                    130,
+                    "Inbound",
+                    others,
+                    plan.static_address("life"),
+                    ["80", "443"],
+                    description="Servers of dev, test and prod to LifeTime (HTTP and HTTPS)",
+                )
+            )
+        else:
+            rules.append(
+                _rule(
+                    "allow-lifetime",
+                    130,
+                    "Inbound",
+                    plan.static_address("life"),
+                    servers,
+                    ["80", "443"],
+                    description="LifeTime to this environment's servers (HTTP and HTTPS)",
+                )
+            )
         if self.spec.bastion:
             rules.append(
                 _rule(
                     "allow-rdp-from-bastion",
-                    120,
+                    140,
                     "Inbound",
                     str(plan.subnet(BASTION)),
-                    own,
+                    servers,
                     ["3389"],
+                    description="Remote Desktop from Azure Bastion only",
                 )
             )
         rules += [
@@ -635,12 +720,56 @@ class _Builder:
                 ["*"],
                 access="Deny",
                 protocol="*",
+                description="Nothing else from the virtual network (environments stay apart)",
             ),
-            # 1433, and 11000-11999 for the redirect connection policy used inside Azure.
-            _rule("allow-sql-outbound", 100, "Outbound", own, "Sql", ["1433", "11000-11999"]),
+            _rule(
+                "allow-sql-outbound",
+                100,
+                "Outbound",
+                own,
+                "Sql",
+                ["1433", "11000-11999"],
+                description="Azure SQL: 1433, and 11000-11999 for the Redirect connection "
+                "policy used inside Azure",
+            ),
+            _rule(
+                "allow-keyvault-outbound",
+                110,
+                "Outbound",
+                own,
+                "AzureKeyVault",
+                ["443"],
+                description="Key Vault: the setup reads its secrets with the managed identity",
+            ),
+            _rule(
+                "allow-storage-outbound",
+                120,
+                "Outbound",
+                own,
+                "Storage",
+                ["443"],
+                description="Storage: the setup copies its logs and configuration to the share",
+            ),
+            _rule(
+                "allow-https-outbound",
+                130,
+                "Outbound",
+                own,
+                "Internet",
+                ["443"],
+                description="Setup downloads, the mobile app builder, LifeTime through the "
+                "environments' gateways",
+            ),
         ]
         body = self.located(SHARED, properties={"securityRules": rules})
         return self.add(NSG, (self.names.nsg(env),), SHARED, body, (self.group_id,))
+
+    def nsg_servers(self, env: Environment, plan: AddressPlan) -> str:
+        """The environment's servers as an NSG prefix: the VM's static address, or the whole
+        subnet where the production front-ends of a farm get dynamic addresses."""
+        if env == "prod" and self.spec.is_farm:
+            return str(plan.subnet(env))
+        return plan.static_address(env)
 
     def storage(self) -> str:
         account = self.names.storage_account
@@ -1353,37 +1482,70 @@ def _rule(
     name: str,
     priority: int,
     direction: Literal["Inbound", "Outbound"],
-    source: str,
+    source: str | list[str],
     destination: str,
     ports: list[str],
     *,
     access: Literal["Allow", "Deny"] = "Allow",
     protocol: str = "Tcp",
+    description: str = "",
 ) -> dict[str, Any]:
-    return {
-        "name": name,
-        "properties": {
-            "priority": priority,
-            "direction": direction,
-            "access": access,
-            "protocol": protocol,
-            "sourceAddressPrefix": source,
-            "sourcePortRange": "*",
-            "destinationAddressPrefix": destination,
-            # ARM takes one port (or "*") in the singular field, several only in the plural.
-            **(
-                {"destinationPortRange": ports[0]}
-                if len(ports) == 1
-                else {"destinationPortRanges": ports}
-            ),
-        },
+    properties: dict[str, Any] = {
+        "priority": priority,
+        "direction": direction,
+        "access": access,
+        "protocol": protocol,
+        # ARM takes one value (or "*") in the singular fields, several only in the plural.
+        **(
+            {"sourceAddressPrefixes": source}
+            if isinstance(source, list)
+            else {"sourceAddressPrefix": source}
+        ),
+        "sourcePortRange": "*",
+        "destinationAddressPrefix": destination,
+        **(
+            {"destinationPortRange": ports[0]}
+            if len(ports) == 1
+            else {"destinationPortRanges": ports}
+        ),
     }
+    if description:
+        properties["description"] = description
+    return {"name": name, "properties": properties}
 
 
 def _gateway_rules() -> list[dict[str, Any]]:
+    # Application Gateway infrastructure configuration (MicrosoftDocs/azure-docs
+    # articles/application-gateway/configuration-infrastructure.md): the v2 SKU needs
+    # GatewayManager on 65200-65535 and AzureLoadBalancer allowed, the listeners' ports open to
+    # the clients, and outbound Internet never denied (Azure's default outbound rules stay).
     return [
-        # Application Gateway v2 does not start unless its manager can reach these ports.
-        _rule("allow-gateway-manager", 100, "Inbound", "GatewayManager", "*", ["65200-65535"]),
-        _rule("allow-http-from-internet", 110, "Inbound", "Internet", "*", ["80", "443"]),
-        _rule("allow-load-balancer", 120, "Inbound", "AzureLoadBalancer", "*", ["*"], protocol="*"),
+        _rule(
+            "allow-gateway-manager",
+            100,
+            "Inbound",
+            "GatewayManager",
+            "*",
+            ["65200-65535"],
+            description="Application Gateway v2 infrastructure (required by Azure)",
+        ),
+        _rule(
+            "allow-http-from-internet",
+            110,
+            "Inbound",
+            "Internet",
+            "*",
+            ["80", "443"],
+            description="Users, Service Studio and LifeTime to the listeners (HTTP, HTTPS)",
+        ),
+        _rule(
+            "allow-load-balancer",
+            120,
+            "Inbound",
+            "AzureLoadBalancer",
+            "*",
+            ["*"],
+            protocol="*",
+            description="Azure Load Balancer probes (required by Azure)",
+        ),
     ]

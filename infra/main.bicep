@@ -24,10 +24,10 @@ param principalId string = ''
 @description('Subscription platforms go to when a spec names none (AZURE_SUBSCRIPTION_ID of the app).')
 param platformSubscriptionId string = subscription().subscriptionId
 
-@description('Further subscriptions (comma-separated ids) the app may deploy platforms to; it gets the same management roles there.')
+@description('Further subscriptions (comma-separated ids) the app may deploy platforms to; it gets the same platform operator role there.')
 param managedSubscriptionIds string = ''
 
-@description('Grant the app identity its management roles on the platform subscription(s). Needs Owner or Role Based Access Control Administrator there; set false to grant them yourself.')
+@description('Create the platform operator role and assign it to the app identity on the platform subscription(s). Needs Owner or User Access Administrator there (a custom role and a role assignment that may itself assign roles); set false to have an administrator deploy app/platform-operator-role.bicep and app/management-roles.bicep.')
 param grantManagementRoles bool = true
 
 @description('Upper bound of Flex Consumption instances (40 is the smallest the plan accepts).')
@@ -35,25 +35,16 @@ param grantManagementRoles bool = true
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
+// The two passwords are optional fallbacks: the app generates each environment's own VM and SQL
+// admin passwords and keeps them in that platform's Key Vault. Only platforms deployed before that
+// still read these (docs/deploy-to-azure.md, "Migrating from the global passwords").
 @secure()
-@description('Windows admin password of every OutSystems VM and scale set (stored in Key Vault as VM-ADMIN-PASSWORD).')
-@metadata({
-  azd: {
-    type: 'generate'
-    config: { length: 24, minLower: 2, minUpper: 2, minNumeric: 2, minSpecial: 2 }
-  }
-})
-param vmAdminPassword string
+@description('Optional. Windows admin password of the VMs of platforms deployed before per-environment secrets (Key Vault secret VM-ADMIN-PASSWORD). Empty: no fallback.')
+param vmAdminPassword string = ''
 
 @secure()
-@description('Admin password of every OutSystems SQL server (stored in Key Vault as SQL-ADMIN-PASSWORD).')
-@metadata({
-  azd: {
-    type: 'generate'
-    config: { length: 24, minLower: 2, minUpper: 2, minNumeric: 2, minSpecial: 2 }
-  }
-})
-param sqlAdminPassword string
+@description('Optional. SQL admin password of platforms deployed before per-environment secrets (Key Vault secret SQL-ADMIN-PASSWORD). Empty: no fallback.')
+param sqlAdminPassword string = ''
 
 @secure()
 @description('Secret each environment\'s OutSystems private key is derived from. Never change it once platforms exist: their scale sets need the same key.')
@@ -64,6 +55,17 @@ param sqlAdminPassword string
   }
 })
 param platformKeySeed string
+
+@description('Hard ceiling of any scale set\'s capacity, whatever a spec or a policy tag says (SCALING_MAX_CAPACITY).')
+@minValue(1)
+param scalingMaxCapacity int = 100
+
+@description('Alerts fired (or resolved) longer ago than this many minutes are ignored (ALERT_MAX_AGE_MINUTES).')
+@minValue(1)
+param alertMaxAgeMinutes int = 60
+
+@description('Comma-separated VNet resource ids that specs may place platforms in (existingSubnetIds); empty allows any VNet of a managed subscription (ALLOWED_VNET_IDS).')
+param allowedVnetIds string = ''
 
 @secure()
 @description('The app\'s own /api/alerts URL with a function key. Leave empty: the post-deploy hook creates the key and stores the URL.')
@@ -77,6 +79,9 @@ var deploymentContainerName = 'app-package-${resourceToken}'
 var otherSubscriptionIds = empty(managedSubscriptionIds) ? [] : split(replace(managedSubscriptionIds, ' ', ''), ',')
 // Granting nothing is an empty loop (instead of a condition in the loop, which reads less plainly).
 var managementSubscriptionIds = grantManagementRoles ? union([platformSubscriptionId], otherSubscriptionIds) : []
+// The custom role's name (a GUID), one per app: known before deployment, shared by its definition
+// and its assignments.
+var platformOperatorRoleName = guid(functionAppName, 'outsystems-ops-platform-operator')
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: '${abbrs.resourcesResourceGroups}${environmentName}'
@@ -144,13 +149,28 @@ module rbac 'app/rbac.bicep' = {
   }
 }
 
+// One custom role for every managed subscription, then one conditioned assignment on each.
+module platformOperatorRole 'app/platform-operator-role.bicep' = if (grantManagementRoles) {
+  name: 'platform-operator-role'
+  scope: subscription(platformSubscriptionId)
+  params: {
+    roleDefinitionName: platformOperatorRoleName
+    appName: functionAppName
+    subscriptionIds: managementSubscriptionIds
+  }
+}
+
 module managementRoles 'app/management-roles.bicep' = [
   for subscriptionId in managementSubscriptionIds: {
     name: 'management-roles-${subscriptionId}'
     scope: subscription(subscriptionId)
     params: {
       identityPrincipalId: identity.outputs.principalId
+      roleDefinitionName: platformOperatorRoleName
     }
+    dependsOn: [
+      platformOperatorRole
+    ]
   }
 ]
 
@@ -172,6 +192,11 @@ module api 'app/api.bicep' = {
     platformSubscriptionId: platformSubscriptionId
     managedSubscriptionIds: join(otherSubscriptionIds, ',')
     maximumInstanceCount: maximumInstanceCount
+    hasVmAdminPassword: !empty(vmAdminPassword)
+    hasSqlAdminPassword: !empty(sqlAdminPassword)
+    scalingMaxCapacity: scalingMaxCapacity
+    alertMaxAgeMinutes: alertMaxAgeMinutes
+    allowedVnetIds: allowedVnetIds
   }
   // The host must not start before its identity can reach storage and the vault.
   dependsOn: [

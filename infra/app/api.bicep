@@ -21,6 +21,14 @@ param platformSubscriptionId string
 @description('Comma-separated ids; empty when the app manages one subscription.')
 param managedSubscriptionIds string
 param maximumInstanceCount int
+@description('Whether the vault holds the fallback VM-ADMIN-PASSWORD (older platforms only).')
+param hasVmAdminPassword bool
+@description('Whether the vault holds the fallback SQL-ADMIN-PASSWORD (older platforms only).')
+param hasSqlAdminPassword bool
+param scalingMaxCapacity int
+param alertMaxAgeMinutes int
+@description('Comma-separated VNet resource ids; empty allows any.')
+param allowedVnetIds string
 @description('Memory of one instance (MB); 2048 is the Flex Consumption default.')
 param instanceMemoryMB int = 2048
 
@@ -53,13 +61,18 @@ var appSettings = {
   AZURE_CLIENT_ID: identityClientId
   AZURE_SUBSCRIPTION_ID: platformSubscriptionId
   MANAGED_SUBSCRIPTION_IDS: managedSubscriptionIds
-  VM_ADMIN_PASSWORD: '${keyVaultReference}VM-ADMIN-PASSWORD)'
-  SQL_ADMIN_PASSWORD: '${keyVaultReference}SQL-ADMIN-PASSWORD)'
+  // Optional fallbacks: empty unless the vault holds them (a reference to a missing secret would
+  // reach the app as the literal reference text).
+  VM_ADMIN_PASSWORD: hasVmAdminPassword ? '${keyVaultReference}VM-ADMIN-PASSWORD)' : ''
+  SQL_ADMIN_PASSWORD: hasSqlAdminPassword ? '${keyVaultReference}SQL-ADMIN-PASSWORD)' : ''
   PLATFORM_KEY_SEED: '${keyVaultReference}PLATFORM-KEY-SEED)'
   ALERT_WEBHOOK_URL: '${keyVaultReference}ALERT-WEBHOOK-URL)'
   PLATFORM_EVENTS_QUEUE: eventsQueueName
   SCALING_TIMER_SCHEDULE: '0 */1 * * * *'
   SCALING_COOLDOWN_SCALE: '1'
+  SCALING_MAX_CAPACITY: string(scalingMaxCapacity)
+  ALERT_MAX_AGE_MINUTES: string(alertMaxAgeMinutes)
+  ALLOWED_VNET_IDS: allowedVnetIds
   OPERATION_POLL_SECONDS: '15'
   OPERATION_TIMEOUT_SCALE: '1'
 }

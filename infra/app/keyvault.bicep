@@ -1,6 +1,8 @@
-// The app's Key Vault (RBAC mode): the four secrets the app reads through Key Vault references.
+// The app's Key Vault (RBAC mode): the secrets the app reads through Key Vault references.
 // Purge protection stays on because PLATFORM_KEY_SEED cannot be recreated: every existing farm's
-// front-ends need the private key derived from it.
+// front-ends need the private key derived from it. The VM and SQL admin passwords are optional
+// fallbacks for platforms deployed before per-environment secrets (each platform's own vault now
+// holds its environments' passwords); they are written only when given.
 
 param name string
 param location string
@@ -44,8 +46,9 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
 }
 
 // Key Vault secret names allow only letters, digits and dashes, hence dashes for the setting names.
-resource vmAdminPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  //checkov:skip=CKV_AZURE_41: The VMs keep using this password; an expiry date would break the app rather than rotate anything.
+resource vmAdminPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(vmAdminPassword)) {
+  //checkov:skip=CKV_AZURE_41: The VMs of older platforms keep using this password; an expiry date would break the app rather than rotate anything.
+  //checkov:skip=CKV_AZURE_114: contentType is set below; checkov does not read the properties of a conditional resource.
   parent: vault
   name: 'VM-ADMIN-PASSWORD'
   properties: {
@@ -54,8 +57,9 @@ resource vmAdminPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = 
   }
 }
 
-resource sqlAdminPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  //checkov:skip=CKV_AZURE_41: The SQL servers keep using this password; an expiry date would break the app rather than rotate anything.
+resource sqlAdminPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(sqlAdminPassword)) {
+  //checkov:skip=CKV_AZURE_41: The SQL servers of older platforms keep using this password; an expiry date would break the app rather than rotate anything.
+  //checkov:skip=CKV_AZURE_114: contentType is set below; checkov does not read the properties of a conditional resource.
   parent: vault
   name: 'SQL-ADMIN-PASSWORD'
   properties: {

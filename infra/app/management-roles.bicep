@@ -1,68 +1,45 @@
-// The management roles of the app identity on one subscription it deploys OutSystems platforms to.
+// The app identity's rights on one subscription it deploys OutSystems platforms to: the custom
+// platform operator role (platform-operator-role.bicep), assigned at subscription scope because the
+// app creates the platforms' resource groups itself.
 //
-// Least privilege instead of Contributor: each built-in role covers one family of resources the
-// platform graph contains, and a custom role adds the only subscription-level action the app needs
-// (creating and deleting the platform's resource group). What the roles leave out on purpose:
-// role assignments, policy, Key Vault, web apps, and every data plane.
+// The role includes Microsoft.Authorization/roleAssignments/write and /delete (the app grants each
+// environment's identity Key Vault Secrets User on its own secrets and the file share role on the
+// platform's storage account). A condition on this assignment limits both actions, the way
+// Microsoft documents it in "Examples to delegate Azure role assignment management with
+// conditions" (https://learn.microsoft.com/azure/role-based-access-control/delegate-role-assignments-examples,
+// MicrosoftDocs/azure-docs articles/role-based-access-control/delegate-role-assignments-examples.md
+// at 0b8729eaf7eb0aabc6390cb17348d19761285f12: "Constrain roles", "Constrain roles and principal
+// types", and the ForAnyOfAllValues:GuidNotEquals form of "Allow most roles"):
+//   - only the roles listed in assignableRoleIds of platform-operator-role.json;
+//   - only to service principals (managed identities are), never to users or groups;
+//   - never to the app's own identity, so it cannot give itself any data-plane access.
+// Creating an assignment reads its attributes from the request (@Request), deleting one from the
+// existing assignment (@Resource), hence two clauses.
 targetScope = 'subscription'
 
 param identityPrincipalId string
 
-var builtInRoles = [
-  // VMs, scale sets (capacity changes, the Custom Script Extension), managed disks, NICs.
-  '9980e02c-c2be-4d73-94e8-173b1dc7cf3c' // Virtual Machine Contributor
-  // VNet, subnets, NSGs, public IPs, Application Gateways, Bastion.
-  '4d97b98b-1d4f-4787-a291-c67834d212e7' // Network Contributor
-  // SQL logical servers, the three catalogs, VNet rules (not security policies or data).
-  '6d8ee4ec-f05a-4a1d-8b00-a9b17e38b437' // SQL Server Contributor
-  // The platform's storage account and its file share (management plane only).
-  '17d1049b-9a84-46fb-8f53-869881c3d3ab' // Storage Account Contributor
-  // Metric alerts and action groups on the production scale set.
-  '749f88d5-cbae-40b8-bcfc-e573ddc772fa' // Monitoring Contributor
-]
+@description('Name (GUID) of the platform operator role definition.')
+param roleDefinitionName string
 
-// Resource groups are subscription-level resources, and no built-in role narrower than
-// Contributor can create them; this custom role grants exactly that.
-resource resourceGroupOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
-  name: guid(subscription().id, 'outsystems-ops-resource-group-operator')
-  properties: {
-    roleName: 'OutSystems Ops resource group operator (${subscription().subscriptionId})'
-    description: 'Create, read and delete the resource groups of OutSystems platforms, and read Marketplace image terms.'
-    type: 'customRole'
-    permissions: [
-      {
-        actions: [
-          'Microsoft.Resources/subscriptions/resourceGroups/read'
-          'Microsoft.Resources/subscriptions/resourceGroups/write'
-          'Microsoft.Resources/subscriptions/resourceGroups/delete'
-          'Microsoft.Resources/subscriptions/resourceGroups/resources/read'
-          'Microsoft.MarketplaceOrdering/offerTypes/publishers/offers/plans/agreements/read'
-        ]
-        notActions: []
-      }
-    ]
-    assignableScopes: [
-      subscription().id
-    ]
-  }
-}
+var role = loadJsonContent('platform-operator-role.json')
+var assignableRoles = join(role.assignableRoleIds, ', ')
+var writeAllowed = '@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {${assignableRoles}} AND @Request[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {\'ServicePrincipal\'} AND @Request[Microsoft.Authorization/roleAssignments:PrincipalId] ForAnyOfAllValues:GuidNotEquals {${identityPrincipalId}}'
+var deleteAllowed = '@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {${assignableRoles}} AND @Resource[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {\'ServicePrincipal\'} AND @Resource[Microsoft.Authorization/roleAssignments:PrincipalId] ForAnyOfAllValues:GuidNotEquals {${identityPrincipalId}}'
+var roleAssignmentCondition = '((!(ActionMatches{\'Microsoft.Authorization/roleAssignments/write\'})) OR (${writeAllowed})) AND ((!(ActionMatches{\'Microsoft.Authorization/roleAssignments/delete\'})) OR (${deleteAllowed}))'
 
-resource builtInAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for roleId in builtInRoles: {
-    name: guid(subscription().id, identityPrincipalId, roleId)
-    properties: {
-      principalId: identityPrincipalId
-      principalType: 'ServicePrincipal'
-      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleId)
-    }
-  }
-]
+var roleDefinitionId = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleDefinitionName)
 
-resource resourceGroupOperatorAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(subscription().id, identityPrincipalId, resourceGroupOperator.id)
+resource platformOperatorAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(subscription().id, identityPrincipalId, roleDefinitionId)
   properties: {
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
-    roleDefinitionId: resourceGroupOperator.id
+    roleDefinitionId: roleDefinitionId
+    description: 'OutSystems Ops: deploy, scale and tear down OutSystems platforms (docs/deploy-to-azure.md).'
+    condition: roleAssignmentCondition
+    conditionVersion: '2.0'
   }
 }
+
+output roleAssignmentCondition string = roleAssignmentCondition

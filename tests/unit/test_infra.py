@@ -7,6 +7,7 @@ except for the one-sided settings listed, with their reason, in `LOCAL_ONLY` and
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -254,7 +255,13 @@ def test_secret_settings_are_key_vault_references_to_secrets_the_vault_holds() -
         if kind == "Microsoft.KeyVault/vaults/secrets"
     }
     for name in SECRET_SETTINGS:
-        value = settings[name].replace("${keyVaultReference}", prefix)
+        value = settings[name]
+        if isinstance(value, dict):  # an optional secret: a reference when given, else empty
+            operands = value["operator"]["operands"]
+            assert value["operator"]["type"] == "conditional"
+            assert operands["false_value"] == ""
+            value = operands["true_value"]
+        value = value.replace("${keyVaultReference}", prefix)
         match = re.fullmatch(
             r"@Microsoft\.KeyVault\(SecretUri=\$\{keyVaultUri\}secrets/(.+)\)", value
         )
@@ -375,34 +382,362 @@ def test_storage_roles_cover_what_durable_functions_needs() -> None:
     assert len(storage_roles["value"]) == 3
 
 
-def test_management_roles_are_least_privilege_and_documented() -> None:
-    path = INFRA / "app" / "management-roles.bicep"
-    parsed = parse_bicep(path)
-    role_ids = set(parsed["variables"]["builtInRoles"]["value"])
-    assert role_ids == {
-        "9980e02c-c2be-4d73-94e8-173b1dc7cf3c",  # Virtual Machine Contributor
-        "4d97b98b-1d4f-4787-a291-c67834d212e7",  # Network Contributor
-        "6d8ee4ec-f05a-4a1d-8b00-a9b17e38b437",  # SQL Server Contributor
-        "17d1049b-9a84-46fb-8f53-869881c3d3ab",  # Storage Account Contributor
-        "749f88d5-cbae-40b8-bcfc-e573ddc772fa",  # Monitoring Contributor
+# --- the platform operator role on managed subscriptions ------------------------------------
+
+ROLE_JSON = INFRA / "app" / "platform-operator-role.json"
+# The shape the simulator reads too (contract C2 of the design brief); do not change it.
+ROLE_KEYS = {"roleName", "description", "actions", "notActions", "assignableRoleIds"}
+# Built-in role ids, the same in every tenant
+# (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles: "Key Vault
+# Secrets User" under Security, "Storage File Data Privileged Contributor" under Storage).
+KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
+STORAGE_FILE_DATA_PRIVILEGED_CONTRIBUTOR = "69566ab7-960f-475b-8e7c-b3118f30c6bd"
+# Wildcard actions allowed in the role, each explained in docs/deploy-to-azure.md.
+ALLOWED_WILDCARDS = {
+    # SQL names an operation-status resource per sub-resource type (serverAzureAsyncOperation,
+    # databaseOperationResults, virtualNetworkRulesAzureAsyncOperation, ...): polling them is
+    # read-only. SQL Server Contributor grants the same wildcard.
+    "Microsoft.Sql/locations/*/read",
+}
+# Patterns no action may match (issue 13, point 8).
+FORBIDDEN_ACTION_PATTERNS = (
+    "*/listKeys/*",
+    "*/runCommand/*",
+    "*/runCommands/*",
+    "Microsoft.KeyVault/locations/deletedVaults/purge/action",
+)
+# Operations no action may cover, wildcards included. Names from Azure's resource provider
+# operations (https://learn.microsoft.com/azure/role-based-access-control/resource-provider-operations,
+# MicrosoftDocs/azure-docs articles/role-based-access-control/permissions/*.md).
+FORBIDDEN_OPERATIONS = (
+    "Microsoft.Storage/storageAccounts/listKeys/action",
+    "Microsoft.Storage/storageAccounts/regenerateKey/action",
+    "Microsoft.Storage/storageAccounts/ListAccountSas/action",
+    "Microsoft.Storage/storageAccounts/listServiceSas/action",
+    "Microsoft.Compute/virtualMachines/runCommand/action",
+    "Microsoft.Compute/virtualMachines/runCommands/write",
+    "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/runCommand/action",
+    "Microsoft.KeyVault/locations/deletedVaults/purge/action",
+    "Microsoft.KeyVault/vaults/accessPolicies/write",
+    "Microsoft.Authorization/roleDefinitions/write",
+    "Microsoft.Authorization/elevateAccess/action",
+    "Microsoft.Sql/servers/firewallRules/write",
+)
+# Data actions of the two roles the app assigns to others (built-in roles page above): the app
+# itself must hold none of them, nor any other data action.
+DATA_ACTIONS = (
+    "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+    "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+    "Microsoft.Storage/storageAccounts/fileServices/fileshares/files/read",
+    "Microsoft.Storage/storageAccounts/fileServices/fileshares/files/write",
+    "Microsoft.Storage/storageAccounts/fileServices/fileshares/files/delete",
+    "Microsoft.Storage/storageAccounts/fileServices/fileshares/files/modifypermissions/action",
+)
+
+# The condition grammar Microsoft documents for delegating role assignment management
+# (MicrosoftDocs/azure-docs at 0b8729eaf7eb0aabc6390cb17348d19761285f12,
+# articles/role-based-access-control/delegate-role-assignments-examples.md, and
+# conditions-authorization-actions-attributes.md: roleAssignments/write has request attributes,
+# roleAssignments/delete resource attributes; RoleDefinitionId, PrincipalId, PrincipalType).
+_CLAUSE = re.compile(
+    r"\(\(!\(ActionMatches\{'(?P<action>Microsoft\.Authorization/roleAssignments/(?:write|delete))'\}\)\)"
+    r" OR \((?P<body>[^()]*)\)\)"
+)
+_EXPRESSION = re.compile(
+    r"@(?P<source>Request|Resource)\[Microsoft\.Authorization/roleAssignments:"
+    r"(?P<attribute>RoleDefinitionId|PrincipalId|PrincipalType)\] "
+    r"(?P<operator>ForAnyOfAnyValues:GuidEquals|ForAnyOfAnyValues:StringEqualsIgnoreCase"
+    r"|ForAnyOfAllValues:GuidNotEquals) \{(?P<values>[^{}]*)\}"
+)
+_SOURCE_OF_ACTION = {
+    "Microsoft.Authorization/roleAssignments/write": "Request",
+    "Microsoft.Authorization/roleAssignments/delete": "Resource",
+}
+
+
+def operator_role() -> dict[str, Any]:
+    return cast(dict[str, Any], json.loads(ROLE_JSON.read_text(encoding="utf-8")))
+
+
+def covers(action: str, operation: str) -> bool:
+    """Whether a role action grants an operation: case-insensitive, `*` matches any text."""
+    return fnmatch.fnmatchcase(operation.lower(), action.lower())
+
+
+def property_of_role(key: str) -> dict[str, Any]:
+    """How pycep spells `role.<key>` (role = the loaded JSON)."""
+    return {
+        "operator": {
+            "type": "property_accessor",
+            "operands": {"operand_1": "role", "operand_2": key},
+        }
     }
-    assert not role_ids & set(TOO_BROAD_ROLES)
-    definitions = [
+
+
+def module_config(module: dict[str, Any]) -> dict[str, Any]:
+    config = module["config"]
+    return cast(
+        dict[str, Any],
+        config["config"] if "loop_type" in config or "condition" in config else config,
+    )
+
+
+def condition_clauses(condition: str) -> dict[str, dict[str, tuple[str, str, set[str]]]]:
+    """action -> attribute -> (source, operator, values) of a role-assignment condition.
+
+    Raises AssertionError when the condition is not one write clause AND one delete clause of
+    the documented form.
+    """
+    clauses = list(_CLAUSE.finditer(condition))
+    rebuilt = " AND ".join(m.group(0) for m in clauses)
+    assert rebuilt == condition, f"not two documented clauses joined by AND: {condition}"
+    result: dict[str, dict[str, tuple[str, str, set[str]]]] = {}
+    for clause in clauses:
+        action = clause.group("action")
+        assert action not in result, f"{action} constrained twice"
+        expressions = clause.group("body").split(" AND ")
+        attributes: dict[str, tuple[str, str, set[str]]] = {}
+        for text in expressions:
+            match = _EXPRESSION.fullmatch(text)
+            assert match, f"not a documented expression: {text}"
+            values = {v.strip().strip("'") for v in match.group("values").split(",")}
+            attributes[match.group("attribute")] = (
+                match.group("source"),
+                match.group("operator"),
+                values,
+            )
+        result[action] = attributes
+    assert set(result) == set(_SOURCE_OF_ACTION), f"clauses for {sorted(result)}"
+    return result
+
+
+def rendered_condition(principal_id: str) -> str:
+    """The condition management-roles.bicep sends, its interpolations filled in from the JSON."""
+    parsed = parse_bicep(INFRA / "app" / "management-roles.bicep")
+    variables = parsed["variables"]
+    assert parsed["variables"]["role"]["value"]["function"] == {
+        "type": "load_json_content",
+        "parameters": {
+            "file_path": "platform-operator-role.json",
+            "json_path": None,
+            "encoding": None,
+        },
+    }
+    # The only computed variable the condition uses: the JSON's own list, nothing typed in.
+    assert variables["assignableRoles"]["value"] == {
+        "function": {
+            "type": "join",
+            "parameters": {"input_array": property_of_role("assignableRoleIds"), "delimiter": ", "},
+        }
+    }
+    values = {
+        "assignableRoles": ", ".join(operator_role()["assignableRoleIds"]),
+        "identityPrincipalId": principal_id,
+    }
+
+    def render(text: str) -> str:
+        def fill(match: re.Match[str]) -> str:
+            name = match.group(1)
+            return values[name] if name in values else render(variables[name]["value"])
+
+        return re.sub(r"\$\{(\w+)\}", fill, text)
+
+    (assignment,) = role_assignments(INFRA / "app" / "management-roles.bicep")
+    assert assignment["properties"]["condition"] == "roleAssignmentCondition"
+    # Bicep's escaped quote \' is a plain quote in the deployed string.
+    return render(variables["roleAssignmentCondition"]["value"]).replace("\\'", "'")
+
+
+def test_operator_role_json_keeps_the_shared_shape_and_assigns_only_two_roles() -> None:
+    role = operator_role()
+    assert set(role) == ROLE_KEYS, "the simulator reads this shape; dataActions must stay absent"
+    assert role["notActions"] == []
+    assert len(role["actions"]) == len(set(role["actions"])), "duplicate actions"
+    assert set(role["assignableRoleIds"]) == {
+        KEY_VAULT_SECRETS_USER,
+        STORAGE_FILE_DATA_PRIVILEGED_CONTRIBUTOR,
+    }
+    assert not set(role["assignableRoleIds"]) & set(TOO_BROAD_ROLES)
+    wildcards = {a for a in role["actions"] if "*" in a}
+    assert wildcards <= ALLOWED_WILDCARDS, f"unexplained wildcards: {sorted(wildcards)}"
+
+
+def test_operator_role_grants_no_keys_no_run_command_no_purge_and_no_data_plane() -> None:
+    actions = operator_role()["actions"]
+    matched = [
+        (action, pattern)
+        for action in actions
+        for pattern in FORBIDDEN_ACTION_PATTERNS
+        if fnmatch.fnmatchcase(action.lower(), pattern.lower())
+    ]
+    assert matched == []
+    covered = [
+        (a, op) for a in actions for op in (*FORBIDDEN_OPERATIONS, *DATA_ACTIONS) if covers(a, op)
+    ]
+    assert covered == []
+    # The check itself can fail: a provider-wide wildcard would cover listKeys.
+    assert covers("Microsoft.Storage/*", "Microsoft.Storage/storageAccounts/listKeys/action")
+    assert covers("microsoft.compute/virtualMachines/*", FORBIDDEN_OPERATIONS[4])
+
+
+def test_platform_operator_role_is_built_from_the_json() -> None:
+    parsed = parse_bicep(INFRA / "app" / "platform-operator-role.bicep")
+    assert parsed["variables"]["role"]["value"]["function"] == {
+        "type": "load_json_content",
+        "parameters": {
+            "file_path": "platform-operator-role.json",
+            "json_path": None,
+            "encoding": None,
+        },
+    }
+    (definition,) = [
         body
         for _, kind, body in resource_bodies(parsed)
         if kind == "Microsoft.Authorization/roleDefinitions"
     ]
-    assert len(definitions) == 1
-    actions = definitions[0]["properties"]["permissions"][0]["actions"]
-    assert "Microsoft.Resources/subscriptions/resourceGroups/write" in actions
-    assert not [a for a in actions if "*" in a], "the custom role must not use wildcards"
+    properties = definition["properties"]
+    assert properties["type"] == "customRole"
+    assert properties["roleName"].startswith("${role.roleName}")
+    assert properties["description"] == property_of_role("description")
+    (permissions,) = properties["permissions"]
+    assert permissions["actions"] == property_of_role("actions")
+    assert permissions["notActions"] == property_of_role("notActions")
+    assert permissions["dataActions"] == []
+    assert permissions["notDataActions"] == []
+    # Assignable on each managed subscription, nowhere else.
+    scopes = properties["assignableScopes"]
+    assert scopes["loop_type"]["detail"]["array_name"] == "subscriptionIds"
+    assert scopes["config"] == "/subscriptions/${id}"
 
-    # Every role named in the module is explained to users.
+    # No other file defines a role, and main wires this one to the managed subscriptions.
+    others = [
+        path.name
+        for path in BICEP_FILES
+        if path.name != "platform-operator-role.bicep"
+        and any(
+            kind == "Microsoft.Authorization/roleDefinitions"
+            for _, kind, _ in resource_bodies(parse_bicep(path))
+        )
+    ]
+    assert others == []
+    modules = parse_bicep(INFRA / "main.bicep")["modules"]
+    definition_params = module_config(modules["platformOperatorRole"])["params"]
+    assert definition_params["subscriptionIds"] == "managementSubscriptionIds"
+    assignment = modules["managementRoles"]["config"]
+    assert assignment["loop_type"]["detail"]["array_name"] == "managementSubscriptionIds"
+    assert (
+        module_config(modules["managementRoles"])["params"]["roleDefinitionName"]
+        == definition_params["roleDefinitionName"]
+    )
+
+
+def test_app_identity_gets_only_the_operator_role_with_a_condition() -> None:
+    path = INFRA / "app" / "management-roles.bicep"
+    (assignment,) = role_assignments(path)
+    properties = assignment["properties"]
+    assert properties["principalId"] == "identityPrincipalId"
+    assert properties["principalType"] == "ServicePrincipal"
+    assert properties["roleDefinitionId"] == "roleDefinitionId"
+    assert properties["conditionVersion"] == "2.0"
+    role_definition = parse_bicep(path)["variables"]["roleDefinitionId"]["value"]["function"]
+    assert role_definition["type"] == "subscription_resource_id"
+    assert (
+        role_definition["parameters"]["resource_type"] == "Microsoft.Authorization/roleDefinitions"
+    )
+    assert role_definition["parameters"]["resource_name_1"] == "roleDefinitionName"
+    text = path.read_text(encoding="utf-8")
+    assert not [role for role in TOO_BROAD_ROLES if role in text]
+
+
+def test_role_assignment_condition_names_exactly_the_assignable_roles() -> None:
+    app = "0f0f0f0f-1111-2222-3333-444444444444"
+    clauses = condition_clauses(rendered_condition(app))
+    expected = set(operator_role()["assignableRoleIds"])
+    for action, attributes in clauses.items():
+        source = _SOURCE_OF_ACTION[action]
+        assert attributes["RoleDefinitionId"] == (source, "ForAnyOfAnyValues:GuidEquals", expected)
+        # Managed identities only (no user or group gets a secret), and never the app itself.
+        assert attributes["PrincipalType"] == (
+            source,
+            "ForAnyOfAnyValues:StringEqualsIgnoreCase",
+            {"ServicePrincipal"},
+        )
+        assert attributes["PrincipalId"] == (source, "ForAnyOfAllValues:GuidNotEquals", {app})
+
+
+def test_condition_check_refuses_what_the_documentation_does_not_allow() -> None:
+    good = rendered_condition("0f0f0f0f-1111-2222-3333-444444444444")
+    only_write = good.split(") AND ((!(ActionMatches")[0] + ")"
+    with pytest.raises(AssertionError, match="clauses for"):
+        condition_clauses(only_write)
+    with pytest.raises(AssertionError, match="not a documented expression"):
+        condition_clauses(good.replace("GuidEquals", "StringEquals", 1))
+    with pytest.raises(AssertionError):
+        condition_clauses(good.replace(" AND ((!", " OR ((!", 1))
+
+
+def test_every_action_of_the_role_is_explained_to_users() -> None:
     guide = (ROOT / "docs" / "deploy-to-azure.md").read_text(encoding="utf-8")
-    named = re.findall(r"// ([A-Z][A-Za-z ]+Contributor)$", path.read_text(encoding="utf-8"), re.M)
-    assert len(named) == 5
-    for role in named:
-        assert role in guide, f"docs/deploy-to-azure.md does not explain {role}"
+    missing = [a for a in operator_role()["actions"] if f"`{a}`" not in guide]
+    assert missing == [], "docs/deploy-to-azure.md does not explain these actions"
+    for role_id in operator_role()["assignableRoleIds"]:
+        assert role_id in guide
+
+
+def test_global_passwords_are_optional_fallbacks_and_the_seed_is_still_generated() -> None:
+    parameters = parse_bicep(INFRA / "main.bicep")["parameters"]
+
+    def generated(name: str) -> bool:
+        return any(
+            d["type"] == "metadata" and "generate" in json.dumps(d)
+            for d in parameters[name]["decorators"]
+        )
+
+    for name in ("vmAdminPassword", "sqlAdminPassword"):
+        assert parameters[name].get("default") == "", f"{name} must be optional"
+        assert not generated(name), f"azd must no longer generate {name}"
+    assert generated("platformKeySeed")
+    assert parameters["platformKeySeed"].get("default") is None
+
+    vault = resources_by_name(INFRA / "app" / "keyvault.bicep")
+    settings = bicep_app_settings()
+    for setting, flag in (
+        ("VM_ADMIN_PASSWORD", "hasVmAdminPassword"),
+        ("SQL_ADMIN_PASSWORD", "hasSqlAdminPassword"),
+    ):
+        value = settings[setting]["operator"]
+        assert value["type"] == "conditional"
+        assert value["operands"]["condition"] == flag
+        assert value["operands"]["false_value"] == "", "no reference to a secret that may not exist"
+    conditions = {
+        name: resource["config"].get("condition")
+        for name, resource in parse_bicep(INFRA / "app" / "keyvault.bicep")["resources"].items()
+    }
+    assert conditions["vmAdminPasswordSecret"] is not None
+    assert conditions["sqlAdminPasswordSecret"] is not None
+    assert conditions["platformKeySeedSecret"] is None
+    assert vault["platformKeySeedSecret"]["name"] == "PLATFORM-KEY-SEED"
+
+
+def test_scaling_ceiling_alert_age_and_vnet_allow_list_reach_the_app() -> None:
+    main = parse_bicep(INFRA / "main.bicep")["parameters"]
+    assert main["scalingMaxCapacity"]["default"] == 100
+    assert main["alertMaxAgeMinutes"]["default"] == 60
+    assert main["allowedVnetIds"]["default"] == ""
+    settings = bicep_app_settings()
+    assert (
+        settings["SCALING_MAX_CAPACITY"]["function"]["parameters"]["value_to_convert"]
+        == "scalingMaxCapacity"
+    )
+    assert (
+        settings["ALERT_MAX_AGE_MINUTES"]["function"]["parameters"]["value_to_convert"]
+        == "alertMaxAgeMinutes"
+    )
+    assert settings["ALLOWED_VNET_IDS"] == "allowedVnetIds"
+    values = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
+    assert values["scalingMaxCapacity"]["value"] == "${SCALING_MAX_CAPACITY=100}"
+    assert values["alertMaxAgeMinutes"]["value"] == "${ALERT_MAX_AGE_MINUTES=60}"
+    assert values["allowedVnetIds"]["value"] == "${ALLOWED_VNET_IDS=}"
 
 
 def test_azure_yaml_deploys_the_repository_as_a_python_function_app() -> None:

@@ -111,12 +111,16 @@ class HttpTriggers:
         return list(self._routes)
 
     def add_routes(self, app: web.Application) -> None:
-        # `(?s:.*)`: a decoded CR or LF in the path must reach the routes (and the app) too.
-        path = f"/{self.prefix}/{{tail:(?s:.*)}}" if self.prefix else "/{tail:(?s:.*)}"
-        app.router.add_route("*", path, self.handle)
+        """Route every path not taken by an earlier route here (register this last).
 
-    def _tail(self, request: web.Request) -> str:
-        """The path after the prefix, still percent-encoded.
+        The prefix is matched by ``handle``, not by aiohttp, because aiohttp matches literals
+        case-sensitively and ASP.NET Core routing, which the Functions host uses, does not.
+        ``(?s:.*)``: a decoded CR or LF in the path must reach the routes (and the app) too.
+        """
+        app.router.add_route("*", "/{tail:(?s:.*)}", self.handle)
+
+    def _tail(self, request: web.Request) -> str | None:
+        """The path after the prefix (any case), still percent-encoded; None without the prefix.
 
         Route templates split it into segments before decoding each one (as ASP.NET Core does):
         aiohttp's `match_info` is decoded already, and decoding that again would turn `%252F`
@@ -124,7 +128,9 @@ class HttpTriggers:
         """
         raw = request.rel_url.raw_path
         start = f"/{self.prefix}/" if self.prefix else "/"
-        return raw[len(start) :] if raw.startswith(start) else raw.lstrip("/")
+        if raw[: len(start)].lower() != start.lower():
+            return None
+        return raw[len(start) :]
 
     def _authorized(self, route: HttpRoute, request: web.Request) -> bool:
         if not self._require_keys or route.auth_level == "anonymous":
@@ -133,6 +139,8 @@ class HttpTriggers:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         tail = self._tail(request)
+        if tail is None:
+            return web.Response(status=404)
         method = request.method.upper()
         for route in self._routes:
             values = route.template.match(tail)

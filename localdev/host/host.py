@@ -101,6 +101,7 @@ class LocalHost:
             max_activities=config.max_concurrent_activities,
             max_orchestrators=config.max_concurrent_orchestrators,
             record_episodes=self._record_episodes,
+            versioning=config.versioning,
         )
         self.api = DurableHttpApi(
             self.engine,

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from localdev.host.durable.versioning import FAILURE_STRATEGIES, MATCH_STRATEGIES, VersionPolicy
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_HUB_NAME = "TestHubName"
@@ -45,6 +47,7 @@ class HostConfig:
     require_keys: bool = False
     function_key: str = field(default="", repr=False)
     function_key_generated: bool = False
+    versioning: VersionPolicy = field(default_factory=VersionPolicy)
 
 
 def _read_json_object(path: Path) -> dict[str, Any]:
@@ -124,6 +127,36 @@ def _positive_int(raw: Any, default: int, what: str) -> int:
     return number
 
 
+def _choice(raw: Any, choices: tuple[str, ...], default: str, what: str) -> str:
+    """A host.json enum value, case-insensitive as .NET binds them, spelled canonically."""
+    if raw is None:
+        return default
+    for choice in choices:
+        if str(raw).lower() == choice.lower():
+            return choice
+    raise SettingsError(f"host.json {what} must be one of {', '.join(choices)}, got {raw!r}")
+
+
+def version_policy(durable: dict[str, Any]) -> VersionPolicy:
+    """``defaultVersion``, ``versionMatchStrategy`` and ``versionFailureStrategy``."""
+    default = durable.get("defaultVersion")
+    return VersionPolicy(
+        default_version=None if default in (None, "") else str(default),
+        match_strategy=_choice(
+            durable.get("versionMatchStrategy"),
+            MATCH_STRATEGIES,
+            "CurrentOrOlder",
+            "extensions.durableTask.versionMatchStrategy",
+        ),
+        failure_strategy=_choice(
+            durable.get("versionFailureStrategy"),
+            FAILURE_STRATEGIES,
+            "Reject",
+            "extensions.durableTask.versionFailureStrategy",
+        ),
+    )
+
+
 def build_config(
     app_dir: Path,
     settings_path: Path | None = None,
@@ -194,4 +227,5 @@ def build_config(
         require_keys=require_keys,
         function_key=key,
         function_key_generated=generated,
+        versioning=version_policy(durable),
     )

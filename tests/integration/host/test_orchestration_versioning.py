@@ -235,3 +235,38 @@ def test_an_unknown_strategy_stops_the_start(tmp_path: Path) -> None:
     app = deploy(tmp_path / "app", defaultVersion="1.0", versionMatchStrategy="Newest")
     with pytest.raises(SettingsError, match="versionMatchStrategy"):
         build_config(app, environ={})
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "expected"),
+    [
+        # "Version comparison rules" of the versioning article (URL above):
+        # 1. empty or null versions are equal;
+        (None, "", 0),
+        ("", None, 0),
+        # 2. an empty or null version is older than any defined version;
+        ("", "1.0", -1),
+        ("0.1", None, 1),
+        # 3. when both parse as System.Version, Version.CompareTo decides: components compare
+        #    as numbers, and an undefined component is less than any defined one
+        #    (https://learn.microsoft.com/dotnet/api/system.version.compareto);
+        ("1.0", "1.0", 0),
+        ("1.9", "1.10", -1),
+        ("10.0", "9.0.5", 1),
+        ("1.0", "1.0.0", -1),
+        ("1.2.3.4", "1.2.3.4", 0),
+        # 4. otherwise a case-insensitive string comparison ("1" alone is not a System.Version).
+        ("v1.0-release", "V1.0-RELEASE", 0),
+        ("2025-01-01", "2025-02-01", -1),
+        ("1", "2", -1),
+        ("9", "10", 1),
+        ("1.0", "beta", -1),
+    ],
+)
+def test_version_comparison_follows_the_documented_rules(
+    left: str | None, right: str | None, expected: int
+) -> None:
+    from localdev.host.durable.versioning import compare_versions
+
+    assert compare_versions(left, right) == expected
+    assert compare_versions(right, left) == -expected

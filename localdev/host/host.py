@@ -91,6 +91,13 @@ class LocalHost:
                     spec.name,
                     spec.trigger_type,
                 )
+            for binding in spec.unsupported_bindings:
+                logger.warning(
+                    "Function '%s' has a %s, which the local host does not support: "
+                    "the function fails when it runs",
+                    spec.name,
+                    binding,
+                )
         timer_specs = self.app.of_trigger("timerTrigger")
         self.store = TaskHubStore(config.hub_path)
         self._invoker = Invoker(str(config.app_dir))

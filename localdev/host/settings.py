@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from localdev.host.durable.versioning import FAILURE_STRATEGIES, MATCH_STRATEGIES, VersionPolicy
+from localdev.host.keys import KEYS_SETTING, AccessKeys, KeysError, load_access_keys
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,10 @@ class HostConfig:
     max_concurrent_orchestrators: int
     require_keys: bool = False
     function_key: str = field(default="", repr=False)
+    """The master key (``LOCALDEV_FUNCTION_KEY``)."""
     function_key_generated: bool = False
+    keys: AccessKeys = field(default_factory=lambda: AccessKeys(master=""), repr=False)
+    """Every key by scope (see ``localdev.host.keys``)."""
     versioning: VersionPolicy = field(default_factory=VersionPolicy)
 
 
@@ -215,6 +219,10 @@ def build_config(
     if not key:
         key = secrets.token_urlsafe(32)
         generated = True
+    try:
+        keys = load_access_keys(key, env.get(KEYS_SETTING))
+    except KeysError as error:
+        raise SettingsError(str(error)) from error
     return HostConfig(
         app_dir=app_dir,
         settings_path=settings_path,
@@ -227,5 +235,6 @@ def build_config(
         require_keys=require_keys,
         function_key=key,
         function_key_generated=generated,
+        keys=keys,
         versioning=version_policy(durable),
     )

@@ -90,6 +90,9 @@ def test_run_once_deploys_all_four_environments_and_scales_out(tmp_path: Path) -
     }
     assert not set(ports.values()) & set(AZURITE_DEFAULT_PORTS), ports
     assert "--disableTelemetry" in arguments
+    # The app's storage (AzureWebJobsStorage) followed: its events queue is on that Azurite.
+    host_log = (ROOT / ".localdev" / "run" / "host.log").read_text(errors="replace")
+    assert f"127.0.0.1:{ports['queue']}/devstoreaccount1/platform-events" in host_log
 
     # Oracle for the options: the installed Azurite's own help (Azurite 3.35.0 lists
     # --disableTelemetry: "Disable telemtry collection of Azurite", and its README's "Disable

@@ -10,8 +10,13 @@ strings (two to four numeric components) compare numerically, an undefined compo
 less than any defined one; anything else compares as case-insensitive text. Source: "Orchestration
 versioning in Durable Functions",
 https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-orchestration-versioning
-(the failure messages are those of microsoft/durabletask-dotnet's worker). A worker without a
-``defaultVersion`` runs every version.
+(the failure messages are those of microsoft/durabletask-dotnet's worker,
+src/Worker/Grpc/GrpcDurableTaskWorker.Processor.cs). The extension's client stamps new instances
+with ``DurableTaskOptions.DefaultVersion`` (Azure/azure-functions-durable-extension,
+ContextImplementations/DurableClient.cs, ``StartNewAsync``); the Python SDK (1.7) reads
+``context.version`` from the ExecutionStarted event and sends ``version`` on its sub-orchestration
+actions and as ``?version=`` when starting. A worker without a ``defaultVersion`` runs every
+version (as microsoft/durabletask-js's worker does when it has no version).
 """
 
 from __future__ import annotations

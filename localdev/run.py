@@ -6,6 +6,11 @@ command-line client, as a user would: deploys `examples/spec-demo.json`, shows t
 posts the sample high-CPU alert and follows the scale-out. Then it keeps the stack running and
 prints how to call the API, until Ctrl-C. With `RUN_ONCE=1` it stops everything and exits after
 the scale-out: 0 when every step succeeded, non-zero with the reason otherwise.
+
+Azurite is the demo's own, in memory, on free ports it chooses and prints (unless
+``--azurite-ports`` names them): a developer's machine often runs another Azurite on the default
+ports 10000-10002 (VS Code's extension), with its own settings and shared queues, which the demo
+must not borrow. The app's ``AzureWebJobsStorage`` points at the demo's Azurite.
 """
 
 from __future__ import annotations
@@ -47,6 +52,45 @@ class Ports:
     azurite_blob: int
     azurite_queue: int
     azurite_table: int
+
+
+def _free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports (all held while they are chosen, so they differ)."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+
+
+def _azurite_ports(text: str) -> tuple[int, int, int]:
+    """``auto`` (free ports) or ``blob,queue,table``."""
+    if text == "auto":
+        blob, queue, table = _free_ports(3)
+        return blob, queue, table
+    try:
+        blob, queue, table = (int(port) for port in text.split(","))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto' or three comma-separated ports, got {text!r}"
+        ) from error
+    return blob, queue, table
+
+
+def _azurite_arguments(ports: Ports) -> list[str]:
+    """Azurite in memory, telemetry off (its `--disableTelemetry`), on the demo's ports."""
+    return [
+        "--silent",
+        "--skipApiVersionCheck",
+        "--inMemoryPersistence",
+        "--disableTelemetry",
+        "--blobPort",
+        str(ports.azurite_blob),
+        "--queuePort",
+        str(ports.azurite_queue),
+        "--tablePort",
+        str(ports.azurite_table),
+    ]
 
 
 def _say(message: str) -> None:
@@ -212,23 +256,15 @@ def run(ports: Ports, settings_file: Path, latency_scale: float, once: bool) -> 
         azurite = ROOT / "node_modules" / ".bin" / "azurite"
         if not azurite.exists():
             raise DemoError("Azurite is missing: run `npm ci` (make run does)")
-        services.start(
-            "azurite",
-            [
-                str(azurite),
-                "--silent",
-                "--skipApiVersionCheck",
-                "--inMemoryPersistence",
-                "--blobPort",
-                str(ports.azurite_blob),
-                "--queuePort",
-                str(ports.azurite_queue),
-                "--tablePort",
-                str(ports.azurite_table),
-            ],
-            os.environ,
-            ports.azurite_queue,
+        arguments = _azurite_arguments(ports)
+        print(
+            f"    Azurite of this run: blob port {ports.azurite_blob}, queue port "
+            f"{ports.azurite_queue}, table port {ports.azurite_table} (its own; an Azurite "
+            "already on 10000-10002 is left alone)",
+            flush=True,
         )
+        print(f"    $ azurite {' '.join(arguments)}", flush=True)
+        services.start("azurite", [str(azurite), *arguments], os.environ, ports.azurite_queue)
         services.start(
             "armsim",
             [
@@ -288,8 +324,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--arm-port", type=int, default=4580, help="ARM simulator port")
     parser.add_argument(
         "--azurite-ports",
-        default="10000,10001,10002",
-        help="blob,queue,table ports of Azurite",
+        type=_azurite_ports,
+        default="auto",
+        help="blob,queue,table ports of the demo's Azurite (default: free ports, printed)",
     )
     parser.add_argument("--latency-scale", type=float, default=DEMO_LATENCY_SCALE)
     parser.add_argument(
@@ -299,7 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="stop after the scale-out (also RUN_ONCE=1)",
     )
     args = parser.parse_args(argv)
-    blob, queue, table = (int(p) for p in args.azurite_ports.split(","))
+    blob, queue, table = args.azurite_ports
     ports = Ports(args.port, args.arm_port, blob, queue, table)
     try:
         run(ports, args.settings, args.latency_scale, args.once)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import os
 import signal
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from localdev.host.app_loader import AppLoadError
 from localdev.host.host import LocalHost
+from localdev.host.keys import KEYS_SETTING, MASTER_KEY_NAME
 from localdev.host.settings import FUNCTION_KEY_SETTING, SettingsError, build_config
 from localdev.host.timers import ScheduleError
 
@@ -34,7 +36,11 @@ def _parser() -> argparse.ArgumentParser:
         help="local.settings.json (default: the app folder's, if present)",
     )
     parser.add_argument("--port", type=int, default=7071, help="port; 0 picks a free one")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on; any but a loopback address needs --require-keys",
+    )
     parser.add_argument(
         "--fresh", action="store_true", help="start from an empty task hub (deletes the file)"
     )
@@ -42,10 +48,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--require-keys",
         action="store_true",
-        help=f"enforce function auth levels with the key in {FUNCTION_KEY_SETTING}",
+        help=(
+            f"enforce auth levels as Azure does: the master key is {FUNCTION_KEY_SETTING}, "
+            f"host, system and function keys come from {KEYS_SETTING} (see the README)"
+        ),
     )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     return parser
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _remove_hub(path: str) -> None:
@@ -69,7 +87,10 @@ async def _serve(host: LocalHost) -> None:
         print(f"Task hub '{config.hub_name}' in {config.hub_path}", flush=True)
         if config.require_keys and config.function_key_generated:
             # The issue asks for the generated key to be shown once, on the console only.
-            print(f"Function key ({FUNCTION_KEY_SETTING}): {config.function_key}", flush=True)
+            print(
+                f"Master key ({MASTER_KEY_NAME}, {FUNCTION_KEY_SETTING}): {config.function_key}",
+                flush=True,
+            )
         print("\nFunctions:\n", flush=True)
         for line in host.describe_functions():
             print(f"        {line}\n", flush=True)
@@ -88,6 +109,15 @@ class _UtcFormatter(logging.Formatter):
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if not args.require_keys and not _is_loopback(args.host):
+        # Without keys every function, the admin API and the durable webhooks are open to
+        # whoever can reach the address.
+        print(
+            f"error: --host {args.host or '(all interfaces)'} is not a loopback address: "
+            "listening there requires --require-keys",
+            file=sys.stderr,
+        )
+        return 2
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_UtcFormatter("[%(asctime)s] %(message)s"))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])

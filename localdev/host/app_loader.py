@@ -33,6 +33,10 @@ class AppLoadError(Exception):
     """The function app cannot be imported or indexed."""
 
 
+class UnsupportedBindingError(Exception):
+    """A function has a binding the local host cannot provide, so it cannot run here."""
+
+
 @dataclass
 class FunctionSpec:
     """One indexed function: its metadata as the worker reports it and how to call it."""
@@ -47,10 +51,26 @@ class FunctionSpec:
     func: Callable[..., Any]
     is_async: bool
     wants_context: bool
+    unsupported_bindings: tuple[str, ...] = ()
+    """The bindings the local host cannot provide, described ("queue output binding 'msg'")."""
 
     @property
     def trigger_name(self) -> str:
         return str(self.trigger["name"])
+
+    def check_bindings(self) -> None:
+        """Raise ``UnsupportedBindingError`` when a binding of this function cannot be served.
+
+        The host does not stand in for other services (queues, blobs, Twilio...): a function
+        that writes to one fails saying so, rather than with the TypeError of a missing argument
+        or, worse, appearing to succeed without its output.
+        """
+        if self.unsupported_bindings:
+            raise UnsupportedBindingError(
+                f"Function '{self.name}': its {', '.join(self.unsupported_bindings)} "
+                "is not supported by the local host (it provides the trigger, the durable "
+                "client and the HTTP output only)"
+            )
 
 
 @dataclass
@@ -127,6 +147,21 @@ def find_app_instance(module: ModuleType) -> Any:
     return found[0][1]
 
 
+def _unsupported(bindings: list[dict[str, Any]], trigger: dict[str, Any]) -> tuple[str, ...]:
+    """The bindings other than the trigger, the durable client and an HTTP output."""
+    found: list[str] = []
+    for binding in bindings:
+        kind = str(binding.get("type"))
+        direction = str(binding.get("direction") or "").lower()
+        if binding is trigger or kind == "durableClient":
+            continue
+        if direction == "out" and kind.lower() == "http":
+            continue
+        role = {"out": "output", "inout": "input/output"}.get(direction, "input")
+        found.append(f"{kind} {role} binding '{binding.get('name')}'")
+    return tuple(found)
+
+
 def _describe(function: Any, lookup: Mapping[str, str]) -> FunctionSpec:
     name = str(function.get_function_name())
     raw_bindings = [str(raw) for raw in function.get_raw_bindings()]
@@ -166,6 +201,7 @@ def _describe(function: Any, lookup: Mapping[str, str]) -> FunctionSpec:
         func=func,
         is_async=inspect.iscoroutinefunction(func),
         wants_context="context" in parameters and "context" not in binding_names,
+        unsupported_bindings=_unsupported(bindings, trigger),
     )
 
 

@@ -12,9 +12,10 @@ from localdev.host.app_loader import FunctionSpec, IndexedApp, index_app
 from localdev.host.durable.api import DurableHttpApi
 from localdev.host.durable.engine import DurableEngine
 from localdev.host.durable.store import TaskHubStore
-from localdev.host.http import HttpTriggers, has_function_key, redact_url, route_prefix
+from localdev.host.http import HttpTriggers, redact_url, route_prefix
 from localdev.host.invoke import Invoker
-from localdev.host.settings import HostConfig
+from localdev.host.keys import KEYS_SETTING, AuthLevel
+from localdev.host.settings import HostConfig, SettingsError
 from localdev.host.timers import TimerTriggers
 
 logger = logging.getLogger(__name__)
@@ -91,6 +92,18 @@ class LocalHost:
                     spec.name,
                     spec.trigger_type,
                 )
+            for binding in spec.unsupported_bindings:
+                logger.warning(
+                    "Function '%s' has a %s, which the local host does not support: "
+                    "the function fails when it runs",
+                    spec.name,
+                    binding,
+                )
+        unknown = sorted(name for name in config.keys.functions if self.app.get(name) is None)
+        if unknown:
+            raise SettingsError(
+                f"{KEYS_SETTING} has keys for {', '.join(unknown)}, which the app does not have"
+            )
         timer_specs = self.app.of_trigger("timerTrigger")
         self.store = TaskHubStore(config.hub_path)
         self._invoker = Invoker(str(config.app_dir))
@@ -101,11 +114,12 @@ class LocalHost:
             max_activities=config.max_concurrent_activities,
             max_orchestrators=config.max_concurrent_orchestrators,
             record_episodes=self._record_episodes,
+            versioning=config.versioning,
         )
         self.api = DurableHttpApi(
             self.engine,
             config.hub_name,
-            key=config.function_key,
+            keys=config.keys,
             require_keys=config.require_keys,
             origin=lambda: self.base_url,
         )
@@ -113,7 +127,7 @@ class LocalHost:
             self.app,
             self._invoker,
             prefix=route_prefix(config.host_json),
-            key=config.function_key,
+            keys=config.keys,
             require_keys=config.require_keys,
             client_binding=self.client_binding,
         )
@@ -175,7 +189,7 @@ class LocalHost:
     def _admin_allowed(self, request: web.Request) -> bool:
         if not self.config.require_keys:
             return True
-        return has_function_key(request, self.config.function_key)
+        return self.config.keys.allows(request, AuthLevel.ADMIN)
 
     async def _home(self, request: web.Request) -> web.Response:
         return web.Response(text="Your Functions host (localdev) is up and running.\n")

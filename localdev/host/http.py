@@ -3,13 +3,13 @@
 Routes are the triggers' ASP.NET-style templates under ``/api/`` (``extensions.http.routePrefix``
 in host.json). A route that matches but not for the request's method answers 404, as the
 Functions host does. Auth levels are not enforced unless the host was started with
-``--require-keys``: then ``function`` and ``admin`` levels need the key (``code`` query parameter
-or ``x-functions-key`` header). URLs are logged with ``code`` redacted; bodies are never logged.
+``--require-keys``: then a ``function`` level wants a host key or one of the function's own keys,
+``admin`` the master key (see ``localdev.host.keys``). URLs are logged with ``code`` redacted;
+bodies are never logged.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 from collections.abc import Callable
@@ -21,6 +21,7 @@ from aiohttp import web
 
 from localdev.host.app_loader import FunctionSpec, IndexedApp
 from localdev.host.invoke import Invoker
+from localdev.host.keys import AccessKeys, AuthLevel
 from localdev.host.routes import RouteTemplate
 
 logger = logging.getLogger(__name__)
@@ -31,12 +32,6 @@ _CODE_PARAM = re.compile(r"(?i)([?&]code=)[^&#]*")
 def redact_url(url: str) -> str:
     """Hide the value of ``code=`` query parameters (function keys) in a URL for logging."""
     return _CODE_PARAM.sub(r"\1***", url)
-
-
-def has_function_key(request: web.Request, key: str) -> bool:
-    """Whether the request carries ``key`` as ``code=`` or in ``x-functions-key``."""
-    supplied = request.query.get("code") or request.headers.get("x-functions-key") or ""
-    return hmac.compare_digest(supplied.encode(), key.encode())
 
 
 @dataclass(frozen=True)
@@ -95,14 +90,14 @@ class HttpTriggers:
         invoker: Invoker,
         *,
         prefix: str,
-        key: str,
+        keys: AccessKeys,
         require_keys: bool,
         client_binding: Callable[[], str],
     ) -> None:
         self._routes = build_routes(app)
         self._invoker = invoker
         self.prefix = prefix
-        self._key = key
+        self._keys = keys
         self._require_keys = require_keys
         self._client_binding = client_binding
 
@@ -111,12 +106,16 @@ class HttpTriggers:
         return list(self._routes)
 
     def add_routes(self, app: web.Application) -> None:
-        # `(?s:.*)`: a decoded CR or LF in the path must reach the routes (and the app) too.
-        path = f"/{self.prefix}/{{tail:(?s:.*)}}" if self.prefix else "/{tail:(?s:.*)}"
-        app.router.add_route("*", path, self.handle)
+        """Route every path not taken by an earlier route here (register this last).
 
-    def _tail(self, request: web.Request) -> str:
-        """The path after the prefix, still percent-encoded.
+        The prefix is matched by ``handle``, not by aiohttp, because aiohttp matches literals
+        case-sensitively and ASP.NET Core routing, which the Functions host uses, does not.
+        ``(?s:.*)``: a decoded CR or LF in the path must reach the routes (and the app) too.
+        """
+        app.router.add_route("*", "/{tail:(?s:.*)}", self.handle)
+
+    def _tail(self, request: web.Request) -> str | None:
+        """The path after the prefix (any case), still percent-encoded; None without the prefix.
 
         Route templates split it into segments before decoding each one (as ASP.NET Core does):
         aiohttp's `match_info` is decoded already, and decoding that again would turn `%252F`
@@ -124,15 +123,20 @@ class HttpTriggers:
         """
         raw = request.rel_url.raw_path
         start = f"/{self.prefix}/" if self.prefix else "/"
-        return raw[len(start) :] if raw.startswith(start) else raw.lstrip("/")
+        if raw[: len(start)].lower() != start.lower():
+            return None
+        return raw[len(start) :]
 
     def _authorized(self, route: HttpRoute, request: web.Request) -> bool:
         if not self._require_keys or route.auth_level == "anonymous":
             return True
-        return has_function_key(request, self._key)
+        level = AuthLevel.ADMIN if route.auth_level == "admin" else AuthLevel.FUNCTION
+        return self._keys.allows(request, level, function=route.spec.name)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         tail = self._tail(request)
+        if tail is None:
+            return web.Response(status=404)
         method = request.method.upper()
         for route in self._routes:
             values = route.template.match(tail)

@@ -99,6 +99,7 @@ class Invoker:
         started = time.perf_counter()
         outcome = "Failed"
         try:
+            spec.check_bindings()
             if spec.is_async:
                 result = await spec.func(**kwargs)
             else:

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from localdev.host.durable.versioning import FAILURE_STRATEGIES, MATCH_STRATEGIES, VersionPolicy
+from localdev.host.keys import KEYS_SETTING, AccessKeys, KeysError, load_access_keys
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_HUB_NAME = "TestHubName"
@@ -44,7 +47,11 @@ class HostConfig:
     max_concurrent_orchestrators: int
     require_keys: bool = False
     function_key: str = field(default="", repr=False)
+    """The master key (``LOCALDEV_FUNCTION_KEY``)."""
     function_key_generated: bool = False
+    keys: AccessKeys = field(default_factory=lambda: AccessKeys(master=""), repr=False)
+    """Every key by scope (see ``localdev.host.keys``)."""
+    versioning: VersionPolicy = field(default_factory=VersionPolicy)
 
 
 def _read_json_object(path: Path) -> dict[str, Any]:
@@ -124,6 +131,36 @@ def _positive_int(raw: Any, default: int, what: str) -> int:
     return number
 
 
+def _choice(raw: Any, choices: tuple[str, ...], default: str, what: str) -> str:
+    """A host.json enum value, case-insensitive as .NET binds them, spelled canonically."""
+    if raw is None:
+        return default
+    for choice in choices:
+        if str(raw).lower() == choice.lower():
+            return choice
+    raise SettingsError(f"host.json {what} must be one of {', '.join(choices)}, got {raw!r}")
+
+
+def version_policy(durable: dict[str, Any]) -> VersionPolicy:
+    """``defaultVersion``, ``versionMatchStrategy`` and ``versionFailureStrategy``."""
+    default = durable.get("defaultVersion")
+    return VersionPolicy(
+        default_version=None if default in (None, "") else str(default),
+        match_strategy=_choice(
+            durable.get("versionMatchStrategy"),
+            MATCH_STRATEGIES,
+            "CurrentOrOlder",
+            "extensions.durableTask.versionMatchStrategy",
+        ),
+        failure_strategy=_choice(
+            durable.get("versionFailureStrategy"),
+            FAILURE_STRATEGIES,
+            "Reject",
+            "extensions.durableTask.versionFailureStrategy",
+        ),
+    )
+
+
 def build_config(
     app_dir: Path,
     settings_path: Path | None = None,
@@ -182,6 +219,10 @@ def build_config(
     if not key:
         key = secrets.token_urlsafe(32)
         generated = True
+    try:
+        keys = load_access_keys(key, env.get(KEYS_SETTING))
+    except KeysError as error:
+        raise SettingsError(str(error)) from error
     return HostConfig(
         app_dir=app_dir,
         settings_path=settings_path,
@@ -194,4 +235,6 @@ def build_config(
         require_keys=require_keys,
         function_key=key,
         function_key_generated=generated,
+        keys=keys,
+        versioning=version_policy(durable),
     )

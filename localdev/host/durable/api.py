@@ -6,8 +6,8 @@ Two mounts share the same handlers:
   bodies as a JSON string literal wrapping the JSON text (``json=df_dumps(value)``), so they are
   decoded once to get the text to store.
 - ``/runtime/webhooks/durabletask/`` is the public API behind ``create_check_status_response``'s
-  URLs; bodies there are plain JSON. With ``--require-keys`` it wants the function key as ``code``
-  (or ``x-functions-key``), like the extension's system key in Azure.
+  URLs; bodies there are plain JSON. With ``--require-keys`` it wants the ``durabletask_extension``
+  system key (or the master key), as in Azure, and the URLs the binding hands out carry it.
 
 Status codes follow the extension: status 202 (with ``Location`` and ``Retry-After``) while an
 instance runs, 200 when it is done, 404 when unknown; raise event 202/404/410; start 202, 400 with
@@ -41,7 +41,7 @@ from localdev.host.durable.history import (
     parse_time,
 )
 from localdev.host.durable.store import InstanceRow
-from localdev.host.http import has_function_key
+from localdev.host.keys import DURABLE_SYSTEM_KEY, AccessKeys, AuthLevel
 
 logger = logging.getLogger(__name__)
 
@@ -73,13 +73,13 @@ class DurableHttpApi:
         engine: DurableEngine,
         hub_name: str,
         *,
-        key: str,
+        keys: AccessKeys,
         require_keys: bool,
         origin: Callable[[], str],
     ) -> None:
         self.engine = engine
         self.hub_name = hub_name
-        self._key = key
+        self._keys = keys
         self._require_keys = require_keys
         self._origin = origin
 
@@ -88,7 +88,7 @@ class DurableHttpApi:
     def _query_suffix(self) -> str:
         suffix = f"taskHub={quote(self.hub_name)}&connection=Storage"
         if self._require_keys:
-            suffix += f"&code={quote(self._key)}"
+            suffix += f"&code={quote(self._keys.durable_system_key)}"
         return suffix
 
     def management_urls(self, origin: str | None = None) -> dict[str, str]:
@@ -109,7 +109,7 @@ class DurableHttpApi:
     def client_binding(self) -> str:
         """The ``durableClient`` binding value the SDK's client is constructed from."""
         origin = self._origin()
-        code = f"?code={quote(self._key)}" if self._require_keys else ""
+        code = f"?code={quote(self._keys.durable_system_key)}" if self._require_keys else ""
         creation = f"{origin}{WEBHOOK_PREFIX}/orchestrators/{{functionName}}[/{{instanceId}}]"
         wait_query = "timeout={timeoutInSeconds}&pollingInterval={intervalInSeconds}"
         return json.dumps(
@@ -174,7 +174,7 @@ class DurableHttpApi:
             # The extension's RPC endpoint listens on loopback only and takes no key.
             if rpc and request.remote not in _LOOPBACK:
                 return web.Response(status=403)
-            if not rpc and self._require_keys and not has_function_key(request, self._key):
+            if not rpc and self._require_keys and not self._public_allowed(request):
                 return web.Response(status=401)
             try:
                 return await handler(request, rpc)
@@ -188,6 +188,9 @@ class DurableHttpApi:
                 return _error(400, str(error))
 
         return wrapped
+
+    def _public_allowed(self, request: web.Request) -> bool:
+        return self._keys.allows(request, AuthLevel.SYSTEM, key_name=DURABLE_SYSTEM_KEY)
 
     @staticmethod
     async def _body_text(request: web.Request, rpc: bool) -> str | None:

@@ -49,6 +49,7 @@ from localdev.host.durable.history import (
     utcnow,
 )
 from localdev.host.durable.store import EntityOpRow, InstanceRow, MessageRow, TaskHubStore
+from localdev.host.durable.versioning import VersionPolicy
 from localdev.host.invoke import Invoker
 
 logger = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ class _Episode:
     events: list[dict[str, Any]] = field(default_factory=list)
     activities: list[tuple[int, str, str | None]] = field(default_factory=list)
     timers: list[tuple[int, datetime, str]] = field(default_factory=list)
-    children: list[tuple[str, str, str | None, int]] = field(default_factory=list)
+    children: list[tuple[str, str, str | None, int, str | None]] = field(default_factory=list)
     entity_ops: list[tuple[str, str, str | None, bool, str]] = field(default_factory=list)
     self_messages: list[dict[str, Any]] = field(default_factory=list)
     continue_input: str | None = None
@@ -133,8 +134,11 @@ class DurableEngine:
         max_orchestrators: int,
         entity_batch_size: int = 50,
         record_episodes: bool = False,
+        versioning: VersionPolicy | None = None,
     ) -> None:
         self.store = store
+        self.versioning = versioning or VersionPolicy()
+        self._rejected: set[str] = set()
         self.app = app
         self.invoker = invoker
         self._max_activities = max_activities
@@ -234,7 +238,14 @@ class DurableEngine:
         with self.store.transaction() as db:
             if existing is not None:
                 self.store.delete_instance(db, instance_id)
-            self._create_instance(db, instance_id, spec.name, input_text, version, now)
+            self._create_instance(
+                db,
+                instance_id,
+                spec.name,
+                input_text,
+                self.versioning.version_for_new(version),
+                now,
+            )
         self._notify(instance_id)
         return instance_id
 
@@ -480,7 +491,19 @@ class DurableEngine:
         batch = self._select_batch(instance, history, deliverable)
         if not batch:
             return bool(dropped)
-        await self._run_orchestrator(instance, history, batch)
+        mismatch = self.versioning.mismatch(instance.version)
+        if mismatch is not None and not self.versioning.fails_mismatches:
+            # versionFailureStrategy Reject: the messages stay for a worker that may run them.
+            if instance_id not in self._rejected:
+                self._rejected.add(instance_id)
+                logger.warning(
+                    "Orchestration '%s' is left for another worker (versionMatchStrategy %s): %s",
+                    instance_id,
+                    self.versioning.match_strategy,
+                    mismatch,
+                )
+            return bool(dropped)
+        await self._run_orchestrator(instance, history, batch, refusal=mismatch)
         return True
 
     def _sort_out(
@@ -571,15 +594,23 @@ class DurableEngine:
         return json.loads(result), None
 
     async def _run_orchestrator(
-        self, instance: InstanceRow, history: list[dict[str, Any]], batch: list[MessageRow]
+        self,
+        instance: InstanceRow,
+        history: list[dict[str, Any]],
+        batch: list[MessageRow],
+        refusal: str | None = None,
     ) -> None:
+        """One episode; ``refusal`` fails the instance without running it (a version mismatch
+        under versionFailureStrategy Fail)."""
         now = self._episode_time(instance.instance_id, history)
         started_event = make_event(EventType.ORCHESTRATOR_STARTED, now)
         new_events = [m.payload for m in batch]
         spec = self.app.orchestrator(instance.name)
         state: dict[str, Any]
         error: str | None
-        if spec is None:
+        if refusal is not None:
+            state, error = {}, refusal
+        elif spec is None:
             state, error = (
                 {},
                 f"The function '{instance.name}' doesn't exist or is not an orchestrator.",
@@ -745,6 +776,9 @@ class DurableEngine:
             work.activities.append((task_id, entry["name"], entry["input"]))
         else:
             child_id = entry.get("instance") or f"{work.instance.instance_id}:{task_id}"
+            # The default applies when the child is created: after a redeploy with a new
+            # defaultVersion, a child of an older instance gets the new one (as in Azure).
+            version = self.versioning.version_for_new(entry.get("version"))
             work.events.append(
                 make_event(
                     EventType.SUB_ORCHESTRATION_CREATED,
@@ -753,9 +787,10 @@ class DurableEngine:
                     Name=entry["name"],
                     InstanceId=child_id,
                     Input=entry["input"],
+                    Version=version or "",
                 )
             )
-            work.children.append((child_id, entry["name"], entry["input"], task_id))
+            work.children.append((child_id, entry["name"], entry["input"], task_id, version))
 
     def _schedule(self, work: _Episode, action: dict[str, Any]) -> None:
         """Turn one new action into history events and work, taking event ids in order."""
@@ -782,6 +817,7 @@ class DurableEngine:
                 "name": action["functionName"],
                 "input": action.get("input"),
                 "instance": action.get("instanceId"),
+                "version": action.get("version"),
                 "attempt": 1,
                 "phase": "task",
             }
@@ -883,8 +919,10 @@ class DurableEngine:
             for event in work.self_messages:
                 store.add_message(db, iid, "event", event, stamp, instance.execution_id)
                 notify.add(iid)
-            for child_id, name, input_text, task_id in work.children:
-                notify.update(self._start_child(db, work, child_id, name, input_text, task_id))
+            for child_id, name, input_text, task_id, version in work.children:
+                notify.update(
+                    self._start_child(db, work, child_id, name, input_text, task_id, version)
+                )
             for target, operation, input_text, signal, request_id in work.entity_ops:
                 store.add_entity_op(
                     db,
@@ -923,6 +961,7 @@ class DurableEngine:
         name: str,
         input_text: str | None,
         task_id: int,
+        version: str | None,
     ) -> set[str]:
         parent = work.instance
         existing = self.store.get_instance(child_id)
@@ -962,7 +1001,7 @@ class DurableEngine:
             child_id,
             spec.name,
             input_text,
-            None,
+            version,
             work.now,
             parent=(parent.instance_id, parent.execution_id, task_id),
         )

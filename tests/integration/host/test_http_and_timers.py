@@ -60,6 +60,25 @@ async def test_routes_methods_and_route_values(
     assert (await get("/api/fail"))[0] == 500
 
 
+async def test_the_route_prefix_matches_in_any_case(
+    http_host: tuple[str, aiohttp.ClientSession, Path],
+) -> None:
+    # Azure's routes are ASP.NET Core route templates, with the prefix as their first literal;
+    # "Text matching is case-insensitive and based on the decoded representation of the URL's
+    # path" (https://learn.microsoft.com/aspnet/core/fundamentals/routing#route-templates).
+    base, session, _ = http_host
+    for path, expected in (
+        ("/API/items/special", "special"),
+        ("/Api/hello/World", "Hello World"),
+        ("/aPI/ITEMS/42", '{"id": 42, "method": "GET"}'),
+    ):
+        async with session.get(f"{base}{path}") as response:
+            assert (response.status, await response.text()) == (200, expected), path
+    for path in ("/apix/items/special", "/items/special", "/ap/items/special"):
+        async with session.get(f"{base}{path}") as response:
+            assert response.status == 404, path
+
+
 async def test_request_and_response_objects(
     http_host: tuple[str, aiohttp.ClientSession, Path],
 ) -> None:

@@ -224,8 +224,8 @@ def test_unknown_tls_policy_is_refused(raw: Raw, sim: SimulatorServer):
         "policyName": "AppGwSslPolicy1999",
     }
     answer = raw.send("PUT", GATEWAY, body, api=NETWORK_API)
-    assert answer.status == 400
-    assert "AppGwSslPolicy1999" in answer.message
+    assert (answer.status, answer.code) == (400, "InvalidRequestFormat")
+    assert "AppGwSslPolicy1999" in str(answer.error["details"])
 
 
 def _failure(raw: Raw, body: dict[str, Any]) -> dict[str, Any]:

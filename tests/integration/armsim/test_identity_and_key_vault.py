@@ -291,7 +291,7 @@ def test_purge_frees_the_name_without_purge_protection(raw: Raw, sim: SimulatorS
     raw.send("DELETE", VAULT, api=KEY_VAULT_API)
     answer = raw.send("POST", f"{DELETED}/purge", api=KEY_VAULT_API)
     assert answer.status == 202
-    assert raw.wait(answer).status == 200
+    assert raw.wait(answer).status in {200, 204}
     assert raw.send("GET", DELETED, api=KEY_VAULT_API).status == 404
     fresh = raw.put(VAULT, bodies.key_vault(sim.config.tenant_id), api=KEY_VAULT_API)
     assert fresh.status == 200

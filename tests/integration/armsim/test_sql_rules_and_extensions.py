@@ -36,7 +36,7 @@ from localdev.armsim.engine import Engine
 from localdev.armsim.server import SimulatorServer
 from localdev.armsim.store import Resource
 from tests.integration.armsim import bodies
-from tests.integration.armsim.conftest import SUBSCRIPTION, Clients, error_of
+from tests.integration.armsim.conftest import SUBSCRIPTION, Clients, error_of, message_of
 from tests.integration.armsim.raw import NETWORK_API, SQL_API, Raw
 
 G = bodies.GROUP
@@ -135,7 +135,7 @@ def test_reboot_fault_ends_the_extension_with_3010_once(clients: Clients, sim: S
             G, "vm1", "setup", bodies.extension()
         ).result()
     assert error_of(caught.value)[1] == "VMExtensionProvisioningError"
-    assert caught.value.error.message == _cse_failure("setup", 3010)
+    assert message_of(caught.value) == _cse_failure("setup", 3010)
     view = clients.compute.virtual_machine_extensions.get(G, "vm1", "setup", expand="instanceView")
     assert view.provisioning_state == "Failed"
     assert "3010" in view.instance_view.statuses[0].message
@@ -154,8 +154,8 @@ def test_reboot_fault_reaches_a_scale_sets_profile_extension(
         clients.compute.virtual_machine_scale_sets.begin_create_or_update(
             G, "fe", bodies.scale_set(SUBNET, 1)
         ).result()
-    assert caught.value.error.code == "VMExtensionProvisioningError"
-    assert caught.value.error.message == _cse_failure("setup", 3010)
+    assert error_of(caught.value)[1] == "VMExtensionProvisioningError"
+    assert message_of(caught.value) == _cse_failure("setup", 3010)
 
 
 def test_the_fault_kind_is_only_for_script_extensions(sim: SimulatorServer, clients: Clients):
@@ -191,7 +191,7 @@ def test_an_outcome_decider_decides_how_a_script_ends(clients: Clients, failing_
         clients.compute.virtual_machine_extensions.begin_create_or_update(
             G, "vm1", "setup", bodies.extension()
         ).result()
-    assert caught.value.error.message == _cse_failure(
+    assert message_of(caught.value) == _cse_failure(
         "setup", 1, "OutSystems setup failed: no route to SQL (line 12)"
     )
     assert failing_setup == [f"{GROUP_ID}/providers/Microsoft.Compute/virtualMachines/vm1"]

@@ -1,4 +1,4 @@
-"""Command line: `python -m localdev.armsim [--port N] [--latency-scale X] ...`.
+"""Command line: `python -m localdev.armsim [--port N] [--permissions FILE] ...`.
 
 The first line printed (flushed at once) is `ARM simulator listening on http://127.0.0.1:<port>`,
 so scripts can start it with port 0 and read the URL.
@@ -46,6 +46,13 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_VCPU_QUOTA,
         help="regional vCPU quota per subscription",
     )
+    parser.add_argument(
+        "--permissions",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the caller's role (e.g. infra/app/platform-operator-role.json); default: allow all",
+    )
     parser.add_argument("--log-level", default="WARNING", help="Python logging level")
     return parser
 
@@ -69,8 +76,13 @@ def main(argv: list[str] | None = None) -> int:
         throttling=not args.no_throttling,
         vcpu_quota=args.vcpu_quota,
         state_file=args.state,
+        permissions_file=args.permissions,
     )
-    server = SimulatorServer(config, host=args.host, port=args.port)
+    try:
+        server = SimulatorServer(config, host=args.host, port=args.port)
+    except ValueError as error:
+        print(f"refusing to start: {error}", file=sys.stderr)
+        return 2
 
     async def run() -> None:
         stop = asyncio.Event()

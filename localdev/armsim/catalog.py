@@ -2,7 +2,7 @@
 
 Everything generic (PUT/PATCH/GET/DELETE/list, references, busy resources, latency) is driven by
 this table; adding a type is one entry here (plus, optionally, a validator in `validation.py`
-and a behaviour in `behaviours.py`). Types absent from the table are accepted generically:
+and a behaviour registered in `registry.py`). Types absent from the table are accepted generically:
 synchronous writes, no validation beyond ARM's own (location for tracked resources).
 """
 
@@ -20,8 +20,10 @@ from localdev.armsim.errors import ArmError
 #: - `async200`: 200 with the body and `Azure-AsyncOperation` (compute PATCH).
 #: - `async202`: 202, no body, `Azure-AsyncOperation` and `Location` (SQL).
 #: - `location202`: create answers 202 with `Location` only; an update is synchronous (Storage).
+#: - `location201`: 201 (create) / 200 (update) with the body and `Location` (Key Vault's vaults:
+#:   `ArmResourceCreatedResponse` with `ArmLroLocationHeader` in Vault.tsp).
 #: - `sync`: 201/200 with the final body, no operation.
-WriteMode = Literal["async201", "async200", "async202", "location202", "sync"]
+WriteMode = Literal["async201", "async200", "async202", "location202", "location201", "sync"]
 #: How a DELETE is answered: `async202` (202 with both headers), `location202` (202 with
 #: `Location` only, resource groups) or `sync` (200, 204 when absent).
 DeleteMode = Literal["async202", "location202", "sync"]
@@ -41,12 +43,16 @@ class NameRule:
         "'.', '-', '_'."
     )
 
+    #: The message; `{name}`, `{type}` and `{detail}` (the description) are filled in.
+    template: str = "Resource name {name} is invalid for {type}. {detail}"
+
     def check(self, name: str, type_name: str) -> None:
         """Raise ARM's 400 when `name` breaks the rule."""
         if self.min_length <= len(name) <= self.max_length and re.fullmatch(self.pattern, name):
             return
         detail = self.description.format(min=self.min_length, max=self.max_length)
-        raise ArmError(400, self.code, f"Resource name {name} is invalid for {type_name}. {detail}")
+        message = self.template.format(name=name, type=type_name, detail=detail)
+        raise ArmError(400, self.code, message)
 
 
 _WORD_NAME = r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?"
@@ -77,6 +83,38 @@ SQL_DATABASE_NAME = NameRule(
     128,
     r"[^<>*%&:\\/?]*[^<>*%&:\\/?. ]",
     description="Database names are {min} to {max} characters and cannot contain <>*%&:\\/?.",
+)
+#: Vault names (Vault.tsp: `^[a-zA-Z0-9-]{3,24}$`; Microsoft's naming rules: begin with a
+#: letter, end with a letter or digit, no consecutive hyphens). The code and wording are ARM's
+#: as commonly reported; the specs publish neither.
+KEY_VAULT_NAME = NameRule(
+    3,
+    24,
+    r"[A-Za-z](?!.*--)[A-Za-z0-9-]*[A-Za-z0-9]",
+    code="VaultNameNotValid",
+    description=(
+        "A vault's name must be between {min}-{max} alpha-numeric characters. The name must "
+        "begin with a letter, end with a letter or digit, and not contain consecutive hyphens."
+    ),
+    template="The vault name '{name}' is invalid. {detail}",
+)
+#: Secret names (Secret.tsp pattern `^[a-zA-Z0-9-]{1,127}$`).
+KEY_VAULT_SECRET_NAME = NameRule(
+    1,
+    127,
+    r"[A-Za-z0-9-]+",
+    description="Secret names are {min} to {max} letters, digits and hyphens.",
+)
+#: User-assigned identity names (ManagedIdentity.json 2023-01-31:
+#: `^[a-zA-Z0-9][a-zA-Z0-9_-]{2,127}$`).
+IDENTITY_NAME = NameRule(
+    3,
+    128,
+    r"[A-Za-z0-9][A-Za-z0-9_-]*",
+    description=(
+        "Identity names are {min} to {max} letters, digits, hyphens and underscores, starting "
+        "with a letter or digit."
+    ),
 )
 STORAGE_ACCOUNT_NAME = NameRule(
     3,
@@ -117,6 +155,14 @@ class TypeSpec:
     fixed_name: str | None = None
     #: Status of a synchronous create (Azure Monitor's metric alerts answer 200, not 201).
     sync_create_status: int = 201
+    #: Extension resource (`<scope>/providers/{ns}/{type}/{name}`, role assignments): it lives
+    #: on its scope, goes with it, and is not one of a group's resources.
+    extension: bool = False
+    #: Dotted body paths that are written but never stored or returned (Key Vault secret
+    #: values): the simulator keeps only a SHA-256 of them, for tests.
+    write_only: tuple[str, ...] = ()
+    #: A synchronous DELETE answers 200 with the deleted resource (role assignments).
+    delete_body: bool = False
 
 
 def _network(type_name: str, **overrides: object) -> TypeSpec:
@@ -203,6 +249,29 @@ _SPECS: tuple[TypeSpec, ...] = (
         "Microsoft.Storage/storageAccounts/fileServices/shares",
         tracked=False,
         name_rule=NameRule(3, 63, r"[a-z0-9]([a-z0-9]|-(?=[a-z0-9]))*"),
+    ),
+    _network("Microsoft.Network/natGateways"),
+    _network(
+        "Microsoft.Network/ApplicationGatewayWebApplicationFirewallPolicies",
+        name_rule=NameRule(1, 128, _WORD_NAME),
+    ),
+    TypeSpec("Microsoft.ManagedIdentity/userAssignedIdentities", name_rule=IDENTITY_NAME),
+    TypeSpec("Microsoft.KeyVault/vaults", put="location201", name_rule=KEY_VAULT_NAME),
+    TypeSpec(
+        "Microsoft.KeyVault/vaults/secrets",
+        tracked=False,
+        name_rule=KEY_VAULT_SECRET_NAME,
+        write_only=("properties.value",),
+    ),
+    # Soft-deleted vaults live at subscription scope (DeletedVault.tsp); the provider moves a
+    # vault there on delete, nobody PUTs one. Their purge is their (asynchronous) delete.
+    TypeSpec("Microsoft.KeyVault/deletedVaults", tracked=False, creatable=False),
+    TypeSpec("Microsoft.KeyVault/locations/deletedVaults", tracked=False, creatable=False),
+    TypeSpec(
+        "Microsoft.Authorization/roleAssignments",
+        tracked=False,
+        extension=True,
+        delete_body=True,
     ),
     TypeSpec("Microsoft.Insights/actionGroups"),
     TypeSpec("Microsoft.Insights/metricAlerts", sync_create_status=200),

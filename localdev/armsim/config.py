@@ -8,6 +8,11 @@ from pathlib import Path
 
 #: Regional vCPU quota per subscription and region: room for several sample platforms.
 DEFAULT_VCPU_QUOTA = 350
+#: The simulated Microsoft Entra tenant (every subscription belongs to it) and the caller's
+#: ids, as ARM names them in its 403s. Fixed GUIDs, so runs are reproducible.
+DEFAULT_TENANT_ID = "5e0c7a1d-1f3b-4c2a-9d8e-a1b2c3d4e5f6"
+DEFAULT_CALLER_CLIENT_ID = "0d2b5f7e-3c4a-4b6d-8e9f-102132435465"
+DEFAULT_CALLER_OBJECT_ID = "7a9c1e3f-5b7d-4f1a-9c3e-5a7c9e1b3d5f"
 
 
 @dataclass
@@ -49,6 +54,12 @@ class SimConfig:
     #: Oldest request-log entries are dropped past this many (long interactive runs).
     request_log_limit: int = 100_000
     state_file: Path | None = None
+    #: The caller's role file (`actions`, `notActions`, `assignableRoleIds`); None = the caller
+    #: may do everything (no authorization, as before).
+    permissions_file: Path | None = None
+    tenant_id: str = DEFAULT_TENANT_ID
+    caller_client_id: str = DEFAULT_CALLER_CLIENT_ID
+    caller_object_id: str = DEFAULT_CALLER_OBJECT_ID
 
     def to_json(self) -> dict[str, object]:
         """The admin API's view of the settings."""
@@ -70,6 +81,10 @@ class SimConfig:
             "pageSize": self.page_size,
             "maxPollRetryAfter": self.max_poll_retry_after,
             "stateFile": str(self.state_file) if self.state_file else None,
+            "permissionsFile": str(self.permissions_file) if self.permissions_file else None,
+            "tenantId": self.tenant_id,
+            "callerClientId": self.caller_client_id,
+            "callerObjectId": self.caller_object_id,
         }
 
     def update(self, changes: dict[str, object]) -> None:
@@ -93,8 +108,17 @@ class SimConfig:
             "pageSize": ("page_size", int),
             "maxPollRetryAfter": ("max_poll_retry_after", int),
         }
+        texts = {
+            "tenantId": "tenant_id",
+            "callerClientId": "caller_client_id",
+            "callerObjectId": "caller_object_id",
+        }
         for name, value in changes.items():
-            if name in scalars:
+            if name in texts:
+                if not isinstance(value, str) or not value:
+                    raise ValueError(f"{name} must be a non-empty string")
+                setattr(self, texts[name], value)
+            elif name in scalars:
                 attribute, kind = scalars[name]
                 if kind is bool and not isinstance(value, bool):
                     raise ValueError(f"{name} must be a boolean")

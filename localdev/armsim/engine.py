@@ -1,15 +1,19 @@
 """The ARM semantics, independent of the HTTP framework: request in, response out.
 
 `Engine.handle` implements what Azure Resource Manager does for a request: routing of ARM paths
-(case-insensitive), `api-version` checks, throttling, fault injection, validation (per type,
-names, references, busy resources), the write itself, long-running operations that complete on
-a clock, and the JSON views ARM returns (without secrets). Per-type behaviour comes from
-`catalog.py`, `validation.py` and `behaviours.py`; durations from `latency.py`.
+(case-insensitive; extension resources on any scope; POST actions), `api-version` checks,
+throttling, authorization against the caller's role when one is set (`authorization.py`), fault
+injection, validation (per type, names, references, busy resources), the write itself,
+long-running operations that complete on a clock (and end as the type's `outcome` hook says),
+and the JSON views ARM returns (without secrets or write-only values). Per-type behaviour comes
+from `catalog.py`, `validation.py` and the behaviours `registry.py` maps types to; durations
+from `latency.py`.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 import math
@@ -21,7 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from localdev.armsim import behaviours
+from localdev.armsim import behaviours, extensions, registry
+from localdev.armsim.authorization import Caller, Permissions
+from localdev.armsim.authorization import check as check_authorization
 from localdev.armsim.catalog import TypeSpec, WriteMode, canonical_type, spec_for
 from localdev.armsim.config import SimConfig
 from localdev.armsim.errors import (
@@ -33,7 +39,12 @@ from localdev.armsim.errors import (
     resource_group_not_found,
     resource_not_found,
 )
-from localdev.armsim.faults import RETRYABLE_OPERATION_ERROR, FaultInjector, FaultKind
+from localdev.armsim.faults import (
+    EXTENSION_REBOOT,
+    RETRYABLE_OPERATION_ERROR,
+    FaultInjector,
+    FaultKind,
+)
 from localdev.armsim.latency import Operation as OperationKind
 from localdev.armsim.latency import operation_seconds
 from localdev.armsim.paths import (
@@ -159,8 +170,19 @@ class Engine:
         self.clock_offset = 0.0
         self.throttler = Throttler(self.config, self.clock)
         self.faults = FaultInjector(self.config)
+        #: The caller's role (None: everything allowed), from `config.permissions_file`.
+        self.permissions: Permissions | None = self._configured_permissions()
         self.now = self.clock()
         self._sequence = 0
+
+    def _configured_permissions(self) -> Permissions | None:
+        path = self.config.permissions_file
+        return Permissions.load(path) if path is not None else None
+
+    @property
+    def caller(self) -> Caller:
+        """Who calls: the ids ARM names in its 403s."""
+        return Caller(self.config.caller_client_id, self.config.caller_object_id)
 
     def clock(self) -> float:
         """The simulator's time: the wall clock plus any fast-forward."""
@@ -221,6 +243,7 @@ class Engine:
                 request.method,
                 record.path,
                 operation_capable=self._operation_capable(route, request.method),
+                script_capable=self._script_capable(route, request),
             )
             category = category_of(request.method)
             decision = self.throttler.take(route.subscription, category)
@@ -236,10 +259,12 @@ class Engine:
                     f"'{decision.retry_after}' seconds.",
                     headers={"Retry-After": str(decision.retry_after)},
                 )
+            if self.permissions is not None:
+                check_authorization(self.permissions, self.caller, route, request)
             if fault is not None:
                 record.fault = fault
                 self.store.counters[f"fault.{fault}"] += 1
-                if fault != "operation-failed":
+                if fault not in {"operation-failed", EXTENSION_REBOOT}:
                     raise self.faults.error(fault)
             response = self._dispatch(route, request, fault)
             if response.headers.get("x-sim-operation-id"):
@@ -272,10 +297,34 @@ class Engine:
         mode = {"PUT": spec.put, "PATCH": spec.patch, "DELETE": spec.delete}.get(method.upper())
         return mode in {"async201", "async200", "async202"}
 
+    def _script_capable(self, route: Route, request: SimRequest) -> bool:
+        """Whether a write runs a script extension (the reboot fault applies to it)."""
+        if route.kind != "resource" or route.path is None:
+            return False
+        if request.method.upper() not in {"PUT", "PATCH"}:
+            return False
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            return False
+        if not isinstance(body, dict):
+            return False
+        type_key = route.path.full_type.lower()
+        if type_key.endswith("/extensions"):
+            return extensions.is_script(body.get("properties") or {})
+        if type_key == "microsoft.compute/virtualmachinescalesets":
+            existing = self.store.get(route.path.id)
+            if request.method.upper() == "PATCH" and existing is not None:
+                body = merge_patch(existing.body, body)
+            return bool(extensions.profile_scripts(body))
+        return False
+
     def _dispatch(self, route: Route, request: SimRequest, fault: FaultKind | None) -> SimResponse:
         method = request.method.upper()
         handlers: dict[str, Callable[[], SimResponse]] = {}
-        if route.kind == "group":
+        if route.kind == "subscription":
+            handlers = {"GET": lambda: SimResponse(200, self._subscription_view(route))}
+        elif route.kind == "group":
             handlers = {
                 "PUT": lambda: self._put_group(route, request),
                 "PATCH": lambda: self._patch_group(route, request),
@@ -291,6 +340,9 @@ class Engine:
                 "GET": lambda: self._get(resource_path, request),
                 "DELETE": lambda: self._delete(resource_path, request, fault),
             }
+        elif method == "POST" and route.kind == "collection" and route.path is not None:
+            collection_path = route.path
+            handlers = {"POST": lambda: self._post_action(collection_path, request)}
         elif method == "GET":
             handlers = {"GET": lambda: self._get_other(route, request)}
         handler = handlers.get(method)
@@ -318,10 +370,15 @@ class Engine:
         for op in due:
             self.store.pending.discard(op.id)
             self._complete(op)
+        expired = [k for k, at in self.store.expiring.items() if at <= self.now]
+        for resource_key in expired:
+            self.store.remove(resource_key)
 
     def _complete(self, op: Operation) -> None:
         resource = self.store.get(op.resource_id)
         self.store.dirty = True
+        if op.planned_error is None and resource is not None and resource.operation_id == op.id:
+            op.planned_error = registry.for_type(resource.type).outcome(self, resource, op)
         if op.planned_error is not None:
             op.status, op.error = "Failed", op.planned_error
             self.store.counters["operations.failed"] += 1
@@ -333,7 +390,7 @@ class Engine:
                     for descendant in self.store.descendants(resource.id):
                         if descendant.state == "Deleting":
                             descendant.state = "Succeeded"
-                behaviours.for_type(resource.type).failed(self, resource, op)
+                registry.for_type(resource.type).failed(self, resource, op)
             return
         op.status = "Succeeded"
         self.store.counters["operations.succeeded"] += 1
@@ -344,11 +401,11 @@ class Engine:
             for removed in sorted(
                 [resource, *self.store.descendants(resource.id)], key=lambda r: -len(r.id)
             ):
-                behaviours.for_type(removed.type).removed(self, removed)
+                registry.for_type(removed.type).removed(self, removed)
             self.store.remove(resource.id)
             return
         resource.state = "Succeeded"
-        behaviours.for_type(resource.type).completed(self, resource, op)
+        registry.for_type(resource.type).completed(self, resource, op)
 
     def start_operation(
         self,
@@ -384,6 +441,18 @@ class Engine:
         self.store.counters["operations.started"] += 1
         self.store.dirty = True
         return op
+
+    def start_removal(self, resource: Resource, request: SimRequest) -> SimResponse:
+        """Begin removing a resource as an action's long-running operation (202 + `Location`)."""
+        op = self.start_operation(
+            resource, "delete", "POST", operation_seconds(resource.type, "delete", resource.body)
+        )
+        headers = {
+            "x-sim-operation-id": op.id,
+            "Location": self._result_url(request, op),
+            **self._retry_after(op),
+        }
+        return SimResponse(202, None, headers)
 
     def location_of(self, resource: Resource) -> str:
         """A resource's region: its own, else its parent's, else its resource group's."""
@@ -429,9 +498,16 @@ class Engine:
         if op.namespace.lower() == "microsoft.resources":
             base = f"{request.base_url}/subscriptions/{op.subscription}"
             return f"{base}/operationresults/{op.id}?{version}"
+        # Storage's Location is `.../locations/{loc}/asyncoperations/{id}` (its poll's action
+        # is `Microsoft.Storage/locations/asyncoperations/read`); the others `operationResults`.
+        segment = (
+            "asyncoperations"
+            if op.namespace.lower() == "microsoft.storage"
+            else ("operationResults")
+        )
         return (
             f"{request.base_url}/subscriptions/{op.subscription}/providers/{op.namespace}/"
-            f"locations/{op.location}/operationResults/{op.id}?{version}"
+            f"locations/{op.location}/{segment}/{op.id}?{version}"
         )
 
     def _retry_after(self, op: Operation) -> dict[str, str]:
@@ -482,8 +558,39 @@ class Engine:
                                 item_properties["provisioningState"] = self.visible_state(resource)
         properties["provisioningState"] = self.visible_state(resource)
         out["properties"] = properties
-        behaviours.for_type(resource.type).decorate(self, resource, out, expand)
+        self._decorate_identities(out)
+        registry.for_type(resource.type).decorate(self, resource, out, expand)
         return out
+
+    def _decorate_identities(self, view: dict[str, Any]) -> None:
+        """`identity.userAssignedIdentities[id]` shows each identity's principal and client ids."""
+        identity = view.get("identity")
+        assigned = identity.get("userAssignedIdentities") if isinstance(identity, dict) else None
+        if not isinstance(assigned, dict):
+            return
+        for identity_id in assigned:
+            stored = self.store.get(identity_id)
+            if stored is not None and stored.extra.get("principalId"):
+                assigned[identity_id] = {
+                    "principalId": stored.extra["principalId"],
+                    "clientId": stored.extra.get("clientId", ""),
+                }
+
+    def _subscription_view(self, route: Route) -> dict[str, Any]:
+        """`GET /subscriptions/{id}` (Subscriptions - Get, Microsoft.Resources 2022-12-01)."""
+        return {
+            "id": f"/subscriptions/{route.subscription}",
+            "subscriptionId": route.subscription,
+            "tenantId": self.config.tenant_id,
+            "displayName": f"Simulated subscription {route.subscription}",
+            "state": "Enabled",
+            "subscriptionPolicies": {
+                "locationPlacementId": "Public_2014-09-01",
+                "quotaId": "PayAsYouGo_2014-09-01",
+                "spendingLimit": "Off",
+            },
+            "authorizationSource": "RoleBased",
+        }
 
     def _list(self, request: SimRequest, items: list[dict[str, Any]]) -> SimResponse:
         items = sorted(items, key=lambda item: str(item.get("id", "")).lower())
@@ -516,6 +623,17 @@ class Engine:
                 "perform this operation.",
             )
         return group
+
+    def _require_scope(self, path: ResourcePath, *, writing: bool) -> None:
+        """The group holding a resource exists (not being deleted, to write), and so does the
+        resource an extension resource extends."""
+        if path.resource_group:
+            self._require_group(path.subscription, path.resource_group, writing=writing)
+        if path.extends and self.store.get(path.extends) is None:
+            scope = parse_resource_id(path.extends)
+            if scope is None:
+                raise ArmError(400, "InvalidScope", f"The scope '{path.extends}' is not valid.")
+            raise self._not_found(scope)
 
     def _json_body(self, request: SimRequest) -> dict[str, Any]:
         try:
@@ -600,7 +718,7 @@ class Engine:
     # ================================================================ resources: reads
 
     def _get(self, path: ResourcePath, request: SimRequest) -> SimResponse:
-        self._require_group(path.subscription, path.resource_group, writing=False)
+        self._require_scope(path, writing=False)
         resource = self.store.get(path.id)
         if resource is None:
             raise self._not_found(path)
@@ -631,6 +749,10 @@ class Engine:
             return self._list(request, self._generic_resources(route, request))
         if route.kind == "subscription_type_list":
             wanted = f"{route.namespace}/{route.type_name}".lower()
+            if spec_for(wanted).extension:
+                scope = f"/subscriptions/{route.subscription}"
+                listed = registry.for_type(wanted).list_at(self, scope, request)
+                return self._list(request, listed or [])
             prefix = f"/subscriptions/{route.subscription}/".lower()
             found = [
                 self.view(r, request.param("$expand") or "")
@@ -656,6 +778,9 @@ class Engine:
                 not resource_key.startswith(prefix.lower())
                 or parsed is None
                 or len(parsed.types) != 1
+                or not parsed.resource_group
+                or parsed.extends
+                or spec_for(resource.type).extension
             ):
                 continue
             if wanted_type and resource.type.lower() != wanted_type.lower():
@@ -675,9 +800,13 @@ class Engine:
         return found
 
     def _get_collection(self, path: ResourcePath, request: SimRequest) -> SimResponse:
-        self._require_group(path.subscription, path.resource_group, writing=False)
+        self._require_scope(path, writing=False)
         expand = request.param("$expand") or ""
         parent_path = path.parent
+        spec = spec_for(path.full_type)
+        if parent_path is None and spec.extension:
+            listed = registry.for_type(spec.type).list_at(self, path.scope, request)
+            return self._list(request, listed or [])
         if parent_path is None:
             wanted = canonical_type(path.full_type).lower()
             prefix = key(path.group_id) + "/"
@@ -691,7 +820,7 @@ class Engine:
         if parent is None:
             raise self._not_found(parent_path)
         if path.types[-1].lower() == "instanceview":
-            view = behaviours.for_type(parent.type).instance_view(self, parent)
+            view = registry.for_type(parent.type).instance_view(self, parent)
             if view is None:
                 raise ArmError(
                     404, "InvalidRequestUri", f"The request URI '{request.path}' is not valid."
@@ -745,7 +874,7 @@ class Engine:
 
     def _check_write_target(self, path: ResourcePath, request: SimRequest) -> Resource | None:
         """Shared preconditions of PUT/PATCH/DELETE: group, parent, busy resource."""
-        self._require_group(path.subscription, path.resource_group, writing=True)
+        self._require_scope(path, writing=True)
         parent_path = path.parent
         if parent_path is not None:
             parent = self.store.get(parent_path.id)
@@ -805,7 +934,7 @@ class Engine:
         if spec.global_name and existing is None:
             self._check_global_name(path, spec)
         self._check_references(path, spec, body)
-        behaviours.for_type(spec.type).check(self, path, body, existing)
+        registry.for_type(spec.type).check(self, path, body, existing)
 
     def _check_global_name(self, path: ResourcePath, spec: TypeSpec) -> None:
         for resource in self.store.resources.values():
@@ -880,6 +1009,8 @@ class Engine:
             body.pop(read_only, None)
         existing = self._check_write_target(path, request)
         self._validate(path, spec, body, existing)
+        body = registry.for_type(spec.type).prepare(self, path, body, existing) or body
+        digests = _take_write_only(spec, body)
         kind: OperationKind = "update" if existing is not None else "create"
         previous = copy.deepcopy(existing.body) if existing is not None else None
         if existing is None:
@@ -893,6 +1024,7 @@ class Engine:
             resource.changed = self.now
             resource.etag = f'W/"{uuid.uuid4()}"'
             self.store.dirty = True
+        _keep_digests(resource, digests)
         mode: WriteMode = spec.put
         if mode == "location202" and existing is not None:
             mode = "sync"
@@ -908,8 +1040,10 @@ class Engine:
             raise self._not_found(path)
         merged = merge_patch(existing.body, patch)
         self._validate(path, spec, merged, existing)
+        digests = _take_write_only(spec, merged)
         previous = copy.deepcopy(existing.body)
         existing.body = strip_secrets(merged)
+        _keep_digests(existing, digests)
         existing.changed = self.now
         existing.etag = f'W/"{uuid.uuid4()}"'
         self.store.dirty = True
@@ -925,7 +1059,7 @@ class Engine:
         request: SimRequest,
         fault: FaultKind | None,
     ) -> SimResponse:
-        behaviour = behaviours.for_type(resource.type)
+        behaviour = registry.for_type(resource.type)
         created = kind == "create"
         if mode == "sync":
             resource.state = "Succeeded"
@@ -934,13 +1068,19 @@ class Engine:
             status = self.spec(resource).sync_create_status if created else 200
             return SimResponse(status, self.view(resource))
         seconds = operation_seconds(resource.type, kind, resource.body, previous)
-        op = self.start_operation(resource, kind, method, seconds, self._fault_error(fault))
+        planned = self._fault_error(fault)
+        if fault == EXTENSION_REBOOT:
+            planned = _reboot_error(resource)
+        op = self.start_operation(resource, kind, method, seconds, planned)
         behaviour.applied(self, resource, previous)
         headers = {"x-sim-operation-id": op.id, **self._retry_after(op)}
         if mode in {"async201", "async200"}:
             headers["Azure-AsyncOperation"] = self._status_url(request, op)
             status = 201 if created and mode == "async201" else 200
             return SimResponse(status, self.view(resource), headers)
+        if mode == "location201":
+            headers["Location"] = self._result_url(request, op)
+            return SimResponse(201 if created else 200, self.view(resource), headers)
         headers["Location"] = self._result_url(request, op)
         if mode == "async202":
             headers["Azure-AsyncOperation"] = self._status_url(request, op)
@@ -950,22 +1090,23 @@ class Engine:
         self, path: ResourcePath, request: SimRequest, fault: FaultKind | None
     ) -> SimResponse:
         spec = spec_for(path.full_type)
-        self._require_group(path.subscription, path.resource_group, writing=True)
+        self._require_scope(path, writing=True)
         resource = self.store.get(path.id)
         if resource is None:
             return SimResponse(204)
         existing = self._check_write_target(path, request)
         assert existing is not None
         self._check_not_in_use(resource, spec)
-        behaviour = behaviours.for_type(resource.type)
+        behaviour = registry.for_type(resource.type)
         behaviour.deleting(self, resource)
         if spec.delete == "sync":
+            answer = self.view(resource) if spec.delete_body else None
             for removed in sorted(
                 [resource, *self.store.descendants(resource.id)], key=lambda r: -len(r.id)
             ):
-                behaviours.for_type(removed.type).removed(self, removed)
+                registry.for_type(removed.type).removed(self, removed)
             self.store.remove(resource.id)
-            return SimResponse(200)
+            return SimResponse(200, answer)
         for descendant in self.store.descendants(resource.id):
             descendant.state = "Deleting"
         op = self.start_operation(
@@ -982,6 +1123,30 @@ class Engine:
             **self._retry_after(op),
         }
         return SimResponse(202, None, headers)
+
+    def _post_action(self, path: ResourcePath, request: SimRequest) -> SimResponse:
+        """POST `.../{type}/{name}/{action}`: the type's action (405 when it has none)."""
+        target = path.parent
+        action = path.types[-1]
+        if target is None or target.is_collection:
+            raise ArmError(
+                405, "MethodNotAllowed", "The requested method POST is not supported here."
+            )
+        self._require_scope(target, writing=True)
+        resource = self.store.get(target.id)
+        if resource is None:
+            raise self._not_found(target)
+        busy = self.busy_operation(resource)
+        if busy is not None:
+            raise self._busy_error(request, busy)
+        response = registry.for_type(resource.type).action(self, resource, action, request)
+        if response is None:
+            raise ArmError(
+                405,
+                "MethodNotAllowed",
+                f"The action '{action}' is not supported for resources of type {resource.type}.",
+            )
+        return response
 
     def _check_not_in_use(self, resource: Resource, spec: TypeSpec) -> None:
         doomed = key(resource.id)
@@ -1068,7 +1233,39 @@ class Engine:
             self.store.clear()
             self.throttler.reset()
             self.faults.reset()
+            self.permissions = self._configured_permissions()
             self._sequence = 0
+
+
+def _take_write_only(spec: TypeSpec, body: dict[str, Any]) -> dict[str, str]:
+    """Remove the type's write-only values from a body; their SHA-256s, by dotted path."""
+    digests = {}
+    for dotted in spec.write_only:
+        *parents, leaf = dotted.split(".")
+        holder: Any = body
+        for part in parents:
+            holder = holder.get(part) if isinstance(holder, dict) else None
+        if isinstance(holder, dict) and leaf in holder:
+            value = holder.pop(leaf)
+            digests[dotted] = hashlib.sha256(str(value).encode("utf-8")).hexdigest()
+    return digests
+
+
+def _keep_digests(resource: Resource, digests: Mapping[str, str]) -> None:
+    if digests:
+        resource.extra.setdefault("writeOnly", {}).update(digests)
+        resource.extra["writeOnlyChanged"] = True
+
+
+def _reboot_error(resource: Resource) -> dict[str, Any] | None:
+    """The reboot fault's error: the write's (first) script extension exits with 3010."""
+    reboot = extensions.ScriptResult(extensions.REBOOT_EXIT_CODE)
+    properties = resource.body.get("properties") or {}
+    if extensions.is_script(properties):
+        return extensions.script_failure(resource.name, properties, reboot)
+    for name, script in extensions.profile_scripts(resource.body):
+        return extensions.script_failure(name, script, reboot)
+    return None
 
 
 def _has_sub_element(body: Mapping[str, Any], relative: str) -> bool:

@@ -5,6 +5,11 @@ it does not depend on how concurrent callers interleave: the n-th PUT of a given
 or not whatever else is happening. The kinds are 500 `InternalServerError`, 503
 `ServiceUnavailable`, 429 `TooManyRequests` with `Retry-After`, and, for writes answered with a
 long-running operation, an operation that ends `Failed` with the retryable code `RetryableError`.
+
+Targeted rules have one more kind, `extension-exit-3010`: the write of a script extension (a VM
+or scale-set extension, or a scale set whose profile has one) runs and ends with exit code 3010,
+the reboot case, as ARM reports it (`extensions.py`). A rule of that kind only matches such
+writes.
 """
 
 from __future__ import annotations
@@ -16,8 +21,13 @@ from typing import Any, Literal
 from localdev.armsim.config import SimConfig
 from localdev.armsim.errors import ArmError
 
-FaultKind = Literal["500", "503", "429", "operation-failed"]
+FaultKind = Literal["500", "503", "429", "operation-failed", "extension-exit-3010"]
+#: Kinds the seeded random faults choose from (Azure's transient failures).
 _KINDS: tuple[FaultKind, ...] = ("500", "503", "429", "operation-failed")
+#: Kinds targeted rules accept.
+RULE_KINDS: tuple[FaultKind, ...] = (*_KINDS, "extension-exit-3010")
+#: A script extension ends with exit code 3010 (needs a reboot) once.
+EXTENSION_REBOOT: FaultKind = "extension-exit-3010"
 
 #: Error of an operation failed by fault injection (what the network and compute RPs send).
 RETRYABLE_OPERATION_ERROR = {
@@ -51,8 +61,8 @@ class FaultRule:
 def parse_rule(data: dict[str, Any]) -> FaultRule:
     """A rule from the admin API's JSON (`{"method", "path", "kind", "count"}`)."""
     kind = str(data.get("kind", ""))
-    if kind not in _KINDS:
-        raise ValueError(f"fault kind must be one of {', '.join(_KINDS)}")
+    if kind not in RULE_KINDS:
+        raise ValueError(f"fault kind must be one of {', '.join(RULE_KINDS)}")
     return FaultRule(
         method=str(data.get("method", "*")),
         path=str(data.get("path", "")),
@@ -73,12 +83,16 @@ class FaultInjector:
         self._attempts: dict[tuple[str, str], int] = {}
         self.rules: list[FaultRule] = []
 
-    def decide(self, method: str, path: str, *, operation_capable: bool) -> FaultKind | None:
+    def decide(
+        self, method: str, path: str, *, operation_capable: bool, script_capable: bool = False
+    ) -> FaultKind | None:
         """The fault for this request, or None; counts the attempt either way."""
         attempt_key = (method.upper(), path.lower())
         attempt = self._attempts.get(attempt_key, 0) + 1
         self._attempts[attempt_key] = attempt
         for rule in self.rules:
+            if rule.kind == EXTENSION_REBOOT and not script_capable:
+                continue
             if rule.matches(method, attempt_key[1]):
                 rule.count -= 1
                 if rule.kind == "operation-failed" and not operation_capable:
@@ -96,7 +110,7 @@ class FaultInjector:
         return kind
 
     def error(self, kind: FaultKind) -> ArmError:
-        """The immediate error answer for a fault kind (not for `operation-failed`)."""
+        """The immediate error answer for a fault kind (not for the operation kinds)."""
         if kind == "500":
             return ArmError(
                 500, "InternalServerError", "Encountered internal server error. Please try again."

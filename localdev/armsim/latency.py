@@ -49,6 +49,13 @@ LATENCY_SECONDS: Mapping[str, Timing] = {
     "microsoft.sql/servers/databases": Timing(120, 60, 30),
     "microsoft.sql/servers/virtualnetworkrules": Timing(30, 30, 20),
     "microsoft.storage/storageaccounts": Timing(25, 5, 0),
+    # Microsoft publishes no durations for these (README: "not published, chosen"): seconds for
+    # NAT gateways and WAF policies (network plumbing), a vault's create (its DNS name
+    # registers) and a deleted vault's purge (its delete); vault deletes are synchronous.
+    "microsoft.network/natgateways": Timing(10, 5, 10),
+    "microsoft.network/applicationgatewaywebapplicationfirewallpolicies": Timing(10, 10, 10),
+    "microsoft.keyvault/vaults": Timing(10, 5, 0),
+    "microsoft.keyvault/deletedvaults": Timing(0, 0, 30),
 }
 
 #: Extension handlers whose run time differs from the default extension time, keyed by

@@ -20,13 +20,21 @@ def key(resource_id: str) -> str:
 
 @dataclass(frozen=True)
 class ResourcePath:
-    """A resource (or, with one name fewer than types, a collection) under a resource group."""
+    """A resource (or, with one name fewer than types, a collection) under a scope.
+
+    The scope is a resource group (`resource_group`), the subscription itself (no group:
+    subscription-level resources such as `locations/{loc}/deletedVaults/{name}`), or, for an
+    extension resource (`<resource id>/providers/Microsoft.Authorization/roleAssignments/{n}`),
+    the id of the resource it extends (`extends`).
+    """
 
     subscription: str
     resource_group: str
     namespace: str
     types: tuple[str, ...]
     names: tuple[str, ...]
+    #: Id of the resource an extension resource extends ("" for ordinary resources).
+    extends: str = ""
 
     @property
     def is_collection(self) -> bool:
@@ -45,13 +53,20 @@ class ResourcePath:
 
     @property
     def group_id(self) -> str:
-        """The id of the resource group holding this resource."""
+        """The id of the resource group holding this resource (the subscription without one)."""
+        if not self.resource_group:
+            return f"/subscriptions/{self.subscription}"
         return f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
+
+    @property
+    def scope(self) -> str:
+        """The id under which `/providers/...` follows: extended resource, group or subscription."""
+        return self.extends or self.group_id
 
     @property
     def id(self) -> str:
         """The ARM id (for a collection: the id of the collection path)."""
-        parts = [self.group_id, "providers", self.namespace]
+        parts = [self.scope, "providers", self.namespace]
         for index, type_ in enumerate(self.types):
             parts.append(type_)
             if index < len(self.names):
@@ -70,11 +85,17 @@ class ResourcePath:
                 self.namespace,
                 self.types[:-1],
                 self.names,
+                self.extends,
             )
         if len(self.types) == 1:
             return None
         return ResourcePath(
-            self.subscription, self.resource_group, self.namespace, self.types[:-1], self.names[:-1]
+            self.subscription,
+            self.resource_group,
+            self.namespace,
+            self.types[:-1],
+            self.names[:-1],
+            self.extends,
         )
 
     def child(self, type_: str, name: str) -> ResourcePath:
@@ -85,10 +106,12 @@ class ResourcePath:
             self.namespace,
             (*self.types, type_),
             (*self.names, name),
+            self.extends,
         )
 
 
 RouteKind = Literal[
+    "subscription",
     "resource",
     "collection",
     "group",
@@ -129,6 +152,13 @@ def parse_resource_id(resource_id: str) -> ResourcePath | None:
     return route.path
 
 
+#: Operation-polling segments under `/providers/{ns}/locations/{loc}/`: status documents
+#: (`Azure-AsyncOperation`) and result URLs (`Location`), by the names the providers use
+#: (Storage answers `.../locations/{loc}/asyncoperations/{id}`).
+STATUS_SEGMENTS = frozenset({"operations", "azureasyncoperation"})
+RESULT_SEGMENTS = frozenset({"operationresults", "asyncoperations"})
+
+
 def parse_route(path: str) -> Route | None:
     """The route of a request path, or None when ARM would not recognise it."""
     seg = _segments(path)
@@ -138,7 +168,7 @@ def parse_route(path: str) -> Route | None:
     sub = seg[1]
     rest, rest_low = seg[2:], low[2:]
     if not rest:
-        return None
+        return Route("subscription", sub)
     if rest_low == ["resourcegroups"]:
         return Route("group_list", sub)
     if rest_low == ["resources"]:
@@ -157,11 +187,9 @@ def parse_route(path: str) -> Route | None:
         return Route("group_resources", sub, group)
     if tail_low[0] != "providers" or len(tail) < 3:
         return None
-    namespace = tail[1]
-    pairs = tail[2:]
-    types = tuple(pairs[0::2])
-    names = tuple(pairs[1::2])
-    resource_path = ResourcePath(sub, group, namespace, types, names)
+    resource_path = _provider_path(sub, group, tail[1:])
+    if resource_path is None:
+        return None
     return Route(
         "collection" if resource_path.is_collection else "resource",
         sub,
@@ -170,20 +198,57 @@ def parse_route(path: str) -> Route | None:
     )
 
 
+def _provider_path(
+    sub: str, group: str, after_providers: list[str], extends: str = ""
+) -> ResourcePath | None:
+    """`{ns}/{type}/{name}/...` after a `providers` segment, extension resources included.
+
+    A `providers` segment where a type would be starts an extension resource of the resource
+    named so far (`.../vaults/kv/providers/Microsoft.Authorization/roleAssignments/{n}`).
+    """
+    if len(after_providers) < 2:
+        return None
+    namespace = after_providers[0]
+    pairs = after_providers[1:]
+    for index in range(2, len(pairs), 2):
+        if pairs[index].lower() == "providers":
+            base = ResourcePath(
+                sub, group, namespace, tuple(pairs[:index:2]), tuple(pairs[1:index:2]), extends
+            )
+            return _provider_path(sub, group, pairs[index + 1 :], base.id)
+    return ResourcePath(sub, group, namespace, tuple(pairs[0::2]), tuple(pairs[1::2]), extends)
+
+
 def _parse_subscription_provider(sub: str, rest: list[str], rest_low: list[str]) -> Route | None:
     if len(rest) < 3:
         return None
     namespace = rest[1]
     if rest_low[2] == "locations" and len(rest) == 6:
-        kind: RouteKind | None = {
-            "operations": "operation_status",
-            "operationresults": "operation_result",
-        }.get(rest_low[4])  # type: ignore[assignment]
-        if kind is None:
-            return None
-        return Route(kind, sub, namespace=namespace, location=rest[3], operation_id=rest[5])
+        if rest_low[4] in STATUS_SEGMENTS:
+            kind: RouteKind = "operation_status"
+        elif rest_low[4] in RESULT_SEGMENTS:
+            kind = "operation_result"
+        else:
+            kind = "resource"
+        if kind != "resource":
+            # `type_name` keeps the segment: it names the poll's action (`locations/<it>/read`).
+            return Route(
+                kind,
+                sub,
+                namespace=namespace,
+                type_name=rest[4],
+                location=rest[3],
+                operation_id=rest[5],
+            )
     if rest_low[2] == "locations" and len(rest) == 5 and rest_low[4] == "usages":
         return Route("usages", sub, namespace=namespace, location=rest[3])
     if len(rest) == 3:
         return Route("subscription_type_list", sub, namespace=namespace, type_name=rest[2])
-    return None
+    resource_path = _provider_path(sub, "", rest[1:])
+    if resource_path is None:
+        return None
+    return Route(
+        "collection" if resource_path.is_collection else "resource",
+        sub,
+        path=resource_path,
+    )

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from localdev.armsim.authorization import Permissions
 from localdev.armsim.config import SimConfig
 from localdev.armsim.engine import Engine, SimRequest
 from localdev.armsim.faults import parse_rule
@@ -257,6 +258,17 @@ class SimulatorServer:
             self.save()
             return {"saved": self.config.state_file is not None}
 
+        async def get_permissions(request: web.Request, payload: dict[str, Any]) -> Any:
+            return self._permissions_json()
+
+        async def set_permissions(request: web.Request, payload: dict[str, Any]) -> Any:
+            self.set_permissions(Permissions.from_json(payload))
+            return self._permissions_json()
+
+        async def clear_permissions(request: web.Request, payload: dict[str, Any]) -> Any:
+            self.set_permissions(None)
+            return self._permissions_json()
+
         return {
             ("GET", "health"): health,
             ("GET", "resources"): resources,
@@ -272,6 +284,9 @@ class SimulatorServer:
             ("PUT", "config"): set_config,
             ("POST", "save"): save,
             ("POST", "clock"): clock,
+            ("GET", "permissions"): get_permissions,
+            ("PUT", "permissions"): set_permissions,
+            ("DELETE", "permissions"): clear_permissions,
         }
 
     # ---------------------------------------------------------------- in-process API
@@ -317,6 +332,31 @@ class SimulatorServer:
     def fast_forward(self, seconds: float) -> None:
         """Move the simulator's clock forward (operations due by then complete)."""
         self.engine.fast_forward(seconds)
+
+    def permissions(self) -> Permissions | None:
+        """The caller's role now (None: every action allowed)."""
+        with self.engine.store.lock:
+            return self.engine.permissions
+
+    def set_permissions(self, permissions: Permissions | None) -> None:
+        """Authorize every request against a role from now on (None: allow everything).
+
+        `reset()` goes back to the configured `permissions_file`.
+        """
+        with self.engine.store.lock:
+            self.engine.permissions = permissions
+
+    def write_only_digest(self, resource_id: str, dotted: str) -> str | None:
+        """SHA-256 (hex) of the last write-only value written at `dotted` (tests compare it)."""
+        with self.engine.store.lock:
+            resource = self.engine.store.get(resource_id)
+            digests = resource.extra.get("writeOnly", {}) if resource is not None else {}
+            value = digests.get(dotted)
+            return str(value) if value is not None else None
+
+    def _permissions_json(self) -> dict[str, Any]:
+        current = self.permissions()
+        return {"permissions": current.to_json() if current is not None else None}
 
     def _faults_json(self) -> dict[str, Any]:
         with self.engine.store.lock:

@@ -117,6 +117,9 @@ class Store:
         self.operation_counts: dict[str, int] = {}
         #: Ids of the operations still in progress (the clock only looks at these).
         self.pending: set[str] = set()
+        #: resource key -> time it disappears by itself (`extra["expiresAt"]`: soft-deleted
+        #: vaults past their retention); derived from the resources, so not persisted apart.
+        self.expiring: dict[str, float] = {}
         self.next_public_ip = 1
         self.dirty = False
 
@@ -129,6 +132,8 @@ class Store:
     def put(self, resource: Resource) -> None:
         """Insert or replace a resource."""
         self.resources[key(resource.id)] = resource
+        if "expiresAt" in resource.extra:
+            self.expiring[key(resource.id)] = float(resource.extra["expiresAt"])
         self.dirty = True
 
     def remove(self, resource_id: str) -> list[Resource]:
@@ -139,6 +144,7 @@ class Store:
         ]
         for resource in removed:
             del self.resources[key(resource.id)]
+            self.expiring.pop(key(resource.id), None)
             self.release_ips(resource.id)
         self.dirty = True
         return removed
@@ -203,6 +209,11 @@ class Store:
         if data.get("version") != SNAPSHOT_VERSION:
             raise ValueError(f"unsupported state file version {data.get('version')!r}")
         self.resources = {key(r["id"]): Resource(**r) for r in data["resources"]}
+        self.expiring = {
+            k: float(r.extra["expiresAt"])
+            for k, r in self.resources.items()
+            if "expiresAt" in r.extra
+        }
         self.operations = {o["id"]: Operation(**o) for o in data["operations"]}
         self.creations = dict(data["creations"])
         self.ip_reservations = {k: dict(v) for k, v in data["ipReservations"].items()}
@@ -253,5 +264,6 @@ class Store:
             self.counters.clear()
             self.operation_counts.clear()
             self.pending.clear()
+            self.expiring.clear()
             self.next_public_ip = 1
             self.dirty = True

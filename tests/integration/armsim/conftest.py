@@ -74,6 +74,14 @@ def clients(connection: ArmConnection) -> Clients:
     return Clients(connection)
 
 
+@pytest.fixture
+def raw(connection: ArmConnection) -> Any:
+    """Raw ARM requests through the connection's pipeline (types without an installed SDK)."""
+    from tests.integration.armsim.raw import Raw
+
+    return Raw(connection)
+
+
 def message_of(exc: Any) -> str:
     """The ARM error message of an azure-core HttpResponseError."""
     return str(exc.error.message)

@@ -1,0 +1,82 @@
+"""The per-type hooks the engine calls, with no effect by default.
+
+A type's behaviour (in `behaviours.py`, `keyvault.py`, `rbac.py`, `network.py`) overrides the
+hooks it needs; `registry.py` maps types to behaviours. Kept apart from the behaviours so that
+every behaviour module can import it without importing the others.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from localdev.armsim.paths import ResourcePath
+from localdev.armsim.store import Operation, Resource
+
+if TYPE_CHECKING:
+    from localdev.armsim.engine import Engine, SimRequest, SimResponse
+
+
+class Behaviour:
+    """Hooks with no effect; subclasses override what their type needs."""
+
+    def check(
+        self, engine: Engine, path: ResourcePath, body: dict[str, Any], existing: Resource | None
+    ) -> None:
+        """Validate a write against other resources; raise `ArmError` to refuse it."""
+
+    def prepare(
+        self, engine: Engine, path: ResourcePath, body: dict[str, Any], existing: Resource | None
+    ) -> dict[str, Any] | None:
+        """Before a PUT is stored: a body to store instead (e.g. a recovered resource), or None."""
+        return None
+
+    def applied(self, engine: Engine, resource: Resource, previous: dict[str, Any] | None) -> None:
+        """The write was accepted and stored (an operation may be running)."""
+
+    def outcome(self, engine: Engine, resource: Resource, op: Operation) -> dict[str, Any] | None:
+        """When a write's operation ends: the error it ends with, or None for success.
+
+        Evaluated at completion, so it sees the resources as they are by then (a role granted
+        while a gateway is being created counts, as it would in Azure).
+        """
+        return None
+
+    def completed(self, engine: Engine, resource: Resource, op: Operation | None) -> None:
+        """The write's operation succeeded (or the write was synchronous)."""
+
+    def failed(self, engine: Engine, resource: Resource, op: Operation) -> None:
+        """The write's operation failed."""
+
+    def deleting(self, engine: Engine, resource: Resource) -> None:
+        """A delete of this resource was accepted."""
+
+    def removed(self, engine: Engine, resource: Resource) -> None:
+        """The resource is being removed from the store."""
+
+    def decorate(
+        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+    ) -> None:
+        """Add the read-only values ARM computes to a view."""
+
+    def instance_view(self, engine: Engine, resource: Resource) -> dict[str, Any] | None:
+        """The `/instanceView` of the resource, None when the type has none."""
+        return None
+
+    def action(
+        self, engine: Engine, resource: Resource, name: str, request: SimRequest
+    ) -> SimResponse | None:
+        """A POST action on the resource (`.../{name}`); None when the type has no such action."""
+        return None
+
+    def list_at(
+        self, engine: Engine, scope: str, request: SimRequest
+    ) -> list[dict[str, Any]] | None:
+        """The list of this (extension) type at a scope; None for the generic list."""
+        return None
+
+
+def properties_of(view: dict[str, Any]) -> dict[str, Any]:
+    """The `properties` object of a view, created when absent."""
+    properties = view.setdefault("properties", {})
+    assert isinstance(properties, dict)
+    return properties

@@ -5,11 +5,11 @@ The resource graph carries `{{NAME}}` tokens instead of secrets and of values on
 
 - a vault secret's value (`SECRET_VALUE`) when the app creates the secret: a password derived
   from `PLATFORM_KEY_SEED`, the secret's id and a nonce (the deployment's id, kept in the
-  secret's `osSecretNonce` tag), the environment's OutSystems private key, or a new self-signed
-  certificate;
+  secret's content type, `text/plain; nonce=<id>`), the environment's OutSystems private key,
+  or a new self-signed certificate;
 - the value of a secret a body needs (`KEY_VAULT_SECRET:<name>`, a VM's or SQL server's admin
-  password), derived again from the nonce in the secret's tags: the app never reads the vault's
-  data plane;
+  password), derived again from the nonce in the secret's content type: the app never reads the
+  vault's data plane;
 - properties ARM computes (`REFERENCE:<id>#<path>`, e.g. an identity's principal id), the
   subscription's tenant, the scale set's policy MAC, the packaged setup script.
 
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from appsettings import SECRET_SETTINGS, required
 from outsystems import placeholders
 from outsystems.keys import derive_password, derive_private_key
-from outsystems.names import ENVIRONMENTS, NONCE_TAG, Environment, PlatformNames
+from outsystems.names import ENVIRONMENTS, NONCE_PARAMETER, Environment, PlatformNames
 
 if TYPE_CHECKING:
     from outsystems.spec import PlatformSpec
@@ -294,8 +294,7 @@ def _existing_secret(secret_name: str, context: RenderContext) -> str:
     live = context.read(secret_id, api_version(KEY_VAULT_SECRET_TYPE))
     if live is None:
         raise SecretUnavailableError(f"the secret {secret_name} is missing from the vault {vault}")
-    tags = {str(k).lower(): str(v) for k, v in (live.get("tags") or {}).items()}
-    nonce = tags.get(NONCE_TAG.lower())
+    nonce = nonce_of((live.get("properties") or {}).get("contentType"))
     if nonce == LEGACY_NONCE:
         setting = _LEGACY_SETTINGS[context.resource.type]
         if not context.optional_setting(setting):
@@ -307,11 +306,23 @@ def _existing_secret(secret_name: str, context: RenderContext) -> str:
         return context.setting(setting)
     if not nonce:
         raise SecretUnavailableError(
-            f"the secret {secret_name} of the vault {vault} was set outside the app (it has no "
-            f"{NONCE_TAG} tag), so the app cannot create {context.resource.name} with it: "
+            f"the secret {secret_name} of the vault {vault} was set outside the app (its content "
+            f"type has no {NONCE_PARAMETER}), so the app cannot create {context.resource.name} "
+            "with it: "
             "delete the secret to let the app generate a new one, or create the server yourself"
         )
     return derive_password(context.setting("PLATFORM_KEY_SEED"), secret_id, nonce)
+
+
+def nonce_of(content_type: object) -> str | None:
+    """The nonce a generated password's content type records (`text/plain; nonce=...`)."""
+    if not isinstance(content_type, str):
+        return None
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == NONCE_PARAMETER and value.strip():
+            return value.strip()
+    return None
 
 
 def _policy_mac(body: Any, context: RenderContext) -> str:

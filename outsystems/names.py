@@ -40,8 +40,13 @@ ENVIRONMENT_TAG: Final = "osEnvironment"
 PLATFORM_TAG_KEYS: Final = (MANAGED_BY_TAG, SOLUTION_TAG, ENVIRONMENT_TAG)
 #: On the resource group: the naming scheme the platform's resources were created with.
 NAMING_TAG: Final = "osNaming"
-#: On a secret of the platform's vault: the nonce its value was derived from (`arm.secrets`).
-NONCE_TAG: Final = "osSecretNonce"
+#: The content type of a password the app generated: `text/plain; nonce=<nonce>` records the
+#: nonce its value was derived from (`arm.secrets`). The content type, not a tag: ARM's
+#: management plane answers a secret's GET with its vault's tags (Azure/azure-rest-api-specs,
+#: specification/keyvault/resource-manager/Microsoft.KeyVault/KeyVault/Secret.tsp: "Tags
+#: assigned to the key vault resource", read-only), but with the secret's own `contentType`.
+PASSWORD_CONTENT_TYPE: Final = "text/plain"
+NONCE_PARAMETER: Final = "nonce"
 
 #: How a platform's resources are named. `marketplace` follows the OutSystems Azure Marketplace
 #: template's quick reference (OutSystems/docs-product,

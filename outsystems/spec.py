@@ -41,7 +41,6 @@ from outsystems.names import (
     BASTION_SUBNET,
     ENVIRONMENTS,
     NAMING_TAG,
-    NONCE_TAG,
     PLATFORM_TAG_KEYS,
     Environment,
     NamingScheme,
@@ -727,9 +726,10 @@ class PlatformSpec(_SpecModel):
         problems.extend(self._network_problems())
         problems.extend(self._image_problems())
         problems.extend(self._license_problems())
+        problems.extend(self._login_problems())
         # Besides its own three, the platform adds one tag to the resource group (the naming
-        # scheme) and to each vault secret (its nonce), and the policy and its MAC to the scale
-        # set: the most any one resource gets decides.
+        # scheme), and the policy and its MAC to the scale set: the most any one resource gets
+        # decides.
         extra = 1
         frontends = self.frontends
         if frontends is not None:
@@ -745,6 +745,14 @@ class PlatformSpec(_SpecModel):
             )
         _raise_problems(problems)
         return self
+
+    def _login_problems(self) -> Iterator[tuple[Path, str]]:
+        # The SQL admin login is `<adminUsername>-sql`, and a SQL login must start with a letter.
+        if self.naming == "marketplace" and not self.admin_username[:1].isalpha():
+            yield (
+                ("adminUsername",),
+                "must start with a letter: the SQL admin login <adminUsername>-sql must",
+            )
 
     def _license_problems(self) -> Iterator[tuple[Path, str]]:
         frontends = self.frontends
@@ -866,7 +874,7 @@ def _tag_problem(key: str, value: object) -> str | None:
     lowered = key.lower()
     if lowered.startswith(_RESERVED_TAG_PREFIXES):
         return "tag names starting with 'microsoft', 'azure' or 'windows' are reserved by Azure"
-    ours = {k.lower() for k in (*PLATFORM_TAG_KEYS, NAMING_TAG, NONCE_TAG)}
+    ours = {k.lower() for k in (*PLATFORM_TAG_KEYS, NAMING_TAG)}
     if lowered in ours or lowered.startswith(POLICY_TAG_PREFIX.lower()):
         return "this tag is set by the platform itself"
     if len(value) > TAG_VALUE_MAX:

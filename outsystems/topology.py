@@ -27,7 +27,8 @@ from outsystems.names import (
     MANAGED_BY_TAG,
     MANAGED_BY_VALUE,
     NAMING_TAG,
-    NONCE_TAG,
+    NONCE_PARAMETER,
+    PASSWORD_CONTENT_TYPE,
     SETUP_EXTENSION,
     SHARED,
     SOLUTION_TAG,
@@ -95,8 +96,10 @@ _API_VERSIONS: Final = {
 _TYPE_API_VERSIONS: Final = {ACTION_GROUP: "2023-01-01", METRIC_ALERT: "2018-03-01"}
 
 #: Types that carry no ARM tags (file shares have metadata; SQL VNet rules and role
-#: assignments nothing).
-UNTAGGED_TYPES: Final = frozenset({FILE_SHARE, SQL_VNET_RULE, ROLE_ASSIGNMENT})
+#: assignments nothing; a vault secret's GET shows its vault's tags).
+UNTAGGED_TYPES: Final = frozenset(
+    {FILE_SHARE, SQL_VNET_RULE, ROLE_ASSIGNMENT, KEY_VAULT_SECRET_TYPE}
+)
 
 # --- Built-in Azure roles the platform's identities get (ids are the same in every tenant; from
 # Microsoft's "Azure built-in roles" reference, MicrosoftDocs/azure-docs
@@ -819,17 +822,15 @@ class _Builder:
 
         ARM never returns a secret's value, so applying the resource again never rewrites it
         (see `activities.resources`): a redeploy does not rotate passwords behind the servers'
-        back. The nonce tag lets the app derive the value again without reading it.
+        back. A password's content type records the nonce its value is derived from, so the app
+        can compute it again without reading it.
         """
         content_type = {
-            "password": "text/plain",
+            "password": f"{PASSWORD_CONTENT_TYPE}; {NONCE_PARAMETER}={token(SECRET_NONCE)}",
             "private-key": "text/plain",
             "certificate": "application/x-pkcs12",
         }[secret.kind]
-        body = {
-            "tags": {**self.tags(secret.environment), NONCE_TAG: token(SECRET_NONCE)},
-            "properties": {"value": token(SECRET_VALUE), "contentType": content_type},
-        }
+        body = {"properties": {"value": token(SECRET_VALUE), "contentType": content_type}}
         return self.add(
             KEY_VAULT_SECRET_TYPE,
             (self.names.key_vault, secret.name),

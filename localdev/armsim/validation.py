@@ -444,8 +444,13 @@ def validate_sql_server(name: str, body: Body, existing: Body | None) -> None:
             "Invalid value given for parameter Login. Specify a valid parameter value.",
             target="properties.administratorLogin",
         )
+    # A login starts with a letter and has no whitespace (Microsoft's Azure Toolkit validator:
+    # "must not begin with numbers or symbols", "cannot contain whitespaces"); hyphens are fine:
+    # OutSystems' own template defaults to "OutSystemsOnAzureAdmin-SQL"
+    # (OutSystems/AzureARMTemplates environmentAzSQL.json, commit 71b88ea) and its Marketplace
+    # template names the login "<VM admin user>-sql" (docs-product quick-reference.md).
     if str(login).lower() in _RESERVED_SQL_LOGINS or not re.fullmatch(
-        r"[A-Za-z_][A-Za-z0-9_]{0,127}", str(login)
+        r"[A-Za-z][^\s]{0,127}", str(login)
     ):
         raise ArmError(
             400,

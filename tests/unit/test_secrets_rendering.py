@@ -100,7 +100,7 @@ def test_a_server_gets_the_password_its_vault_secret_was_created_with(
     secret = named(graph, "dev-sql-admin-password")
     created = render(spec, graph, secret, arm)
     password = created["properties"]["value"]
-    assert created["tags"]["osSecretNonce"] == "deployment-1"
+    assert created["properties"]["contentType"] == "text/plain; nonce=deployment-1"
     assert len(password) == 28
     arm.put(secret.id, created)
     # Another deployment (another nonce) creates the server: same password, read from nothing
@@ -125,7 +125,7 @@ def test_a_server_created_with_an_app_setting_keeps_that_password(
     secret = named(graph, "test-sql-admin-password")
     created = render(spec, graph, secret, arm, environ=environ)
     assert created["properties"]["value"] == "The-0ld-Global-Passw0rd"
-    assert created["tags"]["osSecretNonce"] == LEGACY_NONCE
+    assert created["properties"]["contentType"] == f"text/plain; nonce={LEGACY_NONCE}"
     arm.put(secret.id, created)
     # Were the server ever created again, it would get the same password.
     again = render(spec, graph, server, arm, environ=environ)
@@ -140,7 +140,7 @@ def test_a_secret_set_outside_the_app_is_not_guessed(
     spec, graph = platform
     arm = FakeArm()
     secret = named(graph, "life-vm-admin-password")
-    arm.put(secret.id, {"tags": {}, "properties": {"contentType": "text/plain"}})
+    arm.put(secret.id, {"properties": {"contentType": "text/plain"}})
     with pytest.raises(SecretUnavailableError, match="set outside the app") as raised:
         render(spec, graph, the(graph, VM, "life"), arm)
     assert "delete the secret" in str(raised.value)
@@ -201,7 +201,10 @@ def test_the_scale_sets_policy_tags_get_a_mac_only_the_seed_gives(
     spec, graph = platform
     arm = FakeArm()
     scale_set = the(graph, SCALE_SET, "prod")
-    arm.put(named(graph, "prod-frontends-admin-password").id, {"tags": {"osSecretNonce": "n"}})
+    arm.put(
+        named(graph, "prod-frontends-admin-password").id,
+        {"properties": {"contentType": "text/plain; nonce=n"}},
+    )
     tags = render(spec, graph, scale_set, arm)["tags"]
     other = render(spec, graph, scale_set, arm, environ={**ENVIRON, "PLATFORM_KEY_SEED": "x"})
     assert len(tags["osScalingPolicyMac"]) == 64

@@ -240,6 +240,8 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
     ("sql entra admin object id", {"sqlEntraAdmin": {"login": "dbas", "objectId": "dbas"}},
      "sqlEntraAdmin.objectId", "GUID"),
     ("naming scheme", {"naming": "custom"}, "naming", ""),
+    ("admin user starting with a digit", {"adminUsername": "1ops"}, "adminUsername",
+     "start with a letter"),
     ("location display name", {"location": "West Europe"}, "location", "'westeurope'"),
     ("location not a string", {"location": 3}, "location", "must be a string"),
     ("vm size", {"environments": {"dev": {"vmSize": "F4s_v2"}}}, "environments.dev.vmSize",

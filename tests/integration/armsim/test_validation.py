@@ -257,6 +257,8 @@ def test_sql_server_login_and_password_rules(clients: Clients):
     _group(clients)
     cases = [
         (bodies.sql_server(login="sa"), "InvalidLoginName"),
+        (bodies.sql_server(login="1admin"), "InvalidLoginName"),
+        (bodies.sql_server(login="os admin"), "InvalidLoginName"),
         (bodies.sql_server(password="alllowercase"), "PasswordNotComplex"),
         (bodies.sql_server(password="Sqladmin-1x"), "PasswordNotComplex"),
         (
@@ -268,6 +270,14 @@ def test_sql_server_login_and_password_rules(clients: Clients):
         with pytest.raises(HttpResponseError) as caught:
             clients.sql.servers.begin_create_or_update(G, "sim-sql", body)
         assert error_of(caught.value)[:2] == (400, code)
+
+
+def test_a_hyphenated_login_as_outsystems_templates_use_is_accepted(clients: Clients):
+    # OutSystems/AzureARMTemplates environmentAzSQL.json defaults the login to
+    # "OutSystemsOnAzureAdmin-SQL"; its Marketplace template uses "<VM admin user>-sql".
+    _group(clients)
+    body = bodies.sql_server(login="OutSystemsOnAzureAdmin-SQL")
+    clients.sql.servers.begin_create_or_update(G, "sim-sql-hyphen", body).result()
 
 
 def test_global_names_are_unique_across_subscriptions(clients: Clients, connection: Any):

@@ -8,11 +8,13 @@ steps and ports are there, and no secret is written to the transcript or sent to
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 import pytest
 import tree_sitter
@@ -216,3 +218,256 @@ def test_failure_message_shows_only_the_exception_message() -> None:
     handler = source[source.rindex("catch {") :]
     assert "$_.Exception.Message" in handler
     assert not re.search(r"\$_\s*\)|\"\$_\"|\$\(\$_\)", handler)
+
+
+# --- Commands and parameters against published facts ------------------------------------------
+#
+# Oracles (never our own reading of the script):
+# - tests/oracles/setuptools-4.0.3.0.json: Outsystems.SetupTools 4.0.3.0's exported cmdlets (the
+#   PowerShell Gallery page of 4.0.3.0) and each one's parameters, dynamic ones included, each with
+#   the module source it comes from (repository OutSystems/OutSystems.SetupTools; see its header).
+# - tests/oracles/setuptools-powershell-builtins.json: the PowerShell commands the script may use,
+#   with their parameters from Microsoft's reference pages (Windows PowerShell 5.1 and the
+#   Windows Server modules), and the common parameters (about_CommonParameters).
+
+ORACLES = ROOT / "tests" / "oracles"
+SETUPTOOLS_CATALOGUE = ORACLES / "setuptools-4.0.3.0.json"
+BUILTINS_CATALOGUE = ORACLES / "setuptools-powershell-builtins.json"
+
+
+@cache
+def setuptools_catalogue() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(SETUPTOOLS_CATALOGUE.read_text(encoding="utf-8"))
+    return data
+
+
+@cache
+def builtins_catalogue() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(BUILTINS_CATALOGUE.read_text(encoding="utf-8"))
+    return data
+
+
+@dataclass(frozen=True)
+class Call:
+    """One command invocation: its name, the parameters it names and the keys it splats."""
+
+    name: str
+    parameters: tuple[str, ...]
+    splats: tuple[str, ...]
+    line: int
+    scope: tree_sitter.Node
+
+
+@dataclass(frozen=True)
+class Signature:
+    parameters: frozenset[str]
+    advanced: bool
+    source: str
+
+
+def enclosing_scope(node: tree_sitter.Node) -> tree_sitter.Node:
+    """The function a node is in, or the whole script."""
+    current: tree_sitter.Node | None = node.parent
+    while current is not None:
+        if current.type == "function_statement":
+            return current
+        if current.parent is None:
+            return current
+        current = current.parent
+    return node
+
+
+def parameter_name(node: tree_sitter.Node) -> str:
+    return text(node).lstrip("-").rstrip(":")
+
+
+def script_calls(source: bytes) -> list[Call]:
+    found = []
+    for node in walk(parse(source).root_node):
+        if node.type != "command":
+            continue
+        name = node.child_by_field_name("command_name")
+        if name is None or text(name).startswith("$"):
+            # `& $tool ...` invokes a program held in a variable: nothing static to check.
+            continue
+        parameters: list[str] = []
+        splats: list[str] = []
+        for elements in (c for c in node.children if c.type == "command_elements"):
+            for element in walk(elements):
+                if element.type == "command_parameter" and element.parent == elements:
+                    parameters.append(parameter_name(element))
+                elif element.type == "variable" and text(element).startswith("@"):
+                    splats.append(text(element)[1:])
+        found.append(
+            Call(
+                text(name),
+                tuple(parameters),
+                tuple(splats),
+                node.start_point[0] + 1,
+                enclosing_scope(node),
+            )
+        )
+    return found
+
+
+def own_functions(source: bytes) -> dict[str, Signature]:
+    functions = {}
+    for node in walk(parse(source).root_node):
+        if node.type != "function_statement":
+            continue
+        name = next(c for c in node.children if c.type == "function_name")
+        declared = [c for c in node.children if c.type == "function_parameter_declaration"]
+        body = next(c for c in node.children if c.type == "script_block")
+        blocks = [c for c in body.children if c.type == "param_block"]
+        parameters = set()
+        for holder in declared + blocks:
+            for item in walk(holder):
+                if item.type == "script_parameter":
+                    variable = next(c for c in item.children if c.type == "variable")
+                    parameters.add(text(variable).lstrip("$").lower())
+        advanced = any("cmdletbinding" in text(b).lower() for b in blocks)
+        functions[text(name).lower()] = Signature(
+            frozenset(parameters), advanced, f"the script's own function {text(name)}"
+        )
+    return functions
+
+
+def hash_keys(node: tree_sitter.Node) -> set[str]:
+    keys = set()
+    body = next((c for c in node.children if c.type == "hash_literal_body"), None)
+    for entry in body.children if body is not None else []:
+        if entry.type == "hash_entry":
+            key = next(c for c in entry.children if c.type == "key_expression")
+            keys.add(text(key).strip("'\"").lower())
+    return keys
+
+
+def splat_keys(scope: tree_sitter.Node, variable: str) -> set[str] | None:
+    """Keys a splatted hashtable can hold, from its literal and the keys assigned later in the
+    same function; None when the hashtable comes from elsewhere (not statically knowable)."""
+    keys: set[str] = set()
+    assigned = False
+    target = "$" + variable.lower()
+    for node in walk(scope):
+        if node.type != "assignment_expression":
+            continue
+        left = node.children[0]
+        value = node.children[-1]
+        accesses = [n for n in walk(left) if n.type in ("element_access", "member_access")]
+        if accesses:
+            access = accesses[0]
+            if text(access.children[0]).lower() != target:
+                continue
+            if access.type == "element_access":
+                keys.add(text(access.children[2]).strip("'\"").lower())
+            else:
+                keys.add(text(access.children[-1]).lower())
+        elif text(left).strip().lower() == target:
+            literal = next((n for n in walk(value) if n.type == "hash_literal_expression"), None)
+            if literal is None or not text(value).lstrip().startswith("@{"):
+                return None
+            keys |= hash_keys(literal)
+            assigned = True
+    return keys if assigned else None
+
+
+def known_signature(name: str, own: dict[str, Signature]) -> Signature | None:
+    key = name.lower()
+    if key in own:
+        return own[key]
+    catalogue = setuptools_catalogue()
+    for cmdlet, entry in catalogue["cmdlets"].items():
+        if cmdlet.lower() == key:
+            if entry["parameters"] is None:
+                return Signature(
+                    frozenset(), True, f"SetupTools {catalogue['version']} (parameters unknown)"
+                )
+            names = set(entry["parameters"]) | set(entry.get("dynamic_parameters", {}))
+            for aliases in entry.get("aliases", {}).values():
+                names |= set(aliases)
+            return Signature(
+                frozenset(n.lower() for n in names),
+                True,
+                f"SetupTools {catalogue['version']} ({entry['parameters_from']})",
+            )
+    for command, entry in builtins_catalogue()["commands"].items():
+        if command.lower() == key:
+            return Signature(
+                frozenset(p.lower() for p in entry["parameters"]), True, entry["source"]
+            )
+    return None
+
+
+def command_problems(source: bytes) -> list[str]:
+    own = own_functions(source)
+    common = {p.lower() for p in builtins_catalogue()["common_parameters"]["parameters"]}
+    version = setuptools_catalogue()["version"]
+    problems = []
+    for call in script_calls(source):
+        signature = known_signature(call.name, own)
+        if signature is None:
+            problems.append(
+                f"line {call.line}: {call.name} is not a PowerShell built-in, one of the script's "
+                f"functions, nor exported by Outsystems.SetupTools {version}"
+            )
+            continue
+        allowed = signature.parameters | (common if signature.advanced else set())
+        named = [(p, "") for p in call.parameters]
+        for variable in call.splats:
+            keys = splat_keys(call.scope, variable)
+            named += [(k, f" (splatted from ${variable})") for k in sorted(keys or ())]
+        for parameter, how in named:
+            if parameter.lower() not in allowed:
+                problems.append(
+                    f"line {call.line}: {call.name} has no parameter -{parameter}{how} "
+                    f"according to {signature.source}"
+                )
+    return problems
+
+
+def test_catalogue_lists_the_gallery_exports_and_cites_a_source_for_each_cmdlet() -> None:
+    catalogue = setuptools_catalogue()
+    assert catalogue["module"] == "Outsystems.SetupTools"
+    cmdlets = catalogue["cmdlets"]
+    # The PowerShell Gallery page of 4.0.3.0 lists 43 functions; Install-OSRabbitMQ was removed in
+    # 2.2.0.0 (CHANGELOG: "This cmdLet was removed").
+    assert len(cmdlets) == 43
+    assert "Install-OSRabbitMQ" not in cmdlets
+    for name, entry in cmdlets.items():
+        assert entry["parameters_from"].split(" ")[0] in catalogue["facts_and_sources"], name
+    dynamic = cmdlets["Set-OSServerConfig"]["dynamic_parameters"]
+    assert {
+        "ConfigureCacheInvalidationService",
+        "LogDBCredential",
+        "UpgradeEnvironment",
+        "InstallServiceCenter",
+    } <= set(dynamic)
+
+
+def test_script_pins_the_catalogued_setuptools_version() -> None:
+    version = setuptools_catalogue()["version"]
+    assert re.search(rf"\$SetupToolsVersion = '{re.escape(version)}'", script_source().decode()), (
+        f"the script must install the SetupTools version the catalogue describes ({version})"
+    )
+
+
+def test_every_command_and_parameter_the_script_uses_exists() -> None:
+    assert command_problems(script_source()) == []
+
+
+def test_command_check_reports_an_unknown_cmdlet_and_parameter() -> None:
+    """The check can fail: a removed cmdlet, a missing parameter and a splatted key are caught."""
+    snippet = b"""
+function Install-Thing {
+    $apply = @{ Apply = $true }
+    $apply['NoSuchSwitch'] = $true
+    Set-OSServerConfig @apply
+    Install-OSRabbitMQ -VirtualHosts '/OutSystems'
+    Install-OSServer -Version '11.32.0.1' -InstallRabbitMQ
+}
+"""
+    problems = "\n".join(command_problems(snippet))
+    assert "Install-OSRabbitMQ is not" in problems
+    assert "Set-OSServerConfig has no parameter -nosuchswitch (splatted from $apply)" in problems
+    assert "Install-OSServer has no parameter -InstallRabbitMQ" in problems
+    assert "-apply" not in problems.lower().replace("$apply", "")

@@ -1,348 +1,471 @@
 <#
 .SYNOPSIS
-Installs and configures OutSystems 11 Platform Server on one VM or scale-set instance.
+Installs and configures OutSystems 11 on one VM or scale-set instance (run by the Custom Script Extension).
 
 .DESCRIPTION
-Run by the Custom Script Extension on every OutSystems VM and on every instance of the
-production front-end scale set, including instances added later by scaling. The script text
-travels in the VM's userData, so nothing is downloaded from a repository; secrets
-(-DatabaseAdminPassword, -PrivateKey) arrive only through the extension's protected settings.
+Uses Outsystems.SetupTools 4.0.3.0 (why: tests/oracles/setuptools-4.0.3.0.json). Idempotent.
+Secrets are read from Key Vault with the managed identity; none is a parameter or logged.
 
-Uses the public Outsystems.SetupTools module from the PowerShell Gallery:
-prerequisites, Platform Server (with LifeTime on the lifetime role; RabbitMQ everywhere except on
-front-ends), server configuration (database server, platform/session/logging catalogs and their
-users, controller address, private key, cache invalidation), apply, Service Center and system
-components (+ LifeTime) on controller/standalone/lifetime, Windows firewall rules, tuning.
-
-Idempotent: every step first looks at the machine (installed version, configuration fingerprint,
-firewall rules) and skips what is already done, so a re-run or a rerun after a reboot ends in the
-same state. The transcript never contains a secret; it is copied to the platform's file share
-when the share is reachable.
-
-.PARAMETER Role
-controller (farm Deployment Controller), frontend (farm front-end), standalone (both roles on one
-server) or lifetime (LifeTime environment).
-
-.PARAMETER PlatformVersion
-Platform Server version, e.g. 11.32.0 (the latest build of it) or a full 11.32.0.43856.
-
-.PARAMETER LifetimeVersion
-LifeTime version installed on the lifetime role, e.g. 11.25.2; ignored by the other roles.
-
-.PARAMETER DatabaseServer
-Fully qualified name of the environment's Azure SQL logical server.
-
-.PARAMETER ControllerAddress
-Private IP of the environment's Deployment Controller (the server's own IP for non-farm roles).
-
-.PARAMETER PrivateKey
-The environment's OutSystems private key (base64 of 16 bytes), identical on the controller and
-every front-end. Secret.
-
-.PARAMETER StorageAccount
-Storage account of the platform; its file share receives the setup transcript.
+Exit codes: 0 set up; 1 failed (last line: "OutSystems setup failed: <message> (line N)");
+3010 not finished yet: a reboot or a background continuation was scheduled (scheduled task
+OutSystemsSetupResume); apply the extension again later to collect the outcome.
 #>
 [CmdletBinding()]
 param(
-    [Parameter(Mandatory = $true)]
-    [ValidateSet('controller', 'frontend', 'standalone', 'lifetime')]
-    [string]$Role,
-
-    [Parameter(Mandatory = $true)]
-    [ValidatePattern('^11\.\d+\.\d+(\.\d+)?$')]
-    [string]$PlatformVersion,
-
-    [Parameter(Mandatory = $true)]
-    [ValidatePattern('^11\.\d+\.\d+(\.\d+)?$')]
-    [string]$LifetimeVersion,
-
-    [Parameter(Mandatory = $true)]
-    [ValidateNotNullOrEmpty()]
-    [string]$DatabaseServer,
-
-    [Parameter(Mandatory = $true)]
-    [ValidateNotNullOrEmpty()]
-    [string]$PlatformCatalog,
-
-    [Parameter(Mandatory = $true)]
-    [ValidateNotNullOrEmpty()]
-    [string]$SessionCatalog,
-
-    [Parameter(Mandatory = $true)]
-    [ValidateNotNullOrEmpty()]
-    [string]$LoggingCatalog,
-
-    [Parameter(Mandatory = $true)]
-    [ValidateNotNullOrEmpty()]
-    [string]$DatabaseAdminUser,
-
-    [Parameter(Mandatory = $true)]
-    [ValidateNotNullOrEmpty()]
-    [string]$DatabaseAdminPassword,
-
-    [Parameter(Mandatory = $true)]
-    [ValidateNotNullOrEmpty()]
-    [string]$ControllerAddress,
-
-    [Parameter(Mandatory = $true)]
-    [ValidateNotNullOrEmpty()]
-    [string]$PrivateKey,
-
-    [Parameter(Mandatory = $true)]
-    [ValidateNotNullOrEmpty()]
-    [string]$StorageAccount,
-
-    [Parameter(Mandatory = $true)]
-    [ValidateNotNullOrEmpty()]
-    [string]$FileShare,
-
-    # Pinned so that every instance, including those a scale-out adds months later, runs the
-    # same module code.
-    [Parameter()]
-    [string]$SetupToolsVersion = '3.18.1.0',
-
-    # How long a front-end waits for its controller to answer before giving up.
-    [Parameter()]
-    [ValidateRange(1, 240)]
-    [int]$ControllerWaitMinutes = 90
+    [Parameter(Mandatory = $true)][ValidateSet('controller', 'frontend', 'standalone', 'lifetime')][string]$Role,
+    [Parameter(Mandatory = $true)][ValidatePattern('^11\.\d+\.\d+(\.\d+)?$')][string]$PlatformVersion,
+    [Parameter(Mandatory = $true)][ValidatePattern('^11\.\d+\.\d+(\.\d+)?$')][string]$LifetimeVersion,
+    [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$DatabaseServer,
+    [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$PlatformCatalog,
+    [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$SessionCatalog,
+    [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$LoggingCatalog,
+    [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$DatabaseAdminUser,
+    [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$ControllerAddress,
+    [Parameter(Mandatory = $true)][ValidatePattern('^https://[^/\s]+/$')][string]$KeyVaultUri,
+    [Parameter(Mandatory = $true)][ValidatePattern('^[0-9A-Za-z-]{1,127}$')][string]$DatabaseAdminPasswordSecret,
+    [Parameter(Mandatory = $true)][ValidatePattern('^[0-9A-Za-z-]{1,127}$')][string]$PrivateKeySecret,
+    [Parameter(Mandatory = $true)][ValidatePattern('^[0-9A-Za-z-]{1,127}$')][string]$AdminPasswordSecret,
+    [Parameter(Mandatory = $true)][ValidatePattern('^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.ManagedIdentity/userAssignedIdentities/[^/]+$')][string]$IdentityResourceId,
+    [Parameter(Mandatory = $true)][ValidatePattern('^[a-z0-9]{3,24}$')][string]$StorageAccount,
+    [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$FileShare,
+    [Parameter(Mandatory = $true)][ValidatePattern('^\d{1,3}(\.\d{1,3}){3}/\d{1,2}(,\d{1,3}(\.\d{1,3}){3}/\d{1,2})*$')][string]$TrustedProxyAddresses,
+    # Setup: the extension. Resume: the continuation task. WatchTermination: the scale-in watcher.
+    [Parameter()][ValidateSet('Setup', 'Resume', 'WatchTermination')][string]$Mode = 'Setup'
 )
 
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
-# The module logs setting values (passwords included) on its verbose and debug streams, which a
-# transcript would capture: keep them off.
+# SetupTools writes setting values to these streams: keep them out of the transcript.
 $VerbosePreference = 'SilentlyContinue'
 $DebugPreference = 'SilentlyContinue'
+$InformationPreference = 'SilentlyContinue'
+[Net.ServicePointManager]::SecurityProtocol = [Net.ServicePointManager]::SecurityProtocol -bor [Net.SecurityProtocolType]::Tls12
 
+$SetupToolsVersion = '4.0.3.0'
 $StateDir = Join-Path $env:ProgramData 'OutSystemsSetup'
 $StateFile = Join-Path $StateDir 'state.json'
 $LogDir = Join-Path $StateDir 'logs'
+$Stamp = '{0:yyyyMMddTHHmmssZ}' -f (Get-Date).ToUniversalTime()
+$ModuleLog = "setuptools-$Stamp.log"
 $DataVolumeLabel = 'OutSystems'
+$ImdsBase = 'http://169.254.169.254/metadata'
+$ResumeTask = 'OutSystemsSetupResume'
+$RebootTask = 'OutSystemsSetupReboot'
+$WatchTask = 'OutSystemsScaleInWatch'
+$DrainRule = 'OutSystems-Draining'
+$SchedulerService = 'OutSystems Scheduler Service'
+# Custom Script Extension: 90 minutes per run, no restart inside the script.
+$RunBudgetMinutes = 80
+$LockWaitMinutes = 60
+$ControllerWaitMinutes = 20
+$MaxReboots = 3
+$Started = Get-Date
 $IsFrontend = $Role -eq 'frontend'
 $HostsServiceCenter = -not $IsFrontend
+$Secrets = New-Object System.Collections.Generic.List[string]
+$ScriptArguments = @{}
+foreach ($name in $PSBoundParameters.Keys) { $ScriptArguments[$name] = $PSBoundParameters[$name] }
+$DatabaseAdminPassword = $null
+$PrivateKey = $null
+$AdminPassword = $null
 
 #region helpers
 
 function Write-Step([string]$Message) {
-    Write-Output ("[{0:u}] {1}" -f (Get-Date).ToUniversalTime(), $Message)
+    # The host stream reaches the transcript and the output, never a return value.
+    Write-Host ('[{0:u}] {1}' -f (Get-Date).ToUniversalTime(), $Message)
 }
 
 function Read-SetupState {
+    $state = @{}
     if (Test-Path -LiteralPath $StateFile) {
         $json = Get-Content -LiteralPath $StateFile -Raw | ConvertFrom-Json
-        $state = @{}
         foreach ($property in $json.PSObject.Properties) { $state[$property.Name] = [string]$property.Value }
-        return $state
     }
-    return @{}
+    return $state
 }
 
 function Save-SetupState([hashtable]$State) {
     $State | ConvertTo-Json | Set-Content -LiteralPath $StateFile -Encoding UTF8
 }
 
-function Test-PrivateKeyFormat([string]$Key) {
-    try {
-        return ([Convert]::FromBase64String($Key)).Length -eq 16
-    }
-    catch [System.FormatException] {
-        return $false
+function Get-HttpStatus([System.Management.Automation.ErrorRecord]$ErrorRecord) {
+    $response = $ErrorRecord.Exception.PSObject.Properties['Response']
+    if ($response -and $response.Value) { return [int]$response.Value.StatusCode }
+    return 0
+}
+
+function Invoke-Imds([string]$Path, [string]$Method = 'Get', [string]$Body) {
+    # IMDS asks callers to retry 404 (identity), 410, 429 and 5xx answers.
+    for ($attempt = 1; ; $attempt++) {
+        try {
+            $arguments = @{ Uri = "$ImdsBase/$Path"; Method = $Method; Headers = @{ Metadata = 'true' }; TimeoutSec = 15; UseBasicParsing = $true }
+            if ($Body) { $arguments['Body'] = $Body; $arguments['ContentType'] = 'application/json' }
+            return Invoke-RestMethod @arguments
+        }
+        catch {
+            $status = Get-HttpStatus $_
+            if ($attempt -ge 6 -or ($status -ne 0 -and $status -notin 404, 410, 429 -and $status -lt 500)) { throw }
+            Start-Sleep -Seconds (5 * $attempt)
+        }
     }
 }
 
-# Passwords of the OutSystems database users and of the RabbitMQ user, derived from the
-# environment's private key: identical on the controller and every front-end without being passed
-# around, and stable across re-runs. Whoever can read private.key can already decrypt every
-# setting of server.hsconf, so deriving from it adds no exposure.
-function Get-DerivedSecret([string]$Purpose) {
-    $hmac = [System.Security.Cryptography.HMACSHA256]::new([Convert]::FromBase64String($PrivateKey))
+function Get-AccessToken([string]$Resource) {
+    $query = 'identity/oauth2/token?api-version=2018-02-01&resource={0}&mi_res_id={1}' -f [uri]::EscapeDataString($Resource), [uri]::EscapeDataString($IdentityResourceId)
     try {
-        $digest = $hmac.ComputeHash([Text.Encoding]::UTF8.GetBytes("outsystems-setup/v1/$Purpose"))
+        return (Invoke-Imds $query).access_token
     }
-    finally {
-        $hmac.Dispose()
+    catch {
+        throw "no managed identity token from IMDS for $Resource (identity $IdentityResourceId): $($_.Exception.Message)"
     }
-    $text = [Convert]::ToBase64String($digest).TrimEnd('=').Replace('+', 'x').Replace('/', 'y')
-    # A fixed prefix satisfies Azure SQL's complexity rule (upper, lower, digit, symbol).
-    return 'Os1!' + $text.Substring(0, 28)
+}
+
+function Get-VaultSecret([string]$Name, [string]$Token) {
+    try {
+        $secret = Invoke-RestMethod -Uri "$($KeyVaultUri)secrets/$($Name)?api-version=7.4" -Headers @{ Authorization = "Bearer $Token" } -UseBasicParsing -TimeoutSec 30
+    }
+    catch {
+        throw "Key Vault secret '$Name' is not readable in $KeyVaultUri (HTTP $(Get-HttpStatus $_))"
+    }
+    if (-not $secret.value) { throw "Key Vault secret '$Name' in $KeyVaultUri is empty" }
+    $Secrets.Add([string]$secret.value)
+    return [string]$secret.value
+}
+
+function Test-PrivateKeyFormat([string]$Key) {
+    try { return ([Convert]::FromBase64String($Key)).Length -eq 16 }
+    catch [System.FormatException] { return $false }
+}
+
+function Get-KeyedHash([string]$Text) {
+    $hmac = New-Object System.Security.Cryptography.HMACSHA256 (, [Convert]::FromBase64String($PrivateKey))
+    try { return $hmac.ComputeHash([Text.Encoding]::UTF8.GetBytes($Text)) }
+    finally { $hmac.Dispose() }
+}
+
+# Passwords of the OutSystems database and RabbitMQ users, derived from the private key: the same
+# on every server, stable across re-runs, no new exposure (private.key decrypts server.hsconf).
+function Get-DerivedSecret([string]$Purpose) {
+    $text = [Convert]::ToBase64String((Get-KeyedHash "outsystems-setup/v1/$Purpose")).TrimEnd('=').Replace('+', 'x').Replace('/', 'y')
+    # The prefix meets Azure SQL's complexity rule; RabbitMQ accepts '!'.
+    $value = 'Os1!' + $text.Substring(0, 28)
+    if (-not $Secrets.Contains($value)) { $Secrets.Add($value) }
+    return $value
 }
 
 function Get-Fingerprint([string[]]$Values) {
-    $hmac = [System.Security.Cryptography.HMACSHA256]::new([Convert]::FromBase64String($PrivateKey))
+    return ([BitConverter]::ToString((Get-KeyedHash ($Values -join "`n")))).Replace('-', '')
+}
+
+function Test-TcpPort([string]$HostName, [int]$Port, [int]$TimeoutMs = 5000) {
+    $client = New-Object System.Net.Sockets.TcpClient
     try {
-        $digest = $hmac.ComputeHash([Text.Encoding]::UTF8.GetBytes(($Values -join "`n")))
+        $connect = $client.BeginConnect($HostName, $Port, $null, $null)
+        return ($connect.AsyncWaitHandle.WaitOne($TimeoutMs) -and $client.Connected)
     }
-    finally {
-        $hmac.Dispose()
-    }
-    return ([BitConverter]::ToString($digest)).Replace('-', '')
+    catch { return $false }
+    finally { $client.Close() }
 }
 
-function Resolve-OSVersion([string]$Requested, [string]$Application) {
-    if ($Requested -match '^\d+\.\d+\.\d+\.\d+$') { return $Requested }
-    $candidates = @(Get-OSRepoAvailableVersions -MajorVersion '11' -Application $Application -ErrorAction Stop |
-            Where-Object { "$_".StartsWith("$Requested.") } |
-            Sort-Object { [version]"$_" } -Descending)
-    if ($candidates.Count -eq 0) {
-        throw "No $Application build of version $Requested is available in the OutSystems repository."
+function Invoke-SqlScalar([string]$Catalog, [string]$Query, [hashtable]$Parameters = @{}) {
+    $builder = New-Object System.Data.SqlClient.SqlConnectionStringBuilder
+    $builder['Data Source'] = "tcp:$DatabaseServer,1433"
+    $builder['Initial Catalog'] = $Catalog
+    $builder['User ID'] = $DatabaseAdminUser
+    $builder['Password'] = $DatabaseAdminPassword
+    $builder['Encrypt'] = $true
+    $builder['Connect Timeout'] = 30
+    $connection = New-Object System.Data.SqlClient.SqlConnection $builder.ConnectionString
+    try {
+        $connection.Open()
+        $command = $connection.CreateCommand()
+        $command.CommandText = $Query
+        foreach ($name in $Parameters.Keys) { [void]$command.Parameters.AddWithValue($name, $Parameters[$name]) }
+        return $command.ExecuteScalar()
     }
-    return [string]$candidates[0]
+    finally { $connection.Dispose() }
 }
 
-function New-SqlCredential {
-    $secure = ConvertTo-SecureString -String $DatabaseAdminPassword -AsPlainText -Force
-    return New-Object System.Management.Automation.PSCredential ($DatabaseAdminUser, $secure)
+function Get-ShareUri([string]$Path) {
+    return "https://$StorageAccount.file.core.windows.net/$FileShare/$Path"
+}
+
+function Get-ShareHeaders {
+    # OAuth on the Files REST API needs the backup intent header.
+    return @{
+        Authorization              = "Bearer $(Get-AccessToken 'https://storage.azure.com/')"
+        'x-ms-version'             = '2023-11-03'
+        'x-ms-file-request-intent' = 'backup'
+    }
+}
+
+function New-ShareDirectory([string]$Path, [hashtable]$Headers) {
+    try {
+        Invoke-RestMethod -Method Put -Uri "$(Get-ShareUri $Path)?restype=directory" -Headers $Headers -Body '' -UseBasicParsing | Out-Null
+    }
+    catch {
+        # 409: the directory exists already.
+        if ((Get-HttpStatus $_) -ne 409) { throw }
+    }
+}
+
+function Send-ShareFile([byte[]]$Bytes, [string]$Path, [hashtable]$Headers) {
+    $uri = Get-ShareUri $Path
+    Invoke-RestMethod -Method Put -Uri $uri -Headers ($Headers + @{ 'x-ms-type' = 'file'; 'x-ms-content-length' = "$($Bytes.Length)" }) -Body '' -UseBasicParsing | Out-Null
+    $chunk = 4 * 1024 * 1024
+    for ($offset = 0; $offset -lt $Bytes.Length; $offset += $chunk) {
+        $count = [Math]::Min($chunk, $Bytes.Length - $offset)
+        $body = New-Object byte[] $count
+        [Array]::Copy($Bytes, $offset, $body, 0, $count)
+        $range = @{ 'x-ms-range' = "bytes=$offset-$($offset + $count - 1)"; 'x-ms-write' = 'update' }
+        Invoke-RestMethod -Method Put -Uri "$($uri)?comp=range" -Headers ($Headers + $range) -Body $body -ContentType 'application/octet-stream' -UseBasicParsing | Out-Null
+    }
+}
+
+function Protect-Text([string]$Text) {
+    # Longest first, so that a secret containing another is replaced whole.
+    foreach ($value in ($Secrets | Sort-Object -Property Length -Descending)) {
+        if ($value) { $Text = $Text.Replace($value, '[redacted]') }
+    }
+    return $Text
+}
+
+function Get-ProtectedHsconf([string]$Path) {
+    # server.hsconf holds passwords in clear until the configuration tool encrypts them.
+    [xml]$document = Get-Content -LiteralPath $Path -Raw
+    foreach ($node in @($document.SelectNodes('//*[contains(local-name(), "Password")]'))) { $node.InnerText = '[redacted]' }
+    $writer = New-Object System.IO.StringWriter
+    $document.Save($writer)
+    return Protect-Text $writer.ToString()
 }
 
 function Get-InstallDir {
     # The data disk is found by its label, not by a letter (a DVD drive may hold any letter).
-    $volume = Get-Volume -FileSystemLabel $DataVolumeLabel -ErrorAction SilentlyContinue |
-        Where-Object { $_.DriveLetter } | Select-Object -First 1
+    $volume = Get-Volume -FileSystemLabel $DataVolumeLabel -ErrorAction SilentlyContinue | Where-Object { $_.DriveLetter } | Select-Object -First 1
     if ($volume) { return "$($volume.DriveLetter):\OutSystems" }
     return (Join-Path $env:ProgramFiles 'OutSystems')
+}
+
+function Get-ScriptArguments([string]$NextMode) {
+    # The continuation runs this same file with the same (non-secret) arguments.
+    $list = foreach ($name in $ScriptArguments.Keys) {
+        if ($name -ne 'Mode') { "-$name '$(([string]$ScriptArguments[$name]).Replace("'", "''"))'" }
+    }
+    return "-NoProfile -NonInteractive -ExecutionPolicy Bypass -Command `"& '$PSCommandPath' $($list -join ' ') -Mode $NextMode; exit `$LASTEXITCODE`""
+}
+
+function Register-SystemTask([string]$Name, [object[]]$Triggers, [string]$Arguments, [timespan]$Limit) {
+    $action = New-ScheduledTaskAction -Execute "$env:SystemRoot\System32\WindowsPowerShell\v1.0\powershell.exe" -Argument $Arguments
+    $principal = New-ScheduledTaskPrincipal -UserId 'SYSTEM' -LogonType ServiceAccount -RunLevel Highest
+    $settings = New-ScheduledTaskSettingsSet -ExecutionTimeLimit $Limit -RestartCount 3 -RestartInterval (New-TimeSpan -Minutes 1) -StartWhenAvailable
+    Register-ScheduledTask -TaskName $Name -Action $action -Trigger $Triggers -Principal $principal -Settings $settings -Force | Out-Null
+}
+
+function Unregister-SystemTask([string]$Name) {
+    if (Get-ScheduledTask -TaskName $Name -ErrorAction SilentlyContinue) {
+        Unregister-ScheduledTask -TaskName $Name -Confirm:$false
+    }
+}
+
+#endregion
+
+#region reboot and hand-off
+
+function Request-Continuation([hashtable]$State, [string]$Reason, [switch]$Reboot) {
+    $triggers = @(New-ScheduledTaskTrigger -AtStartup)
+    if (-not $Reboot) { $triggers += New-ScheduledTaskTrigger -Once -At (Get-Date).AddMinutes(1) }
+    Register-SystemTask $ResumeTask $triggers (Get-ScriptArguments 'Resume') (New-TimeSpan -Hours 4)
+    if ($Reboot) {
+        $State['reboots'] = [string]([int]('0' + $State['reboots']) + 1)
+        if ([int]$State['reboots'] -gt $MaxReboots) { throw "Windows asked for more than $MaxReboots reboots; giving up." }
+        # No restart inside the extension: a task restarts the VM once this run has reported.
+        $State['rebootRequestedAt'] = (Get-Date).ToUniversalTime().ToString('o')
+        Register-SystemTask $RebootTask @(New-ScheduledTaskTrigger -Once -At (Get-Date).AddMinutes(3)) "-NoProfile -Command `"shutdown.exe /r /t 0 /d p:4:2 /c 'OutSystems setup'`"" (New-TimeSpan -Minutes 10)
+    }
+    Save-SetupState $State
+    Write-Step "Continuation: $Reason; task $ResumeTask will finish the setup$(if ($Reboot) { ' after the reboot' }); apply the extension again later to collect the outcome"
+    return 3010
+}
+
+function Test-RunBudget([hashtable]$State, [string]$NextStep, [int]$Minutes) {
+    # A step that may not end inside the extension's run goes to the background task instead.
+    if ($Mode -eq 'Setup' -and ((Get-Date) - $Started).TotalMinutes + $Minutes -gt $RunBudgetMinutes) {
+        return (Request-Continuation $State "'$NextStep' may not end within the extension's 90 minutes")
+    }
+    return 0
+}
+
+function Enter-SetupLock {
+    # One setup at a time: the extension's run and the continuation task share this lock.
+    $mutex = New-Object System.Threading.Mutex ($false, 'Global\OutSystemsSetup')
+    $wait = if ($Mode -eq 'Setup') { [timespan]::FromMinutes($LockWaitMinutes) } else { [timespan]::FromHours(4) }
+    try {
+        if (-not $mutex.WaitOne($wait)) { $mutex.Dispose(); return $null }
+    }
+    catch [System.Threading.AbandonedMutexException] {
+        Write-Step 'Lock: the previous setup run ended without releasing the lock'
+    }
+    return $mutex
 }
 
 #endregion
 
 #region steps
 
+function Invoke-Preflight {
+    $missing = New-Object System.Collections.Generic.List[string]
+    try {
+        $token = Get-AccessToken 'https://vault.azure.net'
+        $names = @(('db', $DatabaseAdminPasswordSecret), ('key', $PrivateKeySecret))
+        # Front-ends never use the admin password.
+        if ($HostsServiceCenter) { $names += , @('admin', $AdminPasswordSecret) }
+        foreach ($pair in $names) {
+            try {
+                $value = Get-VaultSecret $pair[1] $token
+                switch ($pair[0]) {
+                    'db' { $script:DatabaseAdminPassword = $value }
+                    'key' { $script:PrivateKey = $value.Trim() }
+                    'admin' { $script:AdminPassword = $value }
+                }
+            }
+            catch { $missing.Add($_.Exception.Message) }
+        }
+    }
+    catch { $missing.Add($_.Exception.Message) }
+    if ($PrivateKey -and -not (Test-PrivateKeyFormat $PrivateKey)) {
+        $missing.Add("Key Vault secret '$PrivateKeySecret' is not the base64 text of 16 bytes")
+    }
+    try {
+        $headers = Get-ShareHeaders
+        New-ShareDirectory $env:COMPUTERNAME.ToLowerInvariant() $headers
+        $probe = "$($env:COMPUTERNAME.ToLowerInvariant())/preflight.txt"
+        Send-ShareFile ([Text.Encoding]::UTF8.GetBytes((Get-Date).ToUniversalTime().ToString('o'))) $probe $headers
+        Invoke-RestMethod -Method Delete -Uri (Get-ShareUri $probe) -Headers $headers -UseBasicParsing | Out-Null
+    }
+    catch {
+        $detail = if ($_.Exception.Message -like 'no managed identity token*') { $_.Exception.Message } else { "HTTP $(Get-HttpStatus $_)" }
+        $missing.Add("file share $StorageAccount/$FileShare is not writable with the managed identity ($detail)")
+    }
+    if (-not (Test-TcpPort $DatabaseServer 1433)) {
+        $missing.Add("SQL server $DatabaseServer is not reachable on TCP 1433")
+    }
+    elseif ($DatabaseAdminPassword) {
+        try { [void](Invoke-SqlScalar $PlatformCatalog 'SELECT 1') }
+        catch { $missing.Add("SQL login $DatabaseAdminUser to $DatabaseServer/$PlatformCatalog failed: $($_.Exception.Message)") }
+    }
+    if (-not (Get-Module -ListAvailable -Name 'Outsystems.SetupTools' | Where-Object { $_.Version -eq [version]$SetupToolsVersion })) {
+        if (-not (Test-TcpPort 'www.powershellgallery.com' 443)) {
+            $missing.Add('the PowerShell Gallery (www.powershellgallery.com:443) is not reachable')
+        }
+    }
+    if ($missing.Count -gt 0) { throw "Preflight: $($missing -join '; ')" }
+    Write-Step 'Preflight: Key Vault secrets, file share, SQL and PowerShell Gallery reachable'
+}
+
 function Initialize-DataDisk {
-    # The VM's premium data disk holds the installation; only a raw (never initialized) disk is
-    # touched, so a re-run cannot format a disk that already carries data.
+    # Only a raw disk is touched: a re-run cannot format data.
     $raw = @(Get-Disk | Where-Object { $_.PartitionStyle -eq 'RAW' -and $_.OperationalStatus -eq 'Online' })
-    if ($raw.Count -eq 0) {
-        Write-Step 'Data disk: nothing to initialize'
-        return
-    }
-    if (Get-Volume -FileSystemLabel $DataVolumeLabel -ErrorAction SilentlyContinue) {
-        Write-Step 'Data disk: the OutSystems volume exists already, leaving other disks alone'
-        return
-    }
+    if ($raw.Count -eq 0 -or (Get-Volume -FileSystemLabel $DataVolumeLabel -ErrorAction SilentlyContinue)) { return }
     Write-Step "Data disk: initializing disk $($raw[0].Number) as the OutSystems volume"
-    $raw[0] | Initialize-Disk -PartitionStyle GPT -PassThru |
-        New-Partition -UseMaximumSize -AssignDriveLetter |
+    $raw[0] | Initialize-Disk -PartitionStyle GPT -PassThru | New-Partition -UseMaximumSize -AssignDriveLetter |
         Format-Volume -FileSystem NTFS -NewFileSystemLabel $DataVolumeLabel -Confirm:$false | Out-Null
 }
 
 function Import-SetupTools {
-    $installed = Get-Module -ListAvailable -Name 'Outsystems.SetupTools' |
-        Where-Object { $_.Version -eq [version]$SetupToolsVersion }
-    if (-not $installed) {
+    if (-not (Get-Module -ListAvailable -Name 'Outsystems.SetupTools' | Where-Object { $_.Version -eq [version]$SetupToolsVersion })) {
         Write-Step "Installing Outsystems.SetupTools $SetupToolsVersion from the PowerShell Gallery"
-        [Net.ServicePointManager]::SecurityProtocol = [Net.ServicePointManager]::SecurityProtocol -bor [Net.SecurityProtocolType]::Tls12
         if (-not (Get-PackageProvider -ListAvailable -Name NuGet -ErrorAction SilentlyContinue)) {
             Install-PackageProvider -Name NuGet -MinimumVersion 2.8.5.201 -Force | Out-Null
         }
         Install-Module -Name 'Outsystems.SetupTools' -RequiredVersion $SetupToolsVersion -Repository PSGallery -Force -Scope AllUsers
     }
-    Import-Module -Name 'Outsystems.SetupTools' -RequiredVersion $SetupToolsVersion -Force
+    # First module argument: telemetry off (its events carry the invocation of each cmdlet).
+    Import-Module -Name 'Outsystems.SetupTools' -RequiredVersion $SetupToolsVersion -ArgumentList $false -Force
+    Set-OSInstallLog -Path $LogDir -File $ModuleLog
+}
+
+function Resolve-OSVersion([string]$Requested, [string]$Application) {
+    if ($Requested -match '^\d+\.\d+\.\d+\.\d+$') { return $Requested }
+    $candidates = @(Get-OSRepoAvailableVersions -MajorVersion '11' -Application $Application -ErrorAction Stop |
+            Where-Object { "$_".StartsWith("$Requested.") } | Sort-Object { [version]"$_" } -Descending)
+    if ($candidates.Count -eq 0) {
+        throw "Preflight: the OutSystems repository lists no $Application build of $Requested (Get-OSRepoAvailableVersions); is outbound Internet access open?"
+    }
+    return [string]$candidates[0]
 }
 
 function Install-Prerequisites([hashtable]$State) {
-    if ($State['prereqs'] -eq '11.0') {
-        Write-Step 'Prerequisites: already installed'
-        return
-    }
-    Write-Step 'Prerequisites: checking the hardware and installing IIS, .NET and the other prerequisites'
-    Test-OSServerHardwareReqs -MajorVersion '11.0' -ErrorAction Stop | Out-Null
-    Test-OSServerSoftwareReqs -MajorVersion '11.0' -ErrorAction Stop | Out-Null
-    $result = Install-OSServerPreReqs -MajorVersion '11.0' -InstallIISMgmtConsole:$false -ErrorAction Stop
-    if ($result.RebootNeeded) {
-        # The Custom Script Extension does not resume after a reboot: record nothing, so that the
-        # next run (after the reboot) repeats the check, and carry on, which OutSystems supports.
-        Write-Step 'Prerequisites: installed; Windows asks for a reboot, which the next run will honour'
-        return
-    }
-    $State['prereqs'] = '11.0'
+    $target = [version]($PlatformVersion.Split('.')[0..2] -join '.')
+    if ($State['prereqs'] -eq "$target") { return 0 }
+    Write-Step "Prerequisites: hardware and software checks, then IIS, .NET and hosting bundles for $target"
+    Test-OSServerHardwareReqs -MajorVersion '11' -ErrorAction Stop | Out-Null
+    Test-OSServerSoftwareReqs -MajorVersion '11' -ErrorAction Stop | Out-Null
+    # MinorVersion/PatchVersion pick the hosting bundle (.NET 8 from 11.27 in the 4.0 line).
+    $result = Install-OSServerPreReqs -MajorVersion '11' -MinorVersion "$($target.Minor)" -PatchVersion "$($target.Build)" -InstallIISMgmtConsole:$false -ErrorAction Stop
+    if (-not $result.Success) { throw "Prerequisites failed: $($result.Message)" }
+    if ($result.RebootNeeded) { return (Request-Continuation $State 'the prerequisites need a reboot' -Reboot) }
+    $State['prereqs'] = "$target"
     Save-SetupState $State
+    return 0
 }
 
 function Install-PlatformServer([hashtable]$State, [string]$InstallDir) {
     $installed = Get-OSServerVersion -ErrorAction SilentlyContinue
     $arguments = @{ InstallDir = $InstallDir; ErrorAction = 'Stop' }
     if ($Role -eq 'lifetime') {
-        # LifeTime ships as its own installer bundling the Platform Server it needs, so the
-        # LifeTime version (not -PlatformVersion) decides what is installed here.
-        if ($installed -and $State['lifetimeInstalled'] -eq $LifetimeVersion) {
-            Write-Step "LifeTime with Platform Server: $LifetimeVersion already installed"
-            return
-        }
-        $arguments['Version'] = Resolve-OSVersion -Requested $LifetimeVersion -Application 'Lifetime'
+        # LifeTime ships as its own installer bundling its Platform Server.
+        if ($installed -and $State['lifetimeInstalled'] -eq $LifetimeVersion) { return 0 }
+        $arguments['Version'] = Resolve-OSVersion $LifetimeVersion 'Lifetime'
         $arguments['WithLifetime'] = $true
     }
     else {
-        $target = Resolve-OSVersion -Requested $PlatformVersion -Application 'PlatformServer'
-        if ($installed -and ([version]$installed -gt [version]$target)) {
+        if ($installed -and $PlatformVersion -match '^\d+\.\d+\.\d+\.\d+$' -and [version]$installed -eq [version]$PlatformVersion) { return 0 }
+        if ($installed -and $State['platformRequested'] -eq $PlatformVersion) { return 0 }
+        $target = Resolve-OSVersion $PlatformVersion 'PlatformServer'
+        if ($installed -and [version]$installed -gt [version]$target) {
             throw "Platform Server $installed is newer than the requested $target; downgrades are not supported."
-        }
-        if ($installed -and ([version]$installed -eq [version]$target)) {
-            Write-Step "Platform Server: $installed already installed"
-            return
         }
         $arguments['Version'] = $target
     }
-    # Front-ends never run RabbitMQ: cache invalidation lives on the controller. Module versions
-    # that install it by default take -SkipRabbitMQ; newer ones install it only on request.
-    $parameters = (Get-Command -Name Install-OSServer).Parameters
-    if ($IsFrontend -and -not $parameters.ContainsKey('InstallRabbitMQ')) {
-        $arguments['SkipRabbitMQ'] = $true
+    if (-not $installed -or [version]$installed -ne [version]$arguments['Version']) {
+        Write-Step "Platform Server: installing $($arguments['Version'])$(if ($Role -eq 'lifetime') { ' with LifeTime' }) in $InstallDir"
+        # Since SetupTools 3.19.0.0 RabbitMQ comes with the configuration, not the installer.
+        $result = Install-OSServer @arguments
+        if (-not $result.Success) { throw "Platform Server installation failed: $($result.Message)" }
+        if ($result.RebootNeeded) { return (Request-Continuation $State 'the Platform Server installer needs a reboot' -Reboot) }
     }
-    Write-Step "Platform Server: installing $($arguments['Version']) in $InstallDir"
-    $result = Install-OSServer @arguments
-    if (-not $result.Success) { throw "Platform Server installation failed: $($result.Message)" }
-    if ($Role -eq 'lifetime') {
-        $State['lifetimeInstalled'] = $LifetimeVersion
-        Save-SetupState $State
-    }
-}
-
-function Install-CacheInvalidationService {
-    if ($IsFrontend) { return }
-    # Install-OSRabbitMQ skips an existing installation by itself.
-    Write-Step 'RabbitMQ: making sure the cache invalidation service is installed'
-    $result = Install-OSRabbitMQ -VirtualHosts '/OutSystems' -ErrorAction Stop
-    if ($result -and -not $result.Success) { throw "RabbitMQ installation failed: $($result.Message)" }
+    if ($Role -eq 'lifetime') { $State['lifetimeInstalled'] = $LifetimeVersion } else { $State['platformRequested'] = $PlatformVersion }
+    Save-SetupState $State
+    return 0
 }
 
 function Disable-DeploymentControllerOnFrontend {
-    if (-not $IsFrontend) { return }
+    # A farm front-end uses the controller's Deployment Controller Service.
     $service = Get-Service -Name 'OutSystems Deployment Controller Service' -ErrorAction SilentlyContinue
     if ($service -and $service.StartType -ne 'Disabled') {
-        Write-Step 'Front-end: disabling the local Deployment Controller service'
+        Write-Step 'Front-end: disabling the local Deployment Controller Service'
         $service | Stop-Service -Force -WarningAction SilentlyContinue
         Set-Service -Name $service.Name -StartupType Disabled
     }
 }
 
 function Set-PrivateKeyFile([string]$OSInstallDir) {
-    # Written before the configuration tool runs, so that every server of the environment
-    # encrypts and decrypts its settings with the same key.
     $path = Join-Path $OSInstallDir 'private.key'
     if (Test-Path -LiteralPath $path) {
         $current = @(Get-Content -LiteralPath $path | Where-Object { $_ -and -not $_.StartsWith('--') })
-        if ($current.Count -gt 0 -and $current[-1].Trim() -eq $PrivateKey) {
-            Write-Step 'Private key: already in place'
-            return
-        }
+        if ($current.Count -gt 0 -and $current[-1].Trim() -eq $PrivateKey) { return }
         if ($current.Count -gt 0 -and (Test-Path -LiteralPath (Join-Path $OSInstallDir 'server.hsconf'))) {
-            # Replacing the key of a configured server would leave its encrypted settings unreadable.
-            throw 'private.key holds a different key than the one given; refusing to replace it on a configured server.'
+            throw 'private.key holds a different key than the Key Vault secret; refusing to replace it on a configured server.'
         }
     }
     Write-Step 'Private key: writing private.key'
-    $lines = @(
-        '--WARNING: this file contains the private encryption key of this OutSystems environment.',
-        '--It is confidential: never share it.',
-        $PrivateKey
-    )
-    Set-Content -LiteralPath $path -Value $lines -Encoding ASCII
+    Set-Content -LiteralPath $path -Encoding ASCII -Value @('--This file holds the private encryption key of this OutSystems environment. Confidential.', $PrivateKey)
 }
 
 function Set-HsconfValues([string]$OSInstallDir, [System.Collections.Specialized.OrderedDictionary]$Values) {
-    # Edits server.hsconf directly instead of through Set-OSServerConfig, which writes every value
-    # it sets (passwords included) to its log. Values written here are plain; the configuration
-    # tool encrypts the password fields when it applies them.
+    # Secrets bypass Set-OSServerConfig, which logs what it sets; the configuration tool encrypts them.
     $path = Join-Path $OSInstallDir 'server.hsconf'
     [xml]$document = Get-Content -LiteralPath $path -Raw
     $root = $document.DocumentElement
@@ -358,269 +481,378 @@ function Set-HsconfValues([string]$OSInstallDir, [System.Collections.Specialized
     $document.Save($path)
 }
 
+function Wait-Controller {
+    # 12000 and 5672: the only front-end -> controller ports; both answer once the controller is
+    # configured, which it is before the scale set exists.
+    $deadline = (Get-Date).AddMinutes($ControllerWaitMinutes)
+    while (-not ((Test-TcpPort $ControllerAddress 12000) -and (Test-TcpPort $ControllerAddress 5672))) {
+        if ((Get-Date) -gt $deadline) {
+            throw "the controller $ControllerAddress did not answer on TCP 12000 and 5672 within $ControllerWaitMinutes minutes"
+        }
+        Write-Step "Front-end: waiting for the controller $ControllerAddress (TCP 12000, 5672)"
+        Start-Sleep -Seconds 30
+    }
+}
+
 function Invoke-ServerConfiguration([hashtable]$State) {
     $osInstallDir = Get-OSServerInstallDir -ErrorAction Stop
     $serverVersion = Get-OSServerVersion -ErrorAction Stop
-    $sessionUser = 'OSSTATE'
-    $adminUser = 'OSADMIN'
-    $runtimeUser = 'OSRUNTIME'
-    $logAdminUser = 'OSADMIN_LOG'
-    $logRuntimeUser = 'OSRUNTIME_LOG'
-    $rabbitUser = 'outsystems'
-
+    $users = @{ admin = 'OSADMIN'; runtime = 'OSRUNTIME'; session = 'OSSTATE'; logAdmin = 'OSADMIN_LOG'; logRuntime = 'OSRUNTIME_LOG'; rabbit = 'outsystems' }
     $plain = [ordered]@{
         'PlatformDatabaseConfiguration/UsedAuthenticationMode' = 'Database Authentication'
-        'PlatformDatabaseConfiguration/Server'                 = $DatabaseServer
-        'PlatformDatabaseConfiguration/Catalog'                = $PlatformCatalog
-        'PlatformDatabaseConfiguration/AdminUser'              = $adminUser
-        'PlatformDatabaseConfiguration/RuntimeUser'            = $runtimeUser
-        'SessionDatabaseConfiguration/UsedAuthenticationMode'  = 'Database Authentication'
-        'SessionDatabaseConfiguration/Server'                   = $DatabaseServer
-        'SessionDatabaseConfiguration/Catalog'                 = $SessionCatalog
-        'SessionDatabaseConfiguration/SessionUser'             = $sessionUser
-        'LoggingDatabaseConfiguration/UsedAuthenticationMode'  = 'Database Authentication'
-        'LoggingDatabaseConfiguration/Server'                  = $DatabaseServer
-        'LoggingDatabaseConfiguration/Catalog'                 = $LoggingCatalog
-        'LoggingDatabaseConfiguration/AdminUser'               = $logAdminUser
-        'LoggingDatabaseConfiguration/RuntimeUser'             = $logRuntimeUser
-        'ServiceConfiguration/CompilerServerHostname'          = $ControllerAddress
-        'CacheInvalidationConfiguration/ServiceHost'           = $ControllerAddress
-        'CacheInvalidationConfiguration/ServicePort'           = '5672'
-        'CacheInvalidationConfiguration/ServiceUsername'       = $rabbitUser
-        'CacheInvalidationConfiguration/VirtualHost'           = '/OutSystems'
-        'OtherConfigurations/DBTimeout'                        = '60'
+        'PlatformDatabaseConfiguration/Server' = $DatabaseServer
+        'PlatformDatabaseConfiguration/Catalog' = $PlatformCatalog
+        'PlatformDatabaseConfiguration/AdminUser' = $users.admin
+        'PlatformDatabaseConfiguration/RuntimeUser' = $users.runtime
+        'SessionDatabaseConfiguration/UsedAuthenticationMode' = 'Database Authentication'
+        'SessionDatabaseConfiguration/Server' = $DatabaseServer
+        'SessionDatabaseConfiguration/Catalog' = $SessionCatalog
+        'SessionDatabaseConfiguration/SessionUser' = $users.session
+        'LoggingDatabaseConfiguration/UsedAuthenticationMode' = 'Database Authentication'
+        'LoggingDatabaseConfiguration/Server' = $DatabaseServer
+        'LoggingDatabaseConfiguration/Catalog' = $LoggingCatalog
+        'LoggingDatabaseConfiguration/AdminUser' = $users.logAdmin
+        'LoggingDatabaseConfiguration/RuntimeUser' = $users.logRuntime
+        'ServiceConfiguration/CompilerServerHostname' = $ControllerAddress
+        'CacheInvalidationConfiguration/ServiceHost' = $ControllerAddress
+        'CacheInvalidationConfiguration/ServicePort' = '5672'
+        'CacheInvalidationConfiguration/ServiceUsername' = $users.rabbit
+        'CacheInvalidationConfiguration/VirtualHost' = '/OutSystems'
+        'OtherConfigurations/DBTimeout' = '60'
     }
     $secret = [ordered]@{
-        'PlatformDatabaseConfiguration/AdminPassword'   = Get-DerivedSecret $adminUser
-        'PlatformDatabaseConfiguration/RuntimePassword' = Get-DerivedSecret $runtimeUser
-        'SessionDatabaseConfiguration/SessionPassword'  = Get-DerivedSecret $sessionUser
-        'LoggingDatabaseConfiguration/AdminPassword'    = Get-DerivedSecret $logAdminUser
-        'LoggingDatabaseConfiguration/RuntimePassword'  = Get-DerivedSecret $logRuntimeUser
-        'CacheInvalidationConfiguration/ServicePassword' = Get-DerivedSecret $rabbitUser
+        'PlatformDatabaseConfiguration/AdminPassword' = Get-DerivedSecret $users.admin
+        'PlatformDatabaseConfiguration/RuntimePassword' = Get-DerivedSecret $users.runtime
+        'SessionDatabaseConfiguration/SessionPassword' = Get-DerivedSecret $users.session
+        'LoggingDatabaseConfiguration/AdminPassword' = Get-DerivedSecret $users.logAdmin
+        'LoggingDatabaseConfiguration/RuntimePassword' = Get-DerivedSecret $users.logRuntime
+        'CacheInvalidationConfiguration/ServicePassword' = Get-DerivedSecret $users.rabbit
     }
-
-    # One keyed fingerprint of everything the configuration depends on: the configuration tool
-    # encrypts what it applies, so the file itself cannot tell whether the desired values are in.
+    # The applied file is encrypted: a keyed fingerprint of the inputs says whether it is current.
     $inputs = @($Role, $serverVersion, $DatabaseAdminUser, $DatabaseAdminPassword)
-    foreach ($key in $plain.Keys) { $inputs += "$key=$($plain[$key])" }
-    foreach ($key in $secret.Keys) { $inputs += "$key=$($secret[$key])" }
+    foreach ($values in @($plain, $secret)) { foreach ($key in $values.Keys) { $inputs += "$key=$($values[$key])" } }
     $fingerprint = Get-Fingerprint $inputs
-    if ($State['configuration'] -eq $fingerprint -and (Test-Path -LiteralPath (Join-Path $osInstallDir 'server.hsconf'))) {
-        Write-Step 'Configuration: already applied'
-        return
-    }
+    $hsconf = Join-Path $osInstallDir 'server.hsconf'
+    if ($State['configuration'] -eq $fingerprint -and (Test-Path -LiteralPath $hsconf)) { return }
 
-    if (-not (Test-Path -LiteralPath (Join-Path $osInstallDir 'server.hsconf'))) {
+    if (-not (Test-Path -LiteralPath $hsconf)) {
         Write-Step 'Configuration: creating server.hsconf for SQL Server'
-        # -PrivateKey writes private.key from the module's template; checked again just below.
         New-OSServerConfig -DatabaseProvider 'SQL' -PrivateKey $PrivateKey -Force -ErrorAction Stop | Out-Null
     }
     Set-PrivateKeyFile $osInstallDir
-
-    Write-Step "Configuration: database $DatabaseServer (catalogs $PlatformCatalog, $SessionCatalog, $LoggingCatalog), controller $ControllerAddress"
+    Write-Step "Configuration: database $DatabaseServer ($PlatformCatalog, $SessionCatalog, $LoggingCatalog), controller $ControllerAddress"
     foreach ($key in $plain.Keys) {
         $sectionName, $settingName = $key.Split('/')
         Set-OSServerConfig -SettingSection $sectionName -Setting $settingName -Value $plain[$key] -ErrorAction Stop | Out-Null
     }
-    Set-HsconfValues -OSInstallDir $osInstallDir -Values $secret
+    Set-HsconfValues $osInstallDir $secret
 
     if ($IsFrontend) { Wait-Controller }
-
-    $credential = New-SqlCredential
-    $apply = @{
-        Apply                = $true
-        PlatformDBCredential = $credential
-        SessionDBCredential  = $credential
-        LogDBCredential      = $credential
-        ErrorAction          = 'Stop'
-    }
+    $credential = New-Object System.Management.Automation.PSCredential ($DatabaseAdminUser, (ConvertTo-SecureString -String $DatabaseAdminPassword -AsPlainText -Force))
+    # LogDBCredential and ConfigureCacheInvalidationService exist once Platform Server is installed.
+    $apply = @{ Apply = $true; PlatformDBCredential = $credential; SessionDBCredential = $credential; LogDBCredential = $credential; ErrorAction = 'Stop' }
     if ($IsFrontend) {
-        # The controller created the session catalog; a front-end joining later must not rebuild it.
+        # The controller built the session catalog.
         $apply['SkipSessionRebuild'] = $true
     }
     else {
+        # /CreateUpgradeCacheInvalidationService installs or reconfigures RabbitMQ and Erlang.
         $apply['ConfigureCacheInvalidationService'] = $true
     }
     Write-Step 'Configuration: applying (configuration tool)'
     Set-OSServerConfig @apply | Out-Null
-
     $State['configuration'] = $fingerprint
     Save-SetupState $State
 }
 
-function Wait-Controller {
-    $deadline = (Get-Date).AddMinutes($ControllerWaitMinutes)
-    while (-not (Get-OSPlatformVersion -Host $ControllerAddress -ErrorAction SilentlyContinue)) {
-        if ((Get-Date) -gt $deadline) {
-            throw "The controller $ControllerAddress did not answer within $ControllerWaitMinutes minutes."
-        }
-        Write-Step "Front-end: waiting for the controller $ControllerAddress"
-        Start-Sleep -Seconds 30
+function Invoke-ConfigurationTool([string[]]$Arguments, [string]$What) {
+    $tool = Join-Path (Get-OSServerInstallDir -ErrorAction Stop) 'ConfigurationTool.com'
+    # Windows PowerShell turns a native tool's stderr into terminating errors under 'Stop'.
+    $ErrorActionPreference = 'Continue'
+    $output = & $tool @Arguments 2>&1
+    if ($LASTEXITCODE -ne 0) {
+        throw "Configuration Tool $What failed (exit $LASTEXITCODE): $(Protect-Text (($output | Select-Object -Last 3) -join ' '))"
     }
+}
+
+function Set-AdminPassword {
+    # Every run: Key Vault stays the one truth (rotation: change the secret, apply the extension).
+    if (-not $HostsServiceCenter) { return }
+    Write-Step 'Admin password: setting the Platform Server admin password from Key Vault'
+    Invoke-ConfigurationTool @('/SetPlatformServerAdminPassword', $AdminPassword) '/SetPlatformServerAdminPassword'
+}
+
+function Get-AdminCredential {
+    return New-Object System.Management.Automation.PSCredential ('admin', (ConvertTo-SecureString -String $AdminPassword -AsPlainText -Force))
+}
+
+function Set-TlsOffloading {
+    # OutSystems' reverse proxy guide, SSL offloading: the gateway sends X-Forwarded-Proto.
+    if (-not $HostsServiceCenter) { return }
+    $name = 'OutSystems.HubEdition.HTTPtoHTTPSproxyHeader'
+    $value = 'X-Forwarded-Proto: https'
+    $current = Invoke-SqlScalar $PlatformCatalog 'SELECT Val FROM OSSYS_PARAMETER WHERE Name = @name' @{ '@name' = $name }
+    if ($current -eq $value) { return }
+    Write-Step "TLS offloading: setting $name"
+    [void](Invoke-SqlScalar $PlatformCatalog 'IF EXISTS (SELECT 1 FROM OSSYS_PARAMETER WHERE Name = @name) UPDATE OSSYS_PARAMETER SET Val = @value WHERE Name = @name ELSE INSERT INTO OSSYS_PARAMETER (Name, Val) VALUES (@name, @value)' @{ '@name' = $name; '@value' = $value })
+    # The guide asks for a restart of the OutSystems services.
+    Restart-OSServerServices -ErrorAction Stop | Out-Null
 }
 
 function Publish-SystemComponents([hashtable]$State) {
     if (-not $HostsServiceCenter) { return }
     $serverVersion = Get-OSServerVersion -ErrorAction Stop
-    if ($State['systemComponents'] -eq $serverVersion) {
-        Write-Step 'Service Center and system components: already published'
-    }
-    else {
-        # Both cmdlets skip what is already at the right version; the marker only saves time.
+    $credential = Get-AdminCredential
+    if ($State['systemComponents'] -ne $serverVersion) {
+        # Both cmdlets skip what is already compiled for this server version.
         Write-Step 'Service Center: installing'
         Install-OSPlatformServiceCenter -ErrorAction Stop | Out-Null
         Write-Step 'System components: publishing'
-        Publish-OSPlatformSystemComponents -ErrorAction Stop | Out-Null
-        if (-not $State['license']) {
-            # Only ever once: a license installed later by the customer must survive re-runs.
-            Write-Step 'License: installing the trial license'
-            Install-OSPlatformLicense -ErrorAction Stop | Out-Null
-            $State['license'] = 'trial'
-        }
+        $result = Publish-OSPlatformSystemComponents -Credential $credential -ErrorAction Stop
+        if ($result -and -not $result.Success) { throw "System components: $($result.Message)" }
         $State['systemComponents'] = $serverVersion
         Save-SetupState $State
     }
-    if ($Role -eq 'lifetime') {
-        if ($State['lifetimePublished'] -eq $LifetimeVersion) {
-            Write-Step 'LifeTime: already published'
-            return
-        }
+    if (-not $State['license']) {
+        # Only once: a license the customer installs later must survive re-runs.
+        Install-TrialLicense
+        $State['license'] = 'trial'
+        Save-SetupState $State
+    }
+}
+
+function Publish-Lifetime([hashtable]$State) {
+    if ($Role -eq 'lifetime' -and $State['lifetimePublished'] -ne $LifetimeVersion) {
         Write-Step 'LifeTime: publishing'
-        Publish-OSPlatformLifetime -ErrorAction Stop | Out-Null
+        $result = Publish-OSPlatformLifetime -Credential (Get-AdminCredential) -ErrorAction Stop
+        if ($result -and -not $result.Success) { throw "LifeTime: $($result.Message)" }
         $State['lifetimePublished'] = $LifetimeVersion
         Save-SetupState $State
     }
 }
 
+function Install-TrialLicense {
+    Write-Step 'License: installing the trial license'
+    try {
+        Install-OSPlatformLicense -ErrorAction Stop | Out-Null
+    }
+    catch {
+        # The cmdlet passes no credentials, which current Configuration Tools want; it saved the
+        # trial license to %TEMP%\license.lic.
+        $file = Join-Path $env:TEMP 'license.lic'
+        if (-not (Test-Path -LiteralPath $file)) { throw }
+        Invoke-ConfigurationTool @('/UploadLicense', $file, 'admin', $AdminPassword) '/UploadLicense'
+    }
+}
+
 function Set-ServerTuning([hashtable]$State) {
     $serverVersion = Get-OSServerVersion -ErrorAction Stop
-    if ($State['tuning'] -eq $serverVersion) {
-        Write-Step 'Tuning and security settings: already applied'
-        return
-    }
+    if ($State['tuning'] -eq $serverVersion) { return }
     Write-Step 'Tuning and security settings: applying'
-    Set-OSServerPerformanceTunning -ErrorAction Stop | Out-Null
+    Set-OSServerPerformanceTunning2 -ErrorAction Stop | Out-Null
     Set-OSServerSecuritySettings -ErrorAction Stop | Out-Null
     $State['tuning'] = $serverVersion
     Save-SetupState $State
 }
 
-function Set-FirewallRules {
-    # Ports from the platform reference: HTTP(S) from the gateway; the deployment service (12001)
-    # on every server; the Deployment Controller (12000) and RabbitMQ (5672) where they run, open
-    # only to the environment's own subnet.
+function Get-FirewallRules([string]$Role) {
+    # Inbound ports per role from OutSystems' network requirements (tested against the page). A
+    # controller without the front-end role gets 12000, 5672 and LifeTime's 80/443.
     $rules = @(
-        @{ Name = 'OutSystems-HTTP'; Port = 80; Remote = 'Any' },
-        @{ Name = 'OutSystems-HTTPS'; Port = 443; Remote = 'Any' },
-        @{ Name = 'OutSystems-DeploymentService'; Port = 12001; Remote = 'LocalSubnet' }
+        @{ Name = 'OutSystems-HTTP'; Port = 80; Remote = 'Any'; Roles = @('frontend', 'standalone', 'lifetime', 'controller') }
+        @{ Name = 'OutSystems-HTTPS'; Port = 443; Remote = 'Any'; Roles = @('frontend', 'standalone', 'lifetime', 'controller') }
+        @{ Name = 'OutSystems-DeploymentController'; Port = 12000; Remote = 'LocalSubnet'; Roles = @('controller', 'standalone', 'lifetime') }
+        @{ Name = 'OutSystems-CacheInvalidation'; Port = 5672; Remote = 'LocalSubnet'; Roles = @('controller', 'standalone', 'lifetime') }
+        @{ Name = 'OutSystems-DeploymentService'; Port = 12001; Remote = 'LocalSubnet'; Roles = @('frontend', 'standalone', 'lifetime') }
+        @{ Name = 'OutSystems-Scheduler'; Port = 12002; Remote = 'LocalSubnet'; Roles = @('frontend', 'standalone', 'lifetime') }
     )
-    if (-not $IsFrontend) {
-        $rules += @{ Name = 'OutSystems-DeploymentController'; Port = 12000; Remote = 'LocalSubnet' }
-        $rules += @{ Name = 'OutSystems-CacheInvalidation'; Port = 5672; Remote = 'LocalSubnet' }
-    }
+    return @($rules | Where-Object { $_.Roles -contains $Role })
+}
+
+function Set-FirewallRules {
+    $rules = Get-FirewallRules -Role $Role
     foreach ($rule in $rules) {
-        $existing = Get-NetFirewallRule -Name $rule.Name -ErrorAction SilentlyContinue
-        if ($existing) {
-            Set-NetFirewallRule -Name $rule.Name -Enabled True -Direction Inbound -Action Allow -Protocol TCP -LocalPort $rule.Port -RemoteAddress $rule.Remote
-        }
-        else {
-            New-NetFirewallRule -Name $rule.Name -DisplayName $rule.Name -Enabled True -Direction Inbound -Action Allow -Protocol TCP -LocalPort $rule.Port -RemoteAddress $rule.Remote | Out-Null
-        }
+        $arguments = @{ Name = $rule.Name; Enabled = 'True'; Direction = 'Inbound'; Action = 'Allow'; Protocol = 'TCP'; LocalPort = $rule.Port; RemoteAddress = $rule.Remote }
+        if (Get-NetFirewallRule -Name $rule.Name -ErrorAction SilentlyContinue) { Set-NetFirewallRule @arguments }
+        else { New-NetFirewallRule @arguments -DisplayName $rule.Name | Out-Null }
     }
+    # Rules this role no longer needs (e.g. after a role change) are removed.
+    $wanted = @($rules | ForEach-Object { $_.Name })
+    Get-NetFirewallRule | Where-Object { $_.Name -like 'OutSystems-*' -and $wanted -notcontains $_.Name -and $_.Name -ne $DrainRule } | Remove-NetFirewallRule
     Write-Step "Firewall: inbound TCP $(($rules | ForEach-Object { $_.Port }) -join ', ') allowed"
 }
 
-function Protect-LogFile([string]$LogPath) {
-    # Second line of defence: a transcript header names the host command line, which carries the
-    # extension's parameters. Drop that line and blank out every secret value that could appear.
-    $secrets = @($DatabaseAdminPassword, $PrivateKey)
-    if (Test-PrivateKeyFormat $PrivateKey) {
-        foreach ($purpose in 'OSADMIN', 'OSRUNTIME', 'OSSTATE', 'OSADMIN_LOG', 'OSRUNTIME_LOG', 'outsystems') {
-            $secrets += Get-DerivedSecret $purpose
-        }
-    }
-    # The topology passes secrets base64-encoded on the command line: scrub that form too.
-    foreach ($value in @($secrets)) {
-        if ($value) { $secrets += [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes($value)) }
-    }
-    $lines = Get-Content -LiteralPath $LogPath | Where-Object { $_ -notmatch '^(Host Application|Command start time|Username|RunAs User):' }
-    $text = $lines -join [Environment]::NewLine
-    foreach ($value in $secrets) {
-        if ($value) { $text = $text.Replace($value, '[redacted]') }
-    }
-    Set-Content -LiteralPath $LogPath -Value $text -Encoding UTF8
+function Register-ScaleInWatcher {
+    if (-not $IsFrontend) { return }
+    Write-Step "Scale-in: watching scheduled events for a Terminate of this instance (task $WatchTask)"
+    $triggers = @((New-ScheduledTaskTrigger -AtStartup), (New-ScheduledTaskTrigger -Once -At (Get-Date).AddMinutes(1)))
+    Register-SystemTask $WatchTask $triggers (Get-ScriptArguments 'WatchTermination') ([timespan]::Zero)
 }
 
-function Copy-LogToFileShare([string]$LogPath) {
-    # Best effort: the log stays on the VM whatever happens here.
-    $name = "$($env:COMPUTERNAME.ToLowerInvariant())/$(Split-Path -Leaf $LogPath)"
+function Watch-TerminateNotification {
+    # Azure Scheduled Events: a Terminate naming this instance, approved with StartRequests.
+    $name = Invoke-Imds 'instance/compute/name?api-version=2021-02-01&format=text'
+    $handled = @{}
+    while ($true) {
+        $document = Invoke-Imds 'scheduledevents?api-version=2020-07-01'
+        foreach ($scheduled in @($document.Events)) {
+            if ($scheduled.EventType -ne 'Terminate' -or @($scheduled.Resources) -notcontains $name -or $handled[$scheduled.EventId]) { continue }
+            Stop-TakingTraffic
+            if ($scheduled.EventStatus -eq 'Scheduled' -and $scheduled.NotBefore) {
+                # Requests drain until shortly before NotBefore, then Azure may go on.
+                $until = [datetime]::Parse($scheduled.NotBefore).AddSeconds(-15)
+                while ((Get-Date) -lt $until) { Start-Sleep -Seconds 5 }
+                Invoke-Imds 'scheduledevents?api-version=2020-07-01' 'Post' (@{ StartRequests = @(@{ EventId = $scheduled.EventId }) } | ConvertTo-Json -Depth 3) | Out-Null
+            }
+            $handled[$scheduled.EventId] = $true
+        }
+        Start-Sleep -Seconds 10
+    }
+}
+
+function Stop-TakingTraffic {
+    # Refusing new connections from the gateway fails its probe; open ones drain. No timer starts.
+    if (-not (Get-NetFirewallRule -Name $DrainRule -ErrorAction SilentlyContinue)) {
+        New-NetFirewallRule -Name $DrainRule -DisplayName $DrainRule -Direction Inbound -Action Block -Protocol TCP -LocalPort @(80, 443) -RemoteAddress ($TrustedProxyAddresses.Split(',')) | Out-Null
+    }
+    Stop-Service -Name $SchedulerService -Force -ErrorAction SilentlyContinue
+    # No unattended way to delete a server registration exists: leave a note on the share.
     try {
-        $token = (Invoke-RestMethod -Headers @{ Metadata = 'true' } -TimeoutSec 10 -Uri 'http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fstorage.azure.com%2F').access_token
-        $base = "https://$StorageAccount.file.core.windows.net/$FileShare"
-        $headers = @{
-            Authorization               = "Bearer $token"
-            'x-ms-version'              = '2023-11-03'
-            'x-ms-file-request-intent'  = 'backup'
+        $headers = Get-ShareHeaders
+        New-ShareDirectory 'terminated' $headers
+        Send-ShareFile ([Text.Encoding]::UTF8.GetBytes("$env:COMPUTERNAME $((Get-Date).ToUniversalTime().ToString('o'))")) "terminated/$($env:COMPUTERNAME.ToLowerInvariant()).txt" $headers
+    }
+    catch { Write-Step "Scale-in: note not written to the share ($($_.Exception.Message))" }
+}
+
+function Copy-SetupArtifacts([string]$TranscriptPath) {
+    # The Marketplace layout: <computer>/server.hsconf, <computer>/logs/*; all scrubbed first.
+    $computer = $env:COMPUTERNAME.ToLowerInvariant()
+    $files = @{ "logs/$(Split-Path -Leaf $TranscriptPath)" = $TranscriptPath; "logs/$ModuleLog" = (Join-Path $LogDir $ModuleLog); 'logs/ConfigurationTool.log' = (Join-Path $env:SystemRoot 'Temp\ConfigurationTool.log') }
+    foreach ($log in @(Get-ChildItem -Path (Join-Path $env:SystemRoot 'Temp') -Filter '*.log' -ErrorAction SilentlyContinue | Where-Object { $_.Name -like 'PlatformServer*' -or $_.Name -like 'LifeTime*' })) {
+        $files["logs/$($log.Name)"] = $log.FullName
+    }
+    try {
+        $headers = Get-ShareHeaders
+        New-ShareDirectory $computer $headers
+        New-ShareDirectory "$computer/logs" $headers
+        foreach ($target in $files.Keys) {
+            if (-not (Test-Path -LiteralPath $files[$target])) { continue }
+            try {
+                $text = Protect-Text ([IO.File]::ReadAllText($files[$target]))
+                Send-ShareFile ([Text.Encoding]::UTF8.GetBytes($text)) "$computer/$target" $headers
+            }
+            catch { Write-Step "Setup logs: $target not copied ($($_.Exception.Message))" }
         }
-        $directory = "$base/$($env:COMPUTERNAME.ToLowerInvariant())?restype=directory"
-        try {
-            Invoke-RestMethod -Method Put -Uri $directory -Headers $headers | Out-Null
+        if (Get-Command -Name 'Get-OSServerInstallDir' -ErrorAction SilentlyContinue) {
+            $hsconf = Join-Path ([string](Get-OSServerInstallDir -ErrorAction SilentlyContinue)) 'server.hsconf'
+            if (Test-Path -LiteralPath $hsconf) {
+                Send-ShareFile ([Text.Encoding]::UTF8.GetBytes((Get-ProtectedHsconf $hsconf))) "$computer/server.hsconf" $headers
+            }
         }
-        catch [System.Net.WebException] {
-            # 409: the directory exists already.
-            if ([int]$_.Exception.Response.StatusCode -ne 409) { throw }
-        }
-        $bytes = [IO.File]::ReadAllBytes($LogPath)
-        Invoke-RestMethod -Method Put -Uri "$base/$name" -Headers ($headers + @{ 'x-ms-type' = 'file'; 'x-ms-content-length' = "$($bytes.Length)" }) | Out-Null
-        $chunk = 4 * 1024 * 1024
-        for ($offset = 0; $offset -lt $bytes.Length; $offset += $chunk) {
-            $count = [Math]::Min($chunk, $bytes.Length - $offset)
-            $range = @{ 'x-ms-range' = "bytes=$offset-$($offset + $count - 1)"; 'x-ms-write' = 'update' }
-            $body = New-Object byte[] $count
-            [Array]::Copy($bytes, $offset, $body, 0, $count)
-            Invoke-RestMethod -Method Put -Uri "$base/$name`?comp=range" -Headers ($headers + $range) -Body $body -ContentType 'application/octet-stream' | Out-Null
-        }
-        Write-Output "Setup log copied to $base/$name"
+        Write-Step "Setup logs copied to $(Get-ShareUri $computer)"
     }
     catch {
-        Write-Output "Setup log not copied to the file share ($($_.Exception.Message)); it stays in $LogPath"
+        Write-Step "Setup logs not copied to the file share ($($_.Exception.Message)); they stay in $LogDir"
     }
+}
+
+function Protect-LogFile([string]$Path) {
+    # The transcript header names the host command line; drop it and any secret value.
+    $lines = Get-Content -LiteralPath $Path | Where-Object { $_ -notmatch '^(Host Application|Command start time|Username|RunAs User):' }
+    Set-Content -LiteralPath $Path -Value (Protect-Text ($lines -join [Environment]::NewLine)) -Encoding UTF8
+}
+
+function Invoke-Setup([hashtable]$State) {
+    if ($State['rebootRequestedAt']) {
+        $boot = (Get-CimInstance -ClassName Win32_OperatingSystem).LastBootUpTime.ToUniversalTime()
+        if ($boot -lt [datetime]::Parse($State['rebootRequestedAt']).ToUniversalTime()) {
+            Write-Step 'Continuation: the requested reboot has not happened yet'
+            return 3010
+        }
+        $State.Remove('rebootRequestedAt')
+        Save-SetupState $State
+        Unregister-SystemTask $RebootTask
+    }
+    if ($Mode -eq 'Setup' -and "$($State['lastOutcome'])".StartsWith('Resume')) {
+        Write-Step "Continuation: the background run after the reboot ended: $($State['lastOutcome'])"
+    }
+    Invoke-Preflight
+    Write-Step "OutSystems setup ($Mode): role $Role, Platform Server $PlatformVersion$(if ($Role -eq 'lifetime') { ", LifeTime $LifetimeVersion" }), controller $ControllerAddress"
+    Initialize-DataDisk
+    $installDir = Get-InstallDir
+    Import-SetupTools
+    # Minutes each step may take at most (the controller wait is part of the configuration).
+    $steps = [ordered]@{ 'prerequisites' = 20; 'Platform Server' = 20; 'configuration' = 30; 'publication' = 30; 'LifeTime' = 30; 'tuning' = 5 }
+    foreach ($step in $steps.Keys) {
+        $code = Test-RunBudget $State $step $steps[$step]
+        if ($code -eq 0) {
+            $code = @(switch ($step) {
+                    'prerequisites' { Install-Prerequisites $State }
+                    'Platform Server' { Install-PlatformServer $State $installDir }
+                    'configuration' { Disable-DeploymentControllerOnFrontend; Invoke-ServerConfiguration $State; Set-AdminPassword; Set-TlsOffloading; 0 }
+                    'publication' { Publish-SystemComponents $State; 0 }
+                    'LifeTime' { Publish-Lifetime $State; 0 }
+                    'tuning' { Set-ServerTuning $State; Set-FirewallRules; Register-ScaleInWatcher; 0 }
+                })[-1]
+        }
+        if ($code -ne 0) { return $code }
+    }
+    if ($Role -eq 'controller') {
+        Write-Step "Controller: outside the HTTP(S) workload; disable this server's front-end role in Service Center > Administration > Servers (OutSystems has no unattended switch for it)"
+    }
+    Write-Step 'OutSystems setup: done'
+    return 0
 }
 
 #endregion
 
+if ($Mode -eq 'WatchTermination') {
+    Watch-TerminateNotification
+    exit 0
+}
+
 New-Item -ItemType Directory -Force -Path $LogDir | Out-Null
-$logPath = Join-Path $LogDir ("setup-{0:yyyyMMddTHHmmssZ}.log" -f (Get-Date).ToUniversalTime())
-Start-Transcript -LiteralPath $logPath -Append | Out-Null
-$failed = $false
+$transcript = Join-Path $LogDir "setup-$Stamp.log"
+Start-Transcript -LiteralPath $transcript -Append | Out-Null
+$exitCode = 1
+$lastLine = ''
+$lock = $null
+$state = @{}
 try {
-    if (-not (Test-PrivateKeyFormat $PrivateKey)) {
-        throw '-PrivateKey must be the base64 text of 16 bytes.'
+    $lock = Enter-SetupLock
+    if (-not $lock) {
+        $exitCode = 3010
+        $lastLine = "OutSystems setup not finished: a background setup run is still in progress after $LockWaitMinutes minutes"
     }
-    Write-Step "OutSystems setup: role $Role, Platform Server $PlatformVersion$(if ($Role -eq 'lifetime') { ", LifeTime $LifetimeVersion" }), controller $ControllerAddress"
-    $state = Read-SetupState
-    Initialize-DataDisk
-    $installDir = Get-InstallDir
-    Import-SetupTools
-    Install-Prerequisites $state
-    Install-PlatformServer $state $installDir
-    Install-CacheInvalidationService
-    Disable-DeploymentControllerOnFrontend
-    Invoke-ServerConfiguration $state
-    Publish-SystemComponents $state
-    Set-ServerTuning $state
-    Set-FirewallRules
-    Write-Step 'OutSystems setup: done'
+    else {
+        $state = Read-SetupState
+        $exitCode = @(Invoke-Setup $state)[-1]
+        if ($exitCode -eq 3010) { $lastLine = 'OutSystems setup not finished: it continues after a reboot or in the background; apply the extension again later' }
+    }
 }
 catch {
-    $failed = $true
-    # The message and position only: an error record's full text could echo bound parameters.
-    Write-Output "OutSystems setup failed: $($_.Exception.Message) (line $($_.InvocationInfo.ScriptLineNumber))"
+    # The message and position only: an error record's full text could echo bound values.
+    $exitCode = 1
+    $lastLine = "OutSystems setup failed: $(Protect-Text $_.Exception.Message) (line $($_.InvocationInfo.ScriptLineNumber))"
 }
 finally {
+    if ($lastLine) { Write-Step $lastLine }
+    if ($lock) {
+        if ($exitCode -ne 3010) {
+            # One-shot continuation; its outcome is kept for the extension's next run.
+            Unregister-SystemTask $ResumeTask
+            $state['lastOutcome'] = "$Mode $(if ($exitCode -eq 0) { 'succeeded' } else { "failed: $lastLine" })"
+            if ($exitCode -eq 0) { $state.Remove('reboots') }
+            Save-SetupState $state
+        }
+        $lock.ReleaseMutex()
+        $lock.Dispose()
+    }
     Stop-Transcript | Out-Null
-    Protect-LogFile $logPath
-    Copy-LogToFileShare $logPath
+    Protect-LogFile $transcript
+    Copy-SetupArtifacts $transcript
 }
-if ($failed) { exit 1 }
-exit 0
+# The extension shows the last 4,096 bytes of output: the outcome is the last line.
+if ($lastLine) { Write-Host $lastLine }
+exit $exitCode

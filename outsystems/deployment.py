@@ -54,10 +54,11 @@ BUSY_BACKOFF_SECONDS: Final = 30.0
 #: continuation after the reboot, and running the extension again collects the outcome
 #: (infra/scripts/Install-OutSystems.ps1; 3010 is Windows' ERROR_SUCCESS_REBOOT_REQUIRED).
 REBOOT_EXIT_CODE: Final = 3010
-#: How long to let a rebooting server come back before running its setup extension again, and
-#: how many times at most (prerequisites, then Platform Server, may each ask for one).
-REBOOT_WAIT_SECONDS: Final = 300.0
-MAX_REBOOT_RERUNS: Final = 3
+#: How long to wait before running a setup extension again that exited 3010, and how many
+#: times at most. 3010 means the server rebooted, or a step would not fit the extension's 90
+#: minutes and goes on in the background: the next run waits for that run and reports it.
+REBOOT_WAIT_SECONDS: Final = 600.0
+MAX_REBOOT_RERUNS: Final = 6
 # The Custom Script Extension's message for a non-zero exit code ("... failed because it
 # returned a non-zero exit code of: '3010'"), as ARM relays it in VMExtensionProvisioningError.
 _EXIT_CODE_RE: Final = re.compile(r"exit code of:?\s*'?(\d+)'?", re.IGNORECASE)
@@ -238,12 +239,15 @@ class Walk:
                 step.attempts -= 1
                 step.not_before = now + timedelta(seconds=REBOOT_WAIT_SECONDS * self.backoff_scale)
                 step.operation = None
-                step.waiting_for = f"waiting for {display_name(step.resource)} after a reboot"
+                step.waiting_for = (
+                    f"waiting for {display_name(step.resource)} (rebooted or running in the "
+                    "background)"
+                )
                 self._pending.append(step)
                 return
             message = (
-                f"the server asked for a reboot {step.reruns + 1} times in a row; its setup "
-                f"log is on the platform's file share ({message})"
+                f"the setup was still unfinished after {step.reruns + 1} runs (reboots or "
+                f"background steps); its log is on the platform's file share ({message})"
             )
         if _retryable(code) and step.attempts < MAX_ATTEMPTS:
             backoff = RETRY_BACKOFF_SECONDS[min(step.attempts, len(RETRY_BACKOFF_SECONDS)) - 1]

@@ -300,9 +300,11 @@ def private_key_secret(env: Environment) -> SecretName:
     return SecretName(f"{env}-private-key", "private-key", env)
 
 
-def outsystems_admin_secret(env: Environment) -> SecretName:
-    """The Service Center (and, for `life`, LifeTime) admin password."""
-    return SecretName(f"{env}-outsystems-admin-password", "password", env)
+def outsystems_admin_secret() -> SecretName:
+    """The Service Center and LifeTime `admin` password: one for the whole platform, because
+    every environment's admin password must equal LifeTime's or LifeTime cannot synchronize
+    (OutSystems' "No default credentials in Platform Server" page)."""
+    return SecretName("outsystems-admin-password", "password", "shared")
 
 
 def gateway_certificate_secret(env: Environment) -> SecretName:

@@ -538,6 +538,7 @@ class _Builder:
             self.network()
         share = self.storage()
         self.vault = self.key_vault()
+        self.admin_secret = self.secret(outsystems_admin_secret())
         if self.spec.bastion:
             self.bastion()
         tls = self.spec.tls
@@ -926,7 +927,7 @@ class _Builder:
         secrets = {
             "sql": self.secret(sql_admin_secret(env)),
             "key": self.secret(private_key_secret(env)),
-            "admin": self.secret(outsystems_admin_secret(env)),
+            "admin": self.admin_secret,
         }
         # What the environment's servers read while they set themselves up: their own
         # secrets (never another environment's) and the share their logs go to.
@@ -1126,7 +1127,7 @@ class _Builder:
             "KeyVaultUri": names.key_vault_uri(),
             "DatabaseAdminPasswordSecret": sql_admin_secret(env).name,
             "PrivateKeySecret": private_key_secret(env).name,
-            "AdminPasswordSecret": outsystems_admin_secret(env).name,
+            "AdminPasswordSecret": outsystems_admin_secret().name,
             "IdentityResourceId": self.id(IDENTITY, names.identity(env)),
             "StorageAccount": names.storage_account,
             "FileShare": names.file_share,

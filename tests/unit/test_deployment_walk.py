@@ -162,3 +162,77 @@ def test_steps_name_child_resources_with_their_parent(
 ) -> None:
     resource = Resource(resource_id, type_, resource_id.rsplit("/", 1)[1], "v", "dev", {})
     assert display_name(resource) == shown
+
+
+# The Custom Script Extension's failure for exit code 3010, as ARM relays it (Microsoft's
+# "Custom Script Extension for Windows" troubleshooting: "Command execution finished, but failed
+# because it returned a non-zero exit code of: '<code>'").
+REBOOTED = (
+    "VM has reported a failure when processing extension 'outsystems-setup' (publisher "
+    "'Microsoft.Compute' and type 'CustomScriptExtension'). Error message: 'Command execution "
+    "finished, but failed because it returned a non-zero exit code of: '3010''."
+)
+
+
+def failed_with(resource: Resource, message: str) -> dict[str, Any]:
+    error = {"code": "VMExtensionProvisioningError", "message": message}
+    return {"resource_id": resource.id, "method": "PUT", "status": "Failed", "error": error}
+
+
+def test_a_setup_that_exits_3010_runs_again_after_a_wait_then_succeeds() -> None:
+    from outsystems.deployment import MAX_REBOOT_RERUNS, REBOOT_WAIT_SECONDS
+    from outsystems.topology import VM_EXTENSION
+
+    setup = res("vm/outsystems-setup", type_=VM_EXTENSION)
+    walk = Walk("dev", [setup], [setup.id])
+    now = T0
+    assert walk.rerun_of(setup.id) == 0
+    for rerun in range(1, MAX_REBOOT_RERUNS + 1):
+        walk.started(setup.id, op(setup, "InProgress"), now)
+        walk.checked(failed_with(setup, REBOOTED), now)
+        assert not walk.finished
+        assert walk.progress()["step"].endswith(
+            "/outsystems-setup (rebooted or running in the background)"
+        )
+        assert walk.ready(now) == []
+        now = now + timedelta(seconds=REBOOT_WAIT_SECONDS)
+        assert names(walk.ready(now)) == ["vm/outsystems-setup"]
+        # The orchestration sends the rerun number as the extension's forceUpdateTag.
+        assert walk.rerun_of(setup.id) == rerun
+    walk.started(setup.id, op(setup, "Succeeded"), now)
+    assert walk.progress()["status"] == "Succeeded"
+
+
+def test_a_setup_that_never_finishes_fails_naming_the_log() -> None:
+    from outsystems.deployment import MAX_REBOOT_RERUNS, REBOOT_WAIT_SECONDS
+    from outsystems.topology import VM_EXTENSION
+
+    setup = res("vm/outsystems-setup", type_=VM_EXTENSION)
+    walk = Walk("dev", [setup], [setup.id])
+    now = T0
+    for _ in range(MAX_REBOOT_RERUNS + 1):
+        walk.started(setup.id, op(setup, "InProgress"), now)
+        walk.checked(failed_with(setup, REBOOTED), now)
+        now = now + timedelta(seconds=REBOOT_WAIT_SECONDS)
+    assert walk.finished
+    error = walk.progress()["error"]
+    assert error["code"] == "VMExtensionProvisioningError"
+    assert "still unfinished" in error["message"]
+    assert "file share" in error["message"]
+
+
+def test_other_exit_codes_and_other_types_do_not_rerun() -> None:
+    from outsystems.deployment import reboot_requested
+    from outsystems.topology import VM_EXTENSION
+
+    assert reboot_requested(REBOOTED)
+    assert not reboot_requested(REBOOTED.replace("3010", "1"))
+    assert not reboot_requested("exit code of: '30100'")
+    setup = res("vm/outsystems-setup", type_=VM_EXTENSION)
+    walk = Walk("dev", [setup], [setup.id])
+    walk.started(setup.id, failed_with(setup, REBOOTED.replace("3010", "1")), T0)
+    assert walk.finished
+    vm = res("vm", type_=VM)
+    other = Walk("dev", [vm], [vm.id])
+    other.started(vm.id, failed_with(vm, REBOOTED), T0)
+    assert other.finished

@@ -85,7 +85,7 @@ def test_every_name_obeys_azure_rules(
     assert IDENTITY.fullmatch(names.identity(env))
     for secret in (
         sql_admin_secret(env), vm_admin_secret(env), private_key_secret(env),
-        outsystems_admin_secret(env), gateway_certificate_secret(env), frontends_admin_secret(),
+        outsystems_admin_secret(), gateway_certificate_secret(env), frontends_admin_secret(),
     ):  # fmt: skip
         assert VAULT_SECRET.fullmatch(secret.name)
     assert STORAGE.fullmatch(names.storage_account)

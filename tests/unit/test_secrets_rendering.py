@@ -215,7 +215,7 @@ def test_rendered_secrets_are_masked_in_error_text(
     platform: tuple[PlatformSpec, ResourceGraph],
 ) -> None:
     spec, graph = platform
-    created = render(spec, graph, named(graph, "test-outsystems-admin-password"), FakeArm())
+    created = render(spec, graph, named(graph, "outsystems-admin-password"), FakeArm())
     password = created["properties"]["value"]
     encoded = base64.b64encode(password.encode()).decode()
     text = f"setup failed: login with {password} ({encoded}) refused"

@@ -383,9 +383,6 @@ def test_parameters_are_contract_c1_in_order_and_none_is_a_secret() -> None:
     assert not [n for n in declared if re.search(r"Password$|PrivateKey$", n)], "secrets are names"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="topology.py passes the old command line until the lead moves it to C1"
-)
 def test_topology_passes_contract_c1() -> None:
     assert tuple(SETUP_SCRIPT_PARAMETERS) == C1_PARAMETERS
 

@@ -289,7 +289,7 @@ def test_secrets_are_placeholders_where_azure_takes_them(
         env = extension.environment
         assert arguments["DatabaseAdminPasswordSecret"] == f"{env}-sql-admin-password"
         assert arguments["PrivateKeySecret"] == f"{env}-private-key"
-        assert arguments["AdminPasswordSecret"] == f"{env}-outsystems-admin-password"
+        assert arguments["AdminPasswordSecret"] == "outsystems-admin-password"
 
 
 def test_names_obey_azure_limits(scenario: tuple[PlatformSpec, ResourceGraph]) -> None:
@@ -359,17 +359,19 @@ def test_rendering_fills_every_placeholder(scenario: tuple[PlatformSpec, Resourc
 @pytest.mark.parametrize(
     ("name", "counts"),
     [
-        # Per environment 21: identity, 5 secrets, 5 role assignments, SQL server, 3
+        # Per environment 20: identity, 4 secrets, 5 role assignments, SQL server, 3
         # databases, VNet rule, public IP, gateway, NIC, VM, setup; + a WAF policy in prod,
         # + the farm's scale set, its admin password, action group and two alerts. A user's
-        # certificate spares the self-signed one and its role assignment.
-        ("farm", {"shared": 13, "dev": 21, "test": 21, "prod": 27, "life": 21}),
-        ("standalone", {"shared": 13, "dev": 21, "test": 21, "prod": 22, "life": 21}),
-        ("farm-bastion-tls", {"shared": 15, "dev": 19, "test": 19, "prod": 25, "life": 19}),
-        ("farm-existing-subnets", {"shared": 5, "dev": 21, "test": 21, "prod": 27, "life": 21}),
+        # certificate spares the self-signed one and its role assignment. Shared: the group,
+        # network (VNet, 5 NSGs, NAT gateway and its IP), storage and share, vault, the
+        # platform's admin password, the gateways' identity.
+        ("farm", {"shared": 14, "dev": 20, "test": 20, "prod": 26, "life": 20}),
+        ("standalone", {"shared": 14, "dev": 20, "test": 20, "prod": 21, "life": 20}),
+        ("farm-bastion-tls", {"shared": 16, "dev": 18, "test": 18, "prod": 24, "life": 18}),
+        ("farm-existing-subnets", {"shared": 6, "dev": 20, "test": 20, "prod": 26, "life": 20}),
         (
             "standalone-existing-bastion-tls",
-            {"shared": 7, "dev": 19, "test": 19, "prod": 20, "life": 19},
+            {"shared": 8, "dev": 18, "test": 18, "prod": 19, "life": 18},
         ),
     ],
 )
@@ -562,7 +564,7 @@ def test_setup_waits_for_databases_vnet_rule_and_share() -> None:
         }
         storage = one(graph, STORAGE_ACCOUNT).name
         assert scopes == {
-            f"{env}-sql-admin-password", f"{env}-private-key", f"{env}-outsystems-admin-password",
+            f"{env}-sql-admin-password", f"{env}-private-key", "outsystems-admin-password",
             storage,
         }  # fmt: skip
 

@@ -30,16 +30,17 @@ from outsystems.topology import (
     STORAGE_ACCOUNT,
     VM,
     VNET,
+    WAF_POLICY,
     Resource,
     api_version,
 )
 
 #: Deletion waves by type; a type not listed goes in the first wave (nothing of ours needs it).
 _WAVES: Final[tuple[frozenset[str], ...]] = (
-    frozenset({METRIC_ALERT, ACTION_GROUP, BASTION_HOST}),
-    frozenset({SCALE_SET, VM}),
+    frozenset({METRIC_ALERT, BASTION_HOST}),
+    frozenset({SCALE_SET, VM, ACTION_GROUP}),
     frozenset({APP_GATEWAY, NIC, "Microsoft.Compute/disks"}),
-    frozenset({SQL_SERVER}),
+    frozenset({SQL_SERVER, WAF_POLICY}),
     # Key Vault soft-deletes: a redeploy of the platform recovers the vault with its secrets.
     frozenset({STORAGE_ACCOUNT, IDENTITY, KEY_VAULT}),
     frozenset({VNET}),

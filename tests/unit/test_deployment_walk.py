@@ -236,3 +236,40 @@ def test_other_exit_codes_and_other_types_do_not_rerun() -> None:
     other = Walk("dev", [vm], [vm.id])
     other.started(vm.id, failed_with(vm, REBOOTED), T0)
     assert other.finished
+
+
+def test_teardown_deletes_every_resource_after_whatever_references_it() -> None:
+    """For the graph the app builds: a resource that another one references (a subnet, a WAF
+    policy, a public IP, a NAT gateway...) goes in a later wave, or ARM refuses the delete as in
+    use. Child resources go with their top-level parent."""
+    import json
+    import re
+    from pathlib import Path
+
+    from outsystems.spec import parse_spec
+    from outsystems.topology import ROLE_ASSIGNMENT, build_topology, type_of
+
+    body = {**json.loads((Path("examples") / "spec-farm.json").read_text()), "bastion": True}
+    graph = build_topology(
+        parse_spec("acme", body, default_subscription_id="0" * 8 + "-0000-0000-0000-" + "0" * 12)
+    )
+
+    def top(resource_id: str) -> str:
+        parts = resource_id.split("/")
+        lowered = [p.lower() for p in parts]
+        start = lowered.index("providers") if "providers" in lowered else len(parts)
+        return "/".join(parts[: start + 3])
+
+    arm_id = re.compile(r"/subscriptions/[^\s'\"#}]+")
+    for resource in graph:
+        if resource.type == ROLE_ASSIGNMENT:
+            continue  # deleted first of all; references nothing but its scope and principal
+        for text in re.findall(r'"(/subscriptions/[^"]+)"', json.dumps(resource.body)):
+            for ref in arm_id.findall(text):
+                owner = graph.owner_of(ref)
+                if owner is None or top(owner.id) == top(resource.id):
+                    continue
+                user, used = type_of(top(resource.id)), type_of(top(owner.id))
+                if used == "Microsoft.Resources/resourceGroups":
+                    continue
+                assert rank(user) < rank(used), f"{user} references {used}"

@@ -34,7 +34,7 @@ from outsystems.topology import (
 from tests.e2e.test_deploy import sample
 from tests.e2e.test_secrets import assert_no_leak, host_process, wait_terminal, write_settings
 from tests.support.azurite import Azurite
-from tests.support.stack import SUBSCRIPTION, Stack, app_settings, running_stack
+from tests.support.stack import SUBSCRIPTION, Stack, app_settings, assert_torn_down, running_stack
 
 LONG_TYPES = frozenset({VM, VM_EXTENSION, APP_GATEWAY, SQL_SERVER, SCALE_SET})
 
@@ -178,6 +178,10 @@ def test_deployment_and_teardown_complete_despite_ten_percent_of_arm_requests_fa
     stack.sim.configure(
         {"faultRate": 0.1, "seed": seed, "faultRetryAfter": 0, "latencyScale": 0.0002}
     )
+    # Whatever the seed draws, one operation that ARM accepts and then fails, to be retried.
+    stack.sim.add_fault_rule(
+        method="PUT", path="/virtualmachines/acme-dev-vm", kind="operation-failed", count=1
+    )
     spec = sample("spec-farm.json")
     assert stack.deploy("acme", spec).status_code == 202
     state = stack.wait("acme", 180)
@@ -193,7 +197,7 @@ def test_deployment_and_teardown_complete_despite_ten_percent_of_arm_requests_fa
     assert state["lastOperation"]["kind"] == "teardown"
     assert state["lastOperation"]["runtimeStatus"] == "Completed"
     assert {e["status"] for e in state["environments"].values()} == {"Deleted"}
-    assert stack.sim.resources() == []
+    assert_torn_down(stack.sim)
 
 
 # --- a permanent failure in one environment ----------------------------------------------------

@@ -10,7 +10,12 @@ from tests.support.stack import SUBSCRIPTION, Stack
 
 
 def live_ids(stack: Stack) -> set[str]:
-    return {r["id"].lower() for r in stack.sim.resources()}
+    """The platform's resources that exist (a soft-deleted vault does not)."""
+    return {
+        r["id"].lower()
+        for r in stack.sim.resources()
+        if r["type"].lower() != "microsoft.keyvault/deletedvaults"
+    }
 
 
 def deployed(stack: Stack, solution_id: str = "acme", spec_file: str = "spec-demo.json") -> None:
@@ -49,6 +54,34 @@ def test_teardown_of_one_environment_then_the_whole_platform(stack: Stack) -> No
     assert stack.api("DELETE", "platforms/acme").status_code == 404
     types = [e["type"] for e in stack.events()]
     assert types.count("outsystems.teardown.succeeded") == 2
+
+
+def test_a_platform_torn_down_comes_back_with_its_vault_recovered(stack: Stack) -> None:
+    """Key Vault soft-deletes the platform's vault (purge protection forbids purging it): a
+    redeploy of the same solution id recovers it, with its secrets, instead of failing on the
+    name (Azure/azure-rest-api-specs, Microsoft.KeyVault Vault.tsp: `createMode: recover`)."""
+
+    def secrets() -> dict[str, str | None]:
+        return {
+            r["id"].rsplit("/", 1)[-1]: stack.sim.write_only_digest(r["id"], "properties.value")
+            for r in stack.sim.resources("Microsoft.KeyVault/vaults/secrets")
+        }
+
+    deployed(stack)
+    before = secrets()
+    assert {"dev-sql-admin-password", "outsystems-admin-password"} <= set(before)
+    assert all(before.values())
+    assert stack.api("DELETE", "platforms/acme").status_code == 202
+    assert stack.wait("acme")["lastOperation"]["runtimeStatus"] == "Completed"
+    assert live_ids(stack) == set()
+    assert len(stack.sim.resources("Microsoft.KeyVault/deletedVaults")) == 1
+
+    deployed(stack)
+    state = stack.state("acme")
+    assert {e["status"] for e in state["environments"].values()} == {"Succeeded"}
+    assert stack.sim.resources("Microsoft.KeyVault/deletedVaults") == []
+    # The same secrets, with the same values: the new servers got the passwords the vault keeps.
+    assert secrets() == before
 
 
 def test_teardown_leaves_what_is_not_the_platforms(stack: Stack) -> None:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner, Result
 from localdev.armsim.server import SimulatorServer
 from osctl.main import app
 from tests.support.azurite import Azurite
-from tests.support.stack import Stack, running_stack
+from tests.support.stack import Stack, assert_torn_down, running_stack
 
 KEY = "live-function-key-0123456789abcdef"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -78,7 +78,7 @@ def test_deploy_status_plan_scale_and_destroy(keyed: Stack, tmp_path: Path) -> N
 
     destroyed = osctl(keyed, "destroy", "acme", "--yes", "--poll-interval", "0.2")
     assert destroyed.exit_code == 0, destroyed.output
-    assert keyed.sim.resources() == []
+    assert_torn_down(keyed.sim)
 
 
 def test_api_errors_are_messages_and_exit_codes(keyed: Stack, tmp_path: Path) -> None:

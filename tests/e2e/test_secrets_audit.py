@@ -39,7 +39,7 @@ from tests.e2e.test_secrets import (
     secret_values,
 )
 from tests.support.azurite import Azurite
-from tests.support.stack import SECRETS, Stack
+from tests.support.stack import SECRETS, Stack, assert_torn_down
 
 FAULT_SEED = 41
 
@@ -199,7 +199,7 @@ def test_no_secret_anywhere_after_deploy_scale_redeploy_and_teardown_under_fault
         )
         texts |= durable_statuses(stack)
         events = stack.events()
-    assert sim.resources() == []
+    assert_torn_down(sim)
     assert sum(1 for r in sim.requests() if r["fault"]) >= 10
 
     kinds = {e["type"] for e in events}

@@ -121,3 +121,17 @@ def running_stack(
                 stack.session.close()
     finally:
         reset_connection()
+
+
+#: What a whole teardown leaves on purpose: the platform's Key Vault, soft-deleted (Key Vault
+#: keeps a deleted vault for its retention period; purge protection forbids purging it), which a
+#: redeploy of the same solution id recovers with its secrets.
+DELETED_VAULT = "microsoft.keyvault/deletedvaults"
+
+
+def assert_torn_down(sim: SimulatorServer) -> None:
+    """Nothing of the platform is left but its soft-deleted vault."""
+    left = [r for r in sim.resources() if r["type"].lower() != DELETED_VAULT]
+    assert left == [], [r["id"] for r in left]
+    vaults = [r for r in sim.resources() if r["type"].lower() == DELETED_VAULT]
+    assert len(vaults) <= 1, [r["id"] for r in vaults]

@@ -151,8 +151,27 @@ class Platform:
             "solutionId": self.solution_id,
             "subscriptionId": self.subscription_id,
             "resourceGroup": self.resource_group,
+            "status": self.status(),
             "lastOperation": self.op.to_json() if self.op else None,
         }
+
+    def status(self) -> str | None:
+        """The contract's top-level outcome of the last operation (`docs/api.md`)."""
+        op = self.op
+        if op is None:
+            return None
+        if op.runtime_status not in RUN_TERMINAL:
+            return "Running"
+        if op.runtime_status in {"Terminated", "Canceled"}:
+            return "Canceled"
+        if op.runtime_status == "Failed":
+            return "Failed"
+        wanted = "Deleted" if op.kind == "teardown" else "Succeeded"
+        involved = [self.envs[name].status for name in op.targets if name in self.envs]
+        done = sum(status == wanted for status in involved)
+        if done == len(involved):
+            return "Succeeded"
+        return "PartiallySucceeded" if done else "Failed"
 
 
 def outputs_for(solution_id: str, env: str) -> dict[str, Any]:

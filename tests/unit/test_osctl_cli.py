@@ -156,7 +156,8 @@ def test_deploy_completed_with_a_failed_environment_is_a_failure(fake: FakeApi, 
     result = osctl(fake, "deploy", "acme", "-f", str(spec), "--poll-interval", "0")
 
     assert result.exit_code == 1
-    assert "failed (Completed)" in result.stdout
+    assert "✗ deploy of acme partially succeeded: 3/4 environments succeeded" in result.stdout
+    assert any(line.startswith("  life: OperationNotAllowed:") for line in lines(result.stdout))
 
 
 def test_redeploy_is_not_judged_by_the_previous_operation(fake: FakeApi, spec: Path):
@@ -274,6 +275,7 @@ def test_status_shows_operation_environments_and_outputs(fake: FakeApi):
     assert result.exit_code == 0
     out = result.stdout
     assert re.search(r"Platform\s+acme", out)
+    assert re.search(r"Status\s+Succeeded", out)
     assert re.search(r"Resource group\s+acme-rg", out)
     assert re.search(r"Last operation\s+deploy Completed", out)
     assert re.search(r"prod\s+│ Succeeded\s+│ 12/12", out)
@@ -286,10 +288,27 @@ def test_status_of_a_running_deployment_shows_progress_and_how_to_follow(fake: F
 
     result = osctl(fake, "status", "acme")
 
-    assert result.exit_code == 0
+    # Not (yet) a success: a pipeline can tell "still running" from "failed".
+    assert result.exit_code == 4
+    assert re.search(r"Status\s+Running", result.stdout)
     assert re.search(r"Last operation\s+deploy Running", result.stdout)
     assert re.search(r"prod\s+│ Running\s+│ 4/12\s+│ creating acme-prod-", result.stdout)
     assert "Follow it with: osctl wait acme" in result.stdout
+
+
+def test_status_of_a_partly_failed_deployment_says_so_and_exits_1(fake: FakeApi, spec: Path):
+    """Issue 14.1: the orchestration completed, yet one environment failed."""
+    fake.fail_next_deploy(FailPlan("test", runtime_status="Completed"))
+    osctl(fake, "deploy", "acme", "-f", str(spec), "--poll-interval", "0")
+
+    result = osctl(fake, "status", "acme")
+
+    assert result.exit_code == 1
+    assert re.search(r"Status\s+PartiallySucceeded", result.stdout)
+    assert re.search(r"Last operation\s+deploy Completed", result.stdout)
+    as_json = osctl(fake, "--json", "status", "acme")
+    assert as_json.exit_code == 1
+    assert json.loads(as_json.stdout)["status"] == "PartiallySucceeded"
 
 
 def test_status_of_an_unknown_platform_is_404_exit_2(fake: FakeApi):
@@ -309,9 +328,28 @@ def test_list_shows_each_platform_and_its_last_operation(fake: FakeApi):
 
     assert result.exit_code == 0
     assert re.search(
-        r"acme\s+│ 00000000-0000-4000-8000-000000000001 │ acme-rg\s+│ deploy", result.stdout
+        r"acme\s+│ Succeeded\s+│ 00000000-0000-4000-8000-000000000001 │ acme-rg\s+│ deploy",
+        result.stdout,
     )
-    assert re.search(r"beta\s+│ .* │ rg-beta\s+│ deploy Completed", result.stdout)
+    assert re.search(r"beta\s+│ Succeeded\s+│ .* │ rg-beta\s+│ deploy Completed", result.stdout)
+
+
+def test_list_exits_1_unless_every_platform_succeeded(fake: FakeApi, spec: Path):
+    fake.seed("acme")
+    fake.fail_next_deploy(FailPlan("dev", runtime_status="Completed"))
+    osctl(fake, "deploy", "beta", "-f", str(spec), "--poll-interval", "0")
+
+    result = osctl(fake, "list")
+
+    assert result.exit_code == 1
+    assert re.search(r"acme\s+│ Succeeded\s+│", result.stdout)
+    assert re.search(r"beta\s+│ PartiallySucceeded\s+│", result.stdout)
+    as_json = osctl(fake, "list", "--json")
+    assert as_json.exit_code == 1
+    assert [p["status"] for p in json.loads(as_json.stdout)["platforms"]] == [
+        "Succeeded",
+        "PartiallySucceeded",
+    ]
 
 
 def test_list_without_platforms_says_how_to_deploy(fake: FakeApi):
@@ -573,6 +611,7 @@ def test_json_deploy_prints_only_the_final_state_on_stdout(fake: FakeApi, spec: 
     assert result.exit_code == 0
     final = json.loads(result.stdout)
     assert final["outcome"] == "succeeded"
+    assert final["status"] == "Succeeded"
     assert final["lastOperation"]["runtimeStatus"] == "Completed"
     assert final["outputs"]["life"]["lifetimeUrl"].endswith("/LifeTime")
     # Progress still reaches a CI log, on stderr.

@@ -88,6 +88,8 @@ class Snapshot:
     environments: tuple[EnvironmentProgress, ...]
     outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     raw: JSONObject = field(default_factory=dict)
+    #: The API's top-level outcome (`Running`, `Succeeded`, ...); None from an older app.
+    status: str | None = None
 
     @property
     def terminal(self) -> bool:
@@ -102,6 +104,7 @@ class Snapshot:
             environments=parse_environments(raw.get("environments")),
             outputs=outputs if isinstance(outputs, dict) else {},
             raw=raw,
+            status=_optional_str(raw.get("status")),
         )
 
     @classmethod
@@ -182,22 +185,36 @@ def platform_order(names: Iterable[str]) -> list[str]:
 
 class Outcome(Enum):
     SUCCEEDED = "succeeded"
+    PARTIALLY_SUCCEEDED = "partiallySucceeded"
     FAILED = "failed"
     CANCELED = "canceled"
     RUNNING = "running"
     NONE = "none"  # the platform has no operation to judge
 
 
-def outcome(snapshot: Snapshot, targets: Sequence[str] = ()) -> Outcome:
-    """How the snapshot's operation ended.
+#: The API's top-level `status` values (`docs/api.md`).
+STATUS_OUTCOMES = {
+    "Succeeded": Outcome.SUCCEEDED,
+    "PartiallySucceeded": Outcome.PARTIALLY_SUCCEEDED,
+    "Failed": Outcome.FAILED,
+    "Canceled": Outcome.CANCELED,
+    "Running": Outcome.RUNNING,
+}
 
-    A deployment succeeded when it is `Completed` with every environment `Succeeded`. A
-    teardown succeeded when it is `Completed` with its `targets` `Deleted` (targets unknown: no
-    environment `Failed`); the environments it left alone keep whatever state they had.
+
+def outcome(snapshot: Snapshot, targets: Sequence[str] = ()) -> Outcome:
+    """How the snapshot's operation ended: the API's `status` when it says.
+
+    Without one (an app from before it), judged here: a deployment succeeded when it is
+    `Completed` with every environment `Succeeded`; a teardown succeeded when it is `Completed`
+    with its `targets` `Deleted` (targets unknown: no environment `Failed`); the environments
+    it left alone keep whatever state they had.
     """
     operation = snapshot.operation
     if operation is None:
         return Outcome.NONE
+    if snapshot.status in STATUS_OUTCOMES:
+        return STATUS_OUTCOMES[snapshot.status]
     status = operation.runtime_status
     if status in {"Terminated", "Canceled"}:
         return Outcome.CANCELED

@@ -20,7 +20,12 @@ from appsettings import AppSettings
 from outsystems.errors import ApiError, FieldError
 from outsystems.names import ENVIRONMENTS
 from triggers.http import api_error_response, error_response, json_response, route_param
-from triggers.platform_state import RUNNING_STATES, last_operation, platform_state
+from triggers.platform_state import (
+    RUNNING_STATES,
+    last_operation,
+    operation_outcome,
+    platform_state,
+)
 
 if TYPE_CHECKING:
     from outsystems.spec import PlatformSpec
@@ -368,7 +373,11 @@ async def list_platforms(
         *(_operation(client, platform_instance_id(p["solutionId"])) for p in platforms)
     )
     listed = [
-        {**platform, "lastOperation": last_operation(operation) if operation else None}
+        {
+            **platform,
+            "status": operation_outcome(operation) if operation else None,
+            "lastOperation": last_operation(operation) if operation else None,
+        }
         for platform, operation in zip(platforms, operations, strict=True)
     ]
     return json_response({"platforms": sorted(listed, key=lambda p: p["solutionId"])})

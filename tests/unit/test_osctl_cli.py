@@ -108,8 +108,15 @@ def test_deploy_follows_progress_over_polls_and_prints_outputs(fake: FakeApi, sp
     assert "http://acme-life-agw.westeurope.cloudapp.azure.com/LifeTime" in out
     assert "10.0.3.4" in out
     assert not ANSI.search(result.output)
-    polls = [r for r in fake.requests if r[:2] == ("GET", "/api/platforms/acme")]
+    # Followed through the Location of the 202: the app's own operation route, never a
+    # Durable management URL.
+    polls = [
+        path
+        for method, path, _ in fake.requests
+        if method == "GET" and path.startswith("/api/platforms/acme/operations/")
+    ]
     assert len(polls) >= 5
+    assert not any(path.startswith("/runtime/") for _, path, _ in fake.requests)
     assert fake.platforms["acme"].spec == DEMO_SPEC
 
 
@@ -170,8 +177,8 @@ def test_redeploy_is_not_judged_by_the_previous_operation(fake: FakeApi, spec: P
 
     assert result.exit_code == 1, result.output
     assert "  prod: OperationNotAllowed:" in result.stdout
-    # The check-status URL was consulted while the platform state lagged behind.
-    assert any(path.startswith("/runtime/webhooks/") for _, path, _ in fake.requests)
+    # The operation's own URL was followed, whatever the platform state said meanwhile.
+    assert any("/operations/" in path for _, path, _ in fake.requests)
 
 
 def test_deploy_invalid_spec_shows_message_and_each_target_exit_2(fake: FakeApi, tmp_path):
@@ -214,16 +221,17 @@ def test_deploy_while_running_is_409_exit_2_with_a_hint(fake: FakeApi, spec: Pat
     assert "osctl wait acme" in result.stderr
 
 
-def test_deploy_no_wait_returns_at_once_with_the_redacted_status_url(fake: FakeApi, spec: Path):
+def test_deploy_no_wait_returns_at_once_with_the_operation_url(fake: FakeApi, spec: Path):
     fake.key = KEY
 
     result = osctl(fake, "deploy", "acme", "-f", str(spec), "--no-wait", key=KEY)
 
     assert result.exit_code == 0, result.output
-    assert "Deployment of acme accepted (instance platform-acme)." in result.stdout
+    assert fake.platforms["acme"].op is not None
+    operation_id = fake.platforms["acme"].op.operation_id
+    assert f"Deployment of acme accepted (operation {operation_id})." in result.stdout
     assert re.search(
-        r"Status: http://127\.0\.0\.1:\d+/runtime/webhooks/durabletask/instances/platform-acme"
-        r"\?taskHub=OsFakeHub&connection=Storage&code=\*\*\*$",
+        rf"Status: http://127\.0\.0\.1:\d+/api/platforms/acme/operations/{operation_id}$",
         result.stdout,
         re.MULTILINE,
     )
@@ -656,8 +664,9 @@ def test_the_key_is_sent_as_a_header_and_never_printed(fake: FakeApi, spec: Path
     for run in runs:
         assert KEY not in run.output
         assert KEY[:20] not in run.output
-    assert "code=***" in runs[0].stdout
-    assert json.loads(runs[2].stdout)["statusQueryGetUri"].endswith("code=***")
+    assert "/operations/" in runs[0].stdout
+    assert "code=" not in runs[0].stdout
+    assert json.loads(runs[2].stdout)["status"] == "Running"
     api_calls = [headers for _, path, headers in fake.requests if path.startswith("/api/")]
     assert api_calls
     assert all(headers.get("x-functions-key") == KEY for headers in api_calls)

@@ -86,21 +86,30 @@ class Response:
 
 @dataclass(frozen=True)
 class Accepted:
-    """A 202: the operation runs on the server; `status_url` follows it (may carry a key)."""
+    """A 202: the operation runs on the server; `status_url` (its `Location`) follows it.
+
+    `operation_id` is the app's id of the operation (`instance_id` for a cancel, which names
+    the orchestration it stopped).
+    """
 
     body: JSONObject
-    instance_id: str | None = None
+    operation_id: str | None = None
     status_url: str | None = None
+    instance_id: str | None = None
 
     @classmethod
     def from_response(cls, response: Response) -> Accepted:
         body = response.body if isinstance(response.body, dict) else {}
-        status_url = body.get("statusQueryGetUri") or response.headers.get("Location")
-        instance_id = body.get("id") or body.get("instanceId")
+        headers = {name.lower(): value for name, value in response.headers.items()}
+        # An app from before the operation route answered with Durable's check-status body.
+        status_url = headers.get("location") or body.get("statusQueryGetUri")
+        operation_id = body.get("id")
+        instance_id = body.get("instanceId")
         return cls(
             body=body,
-            instance_id=str(instance_id) if instance_id else None,
+            operation_id=str(operation_id) if operation_id else None,
             status_url=str(status_url) if status_url else None,
+            instance_id=str(instance_id) if instance_id else None,
         )
 
 
@@ -150,9 +159,11 @@ class ApiClient:
     def scaling(self, solution_id: str) -> JSONObject:
         return self._json("GET", _platform_path(solution_id, "scaling"))
 
-    def operation_status(self, status_url: str) -> JSONObject:
-        """The Durable status behind a check-status URL (202 while running, 200 when done)."""
-        return _as_object(self.request("GET", status_url))
+    def operation(self, url: str) -> tuple[int, JSONObject]:
+        """An operation at the `Location` of a 202: (202 while it runs or 200 once it ended,
+        the operation)."""
+        response = self.request("GET", url)
+        return response.status, _as_object(response)
 
     # --- plumbing --------------------------------------------------------------------------
 

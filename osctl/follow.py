@@ -1,10 +1,12 @@
 """Following a deployment or teardown until it ends, and judging how it ended.
 
-The platform state (`GET /api/platforms/{id}`) is polled; each answer becomes a `Snapshot` and is
-handed to a `ProgressSink` (the live bars or the plain lines). Right after a PUT or DELETE the
-state may still describe the previous, finished operation (the orchestration's instance id is
-the same for every run of a platform), so a terminal state equal to the one seen before the
-request does not end the wait: the check-status URL of the 202 is asked instead.
+After a PUT or DELETE the `Location` of the 202 is polled: the app's operation route, which
+answers 202 with the operation's progress while it runs and 200 with its result (Azure's
+asynchronous-operation pattern). Without one (`osctl wait`), the platform state
+(`GET /api/platforms/{id}`) is polled instead; right after a request it may still describe the
+previous, finished operation (the orchestration's instance id is the same for every run of a
+platform), so a terminal state equal to the one seen before does not end the wait. Each answer
+becomes a `Snapshot` handed to a `ProgressSink` (the live bars or the plain lines).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ ENVIRONMENT_ORDER = ("dev", "test", "prod", "life")
 # How many polls in a row may fail (connection refused, 5xx) before following gives up: a host
 # restarting or a gateway hiccup must not abort an hour-long deployment's progress display.
 TRANSIENT_FAILURES = 3
-# Without a check-status URL, how many polls a finished previous operation (or a 404) is taken
+# Without an operation URL, how many polls a finished previous operation (or a 404) is taken
 # as "the new one is not visible yet" before it is believed.
 STALE_POLLS = 5
 
@@ -108,6 +110,44 @@ class Snapshot:
         )
 
     @classmethod
+    def from_operation(cls, solution_id: str, raw: JSONObject, *, ended: bool) -> Snapshot:
+        """A snapshot from the app's operation route (`ended`: it answered 200, not 202)."""
+        status = _optional_str(raw.get("status"))
+        runtime = _optional_str(raw.get("runtimeStatus"))
+        if runtime is None or (ended and runtime not in TERMINAL_STATUSES):
+            runtime = "Running" if not ended else _RUNTIME_OF.get(status or "", "Completed")
+        outputs = raw.get("outputs") if isinstance(raw.get("outputs"), dict) else {}
+        environments = raw.get("environments") if isinstance(raw.get("environments"), dict) else {}
+        last = {
+            "kind": str(raw.get("kind") or "deploy"),
+            "operationId": _optional_str(raw.get("id")),
+            "runtimeStatus": runtime,
+            "startedAt": _optional_str(raw.get("startedAt")),
+            "updatedAt": _optional_str(raw.get("updatedAt")),
+        }
+        operation = Operation(
+            kind=last["kind"] or "deploy",
+            instance_id=last["operationId"],
+            runtime_status=runtime,
+            started_at=last["startedAt"],
+            updated_at=last["updatedAt"],
+        )
+        return cls(
+            solution_id=str(raw.get("solutionId") or solution_id),
+            operation=operation,
+            environments=parse_environments(environments),
+            outputs=outputs or {},
+            raw={
+                "solutionId": str(raw.get("solutionId") or solution_id),
+                "status": status,
+                "lastOperation": last,
+                "environments": environments or {},
+                "outputs": outputs or {},
+            },
+            status=status,
+        )
+
+    @classmethod
     def from_durable(
         cls, solution_id: str, raw: JSONObject, kind: str, outputs: Mapping[str, Any]
     ) -> Snapshot:
@@ -144,6 +184,10 @@ class Snapshot:
                 "outputs": merged,
             },
         )
+
+
+#: Durable's runtime status of an ended operation, for an answer that does not say it.
+_RUNTIME_OF = {"Canceled": "Canceled", "Failed": "Failed"}
 
 
 def parse_environments(raw: Any) -> tuple[EnvironmentProgress, ...]:
@@ -252,7 +296,7 @@ class Follower:
     """Polls one platform until its operation is terminal, feeding every snapshot to a sink.
 
     `baseline` is the operation seen before the request that started the one to follow;
-    `status_url` the 202's check-status URL; `kind` what was started (`deploy`, `teardown`),
+    `status_url` the `Location` of the 202 (the app's operation route); `kind` what was started (`deploy`, `teardown`),
     None when following whatever runs (`osctl wait`).
     """
 
@@ -288,6 +332,8 @@ class Follower:
             self.sleep(self.interval)
 
     def _poll(self) -> Snapshot | None:
+        if self.status_url:
+            return self._poll_operation(self.status_url)
         not_found: ApiError | None = None
         snapshot: Snapshot | None = None
         try:
@@ -301,14 +347,6 @@ class Follower:
         if snapshot is not None and self._is_current(snapshot):
             self._stale_polls = 0
             return snapshot
-        if self.status_url:
-            durable = self.client.operation_status(self.status_url)
-            return Snapshot.from_durable(
-                self.solution_id,
-                durable,
-                self.kind or "deploy",
-                snapshot.outputs if snapshot is not None else {},
-            )
         self._stale_polls += 1
         if self._stale_polls <= STALE_POLLS:
             return None
@@ -318,6 +356,13 @@ class Follower:
                 return _gone(self.solution_id)
             raise not_found
         return snapshot
+
+    def _poll_operation(self, url: str) -> Snapshot:
+        status, raw = self.client.operation(url)
+        if "customStatus" in raw and "kind" not in raw:
+            # An app from before the operation route handed out Durable's status URL.
+            return Snapshot.from_durable(self.solution_id, raw, self.kind or "deploy", {})
+        return Snapshot.from_operation(self.solution_id, raw, ended=status != 202)
 
     def _is_current(self, snapshot: Snapshot) -> bool:
         operation = snapshot.operation

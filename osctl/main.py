@@ -417,8 +417,8 @@ def _accepted_or_follow(
     if output.json_mode:
         output.json(accepted.body)
         return
-    instance = f" (instance {accepted.instance_id})" if accepted.instance_id else ""
-    output.line(f"{what} accepted{instance}.", style="bold")
+    operation = f" (operation {accepted.operation_id})" if accepted.operation_id else ""
+    output.line(f"{what} accepted{operation}.", style="bold")
     if accepted.status_url:
         output.line(f"Status: {accepted.status_url}")
     output.line(f"Follow it with: osctl wait {follower.solution_id}")

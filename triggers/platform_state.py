@@ -149,3 +149,19 @@ def platform_state(
         "environments": {env: environments[env] for env in ENVIRONMENTS if env in environments},
         "outputs": (output or {}).get("outputs") or {},
     }
+
+
+def operation_document(operation_id: str, state: Mapping[str, Any]) -> dict[str, Any]:
+    """What the operation route shows of the platform's state: the operation and its result."""
+    last = state["lastOperation"]
+    return {
+        "id": operation_id,
+        "solutionId": state["solutionId"],
+        "kind": last["kind"],
+        "status": state["status"],
+        "runtimeStatus": last["runtimeStatus"],
+        "startedAt": last["startedAt"],
+        "updatedAt": last["updatedAt"],
+        "environments": state["environments"],
+        "outputs": state["outputs"],
+    }

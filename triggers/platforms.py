@@ -3,6 +3,15 @@
 Input is parsed and validated here, at the edge; bad input answers 4xx with the error envelope
 and starts nothing. Each platform has one orchestration instance id, shared by its deployments
 and teardowns, so two operations on one platform never run at once.
+
+PUT and DELETE follow Azure's asynchronous-operation pattern on the app's own routes: 202 with
+`Location` (and `Retry-After`) to `/api/platforms/{solutionId}/operations/{operationId}`, which
+answers 202 while the operation runs and 200 with its result. Each operation gets an id of its
+own (kept in the orchestration's input), since the instance id is the platform's. The Durable
+extension's management URLs (`create_check_status_response`) are never handed out: in Azure
+they carry the extension's system key, with which anyone could terminate or purge any instance
+of the task hub (Durable Functions HTTP API reference,
+https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-http-api).
 """
 
 from __future__ import annotations
@@ -10,8 +19,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import re
+import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -23,6 +36,7 @@ from triggers.http import api_error_response, error_response, json_response, rou
 from triggers.platform_state import (
     RUNNING_STATES,
     last_operation,
+    operation_document,
     operation_outcome,
     platform_state,
 )
@@ -41,6 +55,47 @@ def platform_instance_id(solution_id: str) -> str:
 
 def unknown_platform(solution_id: str) -> func.HttpResponse:
     return error_response(404, "PlatformNotFound", f"No platform {solution_id[:40]} is known.")
+
+
+#: An operation id: a GUID in its canonical, lower-case form (what `uuid4()` writes).
+_OPERATION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def new_operation_id() -> str:
+    """The id of a new operation of a platform (its URL is the app's operation route)."""
+    return str(uuid.uuid4())
+
+
+def operation_url(req: func.HttpRequest, solution_id: str, operation_id: str) -> str:
+    """The absolute URL of an operation, on the origin and route prefix the request came to.
+
+    Only the scheme, host and the path up to `platforms/` of the request are kept: never its
+    query, which may hold the caller's key (`?code=`).
+    """
+    parts = urlsplit(req.url)
+    path = parts.path
+    prefix = path[: path.lower().rfind("/platforms/")] if "/platforms/" in path.lower() else "/api"
+    return (
+        f"{parts.scheme}://{parts.netloc}{prefix}/platforms/{quote(solution_id, safe='')}"
+        f"/operations/{operation_id}"
+    )
+
+
+def _polling_headers(url: str, settings: AppSettings) -> dict[str, str]:
+    """`Location` and `Retry-After` (whole seconds, at least one: RFC 9110's delay-seconds)."""
+    return {
+        "Location": url,
+        "Retry-After": str(max(1, math.ceil(settings.operation_poll_seconds))),
+    }
+
+
+def _accepted(
+    req: func.HttpRequest, solution_id: str, operation_id: str, kind: str, settings: AppSettings
+) -> func.HttpResponse:
+    """The 202 of a started operation: where to follow it, and what it is."""
+    body = {"id": operation_id, "solutionId": solution_id, "kind": kind, "status": "Running"}
+    url = operation_url(req, solution_id, operation_id)
+    return json_response(body, 202, _polling_headers(url, settings))
 
 
 def _nameable(solution_id: str) -> bool:
@@ -153,7 +208,13 @@ async def put_platform(
     changes = _version_changes(current["input"] if current else None, spec_json)
     if changes:
         return api_error_response(ApiError("The platform spec is invalid.", changes))
-    request = {"operation": "deploy", "spec": spec_json, "tuning": deployment_tuning(settings)}
+    operation_id = new_operation_id()
+    request = {
+        "operation": "deploy",
+        "operationId": operation_id,
+        "spec": spec_json,
+        "tuning": deployment_tuning(settings),
+    }
     try:
         await client.start_new("deploy_platform", instance_id, request)
     except Exception as error:
@@ -163,9 +224,8 @@ async def put_platform(
         if current and current["runtimeStatus"] in RUNNING_STATES:
             return _conflict(solution_id, current)
         raise error
-    log.info("deployment of %s started (instance %s)", solution_id, instance_id)
-    response: func.HttpResponse = client.create_check_status_response(req, instance_id)
-    return response
+    log.info("deployment of %s started (operation %s)", solution_id, operation_id)
+    return _accepted(req, solution_id, operation_id, "deploy", settings)
 
 
 async def _last_operation(
@@ -262,7 +322,41 @@ async def cancel_platform(
         if child and child["runtimeStatus"] in RUNNING_STATES:
             await client.terminate(child_instance_id(instance_id, env), "parent canceled")
     log.info("operation %s of %s canceled", instance_id, solution_id)
-    return json_response({"instanceId": instance_id, "runtimeStatus": "Canceled"}, 202)
+    headers = {}
+    operation_id = (operation.get("input") or {}).get("operationId")
+    if operation_id:
+        headers["Location"] = operation_url(req, solution_id, operation_id)
+    return json_response({"instanceId": instance_id, "runtimeStatus": "Canceled"}, 202, headers)
+
+
+@bp.route(route="platforms/{solutionId}/operations/{operationId}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+async def get_operation(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """One operation of a platform: 202 while it runs, 200 with its result once it ended."""
+    solution_id = route_param(req, "solutionId")
+    operation_id = route_param(req, "operationId")
+    known = None
+    if _OPERATION_ID.fullmatch(operation_id):
+        known = await _last_operation(client, solution_id)
+    if known is None or (known[1].get("input") or {}).get("operationId") != operation_id:
+        # Durable keeps the last run of an instance only: an earlier operation is gone.
+        return error_response(
+            404,
+            "OperationNotFound",
+            f"No operation {operation_id[:40]} of platform {solution_id[:40]} is known "
+            "(a later operation of the platform replaces the record of an earlier one).",
+        )
+    instance_id, operation = known
+    children: dict[str, dict[str, Any] | None] = {}
+    if operation["runtimeStatus"] in RUNNING_STATES or operation["runtimeStatus"] == "Terminated":
+        children = await _children(client, instance_id)
+    document = operation_document(operation_id, platform_state(solution_id, operation, children))
+    if document["status"] != "Running":
+        return json_response(document)
+    url = operation_url(req, solution_id, operation_id)
+    return json_response(document, 202, _polling_headers(url, AppSettings.load()))
 
 
 @bp.route(route="platforms/{solutionId}/plan", methods=["POST"])
@@ -326,16 +420,18 @@ async def delete_platform(
     instance_id, operation, spec = standing
     if operation["runtimeStatus"] in RUNNING_STATES:
         return _conflict(solution_id, operation)
+    settings = AppSettings.load()
+    operation_id = new_operation_id()
     request = {
         "operation": "teardown",
+        "operationId": operation_id,
         "spec": spec,
         "environments": environments,
-        "tuning": deployment_tuning(AppSettings.load()),
+        "tuning": deployment_tuning(settings),
     }
     await client.start_new("teardown_platform", instance_id, request)
     log.info("teardown of %s (%s) started", solution_id, ",".join(environments))
-    response: func.HttpResponse = client.create_check_status_response(req, instance_id)
-    return response
+    return _accepted(req, solution_id, operation_id, "teardown", settings)
 
 
 def _platform_groups(subscriptions: tuple[str, ...]) -> list[dict[str, str]]:

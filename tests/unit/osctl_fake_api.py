@@ -368,18 +368,24 @@ class FakeApi:
                 platform.lag -= 1
                 return web.json_response(platform.stale_view)
             self._advance(platform)
-            if (
-                self.forget_destroyed
-                and platform.op is not None
-                and platform.op.kind == "teardown"
-                and platform.op.runtime_status == "Completed"
-                and all(env.status == "Deleted" for env in platform.envs.values())
-            ):
-                # The operation's result outlives the platform, as the app's route keeps it.
-                self._forgotten[platform.op.operation_id] = _operation_document(platform)
-                del self.platforms[sid]
+            if self._forget_if_destroyed(platform):
                 return _unknown(sid)
             return web.json_response(platform.to_json())
+
+    def _forget_if_destroyed(self, platform: Platform) -> bool:
+        """With `forget_destroyed`, a platform whose teardown removed it all is unknown after."""
+        if (
+            self.forget_destroyed
+            and platform.op is not None
+            and platform.op.kind == "teardown"
+            and platform.op.runtime_status == "Completed"
+            and all(env.status == "Deleted" for env in platform.envs.values())
+        ):
+            # The operation's result outlives the platform, as the app's route keeps it.
+            self._forgotten[platform.op.operation_id] = _operation_document(platform)
+            del self.platforms[platform.solution_id]
+            return True
+        return False
 
     async def _deploy(self, request: web.Request) -> web.Response:
         sid = request.match_info["sid"]
@@ -541,6 +547,7 @@ class FakeApi:
             if platform is not None and platform.op is not None and platform.op.operation_id == oid:
                 self._advance(platform)
                 body = _operation_document(platform)
+                self._forget_if_destroyed(platform)
             if body is None:
                 body = self._forgotten.get(oid)
         if body is None:

@@ -115,7 +115,7 @@ def test_deploy_follows_progress_over_polls_and_prints_outputs(fake: FakeApi, sp
         for method, path, _ in fake.requests
         if method == "GET" and path.startswith("/api/platforms/acme/operations/")
     ]
-    assert len(polls) >= 5
+    assert len(polls) >= 4
     assert not any(path.startswith("/runtime/") for _, path, _ in fake.requests)
     assert fake.platforms["acme"].spec == DEMO_SPEC
 

@@ -32,7 +32,13 @@ import azure.functions as func
 from appsettings import AppSettings
 from outsystems.errors import ApiError, FieldError
 from outsystems.names import ENVIRONMENTS
-from triggers.http import api_error_response, error_response, json_response, route_param
+from triggers.http import (
+    api_error_response,
+    error_response,
+    json_response,
+    route_param,
+    too_large,
+)
 from triggers.platform_state import (
     RUNNING_STATES,
     last_operation,
@@ -194,6 +200,8 @@ async def put_platform(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Create or update a platform to match the spec; starts the deployment orchestration."""
+    if oversized := too_large(req):
+        return oversized
     solution_id = route_param(req, "solutionId")
     settings = AppSettings.load()
     try:
@@ -306,6 +314,8 @@ async def cancel_platform(
     """Stop the running deployment or teardown; resources stay as they are."""
     from orchestrators.deploy import child_instance_id
 
+    if oversized := too_large(req):
+        return oversized
     solution_id = route_param(req, "solutionId")
     known = await _last_operation(client, solution_id)
     if known is None:
@@ -366,6 +376,8 @@ def plan_platform(req: func.HttpRequest) -> func.HttpResponse:
     from outsystems.deployment import graph_of
     from outsystems.plan import plan
 
+    if oversized := too_large(req):
+        return oversized
     try:
         spec = _spec_of(req, AppSettings.load())
     except ApiError as error:
@@ -409,6 +421,8 @@ async def delete_platform(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Tear the platform down (all of it, or `?environments=dev,test`)."""
+    if oversized := too_large(req):
+        return oversized
     solution_id = route_param(req, "solutionId")
     try:
         environments = _environments(req)

@@ -193,7 +193,7 @@ PUT_CASES: dict[str, Case] = {
     "null body": ("acme", "null", "body", "object"),
     "body just under the size limit": ("acme", padded(MAX_BODY_BYTES), "padding", "unknown field"),
     "deeply nested body": ("acme", nested(40), "tags.a." + ".".join(["0"] * 31), "deeper"),
-    "nested beyond the parser": ("acme", nested(200_000), "body", "nested"),
+    "nested beyond the parser": ("acme", nested(100_000), "body", "nested"),
 }
 
 #: Password-like fields: the target, and the app setting the message must name.

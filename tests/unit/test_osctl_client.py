@@ -121,6 +121,14 @@ def test_redacting_writer_masks_each_write_and_answers_isatty():
         ("https://app.azurewebsites.net/api", "https://app.azurewebsites.net"),
         ("https://app.azurewebsites.net/api/", "https://app.azurewebsites.net"),
         ("localhost:7071", "http://localhost:7071"),
+        # Issue 13.7: a URL without a scheme is https, but for this machine's own host.
+        ("127.0.0.1:7071", "http://127.0.0.1:7071"),
+        ("[::1]:7071", "http://[::1]:7071"),
+        ("myapp.azurewebsites.net", "https://myapp.azurewebsites.net"),
+        ("myapp.azurewebsites.net/api", "https://myapp.azurewebsites.net"),
+        ("10.1.2.3:7071", "https://10.1.2.3:7071"),
+        ("localhost.example.com:7071", "https://localhost.example.com:7071"),
+        ("http://myapp.example.com", "http://myapp.example.com"),
     ],
 )
 def test_normalize_base_url(given_url: str, expected: str):

@@ -10,6 +10,7 @@ origin.
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import logging
 import time
@@ -212,14 +213,29 @@ class ApiClient:
 
 
 def normalize_base_url(url: str) -> str:
-    """The app's origin (plus any path prefix), without a trailing `/` or `/api`."""
+    """The app's origin (plus any path prefix), without a trailing `/` or `/api`.
+
+    A URL without a scheme is https, unless its host is this machine (the local host, where
+    `func start` and the project's own host serve plain HTTP): a key must not travel in clear.
+    """
     url = url.strip()
     if "://" not in url:
-        url = "http://" + url
+        url = ("http://" if _is_loopback(url) else "https://") + url
     url = url.rstrip("/")
     if url.endswith("/api"):
         url = url[: -len("/api")]
     return url
+
+
+def _is_loopback(address: str) -> bool:
+    """Whether a scheme-less `host[:port][/path]` names this machine."""
+    host = (urlsplit("//" + address).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _platform_path(solution_id: str, action: str | None = None) -> str:

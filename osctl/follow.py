@@ -296,8 +296,8 @@ class Follower:
     """Polls one platform until its operation is terminal, feeding every snapshot to a sink.
 
     `baseline` is the operation seen before the request that started the one to follow;
-    `status_url` the `Location` of the 202 (the app's operation route); `kind` what was started (`deploy`, `teardown`),
-    None when following whatever runs (`osctl wait`).
+    `status_url` the `Location` of the 202 (the app's operation route); `kind` what was
+    started (`deploy`, `teardown`), None when following whatever runs (`osctl wait`).
     """
 
     client: ApiClient

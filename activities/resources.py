@@ -40,10 +40,16 @@ def plan_environment(request: dict[str, Any]) -> list[dict[str, Any]]:
 def _desired_body(resource: Resource, subscription_id: str) -> dict[str, Any]:
     from arm.live import read_live
     from outsystems.policy import policy_from_tags
+    from outsystems.preflight import keep_foreign_tags
     from outsystems.scaling import clamp_for_redeploy
-    from outsystems.topology import SCALE_SET
+    from outsystems.topology import RESOURCE_GROUP, SCALE_SET
 
     body = dict(resource.body)
+    if resource.type == RESOURCE_GROUP:
+        # The group may be its owner's, tagged for the platform: never drop tags we did not set.
+        (group,) = read_live(subscription_id, [resource])
+        body["tags"] = keep_foreign_tags(body.get("tags") or {}, (group or {}).get("tags"))
+        return body
     if resource.type != SCALE_SET:
         return body
     # A redeploy keeps the scaler's work: the live capacity, clamped into the new bounds.

@@ -178,6 +178,31 @@ def _conflict(solution_id: str, operation: dict[str, Any]) -> func.HttpResponse:
     )
 
 
+def preflight(spec: PlatformSpec, settings: AppSettings) -> func.HttpResponse | None:
+    """The 400 of a spec that what exists in Azure rules out (`outsystems.preflight`), a 503
+    when ARM cannot be asked right now, None to go ahead. Blocking: ARM reads."""
+    from arm.preflight import TransientArmError, preflight_problems
+    from outsystems.preflight import PreflightError
+
+    try:
+        problems = preflight_problems(spec, settings.allowed_vnet_ids)
+    except TransientArmError as error:
+        log.warning("pre-flight checks of %s: %s", spec.solution_id, error)
+        envelope = {
+            "error": {
+                "code": "ArmUnavailable",
+                "message": "Azure Resource Manager did not answer the checks of the spec; "
+                "nothing was started. Try again shortly.",
+            }
+        }
+        return json_response(envelope, 503, {"Retry-After": "30"})
+    if problems:
+        return api_error_response(
+            PreflightError("The platform spec cannot be deployed as it stands.", problems)
+        )
+    return None
+
+
 def _version_changes(previous: dict[str, Any] | None, spec: dict[str, Any]) -> list[FieldError]:
     """In-place upgrades are not supported: the versions of a deployed platform are fixed."""
     if not previous or previous.get("operation") != "deploy":
@@ -216,6 +241,9 @@ async def put_platform(
     changes = _version_changes(current["input"] if current else None, spec_json)
     if changes:
         return api_error_response(ApiError("The platform spec is invalid.", changes))
+    refusal = await asyncio.to_thread(preflight, spec, settings)
+    if refusal is not None:
+        return refusal
     operation_id = new_operation_id()
     request = {
         "operation": "deploy",
@@ -378,10 +406,14 @@ def plan_platform(req: func.HttpRequest) -> func.HttpResponse:
 
     if oversized := too_large(req):
         return oversized
+    settings = AppSettings.load()
     try:
-        spec = _spec_of(req, AppSettings.load())
+        spec = _spec_of(req, settings)
     except ApiError as error:
         return api_error_response(error)
+    refusal = preflight(spec, settings)
+    if refusal is not None:
+        return refusal
     _, graph = graph_of(spec.to_json_dict())
     live = read_live(spec.subscription_id, graph.resources)
     result = plan(graph, {r.id: body for r, body in zip(graph.resources, live, strict=True)})

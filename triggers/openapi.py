@@ -13,7 +13,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from triggers.http import json_response
+from triggers.http import MAX_BODY_BYTES, json_response
 from triggers.platform_state import OUTCOMES
 
 bp = df.Blueprint()
@@ -282,6 +282,13 @@ _POLLING_HEADERS = {
 }
 
 
+_TOO_LARGE = _error(f"The body is over {MAX_BODY_BYTES} bytes (RequestTooLarge)")
+_ARM_UNAVAILABLE = {
+    **_error("Azure Resource Manager did not answer the checks of the spec; nothing started"),
+    "headers": {"Retry-After": _POLLING_HEADERS["Retry-After"]},
+}
+
+
 def _accepted(description: str, schema: str = "Accepted") -> dict[str, Any]:
     """A 202 of Azure's asynchronous-operation pattern: follow its `Location`."""
     return {**_json(schema, description), "headers": _POLLING_HEADERS}
@@ -319,7 +326,10 @@ def document() -> dict[str, Any]:
             "title": "OutSystems 11 on Azure: provisioning and front-end scaling",
             "version": "1.0.0",
             "description": "Create, follow, plan, scale and tear down OutSystems platforms. "
-            "Every route but this document needs a function key.",
+            "Every route but this document needs a function key. PUT and DELETE follow Azure's "
+            "asynchronous-operation pattern: poll the Location of their 202 (with the key) "
+            "until it answers 200. Request bodies are limited to "
+            f"{MAX_BODY_BYTES} bytes (413).",
         },
         "servers": [{"url": "/api"}],
         "paths": {
@@ -334,8 +344,13 @@ def document() -> dict[str, Any]:
                     "Create or update a platform from a spec",
                     {
                         "202": _accepted("Deployment started"),
-                        "400": _error("Invalid spec"),
+                        "400": _error(
+                            "Invalid spec (InvalidSpec), or one that what exists in Azure "
+                            "rules out (PreflightFailed); each detail names the field"
+                        ),
                         "409": _error("A deployment or teardown is running"),
+                        "413": _TOO_LARGE,
+                        "503": _ARM_UNAVAILABLE,
                     },
                     requestBody=spec_body,
                 ),
@@ -350,6 +365,7 @@ def document() -> dict[str, Any]:
                         "400": _error("Invalid environments"),
                         "404": _error("Unknown platform"),
                         "409": _error("An operation is running"),
+                        "413": _TOO_LARGE,
                     },
                     parameters=[
                         {
@@ -388,7 +404,12 @@ def document() -> dict[str, Any]:
                 **in_path,
                 "post": _operation(
                     "What a PUT with this spec would change",
-                    {"200": _json("Plan", "Plan"), "400": _error("Invalid spec")},
+                    {
+                        "200": _json("Plan", "Plan"),
+                        "400": _error("Invalid spec, or one that what exists in Azure rules out"),
+                        "413": _TOO_LARGE,
+                        "503": _ARM_UNAVAILABLE,
+                    },
                     requestBody=spec_body,
                 ),
             },
@@ -411,6 +432,7 @@ def document() -> dict[str, Any]:
                         },
                         "404": _error("Unknown platform"),
                         "409": _error("Nothing is running"),
+                        "413": _TOO_LARGE,
                     },
                 ),
             },
@@ -423,6 +445,7 @@ def document() -> dict[str, Any]:
                         "400": _error("Outside the bounds, or not a farm"),
                         "404": _error("Unknown platform"),
                         "409": _error("The scale set is not deployed (yet)"),
+                        "413": _TOO_LARGE,
                     },
                     requestBody={
                         "required": True,
@@ -448,6 +471,7 @@ def document() -> dict[str, Any]:
                         "202": _json("AlertAccepted", "Scaling requests accepted"),
                         "200": _json("AlertIgnored", "Nothing to do, and why"),
                         "400": _error("Not a common-schema alert"),
+                        "413": _TOO_LARGE,
                     },
                     requestBody={
                         "required": True,

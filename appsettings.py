@@ -76,6 +76,8 @@ class AppSettings:
     operation_poll_seconds: float = 15.0
     operation_timeout_scale: float = 1.0
     scaling_cooldown_scale: float = 1.0
+    #: VNets (ARM ids) whose subnets a spec's `existingSubnetIds` may name; empty: any.
+    allowed_vnet_ids: tuple[str, ...] = ()
 
     @property
     def all_subscription_ids(self) -> tuple[str, ...]:
@@ -96,4 +98,9 @@ class AppSettings:
             operation_poll_seconds=positive_number("OPERATION_POLL_SECONDS", 15.0, env),
             operation_timeout_scale=positive_number("OPERATION_TIMEOUT_SCALE", 1.0, env),
             scaling_cooldown_scale=positive_number("SCALING_COOLDOWN_SCALE", 1.0, env),
+            allowed_vnet_ids=tuple(
+                item.strip().rstrip("/")
+                for item in optional("ALLOWED_VNET_IDS", "", env).split(",")
+                if item.strip()
+            ),
         )

@@ -71,6 +71,7 @@ def _desired_body(
 ) -> dict[str, Any]:
     """What to send for `resource` given its live state."""
     from outsystems.policy import policy_from_tags
+    from outsystems.preflight import keep_foreign_tags
     from outsystems.scaling import clamp_for_redeploy
     from outsystems.topology import KEY_VAULT, RESOURCE_GROUP, SCALE_SET
 
@@ -78,12 +79,8 @@ def _desired_body(
     if live is not None and resource.type in _CREATE_ONLY_FIELDS:
         body = _without(body, _CREATE_ONLY_FIELDS[resource.type])
     if resource.type == RESOURCE_GROUP and live is not None:
-        # A PUT replaces the tags: keep those somebody else put on the group.
-        ours = {key.lower() for key in body.get("tags") or {}}
-        foreign = {
-            key: value for key, value in (live.get("tags") or {}).items() if key.lower() not in ours
-        }
-        body["tags"] = {**foreign, **(body.get("tags") or {})}
+        # The group may be its owner's, tagged for the platform: never drop tags we did not set.
+        body["tags"] = keep_foreign_tags(body.get("tags") or {}, live.get("tags"))
     if resource.type == KEY_VAULT and live is None and deleted_vault:
         # Soft delete keeps a torn-down platform's vault (and its secrets) for the retention
         # period under its name: recover it instead of failing on the name.

@@ -7,6 +7,11 @@ cached per (client class, subscription). The endpoint is the `ARM_ENDPOINT` app 
   credential and a no-op authentication policy, because the SDK refuses bearer tokens over
   plain HTTP. Plain HTTP to any other host is refused: auth is never disabled off the machine.
 
+An endpoint must say plainly where it points: userinfo (`user@`), backslashes, whitespace and
+control characters are refused, and the host Python's `urlsplit` reads must be the one urllib3
+(the parser of the transport that sends the requests) reads. `http://evil.com\\@127.0.0.1:7071`
+is 127.0.0.1 to the first and evil.com to the second, as to the WHATWG URL Standard.
+
 `azure.identity`, `azure.core` and `azure.mgmt.*` are imported only when first needed, so
 indexing the function app stays cheap.
 """
@@ -34,10 +39,38 @@ class InsecureEndpointError(ValueError):
     """A plain-HTTP ARM endpoint that is not on the loopback interface."""
 
 
+def endpoint_host(endpoint: str) -> str | None:
+    """The host an http(s) URL unambiguously points at; None when it does not say it plainly.
+
+    None for userinfo, a backslash, whitespace or a control character anywhere, an invalid
+    port, or a host that urllib3 (the transport's parser) reads differently from `urlsplit`.
+    """
+    if "\\" in endpoint or any(ch.isspace() or ord(ch) < 0x20 or ch == "\x7f" for ch in endpoint):
+        return None
+    from urllib3.exceptions import LocationParseError
+    from urllib3.util import parse_url
+
+    try:
+        parts = urlsplit(endpoint)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+        transported = parse_url(endpoint)
+    except (ValueError, LocationParseError):
+        return None
+    host = parts.hostname
+    if not host or "@" in parts.netloc or transported.auth is not None:
+        return None
+    if (transported.host or "").strip("[]").lower() != host.lower():
+        return None
+    return host.lower()
+
+
 def is_loopback_endpoint(endpoint: str) -> bool:
-    """Whether an endpoint URL points at this machine (127.0.0.0/8, ::1 or localhost)."""
-    host = urlsplit(endpoint).hostname or ""
-    if host.lower() == "localhost":
+    """Whether an endpoint URL points at this machine (127.0.0.0/8, ::1 or localhost), and
+    says so unambiguously (see `endpoint_host`)."""
+    host = endpoint_host(endpoint)
+    if host is None:
+        return False
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -82,6 +115,11 @@ class ArmConnection:
         scheme = urlsplit(endpoint).scheme.lower()
         if scheme not in {"http", "https"}:
             raise ValueError(f"ARM endpoint must be an http(s) URL, got {endpoint!r}")
+        if endpoint_host(endpoint) is None:
+            raise ValueError(
+                f"ARM endpoint {endpoint!r} must name its host plainly: no user name, "
+                "backslash, whitespace or control character, and a valid port."
+            )
         self.local = scheme == "http"
         if self.local and not is_loopback_endpoint(endpoint):
             raise InsecureEndpointError(

@@ -10,6 +10,7 @@ origin.
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import logging
 import time
@@ -86,21 +87,30 @@ class Response:
 
 @dataclass(frozen=True)
 class Accepted:
-    """A 202: the operation runs on the server; `status_url` follows it (may carry a key)."""
+    """A 202: the operation runs on the server; `status_url` (its `Location`) follows it.
+
+    `operation_id` is the app's id of the operation (`instance_id` for a cancel, which names
+    the orchestration it stopped).
+    """
 
     body: JSONObject
-    instance_id: str | None = None
+    operation_id: str | None = None
     status_url: str | None = None
+    instance_id: str | None = None
 
     @classmethod
     def from_response(cls, response: Response) -> Accepted:
         body = response.body if isinstance(response.body, dict) else {}
-        status_url = body.get("statusQueryGetUri") or response.headers.get("Location")
-        instance_id = body.get("id") or body.get("instanceId")
+        headers = {name.lower(): value for name, value in response.headers.items()}
+        # An app from before the operation route answered with Durable's check-status body.
+        status_url = headers.get("location") or body.get("statusQueryGetUri")
+        operation_id = body.get("id")
+        instance_id = body.get("instanceId")
         return cls(
             body=body,
-            instance_id=str(instance_id) if instance_id else None,
+            operation_id=str(operation_id) if operation_id else None,
             status_url=str(status_url) if status_url else None,
+            instance_id=str(instance_id) if instance_id else None,
         )
 
 
@@ -150,9 +160,11 @@ class ApiClient:
     def scaling(self, solution_id: str) -> JSONObject:
         return self._json("GET", _platform_path(solution_id, "scaling"))
 
-    def operation_status(self, status_url: str) -> JSONObject:
-        """The Durable status behind a check-status URL (202 while running, 200 when done)."""
-        return _as_object(self.request("GET", status_url))
+    def operation(self, url: str) -> tuple[int, JSONObject]:
+        """An operation at the `Location` of a 202: (202 while it runs or 200 once it ended,
+        the operation)."""
+        response = self.request("GET", url)
+        return response.status, _as_object(response)
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -201,14 +213,29 @@ class ApiClient:
 
 
 def normalize_base_url(url: str) -> str:
-    """The app's origin (plus any path prefix), without a trailing `/` or `/api`."""
+    """The app's origin (plus any path prefix), without a trailing `/` or `/api`.
+
+    A URL without a scheme is https, unless its host is this machine (the local host, where
+    `func start` and the project's own host serve plain HTTP): a key must not travel in clear.
+    """
     url = url.strip()
     if "://" not in url:
-        url = "http://" + url
+        url = ("http://" if _is_loopback(url) else "https://") + url
     url = url.rstrip("/")
     if url.endswith("/api"):
         url = url[: -len("/api")]
     return url
+
+
+def _is_loopback(address: str) -> bool:
+    """Whether a scheme-less `host[:port][/path]` names this machine."""
+    host = (urlsplit("//" + address).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _platform_path(solution_id: str, action: str | None = None) -> str:

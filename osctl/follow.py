@@ -1,10 +1,12 @@
 """Following a deployment or teardown until it ends, and judging how it ended.
 
-The platform state (`GET /api/platforms/{id}`) is polled; each answer becomes a `Snapshot` and is
-handed to a `ProgressSink` (the live bars or the plain lines). Right after a PUT or DELETE the
-state may still describe the previous, finished operation (the orchestration's instance id is
-the same for every run of a platform), so a terminal state equal to the one seen before the
-request does not end the wait: the check-status URL of the 202 is asked instead.
+After a PUT or DELETE the `Location` of the 202 is polled: the app's operation route, which
+answers 202 with the operation's progress while it runs and 200 with its result (Azure's
+asynchronous-operation pattern). Without one (`osctl wait`), the platform state
+(`GET /api/platforms/{id}`) is polled instead; right after a request it may still describe the
+previous, finished operation (the orchestration's instance id is the same for every run of a
+platform), so a terminal state equal to the one seen before does not end the wait. Each answer
+becomes a `Snapshot` handed to a `ProgressSink` (the live bars or the plain lines).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ ENVIRONMENT_ORDER = ("dev", "test", "prod", "life")
 # How many polls in a row may fail (connection refused, 5xx) before following gives up: a host
 # restarting or a gateway hiccup must not abort an hour-long deployment's progress display.
 TRANSIENT_FAILURES = 3
-# Without a check-status URL, how many polls a finished previous operation (or a 404) is taken
+# Without an operation URL, how many polls a finished previous operation (or a 404) is taken
 # as "the new one is not visible yet" before it is believed.
 STALE_POLLS = 5
 
@@ -88,6 +90,8 @@ class Snapshot:
     environments: tuple[EnvironmentProgress, ...]
     outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     raw: JSONObject = field(default_factory=dict)
+    #: The API's top-level outcome (`Running`, `Succeeded`, ...); None from an older app.
+    status: str | None = None
 
     @property
     def terminal(self) -> bool:
@@ -102,6 +106,45 @@ class Snapshot:
             environments=parse_environments(raw.get("environments")),
             outputs=outputs if isinstance(outputs, dict) else {},
             raw=raw,
+            status=_optional_str(raw.get("status")),
+        )
+
+    @classmethod
+    def from_operation(cls, solution_id: str, raw: JSONObject, *, ended: bool) -> Snapshot:
+        """A snapshot from the app's operation route (`ended`: it answered 200, not 202)."""
+        status = _optional_str(raw.get("status"))
+        runtime = _optional_str(raw.get("runtimeStatus"))
+        if runtime is None or (ended and runtime not in TERMINAL_STATUSES):
+            runtime = "Running" if not ended else _RUNTIME_OF.get(status or "", "Completed")
+        outputs = raw.get("outputs") if isinstance(raw.get("outputs"), dict) else {}
+        environments = raw.get("environments") if isinstance(raw.get("environments"), dict) else {}
+        last = {
+            "kind": str(raw.get("kind") or "deploy"),
+            "operationId": _optional_str(raw.get("id")),
+            "runtimeStatus": runtime,
+            "startedAt": _optional_str(raw.get("startedAt")),
+            "updatedAt": _optional_str(raw.get("updatedAt")),
+        }
+        operation = Operation(
+            kind=last["kind"] or "deploy",
+            instance_id=last["operationId"],
+            runtime_status=runtime,
+            started_at=last["startedAt"],
+            updated_at=last["updatedAt"],
+        )
+        return cls(
+            solution_id=str(raw.get("solutionId") or solution_id),
+            operation=operation,
+            environments=parse_environments(environments),
+            outputs=outputs or {},
+            raw={
+                "solutionId": str(raw.get("solutionId") or solution_id),
+                "status": status,
+                "lastOperation": last,
+                "environments": environments or {},
+                "outputs": outputs or {},
+            },
+            status=status,
         )
 
     @classmethod
@@ -143,6 +186,10 @@ class Snapshot:
         )
 
 
+#: Durable's runtime status of an ended operation, for an answer that does not say it.
+_RUNTIME_OF = {"Canceled": "Canceled", "Failed": "Failed"}
+
+
 def parse_environments(raw: Any) -> tuple[EnvironmentProgress, ...]:
     """The contract's `environments` object, in dev, test, prod, life order (others after)."""
     if not isinstance(raw, dict):
@@ -182,22 +229,36 @@ def platform_order(names: Iterable[str]) -> list[str]:
 
 class Outcome(Enum):
     SUCCEEDED = "succeeded"
+    PARTIALLY_SUCCEEDED = "partiallySucceeded"
     FAILED = "failed"
     CANCELED = "canceled"
     RUNNING = "running"
     NONE = "none"  # the platform has no operation to judge
 
 
-def outcome(snapshot: Snapshot, targets: Sequence[str] = ()) -> Outcome:
-    """How the snapshot's operation ended.
+#: The API's top-level `status` values (`docs/api.md`).
+STATUS_OUTCOMES = {
+    "Succeeded": Outcome.SUCCEEDED,
+    "PartiallySucceeded": Outcome.PARTIALLY_SUCCEEDED,
+    "Failed": Outcome.FAILED,
+    "Canceled": Outcome.CANCELED,
+    "Running": Outcome.RUNNING,
+}
 
-    A deployment succeeded when it is `Completed` with every environment `Succeeded`. A
-    teardown succeeded when it is `Completed` with its `targets` `Deleted` (targets unknown: no
-    environment `Failed`); the environments it left alone keep whatever state they had.
+
+def outcome(snapshot: Snapshot, targets: Sequence[str] = ()) -> Outcome:
+    """How the snapshot's operation ended: the API's `status` when it says.
+
+    Without one (an app from before it), judged here: a deployment succeeded when it is
+    `Completed` with every environment `Succeeded`; a teardown succeeded when it is `Completed`
+    with its `targets` `Deleted` (targets unknown: no environment `Failed`); the environments
+    it left alone keep whatever state they had.
     """
     operation = snapshot.operation
     if operation is None:
         return Outcome.NONE
+    if snapshot.status in STATUS_OUTCOMES:
+        return STATUS_OUTCOMES[snapshot.status]
     status = operation.runtime_status
     if status in {"Terminated", "Canceled"}:
         return Outcome.CANCELED
@@ -235,8 +296,8 @@ class Follower:
     """Polls one platform until its operation is terminal, feeding every snapshot to a sink.
 
     `baseline` is the operation seen before the request that started the one to follow;
-    `status_url` the 202's check-status URL; `kind` what was started (`deploy`, `teardown`),
-    None when following whatever runs (`osctl wait`).
+    `status_url` the `Location` of the 202 (the app's operation route); `kind` what was
+    started (`deploy`, `teardown`), None when following whatever runs (`osctl wait`).
     """
 
     client: ApiClient
@@ -271,6 +332,8 @@ class Follower:
             self.sleep(self.interval)
 
     def _poll(self) -> Snapshot | None:
+        if self.status_url:
+            return self._poll_operation(self.status_url)
         not_found: ApiError | None = None
         snapshot: Snapshot | None = None
         try:
@@ -284,14 +347,6 @@ class Follower:
         if snapshot is not None and self._is_current(snapshot):
             self._stale_polls = 0
             return snapshot
-        if self.status_url:
-            durable = self.client.operation_status(self.status_url)
-            return Snapshot.from_durable(
-                self.solution_id,
-                durable,
-                self.kind or "deploy",
-                snapshot.outputs if snapshot is not None else {},
-            )
         self._stale_polls += 1
         if self._stale_polls <= STALE_POLLS:
             return None
@@ -301,6 +356,13 @@ class Follower:
                 return _gone(self.solution_id)
             raise not_found
         return snapshot
+
+    def _poll_operation(self, url: str) -> Snapshot:
+        status, raw = self.client.operation(url)
+        if "customStatus" in raw and "kind" not in raw:
+            # An app from before the operation route handed out Durable's status URL.
+            return Snapshot.from_durable(self.solution_id, raw, self.kind or "deploy", {})
+        return Snapshot.from_operation(self.solution_id, raw, ended=status != 202)
 
     def _is_current(self, snapshot: Snapshot) -> bool:
         operation = snapshot.operation

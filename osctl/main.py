@@ -1,7 +1,9 @@
 """The `osctl` command line: one command per route of the app's HTTP API, plus `wait`.
 
-Exit codes: 0 success; 1 the operation failed or was canceled (or a confirmation was declined);
-2 usage or validation error (every 4xx); 3 the server could not be reached or failed (5xx).
+Exit codes: 0 success; 1 the operation failed, partially succeeded or was canceled (or a
+confirmation was declined); 2 usage or validation error (every 4xx); 3 the server could not be
+reached or failed (5xx); 4 (`status`, `list`) an operation is still running. `status` and `list`
+exit 0 only when the platform's (every platform's) last operation succeeded.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from osctl.client import (
     ApiError,
     JSONObject,
 )
-from osctl.follow import Follower, Operation, Outcome, Snapshot, outcome
+from osctl.follow import STATUS_OUTCOMES, Follower, Operation, Outcome, Snapshot, outcome
 from osctl.redact import Redactor
 from osctl.render import Output
 
@@ -35,6 +37,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_SERVER = 3
+EXIT_RUNNING = 4
 EXIT_INTERRUPTED = 130
 
 DEFAULT_POLL_INTERVAL = 2.0
@@ -179,6 +182,7 @@ def status(ctx: typer.Context, solution_id: SolutionId, json_flag: JsonFlag = Fa
             output.json(data)
         else:
             output.platform(data)
+    raise typer.Exit(_exit_code(outcome(Snapshot.from_platform(solution_id, data))))
 
 
 @app.command()
@@ -310,6 +314,11 @@ def list_platforms(ctx: typer.Context, json_flag: JsonFlag = False) -> None:
             output.json(data)
         else:
             output.platforms(data)
+    items = [item for item in data.get("platforms") or [] if isinstance(item, dict)]
+    codes = {
+        _exit_code(STATUS_OUTCOMES.get(str(item.get("status")), Outcome.FAILED)) for item in items
+    }
+    raise typer.Exit(max(codes - {EXIT_RUNNING}, default=EXIT_RUNNING if codes else EXIT_OK))
 
 
 @app.command()
@@ -338,6 +347,13 @@ def wait(
 
 
 # --- helpers -----------------------------------------------------------------------------
+
+
+def _exit_code(result: Outcome) -> int:
+    """0 for a success (or nothing to judge), 4 while it runs, 1 for any other outcome."""
+    if result in {Outcome.SUCCEEDED, Outcome.NONE}:
+        return EXIT_OK
+    return EXIT_RUNNING if result is Outcome.RUNNING else EXIT_FAILED
 
 
 def _context(ctx: typer.Context, json_flag: bool) -> tuple[Output, ApiClient]:
@@ -401,8 +417,8 @@ def _accepted_or_follow(
     if output.json_mode:
         output.json(accepted.body)
         return
-    instance = f" (instance {accepted.instance_id})" if accepted.instance_id else ""
-    output.line(f"{what} accepted{instance}.", style="bold")
+    operation = f" (operation {accepted.operation_id})" if accepted.operation_id else ""
+    output.line(f"{what} accepted{operation}.", style="bold")
     if accepted.status_url:
         output.line(f"Status: {accepted.status_url}")
     output.line(f"Follow it with: osctl wait {follower.solution_id}")

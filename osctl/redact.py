@@ -1,7 +1,8 @@
 """Keeps secrets out of everything osctl prints.
 
-Function keys reach the client in two ways: the user's own key, and keys the server writes into
-the URLs it returns (the Durable check-status URLs carry `code=`). Both are masked here, in text
+Function keys reach the client in two ways: the user's own key, and keys a server writes into
+the URLs it returns (an app from before the operation route handed out Durable's check-status
+URLs, which carry `code=`). Both are masked here, in text
 and in parsed JSON, before anything is shown; `RedactingWriter` is a last line of defence on the
 output streams themselves.
 """

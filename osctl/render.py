@@ -49,6 +49,7 @@ LOG_WIDTH = 120
 
 STATUS_STYLES = {
     "Succeeded": "green",
+    "PartiallySucceeded": "bold yellow",
     "Completed": "green",
     "Running": "cyan",
     "Pending": "dim",
@@ -166,6 +167,8 @@ class Output:
         took = f" in {duration}" if duration else ""
         if result is Outcome.SUCCEEDED:
             head = Text(f"✓ {kind} of {snapshot.solution_id} succeeded{took}", style="bold green")
+        elif result is Outcome.PARTIALLY_SUCCEEDED:
+            head = Text(f"✗ {kind} of {snapshot.solution_id} partially succeeded", style="bold red")
         elif result is Outcome.CANCELED:
             head = Text(f"■ {kind} of {snapshot.solution_id} {status.lower()}", style="bold yellow")
         else:
@@ -218,6 +221,10 @@ class Output:
         info.add_column(style="bold")
         info.add_column()
         info.add_row("Platform", snapshot.solution_id)
+        if snapshot.status:
+            info.add_row(
+                "Status", Text(snapshot.status, style=STATUS_STYLES.get(snapshot.status, ""))
+            )
         info.add_row("Subscription", str(data.get("subscriptionId") or "-"))
         info.add_row("Resource group", str(data.get("resourceGroup") or "-"))
         operation = snapshot.operation
@@ -247,7 +254,8 @@ class Output:
         table = Table("Solution", "Subscription", "Resource group", "Last operation", "Updated")
         for item in items:
             last = item.get("lastOperation") or {}
-            status = str(last.get("runtimeStatus") or "")
+            # The outcome (issue 14.1); Durable's runtime status only from an app without it.
+            status = str(item.get("status") or last.get("runtimeStatus") or "")
             table.add_row(
                 str(item.get("solutionId", "")),
                 str(item.get("subscriptionId") or "-"),

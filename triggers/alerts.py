@@ -24,7 +24,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from appsettings import AppSettings
-from triggers.http import api_error_response, json_response
+from triggers.http import api_error_response, json_response, too_large
 
 if TYPE_CHECKING:
     from arm.scale_sets import ManagedScaleSets, ScaleSetInfo
@@ -113,9 +113,11 @@ async def receive_alert(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Accept an Azure Monitor alert as a scale request for the scale sets it targets."""
-    from outsystems.alerts import AlertPayloadError, is_scale_set_id, parse_alert
+    from outsystems.alerts import MAX_ALERT_BYTES, AlertPayloadError, is_scale_set_id, parse_alert
     from triggers.scaler_client import submit
 
+    if oversized := too_large(req, MAX_ALERT_BYTES):
+        return oversized
     try:
         alert = parse_alert(req.get_body())
     except AlertPayloadError as error:

@@ -12,6 +12,10 @@ from outsystems.errors import ApiError, FieldError
 
 JSON = "application/json"
 
+#: The largest request body any route accepts (a platform spec is a few KiB; Azure Monitor's
+#: alert payloads stay well below it). Documented in `docs/api.md`.
+MAX_BODY_BYTES = 256 * 1024
+
 
 def json_response(
     body: Any, status: int = 200, headers: Mapping[str, str] | None = None
@@ -40,3 +44,17 @@ def api_error_response(error: ApiError, status: int = 400) -> func.HttpResponse:
 def route_param(req: func.HttpRequest, name: str) -> str:
     """A route value (the host always provides the ones in the route template)."""
     return str(req.route_params.get(name, ""))
+
+
+def too_large(req: func.HttpRequest, limit: int = MAX_BODY_BYTES) -> func.HttpResponse | None:
+    """A 413 for a body over `limit` bytes, None for one within it: every route that takes a
+    body asks this first."""
+    size = len(req.get_body() or b"")
+    if size <= limit:
+        return None
+    return error_response(
+        413,
+        "RequestTooLarge",
+        f"The request body has {size} bytes; the limit is {limit} bytes.",
+        [FieldError("body", f"at most {limit} bytes")],
+    )

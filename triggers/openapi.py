@@ -13,7 +13,8 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from triggers.http import json_response
+from triggers.http import MAX_BODY_BYTES, json_response
+from triggers.platform_state import OUTCOMES
 
 bp = df.Blueprint()
 
@@ -67,31 +68,32 @@ _ERROR = _object(
     },
     ["error"],
 )
-_CHECK_STATUS = _object(
-    {
-        name: {"type": "string"}
-        for name in (
-            "id",
-            "statusQueryGetUri",
-            "sendEventPostUri",
-            "terminatePostUri",
-            "purgeHistoryDeleteUri",
-            "restartPostUri",
-            "suspendPostUri",
-            "resumePostUri",
-        )
-    },
-    ["id", "statusQueryGetUri"],
-)
+_OUTCOME = {
+    "type": "string",
+    "enum": list(OUTCOMES),
+    "description": "How the operation went, from the outcome of each environment it was about "
+    "(Durable's runtimeStatus says Completed even when every environment failed).",
+}
+_KIND = {"type": "string", "enum": ["deploy", "teardown"]}
 _LAST_OPERATION = _object(
     {
-        "kind": {"type": "string", "enum": ["deploy", "teardown"]},
+        "kind": _KIND,
         "instanceId": {"type": "string"},
+        "operationId": {"type": "string", "format": "uuid"},
         "runtimeStatus": {"type": "string"},
         "startedAt": _NULLABLE_STRING,
         "updatedAt": _NULLABLE_STRING,
     },
     ["kind", "instanceId", "runtimeStatus"],
+)
+_ACCEPTED = _object(
+    {
+        "id": {"type": "string", "format": "uuid"},
+        "solutionId": {"type": "string"},
+        "kind": _KIND,
+        "status": {"type": "string", "const": "Running"},
+    },
+    ["id", "solutionId", "kind", "status"],
 )
 _ENVIRONMENT_STATE = _object(
     {
@@ -118,16 +120,32 @@ _ENVIRONMENT_STATE = _object(
     },
     ["status", "resourcesDone", "resourcesTotal"],
 )
+_ENVIRONMENTS = {"type": "object", "additionalProperties": _ref("EnvironmentState")}
 _PLATFORM_STATE = _object(
     {
         "solutionId": {"type": "string"},
         "subscriptionId": _NULLABLE_STRING,
         "resourceGroup": _NULLABLE_STRING,
+        "status": _ref("Outcome"),
         "lastOperation": _ref("LastOperation"),
-        "environments": {"type": "object", "additionalProperties": _ref("EnvironmentState")},
+        "environments": _ENVIRONMENTS,
         "outputs": {"type": "object"},
     },
-    ["solutionId", "lastOperation", "environments", "outputs"],
+    ["solutionId", "status", "lastOperation", "environments", "outputs"],
+)
+_OPERATION = _object(
+    {
+        "id": {"type": "string", "format": "uuid"},
+        "solutionId": {"type": "string"},
+        "kind": _KIND,
+        "status": _ref("Outcome"),
+        "runtimeStatus": {"type": "string"},
+        "startedAt": _NULLABLE_STRING,
+        "updatedAt": _NULLABLE_STRING,
+        "environments": _ENVIRONMENTS,
+        "outputs": {"type": "object"},
+    },
+    ["id", "solutionId", "kind", "status", "environments", "outputs"],
 )
 _PLATFORM_LIST = _object(
     {
@@ -138,9 +156,10 @@ _PLATFORM_LIST = _object(
                     "solutionId": {"type": "string"},
                     "subscriptionId": {"type": "string"},
                     "resourceGroup": {"type": "string"},
+                    "status": {"oneOf": [{"type": "null"}, _ref("Outcome")]},
                     "lastOperation": {"oneOf": [{"type": "null"}, _ref("LastOperation")]},
                 },
-                ["solutionId", "subscriptionId", "resourceGroup"],
+                ["solutionId", "subscriptionId", "resourceGroup", "status"],
             ),
         }
     },
@@ -250,6 +269,31 @@ def _error(description: str) -> dict[str, Any]:
     return _json("Error", description)
 
 
+_POLLING_HEADERS = {
+    "Location": {
+        "description": "The operation's URL on this app "
+        "(`/api/platforms/{solutionId}/operations/{operationId}`): poll it with the key.",
+        "schema": {"type": "string", "format": "uri"},
+    },
+    "Retry-After": {
+        "description": "Seconds to wait before polling the Location.",
+        "schema": {"type": "integer", "minimum": 1},
+    },
+}
+
+
+_TOO_LARGE = _error(f"The body is over {MAX_BODY_BYTES} bytes (RequestTooLarge)")
+_ARM_UNAVAILABLE = {
+    **_error("Azure Resource Manager did not answer the checks of the spec; nothing started"),
+    "headers": {"Retry-After": _POLLING_HEADERS["Retry-After"]},
+}
+
+
+def _accepted(description: str, schema: str = "Accepted") -> dict[str, Any]:
+    """A 202 of Azure's asynchronous-operation pattern: follow its `Location`."""
+    return {**_json(schema, description), "headers": _POLLING_HEADERS}
+
+
 _SOLUTION_ID = {
     "name": "solutionId",
     "in": "path",
@@ -282,7 +326,10 @@ def document() -> dict[str, Any]:
             "title": "OutSystems 11 on Azure: provisioning and front-end scaling",
             "version": "1.0.0",
             "description": "Create, follow, plan, scale and tear down OutSystems platforms. "
-            "Every route but this document needs a function key.",
+            "Every route but this document needs a function key. PUT and DELETE follow Azure's "
+            "asynchronous-operation pattern: poll the Location of their 202 (with the key) "
+            "until it answers 200. Request bodies are limited to "
+            f"{MAX_BODY_BYTES} bytes (413).",
         },
         "servers": [{"url": "/api"}],
         "paths": {
@@ -296,9 +343,14 @@ def document() -> dict[str, Any]:
                 "put": _operation(
                     "Create or update a platform from a spec",
                     {
-                        "202": _json("CheckStatus", "Deployment started"),
-                        "400": _error("Invalid spec"),
+                        "202": _accepted("Deployment started"),
+                        "400": _error(
+                            "Invalid spec (InvalidSpec), or one that what exists in Azure "
+                            "rules out (PreflightFailed); each detail names the field"
+                        ),
                         "409": _error("A deployment or teardown is running"),
+                        "413": _TOO_LARGE,
+                        "503": _ARM_UNAVAILABLE,
                     },
                     requestBody=spec_body,
                 ),
@@ -309,10 +361,11 @@ def document() -> dict[str, Any]:
                 "delete": _operation(
                     "Tear the platform down",
                     {
-                        "202": _json("CheckStatus", "Teardown started"),
+                        "202": _accepted("Teardown started"),
                         "400": _error("Invalid environments"),
                         "404": _error("Unknown platform"),
                         "409": _error("An operation is running"),
+                        "413": _TOO_LARGE,
                     },
                     parameters=[
                         {
@@ -325,11 +378,38 @@ def document() -> dict[str, Any]:
                     ],
                 ),
             },
+            "/platforms/{solutionId}/operations/{operationId}": {
+                "parameters": [
+                    _SOLUTION_ID,
+                    {
+                        "name": "operationId",
+                        "in": "path",
+                        "required": True,
+                        "description": "The id of the operation, from the Location of a 202.",
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "get": _operation(
+                    "An operation of the platform: 202 while it runs, 200 with its result",
+                    {
+                        "200": _json("Operation", "The operation ended: its result"),
+                        "202": _accepted("The operation runs: its progress", "Operation"),
+                        "404": _error(
+                            "Unknown operation (or replaced by a later operation of the platform)"
+                        ),
+                    },
+                ),
+            },
             "/platforms/{solutionId}/plan": {
                 **in_path,
                 "post": _operation(
                     "What a PUT with this spec would change",
-                    {"200": _json("Plan", "Plan"), "400": _error("Invalid spec")},
+                    {
+                        "200": _json("Plan", "Plan"),
+                        "400": _error("Invalid spec, or one that what exists in Azure rules out"),
+                        "413": _TOO_LARGE,
+                        "503": _ARM_UNAVAILABLE,
+                    },
                     requestBody=spec_body,
                 ),
             },
@@ -338,17 +418,21 @@ def document() -> dict[str, Any]:
                 "post": _operation(
                     "Stop the running deployment or teardown",
                     {
-                        "202": _json(
-                            _object(
-                                {
-                                    "instanceId": {"type": "string"},
-                                    "runtimeStatus": {"type": "string"},
-                                }
+                        "202": {
+                            **_json(
+                                _object(
+                                    {
+                                        "instanceId": {"type": "string"},
+                                        "runtimeStatus": {"type": "string"},
+                                    }
+                                ),
+                                "Canceled",
                             ),
-                            "Canceled",
-                        ),
+                            "headers": {"Location": _POLLING_HEADERS["Location"]},
+                        },
                         "404": _error("Unknown platform"),
                         "409": _error("Nothing is running"),
+                        "413": _TOO_LARGE,
                     },
                 ),
             },
@@ -361,6 +445,7 @@ def document() -> dict[str, Any]:
                         "400": _error("Outside the bounds, or not a farm"),
                         "404": _error("Unknown platform"),
                         "409": _error("The scale set is not deployed (yet)"),
+                        "413": _TOO_LARGE,
                     },
                     requestBody={
                         "required": True,
@@ -386,6 +471,7 @@ def document() -> dict[str, Any]:
                         "202": _json("AlertAccepted", "Scaling requests accepted"),
                         "200": _json("AlertIgnored", "Nothing to do, and why"),
                         "400": _error("Not a common-schema alert"),
+                        "413": _TOO_LARGE,
                     },
                     requestBody={
                         "required": True,
@@ -410,7 +496,9 @@ def document() -> dict[str, Any]:
                 "PlatformSpec": spec_schema,
                 **definitions,
                 "Error": _ERROR,
-                "CheckStatus": _CHECK_STATUS,
+                "Outcome": _OUTCOME,
+                "Accepted": _ACCEPTED,
+                "Operation": _OPERATION,
                 "LastOperation": _LAST_OPERATION,
                 "EnvironmentState": _ENVIRONMENT_STATE,
                 "PlatformState": _PLATFORM_STATE,

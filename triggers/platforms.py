@@ -3,6 +3,15 @@
 Input is parsed and validated here, at the edge; bad input answers 4xx with the error envelope
 and starts nothing. Each platform has one orchestration instance id, shared by its deployments
 and teardowns, so two operations on one platform never run at once.
+
+PUT and DELETE follow Azure's asynchronous-operation pattern on the app's own routes: 202 with
+`Location` (and `Retry-After`) to `/api/platforms/{solutionId}/operations/{operationId}`, which
+answers 202 while the operation runs and 200 with its result. Each operation gets an id of its
+own (kept in the orchestration's input), since the instance id is the platform's. The Durable
+extension's management URLs (`create_check_status_response`) are never handed out: in Azure
+they carry the extension's system key, with which anyone could terminate or purge any instance
+of the task hub (Durable Functions HTTP API reference,
+https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-http-api).
 """
 
 from __future__ import annotations
@@ -10,8 +19,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import re
+import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -19,8 +32,20 @@ import azure.functions as func
 from appsettings import AppSettings
 from outsystems.errors import ApiError, FieldError
 from outsystems.names import ENVIRONMENTS
-from triggers.http import api_error_response, error_response, json_response, route_param
-from triggers.platform_state import RUNNING_STATES, last_operation, platform_state
+from triggers.http import (
+    api_error_response,
+    error_response,
+    json_response,
+    route_param,
+    too_large,
+)
+from triggers.platform_state import (
+    RUNNING_STATES,
+    last_operation,
+    operation_document,
+    operation_outcome,
+    platform_state,
+)
 
 if TYPE_CHECKING:
     from outsystems.spec import PlatformSpec
@@ -36,6 +61,47 @@ def platform_instance_id(solution_id: str) -> str:
 
 def unknown_platform(solution_id: str) -> func.HttpResponse:
     return error_response(404, "PlatformNotFound", f"No platform {solution_id[:40]} is known.")
+
+
+#: An operation id: a GUID in its canonical, lower-case form (what `uuid4()` writes).
+_OPERATION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def new_operation_id() -> str:
+    """The id of a new operation of a platform (its URL is the app's operation route)."""
+    return str(uuid.uuid4())
+
+
+def operation_url(req: func.HttpRequest, solution_id: str, operation_id: str) -> str:
+    """The absolute URL of an operation, on the origin and route prefix the request came to.
+
+    Only the scheme, host and the path up to `platforms/` of the request are kept: never its
+    query, which may hold the caller's key (`?code=`).
+    """
+    parts = urlsplit(req.url)
+    path = parts.path
+    prefix = path[: path.lower().rfind("/platforms/")] if "/platforms/" in path.lower() else "/api"
+    return (
+        f"{parts.scheme}://{parts.netloc}{prefix}/platforms/{quote(solution_id, safe='')}"
+        f"/operations/{operation_id}"
+    )
+
+
+def _polling_headers(url: str, settings: AppSettings) -> dict[str, str]:
+    """`Location` and `Retry-After` (whole seconds, at least one: RFC 9110's delay-seconds)."""
+    return {
+        "Location": url,
+        "Retry-After": str(max(1, math.ceil(settings.operation_poll_seconds))),
+    }
+
+
+def _accepted(
+    req: func.HttpRequest, solution_id: str, operation_id: str, kind: str, settings: AppSettings
+) -> func.HttpResponse:
+    """The 202 of a started operation: where to follow it, and what it is."""
+    body = {"id": operation_id, "solutionId": solution_id, "kind": kind, "status": "Running"}
+    url = operation_url(req, solution_id, operation_id)
+    return json_response(body, 202, _polling_headers(url, settings))
 
 
 def _nameable(solution_id: str) -> bool:
@@ -112,6 +178,31 @@ def _conflict(solution_id: str, operation: dict[str, Any]) -> func.HttpResponse:
     )
 
 
+def preflight(spec: PlatformSpec, settings: AppSettings) -> func.HttpResponse | None:
+    """The 400 of a spec that what exists in Azure rules out (`outsystems.preflight`), a 503
+    when ARM cannot be asked right now, None to go ahead. Blocking: ARM reads."""
+    from arm.preflight import TransientArmError, preflight_problems
+    from outsystems.preflight import PreflightError
+
+    try:
+        problems = preflight_problems(spec, settings.allowed_vnet_ids)
+    except TransientArmError as error:
+        log.warning("pre-flight checks of %s: %s", spec.solution_id, error)
+        envelope = {
+            "error": {
+                "code": "ArmUnavailable",
+                "message": "Azure Resource Manager did not answer the checks of the spec; "
+                "nothing was started. Try again shortly.",
+            }
+        }
+        return json_response(envelope, 503, {"Retry-After": "30"})
+    if problems:
+        return api_error_response(
+            PreflightError("The platform spec cannot be deployed as it stands.", problems)
+        )
+    return None
+
+
 def _version_changes(previous: dict[str, Any] | None, spec: dict[str, Any]) -> list[FieldError]:
     """In-place upgrades are not supported: the versions of a deployed platform are fixed."""
     if not previous or previous.get("operation") != "deploy":
@@ -134,6 +225,8 @@ async def put_platform(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Create or update a platform to match the spec; starts the deployment orchestration."""
+    if oversized := too_large(req):
+        return oversized
     solution_id = route_param(req, "solutionId")
     settings = AppSettings.load()
     try:
@@ -148,7 +241,16 @@ async def put_platform(
     changes = _version_changes(current["input"] if current else None, spec_json)
     if changes:
         return api_error_response(ApiError("The platform spec is invalid.", changes))
-    request = {"operation": "deploy", "spec": spec_json, "tuning": deployment_tuning(settings)}
+    refusal = await asyncio.to_thread(preflight, spec, settings)
+    if refusal is not None:
+        return refusal
+    operation_id = new_operation_id()
+    request = {
+        "operation": "deploy",
+        "operationId": operation_id,
+        "spec": spec_json,
+        "tuning": deployment_tuning(settings),
+    }
     try:
         await client.start_new("deploy_platform", instance_id, request)
     except Exception as error:
@@ -158,9 +260,8 @@ async def put_platform(
         if current and current["runtimeStatus"] in RUNNING_STATES:
             return _conflict(solution_id, current)
         raise error
-    log.info("deployment of %s started (instance %s)", solution_id, instance_id)
-    response: func.HttpResponse = client.create_check_status_response(req, instance_id)
-    return response
+    log.info("deployment of %s started (operation %s)", solution_id, operation_id)
+    return _accepted(req, solution_id, operation_id, "deploy", settings)
 
 
 async def _last_operation(
@@ -241,6 +342,8 @@ async def cancel_platform(
     """Stop the running deployment or teardown; resources stay as they are."""
     from orchestrators.deploy import child_instance_id
 
+    if oversized := too_large(req):
+        return oversized
     solution_id = route_param(req, "solutionId")
     known = await _last_operation(client, solution_id)
     if known is None:
@@ -257,7 +360,41 @@ async def cancel_platform(
         if child and child["runtimeStatus"] in RUNNING_STATES:
             await client.terminate(child_instance_id(instance_id, env), "parent canceled")
     log.info("operation %s of %s canceled", instance_id, solution_id)
-    return json_response({"instanceId": instance_id, "runtimeStatus": "Canceled"}, 202)
+    headers = {}
+    operation_id = (operation.get("input") or {}).get("operationId")
+    if operation_id:
+        headers["Location"] = operation_url(req, solution_id, operation_id)
+    return json_response({"instanceId": instance_id, "runtimeStatus": "Canceled"}, 202, headers)
+
+
+@bp.route(route="platforms/{solutionId}/operations/{operationId}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+async def get_operation(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """One operation of a platform: 202 while it runs, 200 with its result once it ended."""
+    solution_id = route_param(req, "solutionId")
+    operation_id = route_param(req, "operationId")
+    known = None
+    if _OPERATION_ID.fullmatch(operation_id):
+        known = await _last_operation(client, solution_id)
+    if known is None or (known[1].get("input") or {}).get("operationId") != operation_id:
+        # Durable keeps the last run of an instance only: an earlier operation is gone.
+        return error_response(
+            404,
+            "OperationNotFound",
+            f"No operation {operation_id[:40]} of platform {solution_id[:40]} is known "
+            "(a later operation of the platform replaces the record of an earlier one).",
+        )
+    instance_id, operation = known
+    children: dict[str, dict[str, Any] | None] = {}
+    if operation["runtimeStatus"] in RUNNING_STATES or operation["runtimeStatus"] == "Terminated":
+        children = await _children(client, instance_id)
+    document = operation_document(operation_id, platform_state(solution_id, operation, children))
+    if document["status"] != "Running":
+        return json_response(document)
+    url = operation_url(req, solution_id, operation_id)
+    return json_response(document, 202, _polling_headers(url, AppSettings.load()))
 
 
 @bp.route(route="platforms/{solutionId}/plan", methods=["POST"])
@@ -267,10 +404,16 @@ def plan_platform(req: func.HttpRequest) -> func.HttpResponse:
     from outsystems.deployment import graph_of
     from outsystems.plan import plan
 
+    if oversized := too_large(req):
+        return oversized
+    settings = AppSettings.load()
     try:
-        spec = _spec_of(req, AppSettings.load())
+        spec = _spec_of(req, settings)
     except ApiError as error:
         return api_error_response(error)
+    refusal = preflight(spec, settings)
+    if refusal is not None:
+        return refusal
     _, graph = graph_of(spec.to_json_dict())
     live = read_live(spec.subscription_id, graph.resources)
     result = plan(graph, {r.id: body for r, body in zip(graph.resources, live, strict=True)})
@@ -310,6 +453,8 @@ async def delete_platform(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Tear the platform down (all of it, or `?environments=dev,test`)."""
+    if oversized := too_large(req):
+        return oversized
     solution_id = route_param(req, "solutionId")
     try:
         environments = _environments(req)
@@ -321,16 +466,18 @@ async def delete_platform(
     instance_id, operation, spec = standing
     if operation["runtimeStatus"] in RUNNING_STATES:
         return _conflict(solution_id, operation)
+    settings = AppSettings.load()
+    operation_id = new_operation_id()
     request = {
         "operation": "teardown",
+        "operationId": operation_id,
         "spec": spec,
         "environments": environments,
-        "tuning": deployment_tuning(AppSettings.load()),
+        "tuning": deployment_tuning(settings),
     }
     await client.start_new("teardown_platform", instance_id, request)
     log.info("teardown of %s (%s) started", solution_id, ",".join(environments))
-    response: func.HttpResponse = client.create_check_status_response(req, instance_id)
-    return response
+    return _accepted(req, solution_id, operation_id, "teardown", settings)
 
 
 def _platform_groups(subscriptions: tuple[str, ...]) -> list[dict[str, str]]:
@@ -368,7 +515,11 @@ async def list_platforms(
         *(_operation(client, platform_instance_id(p["solutionId"])) for p in platforms)
     )
     listed = [
-        {**platform, "lastOperation": last_operation(operation) if operation else None}
+        {
+            **platform,
+            "status": operation_outcome(operation) if operation else None,
+            "lastOperation": last_operation(operation) if operation else None,
+        }
         for platform, operation in zip(platforms, operations, strict=True)
     ]
     return json_response({"platforms": sorted(listed, key=lambda p: p["solutionId"])})

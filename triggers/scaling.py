@@ -26,7 +26,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from appsettings import AppSettings
-from triggers.http import error_response, json_response, route_param
+from triggers.http import error_response, json_response, route_param, too_large
 from triggers.platforms import json_value, standing_platform, unknown_platform
 
 if TYPE_CHECKING:
@@ -145,6 +145,8 @@ async def scale_platform(
     from outsystems.scaling import ScaleKind, ScaleRequest, ScaleSource
     from triggers.scaler_client import submit
 
+    if oversized := too_large(req):
+        return oversized
     solution_id = route_param(req, "solutionId")
     try:
         field, amount = _manual_body(req)

@@ -51,9 +51,14 @@ def nested(depth: int) -> str:
     return '{"location": "westeurope", "tags": {"a": ' + "[" * depth + "]" * depth + "}}"
 
 
-def huge(megabytes: int) -> str:
-    """A spec padded with an unknown field of `megabytes` MB."""
-    return json.dumps({"location": "westeurope", "padding": "x" * (megabytes << 20)})
+def padded(size: int) -> str:
+    """A spec padded with an unknown field to exactly `size` bytes."""
+    shell = json.dumps({"location": "westeurope", "padding": ""})
+    return json.dumps({"location": "westeurope", "padding": "x" * (size - len(shell))})
+
+
+#: The documented limit of a request body (`docs/api.md`): 256 KiB, as for alerts.
+MAX_BODY_BYTES = 256 * 1024
 
 
 Case = tuple[str, str | bytes | dict[str, Any] | list[Any] | None, str, str | None]
@@ -186,9 +191,9 @@ PUT_CASES: dict[str, Case] = {
     "string body": ("acme", '"westeurope"', "body", "object"),
     "number body": ("acme", "42", "body", "object"),
     "null body": ("acme", "null", "body", "object"),
-    "huge body": ("acme", huge(8), "padding", "unknown field"),
+    "body just under the size limit": ("acme", padded(MAX_BODY_BYTES), "padding", "unknown field"),
     "deeply nested body": ("acme", nested(40), "tags.a." + ".".join(["0"] * 31), "deeper"),
-    "nested beyond the parser": ("acme", nested(200_000), "body", "nested"),
+    "nested beyond the parser": ("acme", nested(100_000), "body", "nested"),
 }
 
 #: Password-like fields: the target, and the app setting the message must name.
@@ -331,3 +336,28 @@ def test_changing_a_version_of_a_deployed_platform_is_refused(api: Stack) -> Non
     # The same spec again is fine (and changes nothing).
     assert api.deploy("vers", spec).status_code == 202
     assert api.wait("vers")["lastOperation"]["runtimeStatus"] == "Completed"
+
+
+#: Every route that reads a body, or could be sent one (PUT, POST, DELETE).
+BODY_ROUTES = [
+    ("PUT", "platforms/acme"),
+    ("POST", "platforms/acme/plan"),
+    ("POST", "platforms/acme/scale"),
+    ("POST", "platforms/acme/cancel"),
+    ("DELETE", "platforms/acme"),
+    ("POST", "alerts"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), BODY_ROUTES)
+@pytest.mark.parametrize("size", [MAX_BODY_BYTES + 1, 8 << 20])
+def test_a_body_over_the_limit_is_413_with_the_envelope(
+    api: Stack, method: str, path: str, size: int
+) -> None:
+    """Issue 13.7: no body-size limit on PUT, plan and scale; now one limit on every route."""
+    response = send(api, method, path, padded(size))
+    error = assert_envelope(response, 413)
+    assert error["code"] == "RequestTooLarge"
+    assert str(MAX_BODY_BYTES) in error["message"]
+    assert len(response.content) < 1000, "nothing of the body is echoed back"
+    assert_nothing_started(api, "acme")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from outsystems.deployment import MAX_ATTEMPTS
 from outsystems.names import ENVIRONMENTS
 from tests.e2e.test_deploy import sample
 from tests.support.stack import SUBSCRIPTION, Stack
@@ -119,10 +120,12 @@ def test_cancel_stops_a_running_deployment(stack: Stack) -> None:
     stack.sim.configure({"latencyScale": 0.01})
     assert stack.deploy("acme", sample("spec-demo.json")).status_code == 202
     time.sleep(1.0)
+    assert stack.state("acme")["status"] == "Running"
     response = stack.api("POST", "platforms/acme/cancel")
     assert response.status_code == 202
     state = stack.state("acme")
     assert state["lastOperation"]["runtimeStatus"] == "Canceled"
+    assert state["status"] == "Canceled"
     assert all(e["status"] in {"Canceled", "Succeeded"} for e in state["environments"].values())
     assert stack.api("POST", "platforms/acme/cancel").status_code == 409
     assert stack.api("POST", "platforms/other/cancel").status_code == 404
@@ -143,4 +146,26 @@ def test_list_shows_the_managed_platforms(stack: Stack) -> None:
         ("beta", "beta-rg"),
     ]
     assert all(p["lastOperation"]["runtimeStatus"] == "Completed" for p in listed)
+    assert all(p["status"] == "Succeeded" for p in listed)
     assert all(p["subscriptionId"] == SUBSCRIPTION for p in listed)
+
+
+def test_outcome_at_a_glance_when_one_environment_fails(stack: Stack) -> None:
+    """Issue 14.1: an orchestration that completed is no success when an environment failed."""
+    stack.sim.add_fault_rule(
+        "PUT", "/acme-dev-vm/extensions/outsystems-setup", "operation-failed", MAX_ATTEMPTS
+    )
+    assert stack.deploy("acme", sample("spec-demo.json")).status_code == 202
+    state = stack.wait("acme")
+    assert state["lastOperation"]["runtimeStatus"] == "Completed"
+    assert state["environments"]["dev"]["status"] == "Failed"
+    assert state["status"] == "PartiallySucceeded"
+    (listed,) = stack.api("GET", "platforms").json()["platforms"]
+    assert listed["status"] == "PartiallySucceeded"
+
+    # The same spec again repairs dev: the platform as a whole succeeded.
+    assert stack.deploy("acme", sample("spec-demo.json")).status_code == 202
+    assert stack.wait("acme")["status"] == "Succeeded"
+    # A teardown of one environment that worked is a success of its own.
+    assert stack.api("DELETE", "platforms/acme", params={"environments": "dev"}).status_code == 202
+    assert stack.wait("acme")["status"] == "Succeeded"

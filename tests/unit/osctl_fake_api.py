@@ -1,7 +1,8 @@
 """A wire-level fake of the function app's HTTP API, for osctl's tests.
 
 A real aiohttp server on a free loopback port, in a background thread, implementing the
-contract's routes (`/api/platforms...` and the Durable check-status URL) over in-memory state.
+contract's routes (`/api/platforms...`, and the operation route that the `Location` of a 202
+points at) over in-memory state.
 A deployment or teardown advances by one step on every `GET /api/platforms/{id}`, so a client
 that polls sees it progress. Tests script the rest: an environment that fails, a server that
 answers with errors, a state that lags behind a PUT, a function key the server requires and
@@ -15,6 +16,7 @@ import copy
 import json
 import re
 import threading
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -94,11 +96,13 @@ class Op:
     updated_at: str = field(default_factory=_now)
     cancel: bool = False
     fail: FailPlan | None = None
+    operation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "instanceId": self.instance_id,
+            "operationId": self.operation_id,
             "runtimeStatus": self.runtime_status,
             "startedAt": self.started_at,
             "updatedAt": self.updated_at,
@@ -151,8 +155,27 @@ class Platform:
             "solutionId": self.solution_id,
             "subscriptionId": self.subscription_id,
             "resourceGroup": self.resource_group,
+            "status": self.status(),
             "lastOperation": self.op.to_json() if self.op else None,
         }
+
+    def status(self) -> str | None:
+        """The contract's top-level outcome of the last operation (`docs/api.md`)."""
+        op = self.op
+        if op is None:
+            return None
+        if op.runtime_status not in RUN_TERMINAL:
+            return "Running"
+        if op.runtime_status in {"Terminated", "Canceled"}:
+            return "Canceled"
+        if op.runtime_status == "Failed":
+            return "Failed"
+        wanted = "Deleted" if op.kind == "teardown" else "Succeeded"
+        involved = [self.envs[name].status for name in op.targets if name in self.envs]
+        done = sum(status == wanted for status in involved)
+        if done == len(involved):
+            return "Succeeded"
+        return "PartiallySucceeded" if done else "Failed"
 
 
 def outputs_for(solution_id: str, env: str) -> dict[str, Any]:
@@ -249,7 +272,7 @@ class FakeApi:
         app.router.add_post("/api/platforms/{sid}/cancel", self._cancel)
         app.router.add_post("/api/platforms/{sid}/scale", self._scale)
         app.router.add_get("/api/platforms/{sid}/scaling", self._scaling)
-        app.router.add_get("/runtime/webhooks/durabletask/instances/{iid}", self._durable)
+        app.router.add_get("/api/platforms/{sid}/operations/{oid}", self._operation)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -302,37 +325,30 @@ class FakeApi:
         if injected is not None:
             status, body = injected
             return web.Response(status=status, text=body)
-        if request.path.startswith("/runtime/"):
-            if request.query.get("code") != self._status_code():
-                return web.Response(status=401)
-        elif self.key is not None:
+        if self.key is not None:
             given = request.headers.get("x-functions-key") or request.query.get("code")
             if given != self.key:
                 return web.Response(status=401)
         response: web.StreamResponse = await handler(request)
         return response
 
-    def _status_code(self) -> str:
-        # Azure puts the Durable system key there; this fake echoes the function key instead
-        # (when it has one) so that tests prove the client never shows it.
-        return self.key or SYSTEM_KEY
-
-    def _check_status(self, request: web.Request, instance_id: str) -> web.Response:
-        base = f"http://{request.host}/runtime/webhooks/durabletask/instances/{instance_id}"
-        query = f"taskHub=OsFakeHub&connection=Storage&code={self._status_code()}"
+    @staticmethod
+    def _accepted(request: web.Request, platform: Platform) -> web.Response:
+        """The contract's 202: `Location` (and `Retry-After`) to the app's operation route."""
+        op = platform.op
+        assert op is not None
+        location = (
+            f"http://{request.host}/api/platforms/{platform.solution_id}/operations/"
+            f"{op.operation_id}"
+        )
         body = {
-            "id": instance_id,
-            "statusQueryGetUri": f"{base}?{query}",
-            "sendEventPostUri": f"{base}/raiseEvent/{{eventName}}?{query}",
-            "terminatePostUri": f"{base}/terminate?reason={{text}}&{query}",
-            "rewindPostUri": f"{base}/rewind?reason={{text}}&{query}",
-            "purgeHistoryDeleteUri": f"{base}?{query}",
-            "restartPostUri": f"{base}/restart?{query}",
-            "suspendPostUri": f"{base}/suspend?reason={{text}}&{query}",
-            "resumePostUri": f"{base}/resume?reason={{text}}&{query}",
+            "id": op.operation_id,
+            "solutionId": platform.solution_id,
+            "kind": op.kind,
+            "status": "Running",
         }
         return web.json_response(
-            body, status=202, headers={"Location": body["statusQueryGetUri"], "Retry-After": "1"}
+            body, status=202, headers={"Location": location, "Retry-After": "1"}
         )
 
     # --- routes --------------------------------------------------------------------------
@@ -352,18 +368,24 @@ class FakeApi:
                 platform.lag -= 1
                 return web.json_response(platform.stale_view)
             self._advance(platform)
-            if (
-                self.forget_destroyed
-                and platform.op is not None
-                and platform.op.kind == "teardown"
-                and platform.op.runtime_status == "Completed"
-                and all(env.status == "Deleted" for env in platform.envs.values())
-            ):
-                # The orchestration's status outlives the platform, as Durable's does.
-                self._forgotten[platform.op.instance_id] = _durable_status(platform)
-                del self.platforms[sid]
+            if self._forget_if_destroyed(platform):
                 return _unknown(sid)
             return web.json_response(platform.to_json())
+
+    def _forget_if_destroyed(self, platform: Platform) -> bool:
+        """With `forget_destroyed`, a platform whose teardown removed it all is unknown after."""
+        if (
+            self.forget_destroyed
+            and platform.op is not None
+            and platform.op.kind == "teardown"
+            and platform.op.runtime_status == "Completed"
+            and all(env.status == "Deleted" for env in platform.envs.values())
+        ):
+            # The operation's result outlives the platform, as the app's route keeps it.
+            self._forgotten[platform.op.operation_id] = _operation_document(platform)
+            del self.platforms[platform.solution_id]
+            return True
+        return False
 
     async def _deploy(self, request: web.Request) -> web.Response:
         sid = request.match_info["sid"]
@@ -386,7 +408,7 @@ class FakeApi:
             platform.envs = {name: Env("Pending", 0, TOTALS[name]) for name in ENVIRONMENTS}
             platform.op = Op("deploy", f"platform-{sid}", list(ENVIRONMENTS), fail=self._fail)
             self._fail = None
-        return self._check_status(request, platform.op.instance_id)
+        return self._accepted(request, platform)
 
     async def _destroy(self, request: web.Request) -> web.Response:
         sid = request.match_info["sid"]
@@ -413,7 +435,7 @@ class FakeApi:
             for name in targets:
                 platform.envs[name] = Env("Pending", 0, TOTALS[name])
             platform.op = Op("teardown", f"platform-{sid}", targets)
-        return self._check_status(request, platform.op.instance_id)
+        return self._accepted(request, platform)
 
     async def _cancel(self, request: web.Request) -> web.Response:
         sid = request.match_info["sid"]
@@ -425,8 +447,11 @@ class FakeApi:
             if running is None:
                 return error_response(409, "NothingRunning", f"Nothing is running on {sid}.")
             running.cancel = True
-            instance_id = running.instance_id
-        return self._check_status(request, instance_id)
+            body = {"instanceId": running.instance_id, "runtimeStatus": "Canceled"}
+            location = (
+                f"http://{request.host}/api/platforms/{sid}/operations/{running.operation_id}"
+            )
+        return web.json_response(body, status=202, headers={"Location": location})
 
     async def _plan(self, request: web.Request) -> web.Response:
         sid = request.match_info["sid"]
@@ -513,14 +538,21 @@ class FakeApi:
             }
         return web.json_response(body)
 
-    async def _durable(self, request: web.Request) -> web.Response:
-        instance_id = request.match_info["iid"]
+    async def _operation(self, request: web.Request) -> web.Response:
+        """202 while the operation runs, 200 with its result, 404 for one it does not know."""
+        sid, oid = request.match_info["sid"], request.match_info["oid"]
         with self._lock:
-            found = [p for p in self.platforms.values() if p.op and p.op.instance_id == instance_id]
-            body = _durable_status(found[0]) if found else self._forgotten.get(instance_id)
+            platform = self.platforms.get(sid)
+            body = None
+            if platform is not None and platform.op is not None and platform.op.operation_id == oid:
+                self._advance(platform)
+                body = _operation_document(platform)
+                self._forget_if_destroyed(platform)
+            if body is None:
+                body = self._forgotten.get(oid)
         if body is None:
-            return web.json_response(None, status=404)
-        if body["runtimeStatus"] in RUN_TERMINAL:
+            return error_response(404, "OperationNotFound", f"No operation {oid[:40]} of {sid}.")
+        if body["status"] != "Running":
             return web.json_response(body)
         headers = {"Location": str(request.url), "Retry-After": "1"}
         return web.json_response(body, status=202, headers=headers)
@@ -587,19 +619,20 @@ def _running(platform: Platform) -> Op | None:
     return op if op is not None and op.runtime_status not in RUN_TERMINAL else None
 
 
-def _durable_status(platform: Platform) -> dict[str, Any]:
-    """The Durable status of the platform's orchestration, as the check-status URL shows it."""
+def _operation_document(platform: Platform) -> dict[str, Any]:
+    """The operation as the app's operation route shows it (`docs/api.md`)."""
     op = platform.op
     assert op is not None
     return {
-        "name": f"{op.kind}_platform",
-        "instanceId": op.instance_id,
+        "id": op.operation_id,
+        "solutionId": platform.solution_id,
+        "kind": op.kind,
+        "status": platform.status(),
         "runtimeStatus": op.runtime_status,
-        "input": None,
-        "customStatus": {"environments": {n: e.to_json() for n, e in platform.envs.items()}},
-        "output": None,
-        "createdTime": op.started_at,
-        "lastUpdatedTime": op.updated_at,
+        "startedAt": op.started_at,
+        "updatedAt": op.updated_at,
+        "environments": {name: platform.envs[name].to_json() for name in op.targets},
+        "outputs": copy.deepcopy(platform.outputs),
     }
 
 

@@ -48,6 +48,53 @@ def test_plain_http_off_loopback_is_refused(endpoint: str):
         ArmConnection(endpoint)
 
 
+# Issue 13.7: `http://evil.com\\@127.0.0.1:7071` passed the loopback test, and requests then went
+# to evil.com in plain HTTP. Python's urlsplit reads the host after the last `@` (127.0.0.1);
+# the WHATWG URL Standard (https://url.spec.whatwg.org/#authority-state, "url is special and c
+# is U+005C (\\)") ends the authority at a backslash, and so does urllib3, the parser of the
+# transport azure-core sends ARM requests with (requests): the host is evil.com. A URL that two
+# parsers read differently is no loopback URL.
+CONFUSING_ENDPOINTS = [
+    "http://evil.com\\@127.0.0.1:7071",
+    "http://evil.com\\@localhost:7071",
+    "http://127.0.0.1:7071\\@evil.com",
+    "http://evil.com@127.0.0.1:7071",
+    "http://user:secret@127.0.0.1:7071",
+    "http://127.0.0.1@evil.com",
+    "http://127.0.0.1:7071@evil.com:7071",
+    "http://evil.com\\\\127.0.0.1:7071",
+    "http://127.0.0.1\\.evil.com:7071",
+    "http://127.0.0.1\t.evil.com:7071",
+    "http://127.0.0.1\n@evil.com",
+    "http://127.0.0.1%2f@evil.com",
+    "http://127.0.0.1:99999",
+]
+
+
+def test_the_transport_reads_the_issue_s_url_as_evil_com():
+    """The oracle of the refusals below: where urllib3 would really send the request."""
+    from urllib3.util import parse_url
+
+    assert parse_url("http://evil.com\\@127.0.0.1:7071").host == "evil.com"
+
+
+@pytest.mark.parametrize("endpoint", CONFUSING_ENDPOINTS)
+def test_userinfo_backslashes_and_other_confusion_are_no_loopback(endpoint: str):
+    assert is_loopback_endpoint(endpoint) is False
+    with pytest.raises(ValueError, match="ARM endpoint"):
+        ArmConnection(endpoint)
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["https://evil.com\\@management.azure.com", "https://user@management.azure.com"],
+)
+def test_https_endpoints_with_userinfo_or_backslashes_are_refused_too(endpoint: str):
+    """A bearer token must not go where the URL only seems to point."""
+    with pytest.raises(ValueError, match="ARM endpoint"):
+        ArmConnection(endpoint)
+
+
 def test_non_http_schemes_are_refused():
     with pytest.raises(ValueError, match="http"):
         ArmConnection("ftp://127.0.0.1/")

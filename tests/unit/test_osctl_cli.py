@@ -108,8 +108,15 @@ def test_deploy_follows_progress_over_polls_and_prints_outputs(fake: FakeApi, sp
     assert "http://acme-life-agw.westeurope.cloudapp.azure.com/LifeTime" in out
     assert "10.0.3.4" in out
     assert not ANSI.search(result.output)
-    polls = [r for r in fake.requests if r[:2] == ("GET", "/api/platforms/acme")]
-    assert len(polls) >= 5
+    # Followed through the Location of the 202: the app's own operation route, never a
+    # Durable management URL.
+    polls = [
+        path
+        for method, path, _ in fake.requests
+        if method == "GET" and path.startswith("/api/platforms/acme/operations/")
+    ]
+    assert len(polls) >= 4
+    assert not any(path.startswith("/runtime/") for _, path, _ in fake.requests)
     assert fake.platforms["acme"].spec == DEMO_SPEC
 
 
@@ -156,7 +163,8 @@ def test_deploy_completed_with_a_failed_environment_is_a_failure(fake: FakeApi, 
     result = osctl(fake, "deploy", "acme", "-f", str(spec), "--poll-interval", "0")
 
     assert result.exit_code == 1
-    assert "failed (Completed)" in result.stdout
+    assert "✗ deploy of acme partially succeeded: 3/4 environments succeeded" in result.stdout
+    assert any(line.startswith("  life: OperationNotAllowed:") for line in lines(result.stdout))
 
 
 def test_redeploy_is_not_judged_by_the_previous_operation(fake: FakeApi, spec: Path):
@@ -169,8 +177,8 @@ def test_redeploy_is_not_judged_by_the_previous_operation(fake: FakeApi, spec: P
 
     assert result.exit_code == 1, result.output
     assert "  prod: OperationNotAllowed:" in result.stdout
-    # The check-status URL was consulted while the platform state lagged behind.
-    assert any(path.startswith("/runtime/webhooks/") for _, path, _ in fake.requests)
+    # The operation's own URL was followed, whatever the platform state said meanwhile.
+    assert any("/operations/" in path for _, path, _ in fake.requests)
 
 
 def test_deploy_invalid_spec_shows_message_and_each_target_exit_2(fake: FakeApi, tmp_path):
@@ -213,16 +221,17 @@ def test_deploy_while_running_is_409_exit_2_with_a_hint(fake: FakeApi, spec: Pat
     assert "osctl wait acme" in result.stderr
 
 
-def test_deploy_no_wait_returns_at_once_with_the_redacted_status_url(fake: FakeApi, spec: Path):
+def test_deploy_no_wait_returns_at_once_with_the_operation_url(fake: FakeApi, spec: Path):
     fake.key = KEY
 
     result = osctl(fake, "deploy", "acme", "-f", str(spec), "--no-wait", key=KEY)
 
     assert result.exit_code == 0, result.output
-    assert "Deployment of acme accepted (instance platform-acme)." in result.stdout
+    assert fake.platforms["acme"].op is not None
+    operation_id = fake.platforms["acme"].op.operation_id
+    assert f"Deployment of acme accepted (operation {operation_id})." in result.stdout
     assert re.search(
-        r"Status: http://127\.0\.0\.1:\d+/runtime/webhooks/durabletask/instances/platform-acme"
-        r"\?taskHub=OsFakeHub&connection=Storage&code=\*\*\*$",
+        rf"Status: http://127\.0\.0\.1:\d+/api/platforms/acme/operations/{operation_id}$",
         result.stdout,
         re.MULTILINE,
     )
@@ -274,6 +283,7 @@ def test_status_shows_operation_environments_and_outputs(fake: FakeApi):
     assert result.exit_code == 0
     out = result.stdout
     assert re.search(r"Platform\s+acme", out)
+    assert re.search(r"Status\s+Succeeded", out)
     assert re.search(r"Resource group\s+acme-rg", out)
     assert re.search(r"Last operation\s+deploy Completed", out)
     assert re.search(r"prod\s+│ Succeeded\s+│ 12/12", out)
@@ -286,10 +296,27 @@ def test_status_of_a_running_deployment_shows_progress_and_how_to_follow(fake: F
 
     result = osctl(fake, "status", "acme")
 
-    assert result.exit_code == 0
+    # Not (yet) a success: a pipeline can tell "still running" from "failed".
+    assert result.exit_code == 4
+    assert re.search(r"Status\s+Running", result.stdout)
     assert re.search(r"Last operation\s+deploy Running", result.stdout)
     assert re.search(r"prod\s+│ Running\s+│ 4/12\s+│ creating acme-prod-", result.stdout)
     assert "Follow it with: osctl wait acme" in result.stdout
+
+
+def test_status_of_a_partly_failed_deployment_says_so_and_exits_1(fake: FakeApi, spec: Path):
+    """Issue 14.1: the orchestration completed, yet one environment failed."""
+    fake.fail_next_deploy(FailPlan("test", runtime_status="Completed"))
+    osctl(fake, "deploy", "acme", "-f", str(spec), "--poll-interval", "0")
+
+    result = osctl(fake, "status", "acme")
+
+    assert result.exit_code == 1
+    assert re.search(r"Status\s+PartiallySucceeded", result.stdout)
+    assert re.search(r"Last operation\s+deploy Completed", result.stdout)
+    as_json = osctl(fake, "--json", "status", "acme")
+    assert as_json.exit_code == 1
+    assert json.loads(as_json.stdout)["status"] == "PartiallySucceeded"
 
 
 def test_status_of_an_unknown_platform_is_404_exit_2(fake: FakeApi):
@@ -309,9 +336,28 @@ def test_list_shows_each_platform_and_its_last_operation(fake: FakeApi):
 
     assert result.exit_code == 0
     assert re.search(
-        r"acme\s+│ 00000000-0000-4000-8000-000000000001 │ acme-rg\s+│ deploy", result.stdout
+        r"acme\s+│ 00000000-0000-4000-8000-000000000001 │ acme-rg\s+│ deploy Succeeded",
+        result.stdout,
     )
-    assert re.search(r"beta\s+│ .* │ rg-beta\s+│ deploy Completed", result.stdout)
+    assert re.search(r"beta\s+│ .* │ rg-beta\s+│ deploy Succeeded", result.stdout)
+
+
+def test_list_exits_1_unless_every_platform_succeeded(fake: FakeApi, spec: Path):
+    fake.seed("acme")
+    fake.fail_next_deploy(FailPlan("dev", runtime_status="Completed"))
+    osctl(fake, "deploy", "beta", "-f", str(spec), "--poll-interval", "0")
+
+    result = osctl(fake, "list")
+
+    assert result.exit_code == 1
+    assert re.search(r"acme\s+│ .* │ deploy Succeeded\s+│", result.stdout)
+    assert re.search(r"beta\s+│ .* │ deploy PartiallySucceeded\s+│", result.stdout)
+    as_json = osctl(fake, "list", "--json")
+    assert as_json.exit_code == 1
+    assert [p["status"] for p in json.loads(as_json.stdout)["platforms"]] == [
+        "Succeeded",
+        "PartiallySucceeded",
+    ]
 
 
 def test_list_without_platforms_says_how_to_deploy(fake: FakeApi):
@@ -573,6 +619,7 @@ def test_json_deploy_prints_only_the_final_state_on_stdout(fake: FakeApi, spec: 
     assert result.exit_code == 0
     final = json.loads(result.stdout)
     assert final["outcome"] == "succeeded"
+    assert final["status"] == "Succeeded"
     assert final["lastOperation"]["runtimeStatus"] == "Completed"
     assert final["outputs"]["life"]["lifetimeUrl"].endswith("/LifeTime")
     # Progress still reaches a CI log, on stderr.
@@ -617,8 +664,9 @@ def test_the_key_is_sent_as_a_header_and_never_printed(fake: FakeApi, spec: Path
     for run in runs:
         assert KEY not in run.output
         assert KEY[:20] not in run.output
-    assert "code=***" in runs[0].stdout
-    assert json.loads(runs[2].stdout)["statusQueryGetUri"].endswith("code=***")
+    assert "/operations/" in runs[0].stdout
+    assert "code=" not in runs[0].stdout
+    assert json.loads(runs[2].stdout)["status"] == "Running"
     api_calls = [headers for _, path, headers in fake.requests if path.startswith("/api/")]
     assert api_calls
     assert all(headers.get("x-functions-key") == KEY for headers in api_calls)

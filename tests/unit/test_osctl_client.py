@@ -20,7 +20,7 @@ from osctl.follow import (
     outcome,
 )
 from osctl.redact import MASK, RedactingWriter, Redactor, redact_url
-from tests.unit.osctl_fake_api import SYSTEM_KEY, FailPlan, FakeApi
+from tests.unit.osctl_fake_api import FailPlan, FakeApi
 
 KEY = "ClientTestKey-0123456789abcdefghijklmnopqrstuvwxyz/+=="
 SPEC = {"location": "westeurope"}
@@ -121,6 +121,14 @@ def test_redacting_writer_masks_each_write_and_answers_isatty():
         ("https://app.azurewebsites.net/api", "https://app.azurewebsites.net"),
         ("https://app.azurewebsites.net/api/", "https://app.azurewebsites.net"),
         ("localhost:7071", "http://localhost:7071"),
+        # Issue 13.7: a URL without a scheme is https, but for this machine's own host.
+        ("127.0.0.1:7071", "http://127.0.0.1:7071"),
+        ("[::1]:7071", "http://[::1]:7071"),
+        ("myapp.azurewebsites.net", "https://myapp.azurewebsites.net"),
+        ("myapp.azurewebsites.net/api", "https://myapp.azurewebsites.net"),
+        ("10.1.2.3:7071", "https://10.1.2.3:7071"),
+        ("localhost.example.com:7071", "https://localhost.example.com:7071"),
+        ("http://myapp.example.com", "http://myapp.example.com"),
     ],
 )
 def test_normalize_base_url(given_url: str, expected: str):
@@ -164,16 +172,15 @@ def test_the_key_goes_only_to_the_apps_own_origin(fake: FakeApi):
     client = ApiClient(fake.url, KEY)
     fake.key = None  # the fake checks no key: this test looks at what was sent
 
-    client.get_platform("acme")
+    state = client.get_platform("acme")
     other_origin = fake.url.replace("127.0.0.1", "localhost")
-    status = client.operation_status(
-        f"{other_origin}/runtime/webhooks/durabletask/instances/platform-acme?code={SYSTEM_KEY}"
-    )
+    path = f"/api/platforms/acme/operations/{state['lastOperation']['operationId']}"
+    status, operation = client.operation(other_origin + path)
 
-    assert status["runtimeStatus"] == "Completed"
+    assert (status, operation["status"]) == (200, "Succeeded")
     sent = {path: headers for _, path, headers in fake.requests}
     assert sent["/api/platforms/acme"]["x-functions-key"] == KEY
-    assert "x-functions-key" not in sent["/runtime/webhooks/durabletask/instances/platform-acme"]
+    assert "x-functions-key" not in sent[path]
 
 
 def test_a_solution_id_cannot_escape_its_path(fake: FakeApi):
@@ -230,6 +237,28 @@ def test_follower_rides_out_a_few_failed_polls(fake: FakeApi, status: int):
 
     assert outcome(final) is Outcome.SUCCEEDED
     assert next(s.operation.runtime_status for s in sink.snapshots if s.operation) == "Running"
+
+
+def test_follower_polls_the_operation_url_of_the_202_only(fake: FakeApi):
+    client = ApiClient(fake.url)
+    fake.seed("acme")
+    fake.fail_next_deploy(FailPlan("life", runtime_status="Completed"))
+    fake.lag_next_operation(100)  # the platform state would show the old, successful deploy
+    accepted = client.deploy("acme", SPEC)
+    sink = Recorder()
+
+    final = Follower(
+        client, "acme", 0, status_url=accepted.status_url, kind="deploy", sleep=no_sleep
+    ).run(sink)
+
+    assert outcome(final) is Outcome.PARTIALLY_SUCCEEDED
+    assert final.status == "PartiallySucceeded"
+    assert [e.name for e in final.environments if e.status == "Failed"] == ["life"]
+    assert final.outputs["dev"]["serviceCenterUrl"].endswith("/ServiceCenter")
+    assert len(sink.snapshots) >= 3, "progress was shown from the operation's answers"
+    paths = [path for _, path, _ in fake.requests]
+    assert paths[0] == "/api/platforms/acme"
+    assert all(path.startswith("/api/platforms/acme/operations/") for path in paths[1:])
 
 
 def test_follower_gives_up_after_too_many_failed_polls(fake: FakeApi):

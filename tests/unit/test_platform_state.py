@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import pytest
 
 from triggers.platform_state import platform_state
 
@@ -78,3 +81,72 @@ def test_crashed_orchestration_marks_unfinished_environments_failed_with_its_mes
     state = platform_state("acme", operation("Failed", output="boom"), {})
     assert state["environments"]["dev"]["status"] == "Failed"
     assert state["environments"]["dev"]["error"]["message"] == "boom"
+
+
+# --- the top-level outcome (issue 14.1, contract C4) ---------------------------------------
+
+FOUR = ("dev", "test", "prod", "life")
+
+
+def ended(runtime: str, statuses: dict[str, str], kind: str = "deploy", **extra: Any) -> Any:
+    request: dict[str, Any] = {"operation": kind, "spec": SPEC}
+    if kind == "teardown":
+        request["environments"] = list(statuses)
+    output = {
+        "status": "Succeeded" if set(statuses.values()) <= {"Succeeded", "Deleted"} else "Failed",
+        "environments": {env: progress(status) for env, status in statuses.items()},
+        "outputs": {},
+    }
+    return operation(runtime, input=request, output=output, **extra)
+
+
+@pytest.mark.parametrize(
+    ("runtime", "statuses", "kind", "expected"),
+    [
+        ("Completed", dict.fromkeys(FOUR, "Succeeded"), "deploy", "Succeeded"),
+        # The case of issue 14.1: the orchestration completed, every environment failed.
+        ("Completed", dict.fromkeys(FOUR, "Failed"), "deploy", "Failed"),
+        (
+            "Completed",
+            {"dev": "Succeeded", "test": "Failed", "prod": "Succeeded", "life": "Succeeded"},
+            "deploy",
+            "PartiallySucceeded",
+        ),
+        ("Completed", {"dev": "Deleted", "test": "Deleted"}, "teardown", "Succeeded"),
+        ("Completed", {"dev": "Deleted", "test": "Failed"}, "teardown", "PartiallySucceeded"),
+        ("Completed", {"dev": "Failed"}, "teardown", "Failed"),
+    ],
+)
+def test_status_says_how_the_last_operation_ended(
+    runtime: str, statuses: dict[str, str], kind: str, expected: str
+) -> None:
+    state = platform_state("acme", ended(runtime, statuses, kind), {})
+    assert state["status"] == expected
+    # The Durable runtime status stays what it is: the orchestration itself did complete.
+    assert state["lastOperation"]["runtimeStatus"] == "Completed"
+
+
+def test_status_of_an_operation_that_runs_is_running() -> None:
+    for runtime in ("Pending", "Running", "ContinuedAsNew", "Suspended"):
+        state = platform_state("acme", operation(runtime), {"dev": child(progress("Running"))})
+        assert state["status"] == "Running", runtime
+
+
+def test_status_of_a_canceled_or_crashed_operation() -> None:
+    assert platform_state("acme", operation("Terminated"), {})["status"] == "Canceled"
+    assert platform_state("acme", operation("Failed", output="boom"), {})["status"] == "Failed"
+
+
+def test_status_reads_an_output_the_durable_client_left_json_encoded() -> None:
+    raw = ended("Completed", {"dev": "Succeeded", "test": "Failed"})
+    raw["output"] = json.dumps(raw["output"])
+    state = platform_state("acme", raw, {})
+    assert state["status"] == "PartiallySucceeded"
+    assert state["environments"]["test"]["status"] == "Failed"
+
+
+def test_status_of_a_completed_operation_without_environments_follows_its_output() -> None:
+    raw = operation("Completed", output={"status": "Succeeded", "environments": {}, "outputs": {}})
+    assert platform_state("acme", raw, {})["status"] == "Succeeded"
+    raw = operation("Completed", output={"status": "Failed", "environments": {}, "outputs": {}})
+    assert platform_state("acme", raw, {})["status"] == "Failed"

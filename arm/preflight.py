@@ -16,6 +16,7 @@ from azure.core.rest import HttpRequest
 from arm.live import parallel
 from arm.operations import Sender, TransientArmError, error_of, raise_for_status
 from outsystems.errors import FieldError
+from outsystems.names import NAMING_TAG, SOLUTION_TAG, NamingScheme
 from outsystems.preflight import (
     Read,
     allowed_vnet_problems,
@@ -75,3 +76,27 @@ def preflight_problems(spec: PlatformSpec, allowed_vnet_ids: Sequence[str]) -> l
         *resource_group_problems(spec, group),
         *subnet_problems(spec, subnet_reads, dict(zip(tables, table_reads, strict=True))),
     ]
+
+
+def deployed_naming(spec: PlatformSpec) -> NamingScheme | None:
+    """The naming scheme the platform's resources in Azure were created with; None when none
+    of them exist (a new platform).
+
+    The resource group's `osNaming` tag says it; a group without the tag that holds resources
+    of the platform was deployed before naming schemes existed (`legacy`).
+    """
+    from arm.client import sender
+    from arm.live import resources_in_group
+
+    group_id = f"/subscriptions/{spec.subscription_id}/resourceGroups/{spec.resource_group}"
+    group = read(sender(spec.subscription_id), group_id, GROUP_API_VERSION)
+    if group.body is None:
+        return None
+    tags = {str(k).lower(): str(v) for k, v in (group.body.get("tags") or {}).items()}
+    recorded = tags.get(NAMING_TAG.lower())
+    if recorded in ("marketplace", "legacy"):
+        return "legacy" if recorded == "legacy" else "marketplace"
+    ours = resources_in_group(
+        spec.subscription_id, spec.resource_group, (SOLUTION_TAG, spec.solution_id)
+    )
+    return "legacy" if ours else None

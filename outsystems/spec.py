@@ -702,7 +702,7 @@ class PlatformSpec(_SpecModel):
         if not isinstance(frontends, dict) or "maxCapacity" in frontends:
             return data
         low = frontends.get("minCapacity")
-        if _is_int(low) and low > TRIAL_LICENSE_FRONTENDS:
+        if isinstance(low, int) and low > TRIAL_LICENSE_FRONTENDS:
             return data  # refused with a clear message by _consistent
         prod = {**prod, "frontends": {**frontends, "maxCapacity": TRIAL_LICENSE_FRONTENDS}}
         return {**data, "environments": {**environments, "prod": prod}}

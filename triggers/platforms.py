@@ -125,16 +125,43 @@ def deployment_tuning(settings: AppSettings) -> dict[str, float]:
     }
 
 
-def _spec_of(req: func.HttpRequest, settings: AppSettings) -> PlatformSpec:
-    """The validated spec in the request (path solution id + body); `SpecError` if invalid."""
-    from outsystems.spec import parse_spec
+def _spec_of(
+    req: func.HttpRequest, settings: AppSettings, previous: dict[str, Any] | None = None
+) -> PlatformSpec:
+    """The validated spec in the request (path solution id + body), named by the scheme the
+    platform already has; `SpecError` if invalid, `ArmUnavailable` if ARM cannot say.
 
-    return parse_spec(
-        route_param(req, "solutionId"),
-        req.get_body(),
-        default_subscription_id=settings.subscription_id,
-        managed_subscription_ids=settings.managed_subscription_ids,
-    )
+    `previous` is the platform's last operation's input, when the task hub still has it.
+    Blocking: it may read the platform's resource group.
+    """
+    from outsystems.spec import naming_change, parse_spec, resolve_naming
+
+    def parse(body: object) -> PlatformSpec:
+        return parse_spec(
+            route_param(req, "solutionId"),
+            body,
+            default_subscription_id=settings.subscription_id,
+            managed_subscription_ids=settings.managed_subscription_ids,
+        )
+
+    spec = parse(req.get_body())
+    previous_spec = (previous or {}).get("spec") if (previous or {}).get("operation") else None
+    body = json.loads(req.get_body())
+    scheme = resolve_naming(body, previous_spec, None)
+    if previous_spec is None and not (isinstance(body, dict) and "naming" in body):
+        from arm.preflight import TransientArmError, deployed_naming
+
+        # The task hub knows nothing of the platform (a new one, or a purged hub): Azure does.
+        try:
+            scheme = deployed_naming(spec) or "marketplace"
+        except TransientArmError as error:
+            raise ArmUnavailableError(str(error)) from error
+    if scheme is not None and scheme != spec.naming:
+        spec = parse({**body, "naming": scheme})
+    change = naming_change(previous_spec, spec)
+    if change is not None:
+        raise ApiError("The platform spec is invalid.", [change])
+    return spec
 
 
 def json_value(value: Any) -> Any:
@@ -178,6 +205,22 @@ def _conflict(solution_id: str, operation: dict[str, Any]) -> func.HttpResponse:
     )
 
 
+class ArmUnavailableError(RuntimeError):
+    """ARM did not answer a read the request needs (transient): the answer is a 503."""
+
+
+def _arm_unavailable(spec_id: str, error: Exception) -> func.HttpResponse:
+    log.warning("pre-flight checks of %s: %s", spec_id[:40], error)
+    envelope = {
+        "error": {
+            "code": "ArmUnavailable",
+            "message": "Azure Resource Manager did not answer the checks of the spec; "
+            "nothing was started. Try again shortly.",
+        }
+    }
+    return json_response(envelope, 503, {"Retry-After": "30"})
+
+
 def preflight(spec: PlatformSpec, settings: AppSettings) -> func.HttpResponse | None:
     """The 400 of a spec that what exists in Azure rules out (`outsystems.preflight`), a 503
     when ARM cannot be asked right now, None to go ahead. Blocking: ARM reads."""
@@ -187,15 +230,7 @@ def preflight(spec: PlatformSpec, settings: AppSettings) -> func.HttpResponse | 
     try:
         problems = preflight_problems(spec, settings.allowed_vnet_ids)
     except TransientArmError as error:
-        log.warning("pre-flight checks of %s: %s", spec.solution_id, error)
-        envelope = {
-            "error": {
-                "code": "ArmUnavailable",
-                "message": "Azure Resource Manager did not answer the checks of the spec; "
-                "nothing was started. Try again shortly.",
-            }
-        }
-        return json_response(envelope, 503, {"Retry-After": "30"})
+        return _arm_unavailable(spec.solution_id, error)
     if problems:
         return api_error_response(
             PreflightError("The platform spec cannot be deployed as it stands.", problems)
@@ -229,12 +264,14 @@ async def put_platform(
         return oversized
     solution_id = route_param(req, "solutionId")
     settings = AppSettings.load()
+    instance_id = platform_instance_id(solution_id)
+    current = await _operation(client, instance_id) if _nameable(solution_id) else None
     try:
-        spec = _spec_of(req, settings)
+        spec = await asyncio.to_thread(_spec_of, req, settings, (current or {}).get("input"))
     except ApiError as error:
         return api_error_response(error)
-    instance_id = platform_instance_id(solution_id)
-    current = await _operation(client, instance_id)
+    except ArmUnavailableError as error:
+        return _arm_unavailable(solution_id, error)
     if current and current["runtimeStatus"] in RUNNING_STATES:
         return _conflict(solution_id, current)
     spec_json = spec.to_json_dict()
@@ -411,6 +448,8 @@ def plan_platform(req: func.HttpRequest) -> func.HttpResponse:
         spec = _spec_of(req, settings)
     except ApiError as error:
         return api_error_response(error)
+    except ArmUnavailableError as error:
+        return _arm_unavailable(route_param(req, "solutionId"), error)
     refusal = preflight(spec, settings)
     if refusal is not None:
         return refusal

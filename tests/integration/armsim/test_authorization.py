@@ -164,7 +164,10 @@ def test_assigning_an_identity_needs_assign_on_the_identity(
     vm["identity"] = {"type": "UserAssigned", "userAssignedIdentities": {IDENTITY: {}}}
     vm_id = f"{GROUP_ID}/providers/Microsoft.Compute/virtualMachines/vm1"
     sim.set_permissions(
-        _role().without("Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action")
+        _role().without(
+            "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action",
+            "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action",
+        )
     )
     answer = raw.send("PUT", vm_id, vm, api=COMPUTE_API)
     assert (answer.status, answer.code) == (403, "LinkedAuthorizationFailed")
@@ -176,7 +179,7 @@ def test_assigning_an_identity_needs_assign_on_the_identity(
         IDENTITY,
     )
     assert sim.resources(type_name="Microsoft.Compute/virtualMachines") == []
-    # The role's `userAssignedIdentities/*/assign/action` grants the assign operation.
+    # The role's `userAssignedIdentities/assign/action` grants the assign operation.
     sim.set_permissions(_role())
     assert raw.put(vm_id, vm, api=COMPUTE_API).status == 200
 
@@ -212,7 +215,10 @@ def test_a_sql_vnet_rule_needs_join_via_service_endpoint_on_the_subnet(
     answer = raw.put(rule, {"properties": {"virtualNetworkSubnetId": SUBNET}}, api=SQL_API)
     assert answer.status == 200, answer.body
     sim.set_permissions(
-        _role().without("Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/*")
+        _role().without(
+            "Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/*",
+            "Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action",
+        )
     )
     answer = raw.send(
         "PUT", f"{rule}2", {"properties": {"virtualNetworkSubnetId": SUBNET}}, api=SQL_API

@@ -523,3 +523,96 @@ def test_deploying_a_farm_wires_its_cpu_alerts_to_the_webhook(stack: Stack) -> N
     response = post_alert(stack, fired)
     assert response.status_code == 202, response.text
     wait_for(lambda: capacity(stack.sim) == 4, what="the rule's alert applied")
+
+
+def _copy_of_the_farm_scale_set(sim: SimulatorServer, name: str, tags: dict[str, str]) -> str:
+    """A scale set next to the farm's, made by someone else, carrying `tags`."""
+    other_id = _untagged_scale_set(sim).replace("other-vmss", name)
+    body = live_scale_set(sim, SCALE_SET_ID.replace("acme-prod-vmss", "other-vmss"))
+    put = {
+        "location": body["location"],
+        "tags": tags,
+        "sku": {**body["sku"], "capacity": 3},
+        "properties": {
+            k: v
+            for k, v in body["properties"].items()
+            if k not in ("provisioningState", "uniqueId", "timeCreated")
+        },
+    }
+    put["properties"]["virtualMachineProfile"]["osProfile"]["adminPassword"] = "Other-Passw0rd!x1"
+    response = requests.put(
+        f"{sim.url}{other_id}?api-version={SCALE_SET_API}", json=put, timeout=10
+    )
+    assert response.status_code in (200, 201), response.text
+    wait_for(lambda: live_scale_set(sim, other_id)["sku"]["capacity"] == 3, what=name)
+    return other_id
+
+
+def test_copied_owner_tags_and_a_forged_policy_do_not_make_a_scale_set_managed(
+    stack: Stack,
+) -> None:
+    """Issue 13.2's probe: the farm's tags on a scale set the app did not make, with a policy
+    allowing 5 000 instances; without the app's MAC (or with the farm's, copied) it is not
+    the app's to scale."""
+    from outsystems.policy import POLICY_MAC_TAG, ScalingPolicy, policy_to_tags
+
+    deploy_farm(stack, farm_spec(cooldownMinutes=0))
+    farm_tags = live_scale_set(stack.sim)["tags"]
+    assert POLICY_MAC_TAG in farm_tags, "the app signs the scale sets it deploys"
+    forged_policy = policy_to_tags(ScalingPolicy(min_capacity=2, max_capacity=5000))
+    owner = {k: farm_tags[k] for k in ("managedBy", "osSolutionId", "osEnvironment")}
+    unsigned = _copy_of_the_farm_scale_set(stack.sim, "forged-vmss", {**owner, **forged_policy})
+    copied = _copy_of_the_farm_scale_set(stack.sim, "copied-vmss", dict(farm_tags))
+    writes_before = len([r for r in stack.sim.requests() if r["method"] != "GET"])
+
+    for target in (unsigned, copied):
+        body = alert("high", alertTargetIDs=[target], alertId=f"{HIGH_ALERT_ID}-{target[-12:]}")
+        response = post_alert(stack, body)
+        assert response.status_code == 200, response.text
+        assert f"no valid {POLICY_MAC_TAG}" in response.json()["ignored"]
+
+    time.sleep(0.5)
+    for target in (unsigned, copied):
+        assert live_scale_set(stack.sim, target)["sku"]["capacity"] == 3
+    writes = [r for r in stack.sim.requests() if r["method"] != "GET"][writes_before:]
+    assert writes == []
+    assert capacity(stack.sim) == 2
+
+
+def test_alerts_for_scale_sets_of_other_subscriptions_are_ignored_without_reading_them(
+    stack: Stack,
+) -> None:
+    deploy_farm(stack)
+    foreign = SCALE_SET_ID.replace(
+        "11111111-2222-3333-4444-555555555555", "99999999-8888-7777-6666-555555555555"
+    )
+    from orchestrators.scale_requests import scale_set_key
+
+    before = len(stack.sim.requests())
+    response = post_alert(stack, alert("high", alertTargetIDs=[foreign]))
+    assert response.status_code == 200, response.text
+    assert "which this app does not manage" in response.json()["ignored"]
+    assert [r for r in stack.sim.requests()[before:] if "99999999" in r["path"]] == []
+    assert stack.host.host is not None
+    assert stack.host.host.store is not None
+    entities = " ".join(stack.host.host.store.entities_with_ops())
+    assert scale_set_key(foreign) not in entities, "no entity for a foreign scale set"
+
+
+def test_the_capacity_ceiling_setting_caps_alerts_and_manual_requests(
+    sim: SimulatorServer, azurite: Azurite
+) -> None:
+    with running_stack(sim, azurite, SCALING_MAX_CAPACITY="3") as stack:
+        deploy_farm(stack, farm_spec(cooldownMinutes=0))
+        refused = stack.api("POST", f"platforms/{SOLUTION}/scale", json={"capacity": 6})
+        assert refused.status_code == 400, refused.text
+        assert "SCALING_MAX_CAPACITY" in refused.json()["error"]["message"]
+        assert post_alert(stack, alert("high")).status_code == 202
+        wait_for(lambda: capacity(stack.sim) == 3, what="the scale out, capped at 3")
+        view = settled(stack)
+        assert view["policy"]["maxCapacity"] == 3
+        assert view["decisions"][-1]["reason"].endswith("limited to maximum 3")
+        second = alert("high", alertId=f"{HIGH_ALERT_ID}-second")
+        assert post_alert(stack, second).status_code == 202
+        assert settled(stack)["decisions"][-1]["reason"] == "already at maximum (3)"
+        assert capacity(stack.sim) == 3

@@ -313,3 +313,26 @@ def test_after_the_cooldown_the_kept_alerts_are_decided_once() -> None:
     assert run.names("activity").count("set_scale_set_capacity") == 1
     [event] = run.events
     assert (event["data"]["from"], event["data"]["to"], event["data"]["requests"]) == (4, 6, 3)
+
+
+def test_the_capacity_ceiling_caps_even_a_policy_the_app_signed() -> None:
+    # inspect_scale_set says the SCALING_MAX_CAPACITY setting with the scale set (3 here); the
+    # signed policy allows 8 and steps out by 2.
+    run = Run(info(2, ceiling=3), patch_results=[operation("Succeeded")])
+    run.add("r1", alert())
+    run.drive()
+    assert [t.payload["capacity"] for t in run.log if t.name == "set_scale_set_capacity"] == [3]
+    [record] = run.state["decisions"]
+    assert (record["from"], record["to"], record["reason"]) == (
+        2,
+        3,
+        "CPU 90 > 70; limited to maximum 3",
+    )
+
+
+def test_a_scale_set_above_the_ceiling_is_never_scaled_out() -> None:
+    run = Run(info(5, ceiling=3))
+    run.add("r1", alert())
+    run.drive()
+    assert "set_scale_set_capacity" not in run.names("activity")
+    assert run.state["decisions"][0]["reason"] == "already 5, above maximum (3)"

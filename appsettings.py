@@ -65,6 +65,20 @@ def positive_number(name: str, default: float, environ: Mapping[str, str] | None
     return value
 
 
+def positive_integer(name: str, default: int, environ: Mapping[str, str] | None = None) -> int:
+    """An optional setting holding a whole number of at least 1."""
+    text = optional(name, str(default), environ)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise InvalidSettingError(
+            f"The app setting {name} must be a whole number >= 1, not {text!r}."
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class AppSettings:
     """The non-secret settings; secrets are read with `required()` where they are used."""
@@ -76,6 +90,8 @@ class AppSettings:
     operation_poll_seconds: float = 15.0
     operation_timeout_scale: float = 1.0
     scaling_cooldown_scale: float = 1.0
+    #: Hard ceiling of every scale set's capacity, whatever its (signed) policy says.
+    scaling_max_capacity: int = 100
 
     @property
     def all_subscription_ids(self) -> tuple[str, ...]:
@@ -96,4 +112,5 @@ class AppSettings:
             operation_poll_seconds=positive_number("OPERATION_POLL_SECONDS", 15.0, env),
             operation_timeout_scale=positive_number("OPERATION_TIMEOUT_SCALE", 1.0, env),
             scaling_cooldown_scale=positive_number("SCALING_COOLDOWN_SCALE", 1.0, env),
+            scaling_max_capacity=positive_integer("SCALING_MAX_CAPACITY", 100, env),
         )

@@ -71,6 +71,7 @@ def begin_apply_resource(request: dict[str, Any]) -> dict[str, Any]:
         _desired_body(resource, spec.subscription_id),
         solution_id=spec.solution_id,
         environment=resource.environment,
+        resource_id=resource.id,
     )
     operation = begin_put(sender(spec.subscription_id), resource.id, resource.api_version, body)
     log.info("PUT %s: %s", resource.id, operation.status)

@@ -29,7 +29,12 @@ def setup_script_b64() -> str:
 
 
 def placeholder_values(
-    body: Any, *, solution_id: str, environment: str, environ: Mapping[str, str] | None = None
+    body: Any,
+    *,
+    solution_id: str,
+    environment: str,
+    environ: Mapping[str, str] | None = None,
+    resource_id: str | None = None,
 ) -> dict[str, str]:
     """The value of every placeholder used in `body`, for a resource of `environment`."""
     values: dict[str, str] = {}
@@ -37,6 +42,8 @@ def placeholder_values(
         if name == placeholders.PRIVATE_KEY:
             seed = required("PLATFORM_KEY_SEED", environ)
             values[name] = derive_private_key(seed, solution_id, environment)
+        elif name == placeholders.SCALING_POLICY_MAC:
+            values[name] = _policy_mac(body, resource_id, environ)
         elif name == placeholders.SETUP_SCRIPT_B64:
             values[name] = setup_script_b64()
         elif name in placeholders.PLACEHOLDERS:
@@ -47,13 +54,37 @@ def placeholder_values(
 
 
 def render_body(
-    body: Any, *, solution_id: str, environment: str, environ: Mapping[str, str] | None = None
+    body: Any,
+    *,
+    solution_id: str,
+    environment: str,
+    environ: Mapping[str, str] | None = None,
+    resource_id: str | None = None,
 ) -> Any:
     """The body with every placeholder filled in, ready to send (never log or return it)."""
     values = placeholder_values(
-        body, solution_id=solution_id, environment=environment, environ=environ
+        body,
+        solution_id=solution_id,
+        environment=environment,
+        environ=environ,
+        resource_id=resource_id,
     )
     return placeholders.render(body, values)
+
+
+def _policy_mac(body: Any, resource_id: str | None, environ: Mapping[str, str] | None) -> str:
+    """The MAC of the tags `body` carries (itself excluded), bound to the resource's id."""
+    from outsystems.policy import POLICY_MAC_TAG, policy_mac, scaling_policy_key
+
+    if resource_id is None:
+        raise KeyError("the scaling policy MAC needs the resource id of the body")
+    tags = {
+        str(k): str(v)
+        for k, v in ((body or {}).get("tags") or {}).items()
+        if str(k).lower() != POLICY_MAC_TAG.lower()
+    }
+    key = scaling_policy_key(required("PLATFORM_KEY_SEED", environ))
+    return policy_mac(key, resource_id, tags)
 
 
 def redact(

@@ -175,6 +175,7 @@ def provision_sequentially(sim: SimulatorServer, graph: ResourceGraph, poll: flo
                 dict(resource.body),
                 solution_id=SOLUTION,
                 environment=resource.environment,
+                resource_id=resource.id,
                 environ=SECRETS,
             )
             operation = begin_put(client, resource.id, resource.api_version, body)

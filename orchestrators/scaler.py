@@ -29,7 +29,7 @@ import azure.durable_functions as df
 from arm.scale_sets import ScaleSetInfo, subscription_of
 from orchestrators.scale_requests import scale_set_entity, scale_set_key
 from outsystems.events import scale_event
-from outsystems.policy import PolicyTagError, ScalingPolicy, policy_from_tags
+from outsystems.policy import PolicyTagError, ScalingPolicy, capped, policy_from_tags
 from outsystems.scaling import (
     Decision,
     Fate,
@@ -125,8 +125,9 @@ class _Round:
         ]
 
 
-def _usable(info: ScaleSetInfo) -> tuple[ScalingPolicy | None, str | None]:
-    """The policy of a scale set the scaler may change, or why it may not."""
+def _usable(info: ScaleSetInfo, ceiling: int | None) -> tuple[ScalingPolicy | None, str | None]:
+    """The policy of a scale set the scaler may change (capped by the capacity ceiling), or why
+    it may not."""
     reason = info.not_managed_reason
     if reason is not None:
         return None, reason
@@ -138,7 +139,7 @@ def _usable(info: ScaleSetInfo) -> tuple[ScalingPolicy | None, str | None]:
         return None, f"the scaling policy tags of {info.id} are unreadable: {error}"
     if policy is None:
         return None, f"scale set {info.id} carries no scaling policy tags"
-    return policy, None
+    return (policy if ceiling is None else capped(policy, ceiling)), None
 
 
 def _failed(decision: Decision, message: str, cooldown_until: datetime | None) -> Decision:
@@ -196,19 +197,17 @@ def scale_frontends(context: df.DurableOrchestrationContext) -> Orchestration:
             return None
 
         try:
-            info = ScaleSetInfo.from_json(
-                (
-                    yield context.call_activity_with_retry(
-                        "inspect_scale_set", retry, {"scaleSet": scale_set_id}
-                    )
-                )
+            inspected: dict[str, Any] = yield context.call_activity_with_retry(
+                "inspect_scale_set", retry, {"scaleSet": scale_set_id}
             )
         # The SDK surfaces an activity that failed all its retries as a plain Exception. The
         # requests stay pending; the scaling timer starts this scaler again later.
         except Exception:
             context.set_custom_status({"phase": "ARM unreachable; requests kept pending"})
             return {"scaleSet": scale_set_id, "pending": len(work.requests)}
-        policy, unusable = _usable(info)
+        info = ScaleSetInfo.from_json(inspected)
+        ceiling = inspected.get("ceiling")
+        policy, unusable = _usable(info, ceiling if isinstance(ceiling, int) else None)
         if policy is None or info.capacity is None:
             settled = tuple(
                 Fate(request, Outcome.SKIPPED, unusable or "unusable", info.capacity, None)

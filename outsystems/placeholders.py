@@ -20,6 +20,8 @@ SQL_ADMIN_PASSWORD: Final = "SQL_ADMIN_PASSWORD"
 PRIVATE_KEY: Final = "PRIVATE_KEY"
 ALERT_WEBHOOK_URL: Final = "ALERT_WEBHOOK_URL"
 SETUP_SCRIPT_B64: Final = "SETUP_SCRIPT_B64"
+#: The MAC of a scale set's owner and policy tags (brief C5), computed from the body sent.
+SCALING_POLICY_MAC: Final = "SCALING_POLICY_MAC"
 
 #: Every placeholder the topology writes.
 PLACEHOLDERS: Final = frozenset(

@@ -6,11 +6,13 @@ back from those tags; the decision arithmetic lives in `outsystems.scaling`.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -53,6 +55,9 @@ class ScalingPolicy:
 # partial one or from chunks of two different writes.
 
 POLICY_TAG_PREFIX = "osScalingPolicy"
+#: The tag carrying the MAC that makes the policy tags trusted (brief C5; the webhook work
+#: computes and checks it).
+POLICY_MAC_TAG = "osScalingPolicyMac"
 TAG_VALUE_MAX = 256
 # ARM allows 50 tags per resource; the policy must leave room for the platform's own tags.
 MAX_POLICY_TAGS = 16
@@ -191,6 +196,41 @@ def policy_from_tags(tags: Mapping[str, str]) -> ScalingPolicy | None:
     return policy
 
 
+def has_valid_mac(key: bytes, scale_set_id: str, tags: Mapping[str, str]) -> bool:
+    """Whether `tags` carry the MAC this app computes for them on this scale set.
+
+    The MAC (`policy_mac`, below) is the trust root of scaling: anyone who may write a scale
+    set's tags can copy the owner tags and write any policy, but only the app, which holds
+    `PLATFORM_KEY_SEED`, can sign them. The CRC-32 of the policy header stays a format check.
+    """
+    found = [value for name, value in tags.items() if name.lower() == POLICY_MAC_TAG.lower()]
+    if len(found) != 1:
+        return False
+    expected = policy_mac(key, scale_set_id, tags)
+    return hmac.compare_digest(found[0].encode("utf-8"), expected.encode("utf-8"))
+
+
+def capped(policy: ScalingPolicy, ceiling: int) -> ScalingPolicy:
+    """`policy` with every bound at most `ceiling` (the `SCALING_MAX_CAPACITY` setting).
+
+    Even a policy the app signed never takes a scale set above the operator's hard ceiling:
+    the maximum, the minimum and the schedule floors are lowered to it.
+    """
+    if ceiling < 0:
+        raise ValueError(f"the capacity ceiling {ceiling} is negative")
+    if policy.max_capacity <= ceiling:
+        return policy
+    return replace(
+        policy,
+        min_capacity=min(policy.min_capacity, ceiling),
+        max_capacity=ceiling,
+        schedules=tuple(
+            replace(window, min_capacity=min(window.min_capacity, ceiling))
+            for window in policy.schedules
+        ),
+    )
+
+
 def _to_json(policy: ScalingPolicy) -> dict[str, object]:
     return {
         "mn": policy.min_capacity,
@@ -266,3 +306,25 @@ def _parse_time(value: object, what: str) -> time:
         return time.fromisoformat(value)
     except ValueError as error:
         raise PolicyTagError(f"scaling policy {what} {value!r} is not a time") from error
+
+
+# --- Trust: only the app can write a valid policy ---------------------------------------------
+
+_MAC_CONTEXT = b"outsystems-azure-ops/scaling-policy/v1"
+
+
+def scaling_policy_key(seed: str) -> bytes:
+    """The key of policy MACs, derived from the `PLATFORM_KEY_SEED` setting."""
+    return hmac.new(seed.encode("utf-8"), _MAC_CONTEXT, hashlib.sha256).digest()
+
+
+def policy_mac(key: bytes, scale_set_id: str, tags: Mapping[str, str]) -> str:
+    """The MAC of a scale set's ownership and policy tags (hex), bound to its id."""
+    covered = sorted(
+        (name.lower(), value)
+        for name, value in tags.items()
+        if name.lower() != POLICY_MAC_TAG.lower()
+        and (is_policy_tag(name) or name.lower() in {"managedby", "ossolutionid", "osenvironment"})
+    )
+    message = json.dumps([scale_set_id.lower(), covered], separators=(",", ":"))
+    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).hexdigest()

@@ -36,12 +36,13 @@ from outsystems.placeholders import (
     ALERT_WEBHOOK_URL,
     BASE64,
     PRIVATE_KEY,
+    SCALING_POLICY_MAC,
     SETUP_SCRIPT_B64,
     SQL_ADMIN_PASSWORD,
     VM_ADMIN_PASSWORD,
     token,
 )
-from outsystems.policy import policy_to_tags
+from outsystems.policy import POLICY_MAC_TAG, policy_to_tags
 from outsystems.spec import BASTION, GATEWAY, AddressPlan, FrontendsSpec, PlatformSpec
 
 # --- Resource types and API versions (those of the SDKs the arm/ adapter uses) ------------------
@@ -950,6 +951,7 @@ class _Builder:
             },
         )
         body["tags"] |= policy_to_tags(frontends.policy())
+        body["tags"][POLICY_MAC_TAG] = token(SCALING_POLICY_MAC)
         if plan is not None:
             body["plan"] = plan
         depends = (self.group_id, gateway, *self.network_dependencies(), *needs)

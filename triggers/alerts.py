@@ -66,7 +66,7 @@ def _reader(endpoint: str) -> Any:
     def read(resource_id: str) -> ScaleSetInfo:
         from azure.mgmt.resource.resources import ResourceManagementClient
 
-        from arm.scale_sets import quick_connection, read_scale_set, subscription_of
+        from arm.scale_sets import quick_connection, read_scale_set, scaling_key, subscription_of
 
         client = quick_connection(endpoint).client(
             ResourceManagementClient, subscription_of(resource_id)
@@ -74,6 +74,7 @@ def _reader(endpoint: str) -> Any:
         return read_scale_set(
             client,
             resource_id,
+            scaling_key(),
             connection_timeout=LOOKUP_DEADLINE_SECONDS,
             read_timeout=LOOKUP_DEADLINE_SECONDS,
         )
@@ -94,15 +95,16 @@ def _ignored(alert: Alert, reason: str) -> func.HttpResponse:
 async def _withdraw(
     client: df.DurableOrchestrationClient, alert: Alert, directory: ManagedScaleSets
 ) -> func.HttpResponse:
+    from arm.scale_sets import ScaleSetInfo
     from orchestrators.scale_requests import scale_set_entity
     from outsystems.alerts import is_scale_set_id
 
     for target in alert.targets:
         if not is_scale_set_id(target):
             continue
-        info: ScaleSetInfo | None = await directory.lookup(target)
+        info = await directory.lookup(target)
         # Unknown (ARM slow): withdraw anyway; a withdrawal that finds nothing does nothing.
-        if info is None or info.managed:
+        if not isinstance(info, ScaleSetInfo) or info.managed:
             await client.signal_entity(scale_set_entity(target), "withdraw", {"rule": alert.rule})
     return _ignored(alert, f"alert {alert.rule} resolved; its pending requests are withdrawn")
 
@@ -113,6 +115,7 @@ async def receive_alert(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Accept an Azure Monitor alert as a scale request for the scale sets it targets."""
+    from arm.scale_sets import ScaleSetInfo, foreign_reason
     from outsystems.alerts import AlertPayloadError, is_scale_set_id, parse_alert
     from triggers.scaler_client import submit
 
@@ -135,18 +138,22 @@ async def receive_alert(
         if not is_scale_set_id(target):
             ignored.append(f"target {target} is not a virtual machine scale set")
             continue
+        foreign = foreign_reason(target, settings.all_subscription_ids)
+        if foreign is not None:
+            ignored.append(foreign)
+            continue
         info = await directory.lookup(target)
-        if info is not None and not info.managed:
+        if isinstance(info, ScaleSetInfo) and not info.managed:
             ignored.append(info.not_managed_reason or f"scale set {target} is not managed")
             continue
-        if info is None:
+        if not isinstance(info, ScaleSetInfo):
             log.warning("alert %s accepted for %s unchecked (ARM slow)", alert.alert_id, target)
-        scale_set_id = target if info is None else info.id
+        scale_set_id = info.id if isinstance(info, ScaleSetInfo) else target
         request_id = alert_request_id(alert.alert_id, scale_set_id)
         await submit(
             client,
             scale_set_id,
-            None if info is None else info.solution_id,
+            info.solution_id if isinstance(info, ScaleSetInfo) else None,
             alert.request(received),
             request_id,
             settings,

@@ -20,6 +20,7 @@ from outsystems.placeholders import (
     ALERT_WEBHOOK_URL,
     PLACEHOLDERS,
     PRIVATE_KEY,
+    SCALING_POLICY_MAC,
     SETUP_SCRIPT_B64,
     SQL_ADMIN_PASSWORD,
     VM_ADMIN_PASSWORD,
@@ -323,6 +324,7 @@ def test_rendering_fills_every_placeholder(scenario: tuple[PlatformSpec, Resourc
         PRIVATE_KEY: "a2V5a2V5a2V5a2V5a2V5aw==",
         ALERT_WEBHOOK_URL: "https://func/api/alerts?code=abc",
         SETUP_SCRIPT_B64: base64.b64encode(b"param()").decode(),
+        SCALING_POLICY_MAC: "0" * 64,
     }
     for resource in graph:
         rendered = render(resource.body, values)

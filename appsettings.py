@@ -92,6 +92,8 @@ class AppSettings:
     scaling_cooldown_scale: float = 1.0
     #: Hard ceiling of every scale set's capacity, whatever its (signed) policy says.
     scaling_max_capacity: int = 100
+    #: Alerts that fired (or resolved) longer ago than this are not acted on.
+    alert_max_age_minutes: float = 60.0
 
     @property
     def all_subscription_ids(self) -> tuple[str, ...]:
@@ -113,4 +115,5 @@ class AppSettings:
             operation_timeout_scale=positive_number("OPERATION_TIMEOUT_SCALE", 1.0, env),
             scaling_cooldown_scale=positive_number("SCALING_COOLDOWN_SCALE", 1.0, env),
             scaling_max_capacity=positive_integer("SCALING_MAX_CAPACITY", 100, env),
+            alert_max_age_minutes=positive_number("ALERT_MAX_AGE_MINUTES", 60.0, env),
         )

@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -305,6 +306,7 @@ class ManagedScaleSets:
         negative_ttl: float,
         deadline: float,
         clock: Callable[[], float] = time.monotonic,
+        max_reads: int = 20,
     ) -> None:
         self._reader = reader
         self.ttl = ttl
@@ -313,6 +315,10 @@ class ManagedScaleSets:
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
         self._inflight: dict[str, asyncio.Task[ScaleSetInfo]] = {}
+        # Reads of different scale sets run side by side (an alert may name several): on
+        # threads of their own, not the loop's default executor, which a small machine sizes
+        # to a handful of threads.
+        self._executor = ThreadPoolExecutor(max_workers=max_reads, thread_name_prefix="vmss-read")
         self.reads = 0
 
     def clear(self) -> None:
@@ -351,7 +357,8 @@ class ManagedScaleSets:
 
         self.reads += 1
         try:
-            info = await asyncio.to_thread(self._reader, resource_id)
+            loop = asyncio.get_running_loop()
+            info = await loop.run_in_executor(self._executor, self._reader, resource_id)
         except (AzureError, OSError) as error:
             raise ScaleSetReadError(str(error).split("\n", 1)[0]) from error
         ttl = self.ttl if info.managed else self.negative_ttl

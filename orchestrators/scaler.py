@@ -10,11 +10,19 @@ scale set are decided by one scaler and never race. Each round:
     record every request's fate in the entity, publish one scale.applied|skipped event
 
 When only alerts remain and the cooldown holds them, the scaler announces them once (a
-`skipped` record and event saying until when), then sleeps until the cooldown ends or a trigger
+`skipped` record and event saying until when), then sleeps until the cooldown ends, or for
+`NOTICE_POLLS` polls at most (to announce alerts that arrived meanwhile), or until a trigger
 wakes it (a manual or timer request must not wait for the cooldown), and continues as new: the
 requests live in the entity, never in external events, which `continue_as_new` drops. It ends
-when nothing is pending. A request stored while it is ending is picked up by the next start, or
-at the latest by the scaling timer, which starts the scaler of any entity with pending requests.
+when nothing is pending.
+
+Its custom status says what it does, for the triggers (`triggers.scaler_client`): `working`
+(it will look at its requests again), `cooldown` (asleep: a `wake` event is awaited), `ending`
+and `done` (it will not look again). It says `cooldown` or `ending` *before* its last look at
+the requests, so a request is either seen by that look or stored after the status says so:
+then a trigger wakes the sleeping scaler (for an urgent request) or waits for the ending one to
+end and starts another. Alerts never wake it, so an alert storm raises no event nobody waits
+for (issue 14.11: the SDK keeps such events and warns at every replay).
 """
 
 from __future__ import annotations
@@ -46,6 +54,10 @@ bp = df.Blueprint()
 SCALER_PREFIX = "scaler-"
 #: External event that tells a sleeping scaler to look at its entity again (a hint only).
 WAKE_EVENT = "wake"
+#: The phases of the scaler's custom status (see the module docstring).
+WORKING, COOLDOWN, ENDING, DONE = "working", "cooldown", "ending", "done"
+#: A sleeping scaler looks at its requests again after this many polls at most.
+NOTICE_POLLS = 4
 #: Rounds per execution before `continue_as_new`, to keep the history short.
 MAX_ROUNDS = 8
 #: How long a capacity change may take before the scaler gives up waiting for it.
@@ -168,6 +180,8 @@ def scale_frontends(context: df.DurableOrchestrationContext) -> Orchestration:
     entity = scale_set_entity(scale_set_id)
     subscription = subscription_of(scale_set_id)
     busy_attempts = 0
+    notice = max(poll * NOTICE_POLLS, timedelta(seconds=1))
+    context.set_custom_status({"phase": WORKING})
 
     def publish(decision: Decision, solution_id: str | None) -> Generator[Any, Any, None]:
         # A scale set the app does not manage belongs to no platform: no event subject.
@@ -183,18 +197,29 @@ def scale_frontends(context: df.DurableOrchestrationContext) -> Orchestration:
         yield context.call_activity_with_retry("publish_event", retry, event)
 
     for _ in range(MAX_ROUNDS):
-        state = yield context.call_entity(entity, "take")
-        work = _Round(state)
+        work = _Round((yield context.call_entity(entity, "take")))
         if not work.requests:
-            context.set_custom_status({"phase": "done"})
-            return {"scaleSet": scale_set_id, "pending": 0}
+            context.set_custom_status({"phase": ENDING})
+            work = _Round((yield context.call_entity(entity, "take")))
+            if not work.requests:
+                context.set_custom_status({"phase": DONE})
+                return {"scaleSet": scale_set_id, "pending": 0}
+            context.set_custom_status({"phase": WORKING})
         now = context.current_utc_datetime
         batch = coalesce(work.requests, now, work.cooldown_until)
         newly_deferred = work.undeferred_alerts() if batch.request is None else []
         if batch.request is None and not newly_deferred:
-            yield from _sleep(context, work.cooldown_until)
-            context.continue_as_new(params)
-            return None
+            context.set_custom_status({"phase": COOLDOWN, "until": _iso(work.cooldown_until)})
+            work = _Round((yield context.call_entity(entity, "take")))
+            now = context.current_utc_datetime
+            batch = coalesce(work.requests, now, work.cooldown_until)
+            newly_deferred = work.undeferred_alerts() if batch.request is None else []
+            if batch.request is None and not newly_deferred:
+                yield from _sleep(context, work.cooldown_until, now + notice)
+                context.set_custom_status({"phase": WORKING})
+                context.continue_as_new(params)
+                return None
+            context.set_custom_status({"phase": WORKING})
 
         try:
             inspected: dict[str, Any] = yield context.call_activity_with_retry(
@@ -270,15 +295,12 @@ def scale_frontends(context: df.DurableOrchestrationContext) -> Orchestration:
 
 
 def _sleep(
-    context: df.DurableOrchestrationContext, until: datetime | None
+    context: df.DurableOrchestrationContext, until: datetime | None, latest: datetime
 ) -> Generator[Any, Any, None]:
-    """Wait for the cooldown to end, or for a trigger's wake-up call, whichever comes first."""
-    context.set_custom_status({"phase": "cooldown", "until": _iso(until)})
+    """Wait for the cooldown to end (or `latest`, to notice new alerts), or for a trigger's
+    wake-up call, whichever comes first."""
     wake = context.wait_for_external_event(WAKE_EVENT)
-    if until is None:
-        yield wake
-        return
-    timer = context.create_timer(until)
+    timer = context.create_timer(latest if until is None else min(until, latest))
     winner = yield context.task_any([timer, wake])
     if winner is not timer:
         timer.cancel()

@@ -25,7 +25,14 @@ SCALING_POLICY_MAC: Final = "SCALING_POLICY_MAC"
 
 #: Every placeholder the topology writes.
 PLACEHOLDERS: Final = frozenset(
-    {VM_ADMIN_PASSWORD, SQL_ADMIN_PASSWORD, PRIVATE_KEY, ALERT_WEBHOOK_URL, SETUP_SCRIPT_B64}
+    {
+        VM_ADMIN_PASSWORD,
+        SQL_ADMIN_PASSWORD,
+        PRIVATE_KEY,
+        ALERT_WEBHOOK_URL,
+        SETUP_SCRIPT_B64,
+        SCALING_POLICY_MAC,
+    }
 )
 
 BASE64: Final = "base64"

@@ -14,6 +14,7 @@ from outsystems.placeholders import (
     BASE64,
     PLACEHOLDERS,
     PRIVATE_KEY,
+    SCALING_POLICY_MAC,
     SETUP_SCRIPT_B64,
     SQL_ADMIN_PASSWORD,
     VM_ADMIN_PASSWORD,
@@ -30,7 +31,8 @@ BODY = {
         "list": [1, True, None, {"uri": token(ALERT_WEBHOOK_URL)}],
         "command": f"run -p {token(SQL_ADMIN_PASSWORD, BASE64)} -k {token(PRIVATE_KEY)}",
         token("NOT_A_VALUE_KEYS_ARE_LEFT_ALONE"): 3,
-    }
+    },
+    "tags": {"osScalingPolicyMac": token(SCALING_POLICY_MAC)},
 }
 VALUES = {
     VM_ADMIN_PASSWORD: "vm-pass",
@@ -38,6 +40,7 @@ VALUES = {
     ALERT_WEBHOOK_URL: "https://app/api/alerts?code=k",
     SQL_ADMIN_PASSWORD: "a'b\"c%d^e&f|g",
     PRIVATE_KEY: "a2V5a2V5a2V5a2V5a2V5aw==",
+    SCALING_POLICY_MAC: "0" * 64,
 }
 
 

@@ -65,6 +65,20 @@ def positive_number(name: str, default: float, environ: Mapping[str, str] | None
     return value
 
 
+def positive_integer(name: str, default: int, environ: Mapping[str, str] | None = None) -> int:
+    """An optional setting holding a whole number of at least 1."""
+    text = optional(name, str(default), environ)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise InvalidSettingError(
+            f"The app setting {name} must be a whole number >= 1, not {text!r}."
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class AppSettings:
     """The non-secret settings; secrets are read with `required()` where they are used."""
@@ -78,6 +92,10 @@ class AppSettings:
     scaling_cooldown_scale: float = 1.0
     #: VNets (ARM ids) whose subnets a spec's `existingSubnetIds` may name; empty: any.
     allowed_vnet_ids: tuple[str, ...] = ()
+    #: Hard ceiling of every scale set's capacity, whatever its (signed) policy says.
+    scaling_max_capacity: int = 100
+    #: Alerts that fired (or resolved) longer ago than this are not acted on.
+    alert_max_age_minutes: float = 60.0
 
     @property
     def all_subscription_ids(self) -> tuple[str, ...]:
@@ -103,4 +121,6 @@ class AppSettings:
                 for item in optional("ALLOWED_VNET_IDS", "", env).split(",")
                 if item.strip()
             ),
+            scaling_max_capacity=positive_integer("SCALING_MAX_CAPACITY", 100, env),
+            alert_max_age_minutes=positive_number("ALERT_MAX_AGE_MINUTES", 60.0, env),
         )

@@ -18,18 +18,37 @@ log = logging.getLogger(__name__)
 
 @bp.activity_trigger(input_name="request")
 def inspect_scale_set(request: dict[str, Any]) -> dict[str, Any]:
-    """The scale set as the scaler sees it: exists, managed, solution, capacity, policy tags."""
+    """The scale set as the scaler sees it: exists, managed (its tags signed by this app),
+    solution, capacity, policy tags, and `ceiling`, the `SCALING_MAX_CAPACITY` setting.
+
+    A scale set outside the managed subscriptions is not read at all.
+    """
+    from appsettings import AppSettings
     from arm.client import sender
     from arm.operations import TransientArmError
-    from arm.scale_sets import ScaleSetReadError, read_scale_set, subscription_of
+    from arm.scale_sets import (
+        ScaleSetInfo,
+        ScaleSetReadError,
+        foreign_reason,
+        read_scale_set,
+        scaling_key,
+        subscription_of,
+    )
 
+    settings = AppSettings.load()
     scale_set_id = str(request["scaleSet"])
-    try:
-        info = read_scale_set(sender(subscription_of(scale_set_id)), scale_set_id)
-    except ScaleSetReadError as error:
-        # Durable retries the activity; the message says what ARM answered.
-        raise TransientArmError(str(error)) from error
-    return info.to_json()
+    foreign = foreign_reason(scale_set_id, settings.all_subscription_ids)
+    if foreign is not None:
+        info = ScaleSetInfo(scale_set_id, exists=False, problem=foreign)
+    else:
+        try:
+            info = read_scale_set(
+                sender(subscription_of(scale_set_id)), scale_set_id, scaling_key()
+            )
+        except ScaleSetReadError as error:
+            # Durable retries the activity; the message says what ARM answered.
+            raise TransientArmError(str(error)) from error
+    return {**info.to_json(), "ceiling": settings.scaling_max_capacity}
 
 
 @bp.activity_trigger(input_name="request")

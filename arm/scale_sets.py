@@ -1,13 +1,19 @@
 """What the scaler needs to know about a scale set, read from ARM: ownership, capacity, policy.
 
 A scale set is *managed* when its tags say this app made it for a farm's production front-ends
-(`managedBy: outsystems-azure-ops`, `osSolutionId`, `osEnvironment: prod`). Its scaling policy
-travels in its `osScalingPolicy*` tags (ARM is the source of truth: the app keeps no database).
+(`managedBy: outsystems-azure-ops`, `osSolutionId`, `osEnvironment: prod`) and carry the MAC
+that only this app can compute over those tags, the scale set's id and its scaling policy
+(`outsystems.policy.policy_mac`, keyed from `PLATFORM_KEY_SEED`). Anyone who may write the tags
+could copy the owner tags and write any policy; nobody but the app can sign them. The policy
+travels in its `osScalingPolicy*` tags (ARM is the source of truth: the app keeps no database),
+and is read only from tags the app signed.
 
 `ManagedScaleSets` answers the webhook's question "is this a scale set we manage?" within a
 deadline: results are cached for a short time, concurrent questions about one id share one ARM
 read, and the read uses a connection with no retries and short socket timeouts, so an alert
-storm makes one request to ARM and a slow ARM never holds the webhook past its deadline.
+storm makes one request to ARM and a slow ARM never holds the webhook past its deadline. What
+ARM did not say in time (or refused to say: throttling, role assignments still propagating, a
+proxy's page) is `Unchecked`, never a verdict.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +33,7 @@ from outsystems.names import (
     MANAGED_BY_VALUE,
     SOLUTION_TAG,
 )
-from outsystems.policy import is_policy_tag
+from outsystems.policy import POLICY_MAC_TAG, has_valid_mac, is_policy_tag
 
 if TYPE_CHECKING:
     from arm.connection import ArmConnection
@@ -41,7 +48,11 @@ SCALE_SET_TYPE = "Microsoft.Compute/virtualMachineScaleSets"
 
 @dataclass(frozen=True)
 class ScaleSetInfo:
-    """One scale set as the scaler sees it (plain data, JSON-serialisable with `to_json`)."""
+    """One scale set as the scaler sees it (plain data, JSON-serialisable with `to_json`).
+
+    `problem` says why a scale set that exists is not the app's to scale when its tags alone
+    do not say it (a forged MAC, ARM refusing the id, a foreign subscription).
+    """
 
     id: str
     exists: bool
@@ -49,6 +60,7 @@ class ScaleSetInfo:
     solution_id: str | None = None
     capacity: int | None = None
     policy_tags: Mapping[str, str] = field(default_factory=dict)
+    problem: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +70,7 @@ class ScaleSetInfo:
             "solutionId": self.solution_id,
             "capacity": self.capacity,
             "policyTags": dict(self.policy_tags),
+            "problem": self.problem,
         }
 
     @staticmethod
@@ -69,16 +82,26 @@ class ScaleSetInfo:
             solution_id=data.get("solutionId"),
             capacity=data.get("capacity"),
             policy_tags=dict(data.get("policyTags") or {}),
+            problem=data.get("problem"),
         )
 
     @property
     def not_managed_reason(self) -> str | None:
         """Why the app will not scale this scale set (None when it will)."""
+        if self.problem is not None:
+            return self.problem
         if not self.exists:
             return f"scale set {self.id} does not exist"
         if not self.managed:
             return f"scale set {self.id} is not managed by this app (its tags)"
         return None
+
+
+@dataclass(frozen=True)
+class Unchecked:
+    """ARM said nothing about a scale set in time: not a verdict (ask the sender to retry)."""
+
+    reason: str
 
 
 def _tag(tags: Mapping[str, str], name: str) -> str | None:
@@ -89,30 +112,67 @@ def _tag(tags: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def scale_set_info(resource_id: str, body: Mapping[str, Any] | None) -> ScaleSetInfo:
-    """What a scale set's GET body says (`body` None: it does not exist)."""
+def scale_set_info(resource_id: str, body: Mapping[str, Any] | None, key: bytes) -> ScaleSetInfo:
+    """What a scale set's GET body says (`body` None: it does not exist).
+
+    `key` is the scaling policy key (`outsystems.policy.scaling_policy_key`): the owner tags
+    count, and the policy tags are kept, only when the tags carry the app's MAC.
+    """
     if body is None:
         return ScaleSetInfo(id=resource_id, exists=False)
     raw_tags = body.get("tags")
     tags: dict[str, str] = (
         {str(k): str(v) for k, v in raw_tags.items()} if isinstance(raw_tags, dict) else {}
     )
+    scale_set_id = str(body.get("id") or resource_id)
     solution = _tag(tags, SOLUTION_TAG)
-    managed = (
+    owned = (
         (_tag(tags, MANAGED_BY_TAG) or "").lower() == MANAGED_BY_VALUE
         and (_tag(tags, ENVIRONMENT_TAG) or "").lower() == "prod"
         and bool(solution)
     )
+    signed = has_valid_mac(key, scale_set_id, tags)
+    managed = owned and signed
+    problem = None
+    if owned and not signed:
+        problem = (
+            f"scale set {scale_set_id} is not managed by this app (its tags carry no valid "
+            f"{POLICY_MAC_TAG} of this app)"
+        )
     sku = body.get("sku")
     capacity = sku.get("capacity") if isinstance(sku, dict) else None
     return ScaleSetInfo(
-        id=str(body.get("id") or resource_id),
+        id=scale_set_id,
         exists=True,
         managed=managed,
         solution_id=solution.lower() if solution and managed else None,
         capacity=capacity if isinstance(capacity, int) and not isinstance(capacity, bool) else None,
-        policy_tags={k: v for k, v in tags.items() if is_policy_tag(k)},
+        policy_tags={k: v for k, v in tags.items() if is_policy_tag(k)} if managed else {},
+        problem=problem,
     )
+
+
+def foreign_reason(resource_id: str, subscription_ids: Iterable[str]) -> str | None:
+    """Why a scale set is none of the app's business when it is outside `subscription_ids`
+    (`AppSettings.all_subscription_ids`); None when it is inside."""
+    try:
+        subscription = subscription_of(resource_id)
+    except ValueError:
+        return f"{resource_id} is not an ARM resource id"
+    if subscription.lower() in {s.lower() for s in subscription_ids}:
+        return None
+    return (
+        f"scale set {resource_id} is in subscription {subscription}, which this app does not "
+        "manage (AZURE_SUBSCRIPTION_ID, MANAGED_SUBSCRIPTION_IDS)"
+    )
+
+
+def scaling_key(environ: Mapping[str, str] | None = None) -> bytes:
+    """The key of scaling policy MACs, from the `PLATFORM_KEY_SEED` setting (never logged)."""
+    from appsettings import required
+    from outsystems.policy import scaling_policy_key
+
+    return scaling_policy_key(required("PLATFORM_KEY_SEED", environ))
 
 
 def subscription_of(resource_id: str) -> str:
@@ -123,8 +183,14 @@ def subscription_of(resource_id: str) -> str:
     return parts[1]
 
 
-def read_scale_set(sender: Sender, resource_id: str, **options: Any) -> ScaleSetInfo:
-    """GET one scale set; `options` go to the pipeline (e.g. `read_timeout`)."""
+def read_scale_set(sender: Sender, resource_id: str, key: bytes, **options: Any) -> ScaleSetInfo:
+    """GET one scale set; `options` go to the pipeline (e.g. `read_timeout`).
+
+    404 (no such scale set or group) and 400 (ARM refuses the id) are verdicts: not managed.
+    Anything else that is not a JSON object raises `ScaleSetReadError`: throttling (429), the
+    app's role assignments still propagating (401/403), ARM failing (5xx), or a proxy's page
+    where ARM's answer should be.
+    """
     from azure.core.rest import HttpRequest
 
     from arm.operations import error_of
@@ -132,15 +198,37 @@ def read_scale_set(sender: Sender, resource_id: str, **options: Any) -> ScaleSet
     request = HttpRequest("GET", f"{resource_id}?api-version={SCALE_SET_API_VERSION}")
     response = sender.send_request(request, **options)
     if response.status_code == 404:
-        return scale_set_info(resource_id, None)
-    if response.status_code >= 400:
+        return scale_set_info(resource_id, None, key)
+    if response.status_code == 400:
         error = error_of(response, resource_id)
-        raise ScaleSetReadError(f"reading {resource_id}: {error.code}: {error.message}")
-    body = response.json()
-    return scale_set_info(resource_id, body if isinstance(body, dict) else None)
+        return ScaleSetInfo(
+            id=resource_id,
+            exists=False,
+            problem=(
+                f"scale set {resource_id} is not managed by this app: ARM refused to read it "
+                f"(400 {error.code})"
+            ),
+        )
+    if response.status_code >= 300:
+        error = error_of(response, resource_id)
+        raise ScaleSetReadError(
+            f"reading {resource_id}: ARM answered {response.status_code} {error.code}: "
+            f"{error.message}"
+        )
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        kind = response.headers.get("Content-Type") or "no content type"
+        raise ScaleSetReadError(
+            f"reading {resource_id}: ARM answered {response.status_code} with a body that is "
+            f"not a JSON object ({kind})"
+        )
+    return scale_set_info(resource_id, body, key)
 
 
-def list_scale_sets(sender: Sender, subscription_id: str) -> Iterator[ScaleSetInfo]:
+def list_scale_sets(sender: Sender, subscription_id: str, key: bytes) -> Iterator[ScaleSetInfo]:
     """Every scale set of a subscription (following `nextLink`), managed or not."""
     from azure.core.rest import HttpRequest
 
@@ -160,12 +248,12 @@ def list_scale_sets(sender: Sender, subscription_id: str) -> Iterator[ScaleSetIn
         page = response.json()
         for body in page.get("value") or ():
             if isinstance(body, dict) and body.get("id"):
-                yield scale_set_info(str(body["id"]), body)
+                yield scale_set_info(str(body["id"]), body, key)
         url = page.get("nextLink") or None
 
 
 class ScaleSetReadError(RuntimeError):
-    """ARM refused to tell us about a scale set (other than 404)."""
+    """ARM did not tell us about a scale set (an answer that is not a verdict)."""
 
 
 # --- The webhook's quick look-up -----------------------------------------------------------
@@ -204,9 +292,10 @@ class _Entry:
 class ManagedScaleSets:
     """A short-lived cache of `ScaleSetInfo` by scale set id, read with a deadline.
 
-    `lookup` returns None when ARM did not answer in time (or failed): the caller cannot tell,
-    and must not treat that as "not managed". Positive answers are kept `ttl` seconds, negative
-    ones `negative_ttl` (a scale set being deployed becomes managed soon).
+    `lookup` returns `Unchecked` when ARM did not answer in time (or did not answer with a
+    verdict): the caller cannot tell, and must treat that neither as "managed" nor as "not
+    managed". Positive answers are kept `ttl` seconds, negative ones `negative_ttl` (a scale
+    set being deployed becomes managed soon).
     """
 
     def __init__(
@@ -217,6 +306,7 @@ class ManagedScaleSets:
         negative_ttl: float,
         deadline: float,
         clock: Callable[[], float] = time.monotonic,
+        max_reads: int = 20,
     ) -> None:
         self._reader = reader
         self.ttl = ttl
@@ -225,6 +315,10 @@ class ManagedScaleSets:
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
         self._inflight: dict[str, asyncio.Task[ScaleSetInfo]] = {}
+        # Reads of different scale sets run side by side (an alert may name several): on
+        # threads of their own, not the loop's default executor, which a small machine sizes
+        # to a handful of threads.
+        self._executor = ThreadPoolExecutor(max_workers=max_reads, thread_name_prefix="vmss-read")
         self.reads = 0
 
     def clear(self) -> None:
@@ -236,7 +330,7 @@ class ManagedScaleSets:
             return None
         return entry.info
 
-    async def lookup(self, resource_id: str) -> ScaleSetInfo | None:
+    async def lookup(self, resource_id: str) -> ScaleSetInfo | Unchecked:
         key = resource_id.lower()
         cached = self.cached(key)
         if cached is not None:
@@ -251,18 +345,20 @@ class ManagedScaleSets:
             # shield: one caller giving up must not cancel the read the others wait for.
             return await asyncio.wait_for(asyncio.shield(task), self.deadline)
         except TimeoutError:
-            log.warning("no answer from ARM within %.2fs about %s", self.deadline, resource_id)
-            return None
+            reason = f"no answer from ARM within {self.deadline:.2f}s about {resource_id}"
+            log.warning("%s", reason)
+            return Unchecked(reason)
         except ScaleSetReadError as error:
             log.warning("could not read %s: %s", resource_id, error)
-            return None
+            return Unchecked(str(error))
 
     async def _read(self, key: str, resource_id: str) -> ScaleSetInfo:
         from azure.core.exceptions import AzureError
 
         self.reads += 1
         try:
-            info = await asyncio.to_thread(self._reader, resource_id)
+            loop = asyncio.get_running_loop()
+            info = await loop.run_in_executor(self._executor, self._reader, resource_id)
         except (AzureError, OSError) as error:
             raise ScaleSetReadError(str(error).split("\n", 1)[0]) from error
         ttl = self.ttl if info.managed else self.negative_ttl

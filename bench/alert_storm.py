@@ -17,6 +17,7 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -70,10 +71,12 @@ class StormResult:
 
 
 def storm_alert(template: dict[str, Any], index: int) -> dict[str, Any]:
-    """The sample alert with its own id (Azure Monitor gives each fired alert one)."""
+    """The sample alert with its own id (Azure Monitor gives each fired alert one), fired now
+    (the webhook ignores alerts older than ALERT_MAX_AGE_MINUTES)."""
     body = copy.deepcopy(template)
     alert_id = f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.AlertsManagement/alerts/"
     body["data"]["essentials"]["alertId"] = alert_id + str(uuid.UUID(int=index + 1))
+    body["data"]["essentials"]["firedDateTime"] = datetime.now(UTC).isoformat()
     return body
 
 

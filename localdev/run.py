@@ -204,6 +204,9 @@ def _scale_out(base_url: str, seconds: float) -> dict[str, Any]:
         raise DemoError(f"reading the scaling state failed: {status} {scaling}")
     before = int(scaling["capacity"])
     alert = json.loads((EXAMPLES / "alert-cpu-high-fired.json").read_text(encoding="utf-8"))
+    alert["data"]["essentials"]["firedDateTime"] = time.strftime(
+        "%Y-%m-%dT%H:%M:%SZ", time.gmtime()
+    )
     status, answer = _api(base_url, "POST", "alerts", alert)
     print(f"    POST /api/alerts -> {status} {json.dumps(answer)}", flush=True)
     if status != 202:

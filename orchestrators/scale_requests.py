@@ -82,15 +82,24 @@ def add_request(state: dict[str, Any], operation: dict[str, Any]) -> bool:
     return True
 
 
-def withdraw_rule(state: dict[str, Any], rule: str, now: datetime) -> int:
-    """Drop the pending alert requests of `rule` (its alert resolved); returns how many."""
+def withdraw_alert(state: dict[str, Any], operation: dict[str, Any], now: datetime) -> int:
+    """Drop the pending requests of the alert a `Resolved` notification resolves; how many.
+
+    `operation` is `{"alertId", "rule"}`; a signal without `alertId` (sent by an older version
+    of the app, which withdrew by rule) withdraws nothing.
+    """
+    alert_id = operation.get("alertId")
+    if not isinstance(alert_id, str) or not alert_id:
+        log.warning("withdraw without an alertId ignored: %s", operation)
+        return 0
     entries = [(entry, ScaleRequest.from_json(entry["request"])) for entry in state["pending"]]
-    kept = {id(request) for request in withdraw([r for _, r in entries], rule)}
+    kept = {id(request) for request in withdraw([r for _, r in entries], alert_id)}
     gone = [(entry, request) for entry, request in entries if id(request) not in kept]
     if not gone:
         return 0
     state["pending"] = [entry for entry, request in entries if id(request) in kept]
-    reason = f"withdrawn: alert rule {rule} resolved before the request was decided"
+    label = operation.get("rule") or alert_id
+    reason = f"withdrawn: alert {label} resolved before the request was decided"
     append_records(
         state,
         [
@@ -134,7 +143,7 @@ def track_scale_requests(context: df.DurableEntityContext) -> None:
             log.info("request %s already known to %s", data.get("id"), context.entity_key)
         context.set_result(added)
     elif operation == "withdraw":
-        context.set_result(withdraw_rule(state, str(data["rule"]), datetime.now(UTC)))
+        context.set_result(withdraw_alert(state, dict(data or {}), datetime.now(UTC)))
     elif operation == "take":
         context.set_result(snapshot(state))
     elif operation == "record":

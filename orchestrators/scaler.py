@@ -10,11 +10,19 @@ scale set are decided by one scaler and never race. Each round:
     record every request's fate in the entity, publish one scale.applied|skipped event
 
 When only alerts remain and the cooldown holds them, the scaler announces them once (a
-`skipped` record and event saying until when), then sleeps until the cooldown ends or a trigger
+`skipped` record and event saying until when), then sleeps until the cooldown ends, or for
+`NOTICE_POLLS` polls at most (to announce alerts that arrived meanwhile), or until a trigger
 wakes it (a manual or timer request must not wait for the cooldown), and continues as new: the
 requests live in the entity, never in external events, which `continue_as_new` drops. It ends
-when nothing is pending. A request stored while it is ending is picked up by the next start, or
-at the latest by the scaling timer, which starts the scaler of any entity with pending requests.
+when nothing is pending.
+
+Its custom status says what it does, for the triggers (`triggers.scaler_client`): `working`
+(it will look at its requests again), `cooldown` (asleep: a `wake` event is awaited), `ending`
+and `done` (it will not look again). It says `cooldown` or `ending` *before* its last look at
+the requests, so a request is either seen by that look or stored after the status says so:
+then a trigger wakes the sleeping scaler (for an urgent request) or waits for the ending one to
+end and starts another. Alerts never wake it, so an alert storm raises no event nobody waits
+for (issue 14.11: the SDK keeps such events and warns at every replay).
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ import azure.durable_functions as df
 from arm.scale_sets import ScaleSetInfo, subscription_of
 from orchestrators.scale_requests import scale_set_entity, scale_set_key
 from outsystems.events import scale_event
-from outsystems.policy import PolicyTagError, ScalingPolicy, policy_from_tags
+from outsystems.policy import PolicyTagError, ScalingPolicy, capped, policy_from_tags
 from outsystems.scaling import (
     Decision,
     Fate,
@@ -46,6 +54,10 @@ bp = df.Blueprint()
 SCALER_PREFIX = "scaler-"
 #: External event that tells a sleeping scaler to look at its entity again (a hint only).
 WAKE_EVENT = "wake"
+#: The phases of the scaler's custom status (see the module docstring).
+WORKING, COOLDOWN, ENDING, DONE = "working", "cooldown", "ending", "done"
+#: A sleeping scaler looks at its requests again after this many polls at most.
+NOTICE_POLLS = 4
 #: Rounds per execution before `continue_as_new`, to keep the history short.
 MAX_ROUNDS = 8
 #: How long a capacity change may take before the scaler gives up waiting for it.
@@ -125,8 +137,9 @@ class _Round:
         ]
 
 
-def _usable(info: ScaleSetInfo) -> tuple[ScalingPolicy | None, str | None]:
-    """The policy of a scale set the scaler may change, or why it may not."""
+def _usable(info: ScaleSetInfo, ceiling: int | None) -> tuple[ScalingPolicy | None, str | None]:
+    """The policy of a scale set the scaler may change (capped by the capacity ceiling), or why
+    it may not."""
     reason = info.not_managed_reason
     if reason is not None:
         return None, reason
@@ -138,7 +151,7 @@ def _usable(info: ScaleSetInfo) -> tuple[ScalingPolicy | None, str | None]:
         return None, f"the scaling policy tags of {info.id} are unreadable: {error}"
     if policy is None:
         return None, f"scale set {info.id} carries no scaling policy tags"
-    return policy, None
+    return (policy if ceiling is None else capped(policy, ceiling)), None
 
 
 def _failed(decision: Decision, message: str, cooldown_until: datetime | None) -> Decision:
@@ -167,6 +180,8 @@ def scale_frontends(context: df.DurableOrchestrationContext) -> Orchestration:
     entity = scale_set_entity(scale_set_id)
     subscription = subscription_of(scale_set_id)
     busy_attempts = 0
+    notice = max(poll * NOTICE_POLLS, timedelta(seconds=1))
+    context.set_custom_status({"phase": WORKING})
 
     def publish(decision: Decision, solution_id: str | None) -> Generator[Any, Any, None]:
         # A scale set the app does not manage belongs to no platform: no event subject.
@@ -182,33 +197,42 @@ def scale_frontends(context: df.DurableOrchestrationContext) -> Orchestration:
         yield context.call_activity_with_retry("publish_event", retry, event)
 
     for _ in range(MAX_ROUNDS):
-        state = yield context.call_entity(entity, "take")
-        work = _Round(state)
+        work = _Round((yield context.call_entity(entity, "take")))
         if not work.requests:
-            context.set_custom_status({"phase": "done"})
-            return {"scaleSet": scale_set_id, "pending": 0}
+            context.set_custom_status({"phase": ENDING})
+            work = _Round((yield context.call_entity(entity, "take")))
+            if not work.requests:
+                context.set_custom_status({"phase": DONE})
+                return {"scaleSet": scale_set_id, "pending": 0}
+            context.set_custom_status({"phase": WORKING})
         now = context.current_utc_datetime
         batch = coalesce(work.requests, now, work.cooldown_until)
         newly_deferred = work.undeferred_alerts() if batch.request is None else []
         if batch.request is None and not newly_deferred:
-            yield from _sleep(context, work.cooldown_until)
-            context.continue_as_new(params)
-            return None
+            context.set_custom_status({"phase": COOLDOWN, "until": _iso(work.cooldown_until)})
+            work = _Round((yield context.call_entity(entity, "take")))
+            now = context.current_utc_datetime
+            batch = coalesce(work.requests, now, work.cooldown_until)
+            newly_deferred = work.undeferred_alerts() if batch.request is None else []
+            if batch.request is None and not newly_deferred:
+                yield from _sleep(context, work.cooldown_until, now + notice)
+                context.set_custom_status({"phase": WORKING})
+                context.continue_as_new(params)
+                return None
+            context.set_custom_status({"phase": WORKING})
 
         try:
-            info = ScaleSetInfo.from_json(
-                (
-                    yield context.call_activity_with_retry(
-                        "inspect_scale_set", retry, {"scaleSet": scale_set_id}
-                    )
-                )
+            inspected: dict[str, Any] = yield context.call_activity_with_retry(
+                "inspect_scale_set", retry, {"scaleSet": scale_set_id}
             )
         # The SDK surfaces an activity that failed all its retries as a plain Exception. The
         # requests stay pending; the scaling timer starts this scaler again later.
         except Exception:
             context.set_custom_status({"phase": "ARM unreachable; requests kept pending"})
             return {"scaleSet": scale_set_id, "pending": len(work.requests)}
-        policy, unusable = _usable(info)
+        info = ScaleSetInfo.from_json(inspected)
+        ceiling = inspected.get("ceiling")
+        policy, unusable = _usable(info, ceiling if isinstance(ceiling, int) else None)
         if policy is None or info.capacity is None:
             settled = tuple(
                 Fate(request, Outcome.SKIPPED, unusable or "unusable", info.capacity, None)
@@ -271,15 +295,12 @@ def scale_frontends(context: df.DurableOrchestrationContext) -> Orchestration:
 
 
 def _sleep(
-    context: df.DurableOrchestrationContext, until: datetime | None
+    context: df.DurableOrchestrationContext, until: datetime | None, latest: datetime
 ) -> Generator[Any, Any, None]:
-    """Wait for the cooldown to end, or for a trigger's wake-up call, whichever comes first."""
-    context.set_custom_status({"phase": "cooldown", "until": _iso(until)})
+    """Wait for the cooldown to end (or `latest`, to notice new alerts), or for a trigger's
+    wake-up call, whichever comes first."""
     wake = context.wait_for_external_event(WAKE_EVENT)
-    if until is None:
-        yield wake
-        return
-    timer = context.create_timer(until)
+    timer = context.create_timer(latest if until is None else min(until, latest))
     winner = yield context.task_any([timer, wake])
     if winner is not timer:
         timer.cancel()

@@ -22,7 +22,7 @@ ALERT_WEBHOOK_URL: Final = "ALERT_WEBHOOK_URL"
 SETUP_SCRIPT_B64: Final = "SETUP_SCRIPT_B64"
 #: The value of a Key Vault secret resource of the graph (generated when the secret is created).
 SECRET_VALUE: Final = "SECRET_VALUE"
-#: The nonce a secret's value is derived from, kept in the secret's tags (see `arm.secrets`).
+#: The nonce a password's value is derived from, kept in its content type (see `arm.secrets`).
 SECRET_NONCE: Final = "SECRET_NONCE"
 #: `{{KEY_VAULT_SECRET:<secret name>}}`: the value of a secret of the platform's vault.
 KEY_VAULT_SECRET: Final = "KEY_VAULT_SECRET"

@@ -12,7 +12,7 @@ import json
 import re
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -194,6 +194,41 @@ def policy_from_tags(tags: Mapping[str, str]) -> ScalingPolicy | None:
     if errors:
         raise PolicyTagError("scaling policy tags hold an invalid policy: " + "; ".join(errors))
     return policy
+
+
+def has_valid_mac(key: bytes, scale_set_id: str, tags: Mapping[str, str]) -> bool:
+    """Whether `tags` carry the MAC this app computes for them on this scale set.
+
+    The MAC (`policy_mac`, below) is the trust root of scaling: anyone who may write a scale
+    set's tags can copy the owner tags and write any policy, but only the app, which holds
+    `PLATFORM_KEY_SEED`, can sign them. The CRC-32 of the policy header stays a format check.
+    """
+    found = [value for name, value in tags.items() if name.lower() == POLICY_MAC_TAG.lower()]
+    if len(found) != 1:
+        return False
+    expected = policy_mac(key, scale_set_id, tags)
+    return hmac.compare_digest(found[0].encode("utf-8"), expected.encode("utf-8"))
+
+
+def capped(policy: ScalingPolicy, ceiling: int) -> ScalingPolicy:
+    """`policy` with every bound at most `ceiling` (the `SCALING_MAX_CAPACITY` setting).
+
+    Even a policy the app signed never takes a scale set above the operator's hard ceiling:
+    the maximum, the minimum and the schedule floors are lowered to it.
+    """
+    if ceiling < 0:
+        raise ValueError(f"the capacity ceiling {ceiling} is negative")
+    if policy.max_capacity <= ceiling:
+        return policy
+    return replace(
+        policy,
+        min_capacity=min(policy.min_capacity, ceiling),
+        max_capacity=ceiling,
+        schedules=tuple(
+            replace(window, min_capacity=min(window.min_capacity, ceiling))
+            for window in policy.schedules
+        ),
+    )
 
 
 def _to_json(policy: ScalingPolicy) -> dict[str, object]:

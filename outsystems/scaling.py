@@ -479,20 +479,16 @@ def clamp_for_redeploy(live_capacity: int | None, policy: ScalingPolicy, initial
 # --- Coalescing ------------------------------------------------------------------------------
 
 
-def withdraw(pending: Sequence[ScaleRequest], rule: str) -> tuple[ScaleRequest, ...]:
-    """The pending requests left once a `Resolved` alert of `rule` withdraws its own.
-
-    Rule names and ids are compared case-insensitively, as ARM compares resource ids.
+def withdraw(pending: Sequence[ScaleRequest], alert_id: str) -> tuple[ScaleRequest, ...]:
+    """The pending requests left once the `Resolved` notification of alert `alert_id` withdraws
+    the requests of that alert (Fired and Resolved share `alertId`); other alerts of the same
+    rule keep theirs. Ids are compared case-insensitively, as ARM compares resource ids.
     """
-    key = rule.casefold()
+    key = alert_id.casefold()
     return tuple(
         request
         for request in pending
-        if not (
-            request.source is ScaleSource.ALERT
-            and request.rule is not None
-            and request.rule.casefold() == key
-        )
+        if not (request.source is ScaleSource.ALERT and request.source_id.casefold() == key)
     )
 
 

@@ -468,6 +468,10 @@ def document() -> dict[str, Any]:
                 "post": _operation(
                     "Azure Monitor action-group webhook (common alert schema)",
                     {
+                        "503": _error(
+                            "ARM or the task hub did not answer in time: nothing stored, "
+                            "retry after Retry-After seconds (Azure Monitor does)"
+                        ),
                         "202": _json("AlertAccepted", "Scaling requests accepted"),
                         "200": _json("AlertIgnored", "Nothing to do, and why"),
                         "400": _error("Not a common-schema alert"),

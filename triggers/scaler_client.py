@@ -2,22 +2,41 @@
 
 `submit` stores the request in the scale set's entity (the durable client's `signal_entity`
 returns once the host has stored the signal: from then on the request cannot be lost), then
-`ensure_scaler` makes sure the scaler runs: a running one is woken (a hint: it re-reads the
-entity), a stopped one is started. Two triggers may race to start it; the loser sees it running
-and wakes it instead.
+`ensure_scaler` makes sure the scaler will decide it, from what the scaler's custom status says
+it does (`orchestrators.scaler`):
+
+- not running: start it (two triggers may race to start it; the loser looks again);
+- `working`: nothing to do, it looks at its requests again before it sleeps or ends;
+- `cooldown`: asleep; wake it (a `wake` event) for a manual or timer request, which must not
+  wait for the cooldown; an alert waits anyway, and the scaler notices it on its next look;
+- `ending`/`done`: it will not look again; wait (briefly) for it to end and start a new one.
+
+So an event is raised only on a scaler that waits for one (issue 14.11). What cannot be settled
+in time is `deferred`: the request is stored, and the scaling timer starts the scaler of any
+scale set with pending requests.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import time
 from typing import Any
 
 import azure.durable_functions as df
 
 from appsettings import AppSettings
 from orchestrators.scale_requests import scale_set_entity
-from orchestrators.scaler import WAKE_EVENT, scaler_input, scaler_instance_id
-from outsystems.scaling import ScaleRequest
+from orchestrators.scaler import (
+    COOLDOWN,
+    DONE,
+    ENDING,
+    WAKE_EVENT,
+    scaler_input,
+    scaler_instance_id,
+)
+from outsystems.scaling import ScaleRequest, ScaleSource
 from triggers.platform_state import RUNNING_STATES
 
 log = logging.getLogger(__name__)
@@ -50,7 +69,8 @@ async def submit(
             "request": ScaleRequest.to_json(request),
         },
     )
-    await ensure_scaler(client, scale_set_id, settings)
+    urgent = request.source is not ScaleSource.ALERT
+    await ensure_scaler(client, scale_set_id, settings, urgent=urgent)
 
 
 async def runtime_status(client: df.DurableOrchestrationClient, instance_id: str) -> str | None:
@@ -62,35 +82,67 @@ async def runtime_status(client: df.DurableOrchestrationClient, instance_id: str
     return str(getattr(value, "value", value))
 
 
-async def ensure_scaler(
-    client: df.DurableOrchestrationClient, scale_set_id: str, settings: AppSettings
-) -> str:
-    """Wake the scale set's scaler, or start it; returns `woken`, `started` or `deferred`.
+#: How long a trigger waits for an ending scaler to end before it leaves it to the timer.
+ENDING_WAIT_SECONDS = 2.0
+_ENDING_POLL_SECONDS = 0.05
 
-    `deferred`: the status kept changing under us; the request is stored, and the scaling
-    timer starts the scaler of any scale set with pending requests.
-    """
+
+async def _scaler_state(
+    client: df.DurableOrchestrationClient, instance_id: str
+) -> tuple[str | None, str | None]:
+    """The scaler's runtime status and the phase its custom status says (None: none)."""
+    status = await client.get_status(instance_id)
+    if status is None or status.runtime_status is None:
+        return None, None
+    value: Any = status.runtime_status
+    custom: Any = status.custom_status
+    if isinstance(custom, str):
+        try:
+            custom = json.loads(custom)
+        except ValueError:
+            custom = None
+    phase = custom.get("phase") if isinstance(custom, dict) else None
+    return str(getattr(value, "value", value)), phase if isinstance(phase, str) else None
+
+
+async def ensure_scaler(
+    client: df.DurableOrchestrationClient,
+    scale_set_id: str,
+    settings: AppSettings,
+    *,
+    urgent: bool = False,
+) -> str:
+    """Make sure the scale set's scaler will decide what its entity holds (see the module
+    docstring); returns `started`, `running`, `woken` or `deferred`."""
     instance_id = scaler_instance_id(scale_set_id)
-    for _ in range(3):
-        # A running scaler looks at its entity again without being started.
-        if await runtime_status(client, instance_id) in RUNNING_STATES:
+    deadline = time.monotonic() + ENDING_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        status, phase = await _scaler_state(client, instance_id)
+        if status in RUNNING_STATES:
+            if phase in (ENDING, DONE):
+                await asyncio.sleep(_ENDING_POLL_SECONDS)
+                continue
+            if phase != COOLDOWN or not urgent:
+                return "running"
             try:
                 await client.raise_event(instance_id, WAKE_EVENT, None)
             # The client raises a plain Exception for every refusal; here the scaler finished
-            # between the status and the event (410/404): start a new one.
+            # between the status and the event (410/404): look again.
             except Exception as error:
-                log.info("scaler %s could not be woken (%s); starting it", instance_id, error)
-            else:
-                return "woken"
+                log.info("scaler %s could not be woken (%s); looking again", instance_id, error)
+                await asyncio.sleep(_ENDING_POLL_SECONDS)
+                continue
+            return "woken"
         try:
             await client.start_new(
                 "scale_frontends", instance_id, scaler_input(scale_set_id, scaler_tuning(settings))
             )
-        # Refused because another trigger started it in between: wake that one instead.
+        # Refused because another trigger started it in between: look at that one instead.
         except Exception as error:
             log.info("scaler %s not started (%s); looking again", instance_id, error)
+            await asyncio.sleep(_ENDING_POLL_SECONDS)
             continue
         log.info("scaler %s started", instance_id)
         return "started"
-    log.warning("scaler %s neither woken nor started; the scaling timer will", instance_id)
+    log.warning("scaler %s neither running nor started; the scaling timer will", instance_id)
     return "deferred"

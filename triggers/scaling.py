@@ -10,6 +10,9 @@
   in the managed subscriptions, asks for the schedule floor or a drift repair when the live
   capacity is outside the bounds in force, and starts the scaler of any scale set whose
   requests wait without one (a request stored while its scaler was ending).
+
+Everywhere the policy is the one the scale set's tags carry under the app's MAC, capped by the
+`SCALING_MAX_CAPACITY` ceiling, and scale sets outside the managed subscriptions are ignored.
 """
 
 from __future__ import annotations
@@ -80,24 +83,37 @@ async def _farm(client: df.DurableOrchestrationClient, solution_id: str) -> Farm
     return Farm(solution_id, scale_sets[0], frontends.policy())
 
 
-def _read_live(scale_set_id: str) -> ScaleSetInfo:
+def _read_live(scale_set_id: str, settings: AppSettings) -> ScaleSetInfo:
     from arm.client import sender
-    from arm.scale_sets import read_scale_set, subscription_of
+    from arm.scale_sets import (
+        ScaleSetInfo,
+        foreign_reason,
+        read_scale_set,
+        scaling_key,
+        subscription_of,
+    )
 
-    return read_scale_set(sender(subscription_of(scale_set_id)), scale_set_id)
+    foreign = foreign_reason(scale_set_id, settings.all_subscription_ids)
+    if foreign is not None:
+        return ScaleSetInfo(scale_set_id, exists=False, problem=foreign)
+    return read_scale_set(sender(subscription_of(scale_set_id)), scale_set_id, scaling_key())
 
 
-def _live_policy(info: ScaleSetInfo, fallback: ScalingPolicy) -> tuple[ScalingPolicy, str | None]:
-    """The policy in the scale set's tags (the truth), or the spec's with the reason why not."""
-    from outsystems.policy import PolicyTagError, policy_from_tags
+def _live_policy(
+    info: ScaleSetInfo, fallback: ScalingPolicy, ceiling: int
+) -> tuple[ScalingPolicy, str | None]:
+    """The policy in the scale set's signed tags (the truth), or the spec's with the reason why
+    not; capped by the capacity ceiling either way."""
+    from outsystems.policy import PolicyTagError, capped, policy_from_tags
 
     try:
-        policy = policy_from_tags(info.policy_tags) if info.exists else None
+        policy = policy_from_tags(info.policy_tags) if info.managed else None
     except PolicyTagError as error:
-        return fallback, str(error)
+        return capped(fallback, ceiling), str(error)
     if policy is None:
-        return fallback, "the scale set carries no policy tags; showing the spec's policy"
-    return policy, None
+        reason = info.not_managed_reason or "the scale set carries no policy tags"
+        return capped(fallback, ceiling), f"{reason}; showing the spec's policy"
+    return capped(policy, ceiling), None
 
 
 def _zulu(value: str | None) -> str | None:
@@ -153,7 +169,8 @@ async def scale_platform(
         farm = await _farm(client, solution_id)
     except _RefusedError as refused:
         return refused.response
-    info = await asyncio.to_thread(_read_live, farm.scale_set_id)
+    settings = AppSettings.load()
+    info = await asyncio.to_thread(_read_live, farm.scale_set_id, settings)
     if not info.exists or not info.managed or info.capacity is None:
         return error_response(
             409,
@@ -161,15 +178,21 @@ async def scale_platform(
             f"{info.not_managed_reason or 'the scale set reports no capacity'}; "
             "deploy the platform (or wait for its deployment) first.",
         )
-    policy, _ = _live_policy(info, farm.spec_policy)
+    ceiling = settings.scaling_max_capacity
+    policy, _ = _live_policy(info, farm.spec_policy, ceiling)
     target = amount if field == "capacity" else info.capacity + amount
     if not policy.min_capacity <= target <= policy.max_capacity:
+        capped_by = (
+            f"; the SCALING_MAX_CAPACITY setting caps it at {ceiling}"
+            if policy.max_capacity == ceiling
+            else ""
+        )
         return error_response(
             400,
             "CapacityOutOfRange",
             f"Capacity {target} is outside the allowed range {policy.min_capacity}-"
             f"{policy.max_capacity} (minCapacity {policy.min_capacity}, maxCapacity "
-            f"{policy.max_capacity}; live capacity {info.capacity}).",
+            f"{policy.max_capacity}{capped_by}; live capacity {info.capacity}).",
         )
     request_id = str(uuid.uuid4())
     request = ScaleRequest(
@@ -183,7 +206,6 @@ async def scale_platform(
         if field == "delta"
         else f"manual request: capacity {amount}",
     )
-    settings = AppSettings.load()
     await submit(client, info.id, solution_id, request, request_id, settings)
     log.info("manual %s %d for %s accepted (%s)", field, amount, info.id, request_id)
     return json_response({"requestId": request_id, "scaleSet": info.id, "target": target}, 202)
@@ -243,13 +265,14 @@ async def get_scaling(
         farm = await _farm(client, solution_id)
     except _RefusedError as refused:
         return refused.response
+    settings = AppSettings.load()
     info, entity, scaler = await asyncio.gather(
-        asyncio.to_thread(_read_live, farm.scale_set_id),
+        asyncio.to_thread(_read_live, farm.scale_set_id, settings),
         client.read_entity_state(scale_set_entity(farm.scale_set_id)),
         runtime_status(client, scaler_instance_id(farm.scale_set_id)),
     )
     state = {**empty_state(), **(json_value(entity.entity_state) or {})}
-    policy, policy_note = _live_policy(info, farm.spec_policy)
+    policy, policy_note = _live_policy(info, farm.spec_policy, settings.scaling_max_capacity)
     body: dict[str, Any] = {
         "scaleSet": info.id,
         "capacity": info.capacity,
@@ -271,11 +294,13 @@ async def get_scaling(
 
 def _managed_scale_sets(subscriptions: tuple[str, ...]) -> list[ScaleSetInfo]:
     from arm.client import sender
-    from arm.scale_sets import list_scale_sets
+    from arm.scale_sets import list_scale_sets, scaling_key
 
+    key = scaling_key()
     found: list[ScaleSetInfo] = []
     for subscription in subscriptions:
-        found.extend(s for s in list_scale_sets(sender(subscription), subscription) if s.managed)
+        listed = list_scale_sets(sender(subscription), subscription, key)
+        found.extend(s for s in listed if s.managed)
     return found
 
 
@@ -286,18 +311,25 @@ async def _enforce(
     settings: AppSettings,
 ) -> str:
     """What the timer did for one scale set: `requested`, `kicked` or `nothing`."""
+    from arm.scale_sets import foreign_reason
     from orchestrators.scale_requests import scale_set_entity
     from orchestrators.scaler import scaler_instance_id
-    from outsystems.policy import PolicyTagError, policy_from_tags
+    from outsystems.policy import PolicyTagError, capped, policy_from_tags
     from outsystems.scaling import timer_request
     from triggers.platform_state import RUNNING_STATES
     from triggers.scaler_client import ensure_scaler, runtime_status, submit
 
+    foreign = foreign_reason(info.id, settings.all_subscription_ids)
+    if foreign is not None or not info.managed:
+        log.warning("timer: %s", foreign or info.not_managed_reason)
+        return "nothing"
     try:
         policy = policy_from_tags(info.policy_tags)
     except PolicyTagError as error:
         log.warning("scale set %s: unreadable policy tags: %s", info.id, error)
         policy = None
+    if policy is not None:
+        policy = capped(policy, settings.scaling_max_capacity)
     request = (
         timer_request(info.capacity, policy, now)
         if policy is not None and info.capacity is not None

@@ -47,14 +47,24 @@ def deploy_farm(stack: Stack, spec: dict[str, Any] | None = None) -> None:
     assert state["lastOperation"]["runtimeStatus"] == "Completed", state
 
 
+def now_iso(ago: timedelta = timedelta(0)) -> str:
+    """An alert time as Azure Monitor writes it (UTC, `Z`), `ago` before now."""
+    return (datetime.now(UTC) - ago).isoformat().replace("+00:00", "Z")
+
+
 def alert(name: str, **essentials: Any) -> dict[str, Any]:
-    """A sample alert (`high`, `low`, `resolved`) with some essentials changed."""
+    """A sample alert (`high`, `low`, `resolved`) that fired just now (and, resolved, resolved
+    just now: the webhook ignores alerts older than ALERT_MAX_AGE_MINUTES), with some
+    essentials changed."""
     files = {
         "high": "alert-cpu-high-fired.json",
         "low": "alert-cpu-low-fired.json",
         "resolved": "alert-cpu-high-resolved.json",
     }
     body = copy.deepcopy(example(files[name]))
+    body["data"]["essentials"]["firedDateTime"] = now_iso()
+    if name == "resolved":
+        body["data"]["essentials"]["resolvedDateTime"] = now_iso()
     body["data"]["essentials"].update(essentials)
     return body
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -492,3 +493,97 @@ def test_a_query_or_fragment_in_the_solution_id_never_reaches_another_platform(
     assert state["lastOperation"]["kind"] == "deploy", "acme was not torn down"
     assert [r for r in stack.sim.requests()[writes:] if r["method"] != "GET"] == []
     assert not problems, "\n".join(problems)
+
+
+# --- The alert webhook: Microsoft's payloads, and abuse with a valid key (issues 13.3, 14) ---
+
+
+def test_microsofts_alert_samples_get_the_documented_answer_and_start_nothing(api: Stack) -> None:
+    """The table of `tests/unit/test_alert_samples.py` (Microsoft's published payloads, sent
+    with current times) against the running app, where no platform is deployed: what the table
+    accepts for the farm's scale set is here a scale set that does not exist."""
+    from tests.unit.test_alert_samples import TABLE, fresh
+
+    problems = []
+    for source, body, status, words in TABLE:
+        expected, text = (200, "does not exist") if status == 202 else (status, words)
+        response = api.api("POST", "alerts", json=fresh(body))
+        problem = verdict(response, ignorable=True)
+        if problem or response.status_code != expected or text not in response.text:
+            problems.append(f"{source}: {response.status_code} {response.text[:200]}")
+    assert not problems, "\n".join(problems)
+
+
+def test_webhook_abuse_scales_nothing_the_app_did_not_deploy(stack: Stack) -> None:
+    """Issue 13's corpus, with a valid key: 2 800 targets, a foreign subscription, copied tags
+    with a forged policy and no valid MAC, an old alert, a forged Resolved, ids with ?, # and
+    .., the farm listed 1 500 times. Never a 5xx; the only scale set that changes is the farm's,
+    by its own alerts; the request the forged Resolved aims at stays pending."""
+    from outsystems.policy import ScalingPolicy, policy_to_tags
+    from tests.e2e.scaling_support import (
+        SCALE_SET_ID,
+        deploy_farm,
+        live_scale_set,
+        now_iso,
+        scaling,
+        wait_for,
+    )
+    from tests.e2e.test_scaling import HIGH_ALERT_ID, _copy_of_the_farm_scale_set
+    from triggers.alerts import managed_scale_sets
+
+    deploy_farm(stack)
+    # The webhook's process-wide cache may remember the farm's scale set as missing.
+    managed_scale_sets(stack.sim.url).clear()
+    assert stack.api("POST", "alerts", json=alert("high")).status_code == 202
+    wait_for(lambda: live_scale_set(stack.sim)["sku"]["capacity"] == 4, what="the scale out")
+    kept = f"{HIGH_ALERT_ID}-kept"
+    assert stack.api("POST", "alerts", json=alert("high", alertId=kept)).status_code == 202
+    wait_for(lambda: scaling(stack)["pending"], what="the second alert kept in the cooldown")
+
+    farm_tags = live_scale_set(stack.sim)["tags"]
+    owner = {k: farm_tags[k] for k in ("managedBy", "osSolutionId", "osEnvironment")}
+    forged_policy = policy_to_tags(ScalingPolicy(min_capacity=2, max_capacity=5000))
+    forged = _copy_of_the_farm_scale_set(stack.sim, "forged-vmss", {**owner, **forged_policy})
+    foreign = SCALE_SET_ID.replace(
+        "11111111-2222-3333-4444-555555555555", "99999999-8888-7777-6666-555555555555"
+    )
+    many = [SCALE_SET_ID.replace("acme-prod-vmss", f"vmss{i:04d}") for i in range(2800)]
+    bodies: list[tuple[str, Any]] = [
+        ("2 800 targets", alert("high", alertId="a1", alertTargetIDs=many)),
+        ("foreign subscription", alert("high", alertId="a2", alertTargetIDs=[foreign])),
+        ("forged tags", alert("high", alertId="a3", alertTargetIDs=[forged])),
+        ("old alert", alert("high", alertId="a4", firedDateTime=now_iso(timedelta(days=2)))),
+        ("forged Resolved", alert("resolved", alertId=f"{HIGH_ALERT_ID}-forged")),
+        ("listed 1 500 times", alert("high", alertId="a5", alertTargetIDs=[SCALE_SET_ID] * 1500)),
+    ]
+    for suffix in ("?api-version=1", "#x", "/../forged-vmss", "%2F..%2Fforged-vmss"):
+        bodies.append((f"id with {suffix}", alert("high", alertTargetIDs=[SCALE_SET_ID + suffix])))
+    answers = {}
+    for label, body in bodies:
+        response = stack.api("POST", "alerts", json=body)
+        assert response.status_code < 500, (label, response.text)
+        answers[label] = response.status_code
+    assert answers == {
+        "2 800 targets": 400,
+        "foreign subscription": 200,
+        "forged tags": 200,
+        "old alert": 200,
+        "forged Resolved": 200,
+        "listed 1 500 times": 202,
+        "id with ?api-version=1": 400,
+        "id with #x": 400,
+        "id with /../forged-vmss": 400,
+        "id with %2F..%2Fforged-vmss": 400,
+    }
+
+    # The forged Resolved withdrew nothing; the 1 500 copies made one request. (Signals are
+    # stored before the webhook answers and applied by the entity soon after.)
+    wait_for(
+        lambda: [p["sourceId"] for p in scaling(stack)["pending"]] == [kept, "a5"],
+        what="the kept request and one request for the 1 500 copies",
+    )
+    assert live_scale_set(stack.sim, forged)["sku"]["capacity"] == 3
+    # Capacity changes are PATCHes of the app (the other requests on scale sets are this
+    # test's own PUTs): only the farm's.
+    patched = {r["path"].lower() for r in stack.sim.requests() if r["method"] == "PATCH"}
+    assert patched == {SCALE_SET_ID.lower()}

@@ -120,7 +120,16 @@ def test_capacity_never_leaves_the_bounds(stack: Stack) -> None:
     assert (last["outcome"], last["reason"]) == ("skipped", "already at minimum (2)")
 
 
-def test_an_alert_storm_changes_the_capacity_once(stack: Stack) -> None:
+def duplicate_wake_warnings(recorded: pytest.WarningsRecorder) -> list[str]:
+    """The Durable SDK's warning for events nothing waits for (issue 14.11)."""
+    return [
+        str(w.message) for w in recorded if "Potential duplicate Task completion" in str(w.message)
+    ]
+
+
+def test_an_alert_storm_changes_the_capacity_once(
+    stack: Stack, recwarn: pytest.WarningsRecorder
+) -> None:
     deploy_farm(stack)
     stack.events()
     count = 200
@@ -159,6 +168,8 @@ def test_an_alert_storm_changes_the_capacity_once(stack: Stack) -> None:
     view = scaling(stack)
     assert len(view["pending"]) == count - applied[0]["data"]["requests"]
     assert view["cooldownUntil"] is not None
+    # No request raised an event the scaler did not wait for.
+    assert duplicate_wake_warnings(recwarn) == []
 
 
 @pytest.fixture
@@ -203,17 +214,28 @@ def test_cooldown_holds_a_second_alert_until_it_ends_then_applies_it_once(
     assert [(d["from"], d["to"]) for d in applied] == [(2, 4), (4, 6)]
 
 
-def test_a_resolved_alert_withdraws_its_rules_pending_request(fast_cooldown: Stack) -> None:
+def test_a_resolved_alert_withdraws_the_pending_request_of_the_alert_it_resolves(
+    fast_cooldown: Stack,
+) -> None:
+    """Fired and Resolved share alertId: a Resolved withdraws that alert's request only, not
+    those of other alerts of its rule (issue 13.3: a forged Resolved withdrew them all)."""
     stack = fast_cooldown
     deploy_farm(stack)
     assert post_alert(stack, alert("high")).status_code == 202
     wait_for(lambda: capacity(stack.sim) == 4, what="first scale out")
-    second = alert("high", alertId=f"{HIGH_ALERT_ID}-to-withdraw")
-    assert post_alert(stack, second).status_code == 202
+    second_id = f"{HIGH_ALERT_ID}-to-withdraw"
+    assert post_alert(stack, alert("high", alertId=second_id)).status_code == 202
     wait_for(lambda: scaling(stack)["pending"], what="the second alert kept")
 
-    resolved = post_alert(stack, alert("resolved"))
+    # The first alert resolving (or anyone posting a Resolved of another alert of the rule)
+    # leaves the second one pending.
+    first = post_alert(stack, alert("resolved"))
+    assert first.status_code == 200, first.text
+    assert [p["sourceId"] for p in scaling(stack)["pending"]] == [second_id]
+
+    resolved = post_alert(stack, alert("resolved", alertId=second_id))
     assert resolved.status_code == 200
+    assert "acme-prod-vmss are withdrawn" in resolved.json()["ignored"]
 
     def withdrawn() -> dict[str, Any] | None:
         view = scaling(stack)
@@ -221,28 +243,46 @@ def test_a_resolved_alert_withdraws_its_rules_pending_request(fast_cooldown: Sta
 
     view = wait_for(withdrawn, what="the pending request withdrawn")
     assert view is not None
-    assert view["decisions"][-1]["reason"].startswith(
-        "withdrawn: alert rule acme-prod-frontends-cpu-high resolved"
+    assert view["decisions"][-1]["reason"] == (
+        "withdrawn: alert acme-prod-frontends-cpu-high resolved before the request was decided"
     )
     time.sleep(5)
     assert capacity(stack.sim) == 4, "the withdrawn request never applies"
     assert len(capacity_writes(stack.sim)) == 1
 
 
-def test_the_webhook_answers_fast_when_arm_throttles_it(stack: Stack) -> None:
+def test_a_throttled_arm_read_is_answered_with_a_retry_not_accepted_unchecked(
+    stack: Stack,
+) -> None:
+    """ARM's 429 on the scale set's read says nothing about the scale set: the webhook answers
+    503 with Retry-After (Azure Monitor retries 408/429/503/504: azure-monitor-docs,
+    articles/azure-monitor/alerts/action-groups.md at 0fbb3c9e, "Webhook retry behavior"),
+    stores nothing, and the retry is accepted."""
+    from orchestrators.scale_requests import ENTITY_NAME, scale_set_key
     from triggers.alerts import managed_scale_sets
 
     deploy_farm(stack)
     managed_scale_sets(stack.sim.url).clear()
     stack.sim.add_fault_rule("GET", "acme-prod-vmss", "429", count=1)
+    assert stack.host.host is not None
+    store = stack.host.host.store
+    assert store is not None
+    entity = f"@{ENTITY_NAME}@{scale_set_key(SCALE_SET_ID)}"
+    body = alert("high")
     started = time.monotonic()
-    response = post_alert(stack, alert("high"))
+    response = post_alert(stack, body)
     assert time.monotonic() - started < 1.0
-    # Unchecked (ARM said 429 and the webhook does not retry): accepted, the scaler checks.
-    assert response.status_code == 202, response.text
-    wait_for(lambda: capacity(stack.sim) == 4, what="the scale out")
+    assert response.status_code == 503, response.text
+    assert int(response.headers["Retry-After"]) > 0
+    assert response.json()["error"]["code"] == "TargetUnchecked"
+    # A signal is stored before the client's call returns: nothing was.
+    assert (store.entities_with_ops(), store.entity_exists(entity)) == ([], False)
     statuses = [r["status"] for r in stack.sim.requests() if r["path"].endswith("acme-prod-vmss")]
     assert 429 in statuses
+
+    retried = post_alert(stack, body)
+    assert retried.status_code == 202, retried.text
+    wait_for(lambda: capacity(stack.sim) == 4, what="the scale out")
 
 
 def test_a_host_restart_during_the_cooldown_loses_no_pending_request(
@@ -459,7 +499,9 @@ def test_manual_scaling_goes_through_the_scaler_and_checks_the_bounds(stack: Sta
     assert capacity(stack.sim) == 5
 
 
-def test_a_manual_request_does_not_wait_for_the_alert_cooldown(stack: Stack) -> None:
+def test_a_manual_request_does_not_wait_for_the_alert_cooldown(
+    stack: Stack, recwarn: pytest.WarningsRecorder
+) -> None:
     deploy_farm(stack)
     assert post_alert(stack, alert("high")).status_code == 202
     wait_for(lambda: capacity(stack.sim) == 4, what="alert scale out")
@@ -478,6 +520,7 @@ def test_a_manual_request_does_not_wait_for_the_alert_cooldown(stack: Stack) -> 
     assert superseded[-1]["outcome"] == "coalesced"
     assert "superseded by manual request" in superseded[-1]["reason"]
     assert view["cooldownUntil"] is not None, "a manual change keeps the alert cooldown"
+    assert duplicate_wake_warnings(recwarn) == [], "one wake-up, for a scaler that waited"
 
 
 def test_standalone_platform_has_no_scaling(stack: Stack) -> None:
@@ -523,3 +566,96 @@ def test_deploying_a_farm_wires_its_cpu_alerts_to_the_webhook(stack: Stack) -> N
     response = post_alert(stack, fired)
     assert response.status_code == 202, response.text
     wait_for(lambda: capacity(stack.sim) == 4, what="the rule's alert applied")
+
+
+def _copy_of_the_farm_scale_set(sim: SimulatorServer, name: str, tags: dict[str, str]) -> str:
+    """A scale set next to the farm's, made by someone else, carrying `tags`."""
+    other_id = _untagged_scale_set(sim).replace("other-vmss", name)
+    body = live_scale_set(sim, SCALE_SET_ID.replace("acme-prod-vmss", "other-vmss"))
+    put = {
+        "location": body["location"],
+        "tags": tags,
+        "sku": {**body["sku"], "capacity": 3},
+        "properties": {
+            k: v
+            for k, v in body["properties"].items()
+            if k not in ("provisioningState", "uniqueId", "timeCreated")
+        },
+    }
+    put["properties"]["virtualMachineProfile"]["osProfile"]["adminPassword"] = "Other-Passw0rd!x1"
+    response = requests.put(
+        f"{sim.url}{other_id}?api-version={SCALE_SET_API}", json=put, timeout=10
+    )
+    assert response.status_code in (200, 201), response.text
+    wait_for(lambda: live_scale_set(sim, other_id)["sku"]["capacity"] == 3, what=name)
+    return other_id
+
+
+def test_copied_owner_tags_and_a_forged_policy_do_not_make_a_scale_set_managed(
+    stack: Stack,
+) -> None:
+    """Issue 13.2's probe: the farm's tags on a scale set the app did not make, with a policy
+    allowing 5 000 instances; without the app's MAC (or with the farm's, copied) it is not
+    the app's to scale."""
+    from outsystems.policy import POLICY_MAC_TAG, ScalingPolicy, policy_to_tags
+
+    deploy_farm(stack, farm_spec(cooldownMinutes=0))
+    farm_tags = live_scale_set(stack.sim)["tags"]
+    assert POLICY_MAC_TAG in farm_tags, "the app signs the scale sets it deploys"
+    forged_policy = policy_to_tags(ScalingPolicy(min_capacity=2, max_capacity=5000))
+    owner = {k: farm_tags[k] for k in ("managedBy", "osSolutionId", "osEnvironment")}
+    unsigned = _copy_of_the_farm_scale_set(stack.sim, "forged-vmss", {**owner, **forged_policy})
+    copied = _copy_of_the_farm_scale_set(stack.sim, "copied-vmss", dict(farm_tags))
+    writes_before = len([r for r in stack.sim.requests() if r["method"] != "GET"])
+
+    for target in (unsigned, copied):
+        body = alert("high", alertTargetIDs=[target], alertId=f"{HIGH_ALERT_ID}-{target[-12:]}")
+        response = post_alert(stack, body)
+        assert response.status_code == 200, response.text
+        assert f"no valid {POLICY_MAC_TAG}" in response.json()["ignored"]
+
+    time.sleep(0.5)
+    for target in (unsigned, copied):
+        assert live_scale_set(stack.sim, target)["sku"]["capacity"] == 3
+    writes = [r for r in stack.sim.requests() if r["method"] != "GET"][writes_before:]
+    assert writes == []
+    assert capacity(stack.sim) == 2
+
+
+def test_alerts_for_scale_sets_of_other_subscriptions_are_ignored_without_reading_them(
+    stack: Stack,
+) -> None:
+    deploy_farm(stack)
+    foreign = SCALE_SET_ID.replace(
+        "11111111-2222-3333-4444-555555555555", "99999999-8888-7777-6666-555555555555"
+    )
+    from orchestrators.scale_requests import scale_set_key
+
+    before = len(stack.sim.requests())
+    response = post_alert(stack, alert("high", alertTargetIDs=[foreign]))
+    assert response.status_code == 200, response.text
+    assert "which this app does not manage" in response.json()["ignored"]
+    assert [r for r in stack.sim.requests()[before:] if "99999999" in r["path"]] == []
+    assert stack.host.host is not None
+    assert stack.host.host.store is not None
+    entities = " ".join(stack.host.host.store.entities_with_ops())
+    assert scale_set_key(foreign) not in entities, "no entity for a foreign scale set"
+
+
+def test_the_capacity_ceiling_setting_caps_alerts_and_manual_requests(
+    sim: SimulatorServer, azurite: Azurite
+) -> None:
+    with running_stack(sim, azurite, SCALING_MAX_CAPACITY="3") as stack:
+        deploy_farm(stack, farm_spec(cooldownMinutes=0))
+        refused = stack.api("POST", f"platforms/{SOLUTION}/scale", json={"capacity": 6})
+        assert refused.status_code == 400, refused.text
+        assert "SCALING_MAX_CAPACITY" in refused.json()["error"]["message"]
+        assert post_alert(stack, alert("high")).status_code == 202
+        wait_for(lambda: capacity(stack.sim) == 3, what="the scale out, capped at 3")
+        view = settled(stack)
+        assert view["policy"]["maxCapacity"] == 3
+        assert view["decisions"][-1]["reason"].endswith("limited to maximum 3")
+        second = alert("high", alertId=f"{HIGH_ALERT_ID}-second")
+        assert post_alert(stack, second).status_code == 202
+        assert settled(stack)["decisions"][-1]["reason"] == "already at maximum (3)"
+        assert capacity(stack.sim) == 3

@@ -116,9 +116,11 @@ def test_a_malformed_request_fails_and_leaves_the_state_alone() -> None:
     assert "unknown operation" in result["result"]
 
 
-def test_a_resolved_alert_withdraws_only_its_rules_pending_alerts() -> None:
+def test_a_resolved_alert_withdraws_only_its_own_pending_requests() -> None:
+    high = "/subscriptions/x/providers/Microsoft.AlertsManagement/alerts/high-1"
     entity = Entity()
-    add(entity, "high", request(rule="acme-prod-frontends-cpu-high"))
+    add(entity, "high", request(rule="acme-prod-frontends-cpu-high", source_id=high))
+    add(entity, "high2", request(rule="acme-prod-frontends-cpu-high", source_id=high + "0"))
     add(
         entity,
         "low",
@@ -126,13 +128,16 @@ def test_a_resolved_alert_withdraws_only_its_rules_pending_alerts() -> None:
     )
     manual = request(ScaleSource.MANUAL, ScaleKind.EXACT, None, "m1", amount=4)
     add(entity, "manual", manual)
-    assert entity.call("withdraw", {"rule": "ACME-PROD-FRONTENDS-CPU-HIGH"}) == 1
+    resolved = {"alertId": high.upper(), "rule": "acme-prod-frontends-cpu-high"}
+    assert entity.call("withdraw", resolved) == 1
+    assert entity.call("withdraw", resolved) == 0
+    # A signal of an older version of the app names the rule only: it withdraws nothing.
     assert entity.call("withdraw", {"rule": "acme-prod-frontends-cpu-high"}) == 0
-    assert [p["id"] for p in entity.data["pending"]] == ["low", "manual"]
+    assert [p["id"] for p in entity.data["pending"]] == ["high2", "low", "manual"]
     [record] = entity.data["decisions"]
     assert (record["requestId"], record["outcome"]) == ("high", "skipped")
-    assert record["reason"].startswith(
-        "withdrawn: alert rule ACME-PROD-FRONTENDS-CPU-HIGH resolved"
+    assert record["reason"] == (
+        "withdrawn: alert acme-prod-frontends-cpu-high resolved before the request was decided"
     )
 
 

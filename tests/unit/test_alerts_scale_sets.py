@@ -7,6 +7,7 @@ connection's socket timeout is checked against a real HTTP server that answers t
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -20,12 +21,21 @@ from arm.scale_sets import (
     SCALE_SET_API_VERSION,
     ManagedScaleSets,
     ScaleSetInfo,
+    ScaleSetReadError,
+    Unchecked,
+    foreign_reason,
     quick_connection,
     read_scale_set,
     scale_set_info,
     subscription_of,
 )
-from outsystems.policy import ScalingPolicy, policy_to_tags
+from outsystems.policy import (
+    POLICY_MAC_TAG,
+    ScalingPolicy,
+    policy_mac,
+    policy_to_tags,
+    scaling_policy_key,
+)
 from outsystems.topology import SCALE_SET, api_version
 
 VMSS = (
@@ -33,10 +43,17 @@ VMSS = (
     "Microsoft.Compute/virtualMachineScaleSets/acme-prod-vmss"
 )
 POLICY_TAGS = policy_to_tags(ScalingPolicy(min_capacity=2, max_capacity=8))
+KEY = scaling_policy_key("unit-test-seed")
+OWNER = {"managedBy": "outsystems-azure-ops", "osSolutionId": "acme", "osEnvironment": "prod"}
 
 
 def body(**tags: str) -> dict[str, Any]:
     return {"id": VMSS, "sku": {"name": "Standard_F8s_v2", "capacity": 3}, "tags": tags}
+
+
+def signed(**tags: str) -> dict[str, str]:
+    """Tags as the app writes them: with the MAC over the owner and policy tags."""
+    return {**tags, POLICY_MAC_TAG: policy_mac(KEY, VMSS, tags)}
 
 
 def test_the_api_version_is_the_topologys() -> None:
@@ -44,18 +61,51 @@ def test_the_api_version_is_the_topologys() -> None:
 
 
 def test_a_farm_scale_set_is_managed() -> None:
-    info = scale_set_info(
-        VMSS.lower(),
-        body(
-            managedBy="outsystems-azure-ops",
-            osSolutionId="acme",
-            osEnvironment="prod",
-            **POLICY_TAGS,
-        ),
-    )
+    info = scale_set_info(VMSS.lower(), body(**signed(**OWNER, **POLICY_TAGS)), KEY)
     assert info == ScaleSetInfo(VMSS, True, True, "acme", 3, POLICY_TAGS)
     assert info.not_managed_reason is None
     assert ScaleSetInfo.from_json(info.to_json()) == info
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        # The issue's probe: the right tags, a forged policy, no MAC.
+        {**OWNER, **policy_to_tags(ScalingPolicy(min_capacity=2, max_capacity=5000))},
+        {**OWNER, **POLICY_TAGS, POLICY_MAC_TAG: "0" * 64},
+        {**OWNER, **POLICY_TAGS, POLICY_MAC_TAG: policy_mac(scaling_policy_key("x"), VMSS, {})},
+    ],
+)
+def test_owner_tags_without_the_apps_mac_do_not_make_a_scale_set_managed(
+    tags: dict[str, str],
+) -> None:
+    info = scale_set_info(VMSS, body(**tags), KEY)
+    assert (info.exists, info.managed, info.solution_id) == (True, False, None)
+    # A policy is read only from tags the app signed.
+    assert dict(info.policy_tags) == {}
+    assert info.not_managed_reason == (
+        f"scale set {VMSS} is not managed by this app (its tags carry no valid "
+        f"{POLICY_MAC_TAG} of this app)"
+    )
+
+
+def test_a_mac_for_another_scale_set_is_refused() -> None:
+    other = VMSS.replace("acme-prod-vmss", "copy-vmss")
+    tags = {**OWNER, **POLICY_TAGS}
+    copied = {**tags, POLICY_MAC_TAG: policy_mac(KEY, VMSS, tags)}
+    assert not scale_set_info(other, {**body(**copied), "id": other}, KEY).managed
+
+
+def test_scale_sets_outside_the_managed_subscriptions_are_foreign() -> None:
+    mine = ("11111111-2222-3333-4444-555555555555", "AAAAAAAA-0000-0000-0000-000000000000")
+    assert foreign_reason(VMSS, mine) is None
+    assert foreign_reason(VMSS.upper(), mine) is None
+    other = VMSS.replace("11111111-2222-3333-4444-555555555555", "99999999-0000-0000-0000-0")
+    assert foreign_reason(other, mine) == (
+        f"scale set {other} is in subscription 99999999-0000-0000-0000-0, which this app "
+        "does not manage (AZURE_SUBSCRIPTION_ID, MANAGED_SUBSCRIPTION_IDS)"
+    )
+    assert foreign_reason(other.replace("99999999", "aaaaaaaa"), mine) is not None
 
 
 @pytest.mark.parametrize(
@@ -68,24 +118,22 @@ def test_a_farm_scale_set_is_managed() -> None:
     ],
 )
 def test_scale_sets_the_app_did_not_make_for_a_farm_are_not_managed(tags: dict[str, str]) -> None:
-    info = scale_set_info(VMSS, body(**tags))
+    info = scale_set_info(VMSS, body(**signed(**tags)), KEY)
     assert not info.managed
     assert info.solution_id is None
     assert info.not_managed_reason == f"scale set {VMSS} is not managed by this app (its tags)"
 
 
 def test_tag_names_compare_case_insensitively_and_only_policy_tags_are_kept() -> None:
-    info = scale_set_info(
-        VMSS,
-        body(MANAGEDBY="Outsystems-Azure-Ops", ossolutionid="Acme", OSENVIRONMENT="Prod", x="1"),
-    )
+    tags = signed(MANAGEDBY="Outsystems-Azure-Ops", ossolutionid="Acme", OSENVIRONMENT="Prod")
+    info = scale_set_info(VMSS, body(**tags, x="1"), KEY)
     assert (info.managed, info.solution_id, dict(info.policy_tags)) == (True, "acme", {})
 
 
 def test_missing_and_odd_bodies() -> None:
-    assert scale_set_info(VMSS, None) == ScaleSetInfo(VMSS, False)
-    assert scale_set_info(VMSS, None).not_managed_reason == f"scale set {VMSS} does not exist"
-    odd = scale_set_info(VMSS, {"sku": {"capacity": True}, "tags": None})
+    assert scale_set_info(VMSS, None, KEY) == ScaleSetInfo(VMSS, False)
+    assert scale_set_info(VMSS, None, KEY).not_managed_reason == f"scale set {VMSS} does not exist"
+    odd = scale_set_info(VMSS, {"sku": {"capacity": True}, "tags": None}, KEY)
     assert (odd.exists, odd.capacity, odd.managed, odd.id) == (True, None, False, VMSS)
 
 
@@ -135,7 +183,7 @@ async def test_concurrent_questions_about_one_scale_set_share_one_read() -> None
         *(cache.lookup(VMSS if i % 2 else VMSS.upper()) for i in range(50))
     )
     assert reader.calls == 1
-    assert all(a is not None and a.managed for a in answers)
+    assert all(isinstance(a, ScaleSetInfo) and a.managed for a in answers)
 
 
 async def test_answers_expire_managed_later_than_the_rest() -> None:
@@ -159,12 +207,14 @@ async def test_a_slow_arm_does_not_hold_the_caller_past_the_deadline() -> None:
     reader = Reader(delay=0.5)
     cache = directory(reader, deadline=0.1)
     started = time.monotonic()
-    assert await cache.lookup(VMSS) is None
+    answer = await cache.lookup(VMSS)
+    assert isinstance(answer, Unchecked)
+    assert "no answer from ARM within 0.10s" in answer.reason
     assert time.monotonic() - started < 0.3
     # The read goes on for the callers after this one, and fills the cache when it ends.
     await asyncio.sleep(0.6)
     answer = await cache.lookup(VMSS)
-    assert answer is not None
+    assert isinstance(answer, ScaleSetInfo)
     assert answer.managed
     assert reader.calls == 1
 
@@ -172,8 +222,8 @@ async def test_a_slow_arm_does_not_hold_the_caller_past_the_deadline() -> None:
 async def test_a_failed_read_is_unknown_and_not_cached() -> None:
     reader = Reader(fail=True)
     cache = directory(reader)
-    assert await cache.lookup(VMSS) is None
-    assert await cache.lookup(VMSS) is None
+    assert isinstance(await cache.lookup(VMSS), Unchecked)
+    assert isinstance(await cache.lookup(VMSS), Unchecked)
     assert reader.calls == 2
 
 
@@ -212,6 +262,91 @@ def test_the_quick_connection_gives_up_on_a_slow_arm_without_retrying(slow_arm: 
     client = connection.client(ResourceManagementClient, subscription_of(VMSS))
     started = time.monotonic()
     with pytest.raises(AzureError):
-        read_scale_set(client, VMSS, connection_timeout=0.3, read_timeout=0.3)
+        read_scale_set(client, VMSS, KEY, connection_timeout=0.3, read_timeout=0.3)
     # One attempt of 0.3 s; a retry would double it, the server's 2 s answer would triple it.
     assert time.monotonic() - started < 1.0
+
+
+class _ArmHandler(BaseHTTPRequestHandler):
+    """Answers every GET with the status and body of the class attributes."""
+
+    status = 200
+    content_type = "application/json"
+    payload = b"{}"
+
+    def do_GET(self) -> None:
+        self.send_response(self.status)
+        self.send_header("Content-Type", self.content_type)
+        self.send_header("Content-Length", str(len(self.payload)))
+        self.end_headers()
+        self.wfile.write(self.payload)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def arm() -> Iterator[tuple[str, type[_ArmHandler]]]:
+    handler = type("Handler", (_ArmHandler,), {})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _error(code: str) -> bytes:
+    return json.dumps({"error": {"code": code, "message": "refused"}}).encode()
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "payload"),
+    [
+        (429, "application/json", _error("TooManyRequests")),
+        # Role assignments take minutes to propagate: a new app is refused for a while.
+        (401, "application/json", _error("InvalidAuthenticationToken")),
+        (403, "application/json", _error("AuthorizationFailed")),
+        (500, "application/json", _error("InternalServerError")),
+        (503, "text/plain", b"Service Unavailable"),
+        # A proxy's page instead of ARM's JSON (issue 14.2: this was a JSONDecodeError, a 500).
+        (200, "text/html", b"<html><body>Please sign in</body></html>"),
+        (200, "application/json", b"[1, 2, 3]"),
+    ],
+)
+def test_answers_that_say_nothing_about_the_scale_set_are_read_errors(
+    arm: tuple[str, type[_ArmHandler]], status: int, content_type: str, payload: bytes
+) -> None:
+    """Not a verdict: the webhook must ask Azure Monitor to retry, not decide."""
+    from azure.mgmt.resource.resources import ResourceManagementClient
+
+    url, handler = arm
+    handler.status, handler.content_type, handler.payload = status, content_type, payload
+    client = quick_connection(url).client(ResourceManagementClient, subscription_of(VMSS))
+    with pytest.raises(ScaleSetReadError):
+        read_scale_set(client, VMSS, KEY, read_timeout=2)
+
+
+@pytest.mark.parametrize(
+    ("status", "payload", "reason"),
+    [
+        (404, _error("ResourceNotFound"), "does not exist"),
+        (404, _error("ResourceGroupNotFound"), "does not exist"),
+        (400, _error("InvalidResourceName"), "ARM refused to read it (400 InvalidResourceName)"),
+    ],
+)
+def test_a_400_or_404_means_not_managed(
+    arm: tuple[str, type[_ArmHandler]], status: int, payload: bytes, reason: str
+) -> None:
+    from azure.mgmt.resource.resources import ResourceManagementClient
+
+    url, handler = arm
+    handler.status, handler.payload = status, payload
+    client = quick_connection(url).client(ResourceManagementClient, subscription_of(VMSS))
+    info = read_scale_set(client, VMSS, KEY, read_timeout=2)
+    assert not info.managed
+    assert info.not_managed_reason is not None
+    assert reason in info.not_managed_reason

@@ -10,7 +10,7 @@ unreachable ARM, and the cooldown sleep.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,6 +49,10 @@ class Run:
     log: list[Task] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     continued: Any = None
+    #: Called with the number of the `take` about to be answered (1, 2, ...): a trigger storing
+    #: a request at that moment.
+    on_take: Callable[[int], None] | None = None
+    takes: int = 0
     _ids: Any = field(default_factory=itertools.count)
 
     # --- the context API the scaler uses ------------------------------------------------------
@@ -66,7 +70,7 @@ class Run:
         return f"00000000-0000-0000-0000-{next(self._ids):012d}"
 
     def set_custom_status(self, status: Any) -> None:
-        pass
+        self.log.append(Task("status", status["phase"], status))
 
     def call_entity(self, entity: Any, operation: str, value: Any = None) -> Task:
         return Task("entity", operation, value)
@@ -90,6 +94,10 @@ class Run:
     def answer(self, task: Task) -> Any:
         self.log.append(task)
         if task.kind == "entity":
+            if task.name == "take":
+                self.takes += 1
+                if self.on_take is not None:
+                    self.on_take(self.takes)
             if task.name == "record":
                 record_fates(self.state, task.payload)
             return snapshot(self.state)
@@ -291,7 +299,8 @@ def test_alerts_in_the_cooldown_are_announced_once_then_the_scaler_sleeps() -> N
     assert (event["type"], event["data"]["requests"]) == ("outsystems.scale.skipped", 2)
     [sleep] = [t for t in run.log if t.kind == "any"]
     timer, wake = sleep.payload
-    assert (timer.payload, wake.name) == (until, WAKE_EVENT)
+    # It looks again within NOTICE_POLLS polls (alerts do not wake it: issue 14.11).
+    assert (timer.payload, wake.name) == (START + 4 * timedelta(seconds=5), WAKE_EVENT)
     assert run.continued == run.get_input()
 
     # The next execution: nothing new to announce, it only sleeps again.
@@ -313,3 +322,97 @@ def test_after_the_cooldown_the_kept_alerts_are_decided_once() -> None:
     assert run.names("activity").count("set_scale_set_capacity") == 1
     [event] = run.events
     assert (event["data"]["from"], event["data"]["to"], event["data"]["requests"]) == (4, 6, 3)
+
+
+def test_the_capacity_ceiling_caps_even_a_policy_the_app_signed() -> None:
+    # inspect_scale_set says the SCALING_MAX_CAPACITY setting with the scale set (3 here); the
+    # signed policy allows 8 and steps out by 2.
+    run = Run(info(2, ceiling=3), patch_results=[operation("Succeeded")])
+    run.add("r1", alert())
+    run.drive()
+    assert [t.payload["capacity"] for t in run.log if t.name == "set_scale_set_capacity"] == [3]
+    [record] = run.state["decisions"]
+    assert (record["from"], record["to"], record["reason"]) == (
+        2,
+        3,
+        "CPU 90 > 70; limited to maximum 3",
+    )
+
+
+def test_a_scale_set_above_the_ceiling_is_never_scaled_out() -> None:
+    run = Run(info(5, ceiling=3))
+    run.add("r1", alert())
+    run.drive()
+    assert "set_scale_set_capacity" not in run.names("activity")
+    assert run.state["decisions"][0]["reason"] == "already 5, above maximum (3)"
+
+
+# --- Issue 14.11: wake-ups only for a scaler that waits for one -------------------------------
+
+
+def phases(run: Run) -> list[str]:
+    """What the scaler told its triggers, in order, with the entity calls between."""
+    return [
+        t.name if t.kind == "status" else f"{t.kind}:{t.name}"
+        for t in run.log
+        if t.kind in ("status", "entity")
+    ]
+
+
+def test_the_scaler_says_it_sleeps_before_its_last_look_at_the_requests() -> None:
+    """A request stored after that look finds the phase `cooldown` (and, if urgent, wakes
+    it); one stored before it is seen by the look: none waits for the cooldown unseen."""
+    run = Run(info(4))
+    run.state["cooldownUntil"] = (START + timedelta(minutes=7)).isoformat()
+    run.add("r1", alert(1))
+    run.drive()
+    assert phases(run) == [
+        "working",
+        "entity:take",
+        "entity:record",
+        "entity:take",
+        "cooldown",
+        "entity:take",
+        "working",
+    ]
+    assert [t.kind for t in run.log][-2:] == ["any", "status"]
+
+
+def test_a_manual_request_stored_while_the_scaler_decides_to_sleep_is_decided_at_once() -> None:
+    run = Run(info(4), patch_results=[operation("Succeeded")])
+    run.state["cooldownUntil"] = (START + timedelta(minutes=7)).isoformat()
+    run.add("r1", alert(1))
+    manual = ScaleRequest(ScaleKind.EXACT, 6, ScaleSource.MANUAL, "m1", START, None, "by hand")
+
+    def store_at_last_look(take: int) -> None:
+        if take == 3:
+            run.add("m1", manual)
+
+    run.on_take = store_at_last_look
+    run.drive()
+    assert [t.payload["capacity"] for t in run.log if t.name == "set_scale_set_capacity"] == [6]
+    # Decided in this execution, without sleeping first; the alert it supersedes is settled.
+    assert "any" not in [t.kind for t in run.log]
+    assert run.continued is None
+    assert run.state["pending"] == []
+
+
+def test_the_scaler_says_it_ends_before_its_last_look_at_the_requests() -> None:
+    run = Run(info(), patch_results=[operation("Succeeded")])
+    run.add("r1", alert())
+    assert run.drive() == {"scaleSet": VMSS, "pending": 0}
+    assert phases(run)[-4:] == ["entity:take", "ending", "entity:take", "done"]
+
+
+def test_a_request_stored_while_the_scaler_ends_is_decided_by_it() -> None:
+    run = Run(info(), patch_results=[operation("Succeeded"), operation("Succeeded")])
+    run.add("r1", alert())
+    later = ScaleRequest(ScaleKind.EXACT, 3, ScaleSource.MANUAL, "m1", START, None, "by hand")
+
+    def store_at_last_look(take: int) -> None:
+        if take == 3:
+            run.add("m1", later)
+
+    run.on_take = store_at_last_look
+    assert run.drive() == {"scaleSet": VMSS, "pending": 0}
+    assert [t.payload["capacity"] for t in run.log if t.name == "set_scale_set_capacity"] == [4, 3]

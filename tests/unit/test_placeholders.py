@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -13,6 +14,8 @@ from outsystems.placeholders import (
     ALERT_WEBHOOK_URL,
     BASE64,
     KEY_VAULT_SECRET,
+    PLACEHOLDERS,
+    SCALING_POLICY_MAC,
     SECRET_VALUE,
     SETUP_SCRIPT_B64,
     TENANT_ID,
@@ -32,7 +35,7 @@ IDENTITY = (
     "userAssignedIdentities/acme-dev-id"
 )
 PRINCIPAL = reference(IDENTITY, "properties.principalId")
-BODY = {
+BODY: dict[str, Any] = {
     "properties": {
         "osProfile": {"adminPassword": VM_PASSWORD, "computerName": "acme-dev-vm"},
         "userData": token(SETUP_SCRIPT_B64),
@@ -40,7 +43,8 @@ BODY = {
         "command": f"run -p {token(SECRET_VALUE, BASE64)} -t {token(TENANT_ID)}",
         "principalId": PRINCIPAL,
         token("NOT_A_VALUE_KEYS_ARE_LEFT_ALONE"): 3,
-    }
+    },
+    "tags": {"osScalingPolicyMac": token(SCALING_POLICY_MAC)},
 }
 VALUES = {
     f"{KEY_VAULT_SECRET}:dev-vm-admin-password": "vm-pass",
@@ -49,6 +53,7 @@ VALUES = {
     SECRET_VALUE: "a'b\"c%d^e&f|g",
     TENANT_ID: "0000-tenant",
     f"REFERENCE:{IDENTITY}#properties.principalId": "principal-1",
+    SCALING_POLICY_MAC: "0" * 64,
 }
 
 
@@ -65,8 +70,10 @@ def test_token_text() -> None:
 
 def test_placeholders_are_found_in_nested_string_values_only() -> None:
     assert placeholders_in(BODY) == {
-        KEY_VAULT_SECRET, SETUP_SCRIPT_B64, ALERT_WEBHOOK_URL, SECRET_VALUE, TENANT_ID, "REFERENCE"
+        KEY_VAULT_SECRET, SETUP_SCRIPT_B64, ALERT_WEBHOOK_URL, SECRET_VALUE, TENANT_ID,
+        "REFERENCE", SCALING_POLICY_MAC,
     }  # fmt: skip
+    assert placeholders_in(BODY) <= PLACEHOLDERS
     assert placeholders_in({"a": "no tokens {here}", "b": 3}) == set()
     assert placeholders_in(("x{{A}}y", ["{{B|base64}}"])) == {"A", "B"}
     assert Token(KEY_VAULT_SECRET, "dev-vm-admin-password") in tokens_in(BODY)

@@ -286,3 +286,83 @@ def test_a_valid_policy_has_no_errors() -> None:
 )
 def test_policy_tag_names_are_recognised(name: str, expected: bool) -> None:
     assert is_policy_tag(name) is expected
+
+
+# --- The trust root: a MAC only the app can compute (brief contract C5) -----------------------
+
+VMSS = (
+    "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/acme-rg/providers/"
+    "Microsoft.Compute/virtualMachineScaleSets/acme-prod-vmss"
+)
+OWNER_TAGS = {"managedBy": "outsystems-azure-ops", "osSolutionId": "acme", "osEnvironment": "prod"}
+
+
+def signed_tags(key: bytes, scale_set_id: str = VMSS, **extra: str) -> dict[str, str]:
+    """What the topology writes: owner, policy and user tags, and the MAC over them."""
+    from outsystems.policy import POLICY_MAC_TAG, policy_mac
+
+    tags = {**OWNER_TAGS, **policy_to_tags(POLICY), "costCenter": "42", **extra}
+    return {**tags, POLICY_MAC_TAG: policy_mac(key, scale_set_id, tags)}
+
+
+def test_the_policy_key_is_derived_from_the_seed_and_never_the_seed_itself() -> None:
+    from outsystems.policy import scaling_policy_key
+
+    key = scaling_policy_key("seed-one")
+    assert len(key) == 32
+    assert key == scaling_policy_key("seed-one")
+    assert key != scaling_policy_key("seed-two")
+    assert b"seed-one" not in key
+
+
+def test_the_mac_binds_the_scale_set_the_owner_tags_and_the_policy() -> None:
+    from outsystems.policy import POLICY_MAC_TAG, has_valid_mac, policy_mac, scaling_policy_key
+
+    key = scaling_policy_key("seed")
+    tags = signed_tags(key)
+    assert POLICY_MAC_TAG == "osScalingPolicyMac"
+    assert has_valid_mac(key, VMSS, tags)
+    # ARM compares ids and tag names case-insensitively; user tags are not the app's to sign.
+    assert has_valid_mac(key, VMSS.lower(), {k.upper(): v for k, v in tags.items()})
+    assert has_valid_mac(key, VMSS, {**tags, "costCenter": "43", "owner": "someone"})
+    assert policy_mac(key, VMSS, tags) == policy_mac(key, VMSS, {**tags, POLICY_MAC_TAG: "x"})
+    # Another scale set, another key, or any covered tag changed: not the app's.
+    other = VMSS.replace("acme-rg", "evil-rg")
+    assert not has_valid_mac(key, other, tags)
+    assert not has_valid_mac(scaling_policy_key("another seed"), VMSS, tags)
+    forged_policy = policy_to_tags(dataclasses.replace(POLICY, max_capacity=5000))
+    for changed in (
+        {"osSolutionId": "other"},
+        {"osEnvironment": "dev"},
+        {"managedBy": "someone-else"},
+        forged_policy,
+        {f"{POLICY_TAG_PREFIX}1": "extra chunk"},
+    ):
+        assert not has_valid_mac(key, VMSS, {**tags, **changed}), changed
+    without = {k: v for k, v in tags.items() if k != "osSolutionId"}
+    assert not has_valid_mac(key, VMSS, without)
+
+
+@pytest.mark.parametrize("value", [None, "", "00" * 32, "not hex", "A" * 5000])
+def test_a_missing_or_forged_mac_is_refused(value: str | None) -> None:
+    from outsystems.policy import POLICY_MAC_TAG, has_valid_mac, scaling_policy_key
+
+    key = scaling_policy_key("seed")
+    tags = {k: v for k, v in signed_tags(key).items() if k != POLICY_MAC_TAG}
+    if value is not None:
+        tags[POLICY_MAC_TAG] = value
+    assert not has_valid_mac(key, VMSS, tags)
+
+
+def test_capping_a_policy_keeps_every_bound_under_the_ceiling() -> None:
+    from outsystems.policy import capped
+
+    assert capped(POLICY, 100) is POLICY
+    tight = capped(POLICY, 3)
+    assert (tight.min_capacity, tight.max_capacity) == (2, 3)
+    assert [w.min_capacity for w in tight.schedules] == [3]
+    floor = capped(POLICY, 1)
+    assert (floor.min_capacity, floor.max_capacity, floor.schedules[0].min_capacity) == (1, 1, 1)
+    assert policy_errors(tight) == policy_errors(floor) == []
+    with pytest.raises(ValueError, match="ceiling"):
+        capped(POLICY, -1)

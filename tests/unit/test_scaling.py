@@ -873,14 +873,17 @@ def test_manual_goes_before_a_timer_which_stays_pending() -> None:
     assert batch.pending == (tick,)
 
 
-def test_withdraw_removes_only_the_resolved_rules_alerts() -> None:
+def test_withdraw_removes_only_the_requests_of_the_resolved_alert() -> None:
+    """Issue 13.3: a Resolved withdraws the requests of the alert it resolves (Fired and
+    Resolved share alertId), not every pending request of its rule."""
     cpu = [alert("out", n, rule="cpu-high") for n in range(3)]
-    other = alert("out", 9, rule="/subscriptions/X/alerts/Memory")
+    other = alert("out", 9, rule="memory")
     admin = manual("exact", 5)
+    pending = [cpu[0], other, admin, cpu[1], cpu[2]]
 
-    assert withdraw([cpu[0], other, admin, cpu[1], cpu[2]], "CPU-HIGH") == (other, admin)
-    assert withdraw([other], "/subscriptions/x/alerts/memory") == ()
-    assert withdraw([admin, other], "cpu-high") == (admin, other)
+    assert withdraw(pending, cpu[1].source_id.upper()) == (cpu[0], other, admin, cpu[2])
+    assert withdraw(pending, "cpu-high") == tuple(pending)
+    assert withdraw([admin, other], admin.source_id) == (admin, other)
 
 
 def run_scaler(

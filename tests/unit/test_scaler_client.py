@@ -1,0 +1,116 @@
+"""How triggers hand a request to a scale set's scaler (issue 14.11).
+
+Every request used to raise a `wake` event on a running scaler, whether or not it waited for
+one; the Durable SDK keeps such events and warns "Potential duplicate Task completion for
+TaskId: wake" at every replay. A scaler now says in its custom status what it does: `working`
+(it looks at its requests again before it sleeps or ends), `cooldown` (asleep: only a request
+that must not wait for the cooldown wakes it; alerts are noticed on its next look), `ending`
+(it will not look again: the trigger waits for it to end and starts a new one). Driven against
+the hand-written Durable client of `durable_fakes`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from appsettings import AppSettings
+from orchestrators.scaler import WAKE_EVENT, scaler_instance_id
+from outsystems.scaling import ScaleKind, ScaleRequest, ScaleSource
+from tests.unit.durable_fakes import FakeDurableClient, Instance
+from triggers.scaler_client import ensure_scaler, submit
+
+VMSS = (
+    "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/acme-rg/providers/"
+    "Microsoft.Compute/virtualMachineScaleSets/acme-prod-vmss"
+)
+SCALER = scaler_instance_id(VMSS)
+SETTINGS = AppSettings.load({"AZURE_SUBSCRIPTION_ID": "11111111-2222-3333-4444-555555555555"})
+NOW = datetime(2026, 11, 20, 9, 14, tzinfo=UTC)
+
+
+def scaler(phase: str | None, status: str = "Running") -> FakeDurableClient:
+    custom = None if phase is None else {"phase": phase}
+    return FakeDurableClient(instances={SCALER: Instance(status, custom)})
+
+
+def ensure(client: FakeDurableClient, *, urgent: bool) -> str:
+    return asyncio.run(ensure_scaler(client, VMSS, SETTINGS, urgent=urgent))
+
+
+def test_a_stopped_scaler_is_started() -> None:
+    for client in (FakeDurableClient(), scaler("done", "Completed")):
+        assert ensure(client, urgent=False) == "started"
+        assert (client.starts, client.events) == ([SCALER], [])
+
+
+def test_a_working_scaler_is_left_alone_it_looks_again() -> None:
+    for phase in ("working", None):
+        for urgent in (False, True):
+            client = scaler(phase)
+            assert ensure(client, urgent=urgent) == "running"
+            assert (client.starts, client.events) == ([], [])
+
+
+def test_a_sleeping_scaler_is_woken_for_urgent_requests_only() -> None:
+    client = scaler("cooldown")
+    assert ensure(client, urgent=False) == "running"
+    assert client.events == []
+    assert ensure(client, urgent=True) == "woken"
+    assert client.events == [(SCALER, WAKE_EVENT)]
+
+
+class EndingScaler(FakeDurableClient):
+    """A scaler that ends after the trigger has looked at it `looks` times."""
+
+    def __init__(self, looks: int) -> None:
+        super().__init__(instances={SCALER: Instance("Running", {"phase": "ending"})})
+        self.looks = looks
+
+    async def get_status(self, instance_id: str, *args: Any, **kwargs: Any) -> Any:
+        self.looks -= 1
+        if self.looks == 0:
+            self.instances[SCALER].runtime_status = "Completed"
+        return await super().get_status(instance_id)
+
+
+def test_an_ending_scaler_is_waited_for_then_started_again() -> None:
+    client = EndingScaler(looks=3)
+    assert ensure(client, urgent=False) == "started"
+    assert (client.starts, client.events) == ([SCALER], [])
+
+
+def test_a_scaler_that_does_not_end_in_time_is_left_to_the_timer() -> None:
+    client = EndingScaler(looks=10_000)
+    started = time.monotonic()
+    assert ensure(client, urgent=False) == "deferred"
+    assert time.monotonic() - started < 3.0
+    assert (client.starts, client.events) == ([], [])
+
+
+def test_an_alert_storm_raises_no_event_on_a_sleeping_scaler() -> None:
+    client = scaler("cooldown")
+
+    async def storm() -> None:
+        await asyncio.gather(
+            *(
+                submit(
+                    client,
+                    VMSS,
+                    "acme",
+                    ScaleRequest(ScaleKind.OUT, None, ScaleSource.ALERT, f"a{n}", NOW, "r", "x"),
+                    f"request-{n}",
+                    SETTINGS,
+                )
+                for n in range(50)
+            )
+        )
+
+    asyncio.run(storm())
+    assert len(client.signalled("add")) == 50
+    assert (client.starts, client.events) == ([], [])
+    manual = ScaleRequest(ScaleKind.EXACT, 4, ScaleSource.MANUAL, "m", NOW, None, "by hand")
+    asyncio.run(submit(client, VMSS, "acme", manual, "m", SETTINGS))
+    assert client.events == [(SCALER, WAKE_EVENT)]

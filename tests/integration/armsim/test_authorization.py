@@ -163,8 +163,13 @@ def test_assigning_an_identity_needs_assign_on_the_identity(
     vm = bodies.vm(nic.id)
     vm["identity"] = {"type": "UserAssigned", "userAssignedIdentities": {IDENTITY: {}}}
     vm_id = f"{GROUP_ID}/providers/Microsoft.Compute/virtualMachines/vm1"
+    # The role file names the action either way (the built-in Managed Identity Operator's
+    # `*/assign/action` form, or the operation itself).
     sim.set_permissions(
-        _role().without("Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action")
+        _role().without(
+            "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action",
+            "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action",
+        )
     )
     answer = raw.send("PUT", vm_id, vm, api=COMPUTE_API)
     assert (answer.status, answer.code) == (403, "LinkedAuthorizationFailed")
@@ -212,7 +217,10 @@ def test_a_sql_vnet_rule_needs_join_via_service_endpoint_on_the_subnet(
     answer = raw.put(rule, {"properties": {"virtualNetworkSubnetId": SUBNET}}, api=SQL_API)
     assert answer.status == 200, answer.body
     sim.set_permissions(
-        _role().without("Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/*")
+        _role().without(
+            "Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/*",
+            "Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action",
+        )
     )
     answer = raw.send(
         "PUT", f"{rule}2", {"properties": {"virtualNetworkSubnetId": SUBNET}}, api=SQL_API

@@ -474,24 +474,45 @@ def compute_usages(engine: Engine, route: Route) -> list[dict[str, Any]]:
     ]
 
 
-def _extension_view(resource: Resource) -> dict[str, Any]:
-    properties = resource.body.get("properties") or {}
+def script_extension_view(
+    name: str,
+    properties: Mapping[str, Any],
+    state: str,
+    run: Mapping[str, Any] | None,
+    error: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An extension's instance view: its status and, for a script handler, the last run's
+    standard output and error as the `ComponentStatus/StdOut|StdErr/...` substatuses."""
     handler = str(properties.get("type", ""))
     view: dict[str, Any] = {
-        "name": resource.name,
+        "name": name,
         "type": f"{properties.get('publisher', '')}.{handler}",
         "typeHandlerVersion": properties.get("typeHandlerVersion", ""),
-        "statuses": [_status(resource.state, resource.extra.get("error"))],
+        "statuses": [_status(state, error)],
     }
     if "customscript" in handler.lower():
-        outcome = {"Succeeded": "succeeded", "Failed": "failed"}.get(
-            resource.state, "transitioning"
-        )
+        outcome = {"Succeeded": "succeeded", "Failed": "failed"}.get(state, "transitioning")
+        shown = run if outcome != "transitioning" and run is not None else {}
         view["substatuses"] = [
-            {"code": f"ComponentStatus/StdOut/{outcome}", "level": "Info", "message": ""},
-            {"code": f"ComponentStatus/StdErr/{outcome}", "level": "Info", "message": ""},
+            {
+                "code": f"ComponentStatus/{stream}/{outcome}",
+                "level": "Info",
+                "displayStatus": f"Provisioning {outcome}",
+                "message": str(shown.get(field, "")),
+            }
+            for stream, field in (("StdOut", "stdout"), ("StdErr", "stderr"))
         ]
     return view
+
+
+def _extension_view(resource: Resource) -> dict[str, Any]:
+    return script_extension_view(
+        resource.name,
+        resource.body.get("properties") or {},
+        resource.state,
+        resource.extra.get("run"),
+        resource.extra.get("error"),
+    )
 
 
 class Extension(Behaviour):
@@ -505,7 +526,9 @@ class Extension(Behaviour):
         host = engine.store.get(resource.id.rsplit("/", 2)[0])
         if host is None:
             return None
-        return extensions.decide(engine, host, resource.name, properties)
+        result = extensions.run(engine, host, resource.name, properties)
+        resource.extra["run"] = (result or extensions.ScriptResult(0)).to_json()
+        return extensions.failure_of(resource.name, properties, result)
 
     def failed(self, engine: Engine, resource: Resource, op: Operation) -> None:
         resource.extra["error"] = op.error
@@ -755,10 +778,29 @@ class ScaleSetInstance(Behaviour):
             properties["instanceView"] = self.instance_view(engine, resource)
 
     def instance_view(self, engine: Engine, resource: Resource) -> dict[str, Any]:
-        return {
+        view: dict[str, Any] = {
             "computerName": get_path(resource.body, "properties.osProfile.computerName"),
             "statuses": [_status(resource.state), _power_state(resource.state)],
         }
+        # What the profile's script extensions printed on this instance (set by their
+        # outcome deciders).
+        runs = resource.extra.get("extensions") or {}
+        scale_set = engine.store.get(resource.id.rsplit("/", 2)[0])
+        profile = extensions.profile_scripts(scale_set.body) if scale_set is not None else []
+        found = [
+            script_extension_view(
+                name,
+                properties,
+                "Succeeded" if runs[name].get("exitCode") == 0 else "Failed",
+                runs[name],
+                runs[name].get("error"),
+            )
+            for name, properties in profile
+            if name in runs
+        ]
+        if found:
+            view["extensions"] = found
+        return view
 
 
 # ================================================================ SQL and storage

@@ -615,6 +615,19 @@ def _profile_subnet_ids(body: Mapping[str, Any]) -> list[str]:
 class VirtualMachineScaleSet(Behaviour):
     """Scale sets: instances follow `sku.capacity`, each with a private IP; quota applies."""
 
+    def listed(
+        self, engine: Engine, resource: Resource, child_type: str
+    ) -> list[dict[str, Any]] | None:
+        # Network's ListVirtualMachineScaleSetNetworkInterfaces: every instance's.
+        if child_type.lower() != "networkinterfaces":
+            return None
+        return [
+            nic
+            for instance in engine.store.children(resource.id, VMSS_VM_TYPE)
+            if instance.state != "Deleting"
+            for nic in instance_network_interfaces(engine, resource, instance)
+        ]
+
     def check(
         self, engine: Engine, path: ResourcePath, body: dict[str, Any], existing: Resource | None
     ) -> None:
@@ -758,8 +771,64 @@ def _base36(number: int) -> str:
             return out
 
 
+def instance_network_interfaces(
+    engine: Engine, scale_set: Resource, instance: Resource
+) -> list[dict[str, Any]]:
+    """An instance's network interfaces as Network's `ListVirtualMachineScaleSetVMNetwork
+    Interfaces` returns them (Azure/azure-rest-api-specs, network networkInterface.json): one
+    per NIC configuration of the profile, under the instance's id, with its private address."""
+    profile = get_path(scale_set.body, "properties.virtualMachineProfile") or {}
+    found = []
+    for index, nic in enumerate(
+        get_path(profile, "networkProfile.networkInterfaceConfigurations") or []
+    ):
+        configurations = []
+        for number, configuration in enumerate(get_path(nic, "properties.ipConfigurations") or []):
+            properties: dict[str, Any] = {
+                "primary": number == 0,
+                "privateIPAllocationMethod": "Dynamic",
+                "privateIPAddressVersion": "IPv4",
+                "subnet": {"id": get_path(configuration, "properties.subnet.id")},
+                "provisioningState": "Succeeded",
+            }
+            address = instance.extra.get("privateIPAddress")
+            if index == 0 and number == 0 and address:
+                properties["privateIPAddress"] = address
+            nic_id = f"{instance.id}/networkInterfaces/{nic.get('name', '')}"
+            configurations.append(
+                {
+                    "name": configuration.get("name", ""),
+                    "id": f"{nic_id}/ipConfigurations/{configuration.get('name', '')}",
+                    "properties": properties,
+                }
+            )
+        found.append(
+            {
+                "id": f"{instance.id}/networkInterfaces/{nic.get('name', '')}",
+                "name": nic.get("name", ""),
+                "type": "Microsoft.Network/networkInterfaces",
+                "location": scale_set.body.get("location"),
+                "properties": {
+                    "primary": bool(get_path(nic, "properties.primary")),
+                    "ipConfigurations": configurations,
+                    "virtualMachine": {"id": instance.id},
+                    "provisioningState": "Succeeded",
+                },
+            }
+        )
+    return found
+
+
 class ScaleSetInstance(Behaviour):
     """A scale-set instance: deleting one lowers the scale set's capacity, as in Azure."""
+
+    def listed(
+        self, engine: Engine, resource: Resource, child_type: str
+    ) -> list[dict[str, Any]] | None:
+        scale_set = engine.store.get(resource.id.rsplit("/", 2)[0])
+        if child_type.lower() != "networkinterfaces" or scale_set is None:
+            return None
+        return instance_network_interfaces(engine, scale_set, resource)
 
     def deleting(self, engine: Engine, resource: Resource) -> None:
         parent_id = resource.id.rsplit("/", 2)[0]

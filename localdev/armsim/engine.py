@@ -857,6 +857,9 @@ class Engine:
                     404, "InvalidRequestUri", f"The request URI '{request.path}' is not valid."
                 )
             return SimResponse(200, view)
+        computed = registry.for_type(parent.type).listed(self, parent, path.types[-1])
+        if computed is not None:
+            return self._list(request, computed)
         children = self.store.children(parent.id, canonical_type(path.full_type))
         return self._list(request, [self.view(child, expand) for child in children])
 

@@ -166,9 +166,9 @@ def extension_stdout(sim: SimulatorServer, extension: str) -> str:
 
 
 #: What the app does that its role file does not grant: it reads the subscription (its tenant
-#: id, for the vault) with GET /subscriptions/{id}, which needs this action (the simulator's
-#: authorization; public AuthorizationFailed reports name it, e.g.
-#: hashicorp/terraform-provider-azurerm issue #26667). Added here until the file has it.
+#: id, for the vault) with GET /subscriptions/{id}, for which the simulator asks this action
+#: (localdev/armsim/authorization.py; Microsoft's operation for reading a subscription). Added
+#: here until the file has it.
 BEYOND_ROLE_FILE = ("Microsoft.Resources/subscriptions/read",)
 
 

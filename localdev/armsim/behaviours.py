@@ -474,24 +474,45 @@ def compute_usages(engine: Engine, route: Route) -> list[dict[str, Any]]:
     ]
 
 
-def _extension_view(resource: Resource) -> dict[str, Any]:
-    properties = resource.body.get("properties") or {}
+def script_extension_view(
+    name: str,
+    properties: Mapping[str, Any],
+    state: str,
+    run: Mapping[str, Any] | None,
+    error: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An extension's instance view: its status and, for a script handler, the last run's
+    standard output and error as the `ComponentStatus/StdOut|StdErr/...` substatuses."""
     handler = str(properties.get("type", ""))
     view: dict[str, Any] = {
-        "name": resource.name,
+        "name": name,
         "type": f"{properties.get('publisher', '')}.{handler}",
         "typeHandlerVersion": properties.get("typeHandlerVersion", ""),
-        "statuses": [_status(resource.state, resource.extra.get("error"))],
+        "statuses": [_status(state, error)],
     }
     if "customscript" in handler.lower():
-        outcome = {"Succeeded": "succeeded", "Failed": "failed"}.get(
-            resource.state, "transitioning"
-        )
+        outcome = {"Succeeded": "succeeded", "Failed": "failed"}.get(state, "transitioning")
+        shown = run if outcome != "transitioning" and run is not None else {}
         view["substatuses"] = [
-            {"code": f"ComponentStatus/StdOut/{outcome}", "level": "Info", "message": ""},
-            {"code": f"ComponentStatus/StdErr/{outcome}", "level": "Info", "message": ""},
+            {
+                "code": f"ComponentStatus/{stream}/{outcome}",
+                "level": "Info",
+                "displayStatus": f"Provisioning {outcome}",
+                "message": str(shown.get(field, "")),
+            }
+            for stream, field in (("StdOut", "stdout"), ("StdErr", "stderr"))
         ]
     return view
+
+
+def _extension_view(resource: Resource) -> dict[str, Any]:
+    return script_extension_view(
+        resource.name,
+        resource.body.get("properties") or {},
+        resource.state,
+        resource.extra.get("run"),
+        resource.extra.get("error"),
+    )
 
 
 class Extension(Behaviour):
@@ -505,7 +526,9 @@ class Extension(Behaviour):
         host = engine.store.get(resource.id.rsplit("/", 2)[0])
         if host is None:
             return None
-        return extensions.decide(engine, host, resource.name, properties)
+        result = extensions.run(engine, host, resource.name, properties)
+        resource.extra["run"] = (result or extensions.ScriptResult(0)).to_json()
+        return extensions.failure_of(resource.name, properties, result)
 
     def failed(self, engine: Engine, resource: Resource, op: Operation) -> None:
         resource.extra["error"] = op.error
@@ -591,6 +614,19 @@ def _profile_subnet_ids(body: Mapping[str, Any]) -> list[str]:
 
 class VirtualMachineScaleSet(Behaviour):
     """Scale sets: instances follow `sku.capacity`, each with a private IP; quota applies."""
+
+    def listed(
+        self, engine: Engine, resource: Resource, child_type: str
+    ) -> list[dict[str, Any]] | None:
+        # Network's ListVirtualMachineScaleSetNetworkInterfaces: every instance's.
+        if child_type.lower() != "networkinterfaces":
+            return None
+        return [
+            nic
+            for instance in engine.store.children(resource.id, VMSS_VM_TYPE)
+            if instance.state != "Deleting"
+            for nic in instance_network_interfaces(engine, resource, instance)
+        ]
 
     def check(
         self, engine: Engine, path: ResourcePath, body: dict[str, Any], existing: Resource | None
@@ -735,8 +771,64 @@ def _base36(number: int) -> str:
             return out
 
 
+def instance_network_interfaces(
+    engine: Engine, scale_set: Resource, instance: Resource
+) -> list[dict[str, Any]]:
+    """An instance's network interfaces as Network's `ListVirtualMachineScaleSetVMNetwork
+    Interfaces` returns them (Azure/azure-rest-api-specs, network networkInterface.json): one
+    per NIC configuration of the profile, under the instance's id, with its private address."""
+    profile = get_path(scale_set.body, "properties.virtualMachineProfile") or {}
+    found = []
+    for index, nic in enumerate(
+        get_path(profile, "networkProfile.networkInterfaceConfigurations") or []
+    ):
+        configurations = []
+        for number, configuration in enumerate(get_path(nic, "properties.ipConfigurations") or []):
+            properties: dict[str, Any] = {
+                "primary": number == 0,
+                "privateIPAllocationMethod": "Dynamic",
+                "privateIPAddressVersion": "IPv4",
+                "subnet": {"id": get_path(configuration, "properties.subnet.id")},
+                "provisioningState": "Succeeded",
+            }
+            address = instance.extra.get("privateIPAddress")
+            if index == 0 and number == 0 and address:
+                properties["privateIPAddress"] = address
+            nic_id = f"{instance.id}/networkInterfaces/{nic.get('name', '')}"
+            configurations.append(
+                {
+                    "name": configuration.get("name", ""),
+                    "id": f"{nic_id}/ipConfigurations/{configuration.get('name', '')}",
+                    "properties": properties,
+                }
+            )
+        found.append(
+            {
+                "id": f"{instance.id}/networkInterfaces/{nic.get('name', '')}",
+                "name": nic.get("name", ""),
+                "type": "Microsoft.Network/networkInterfaces",
+                "location": scale_set.body.get("location"),
+                "properties": {
+                    "primary": bool(get_path(nic, "properties.primary")),
+                    "ipConfigurations": configurations,
+                    "virtualMachine": {"id": instance.id},
+                    "provisioningState": "Succeeded",
+                },
+            }
+        )
+    return found
+
+
 class ScaleSetInstance(Behaviour):
     """A scale-set instance: deleting one lowers the scale set's capacity, as in Azure."""
+
+    def listed(
+        self, engine: Engine, resource: Resource, child_type: str
+    ) -> list[dict[str, Any]] | None:
+        scale_set = engine.store.get(resource.id.rsplit("/", 2)[0])
+        if child_type.lower() != "networkinterfaces" or scale_set is None:
+            return None
+        return instance_network_interfaces(engine, scale_set, resource)
 
     def deleting(self, engine: Engine, resource: Resource) -> None:
         parent_id = resource.id.rsplit("/", 2)[0]
@@ -755,10 +847,29 @@ class ScaleSetInstance(Behaviour):
             properties["instanceView"] = self.instance_view(engine, resource)
 
     def instance_view(self, engine: Engine, resource: Resource) -> dict[str, Any]:
-        return {
+        view: dict[str, Any] = {
             "computerName": get_path(resource.body, "properties.osProfile.computerName"),
             "statuses": [_status(resource.state), _power_state(resource.state)],
         }
+        # What the profile's script extensions printed on this instance (set by their
+        # outcome deciders).
+        runs = resource.extra.get("extensions") or {}
+        scale_set = engine.store.get(resource.id.rsplit("/", 2)[0])
+        profile = extensions.profile_scripts(scale_set.body) if scale_set is not None else []
+        found = [
+            script_extension_view(
+                name,
+                properties,
+                "Succeeded" if runs[name].get("exitCode") == 0 else "Failed",
+                runs[name],
+                runs[name].get("error"),
+            )
+            for name, properties in profile
+            if name in runs
+        ]
+        if found:
+            view["extensions"] = found
+        return view
 
 
 # ================================================================ SQL and storage

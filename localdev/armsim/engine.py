@@ -96,6 +96,24 @@ class SimRequest:
 
 
 @dataclass
+class Interjection:
+    """Something that happens just before the next `count` requests of `method` (or any, with
+    `*`) whose lower-case path contains `path`: another party's change (a person at the portal,
+    a policy) landing between two of the client's requests. In-process only (a test's code)."""
+
+    method: str
+    path: str
+    action: Callable[[], None]
+    count: int = 1
+
+    def matches(self, request: SimRequest) -> bool:
+        method = self.method.upper()
+        return (method in {"*", request.method.upper()}) and (
+            self.path.lower() in request.path.lower()
+        )
+
+
+@dataclass
 class SimResponse:
     """What the engine answers: status, JSON body (None for no body) and headers."""
 
@@ -174,6 +192,8 @@ class Engine:
         self.permissions: Permissions | None = self._configured_permissions()
         self.now = self.clock()
         self._sequence = 0
+        #: Changes made by others just before some of the client's requests (tests).
+        self.interjections: list[Interjection] = []
 
     def _configured_permissions(self) -> Permissions | None:
         path = self.config.permissions_file
@@ -199,8 +219,11 @@ class Engine:
 
     # ================================================================ entry point
 
-    def handle(self, request: SimRequest) -> SimResponse:
-        """Answer one ARM request (thread-safe)."""
+    def handle(self, request: SimRequest, *, interject: bool = True) -> SimResponse:
+        """Answer one ARM request (thread-safe), after any interjection due before it."""
+        if interject:
+            for action in self._due_interjections(request):
+                action()
         with self.store.lock:
             start = self.clock()
             self.now = start
@@ -228,6 +251,14 @@ class Engine:
             counters[f"method.{record.method}"] += 1
             counters[f"status.{response.status}"] += 1
             return response
+
+    def _due_interjections(self, request: SimRequest) -> list[Callable[[], None]]:
+        with self.store.lock:
+            due = [i for i in self.interjections if i.count > 0 and i.matches(request)]
+            for interjection in due:
+                interjection.count -= 1
+            self.interjections = [i for i in self.interjections if i.count > 0]
+            return [i.action for i in due]
 
     def _handle_recorded(self, request: SimRequest, record: RequestRecord) -> SimResponse:
         route = parse_route(request.path)
@@ -826,6 +857,9 @@ class Engine:
                     404, "InvalidRequestUri", f"The request URI '{request.path}' is not valid."
                 )
             return SimResponse(200, view)
+        computed = registry.for_type(parent.type).listed(self, parent, path.types[-1])
+        if computed is not None:
+            return self._list(request, computed)
         children = self.store.children(parent.id, canonical_type(path.full_type))
         return self._list(request, [self.view(child, expand) for child in children])
 
@@ -1235,6 +1269,7 @@ class Engine:
             self.faults.reset()
             self.permissions = self._configured_permissions()
             self._sequence = 0
+            self.interjections = []
 
 
 def _take_write_only(spec: TypeSpec, body: dict[str, Any]) -> dict[str, str]:

@@ -20,10 +20,18 @@ handler's failures):
     CloudShell (https://aka.ms/CloudShell)'. More information on troubleshooting is available
     at https://aka.ms/VMExtensionCSEWindowsTroubleshoot.
 
-(the error-output sentence only when there was error output). Exit code 3010 is the reboot
-case: the script scheduled its continuation and asks for a reboot (Outsystems.SetupTools'
-examples `exit 3010`); the extension reports it as a failure and a later run collects the
-outcome.
+(the error-output sentence only when there was error output). The "error output" is the
+script's standard error only: in that article's examples it is PowerShell's error record ("At
+line:1 ...") and cmd's "The system cannot find the path specified."; what a script writes to
+standard output (PowerShell's `Write-Host`, `Write-Output`) shows only in the extension's
+instance view, as the message of its `ComponentStatus/StdOut/...` substatus (stderr in
+`ComponentStatus/StdErr/...`). Exit code 3010 is the reboot case: the script scheduled its
+continuation and asks for a reboot (Outsystems.SetupTools' examples `exit 3010`); the extension
+reports it as a failure and a later run collects the outcome.
+
+The default decider of `CustomScriptExtension` is the OutSystems server model
+(`setup_model.py`), which decides only runs of `Install-OutSystems.ps1`; a test may replace it
+for a while (`register_outcome_decider`), `unregister_outcome_decider` puts it back.
 """
 
 from __future__ import annotations
@@ -43,17 +51,32 @@ SCRIPT_HANDLERS = frozenset({"customscriptextension", "customscript"})
 REBOOT_EXIT_CODE = 3010
 
 
+#: How much of each stream the handler keeps for the instance view (the last 4,096 bytes, as
+#: the setup script's author notes; the simulator counts characters).
+OUTPUT_LIMIT = 4096
+
+
 @dataclass(frozen=True)
 class ScriptResult:
-    """How a script ended: its exit code and its error output (stderr)."""
+    """How a script ended: its exit code, its error output (stderr) and its standard output."""
 
     exit_code: int
     output: str = ""
+    stdout: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """What the instance view shows of the run."""
+        return {
+            "exitCode": self.exit_code,
+            "stdout": self.stdout[-OUTPUT_LIMIT:],
+            "stderr": self.output[-OUTPUT_LIMIT:],
+        }
 
 
 OutcomeDecider = Callable[["Engine", Resource, Mapping[str, Any]], ScriptResult | None]
 
 _DECIDERS: dict[str, OutcomeDecider] = {}
+_DEFAULT_DECIDERS: dict[str, OutcomeDecider] = {}
 
 
 def register_outcome_decider(handler_type: str, decider: OutcomeDecider) -> None:
@@ -62,8 +85,19 @@ def register_outcome_decider(handler_type: str, decider: OutcomeDecider) -> None
 
 
 def unregister_outcome_decider(handler_type: str) -> None:
-    """Back to runs that always succeed for `handler_type`."""
+    """Back to the default decider of `handler_type` (none: runs that always succeed)."""
     _DECIDERS.pop(handler_type.lower(), None)
+
+
+def set_default_outcome_decider(handler_type: str, decider: OutcomeDecider) -> None:
+    """The decider `handler_type` falls back to when none is registered."""
+    _DEFAULT_DECIDERS[handler_type.lower()] = decider
+
+
+def decider_for(handler_type: str) -> OutcomeDecider | None:
+    """The registered decider of a handler type, else its default one."""
+    lowered = handler_type.lower()
+    return _DECIDERS.get(lowered) or _DEFAULT_DECIDERS.get(lowered)
 
 
 def is_script(properties: Mapping[str, Any]) -> bool:
@@ -102,17 +136,30 @@ def script_failure(
     return {"code": "VMExtensionProvisioningError", "message": message}
 
 
+def run(
+    engine: Engine, host: Resource, name: str, properties: Mapping[str, Any]
+) -> ScriptResult | None:
+    """How a script extension's run ends, as its decider says (None: it just succeeds)."""
+    decider = decider_for(str(properties.get("type", "")))
+    if decider is None:
+        return None
+    return decider(engine, host, {"name": name, "properties": properties})
+
+
+def failure_of(
+    name: str, properties: Mapping[str, Any], result: ScriptResult | None
+) -> dict[str, Any] | None:
+    """ARM's error for a run that ended with `result` (None when it succeeded)."""
+    if result is None or result.exit_code == 0:
+        return None
+    return script_failure(name, properties, result)
+
+
 def decide(
     engine: Engine, host: Resource, name: str, properties: Mapping[str, Any]
 ) -> dict[str, Any] | None:
     """The error a script extension's run ends with (None: success), from its decider."""
-    decider = _DECIDERS.get(str(properties.get("type", "")).lower())
-    if decider is None:
-        return None
-    result = decider(engine, host, {"name": name, "properties": properties})
-    if result is None or result.exit_code == 0:
-        return None
-    return script_failure(name, properties, result)
+    return failure_of(name, properties, run(engine, host, name, properties))
 
 
 def profile_scripts(body: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:

@@ -62,6 +62,13 @@ class Behaviour:
         """The `/instanceView` of the resource, None when the type has none."""
         return None
 
+    def listed(
+        self, engine: Engine, resource: Resource, child_type: str
+    ) -> list[dict[str, Any]] | None:
+        """Views of a list ARM computes under the resource (`.../{child_type}`), e.g. a
+        scale-set instance's network interfaces; None when the type has no such list."""
+        return None
+
     def action(
         self, engine: Engine, resource: Resource, name: str, request: SimRequest
     ) -> SimResponse | None:

@@ -281,11 +281,16 @@ class KeyVaultSecret(Behaviour):
 def secret_readable(engine: Engine, principal: str, secret: Resource) -> bool:
     """Whether a principal may read a secret's value (RBAC role or access policy with Get)."""
     vault = engine.store.get(secret.id.rsplit("/", 2)[0])
-    if vault is None:
-        return False
+    return vault is not None and may_get_secret(engine, principal, vault, secret.id)
+
+
+def may_get_secret(engine: Engine, principal: str, vault: Resource, secret_id: str) -> bool:
+    """Whether a principal may get the secret `secret_id` of `vault`, whether it exists or not:
+    a role covering it whose data actions include getSecret (RBAC vaults), else an access
+    policy with Get."""
     properties = vault.body.get("properties") or {}
     if properties.get("enableRbacAuthorization"):
-        return rbac.grants_data_action(engine, principal, secret.id, GET_SECRET)
+        return rbac.grants_data_action(engine, principal, secret_id, GET_SECRET)
     for policy in properties.get("accessPolicies") or []:
         if str(policy.get("objectId", "")).lower() != principal.lower():
             continue

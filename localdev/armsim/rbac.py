@@ -161,6 +161,18 @@ BUILT_IN_ROLES: Mapping[str, RoleDefinition] = {
                 "Microsoft.Storage/storageAccounts/fileServices/writeFileBackupSemantics/action",
             ),
         ),
+        # Read, write and delete on files over SMB, without the backup semantics that OAuth
+        # over REST needs (storage/files/authorize-oauth-rest.md): the setup's probe of the
+        # share gets 403 with it.
+        RoleDefinition(
+            "0c867c2a-1d8c-454a-a3db-ab2ea1bdc8bb",
+            "Storage File Data SMB Share Contributor",
+            data_actions=(
+                "Microsoft.Storage/storageAccounts/fileServices/fileshares/files/read",
+                "Microsoft.Storage/storageAccounts/fileServices/fileshares/files/write",
+                "Microsoft.Storage/storageAccounts/fileServices/fileshares/files/delete",
+            ),
+        ),
         RoleDefinition(
             "b8eda974-7b85-4f76-af95-65846b26df6d",
             "Storage File Data Privileged Reader",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from localdev.armsim import keyvault, network, rbac
+from localdev.armsim import extensions, keyvault, network, rbac, setup_model
 from localdev.armsim.behaviours import BEHAVIOURS
 from localdev.armsim.hooks import Behaviour
 
@@ -20,6 +20,9 @@ _ALL: Mapping[str, Behaviour] = {
     "microsoft.keyvault/deletedvaults": keyvault.DeletedVault(),
 }
 _GENERIC = Behaviour()
+
+# A Custom Script Extension running the OutSystems setup script ends as such a server would.
+extensions.set_default_outcome_decider("CustomScriptExtension", setup_model.decide)
 
 
 def for_type(type_name: str) -> Behaviour:

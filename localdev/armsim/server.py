@@ -20,12 +20,14 @@ from aiohttp import web
 
 from localdev.armsim.authorization import Permissions
 from localdev.armsim.config import SimConfig
-from localdev.armsim.engine import Engine, SimRequest
+from localdev.armsim.engine import Engine, Interjection, SimRequest, SimResponse
 from localdev.armsim.faults import parse_rule
 
 logger = logging.getLogger(__name__)
 
 _SAVE_INTERVAL_SECONDS = 0.5
+#: The API version of `call` when none is given (any `yyyy-MM-dd` works).
+OPERATOR_API_VERSION = "2024-05-01"
 
 
 def is_loopback_host(host: str) -> bool:
@@ -328,6 +330,43 @@ class SimulatorServer:
         rule = parse_rule({"method": method, "path": path, "kind": kind, "count": count})
         with self.engine.store.lock:
             self.engine.faults.rules.append(rule)
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        api_version: str = OPERATOR_API_VERSION,
+        query: dict[str, str] | None = None,
+    ) -> SimResponse:
+        """An ARM request made in-process by another party (someone at the portal), through
+        the same engine: logged, authorized against the current permissions, never interjected.
+        """
+        request = SimRequest(
+            method=method,
+            path=path,
+            query={"api-version": api_version, **(query or {})},
+            body=json.dumps(body).encode() if body is not None else b"",
+            base_url=self.url,
+            headers={"x-ms-client-request-id": "armsim-operator"},
+        )
+        return self.engine.handle(request, interject=False)
+
+    def before(
+        self,
+        method: str,
+        path: str,
+        action: Callable[[SimulatorServer], None],
+        count: int = 1,
+    ) -> None:
+        """Run `action(self)` just before the next `count` requests of `method` (`*`: any)
+        whose path contains `path` (case-insensitive); the request waits for it. For changes
+        another party makes between two of the client's requests (`call` makes them)."""
+        with self.engine.store.lock:
+            self.engine.interjections.append(
+                Interjection(method, path, lambda: action(self), count)
+            )
 
     def fast_forward(self, seconds: float) -> None:
         """Move the simulator's clock forward (operations due by then complete)."""

@@ -163,6 +163,8 @@ def test_assigning_an_identity_needs_assign_on_the_identity(
     vm = bodies.vm(nic.id)
     vm["identity"] = {"type": "UserAssigned", "userAssignedIdentities": {IDENTITY: {}}}
     vm_id = f"{GROUP_ID}/providers/Microsoft.Compute/virtualMachines/vm1"
+    # The role file names the action either way (the built-in Managed Identity Operator's
+    # `*/assign/action` form, or the operation itself).
     sim.set_permissions(
         _role().without(
             "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action",

@@ -854,5 +854,7 @@ finally {
     Copy-SetupArtifacts $transcript
 }
 # The extension shows the last 4,096 bytes of output: the outcome is the last line.
-if ($lastLine) { Write-Host $lastLine }
+# Standard error too: the Custom Script Extension quotes a failed command's error output (not
+# its standard output) in the VMExtensionProvisioningError that ARM, and so the app, reports.
+if ($lastLine) { Write-Host $lastLine; [Console]::Error.WriteLine($lastLine) }
 exit $exitCode

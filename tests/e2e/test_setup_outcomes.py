@@ -63,9 +63,6 @@ def script_line(fragment: str) -> int:
 
 PREFLIGHT_LINE = script_line('throw "Preflight: $($missing')
 CONTROLLER_LINE = script_line('throw "the controller $ControllerAddress')
-#: Whether the script writes its last line to standard error too, so that ARM's error (and so
-#: the platform's state) carries it; today it writes it to standard output only.
-LAST_LINE_ON_STDERR = "[Console]::Error.WriteLine($lastLine)" in SCRIPT
 
 
 def preflight(*findings: str) -> str:
@@ -165,18 +162,9 @@ def extension_stdout(sim: SimulatorServer, extension: str) -> str:
     raise AssertionError("no StdOut substatus")
 
 
-#: What the app does that its role file does not grant: it reads the subscription (its tenant
-#: id, for the vault) with GET /subscriptions/{id}, for which the simulator asks this action
-#: (localdev/armsim/authorization.py; Microsoft's operation for reading a subscription). Added
-#: here until the file has it.
-BEYOND_ROLE_FILE = ("Microsoft.Resources/subscriptions/read",)
-
-
-def apps_role(*, as_written: bool = False) -> Permissions:
-    role = Permissions.load(ROLE_FILE)
-    if as_written:
-        return role
-    return role.with_actions(*(a for a in BEYOND_ROLE_FILE if a not in role.actions))
+def apps_role() -> Permissions:
+    """The app's rights exactly as `infra/app/platform-operator-role.json` grants them."""
+    return Permissions.load(ROLE_FILE)
 
 
 def deployed(
@@ -200,11 +188,9 @@ def failed_only(state: dict[str, Any], env: str) -> dict[str, Any]:
 
 def reaches_the_platform_state(error: dict[str, Any], line: str) -> None:
     """The script's last line in the environment's error, as a user reads it."""
-    if not LAST_LINE_ON_STDERR:
-        pytest.xfail(
-            "the script writes its last line to standard output only, which ARM's "
-            "VMExtensionProvisioningError does not quote (the instance view shows it)"
-        )
+    # The script writes its last line to standard error too: the error output is what ARM's
+    # VMExtensionProvisioningError quotes.
+    assert "[Console]::Error.WriteLine($lastLine)" in SCRIPT
     assert line in error["message"]
 
 
@@ -238,14 +224,7 @@ def test_every_server_of_a_platform_is_set_up(stack: Stack, spec_file: str) -> N
 
 def test_the_apps_role_file_alone(stack: Stack) -> None:
     platform = Platform.of("spec-standalone.json")
-    state = deployed(stack, platform, role=apps_role(as_written=True))
-    missing = [a for a in BEYOND_ROLE_FILE if a not in apps_role(as_written=True).actions]
-    if missing:
-        for env in ENVIRONMENTS:
-            error = state["environments"][env]["error"]
-            assert "(AuthorizationFailed)" in error["message"]
-            assert f"perform action '{missing[0]}'" in error["message"]
-        pytest.xfail(f"infra/app/platform-operator-role.json lacks {', '.join(missing)}")
+    state = deployed(stack, platform, role=apps_role())
     assert {e: state["environments"][e]["status"] for e in ENVIRONMENTS} == dict.fromkeys(
         ENVIRONMENTS, "Succeeded"
     )

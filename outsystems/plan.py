@@ -2,7 +2,8 @@
 
 The comparison covers only the fields the desired body sets. Fields ARM never returns
 (passwords, extensions' protected settings, user data: everything carrying a placeholder) and
-values ARM fills in are not differences. A scale set's live capacity inside its policy bounds is
+values ARM fills in are not differences; a tag carrying a placeholder is one only when the live
+resource lacks the tag. A scale set's live capacity inside its policy bounds is
 not a difference either: the scaler owns it, and a redeploy must never undo its work.
 """
 
@@ -103,7 +104,13 @@ def _named(items: Sequence[Any]) -> bool:
 
 def compare(desired: Any, live: Any, path: str = "", key: str = "") -> list[Change]:
     """The differences between a desired body (or part) and the live one, desired fields only."""
-    if key.lower() in WRITE_ONLY_KEYS or (isinstance(desired, str) and placeholders_in(desired)):
+    if key.lower() in WRITE_ONLY_KEYS:
+        return []
+    if isinstance(desired, str) and placeholders_in(desired):
+        # The value is only known when the body is sent; ARM returns tags, though, so a tag that
+        # is missing altogether (a scale set signed before its MAC tag existed) is a change.
+        if path.startswith("tags.") and live is None:
+            return [Change(path, None, desired)]
         return []
     if isinstance(desired, Mapping):
         if not isinstance(live, Mapping):

@@ -30,7 +30,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from appsettings import AppSettings
-from outsystems.errors import ApiError, FieldError
+from outsystems.errors import ApiError, FieldError, SpecError
 from outsystems.names import ENVIRONMENTS
 from triggers.http import (
     api_error_response,
@@ -145,6 +145,18 @@ def _spec_of(
         )
 
     spec = parse(req.get_body())
+    frontends = spec.frontends
+    if frontends is not None and frontends.max_capacity > settings.scaling_max_capacity:
+        raise SpecError(
+            "The platform spec is invalid.",
+            [
+                FieldError(
+                    "environments.prod.frontends.maxCapacity",
+                    f"must be at most {settings.scaling_max_capacity}, the ceiling this app "
+                    "puts on any scale set (app setting SCALING_MAX_CAPACITY)",
+                )
+            ],
+        )
     previous_spec = (previous or {}).get("spec") if (previous or {}).get("operation") else None
     body = json.loads(req.get_body())
     scheme = resolve_naming(body, previous_spec, None)
@@ -160,7 +172,7 @@ def _spec_of(
         spec = parse({**body, "naming": scheme})
     change = naming_change(previous_spec, spec)
     if change is not None:
-        raise ApiError("The platform spec is invalid.", [change])
+        raise SpecError("The platform spec is invalid.", [change])
     return spec
 
 

@@ -108,6 +108,30 @@ PUT_CASES: dict[str, Case] = {
         "environments.prod.frontends.capacity",
         "maxCapacity",
     ),
+    "maximum above the app's ceiling": (
+        "acme",
+        with_frontends(maxCapacity=200),
+        "environments.prod.frontends.maxCapacity",
+        "SCALING_MAX_CAPACITY",
+    ),
+    "more front-ends than the trial license allows": (
+        "acme",
+        {**with_frontends(maxCapacity=4), "license": "trial"},
+        "environments.prod.frontends.maxCapacity",
+        "trial license",
+    ),
+    "an image version that floats": (
+        "acme",
+        farm(imageVersion="latest"),
+        "imageVersion",
+        "pinned",
+    ),
+    "a certificate that is not a Key Vault secret": (
+        "acme",
+        farm(tls={"certificateSecretId": "https://kv1.vault.azure.net/certificates/c"}),
+        "tls.certificateSecretId",
+        None,
+    ),
     "capacity as a string": (
         "acme",
         with_frontends(capacity="2"),

@@ -659,3 +659,40 @@ def test_the_capacity_ceiling_setting_caps_alerts_and_manual_requests(
         assert post_alert(stack, second).status_code == 202
         assert settled(stack)["decisions"][-1]["reason"] == "already at maximum (3)"
         assert capacity(stack.sim) == 3
+
+
+def test_the_alert_function_key_opens_the_webhook_only(
+    sim: SimulatorServer, azurite: Azurite
+) -> None:
+    """Issue 13.1. A function key opens its own function's endpoint only; a host key opens
+    every endpoint (MicrosoftDocs/azure-docs, articles/azure-functions/function-keys-how-to.md
+    @02be6d7a). The key Azure Monitor holds must therefore be `receive_alert`'s own."""
+    import json
+
+    master, alert_key = "e2e-master-key-3f1", "e2e-alert-function-key-8c2"
+    keys = {"functions": {"receive_alert": {"alertwebhook": alert_key}}}
+    with running_stack(
+        sim,
+        azurite,
+        require_keys=True,
+        LOCALDEV_FUNCTION_KEY=master,
+        LOCALDEV_KEYS=json.dumps(keys),
+    ) as stack:
+        stack.session.headers["x-functions-key"] = master
+        deploy_farm(stack)
+        del stack.session.headers["x-functions-key"]
+        for method, path, body in (
+            ("GET", "platforms", None),
+            ("GET", f"platforms/{SOLUTION}", None),
+            ("PUT", f"platforms/{SOLUTION}", farm_spec()),
+            ("POST", f"platforms/{SOLUTION}/plan", farm_spec()),
+            ("DELETE", f"platforms/{SOLUTION}", None),
+            ("POST", f"platforms/{SOLUTION}/scale", {"capacity": 3}),
+            ("GET", f"platforms/{SOLUTION}/scaling", None),
+        ):
+            answer = stack.api(method, path, json=body, params={"code": alert_key})
+            assert answer.status_code == 401, (method, path, answer.status_code)
+        assert capacity_writes(sim) == []
+        assert post_alert(stack, alert("high"), params={"code": alert_key}).status_code == 202
+        wait_for(lambda: capacity(sim) == 4, what="the keyed alert")
+        assert len(capacity_writes(sim)) == 1

@@ -45,6 +45,31 @@ HOST_KEY = "e2e-host-function-key-51c8a"
 SOLUTION = "acme"
 
 
+#: Passwords the app generated in a platform's vault during the run (`generated_passwords`).
+GENERATED: dict[str, str] = {}
+
+
+def generated_passwords(sim: SimulatorServer) -> dict[str, str]:
+    """The passwords the app put in the platform's vault, computed as the app computes them
+    (from the seed and the nonce in each secret's content type), and proven right against the
+    digest of the value the simulator received (it never keeps the value)."""
+    import hashlib
+
+    from arm.secrets import nonce_of
+    from outsystems.keys import derive_password
+
+    found: dict[str, str] = {}
+    for secret in sim.resources("Microsoft.KeyVault/vaults/secrets"):
+        nonce = nonce_of((secret["body"].get("properties") or {}).get("contentType"))
+        if nonce is None:
+            continue
+        value = derive_password(SECRETS["PLATFORM_KEY_SEED"], secret["id"], nonce)
+        digest = sim.write_only_digest(secret["id"], "properties.value")
+        assert digest == hashlib.sha256(value.encode()).hexdigest(), secret["id"]
+        found[f"vault secret {secret['id'].rsplit('/', 1)[-1]}"] = value
+    return found
+
+
 def secret_values() -> dict[str, str]:
     """Every secret of the run, by a name that says where it comes from."""
     webhook_key = parse_qs(urlsplit(SECRETS["ALERT_WEBHOOK_URL"]).query)["code"][0]
@@ -59,7 +84,7 @@ def secret_values() -> dict[str, str]:
         values[f"private key of {env}"] = derive_private_key(
             SECRETS["PLATFORM_KEY_SEED"], SOLUTION, env
         )
-    return values
+    return values | GENERATED
 
 
 def _aligned_base64(raw: bytes) -> set[str]:
@@ -271,6 +296,11 @@ def test_no_secret_in_history_status_events_logs_or_arm_answers(
         # The secrets really went to ARM (so that finding none elsewhere means something).
         vm = next(r for r in sim.resources() if r["id"].endswith("/acme-prod-vm"))
         assert vm["createdCount"] == 1
+        # Each environment's own passwords, and the platform's Service Center one.
+        GENERATED.update(generated_passwords(sim))
+        assert "vault secret outsystems-admin-password" in GENERATED
+        assert "vault secret prod-frontends-admin-password" in GENERATED
+        assert len(set(GENERATED.values())) == len(GENERATED) == 10
 
         texts["deployment state"] = json.dumps(state)
         texts["deployment durable status"] = _durable_status(stack, f"platform-{SOLUTION}")

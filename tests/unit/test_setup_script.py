@@ -491,7 +491,10 @@ def test_failure_message_shows_only_the_exception_message() -> None:
     assert "OutSystems setup failed: " in handler
     assert not re.search(r"\$_\s*\)|\"\$_\"|\$\(\$_\)", handler)
     # The extension keeps the last 4,096 bytes of output: the outcome is printed last.
-    assert source.rstrip().endswith("if ($lastLine) { Write-Host $lastLine; [Console]::Error.WriteLine($lastLine) }\nexit $exitCode")
+    assert source.rstrip().endswith(
+        "if ($lastLine) { Write-Host $lastLine; [Console]::Error.WriteLine($lastLine) }"
+        "\nexit $exitCode"
+    )
 
 
 # --- Preflight: the messages the simulator mimics ----------------------------------------------

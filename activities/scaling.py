@@ -69,3 +69,22 @@ def set_scale_set_capacity(request: dict[str, Any]) -> dict[str, Any]:
     )
     log.info("PATCH capacity %d of %s: %s", capacity, scale_set_id, operation.status)
     return redacted_operation(operation.to_dict(), request.get("solutionId"))
+
+
+@bp.activity_trigger(input_name="request")
+def list_scale_set_servers(request: dict[str, Any]) -> list[str]:
+    """The computer names of the scale set's instances (sorted), which name them as servers in
+    Service Center; the scaler compares them across a scale-in."""
+    from arm.live import list_all
+    from arm.scale_sets import SCALE_SET_API_VERSION, subscription_of
+
+    scale_set_id = str(request["scaleSet"])
+    instances = list_all(
+        subscription_of(scale_set_id),
+        f"{scale_set_id}/virtualMachines?api-version={SCALE_SET_API_VERSION}",
+    )
+    names = {
+        str(((i.get("properties") or {}).get("osProfile") or {}).get("computerName") or i["name"])
+        for i in instances
+    }
+    return sorted(names)

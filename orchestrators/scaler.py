@@ -259,6 +259,12 @@ def scale_frontends(context: df.DurableOrchestrationContext) -> Orchestration:
             continue
 
         decision = decide(info.capacity, policy, batch.request, now, work.cooldown_until)
+        scaling_in = decision.target is not None and decision.target < info.capacity
+        servers_before: list[str] = []
+        if scaling_in:
+            servers_before = yield context.call_activity_with_retry(
+                "list_scale_set_servers", retry, {"scaleSet": scale_set_id}
+            )
         if decision.target is not None:
             change = (subscription, scale_set_id, decision.target, info.solution_id)
             error = yield from _change_capacity(context, retry, poll, *change)
@@ -273,6 +279,11 @@ def scale_frontends(context: df.DurableOrchestrationContext) -> Orchestration:
                 continue
             if error is not None:
                 decision = _failed(decision, f"{error[0]}: {error[1]}", work.cooldown_until)
+            elif scaling_in:
+                servers_after = yield context.call_activity_with_retry(
+                    "list_scale_set_servers", retry, {"scaleSet": scale_set_id}
+                )
+                decision = _naming_removed(decision, servers_before, servers_after)
         at = context.current_utc_datetime
         if decision.starts_cooldown and decision.cooldown_until is not None:
             # The cooldown runs from the moment the new capacity is there (new instances take
@@ -292,6 +303,22 @@ def scale_frontends(context: df.DurableOrchestrationContext) -> Orchestration:
         yield from publish(decision, info.solution_id)
     context.continue_as_new(params)
     return None
+
+
+def _naming_removed(decision: Decision, before: list[str], after: list[str]) -> Decision:
+    """The decision, naming the servers a scale-in removed and what to do about them.
+
+    Scaled-in front-ends stay registered in Service Center and count against the license's
+    front-ends; OutSystems' Azure docs advise deleting them there (Administration > Servers).
+    """
+    removed = tuple(sorted(set(before) - set(after)))
+    if not removed:
+        return decision
+    reason = (
+        f"{decision.reason}; remove {', '.join(removed)} from Service Center "
+        "(Administration > Servers): scaled-in front-ends stay registered there"
+    )
+    return dataclasses.replace(decision, reason=reason, removed_servers=removed)
 
 
 def _sleep(

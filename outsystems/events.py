@@ -141,6 +141,7 @@ def scale_event(
         "outcome": decision.outcome.value,
         "reason": decision.reason,
         "requests": len(decision.covers),
+        "serversToRemove": list(decision.removed_servers),
         "cooldownUntil": (
             None if decision.cooldown_until is None else _rfc3339(decision.cooldown_until)
         ),

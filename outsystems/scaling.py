@@ -142,6 +142,9 @@ class Decision:
     # The cooldown in force after this decision: a new one when it starts one, else unchanged.
     cooldown_until: datetime | None
     request: ScaleRequest
+    #: Servers a scale-in removed: their registrations stay in Service Center, where only an
+    #: administrator can delete them (OutSystems documents no API for it).
+    removed_servers: tuple[str, ...] = ()
 
     @property
     def covers(self) -> tuple[ScaleRequest, ...]:
@@ -167,6 +170,7 @@ class Decision:
             "startsCooldown": obj.starts_cooldown,
             "cooldownUntil": None if obj.cooldown_until is None else obj.cooldown_until.isoformat(),
             "request": ScaleRequest.to_json(obj.request),
+            "removedServers": list(obj.removed_servers),
         }
 
     @staticmethod
@@ -181,6 +185,7 @@ class Decision:
             starts_cooldown=bool(data["startsCooldown"]),
             cooldown_until=None if until is None else datetime.fromisoformat(until),
             request=ScaleRequest.from_json(data["request"]),
+            removed_servers=tuple(str(name) for name in data.get("removedServers") or ()),
         )
 
 

@@ -696,3 +696,36 @@ def test_the_alert_function_key_opens_the_webhook_only(
         assert post_alert(stack, alert("high"), params={"code": alert_key}).status_code == 202
         wait_for(lambda: capacity(sim) == 4, what="the keyed alert")
         assert len(capacity_writes(sim)) == 1
+
+
+def test_a_scale_in_names_the_servers_to_remove_from_service_center(stack: Stack) -> None:
+    """Scaled-in front-ends stay registered in Service Center and count against the license
+    (OutSystems' Azure docs, "additional configurations": delete them in Service Center); no
+    API removes them, so the decision and its event name them."""
+    deploy_farm(stack)
+    path = f"platforms/{SOLUTION}/scale"
+    assert stack.api("POST", path, json={"capacity": 4}).status_code == 202
+    wait_for(lambda: capacity(stack.sim) == 4, what="the scale-out")
+    instances = requests.get(
+        f"{stack.sim.url}{SCALE_SET_ID}/virtualMachines?api-version={SCALE_SET_API}", timeout=10
+    ).json()["value"]
+    before = {i["properties"]["osProfile"]["computerName"] for i in instances}
+    assert len(before) == 4
+    stack.events()
+    assert stack.api("POST", path, json={"capacity": 2}).status_code == 202
+    wait_for(lambda: capacity(stack.sim) == 2, what="the scale-in")
+    instances = requests.get(
+        f"{stack.sim.url}{SCALE_SET_ID}/virtualMachines?api-version={SCALE_SET_API}", timeout=10
+    ).json()["value"]
+    removed = before - {i["properties"]["osProfile"]["computerName"] for i in instances}
+    assert len(removed) == 2
+    decision = wait_for(
+        lambda: next((d for d in reversed(scaling(stack)["decisions"]) if d["to"] == 2), None),
+        what="the scale-in decision",
+    )
+    assert all(name in decision["reason"] for name in removed)
+    assert "Administration > Servers" in decision["reason"]
+    events = wait_for(
+        lambda: [e for e in scale_events(stack) if e["data"]["to"] == 2], what="the event"
+    )
+    assert set(events[0]["data"]["serversToRemove"]) == removed

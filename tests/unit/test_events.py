@@ -225,6 +225,7 @@ def test_one_scale_event_for_a_coalesced_storm() -> None:
         "outcome": "applied",
         "reason": "Percentage CPU 86.4 > 70 (and 49 more alerts)",
         "requests": 50,
+        "serversToRemove": [],
         "cooldownUntil": "2024-06-05T10:10:00Z",
     }
 

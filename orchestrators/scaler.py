@@ -296,7 +296,7 @@ def scale_frontends(context: df.DurableOrchestrationContext) -> Orchestration:
             "record",
             {
                 "settled": [work.request_id(fate.request) for fate in settled],
-                "records": work.records(settled, at),
+                "records": _with_servers(work.records(settled, at), decision),
                 "cooldownUntil": _iso(decision.cooldown_until),
             },
         )
@@ -312,13 +312,18 @@ def _naming_removed(decision: Decision, before: list[str], after: list[str]) -> 
     front-ends; OutSystems' Azure docs advise deleting them there (Administration > Servers).
     """
     removed = tuple(sorted(set(before) - set(after)))
-    if not removed:
-        return decision
-    reason = (
-        f"{decision.reason}; remove {', '.join(removed)} from Service Center "
-        "(Administration > Servers): scaled-in front-ends stay registered there"
-    )
-    return dataclasses.replace(decision, reason=reason, removed_servers=removed)
+    return dataclasses.replace(decision, removed_servers=removed) if removed else decision
+
+
+def _with_servers(records: list[dict[str, Any]], decision: Decision) -> list[dict[str, Any]]:
+    """The records, the applied one naming the servers to delete in Service Center."""
+    if not decision.removed_servers:
+        return records
+    servers = list(decision.removed_servers)
+    return [
+        {**record, "serversToRemove": servers} if record.get("outcome") == "applied" else record
+        for record in records
+    ]
 
 
 def _sleep(

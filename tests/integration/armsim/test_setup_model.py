@@ -158,8 +158,9 @@ def test_the_models_details_are_the_scripts() -> None:
     # Front-ends never read the admin password.
     assert "$HostsServiceCenter = -not $IsFrontend" in SCRIPT
     assert "if ($HostsServiceCenter) { $names += , @('admin', $AdminPasswordSecret) }" in SCRIPT
-    # The last line goes to standard output (the host), and only there.
-    assert re.search(r"^if \(\$lastLine\) \{ Write-Host \$lastLine \}$", SCRIPT, re.MULTILINE)
+    # The last line goes to standard output (the host) and to standard error, which ARM quotes.
+    last = "if ($lastLine) { Write-Host $lastLine; [Console]::Error.WriteLine($lastLine) }"
+    assert re.search(f"^{re.escape(last)}$", SCRIPT, re.MULTILINE)
 
 
 def test_the_preflight_checks_in_the_order_the_model_reports() -> None:
@@ -429,28 +430,28 @@ def test_a_server_with_everything_it_needs_is_set_up(world: World, raw: Raw) -> 
     assert stdout_of(raw, EXTENSION) == ""
 
 
-def test_a_failure_is_the_scripts_last_line_on_standard_output(world: World, raw: Raw) -> None:
+def test_a_failure_is_the_scripts_last_line_on_both_outputs(world: World, raw: Raw) -> None:
     world.vm()
     world.revoke(SECRETS["db"])
     failed = world.setup()
-    # ARM quotes standard error only; the script writes its last line to standard output.
+    # ARM quotes standard error; the script writes its last line there and to standard output.
     assert failed.code == "VMExtensionProvisioningError"
-    assert failed.message == failure("setup", 1)
+    assert failed.message == failure("setup", 1, preflight(secret_finding("db", 403)))
     assert stdout_of(raw, EXTENSION) == preflight(secret_finding("db", 403))
     extension = ok(raw.send("GET", EXTENSION, api=COMPUTE_API))
     assert extension.body["properties"]["provisioningState"] == "Failed"
 
 
-def test_a_script_that_writes_its_last_line_to_stderr_has_arm_quote_it(world: World) -> None:
+def test_a_script_that_writes_its_last_line_to_stdout_only_is_not_quoted(world: World) -> None:
     variant = SCRIPT.replace(
-        "if ($lastLine) { Write-Host $lastLine }",
         "if ($lastLine) { Write-Host $lastLine; [Console]::Error.WriteLine($lastLine) }",
+        "if ($lastLine) { Write-Host $lastLine }",
     )
     assert variant != SCRIPT
     world.vm(script=variant)
     world.revoke(SECRETS["db"])
     failed = world.setup()
-    assert failed.message == failure("setup", 1, preflight(secret_finding("db", 403)))
+    assert failed.message == failure("setup", 1)
 
 
 def test_an_identity_not_on_the_vm_gets_no_token(world: World, raw: Raw) -> None:
@@ -671,7 +672,7 @@ def test_scale_set_instances_run_the_setup_and_show_its_output(world: World, raw
     )
     failed = raw.put(scale_set, scale_set_body(), api=COMPUTE_API)
     assert failed.code == "VMExtensionProvisioningError"
-    assert failed.message == failure("setup", 1)
+    assert failed.message == failure("setup", 1, controller_silent())
     instance = ok(
         raw.send(
             "GET", f"{scale_set}/virtualMachines/0?$expand=instanceView&api-version={COMPUTE_API}"

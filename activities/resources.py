@@ -228,5 +228,12 @@ def read_outputs(request: dict[str, Any]) -> dict[str, Any]:
         if host:
             key = "lifetimeUrl" if resource.environment == "life" else "serviceCenterUrl"
             path = "LifeTime" if resource.environment == "life" else "ServiceCenter"
-            entry[key] = f"http://{host}/{path}"
+            # Every gateway serves HTTPS and redirects HTTP to it.
+            entry[key] = f"https://{host}/{path}"
+            entry["certificate"] = (
+                "yours (tls.certificateSecretId)"
+                if spec.tls is not None
+                else "self-signed: browsers warn, and LifeTime registers this environment only "
+                "after a CA-signed certificate replaces it (docs/api.md, tls)"
+            )
     return outputs

@@ -58,7 +58,8 @@ def test_deploy_creates_exactly_the_platform_and_reports_outputs(
     outputs = state["outputs"]
     assert outputs["life"]["lifetimeUrl"].endswith("/LifeTime")
     for env in ("dev", "test", "prod"):
-        assert outputs[env]["serviceCenterUrl"].startswith("http://acme-")
+        assert outputs[env]["serviceCenterUrl"].startswith("https://acme-")
+        assert outputs[env]["certificate"].startswith("self-signed")
         assert outputs[env]["privateIps"]
 
 

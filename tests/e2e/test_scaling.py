@@ -727,6 +727,7 @@ def test_a_scale_in_names_the_servers_to_remove_from_service_center(stack: Stack
         lambda: next((d for d in reversed(scaling(stack)["decisions"]) if d["to"] == 2), None),
         what="the scale-in decision",
     )
+    assert decision is not None
     assert set(decision["serversToRemove"]) == removed
     events = wait_for(
         lambda: [e for e in scale_events(stack) if e["data"]["to"] == 2], what="the event"

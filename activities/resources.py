@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import azure.durable_functions as df
 
+from arm.secrets import redacting
+
 if TYPE_CHECKING:
     from arm.operations import Sender
     from outsystems.topology import Resource
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 
 
 @bp.activity_trigger(input_name="request")
+@redacting
 def plan_environment(request: dict[str, Any]) -> list[dict[str, Any]]:
     """The plan of one environment (or `shared`): each resource's action against live state."""
     from arm.live import read_live
@@ -130,6 +133,7 @@ def _replace_stale_assignment(
 
 
 @bp.activity_trigger(input_name="request")
+@redacting
 def begin_apply_resource(request: dict[str, Any]) -> dict[str, Any]:
     """PUT one resource's desired body (secrets filled in here) and return its operation.
 
@@ -187,6 +191,7 @@ def redacted_operation(operation: dict[str, Any], solution_id: str | None) -> di
 
 
 @bp.activity_trigger(input_name="request")
+@redacting
 def check_operations(request: dict[str, Any]) -> list[dict[str, Any]]:
     """Poll each running operation once (in parallel) and return their new states."""
     from arm.client import connection, sender
@@ -207,6 +212,7 @@ def _private_ips(nic: dict[str, Any] | None) -> list[str]:
 
 
 @bp.activity_trigger(input_name="request")
+@redacting
 def read_outputs(request: dict[str, Any]) -> dict[str, Any]:
     """The platform's outputs: Service Center / LifeTime URLs and the servers' private IPs."""
     from arm.live import read_live

@@ -12,11 +12,14 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from arm.secrets import redacting
+
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
 
 
 @bp.activity_trigger(input_name="request")
+@redacting
 def inspect_scale_set(request: dict[str, Any]) -> dict[str, Any]:
     """The scale set as the scaler sees it: exists, managed (its tags signed by this app),
     solution, capacity, policy tags, and `ceiling`, the `SCALING_MAX_CAPACITY` setting.
@@ -52,6 +55,7 @@ def inspect_scale_set(request: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="request")
+@redacting
 def set_scale_set_capacity(request: dict[str, Any]) -> dict[str, Any]:
     """Start the PATCH of `sku.capacity`; returns the operation (see `arm.operations`)."""
     from activities.resources import redacted_operation
@@ -72,6 +76,7 @@ def set_scale_set_capacity(request: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="request")
+@redacting
 def list_scale_set_servers(request: dict[str, Any]) -> list[str]:
     """The computer names of the scale set's instances (sorted), which name them as servers in
     Service Center; the scaler compares them across a scale-in."""

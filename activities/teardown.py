@@ -7,6 +7,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from arm.secrets import redacting
 from outsystems.names import ENVIRONMENT_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE, SOLUTION_TAG
 
 bp = df.Blueprint()
@@ -39,6 +40,7 @@ def _role_assignments(spec: dict[str, Any] | None) -> list[dict[str, str]]:
 
 
 @bp.activity_trigger(input_name="request")
+@redacting
 def list_platform_resources(request: dict[str, Any]) -> list[dict[str, str]]:
     """The top-level resources tagged as this platform's, managed by this app."""
     from azure.core.exceptions import HttpResponseError
@@ -70,6 +72,7 @@ def list_platform_resources(request: dict[str, Any]) -> list[dict[str, str]]:
 
 
 @bp.activity_trigger(input_name="request")
+@redacting
 def begin_delete_resource(request: dict[str, Any]) -> dict[str, Any]:
     """Start deleting one resource; an absent resource counts as deleted."""
     from arm.client import sender
@@ -83,6 +86,7 @@ def begin_delete_resource(request: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="request")
+@redacting
 def begin_delete_resource_group(request: dict[str, Any]) -> dict[str, Any]:
     """Delete the platform's resource group if this app created it and it is now empty.
 

@@ -244,3 +244,30 @@ def test_every_secret_type_renders_without_placeholders_left(
     for resource in graph:
         if resource.type in {SQL_SERVER, VM, SCALE_SET}:
             assert placeholders_in(render(spec, graph, resource, arm)) <= {"ALERT_WEBHOOK_URL"}
+
+
+def test_an_activity_fails_with_its_secrets_masked_before_history_sees_it() -> None:
+    from arm.secrets import redacting
+
+    leaked = "Sup3r-Secret-Passw0rd-x7"
+    redact_me = {"PLATFORM_KEY_SEED": "seed", "VM_ADMIN_PASSWORD": leaked}
+
+    @redacting
+    def activity(request: dict[str, Any]) -> None:
+        raise RuntimeError(f"ARM said: bad password {leaked}")
+
+    import os
+
+    before = os.environ.get("VM_ADMIN_PASSWORD")
+    os.environ["VM_ADMIN_PASSWORD"] = redact_me["VM_ADMIN_PASSWORD"]
+    try:
+        with pytest.raises(RedactedError) as raised:
+            activity({"solutionId": "acme"})
+    finally:
+        if before is None:
+            del os.environ["VM_ADMIN_PASSWORD"]
+        else:
+            os.environ["VM_ADMIN_PASSWORD"] = before
+    assert leaked not in str(raised.value)
+    assert str(raised.value) == "RuntimeError: ARM said: bad password ***"
+    assert activity.__name__ == "activity"

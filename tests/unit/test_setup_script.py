@@ -709,9 +709,13 @@ def firewall_rules() -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("role", sorted(ROLE_PROFILES))
 def test_firewall_opens_what_the_network_requirements_list_for_the_role(role: str) -> None:
+    from outsystems.network.requirements import inbound_ports
+
     expected = set().union(*(REQUIRED_INBOUND[p] for p in ROLE_PROFILES[role]))
     opened = {rule["Port"] for rule in firewall_rules() if role in rule["Roles"]}
     assert opened == expected
+    # The same flow matrix the NSGs are proven against (outsystems/network/requirements.py).
+    assert opened == inbound_ports(role)
 
 
 def test_firewall_keeps_platform_ports_inside_the_subnet() -> None:

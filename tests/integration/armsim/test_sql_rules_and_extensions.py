@@ -32,7 +32,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 
 from localdev.armsim import extensions
-from localdev.armsim.engine import Engine
+from localdev.armsim.hooks import ArmSim
 from localdev.armsim.server import SimulatorServer
 from localdev.armsim.store import Resource
 from tests.integration.armsim import bodies
@@ -173,7 +173,7 @@ def failing_setup() -> Iterator[list[str]]:
     seen: list[str] = []
 
     def decide(
-        engine: Engine, host: Resource, extension: Mapping[str, Any]
+        engine: ArmSim, host: Resource, extension: Mapping[str, Any]
     ) -> extensions.ScriptResult:
         seen.append(host.id)
         return extensions.ScriptResult(1, "OutSystems setup failed: no route to SQL (line 12)")

@@ -35,9 +35,16 @@ from localdev.armsim import extensions
 from localdev.armsim.hooks import ArmSim
 from localdev.armsim.server import SimulatorServer
 from localdev.armsim.store import Resource
-from tests.integration.armsim import bodies
-from tests.integration.armsim.conftest import SUBSCRIPTION, Clients, error_of, message_of
-from tests.integration.armsim.raw import NETWORK_API, SQL_API, Raw
+from tests.support import armsim_bodies as bodies
+from tests.support.armsim_clients import (
+    NETWORK_API,
+    SQL_API,
+    SUBSCRIPTION,
+    Clients,
+    Raw,
+    error_of,
+    message_of,
+)
 
 G = bodies.GROUP
 GROUP_ID = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{G}"

@@ -12,7 +12,7 @@ from azure.durable_functions.models.OrchestrationRuntimeStatus import Orchestrat
 
 from localdev.host.durable.engine import DurableEngine
 from localdev.host.durable.store import TaskHubStore
-from tests.integration.host.conftest import HostClient
+from tests.support.host_apps import HostClient
 
 
 def sdk_client(client: HostClient) -> df.DurableOrchestrationClient:
@@ -237,7 +237,7 @@ async def test_timer_with_a_durable_client_starts_an_orchestration(
 
 async def test_activity_concurrency_follows_host_json() -> None:
     from localdev.host.testing import running_host
-    from tests.integration.host.conftest import APPS
+    from tests.support.host_apps import APPS
 
     async with running_host(APPS / "throttled_app") as host:
         assert host.config.hub_name == "ThrottledHub"

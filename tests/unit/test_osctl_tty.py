@@ -42,6 +42,10 @@ def fake(server: FakeApi) -> FakeApi:
     return server
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Terminal:
     """A child process on a 120x40 pseudo-terminal; everything it draws is kept in `screen`."""
 
@@ -63,6 +67,10 @@ class Terminal:
             cwd=ROOT,
             env=env,
             start_new_session=True,
+            # A shell without job control starts background commands with SIGINT ignored, and a
+            # child inherits that (Python then installs no KeyboardInterrupt handler): give the
+            # child the default disposition a terminal user's osctl has.
+            preexec_fn=_default_sigint,
         )
         os.close(slave)
         self._master = master

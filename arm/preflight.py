@@ -16,7 +16,7 @@ from azure.core.rest import HttpRequest
 from arm.live import parallel
 from arm.operations import Sender, TransientArmError, error_of, raise_for_status
 from outsystems.errors import FieldError
-from outsystems.names import NAMING_TAG, SOLUTION_TAG, NamingScheme
+from outsystems.names import NamingScheme
 from outsystems.preflight import (
     Read,
     allowed_vnet_problems,
@@ -25,10 +25,11 @@ from outsystems.preflight import (
     route_table_ids,
     subnet_problems,
 )
+from outsystems.resource_types import RESOURCE_GROUP, SUBNET, api_version
 from outsystems.spec import PlatformSpec
-from outsystems.topology import RESOURCE_GROUP, api_version
+from outsystems.tags import NAMING_TAG, SOLUTION_TAG
 
-NETWORK_API_VERSION = api_version("Microsoft.Network/virtualNetworks/subnets")
+NETWORK_API_VERSION = api_version(SUBNET)
 GROUP_API_VERSION = api_version(RESOURCE_GROUP)
 #: Retried later rather than judged now.
 _TRANSIENT = frozenset({408, 429})

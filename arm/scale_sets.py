@@ -27,13 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from outsystems.names import (
-    ENVIRONMENT_TAG,
-    MANAGED_BY_TAG,
-    MANAGED_BY_VALUE,
-    SOLUTION_TAG,
-)
 from outsystems.policy import POLICY_MAC_TAG, has_valid_mac, is_policy_tag
+from outsystems.resource_types import SCALE_SET, api_version, subscription_of
+from outsystems.tags import ENVIRONMENT_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE, SOLUTION_TAG
 
 if TYPE_CHECKING:
     from arm.connection import ArmConnection
@@ -41,9 +37,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: `subscription_of` moved to `outsystems.resource_types`; it stays importable from here (strict
+#: mypy re-exports only what `__all__` lists; this module's own names need no listing) until the
+#: branches written against the old home are merged. The lead then removes this list.
+__all__ = ["subscription_of"]
+
 #: The Compute API version the topology uses for scale sets.
-SCALE_SET_API_VERSION = "2026-04-01"
-SCALE_SET_TYPE = "Microsoft.Compute/virtualMachineScaleSets"
+SCALE_SET_API_VERSION = api_version(SCALE_SET)
+SCALE_SET_TYPE = SCALE_SET
 
 
 @dataclass(frozen=True)
@@ -173,14 +174,6 @@ def scaling_key(environ: Mapping[str, str] | None = None) -> bytes:
     from outsystems.policy import scaling_policy_key
 
     return scaling_policy_key(required("PLATFORM_KEY_SEED", environ))
-
-
-def subscription_of(resource_id: str) -> str:
-    """The subscription id in an ARM id."""
-    parts = resource_id.strip("/").split("/")
-    if len(parts) < 2 or parts[0].lower() != "subscriptions":
-        raise ValueError(f"{resource_id!r} is not an ARM resource id")
-    return parts[1]
 
 
 def read_scale_set(sender: Sender, resource_id: str, key: bytes, **options: Any) -> ScaleSetInfo:

@@ -16,8 +16,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Final, Literal
 
-from outsystems.spec import PlatformSpec
-from outsystems.topology import (
+from outsystems.resource_types import (
     APP_GATEWAY,
     BASTION_HOST,
     SCALE_SET,
@@ -25,10 +24,9 @@ from outsystems.topology import (
     SQL_SERVER,
     VM,
     VM_EXTENSION,
-    Resource,
-    ResourceGraph,
-    build_topology,
 )
+from outsystems.spec import PlatformSpec
+from outsystems.topology import Resource, ResourceGraph, build_topology
 
 EnvironmentStatus = Literal["Pending", "Running", "Succeeded", "Failed", "Canceled", "Deleted"]
 

@@ -16,7 +16,8 @@ from typing import Any, Final, Literal
 
 from outsystems.placeholders import placeholders_in
 from outsystems.policy import PolicyTagError, ScalingPolicy, policy_from_tags
-from outsystems.topology import SCALE_SET, Resource, ResourceGraph
+from outsystems.resource_types import SCALE_SET
+from outsystems.topology import Resource, ResourceGraph
 
 Action = Literal["create", "update", "noop"]
 

@@ -40,8 +40,6 @@ from outsystems.errors import FieldError, SpecError
 from outsystems.names import (
     BASTION_SUBNET,
     ENVIRONMENTS,
-    NAMING_TAG,
-    PLATFORM_TAG_KEYS,
     Environment,
     NamingScheme,
     default_resource_group,
@@ -55,6 +53,7 @@ from outsystems.policy import (
     ScheduleWindow,
     policy_to_tags,
 )
+from outsystems.tags import NAMING_TAG, PLATFORM_TAG_KEYS
 
 DEFAULT_VM_SIZE: Final = "Standard_F4s_v2"
 DEFAULT_ADDRESS_SPACE: Final = "10.0.0.0/16"

@@ -533,7 +533,7 @@ async def delete_platform(
 
 def _platform_groups(subscriptions: tuple[str, ...]) -> list[dict[str, str]]:
     from arm.live import parallel, resource_groups
-    from outsystems.names import MANAGED_BY_TAG, MANAGED_BY_VALUE, SOLUTION_TAG
+    from outsystems.tags import MANAGED_BY_TAG, MANAGED_BY_VALUE, SOLUTION_TAG
 
     found = []
     for subscription, groups in zip(

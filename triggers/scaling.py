@@ -62,7 +62,7 @@ class _RefusedError(Exception):
 async def _farm(client: df.DurableOrchestrationClient, solution_id: str) -> Farm:
     """The farm of a platform, from the spec of its last operation (`_RefusedError` if none)."""
     from outsystems.deployment import graph_of
-    from outsystems.topology import SCALE_SET
+    from outsystems.resource_types import SCALE_SET
 
     # Unknown too once the last operation removed production (the farm is gone).
     standing = await standing_platform(client, solution_id, ("prod",))

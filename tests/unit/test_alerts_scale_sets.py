@@ -36,7 +36,7 @@ from outsystems.policy import (
     policy_to_tags,
     scaling_policy_key,
 )
-from outsystems.topology import SCALE_SET, api_version
+from outsystems.resource_types import SCALE_SET, api_version
 
 VMSS = (
     "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/acme-rg/providers/"

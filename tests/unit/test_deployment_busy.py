@@ -9,7 +9,8 @@ import pytest
 
 from outsystems.deployment import BUSY_BACKOFF_SECONDS, MAX_ATTEMPTS, Walk, timeout_for
 from outsystems.plan import plan_resource, unsettled_state
-from outsystems.topology import APP_GATEWAY, Resource
+from outsystems.resource_types import APP_GATEWAY
+from outsystems.topology import Resource
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 GATEWAY = Resource(

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from outsystems.deployment import MAX_ATTEMPTS, Walk, display_name, timeout_for
+from outsystems.resource_types import NIC, NSG, SCALE_SET, VM, VNET
 from outsystems.teardown import Found, deletion_graph, rank, select
-from outsystems.topology import NIC, NSG, SCALE_SET, VM, VNET, Resource
+from outsystems.topology import Resource
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -181,7 +182,7 @@ def failed_with(resource: Resource, message: str) -> dict[str, Any]:
 
 def test_a_setup_that_exits_3010_runs_again_after_a_wait_then_succeeds() -> None:
     from outsystems.deployment import MAX_REBOOT_RERUNS, REBOOT_WAIT_SECONDS
-    from outsystems.topology import VM_EXTENSION
+    from outsystems.resource_types import VM_EXTENSION
 
     setup = res("vm/outsystems-setup", type_=VM_EXTENSION)
     walk = Walk("dev", [setup], [setup.id])
@@ -205,7 +206,7 @@ def test_a_setup_that_exits_3010_runs_again_after_a_wait_then_succeeds() -> None
 
 def test_a_setup_that_never_finishes_fails_naming_the_log() -> None:
     from outsystems.deployment import MAX_REBOOT_RERUNS, REBOOT_WAIT_SECONDS
-    from outsystems.topology import VM_EXTENSION
+    from outsystems.resource_types import VM_EXTENSION
 
     setup = res("vm/outsystems-setup", type_=VM_EXTENSION)
     walk = Walk("dev", [setup], [setup.id])
@@ -223,7 +224,7 @@ def test_a_setup_that_never_finishes_fails_naming_the_log() -> None:
 
 def test_other_exit_codes_and_other_types_do_not_rerun() -> None:
     from outsystems.deployment import reboot_requested
-    from outsystems.topology import VM_EXTENSION
+    from outsystems.resource_types import VM_EXTENSION
 
     assert reboot_requested(REBOOTED)
     assert not reboot_requested(REBOOTED.replace("3010", "1"))
@@ -246,8 +247,9 @@ def test_teardown_deletes_every_resource_after_whatever_references_it() -> None:
     import re
     from pathlib import Path
 
+    from outsystems.resource_types import ROLE_ASSIGNMENT, type_of
     from outsystems.spec import parse_spec
-    from outsystems.topology import ROLE_ASSIGNMENT, build_topology, type_of
+    from outsystems.topology import build_topology
 
     body = {**json.loads((Path("examples") / "spec-farm.json").read_text()), "bastion": True}
     graph = build_topology(

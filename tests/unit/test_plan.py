@@ -11,8 +11,9 @@ import pytest
 
 from outsystems.placeholders import placeholders_in
 from outsystems.plan import compare, plan, plan_resource
+from outsystems.resource_types import SCALE_SET, VM
 from outsystems.spec import PlatformSpec, parse_spec
-from outsystems.topology import SCALE_SET, VM, ResourceGraph, build_topology
+from outsystems.topology import ResourceGraph, build_topology
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SUB = "11111111-2222-3333-4444-555555555555"

@@ -28,18 +28,14 @@ from outsystems.placeholders import (
     tokens_in,
 )
 from outsystems.policy import policy_from_tags
-from outsystems.spec import PlatformSpec, parse_spec
-from outsystems.topology import (
+from outsystems.resource_types import (
     ACTION_GROUP,
     APP_GATEWAY,
     BASTION_HOST,
-    CPU_HIGH_THRESHOLD,
-    CPU_LOW_THRESHOLD,
     FILE_SHARE,
     IDENTITY,
     KEY_VAULT,
     KEY_VAULT_SECRET_TYPE,
-    KEY_VAULT_SECRETS_USER,
     METRIC_ALERT,
     NIC,
     NSG,
@@ -47,16 +43,21 @@ from outsystems.topology import (
     RESOURCE_GROUP,
     ROLE_ASSIGNMENT,
     SCALE_SET,
-    SETUP_SCRIPT_PARAMETERS,
     SQL_DATABASE,
     SQL_SERVER,
     SQL_VNET_RULE,
     STORAGE_ACCOUNT,
-    UNTAGGED_TYPES,
     VM,
     VM_EXTENSION,
     VNET,
     WAF_POLICY,
+)
+from outsystems.spec import PlatformSpec, parse_spec
+from outsystems.topology import (
+    CPU_HIGH_THRESHOLD,
+    CPU_LOW_THRESHOLD,
+    KEY_VAULT_SECRETS_USER,
+    SETUP_SCRIPT_PARAMETERS,
     GraphError,
     Resource,
     ResourceGraph,
@@ -64,6 +65,9 @@ from outsystems.topology import (
 )
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+#: Types that carry no ARM tags (file shares have metadata; SQL VNet rules and role
+#: assignments nothing; a vault secret's GET shows its vault's tags).
+UNTAGGED_TYPES = frozenset({FILE_SHARE, SQL_VNET_RULE, ROLE_ASSIGNMENT, KEY_VAULT_SECRET_TYPE})
 SUB = "11111111-2222-3333-4444-555555555555"
 CERT = "https://acme-kv.vault.azure.net/secrets/tls"
 

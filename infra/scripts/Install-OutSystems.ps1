@@ -1,36 +1,32 @@
 <#
 .SYNOPSIS
-Installs and configures OutSystems 11 on one VM or scale-set instance (run by the Custom Script Extension).
+Installs, upgrades and configures OutSystems 11 on one VM or scale-set instance.
 
 .DESCRIPTION
-Uses Outsystems.SetupTools 4.0.3.0 (why: tests/oracles/setuptools-4.0.3.0.json). Idempotent.
-Secrets are read from Key Vault with the managed identity; none is a parameter or logged.
-
-Exit codes: 0 set up; 1 failed (last line: "OutSystems setup failed: <message> (line N)");
-3010 not finished yet: a reboot or a background continuation was scheduled (scheduled task
-OutSystemsSetupResume); apply the extension again later to collect the outcome.
+Outsystems.SetupTools 4.0.3.0 (tests/oracles/setuptools-4.0.3.0.json); secrets from Key Vault.
+Modes, exit codes (0, 1, 3010) and last lines: docs/upgrades.md.
 #>
 [CmdletBinding()]
 param(
-    [Parameter(Mandatory = $true)][ValidateSet('controller', 'frontend', 'standalone', 'lifetime')][string]$Role,
-    [Parameter(Mandatory = $true)][ValidatePattern('^11\.\d+\.\d+(\.\d+)?$')][string]$PlatformVersion,
-    [Parameter(Mandatory = $true)][ValidatePattern('^11\.\d+\.\d+(\.\d+)?$')][string]$LifetimeVersion,
-    [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$DatabaseServer,
-    [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$PlatformCatalog,
-    [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$SessionCatalog,
-    [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$LoggingCatalog,
-    [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$DatabaseAdminUser,
-    [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$ControllerAddress,
-    [Parameter(Mandatory = $true)][ValidatePattern('^https://[^/\s]+/$')][string]$KeyVaultUri,
-    [Parameter(Mandatory = $true)][ValidatePattern('^[0-9A-Za-z-]{1,127}$')][string]$DatabaseAdminPasswordSecret,
-    [Parameter(Mandatory = $true)][ValidatePattern('^[0-9A-Za-z-]{1,127}$')][string]$PrivateKeySecret,
-    [Parameter(Mandatory = $true)][ValidatePattern('^[0-9A-Za-z-]{1,127}$')][string]$AdminPasswordSecret,
-    [Parameter(Mandatory = $true)][ValidatePattern('^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.ManagedIdentity/userAssignedIdentities/[^/]+$')][string]$IdentityResourceId,
-    [Parameter(Mandatory = $true)][ValidatePattern('^[a-z0-9]{3,24}$')][string]$StorageAccount,
-    [Parameter(Mandatory = $true)][ValidateNotNullOrEmpty()][string]$FileShare,
-    [Parameter(Mandatory = $true)][ValidatePattern('^\d{1,3}(\.\d{1,3}){3}/\d{1,2}(,\d{1,3}(\.\d{1,3}){3}/\d{1,2})*$')][string]$TrustedProxyAddresses,
-    # Setup: the extension. Resume: the continuation task. WatchTermination: the scale-in watcher.
-    [Parameter()][ValidateSet('Setup', 'Resume', 'WatchTermination')][string]$Mode = 'Setup'
+    [Parameter(Mandatory)][ValidateSet('controller', 'frontend', 'standalone', 'lifetime')][string]$Role,
+    [Parameter(Mandatory)][ValidatePattern('^11\.\d+\.\d+(\.\d+)?$')][string]$PlatformVersion,
+    [Parameter(Mandatory)][ValidatePattern('^11\.\d+\.\d+(\.\d+)?$')][string]$LifetimeVersion,
+    [Parameter(Mandatory)][string]$DatabaseServer,
+    [Parameter(Mandatory)][string]$PlatformCatalog,
+    [Parameter(Mandatory)][string]$SessionCatalog,
+    [Parameter(Mandatory)][string]$LoggingCatalog,
+    [Parameter(Mandatory)][string]$DatabaseAdminUser,
+    [Parameter(Mandatory)][string]$ControllerAddress,
+    [Parameter(Mandatory)][ValidatePattern('^https://[^/\s]+/$')][string]$KeyVaultUri,
+    [Parameter(Mandatory)][ValidatePattern('^[0-9A-Za-z-]{1,127}$')][string]$DatabaseAdminPasswordSecret,
+    [Parameter(Mandatory)][ValidatePattern('^[0-9A-Za-z-]{1,127}$')][string]$PrivateKeySecret,
+    [Parameter(Mandatory)][ValidatePattern('^[0-9A-Za-z-]{1,127}$')][string]$AdminPasswordSecret,
+    [Parameter(Mandatory)][ValidatePattern('^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.ManagedIdentity/userAssignedIdentities/[^/]+$')][string]$IdentityResourceId,
+    [Parameter(Mandatory)][ValidatePattern('^[a-z0-9]{3,24}$')][string]$StorageAccount,
+    [Parameter(Mandatory)][string]$FileShare,
+    [Parameter(Mandatory)][ValidatePattern('^\d{1,3}(\.\d{1,3}){3}/\d{1,2}(,\d{1,3}(\.\d{1,3}){3}/\d{1,2})*$')][string]$TrustedProxyAddresses,
+    # Setup, Upgrade: the extension; Resume, WatchTermination: tasks; the rest: Run Command.
+    [Parameter()][ValidateSet('Setup', 'Upgrade', 'Resume', 'WatchTermination', 'Drain', 'HoldDeployments', 'Serve')][string]$Mode = 'Setup'
 )
 
 Set-StrictMode -Version Latest
@@ -49,12 +45,18 @@ $LogDir = Join-Path $StateDir 'logs'
 $Stamp = '{0:yyyyMMddTHHmmssZ}' -f (Get-Date).ToUniversalTime()
 $ModuleLog = "setuptools-$Stamp.log"
 $DataVolumeLabel = 'OutSystems'
+$Computer = $env:COMPUTERNAME.ToLowerInvariant()
 $ImdsBase = 'http://169.254.169.254/metadata'
 $ResumeTask = 'OutSystemsSetupResume'
 $RebootTask = 'OutSystemsSetupReboot'
 $WatchTask = 'OutSystemsScaleInWatch'
 $DrainRule = 'OutSystems-Draining'
+# SetupTools Lib/Constants.ps1 ($OSServices).
 $SchedulerService = 'OutSystems Scheduler Service'
+$DeploymentService = 'OutSystems Deployment Service'
+# The gateways' probe (outsystems/topology.py).
+$HealthPath = '/servicecenter/_ping.aspx'
+$HealthWaitMinutes = 10
 # Custom Script Extension: 90 minutes per run, no restart inside the script.
 $RunBudgetMinutes = 80
 $LockWaitMinutes = 60
@@ -63,6 +65,10 @@ $MaxReboots = 3
 $Started = Get-Date
 $IsFrontend = $Role -eq 'frontend'
 $HostsServiceCenter = -not $IsFrontend
+# LifeTime's installer bundles its Platform Server.
+$Product, $TargetVersion = if ($Role -eq 'lifetime') { 'LifeTime', $LifetimeVersion } else { 'Platform Server', $PlatformVersion }
+$Outcome = ''
+$Pending = 'continuing in the background'
 $Secrets = New-Object System.Collections.Generic.List[string]
 $ScriptArguments = @{}
 foreach ($name in $PSBoundParameters.Keys) { $ScriptArguments[$name] = $PSBoundParameters[$name] }
@@ -285,13 +291,14 @@ function Request-Continuation([hashtable]$State, [string]$Reason, [switch]$Reboo
         Register-SystemTask $RebootTask @(New-ScheduledTaskTrigger -Once -At (Get-Date).AddMinutes(3)) "-NoProfile -Command `"shutdown.exe /r /t 0 /d p:4:2 /c 'OutSystems setup'`"" (New-TimeSpan -Minutes 10)
     }
     Save-SetupState $State
-    Write-Step "Continuation: $Reason; task $ResumeTask will finish the setup$(if ($Reboot) { ' after the reboot' }); apply the extension again later to collect the outcome"
+    $script:Pending = "$(if ($Reboot) { 'reboot pending' } else { 'continuing in the background' }) ($Reason)"
+    Write-Step "Continuation: task $ResumeTask finishes the setup; $Pending"
     return 3010
 }
 
 function Test-RunBudget([hashtable]$State, [string]$NextStep, [int]$Minutes) {
     # A step that may not end inside the extension's run goes to the background task instead.
-    if ($Mode -eq 'Setup' -and ((Get-Date) - $Started).TotalMinutes + $Minutes -gt $RunBudgetMinutes) {
+    if ($Mode -ne 'Resume' -and ((Get-Date) - $Started).TotalMinutes + $Minutes -gt $RunBudgetMinutes) {
         return (Request-Continuation $State "'$NextStep' may not end within the extension's 90 minutes")
     }
     return 0
@@ -300,7 +307,7 @@ function Test-RunBudget([hashtable]$State, [string]$NextStep, [int]$Minutes) {
 function Enter-SetupLock {
     # One setup at a time: the extension's run and the continuation task share this lock.
     $mutex = New-Object System.Threading.Mutex ($false, 'Global\OutSystemsSetup')
-    $wait = if ($Mode -eq 'Setup') { [timespan]::FromMinutes($LockWaitMinutes) } else { [timespan]::FromHours(4) }
+    $wait = if ($Mode -ne 'Resume') { [timespan]::FromMinutes($LockWaitMinutes) } else { [timespan]::FromHours(4) }
     try {
         if (-not $mutex.WaitOne($wait)) { $mutex.Dispose(); return $null }
     }
@@ -339,8 +346,8 @@ function Invoke-Preflight {
     }
     try {
         $headers = Get-ShareHeaders
-        New-ShareDirectory $env:COMPUTERNAME.ToLowerInvariant() $headers
-        $probe = "$($env:COMPUTERNAME.ToLowerInvariant())/preflight.txt"
+        New-ShareDirectory $Computer $headers
+        $probe = "$Computer/preflight.txt"
         Send-ShareFile ([Text.Encoding]::UTF8.GetBytes((Get-Date).ToUniversalTime().ToString('o'))) $probe $headers
         Invoke-RestMethod -Method Delete -Uri (Get-ShareUri $probe) -Headers $headers -UseBasicParsing | Out-Null
     }
@@ -399,7 +406,7 @@ function Resolve-OSVersion([string]$Requested, [string]$Application) {
 function Install-Prerequisites([hashtable]$State) {
     $target = [version]($PlatformVersion.Split('.')[0..2] -join '.')
     if ($State['prereqs'] -eq "$target") { return 0 }
-    Write-Step "Prerequisites: hardware and software checks, then IIS, .NET and hosting bundles for $target"
+    Write-Step "Prerequisites: checks, IIS, .NET and hosting bundles for $target"
     Test-OSServerHardwareReqs -MajorVersion '11' -ErrorAction Stop | Out-Null
     Test-OSServerSoftwareReqs -MajorVersion '11' -ErrorAction Stop | Out-Null
     # MinorVersion/PatchVersion pick the hosting bundle (.NET 8 from 11.27 in the 4.0 line).
@@ -411,33 +418,40 @@ function Install-Prerequisites([hashtable]$State) {
     return 0
 }
 
-function Install-PlatformServer([hashtable]$State, [string]$InstallDir) {
-    $installed = Get-OSServerVersion -ErrorAction SilentlyContinue
-    $arguments = @{ InstallDir = $InstallDir; ErrorAction = 'Stop' }
-    if ($Role -eq 'lifetime') {
-        # LifeTime ships as its own installer bundling its Platform Server.
-        if ($installed -and $State['lifetimeInstalled'] -eq $LifetimeVersion) { return 0 }
-        $arguments['Version'] = Resolve-OSVersion $LifetimeVersion 'Lifetime'
-        $arguments['WithLifetime'] = $true
+function Get-InstalledVersion {
+    # What Install-OSServer compares (SetupTools Lib/PlatformSetup.ps1); Get-OSServerInfo would
+    # log the private key's end.
+    $name = if ($Role -eq 'lifetime') { 'LifeTime' } else { 'Server' }
+    $key = Get-ItemProperty -LiteralPath 'HKLM:\SOFTWARE\OutSystems\Installer\Server' -ErrorAction SilentlyContinue
+    if ($key -and $key.PSObject.Properties[$name]) { return [string]$key.$name }
+}
+
+function Compare-InstalledVersion {
+    # -1 older, 0 the request (any build of a three-part one), 1 newer, $null none.
+    $installed = Get-InstalledVersion
+    if ($installed) { return ([version](($installed.Split('.') | Select-Object -First ($TargetVersion.Split('.').Count)) -join '.')).CompareTo([version]$TargetVersion) }
+}
+
+function Confirm-TargetVersion([hashtable]$State) {
+    # upgrade-platform.md: the new installer over the old (Install-OSServer, in place); no downgrade.
+    $order = Compare-InstalledVersion
+    if ($null -eq $order) {
+        if ($Mode -eq 'Upgrade') { throw "nothing to upgrade: $Product is not installed" }
+        $State['freshInstall'] = '1'
     }
-    else {
-        if ($installed -and $PlatformVersion -match '^\d+\.\d+\.\d+\.\d+$' -and [version]$installed -eq [version]$PlatformVersion) { return 0 }
-        if ($installed -and $State['platformRequested'] -eq $PlatformVersion) { return 0 }
-        $target = Resolve-OSVersion $PlatformVersion 'PlatformServer'
-        if ($installed -and [version]$installed -gt [version]$target) {
-            throw "Platform Server $installed is newer than the requested $target; downgrades are not supported."
-        }
-        $arguments['Version'] = $target
-    }
-    if (-not $installed -or [version]$installed -ne [version]$arguments['Version']) {
-        Write-Step "Platform Server: installing $($arguments['Version'])$(if ($Role -eq 'lifetime') { ' with LifeTime' }) in $InstallDir"
-        # Since SetupTools 3.19.0.0 RabbitMQ comes with the configuration, not the installer.
-        $result = Install-OSServer @arguments
-        if (-not $result.Success) { throw "Platform Server installation failed: $($result.Message)" }
-        if ($result.RebootNeeded) { return (Request-Continuation $State 'the Platform Server installer needs a reboot' -Reboot) }
-    }
-    if ($Role -eq 'lifetime') { $State['lifetimeInstalled'] = $LifetimeVersion } else { $State['platformRequested'] = $PlatformVersion }
+    elseif ($order -gt 0) { throw "downgrade refused: $Product $(Get-InstalledVersion) is installed, $TargetVersion was requested" }
+    elseif ($order -lt 0 -and -not $State['upgradeFrom']) { $State['upgradeFrom'] = Get-InstalledVersion }
     Save-SetupState $State
+}
+
+function Install-PlatformServer([hashtable]$State, [string]$InstallDir) {
+    if ((Compare-InstalledVersion) -eq 0) { return 0 }
+    $version = Resolve-OSVersion $TargetVersion $(if ($Role -eq 'lifetime') { 'Lifetime' } else { 'PlatformServer' })
+    Write-Step "$($Product): installing $version"
+    # Since SetupTools 3.19.0.0 RabbitMQ comes with the configuration, not the installer.
+    $result = Install-OSServer -InstallDir $InstallDir -Version $version -WithLifetime:($Role -eq 'lifetime') -ErrorAction Stop
+    if (-not $result.Success) { throw "$Product installation failed: $($result.Message)" }
+    if ($result.RebootNeeded) { return (Request-Continuation $State "the $Product installer needs a reboot" -Reboot) }
     return 0
 }
 
@@ -559,8 +573,18 @@ function Invoke-ServerConfiguration([hashtable]$State) {
         # /CreateUpgradeCacheInvalidationService installs or reconfigures RabbitMQ and Erlang.
         $apply['ConfigureCacheInvalidationService'] = $true
     }
-    Write-Step 'Configuration: applying (configuration tool)'
+    # config-tool-ref.md, upgrade from OutSystems 11: /UpgradeEnvironment publishes Service Center
+    # and System Components and starts the modules preparation (upgrade-platform.md's "Apply and
+    # Exit"); SetupTools' /SetupInstall "creates or upgrades" the models.
+    $upgrade = $HostsServiceCenter -and ($State['upgradeFrom'] -or ($State['systemComponents'] -and $State['systemComponents'] -ne $serverVersion))
+    if ($upgrade) { $apply['UpgradeEnvironment'] = $true }
+    Write-Step "Configuration: applying$(if ($upgrade) { ' with the environment upgrade' })"
     Set-OSServerConfig @apply | Out-Null
+    if ($upgrade) {
+        # Publish-OSPlatformLifetime wants Service Center flagged at this version (skips if so).
+        Install-OSPlatformServiceCenter -ErrorAction Stop | Out-Null
+        $State['systemComponents'] = $serverVersion
+    }
     $State['configuration'] = $fingerprint
     Save-SetupState $State
 }
@@ -578,7 +602,7 @@ function Invoke-ConfigurationTool([string[]]$Arguments, [string]$What) {
 function Set-AdminPassword {
     # Every run: Key Vault stays the one truth (rotation: change the secret, apply the extension).
     if (-not $HostsServiceCenter) { return }
-    Write-Step 'Admin password: setting the Platform Server admin password from Key Vault'
+    Write-Step 'Admin password: setting it from Key Vault'
     Invoke-ConfigurationTool @('/SetPlatformServerAdminPassword', $AdminPassword) '/SetPlatformServerAdminPassword'
 }
 
@@ -684,7 +708,7 @@ function Set-FirewallRules {
 
 function Register-ScaleInWatcher {
     if (-not $IsFrontend) { return }
-    Write-Step "Scale-in: watching scheduled events for a Terminate of this instance (task $WatchTask)"
+    Write-Step "Scale-in: task $WatchTask watches for a Terminate event"
     $triggers = @((New-ScheduledTaskTrigger -AtStartup), (New-ScheduledTaskTrigger -Once -At (Get-Date).AddMinutes(1)))
     Register-SystemTask $WatchTask $triggers (Get-ScriptArguments 'WatchTermination') ([timespan]::Zero)
 }
@@ -710,24 +734,67 @@ function Watch-TerminateNotification {
     }
 }
 
-function Stop-TakingTraffic {
-    # Refusing new connections from the gateway fails its probe; open ones drain. No timer starts.
+function Block-GatewayTraffic {
+    # Refusing new connections from the gateway fails its probe; open ones drain.
     if (-not (Get-NetFirewallRule -Name $DrainRule -ErrorAction SilentlyContinue)) {
         New-NetFirewallRule -Name $DrainRule -DisplayName $DrainRule -Direction Inbound -Action Block -Protocol TCP -LocalPort @(80, 443) -RemoteAddress ($TrustedProxyAddresses.Split(',')) | Out-Null
     }
+}
+
+function Enable-OSService([string]$Name) {
+    # Start-Service cannot start a Disabled service (Microsoft's Start-Service reference).
+    Set-Service -Name $Name -StartupType Automatic
+    Start-Service -Name $Name
+}
+
+function Set-FrontendService {
+    # A front-end's part of balanced-upgrade-highly-loaded-farms.md; the gateway's pool is not.
+    if (-not $IsFrontend) { throw "-Mode $Mode is for front-ends, not a $Role" }
+    switch ($Mode) {
+        'Drain' { Block-GatewayTraffic; 'drained' }
+        'HoldDeployments' {
+            # Its step 2 (Service Center's Disable) as balanced-app-deploy.md step 3 does it.
+            Stop-Service -Name $DeploymentService -Force
+            Set-Service -Name $DeploymentService -StartupType Disabled
+            'holding deployments'
+        }
+        'Serve' {
+            Get-NetFirewallRule -Name $DrainRule -ErrorAction SilentlyContinue | Remove-NetFirewallRule
+            # Releases a hold too (balanced-app-deploy.md step 8).
+            Enable-OSService $DeploymentService
+            'serving'
+        }
+    }
+}
+
+function Complete-Upgrade([hashtable]$State) {
+    if (-not $State['upgradeFrom']) { return }
+    # balanced-upgrade-highly-loaded-farms.md step 7.
+    if ($IsFrontend) { Enable-OSService $DeploymentService }
+    # Health gate: the gateway's probe path answers here (a drained server is not probed).
+    $deadline = (Get-Date).AddMinutes($HealthWaitMinutes)
+    while ($true) {
+        try { Invoke-RestMethod -Uri "http://localhost$HealthPath" -UseBasicParsing -TimeoutSec 30 | Out-Null; return }
+        catch { if ((Get-Date) -gt $deadline) { throw "health check: $HealthPath failed for $HealthWaitMinutes minutes after the upgrade ($($_.Exception.Message))" } }
+        Start-Sleep -Seconds 20
+    }
+}
+
+function Stop-TakingTraffic {
+    # Scale-in: no new connections, no timer starts.
+    Block-GatewayTraffic
     Stop-Service -Name $SchedulerService -Force -ErrorAction SilentlyContinue
     # No unattended way to delete a server registration exists: leave a note on the share.
     try {
         $headers = Get-ShareHeaders
         New-ShareDirectory 'terminated' $headers
-        Send-ShareFile ([Text.Encoding]::UTF8.GetBytes("$env:COMPUTERNAME $((Get-Date).ToUniversalTime().ToString('o'))")) "terminated/$($env:COMPUTERNAME.ToLowerInvariant()).txt" $headers
+        Send-ShareFile ([Text.Encoding]::UTF8.GetBytes("$env:COMPUTERNAME $((Get-Date).ToUniversalTime().ToString('o'))")) "terminated/$Computer.txt" $headers
     }
     catch { Write-Step "Scale-in: note not written to the share ($($_.Exception.Message))" }
 }
 
 function Copy-SetupArtifacts([string]$TranscriptPath) {
     # The Marketplace layout: <computer>/server.hsconf, <computer>/logs/*; all scrubbed first.
-    $computer = $env:COMPUTERNAME.ToLowerInvariant()
     $files = @{ "logs/$(Split-Path -Leaf $TranscriptPath)" = $TranscriptPath; "logs/$ModuleLog" = (Join-Path $LogDir $ModuleLog); 'logs/ConfigurationTool.log' = (Join-Path $env:SystemRoot 'Temp\ConfigurationTool.log') }
     foreach ($log in @(Get-ChildItem -Path (Join-Path $env:SystemRoot 'Temp') -Filter '*.log' -ErrorAction SilentlyContinue | Where-Object { $_.Name -like 'PlatformServer*' -or $_.Name -like 'LifeTime*' })) {
         $files["logs/$($log.Name)"] = $log.FullName
@@ -767,41 +834,46 @@ function Invoke-Setup([hashtable]$State) {
     if ($State['rebootRequestedAt']) {
         $boot = (Get-CimInstance -ClassName Win32_OperatingSystem).LastBootUpTime.ToUniversalTime()
         if ($boot -lt [datetime]::Parse($State['rebootRequestedAt']).ToUniversalTime()) {
-            Write-Step 'Continuation: the requested reboot has not happened yet'
+            $script:Pending = 'reboot pending (requested, not yet done)'
             return 3010
         }
         $State.Remove('rebootRequestedAt')
         Save-SetupState $State
         Unregister-SystemTask $RebootTask
     }
-    if ($Mode -eq 'Setup' -and "$($State['lastOutcome'])".StartsWith('Resume')) {
-        Write-Step "Continuation: the background run after the reboot ended: $($State['lastOutcome'])"
+    if ($Mode -ne 'Resume' -and "$($State['lastOutcome'])".StartsWith('Resume')) {
+        Write-Step "Continuation: the background run ended: $($State['lastOutcome'])"
     }
     Invoke-Preflight
-    Write-Step "OutSystems setup ($Mode): role $Role, Platform Server $PlatformVersion$(if ($Role -eq 'lifetime') { ", LifeTime $LifetimeVersion" }), controller $ControllerAddress"
+    Write-Step "OutSystems setup ($Mode): role $Role, $Product $TargetVersion, controller $ControllerAddress"
+    Confirm-TargetVersion $State
     Initialize-DataDisk
     $installDir = Get-InstallDir
     Import-SetupTools
-    # Minutes each step may take at most (the controller wait is part of the configuration).
-    $steps = [ordered]@{ 'prerequisites' = 20; 'Platform Server' = 20; 'configuration' = 30; 'publication' = 30; 'LifeTime' = 30; 'tuning' = 5 }
+    # Minutes each step may take at most.
+    $steps = [ordered]@{ 'prerequisites' = 20; 'Platform Server' = 20; 'configuration' = $(if ($State['upgradeFrom']) { 45 } else { 30 }); 'publication' = 30; 'LifeTime' = 30; 'tuning' = $HealthWaitMinutes + 5 }
     foreach ($step in $steps.Keys) {
         $code = Test-RunBudget $State $step $steps[$step]
         if ($code -eq 0) {
             $code = @(switch ($step) {
-                    'prerequisites' { Install-Prerequisites $State }
-                    'Platform Server' { Install-PlatformServer $State $installDir }
-                    'configuration' { Disable-DeploymentControllerOnFrontend; Invoke-ServerConfiguration $State; Set-AdminPassword; Set-TlsOffloading; 0 }
-                    'publication' { Publish-SystemComponents $State; 0 }
-                    'LifeTime' { Publish-Lifetime $State; 0 }
-                    'tuning' { Set-ServerTuning $State; Set-FirewallRules; Register-ScaleInWatcher; 0 }
-                })[-1]
+                'prerequisites' { Install-Prerequisites $State }
+                'Platform Server' { Install-PlatformServer $State $installDir }
+                'configuration' { Disable-DeploymentControllerOnFrontend; Invoke-ServerConfiguration $State; Set-AdminPassword; Set-TlsOffloading; 0 }
+                'publication' { Publish-SystemComponents $State; 0 }
+                'LifeTime' { Publish-Lifetime $State; 0 }
+                'tuning' { Set-ServerTuning $State; Set-FirewallRules; Register-ScaleInWatcher; Complete-Upgrade $State; 0 }
+            })[-1]
         }
         if ($code -ne 0) { return $code }
     }
     if ($Role -eq 'controller') {
-        Write-Step "Controller: outside the HTTP(S) workload; disable this server's front-end role in Service Center > Administration > Servers (OutSystems has no unattended switch for it)"
+        Write-Step "Controller: disable its front-end role in Service Center > Administration > Servers (no unattended switch exists)"
     }
-    Write-Step 'OutSystems setup: done'
+    # The last line (docs/upgrades.md); a continuation leaves it to the extension's next run.
+    $now = Get-InstalledVersion
+    $from = $State['upgradeFrom']
+    $script:Outcome = "$(if ($from -and $from -ne $now) { "upgraded $Product $from to" } elseif ($State['freshInstall']) { "installed $Product" } else { "already at $Product" }) $now (role $Role)"
+    if ($Mode -ne 'Resume') { $State.Remove('upgradeFrom'); $State.Remove('freshInstall') }
     return 0
 }
 
@@ -810,6 +882,12 @@ function Invoke-Setup([hashtable]$State) {
 if ($Mode -eq 'WatchTermination') {
     Watch-TerminateNotification
     exit 0
+}
+if ($Mode -in 'Drain', 'HoldDeployments', 'Serve') {
+    # Quick and secret-free: no lock, no transcript.
+    try { $line, $code = "OutSystems front-end $(@(Set-FrontendService)[-1])", 0 }
+    catch { $line, $code = "OutSystems setup failed: $($_.Exception.Message) (line $($_.InvocationInfo.ScriptLineNumber))", 1 }
+    Write-Host $line; [Console]::Error.WriteLine($line); exit $code
 }
 
 New-Item -ItemType Directory -Force -Path $LogDir | Out-Null
@@ -828,7 +906,7 @@ try {
     else {
         $state = Read-SetupState
         $exitCode = @(Invoke-Setup $state)[-1]
-        if ($exitCode -eq 3010) { $lastLine = 'OutSystems setup not finished: it continues after a reboot or in the background; apply the extension again later' }
+        $lastLine = if ($exitCode -eq 3010) { "OutSystems setup not finished: $Pending; apply the extension again later" } else { "OutSystems setup succeeded: $Outcome" }
     }
 }
 catch {

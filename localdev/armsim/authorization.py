@@ -40,14 +40,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from localdev.armsim.catalog import canonical_type, spec_for
 from localdev.armsim.errors import ArmError
+from localdev.armsim.messages import SimRequest
 from localdev.armsim.paths import ResourcePath, Route, key, parse_resource_id
-
-if TYPE_CHECKING:
-    from localdev.armsim.engine import SimRequest
 
 GROUPS = "Microsoft.Resources/subscriptions/resourceGroups"
 ROLE_ASSIGNMENTS = "microsoft.authorization/roleassignments"

@@ -14,18 +14,17 @@ import hashlib
 import ipaddress
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from localdev.armsim import extensions
+from localdev.armsim.bodies import references_of
+from localdev.armsim.catalog import spec_for
 from localdev.armsim.errors import ArmError
-from localdev.armsim.hooks import Behaviour, properties_of
+from localdev.armsim.hooks import ArmSim, Behaviour, properties_of
 from localdev.armsim.network import public_ip_nat_gateway
 from localdev.armsim.paths import ResourcePath, Route, key
 from localdev.armsim.store import Operation, Resource, iso
 from localdev.armsim.validation import get_path, is_windows, subnet_prefixes, vcpus_of
-
-if TYPE_CHECKING:
-    from localdev.armsim.engine import Engine
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -73,14 +72,14 @@ def subnet_networks(subnet: Resource) -> list[Network]:
     return subnet_prefixes(subnet.body.get("properties") or {})
 
 
-def allocate_ip(engine: Engine, subnet: Resource, owner_id: str, requested: str | None) -> str:
+def allocate_ip(engine: ArmSim, subnet: Resource, owner_id: str, requested: str | None) -> str:
     """Reserve a private IP for an owner: the requested one (static) or the first free one."""
     address = find_ip(engine, subnet, owner_id, requested)
     engine.store.reserve_ip(subnet.id, address, owner_id)
     return address
 
 
-def find_ip(engine: Engine, subnet: Resource, owner_id: str, requested: str | None) -> str:
+def find_ip(engine: ArmSim, subnet: Resource, owner_id: str, requested: str | None) -> str:
     """The address an owner would get in a subnet, without reserving it."""
     networks = [n for n in subnet_networks(subnet) if n.version == 4]
     taken = engine.store.ip_reservations.get(key(subnet.id), {})
@@ -129,7 +128,7 @@ def find_ip(engine: Engine, subnet: Resource, owner_id: str, requested: str | No
     )
 
 
-def free_addresses(engine: Engine, subnet: Resource) -> int:
+def free_addresses(engine: ArmSim, subnet: Resource) -> int:
     """How many addresses a subnet can still hand out."""
     taken = engine.store.ip_reservations.get(key(subnet.id), {})
     total = 0
@@ -159,7 +158,7 @@ def _vnet_space(body: Mapping[str, Any]) -> list[Network]:
     return [ipaddress.ip_network(str(p)) for p in prefixes]
 
 
-def _subnet_in_use(engine: Engine, subnet: Resource) -> str | None:
+def _subnet_in_use(engine: ArmSim, subnet: Resource) -> str | None:
     taken = engine.store.ip_reservations.get(key(subnet.id), {})
     if taken:
         return next(iter(taken.values()))
@@ -167,7 +166,7 @@ def _subnet_in_use(engine: Engine, subnet: Resource) -> str | None:
     for other in engine.store.resources.values():
         if key(other.id).startswith(doomed) or other.type == SUBNET_TYPE:
             continue
-        for reference in engine.references_of(engine.spec(other), other.body):
+        for reference in references_of(spec_for(other.type), other.body):
             if key(reference) == doomed:
                 return other.id
     return None
@@ -177,7 +176,7 @@ class VirtualNetwork(Behaviour):
     """A VNet owns its subnets: the inline `subnets` list is the complete set."""
 
     def check(
-        self, engine: Engine, path: ResourcePath, body: dict[str, Any], existing: Resource | None
+        self, engine: ArmSim, path: ResourcePath, body: dict[str, Any], existing: Resource | None
     ) -> None:
         space = _vnet_space(body)
         inline = get_path(body, "properties.subnets") or []
@@ -200,7 +199,7 @@ class VirtualNetwork(Behaviour):
                         "order to delete the subnet, delete all the resources within the subnet.",
                     )
 
-    def applied(self, engine: Engine, resource: Resource, previous: dict[str, Any] | None) -> None:
+    def applied(self, engine: ArmSim, resource: Resource, previous: dict[str, Any] | None) -> None:
         properties = resource.body.setdefault("properties", {})
         inline = properties.pop("subnets", None) or []
         wanted = {str(s["name"]).lower(): s for s in inline}
@@ -226,18 +225,18 @@ class VirtualNetwork(Behaviour):
                 # A PUT of the VNet applies its inline subnets again, failed ones included.
                 child.body, child.state, child.changed = body, resource.state, engine.now
 
-    def completed(self, engine: Engine, resource: Resource, op: Operation | None) -> None:
+    def completed(self, engine: ArmSim, resource: Resource, op: Operation | None) -> None:
         for child in engine.store.children(resource.id, SUBNET_TYPE):
             if child.state in {"Creating", "Updating"}:
                 child.state = "Succeeded"
 
-    def failed(self, engine: Engine, resource: Resource, op: Operation) -> None:
+    def failed(self, engine: ArmSim, resource: Resource, op: Operation) -> None:
         for child in engine.store.children(resource.id, SUBNET_TYPE):
             if child.state in {"Creating", "Updating"}:
                 child.state = "Failed"
 
     def decorate(
-        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+        self, engine: ArmSim, resource: Resource, view: dict[str, Any], expand: str
     ) -> None:
         properties_of(view)["subnets"] = [
             engine.view(child) for child in engine.store.children(resource.id, SUBNET_TYPE)
@@ -272,7 +271,7 @@ class Subnet(Behaviour):
     """A subnet lies inside its VNet's address space and does not overlap its siblings."""
 
     def check(
-        self, engine: Engine, path: ResourcePath, body: dict[str, Any], existing: Resource | None
+        self, engine: ArmSim, path: ResourcePath, body: dict[str, Any], existing: Resource | None
     ) -> None:
         parent = path.parent
         vnet = engine.store.get(parent.id) if parent else None
@@ -296,7 +295,7 @@ class Subnet(Behaviour):
             )
 
     def decorate(
-        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+        self, engine: ArmSim, resource: Resource, view: dict[str, Any], expand: str
     ) -> None:
         owners = sorted(set(engine.store.ip_reservations.get(key(resource.id), {}).values()))
         if owners:
@@ -307,7 +306,7 @@ class NetworkInterface(Behaviour):
     """NICs get private IPs from their subnet (static if asked) and know their VM."""
 
     def check(
-        self, engine: Engine, path: ResourcePath, body: dict[str, Any], existing: Resource | None
+        self, engine: ArmSim, path: ResourcePath, body: dict[str, Any], existing: Resource | None
     ) -> None:
         for configuration in get_path(body, "properties.ipConfigurations") or []:
             properties = configuration.get("properties") or {}
@@ -323,7 +322,7 @@ class NetworkInterface(Behaviour):
         method = str(properties.get("privateIPAllocationMethod") or "Dynamic")
         return str(properties["privateIPAddress"]) if method.lower() == "static" else None
 
-    def applied(self, engine: Engine, resource: Resource, previous: dict[str, Any] | None) -> None:
+    def applied(self, engine: ArmSim, resource: Resource, previous: dict[str, Any] | None) -> None:
         held: dict[str, dict[str, str]] = resource.extra.get("ips", {})
         engine.store.release_ips(resource.id)
         allocated: dict[str, dict[str, str]] = {}
@@ -343,7 +342,7 @@ class NetworkInterface(Behaviour):
         resource.extra["ips"] = allocated
 
     def decorate(
-        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+        self, engine: ArmSim, resource: Resource, view: dict[str, Any], expand: str
     ) -> None:
         properties = properties_of(view)
         held = resource.extra.get("ips", {})
@@ -364,7 +363,7 @@ class NetworkInterface(Behaviour):
             )
 
 
-def _vm_using_nic(engine: Engine, nic_id: str, exclude: str | None = None) -> Resource | None:
+def _vm_using_nic(engine: ArmSim, nic_id: str, exclude: str | None = None) -> Resource | None:
     for resource in engine.store.resources.values():
         if resource.type != VM_TYPE or (exclude and key(resource.id) == key(exclude)):
             continue
@@ -377,7 +376,7 @@ def _vm_using_nic(engine: Engine, nic_id: str, exclude: str | None = None) -> Re
 class PublicIPAddress(Behaviour):
     """Public IPs get an address (from documentation ranges) and an FQDN from their label."""
 
-    def applied(self, engine: Engine, resource: Resource, previous: dict[str, Any] | None) -> None:
+    def applied(self, engine: ArmSim, resource: Resource, previous: dict[str, Any] | None) -> None:
         if "ipAddress" not in resource.extra:
             number = engine.store.next_public_ip
             engine.store.next_public_ip += 1
@@ -385,7 +384,7 @@ class PublicIPAddress(Behaviour):
             resource.extra["ipAddress"] = f"{_PUBLIC_RANGES[block % 3]}{host + 1}"
 
     def decorate(
-        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+        self, engine: ArmSim, resource: Resource, view: dict[str, Any], expand: str
     ) -> None:
         properties = properties_of(view)
         properties.setdefault("publicIPAllocationMethod", "Static")
@@ -397,7 +396,7 @@ class PublicIPAddress(Behaviour):
             properties["natGateway"] = {"id": nat}
         label = get_path(properties, "dnsSettings.domainNameLabel")
         if label:
-            location = engine.location_of(resource)
+            location = engine.store.location_of(resource)
             properties["dnsSettings"]["fqdn"] = f"{label}.{location}.cloudapp.azure.com"
 
 
@@ -423,7 +422,7 @@ def _body_cores(type_name: str, body: Mapping[str, Any]) -> int:
 
 
 def cores_in_use(
-    engine: Engine, subscription: str, location: str, exclude: str | None = None
+    engine: ArmSim, subscription: str, location: str, exclude: str | None = None
 ) -> int:
     """vCPUs of the VMs and scale-set instances of a subscription in a region."""
     prefix = f"/subscriptions/{subscription}/".lower()
@@ -431,18 +430,18 @@ def cores_in_use(
     for resource_key, resource in engine.store.resources.items():
         if not resource_key.startswith(prefix) or resource_key == (exclude or "").lower():
             continue
-        if resource.type in {VM_TYPE, VMSS_TYPE} and engine.location_of(resource) == location:
+        if resource.type in {VM_TYPE, VMSS_TYPE} and engine.store.location_of(resource) == location:
             total += _cores(resource)
     return total
 
 
 def check_quota(
-    engine: Engine, path: ResourcePath, type_name: str, body: Mapping[str, Any]
+    engine: ArmSim, path: ResourcePath, type_name: str, body: Mapping[str, Any]
 ) -> None:
     """409 `OperationNotAllowed` when a write would exceed the regional vCPU quota."""
     location = str(body.get("location", "")).replace(" ", "").lower()
     existing = engine.store.get(path.id)
-    current = _cores(existing) if existing and engine.location_of(existing) == location else 0
+    current = _cores(existing) if existing and engine.store.location_of(existing) == location else 0
     needed = _body_cores(type_name, body) - current
     used = cores_in_use(engine, path.subscription, location)
     limit = engine.config.vcpu_quota
@@ -460,7 +459,7 @@ def check_quota(
         )
 
 
-def compute_usages(engine: Engine, route: Route) -> list[dict[str, Any]]:
+def compute_usages(engine: ArmSim, route: Route) -> list[dict[str, Any]]:
     """`/providers/Microsoft.Compute/locations/{loc}/usages`: the regional vCPU usage."""
     location = route.location.replace(" ", "").lower()
     used = cores_in_use(engine, route.subscription, location)
@@ -519,7 +518,7 @@ class Extension(Behaviour):
     """VM and scale-set extensions: instance view with the handler's status; a script's run
     ends as its outcome decider says (`extensions.py`)."""
 
-    def outcome(self, engine: Engine, resource: Resource, op: Operation) -> dict[str, Any] | None:
+    def outcome(self, engine: ArmSim, resource: Resource, op: Operation) -> dict[str, Any] | None:
         properties = resource.body.get("properties") or {}
         if op.kind == "delete" or not extensions.is_script(properties):
             return None
@@ -530,14 +529,14 @@ class Extension(Behaviour):
         resource.extra["run"] = (result or extensions.ScriptResult(0)).to_json()
         return extensions.failure_of(resource.name, properties, result)
 
-    def failed(self, engine: Engine, resource: Resource, op: Operation) -> None:
+    def failed(self, engine: ArmSim, resource: Resource, op: Operation) -> None:
         resource.extra["error"] = op.error
 
-    def completed(self, engine: Engine, resource: Resource, op: Operation | None) -> None:
+    def completed(self, engine: ArmSim, resource: Resource, op: Operation | None) -> None:
         resource.extra.pop("error", None)
 
     def decorate(
-        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+        self, engine: ArmSim, resource: Resource, view: dict[str, Any], expand: str
     ) -> None:
         if "instanceview" in expand.lower():
             properties_of(view)["instanceView"] = _extension_view(resource)
@@ -547,7 +546,7 @@ class VirtualMachine(Behaviour):
     """VMs: quota, one VM per NIC, vmId, computer name and instance view."""
 
     def check(
-        self, engine: Engine, path: ResourcePath, body: dict[str, Any], existing: Resource | None
+        self, engine: ArmSim, path: ResourcePath, body: dict[str, Any], existing: Resource | None
     ) -> None:
         for nic in get_path(body, "properties.networkProfile.networkInterfaces") or []:
             nic_id = str(nic.get("id", ""))
@@ -561,11 +560,11 @@ class VirtualMachine(Behaviour):
                 )
         check_quota(engine, path, VM_TYPE, body)
 
-    def applied(self, engine: Engine, resource: Resource, previous: dict[str, Any] | None) -> None:
+    def applied(self, engine: ArmSim, resource: Resource, previous: dict[str, Any] | None) -> None:
         resource.extra.setdefault("vmId", str(uuid.uuid4()))
 
     def decorate(
-        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+        self, engine: ArmSim, resource: Resource, view: dict[str, Any], expand: str
     ) -> None:
         properties = properties_of(view)
         properties["vmId"] = resource.extra.get("vmId", "")
@@ -576,7 +575,7 @@ class VirtualMachine(Behaviour):
         if "instanceview" in expand.lower():
             properties["instanceView"] = self.instance_view(engine, resource)
 
-    def instance_view(self, engine: Engine, resource: Resource) -> dict[str, Any]:
+    def instance_view(self, engine: ArmSim, resource: Resource) -> dict[str, Any]:
         properties = resource.body.get("properties") or {}
         windows = is_windows(properties)
         return {
@@ -616,7 +615,7 @@ class VirtualMachineScaleSet(Behaviour):
     """Scale sets: instances follow `sku.capacity`, each with a private IP; quota applies."""
 
     def listed(
-        self, engine: Engine, resource: Resource, child_type: str
+        self, engine: ArmSim, resource: Resource, child_type: str
     ) -> list[dict[str, Any]] | None:
         # Network's ListVirtualMachineScaleSetNetworkInterfaces: every instance's.
         if child_type.lower() != "networkinterfaces":
@@ -629,7 +628,7 @@ class VirtualMachineScaleSet(Behaviour):
         ]
 
     def check(
-        self, engine: Engine, path: ResourcePath, body: dict[str, Any], existing: Resource | None
+        self, engine: ArmSim, path: ResourcePath, body: dict[str, Any], existing: Resource | None
     ) -> None:
         check_quota(engine, path, VMSS_TYPE, body)
         live = 0
@@ -651,7 +650,7 @@ class VirtualMachineScaleSet(Behaviour):
                     f"Subnet {subnet.name} does not have enough capacity for {grow} IP addresses.",
                 )
 
-    def applied(self, engine: Engine, resource: Resource, previous: dict[str, Any] | None) -> None:
+    def applied(self, engine: ArmSim, resource: Resource, previous: dict[str, Any] | None) -> None:
         resource.extra.setdefault("uniqueId", str(uuid.uuid4()))
         desired = int(get_path(resource.body, "sku.capacity") or 0)
         live = [
@@ -673,7 +672,7 @@ class VirtualMachineScaleSet(Behaviour):
                 else:
                     engine.store.remove(instance.id)
 
-    def _add_instance(self, engine: Engine, scale_set: Resource) -> None:
+    def _add_instance(self, engine: ArmSim, scale_set: Resource) -> None:
         number = int(scale_set.extra.get("nextInstanceId", 0))
         scale_set.extra["nextInstanceId"] = number + 1
         profile = get_path(scale_set.body, "properties.virtualMachineProfile") or {}
@@ -707,7 +706,7 @@ class VirtualMachineScaleSet(Behaviour):
             if subnet is not None and free_addresses(engine, subnet) > 0:
                 instance.extra["privateIPAddress"] = allocate_ip(engine, subnet, instance.id, None)
 
-    def outcome(self, engine: Engine, resource: Resource, op: Operation) -> dict[str, Any] | None:
+    def outcome(self, engine: ArmSim, resource: Resource, op: Operation) -> dict[str, Any] | None:
         # New instances run the profile's extensions; a capacity decrease runs none.
         starting = [
             c for c in engine.store.children(resource.id, VMSS_VM_TYPE) if c.state == "Creating"
@@ -720,14 +719,14 @@ class VirtualMachineScaleSet(Behaviour):
                 return error
         return None
 
-    def completed(self, engine: Engine, resource: Resource, op: Operation | None) -> None:
+    def completed(self, engine: ArmSim, resource: Resource, op: Operation | None) -> None:
         for instance in engine.store.children(resource.id, VMSS_VM_TYPE):
             if instance.state == "Deleting":
                 engine.store.remove(instance.id)
             elif instance.state in {"Creating", "Updating"}:
                 instance.state = "Succeeded"
 
-    def failed(self, engine: Engine, resource: Resource, op: Operation) -> None:
+    def failed(self, engine: ArmSim, resource: Resource, op: Operation) -> None:
         for instance in engine.store.children(resource.id, VMSS_VM_TYPE):
             if instance.state == "Deleting":
                 engine.store.remove(instance.id)
@@ -735,13 +734,13 @@ class VirtualMachineScaleSet(Behaviour):
                 instance.state = "Failed"
 
     def decorate(
-        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+        self, engine: ArmSim, resource: Resource, view: dict[str, Any], expand: str
     ) -> None:
         properties = properties_of(view)
         properties["uniqueId"] = resource.extra.get("uniqueId", "")
         properties["timeCreated"] = iso(resource.created)
 
-    def instance_view(self, engine: Engine, resource: Resource) -> dict[str, Any]:
+    def instance_view(self, engine: ArmSim, resource: Resource) -> dict[str, Any]:
         counts: dict[str, int] = {}
         for instance in engine.store.children(resource.id, VMSS_VM_TYPE):
             code = _status(instance.state)["code"]
@@ -772,7 +771,7 @@ def _base36(number: int) -> str:
 
 
 def instance_network_interfaces(
-    engine: Engine, scale_set: Resource, instance: Resource
+    engine: ArmSim, scale_set: Resource, instance: Resource
 ) -> list[dict[str, Any]]:
     """An instance's network interfaces as Network's `ListVirtualMachineScaleSetVMNetwork
     Interfaces` returns them (Azure/azure-rest-api-specs, network networkInterface.json): one
@@ -823,14 +822,14 @@ class ScaleSetInstance(Behaviour):
     """A scale-set instance: deleting one lowers the scale set's capacity, as in Azure."""
 
     def listed(
-        self, engine: Engine, resource: Resource, child_type: str
+        self, engine: ArmSim, resource: Resource, child_type: str
     ) -> list[dict[str, Any]] | None:
         scale_set = engine.store.get(resource.id.rsplit("/", 2)[0])
         if child_type.lower() != "networkinterfaces" or scale_set is None:
             return None
         return instance_network_interfaces(engine, scale_set, resource)
 
-    def deleting(self, engine: Engine, resource: Resource) -> None:
+    def deleting(self, engine: ArmSim, resource: Resource) -> None:
         parent_id = resource.id.rsplit("/", 2)[0]
         scale_set = engine.store.get(parent_id)
         if scale_set is not None:
@@ -838,7 +837,7 @@ class ScaleSetInstance(Behaviour):
             sku["capacity"] = max(0, int(sku.get("capacity", 0)) - 1)
 
     def decorate(
-        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+        self, engine: ArmSim, resource: Resource, view: dict[str, Any], expand: str
     ) -> None:
         view["instanceId"] = resource.name
         properties = properties_of(view)
@@ -846,7 +845,7 @@ class ScaleSetInstance(Behaviour):
         if "instanceview" in expand.lower():
             properties["instanceView"] = self.instance_view(engine, resource)
 
-    def instance_view(self, engine: Engine, resource: Resource) -> dict[str, Any]:
+    def instance_view(self, engine: ArmSim, resource: Resource) -> dict[str, Any]:
         view: dict[str, Any] = {
             "computerName": get_path(resource.body, "properties.osProfile.computerName"),
             "statuses": [_status(resource.state), _power_state(resource.state)],
@@ -877,7 +876,7 @@ class ScaleSetInstance(Behaviour):
 
 class SqlServer(Behaviour):
     def decorate(
-        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+        self, engine: ArmSim, resource: Resource, view: dict[str, Any], expand: str
     ) -> None:
         properties = properties_of(view)
         properties["fullyQualifiedDomainName"] = f"{resource.name.lower()}.database.windows.net"
@@ -887,11 +886,11 @@ class SqlServer(Behaviour):
 
 
 class SqlDatabase(Behaviour):
-    def applied(self, engine: Engine, resource: Resource, previous: dict[str, Any] | None) -> None:
+    def applied(self, engine: ArmSim, resource: Resource, previous: dict[str, Any] | None) -> None:
         resource.extra.setdefault("databaseId", str(uuid.uuid4()))
 
     def decorate(
-        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+        self, engine: ArmSim, resource: Resource, view: dict[str, Any], expand: str
     ) -> None:
         properties = properties_of(view)
         sku = view.get("sku") or {}
@@ -911,7 +910,7 @@ class SqlVirtualNetworkRule(Behaviour):
     a public deployment log; the endpoint message is ours)."""
 
     def check(
-        self, engine: Engine, path: ResourcePath, body: dict[str, Any], existing: Resource | None
+        self, engine: ArmSim, path: ResourcePath, body: dict[str, Any], existing: Resource | None
     ) -> None:
         properties = body.get("properties") or {}
         subnet = engine.store.get(str(properties.get("virtualNetworkSubnetId", "")))
@@ -920,7 +919,10 @@ class SqlVirtualNetworkRule(Behaviour):
         server = engine.store.get(path.id.rsplit("/", 2)[0])
         vnet = engine.store.get(subnet.id.rsplit("/", 2)[0])
         if server is not None and vnet is not None:
-            sql_region, vnet_region = engine.location_of(server), engine.location_of(vnet)
+            sql_region, vnet_region = (
+                engine.store.location_of(server),
+                engine.store.location_of(vnet),
+            )
             if sql_region != vnet_region:
                 raise ArmError(
                     400,
@@ -942,7 +944,7 @@ class SqlVirtualNetworkRule(Behaviour):
             )
 
     def decorate(
-        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+        self, engine: ArmSim, resource: Resource, view: dict[str, Any], expand: str
     ) -> None:
         properties_of(view)["state"] = "Ready" if resource.state == "Succeeded" else "InProgress"
 
@@ -950,7 +952,7 @@ class SqlVirtualNetworkRule(Behaviour):
 class StorageAccount(Behaviour):
     """Storage accounts come with their `fileServices/default` service resource."""
 
-    def applied(self, engine: Engine, resource: Resource, previous: dict[str, Any] | None) -> None:
+    def applied(self, engine: ArmSim, resource: Resource, previous: dict[str, Any] | None) -> None:
         service_id = f"{resource.id}/fileServices/default"
         if engine.store.get(service_id) is None:
             engine.store.put(
@@ -968,7 +970,7 @@ class StorageAccount(Behaviour):
             )
 
     def decorate(
-        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+        self, engine: ArmSim, resource: Resource, view: dict[str, Any], expand: str
     ) -> None:
         properties = properties_of(view)
         name = resource.name.lower()
@@ -976,7 +978,7 @@ class StorageAccount(Behaviour):
             service: f"https://{name}.{service}.core.windows.net/"
             for service in ("blob", "queue", "table", "file", "dfs", "web")
         }
-        properties["primaryLocation"] = engine.location_of(resource)
+        properties["primaryLocation"] = engine.store.location_of(resource)
         properties["statusOfPrimary"] = "available"
         properties["creationTime"] = iso(resource.created)
 

@@ -38,12 +38,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from localdev.armsim.hooks import ArmSim
 from localdev.armsim.store import Resource
-
-if TYPE_CHECKING:
-    from localdev.armsim.engine import Engine
 
 #: Handler types (lower case) whose runs are scripts: their exit code is the outcome.
 SCRIPT_HANDLERS = frozenset({"customscriptextension", "customscript"})
@@ -73,7 +71,7 @@ class ScriptResult:
         }
 
 
-OutcomeDecider = Callable[["Engine", Resource, Mapping[str, Any]], ScriptResult | None]
+OutcomeDecider = Callable[[ArmSim, Resource, Mapping[str, Any]], ScriptResult | None]
 
 _DECIDERS: dict[str, OutcomeDecider] = {}
 _DEFAULT_DECIDERS: dict[str, OutcomeDecider] = {}
@@ -137,7 +135,7 @@ def script_failure(
 
 
 def run(
-    engine: Engine, host: Resource, name: str, properties: Mapping[str, Any]
+    engine: ArmSim, host: Resource, name: str, properties: Mapping[str, Any]
 ) -> ScriptResult | None:
     """How a script extension's run ends, as its decider says (None: it just succeeds)."""
     decider = decider_for(str(properties.get("type", "")))
@@ -156,7 +154,7 @@ def failure_of(
 
 
 def decide(
-    engine: Engine, host: Resource, name: str, properties: Mapping[str, Any]
+    engine: ArmSim, host: Resource, name: str, properties: Mapping[str, Any]
 ) -> dict[str, Any] | None:
     """The error a script extension's run ends with (None: success), from its decider."""
     return failure_of(name, properties, run(engine, host, name, properties))

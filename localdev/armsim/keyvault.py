@@ -33,16 +33,14 @@ from __future__ import annotations
 
 import copy
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from localdev.armsim import rbac
 from localdev.armsim.errors import ArmError, missing_property
-from localdev.armsim.hooks import Behaviour, properties_of
+from localdev.armsim.hooks import ArmSim, Behaviour, properties_of
+from localdev.armsim.messages import SimRequest, SimResponse
 from localdev.armsim.paths import ResourcePath, key
 from localdev.armsim.store import Resource, iso
-
-if TYPE_CHECKING:
-    from localdev.armsim.engine import Engine, SimRequest, SimResponse
 
 VAULT_TYPE = "Microsoft.KeyVault/vaults"
 SECRET_TYPE = "Microsoft.KeyVault/vaults/secrets"
@@ -65,7 +63,7 @@ def deleted_vault_id(subscription: str, location: str, name: str) -> str:
     )
 
 
-def live_vault(engine: Engine, name: str) -> Resource | None:
+def live_vault(engine: ArmSim, name: str) -> Resource | None:
     """The vault of that name anywhere in the simulator (names are global)."""
     for resource in engine.store.resources.values():
         if resource.type == VAULT_TYPE and resource.name.lower() == name.lower():
@@ -73,7 +71,7 @@ def live_vault(engine: Engine, name: str) -> Resource | None:
     return None
 
 
-def deleted_vaults(engine: Engine, name: str) -> list[Resource]:
+def deleted_vaults(engine: ArmSim, name: str) -> list[Resource]:
     """Soft-deleted vaults of one name (the clock removes those past their retention)."""
     return [
         resource
@@ -104,7 +102,7 @@ class KeyVault(Behaviour):
     """Vaults: required properties, global names, soft delete, recovery and purge."""
 
     def check(
-        self, engine: Engine, path: ResourcePath, body: dict[str, Any], existing: Resource | None
+        self, engine: ArmSim, path: ResourcePath, body: dict[str, Any], existing: Resource | None
     ) -> None:
         properties = body.get("properties") or {}
         for required in ("tenantId", "sku"):
@@ -146,7 +144,7 @@ class KeyVault(Behaviour):
             )
 
     def prepare(
-        self, engine: Engine, path: ResourcePath, body: dict[str, Any], existing: Resource | None
+        self, engine: ArmSim, path: ResourcePath, body: dict[str, Any], existing: Resource | None
     ) -> dict[str, Any] | None:
         if existing is not None or not _recovering(body):
             return None
@@ -164,12 +162,12 @@ class KeyVault(Behaviour):
         engine.store.remove(record.id)
         return recovered
 
-    def applied(self, engine: Engine, resource: Resource, previous: dict[str, Any] | None) -> None:
+    def applied(self, engine: ArmSim, resource: Resource, previous: dict[str, Any] | None) -> None:
         resource.body.setdefault("properties", {}).pop("createMode", None)
 
-    def removed(self, engine: Engine, resource: Resource) -> None:
+    def removed(self, engine: ArmSim, resource: Resource) -> None:
         properties = resource.body.get("properties") or {}
-        location = engine.location_of(resource)
+        location = engine.store.location_of(resource)
         days = int(properties.get("softDeleteRetentionInDays") or DEFAULT_RETENTION_DAYS)
         secrets = [
             {
@@ -212,7 +210,7 @@ class KeyVault(Behaviour):
         engine.store.put(record)
 
     def decorate(
-        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+        self, engine: ArmSim, resource: Resource, view: dict[str, Any], expand: str
     ) -> None:
         properties = properties_of(view)
         properties["vaultUri"] = vault_uri(resource.name)
@@ -224,7 +222,7 @@ class DeletedVault(Behaviour):
     """Soft-deleted vaults: expire after their retention; purge unless purge-protected."""
 
     def action(
-        self, engine: Engine, resource: Resource, name: str, request: SimRequest
+        self, engine: ArmSim, resource: Resource, name: str, request: SimRequest
     ) -> SimResponse | None:
         if name.lower() != "purge":
             return None
@@ -233,7 +231,7 @@ class DeletedVault(Behaviour):
         return engine.start_removal(resource, request)
 
     def decorate(
-        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+        self, engine: ArmSim, resource: Resource, view: dict[str, Any], expand: str
     ) -> None:
         properties_of(view).pop("provisioningState", None)
 
@@ -242,13 +240,13 @@ class KeyVaultSecret(Behaviour):
     """Secrets: a value on create, never shown; URIs and attributes as the provider returns."""
 
     def check(
-        self, engine: Engine, path: ResourcePath, body: dict[str, Any], existing: Resource | None
+        self, engine: ArmSim, path: ResourcePath, body: dict[str, Any], existing: Resource | None
     ) -> None:
         value = (body.get("properties") or {}).get("value")
         if existing is None and not isinstance(value, str):
             raise missing_property("properties.value")
 
-    def applied(self, engine: Engine, resource: Resource, previous: dict[str, Any] | None) -> None:
+    def applied(self, engine: ArmSim, resource: Resource, previous: dict[str, Any] | None) -> None:
         resource.body.pop("tags", None)
         resource.body.pop("location", None)
         if previous is None or resource.extra.get("writeOnlyChanged"):
@@ -257,7 +255,7 @@ class KeyVaultSecret(Behaviour):
         resource.extra.pop("writeOnlyChanged", None)
 
     def decorate(
-        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+        self, engine: ArmSim, resource: Resource, view: dict[str, Any], expand: str
     ) -> None:
         vault_name = resource.id.split("/")[-3]
         vault = engine.store.get(resource.id.rsplit("/", 2)[0])
@@ -278,13 +276,13 @@ class KeyVaultSecret(Behaviour):
         attributes["updated"] = int(resource.changed)
 
 
-def secret_readable(engine: Engine, principal: str, secret: Resource) -> bool:
+def secret_readable(engine: ArmSim, principal: str, secret: Resource) -> bool:
     """Whether a principal may read a secret's value (RBAC role or access policy with Get)."""
     vault = engine.store.get(secret.id.rsplit("/", 2)[0])
     return vault is not None and may_get_secret(engine, principal, vault, secret.id)
 
 
-def may_get_secret(engine: Engine, principal: str, vault: Resource, secret_id: str) -> bool:
+def may_get_secret(engine: ArmSim, principal: str, vault: Resource, secret_id: str) -> bool:
     """Whether a principal may get the secret `secret_id` of `vault`, whether it exists or not:
     a role covering it whose data actions include getSecret (RBAC vaults), else an access
     policy with Get."""

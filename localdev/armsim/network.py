@@ -38,17 +38,14 @@ Refusals:
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from localdev.armsim import keyvault
 from localdev.armsim.errors import ArmError, missing_property
-from localdev.armsim.hooks import Behaviour, properties_of
+from localdev.armsim.hooks import ArmSim, Behaviour, properties_of
 from localdev.armsim.paths import ResourcePath, key
 from localdev.armsim.store import Operation, Resource
 from localdev.armsim.validation import get_path
-
-if TYPE_CHECKING:
-    from localdev.armsim.engine import Engine
 
 NAT_GATEWAY_TYPE = "Microsoft.Network/natGateways"
 SUBNET_TYPE = "Microsoft.Network/virtualNetworks/subnets"
@@ -86,7 +83,7 @@ _SECRET_URI = re.compile(
 )
 
 
-def _referencing(engine: Engine, type_name: str, collection: str, target: str) -> list[str]:
+def _referencing(engine: ArmSim, type_name: str, collection: str, target: str) -> list[str]:
     """Ids of `type_name` resources whose `properties.<collection>` lists `{"id": target}`."""
     found = []
     for resource in engine.store.resources.values():
@@ -104,7 +101,7 @@ class NatGateway(Behaviour):
     """NAT gateways: Standard SKU, Standard public IPs each used once; subnets shown."""
 
     def check(
-        self, engine: Engine, path: ResourcePath, body: dict[str, Any], existing: Resource | None
+        self, engine: ArmSim, path: ResourcePath, body: dict[str, Any], existing: Resource | None
     ) -> None:
         sku = str(get_path(body, "sku.name") or "Standard")
         if sku != "Standard":
@@ -136,7 +133,7 @@ class NatGateway(Behaviour):
                     )
 
     def decorate(
-        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+        self, engine: ArmSim, resource: Resource, view: dict[str, Any], expand: str
     ) -> None:
         properties = properties_of(view)
         properties.setdefault("idleTimeoutInMinutes", 4)
@@ -145,7 +142,7 @@ class NatGateway(Behaviour):
             properties["subnets"] = [{"id": subnet} for subnet in subnets]
 
 
-def public_ip_nat_gateway(engine: Engine, pip: Resource) -> str | None:
+def public_ip_nat_gateway(engine: ArmSim, pip: Resource) -> str | None:
     """The NAT gateway a public IP serves, if any."""
     holders = _referencing(engine, NAT_GATEWAY_TYPE, "publicIpAddresses", pip.id)
     return holders[0] if holders else None
@@ -155,7 +152,7 @@ class WafPolicy(Behaviour):
     """WAF policies: managed rule sets Microsoft publishes; the gateways using the policy."""
 
     def check(
-        self, engine: Engine, path: ResourcePath, body: dict[str, Any], existing: Resource | None
+        self, engine: ArmSim, path: ResourcePath, body: dict[str, Any], existing: Resource | None
     ) -> None:
         rule_sets = get_path(body, "properties.managedRules.managedRuleSets")
         if not rule_sets:
@@ -172,7 +169,7 @@ class WafPolicy(Behaviour):
                 )
 
     def decorate(
-        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+        self, engine: ArmSim, resource: Resource, view: dict[str, Any], expand: str
     ) -> None:
         gateways = _referencing(engine, GATEWAY_TYPE, "firewallPolicy", resource.id)
         if gateways:
@@ -194,7 +191,7 @@ class ApplicationGateway(Behaviour):
     """Gateways: WAF tiers and policies, TLS policies, Key Vault certificates at completion."""
 
     def check(
-        self, engine: Engine, path: ResourcePath, body: dict[str, Any], existing: Resource | None
+        self, engine: ArmSim, path: ResourcePath, body: dict[str, Any], existing: Resource | None
     ) -> None:
         properties = body.get("properties") or {}
         tier = str(get_path(properties, "sku.tier") or "")
@@ -232,7 +229,7 @@ class ApplicationGateway(Behaviour):
         if minimum is not None and minimum not in SSL_PROTOCOLS:
             raise _unparsable(str(minimum), "properties.sslPolicy.minProtocolVersion")
 
-    def outcome(self, engine: Engine, resource: Resource, op: Operation) -> dict[str, Any] | None:
+    def outcome(self, engine: ArmSim, resource: Resource, op: Operation) -> dict[str, Any] | None:
         if op.kind == "delete":
             return None
         details = [
@@ -252,7 +249,7 @@ class ApplicationGateway(Behaviour):
         }
 
 
-def _identity_principals(engine: Engine, gateway: Resource) -> list[str]:
+def _identity_principals(engine: ArmSim, gateway: Resource) -> list[str]:
     identities = get_path(gateway.body, "identity.userAssignedIdentities") or {}
     principals = []
     for identity_id in identities:
@@ -263,7 +260,7 @@ def _identity_principals(engine: Engine, gateway: Resource) -> list[str]:
 
 
 def _certificate_problem(
-    engine: Engine, gateway: Resource, certificate: dict[str, Any]
+    engine: ArmSim, gateway: Resource, certificate: dict[str, Any]
 ) -> dict[str, str] | None:
     uri = get_path(certificate, "properties.keyVaultSecretId")
     if not uri:

@@ -29,16 +29,14 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from localdev.armsim.authorization import matches
 from localdev.armsim.errors import ArmError
-from localdev.armsim.hooks import Behaviour, properties_of
+from localdev.armsim.hooks import ArmSim, Behaviour, properties_of
+from localdev.armsim.messages import SimRequest
 from localdev.armsim.paths import ResourcePath, key, parse_resource_id
 from localdev.armsim.store import Resource, iso
-
-if TYPE_CHECKING:
-    from localdev.armsim.engine import Engine, SimRequest
 
 ROLE_ASSIGNMENT_TYPE = "Microsoft.Authorization/roleAssignments"
 IDENTITY_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities"
@@ -194,14 +192,14 @@ def role_of(role_definition_id: str) -> RoleDefinition | None:
 # ---------------------------------------------------------------- principals
 
 
-def _derived(resource: Resource, engine: Engine, what: str) -> str:
+def _derived(resource: Resource, engine: ArmSim, what: str) -> str:
     # From the id and how often it was created: a re-PUT keeps the ids, a deleted and
     # recreated identity is a new principal (as in Entra ID), a new run repeats them.
     count = engine.store.creation_count(resource.id)
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{key(resource.id)}#{count}#{what}"))
 
 
-def identity_ids(engine: Engine, identity: Resource) -> dict[str, str]:
+def identity_ids(engine: ArmSim, identity: Resource) -> dict[str, str]:
     """`principalId`, `clientId`, `tenantId` of a user-assigned identity."""
     return {
         "tenantId": engine.config.tenant_id,
@@ -210,7 +208,7 @@ def identity_ids(engine: Engine, identity: Resource) -> dict[str, str]:
     }
 
 
-def principals(engine: Engine) -> dict[str, Resource | None]:
+def principals(engine: ArmSim) -> dict[str, Resource | None]:
     """Principal ids the directory knows (lower case) -> their identity (None: the caller)."""
     known: dict[str, Resource | None] = {engine.config.caller_object_id.lower(): None}
     for resource in engine.store.resources.values():
@@ -224,12 +222,12 @@ def principals(engine: Engine) -> dict[str, Resource | None]:
 class ManagedIdentity(Behaviour):
     """User-assigned identities: read-only principal, client and tenant ids."""
 
-    def applied(self, engine: Engine, resource: Resource, previous: dict[str, Any] | None) -> None:
+    def applied(self, engine: ArmSim, resource: Resource, previous: dict[str, Any] | None) -> None:
         resource.extra.setdefault("principalId", _derived(resource, engine, "principal"))
         resource.extra.setdefault("clientId", _derived(resource, engine, "client"))
 
     def decorate(
-        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+        self, engine: ArmSim, resource: Resource, view: dict[str, Any], expand: str
     ) -> None:
         properties_of(view).update(identity_ids(engine, resource))
 
@@ -237,7 +235,7 @@ class ManagedIdentity(Behaviour):
 # ---------------------------------------------------------------- role assignments
 
 
-def _assignments(engine: Engine) -> Iterable[Resource]:
+def _assignments(engine: ArmSim) -> Iterable[Resource]:
     return (r for r in engine.store.resources.values() if r.type == ROLE_ASSIGNMENT_TYPE)
 
 
@@ -252,7 +250,7 @@ def covers(scope: str, target: str) -> bool:
     return key(target) == key(scope) or key(target).startswith(key(scope) + "/")
 
 
-def grants_data_action(engine: Engine, principal: str, target: str, action: str) -> bool:
+def grants_data_action(engine: ArmSim, principal: str, target: str, action: str) -> bool:
     """Whether a principal holds a role whose data actions cover `action` on `target`."""
     for assignment in _assignments(engine):
         properties = assignment.body.get("properties") or {}
@@ -274,7 +272,7 @@ class RoleAssignment(Behaviour):
     """Role assignments: validated as ARM does, listed as "all that apply to a scope"."""
 
     def check(
-        self, engine: Engine, path: ResourcePath, body: dict[str, Any], existing: Resource | None
+        self, engine: ArmSim, path: ResourcePath, body: dict[str, Any], existing: Resource | None
     ) -> None:
         if not _GUID.fullmatch(path.name):
             raise _bad_request(
@@ -321,7 +319,7 @@ class RoleAssignment(Behaviour):
                 raise ArmError(409, "RoleAssignmentExists", "The role assignment already exists.")
 
     @staticmethod
-    def _check_unchanged(engine: Engine, path: ResourcePath, principal: str, role_id: str) -> None:
+    def _check_unchanged(engine: ArmSim, path: ResourcePath, principal: str, role_id: str) -> None:
         suffix = "/roleassignments/" + path.name.lower()
         for other in _assignments(engine):
             if not key(other.id).endswith(suffix):
@@ -338,7 +336,7 @@ class RoleAssignment(Behaviour):
                     "updated.",
                 )
 
-    def applied(self, engine: Engine, resource: Resource, previous: dict[str, Any] | None) -> None:
+    def applied(self, engine: ArmSim, resource: Resource, previous: dict[str, Any] | None) -> None:
         properties = resource.body.setdefault("properties", {})
         principal = str(properties.get("principalId", "")).lower()
         if not properties.get("principalType"):
@@ -347,7 +345,7 @@ class RoleAssignment(Behaviour):
         resource.extra.setdefault("createdBy", engine.config.caller_object_id)
 
     def decorate(
-        self, engine: Engine, resource: Resource, view: dict[str, Any], expand: str
+        self, engine: ArmSim, resource: Resource, view: dict[str, Any], expand: str
     ) -> None:
         properties = properties_of(view)
         properties.pop("provisioningState", None)
@@ -360,7 +358,7 @@ class RoleAssignment(Behaviour):
         properties["updatedBy"] = resource.extra.get("createdBy")
 
     def list_at(
-        self, engine: Engine, scope: str, request: SimRequest
+        self, engine: ArmSim, scope: str, request: SimRequest
     ) -> list[dict[str, Any]] | None:
         expression = request.param("$filter") or ""
         at_scope = "atscope()" in expression.replace(" ", "").lower()

@@ -20,8 +20,9 @@ from aiohttp import web
 
 from localdev.armsim.authorization import Permissions
 from localdev.armsim.config import SimConfig
-from localdev.armsim.engine import Engine, Interjection, SimRequest, SimResponse
+from localdev.armsim.engine import Engine
 from localdev.armsim.faults import parse_rule
+from localdev.armsim.messages import Interjection, SimRequest, SimResponse
 
 logger = logging.getLogger(__name__)
 

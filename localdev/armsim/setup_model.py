@@ -72,18 +72,16 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from localdev.armsim import extensions, keyvault, rbac
 from localdev.armsim.extensions import ScriptResult
+from localdev.armsim.hooks import ArmSim
 from localdev.armsim.paths import key
 from localdev.armsim.store import Resource
 from localdev.armsim.validation import get_path
 from outsystems.network.reachability import Blocked, Endpoint, NetworkView, setup_blockers
 from outsystems.network.requirements import Party
-
-if TYPE_CHECKING:
-    from localdev.armsim.engine import Engine
 
 logger = logging.getLogger(__name__)
 
@@ -287,7 +285,7 @@ class Server:
     region: str
 
 
-def _vm_server(engine: Engine, vm: Resource) -> Server | None:
+def _vm_server(engine: ArmSim, vm: Resource) -> Server | None:
     nics = get_path(vm.body, "properties.networkProfile.networkInterfaces") or []
     nics = sorted(nics, key=lambda n: not get_path(n, "properties.primary"))
     for reference in nics:
@@ -300,12 +298,16 @@ def _vm_server(engine: Engine, vm: Resource) -> Server | None:
             if subnet:
                 address = get_path(configuration, "properties.privateIPAddress")
                 return Server(
-                    vm, vm, str(subnet), str(address) if address else None, engine.location_of(vm)
+                    vm,
+                    vm,
+                    str(subnet),
+                    str(address) if address else None,
+                    engine.store.location_of(vm),
                 )
     return None
 
 
-def _scale_set_servers(engine: Engine, scale_set: Resource) -> list[Server]:
+def _scale_set_servers(engine: ArmSim, scale_set: Resource) -> list[Server]:
     profile = get_path(scale_set.body, "properties.virtualMachineProfile") or {}
     subnet = None
     for nic in get_path(profile, "networkProfile.networkInterfaceConfigurations") or []:
@@ -324,13 +326,13 @@ def _scale_set_servers(engine: Engine, scale_set: Resource) -> list[Server]:
             instance,
             str(subnet),
             instance.extra.get("privateIPAddress"),
-            engine.location_of(scale_set),
+            engine.store.location_of(scale_set),
         )
         for instance in sorted(starting, key=lambda i: int(i.name) if i.name.isdigit() else 0)
     ]
 
 
-def network_view(engine: Engine) -> NetworkView:
+def network_view(engine: ArmSim) -> NetworkView:
     """The simulator's networks as the evaluator reads them."""
     bodies = [
         engine.view(resource)
@@ -340,7 +342,7 @@ def network_view(engine: Engine) -> NetworkView:
     return NetworkView.from_bodies(bodies)
 
 
-def _find(engine: Engine, type_name: str, name: str) -> Resource | None:
+def _find(engine: ArmSim, type_name: str, name: str) -> Resource | None:
     for resource in engine.store.resources.values():
         if (
             resource.type == type_name
@@ -351,7 +353,7 @@ def _find(engine: Engine, type_name: str, name: str) -> Resource | None:
     return None
 
 
-def _setup_extensions(engine: Engine, vm: Resource) -> list[Resource]:
+def _setup_extensions(engine: ArmSim, vm: Resource) -> list[Resource]:
     return [
         e
         for e in engine.store.children(vm.id, VM_EXTENSION_TYPE)
@@ -363,7 +365,7 @@ def _setup_extensions(engine: Engine, vm: Resource) -> list[Resource]:
 class Run:
     """One run of the script on one server: its findings, in the script's order."""
 
-    engine: Engine
+    engine: ArmSim
     server: Server
     arguments: Mapping[str, str]
     view: NetworkView
@@ -542,7 +544,7 @@ class Run:
         )
 
 
-def _vm_at(engine: Engine, address: str) -> Resource | None:
+def _vm_at(engine: ArmSim, address: str) -> Resource | None:
     """The VM whose NIC holds `address`."""
     for nic in engine.store.resources.values():
         if nic.type != NIC_TYPE:
@@ -554,7 +556,7 @@ def _vm_at(engine: Engine, address: str) -> Resource | None:
     return None
 
 
-def _controller_ip(engine: Engine, server: Server, name: str) -> str | None:
+def _controller_ip(engine: ArmSim, server: Server, name: str) -> str | None:
     """`ControllerAddress` as the server resolves it: an address, or a VM's computer name
     (Azure DNS answers a VM's name with its private address within its virtual network)."""
     try:
@@ -575,7 +577,7 @@ def _controller_ip(engine: Engine, server: Server, name: str) -> str | None:
 
 
 def _run_on(
-    engine: Engine, server: Server, arguments: Mapping[str, str], script: Script
+    engine: ArmSim, server: Server, arguments: Mapping[str, str], script: Script
 ) -> ScriptResult:
     view = network_view(engine)
     controller = _controller_ip(engine, server, arguments["ControllerAddress"])
@@ -614,7 +616,7 @@ def _run_on(
     return ScriptResult(1, last if script.last_line_to_stderr else "", last)
 
 
-def decide(engine: Engine, host: Resource, extension: Mapping[str, Any]) -> ScriptResult | None:
+def decide(engine: ArmSim, host: Resource, extension: Mapping[str, Any]) -> ScriptResult | None:
     """The outcome decider of `CustomScriptExtension` (see `extensions.py`)."""
     properties = extension.get("properties") or {}
     command = get_path(properties, "settings.commandToExecute")

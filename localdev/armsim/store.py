@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from localdev.armsim.paths import key
+from localdev.armsim.paths import key, parse_resource_id
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +164,20 @@ class Store:
         """Everything nested under a resource (or inside a resource group)."""
         prefix = key(resource_id) + "/"
         return [r for k, r in self.resources.items() if k.startswith(prefix)]
+
+    def location_of(self, resource: Resource) -> str:
+        """A resource's region: its own, else its parent's, else its resource group's."""
+        current: Resource | None = resource
+        while current is not None:
+            location = current.body.get("location")
+            if location:
+                return str(location).replace(" ", "").lower()
+            parsed = parse_resource_id(current.id)
+            if parsed is None:
+                break
+            parent_id = parsed.parent.id if parsed.parent is not None else parsed.group_id
+            current = self.get(parent_id)
+        return "global"
 
     def record_creation(self, resource_id: str) -> None:
         """Count one 201 for this id."""

@@ -7,11 +7,13 @@ from typing import Any
 
 import pytest
 
+from localdev.armsim.bodies import merge_patch
 from localdev.armsim.config import SimConfig
-from localdev.armsim.engine import Engine, SimRequest, merge_patch
+from localdev.armsim.engine import Engine
 from localdev.armsim.errors import ArmError
 from localdev.armsim.faults import FaultInjector
 from localdev.armsim.latency import operation_seconds
+from localdev.armsim.messages import SimRequest
 from localdev.armsim.paths import parse_route
 from localdev.armsim.store import Store
 from localdev.armsim.throttling import Throttler

@@ -99,7 +99,8 @@ def script_parameters() -> dict[str, bool]:
         assert len(variables) == 1
         name = text(variables[0]).lstrip("$")
         attributes = " ".join(text(c) for c in node.children if c.type == "attribute_list")
-        parameters[name] = bool(re.search(r"Mandatory\s*=\s*\$true", attributes, re.I))
+        # `Mandatory` alone means `Mandatory = $true` (about_Functions_Advanced_Parameters).
+        parameters[name] = bool(re.search(r"Mandatory\s*(=\s*\$true\s*)?[,)]", attributes, re.I))
     return parameters
 
 
@@ -380,6 +381,10 @@ def test_parameters_are_contract_c1_in_order_and_none_is_a_secret() -> None:
     assert tuple(name for name in declared if name != "Mode") == C1_PARAMETERS
     assert all(declared[name] for name in C1_PARAMETERS), "every C1 parameter is mandatory"
     assert declared["Mode"] is False
+    # A mandatory parameter refuses an empty string unless it says [AllowEmptyString()]
+    # (learn.microsoft.com/powershell/module/microsoft.powershell.core/about/
+    # about_functions_advanced_parameters, "AllowEmptyString validation attribute").
+    assert "AllowEmptyString" not in script_source().decode()
     assert not [n for n in declared if re.search(r"Password$|PrivateKey$", n)], "secrets are names"
 
 
@@ -548,7 +553,8 @@ def step_order() -> list[str]:
     return re.findall(
         r"\b(Install-Prerequisites|Install-PlatformServer|Invoke-ServerConfiguration|"
         r"Set-AdminPassword|Set-TlsOffloading|Publish-SystemComponents|Set-ServerTuning|"
-        r"Set-FirewallRules|Register-ScaleInWatcher|Invoke-Preflight|Import-SetupTools)\b",
+        r"Set-FirewallRules|Register-ScaleInWatcher|Invoke-Preflight|Import-SetupTools|"
+        r"Confirm-TargetVersion|Complete-Upgrade)\b",
         setup,
     )
 
@@ -557,6 +563,8 @@ def test_steps_run_in_the_order_the_platform_needs() -> None:
     order = step_order()
     assert order == [
         "Invoke-Preflight",
+        # A downgrade is refused before anything changes on the server.
+        "Confirm-TargetVersion",
         "Import-SetupTools",
         "Install-Prerequisites",
         "Install-PlatformServer",
@@ -568,6 +576,8 @@ def test_steps_run_in_the_order_the_platform_needs() -> None:
         "Set-ServerTuning",
         "Set-FirewallRules",
         "Register-ScaleInWatcher",
+        # The health gate of an upgrade comes last.
+        "Complete-Upgrade",
     ]
     body = function_source("Invoke-ServerConfiguration")
     assert body.index("Set-PrivateKeyFile $osInstallDir") < body.index("Set-OSServerConfig @apply")
@@ -739,10 +749,377 @@ def test_front_ends_watch_for_their_terminate_notification_and_leave_gracefully(
     assert "@($scheduled.Resources) -notcontains $name" in watch
     assert "StartRequests = @(@{ EventId = $scheduled.EventId })" in watch
     assert "Stop-TakingTraffic" in watch
-    stop = function_source("Stop-TakingTraffic")
-    assert "-Action Block" in stop
-    assert "-RemoteAddress ($TrustedProxyAddresses.Split(','))" in stop
+    assert "Block-GatewayTraffic" in function_source("Stop-TakingTraffic")
+    block = function_source("Block-GatewayTraffic")
+    assert "-Action Block" in block
+    assert "-RemoteAddress ($TrustedProxyAddresses.Split(','))" in block
     assert "if (-not $IsFrontend) { return }" in function_source("Register-ScaleInWatcher")
     assert "Metadata = 'true'" in function_source("Invoke-Imds")
     source = script_source().decode()
     assert "if ($Mode -eq 'WatchTermination') {\n    Watch-TerminateNotification" in source
+
+
+# --- Upgrades ------------------------------------------------------------------------------------
+#
+# Oracles: tests/oracles/outsystems-upgrade.json (OutSystems' upgrade pages, the Configuration Tool
+# reference, the Azure scale-set page, Microsoft's Run Command page, each with its commit) and the
+# `upgrade`, `registry` and `services` facts of tests/oracles/setuptools-4.0.3.0.json (SetupTools'
+# own source). docs/upgrades.md describes the same contract for the orchestration.
+
+UPGRADE_ORACLE = ORACLES / "outsystems-upgrade.json"
+UPGRADES_DOC = ROOT / "docs" / "upgrades.md"
+#: Every -Mode value, and what runs it (docs/upgrades.md).
+MODES = ("Setup", "Upgrade", "Resume", "WatchTermination", "Drain", "HoldDeployments", "Serve")
+FRONT_END_MODES = ("Drain", "HoldDeployments", "Serve")
+#: The last line the orchestration reads, per outcome (docs/upgrades.md, "What the script reports").
+LAST_LINES = {
+    "upgraded": "OutSystems setup succeeded: upgraded {product} {old} to {new} (role {role})",
+    "installed": "OutSystems setup succeeded: installed {product} {new} (role {role})",
+    "already": "OutSystems setup succeeded: already at {product} {new} (role {role})",
+    "downgrade": "OutSystems setup failed: downgrade refused: {product} {old} is installed, "
+    "{requested} was requested (line {line})",
+    "nothing": "OutSystems setup failed: nothing to upgrade: {product} is not installed "
+    "(line {line})",
+    "reboot": "OutSystems setup not finished: reboot pending ({reason}); apply the extension "
+    "again later",
+    "background": "OutSystems setup not finished: continuing in the background ({reason}); "
+    "apply the extension again later",
+    "front-end": "OutSystems front-end {state}",
+}
+FRONT_END_STATES = {
+    "Drain": "drained",
+    "HoldDeployments": "holding deployments",
+    "Serve": "serving",
+}
+
+
+@cache
+def upgrade_pages() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(UPGRADE_ORACLE.read_text(encoding="utf-8"))["pages"]
+    return data
+
+
+def mode_values() -> list[str]:
+    match = re.search(rb"\[ValidateSet\(([^)]*)\)\]\[string\]\$Mode = 'Setup'", script_source())
+    assert match, "-Mode is a ValidateSet defaulting to Setup"
+    return re.findall(r"'(\w+)'", match.group(1).decode())
+
+
+def test_the_upgrade_oracle_names_a_source_for_every_page() -> None:
+    for name, page in upgrade_pages().items():
+        assert re.match(r"^[\w-]+/[\w.-]+ \S+ @ [0-9a-f]{40}", page["source"]), name
+
+
+def test_modes_extend_contract_c1_without_changing_it() -> None:
+    # Contract C1 (the brief) keeps every parameter and its meaning; -Mode stays optional, Setup.
+    assert mode_values() == list(MODES)
+    assert tuple(n for n in script_parameters() if n != "Mode") == C1_PARAMETERS
+    # The continuation keeps the arguments and replaces only the mode.
+    assert "if ($name -ne 'Mode')" in function_source("Get-ScriptArguments")
+    # Upgrade is an extension run like Setup: the same lock wait and time budget.
+    assert "$wait = if ($Mode -ne 'Resume')" in function_source("Enter-SetupLock")
+    assert "$Mode -ne 'Resume' -and ((Get-Date) - $Started)" in function_source("Test-RunBudget")
+
+
+def test_the_installed_version_is_read_where_install_osserver_reads_it() -> None:
+    registry = setuptools_catalogue()["registry"]
+    body = function_source("Get-InstalledVersion")
+    key = registry["key"].replace("HKLM:", "HKLM:\\")
+    assert f"-LiteralPath '{key}'" in body
+    assert "'LifeTime'" in body
+    assert "'Server'" in body
+    assert {"Server", "LifeTime"} <= set(registry["values"])
+    # Get-OSServerInfo would write the private key's last characters to the module's log.
+    assert "MaskKey" in setuptools_catalogue()["cmdlets"]["Get-OSServerInfo"]["note"]
+    assert "Get-OSServerInfo" not in {c.name for c in script_calls(script_source())}
+    # LifeTime's installer bundles its Platform Server: the lifetime role compares LifeTime.
+    assert (
+        "$Product, $TargetVersion = if ($Role -eq 'lifetime') { 'LifeTime', $LifetimeVersion } "
+        "else { 'Platform Server', $PlatformVersion }" in script_source().decode()
+    )
+
+
+def test_a_three_part_version_is_met_by_any_of_its_builds_a_four_part_one_by_that_build() -> None:
+    # The installed version is cut to as many parts as the request before the comparison, so
+    # '11.32.0' is met by 11.32.0.45 and a newer build of it is not pulled in by a re-run.
+    body = function_source("Compare-InstalledVersion")
+    assert "Select-Object -First ($TargetVersion.Split('.').Count)" in body
+    assert ".CompareTo([version]$TargetVersion)" in body
+
+
+def test_a_downgrade_is_refused_before_anything_is_installed() -> None:
+    # Install-OSServer itself refuses a newer installed version (SetupTools source, `upgrade`
+    # facts); OutSystems documents no downgrade, a rollback is a restore (upgrade-platform.md).
+    facts = " ".join(setuptools_catalogue()["cmdlets"]["Install-OSServer"]["upgrade"]["facts"])
+    assert "already installed with an higher version" in facts
+    assert "rollback" in upgrade_pages()["upgrade-platform"]["rollback"]
+    confirm = function_source("Confirm-TargetVersion")
+    assert re.search(
+        r"elseif \(\$order -gt 0\) \{ throw \"downgrade refused: \$Product "
+        r"\$\(Get-InstalledVersion\) is installed, \$TargetVersion was requested\" \}",
+        confirm,
+    )
+    setup = function_source("Invoke-Setup")
+    # Before the data disk, the module, the prerequisites and the installer.
+    assert setup.index("Confirm-TargetVersion $State") < setup.index("Initialize-DataDisk")
+    assert setup.index("Confirm-TargetVersion $State") < setup.index("foreach ($step in")
+    # A throw ends the run with exit 1 and the failure line of contract C1.
+    main = script_source().decode()[script_source().decode().rindex("catch {") :]
+    assert "$exitCode = 1" in main
+    assert "OutSystems setup failed: $(Protect-Text $_.Exception.Message)" in main
+
+
+def test_upgrade_mode_refuses_a_server_with_nothing_installed_and_setup_installs_it() -> None:
+    confirm = function_source("Confirm-TargetVersion")
+    assert re.search(
+        r"if \(\$null -eq \$order\) \{\s*if \(\$Mode -eq 'Upgrade'\) \{ throw "
+        r"\"nothing to upgrade: \$Product is not installed\" \}\s*\$State\['freshInstall'\] = '1'",
+        confirm,
+    )
+
+
+def test_the_same_version_installs_nothing_and_reapplies_nothing() -> None:
+    # Install-OSServer installs nothing for the same version (SetupTools `upgrade` facts); the
+    # script does not even resolve or download it.
+    facts = setuptools_catalogue()["cmdlets"]["Install-OSServer"]["upgrade"]["facts"]
+    assert "same version: installs nothing unless -Force" in facts
+    install = function_source("Install-PlatformServer")
+    assert install.index("if ((Compare-InstalledVersion) -eq 0) { return 0 }") < install.index(
+        "Resolve-OSVersion"
+    )
+    assert "-Force" not in [p for c in calls_in("Install-PlatformServer") for p in c.parameters]
+    # The configuration, tuning and publications are keyed on the installed server version.
+    configuration = function_source("Invoke-ServerConfiguration")
+    assert "$inputs = @($Role, $serverVersion," in configuration
+    assert "if ($State['configuration'] -eq $fingerprint" in configuration
+    assert "if ($State['tuning'] -eq $serverVersion) { return }" in function_source(
+        "Set-ServerTuning"
+    )
+    assert "if ($State['systemComponents'] -ne $serverVersion)" in function_source(
+        "Publish-SystemComponents"
+    )
+
+
+def test_an_upgrade_is_the_new_installer_over_the_old_one() -> None:
+    # upgrade-platform.md (self-managed): run the new installer's checklist, upgrade option;
+    # upgrade-lifetime.md: run the LifeTime installer. Install-OSServer updates an older version
+    # in place and ignores -InstallDir (SetupTools `upgrade` facts).
+    assert "upgrade option" in upgrade_pages()["upgrade-platform"]["self_managed"]
+    assert "installation binary" in upgrade_pages()["upgrade-lifetime"]["self_managed"]
+    facts = " ".join(setuptools_catalogue()["cmdlets"]["Install-OSServer"]["upgrade"]["facts"])
+    assert "older installed: runs the new installer over it" in facts
+    installs = [c for c in calls_in("Install-PlatformServer") if c.name == "Install-OSServer"]
+    assert len(installs) == 1
+    assert {"InstallDir", "Version", "WithLifetime:"} <= {
+        p + (":" if p == "WithLifetime" else "") for p in installs[0].parameters
+    } | {"WithLifetime:"}
+    assert "-WithLifetime:($Role -eq 'lifetime')" in function_source("Install-PlatformServer")
+    # Where the upgrade started is saved before the installer runs, so a reboot or a failure
+    # later still knows the run is an upgrade.
+    confirm = function_source("Confirm-TargetVersion")
+    assert "$State['upgradeFrom'] = Get-InstalledVersion" in confirm
+    assert confirm.rstrip().endswith("Save-SetupState $State\n}")
+
+
+def test_service_center_roles_run_the_environment_upgrade_of_the_configuration_tool() -> None:
+    tool = upgrade_pages()["config-tool-ref"]
+    # /UpgradeEnvironment: Service Center, System Components, module preparation, and it skips
+    # what was done: what "Apply and Exit" confirms on an upgrade (upgrade-platform.md).
+    assert "Service Center and the System Components" in tool["UpgradeEnvironment"]
+    assert "Skips any of these steps if they were previously executed" in tool["UpgradeEnvironment"]
+    assert "/UpgradeEnvironment" in tool["upgrade_from_11"]
+    assert len(upgrade_pages()["upgrade-platform"]["apply_and_exit_confirms"]) == 3
+    # SetupTools sends /SetupInstall, which the reference says "creates or upgrades" the models.
+    assert "Creates or upgrades" in tool["SetupInstall"]
+    upgrade = " ".join(setuptools_catalogue()["cmdlets"]["Set-OSServerConfig"]["upgrade"]["facts"])
+    assert "/setupinstall (never /UpgradeInstall)" in upgrade
+    assert (
+        "UpgradeEnvironment"
+        in setuptools_catalogue()["cmdlets"]["Set-OSServerConfig"]["dynamic_parameters"]
+    )
+    configuration = function_source("Invoke-ServerConfiguration")
+    assert (
+        "$upgrade = $HostsServiceCenter -and ($State['upgradeFrom'] -or ($State['systemComponents']"
+        " -and $State['systemComponents'] -ne $serverVersion))" in configuration
+    )
+    assert "if ($upgrade) { $apply['UpgradeEnvironment'] = $true }" in configuration
+    assert configuration.index("$apply['UpgradeEnvironment']") < configuration.index(
+        "Set-OSServerConfig @apply"
+    )
+    # Front-ends only take the new Platform Server: their session rebuild stays skipped.
+    assert "$apply['SkipSessionRebuild'] = $true" in configuration
+
+
+def test_the_environment_upgrade_replaces_the_publication_and_keeps_lifetime_publishable() -> None:
+    # Publish-OSPlatformLifetime needs Service Center flagged for the installed version; only
+    # some SetupTools versions flag it after -UpgradeEnvironment, Install-OSPlatformServiceCenter
+    # flags it and skips when it is (SetupTools `upgrade` facts).
+    cmdlets = setuptools_catalogue()["cmdlets"]
+    assert "Service Center version mismatch" in " ".join(
+        cmdlets["Publish-OSPlatformLifetime"]["upgrade"]["facts"]
+    )
+    assert "flags it for -InstallServiceCenter only" in " ".join(
+        cmdlets["Set-OSServerConfig"]["upgrade"]["facts"]
+    )
+    assert (
+        "skips when Service Center is flagged"
+        in cmdlets["Install-OSPlatformServiceCenter"]["upgrade"]["facts"][0]
+    )
+    configuration = function_source("Invoke-ServerConfiguration")
+    after = configuration[configuration.index("Set-OSServerConfig @apply") :]
+    assert re.search(
+        r"if \(\$upgrade\) \{\s*#[^\n]*\n\s*Install-OSPlatformServiceCenter -ErrorAction Stop \| "
+        r"Out-Null\s*\$State\['systemComponents'\] = \$serverVersion\s*\}",
+        after,
+    )
+    # The System Components are not published twice: the publication step sees them done.
+    assert after.index("$State['systemComponents'] = $serverVersion") < after.index(
+        "Save-SetupState $State"
+    )
+
+
+def test_lifetime_is_republished_after_a_lifetime_upgrade() -> None:
+    # Publish-OSPlatformLifetime publishes Lifetime.osp when the published LifeTime version is
+    # lower than the installed one (SetupTools `upgrade` facts); the script asks whenever the
+    # requested LifeTime version changed.
+    facts = setuptools_catalogue()["cmdlets"]["Publish-OSPlatformLifetime"]["upgrade"]["facts"]
+    assert any("Lifetime.osp only when the published LifeTime version" in f for f in facts)
+    publish = function_source("Publish-Lifetime")
+    assert "$Role -eq 'lifetime' -and $State['lifetimePublished'] -ne $LifetimeVersion" in publish
+    assert step_order().index("Invoke-ServerConfiguration") < step_order().index(
+        "Publish-SystemComponents"
+    )
+    assert "'LifeTime' { Publish-Lifetime $State; 0 }" in function_source("Invoke-Setup")
+
+
+def test_an_upgrade_resumes_after_a_reboot_and_is_reported_by_the_extension_run() -> None:
+    # The installer's 3010/3011 is RebootNeeded (SetupTools `upgrade` facts) and becomes the
+    # continuation of contract C1; `upgradeFrom` survives it and is dropped only when an
+    # extension run (not the continuation task) reports the outcome.
+    facts = setuptools_catalogue()["cmdlets"]["Install-OSServer"]["upgrade"]["facts"]
+    assert any("3010 or 3011" in f and "RebootNeeded true" in f for f in facts)
+    assert "if ($result.RebootNeeded) { return (Request-Continuation $State" in function_source(
+        "Install-PlatformServer"
+    )
+    setup = function_source("Invoke-Setup")
+    assert (
+        "if ($Mode -ne 'Resume') { $State.Remove('upgradeFrom'); $State.Remove('freshInstall') }"
+        in setup
+    )
+    # The environment upgrade may take longer than a first configuration: a larger budget.
+    assert "'configuration' = $(if ($State['upgradeFrom']) { 45 } else { 30 })" in setup
+    assert "'LifeTime' = 30; 'tuning' = $HealthWaitMinutes + 5 }" in setup
+
+
+def test_an_upgraded_front_end_runs_its_deployment_service_and_answers_its_probe() -> None:
+    # balanced-upgrade-highly-loaded-farms.md step 7: the loaded front-ends' Deployment Service is
+    # Automatic and started after their upgrade; the service name is SetupTools' ($OSServices).
+    step7 = next(s for s in upgrade_pages()["balanced-upgrade"]["steps"] if s["step"] == 7)
+    assert "Automatic" in step7["detail"]
+    assert "OutSystems Deployment Service" in setuptools_catalogue()["services"]["names"]
+    assert "$DeploymentService = 'OutSystems Deployment Service'" in script_source().decode()
+    complete = function_source("Complete-Upgrade")
+    assert "if (-not $State['upgradeFrom']) { return }" in complete
+    assert "if ($IsFrontend) { Enable-OSService $DeploymentService }" in complete
+    # The health gate is the gateways' probe path, asked on the server itself: the gateway does
+    # not probe a drained server (the Drain rule refuses its subnet, not localhost).
+    from outsystems.topology import HEALTH_PROBE_PATH
+
+    assert f"$HealthPath = '{HEALTH_PROBE_PATH}'" in script_source().decode()
+    assert 'Invoke-RestMethod -Uri "http://localhost$HealthPath"' in complete
+    assert 'throw "health check: $HealthPath failed' in complete
+    assert "Complete-Upgrade $State; 0 }" in function_source("Invoke-Setup")
+
+
+def test_a_service_is_made_automatic_before_it_is_started() -> None:
+    # Microsoft's Start-Service reference (tests/oracles/setuptools-powershell-builtins.json):
+    # "You cannot start the services that have a start type of Disabled".
+    assert "start type of Disabled" in builtins_catalogue()["commands"]["Start-Service"]["source"]
+    body = function_source("Enable-OSService")
+    assert body.index("Set-Service -Name $Name -StartupType Automatic") < body.index(
+        "Start-Service -Name $Name"
+    )
+
+
+def test_front_end_modes_do_the_servers_part_of_the_balanced_upgrade() -> None:
+    pages = upgrade_pages()
+    service = function_source("Set-FrontendService")
+    assert "if (-not $IsFrontend) { throw" in service
+    # Drain: what the scale-in watcher does to leave the gateway (its probe fails).
+    assert "'Drain' { Block-GatewayTraffic; 'drained' }" in service
+    # Hold: balanced-upgrade step 2 (Service Center's Disable, which has no unattended form) as
+    # balanced-app-deploy.md step 3 does it on the server.
+    assert (
+        "Stop and disable the **OutSystems Deployment Service**"
+        in pages["balanced-app-deploy"]["disable_deployment_on_loaded"]
+    )
+    hold = service[service.index("'HoldDeployments'") : service.index("'Serve'")]
+    assert "Stop-Service -Name $DeploymentService -Force" in hold
+    assert "Set-Service -Name $DeploymentService -StartupType Disabled" in hold
+    # Serve: traffic back, deployments back (balanced-app-deploy.md step 8).
+    assert (
+        "Start the OutSystems Deployment Services"
+        in pages["balanced-app-deploy"]["start_deployment_on_loaded"]
+    )
+    serve = service[service.index("'Serve'") :]
+    assert "Get-NetFirewallRule -Name $DrainRule -ErrorAction SilentlyContinue | " in serve
+    assert "Remove-NetFirewallRule" in serve
+    assert "Enable-OSService $DeploymentService" in serve
+    # Each case ends with the state its last line names.
+    starts = [service.index(f"'{mode}' {{") for mode in FRONT_END_STATES] + [len(service)]
+    for (mode, state), start, end in zip(
+        FRONT_END_STATES.items(), starts[:-1], starts[1:], strict=True
+    ):
+        assert re.sub(r"[\s}]+$", "", service[start:end]).endswith(f"'{state}'"), mode
+    # The setup keeps the drain rule (only Serve removes it).
+    assert "$_.Name -ne $DrainRule" in function_source("Set-FirewallRules")
+
+
+def test_front_end_modes_are_quick_secret_free_and_end_with_their_line() -> None:
+    # Run Command returns the last 4,096 bytes of output and runs one script at a time for at
+    # most 90 minutes (Microsoft's Run Command page): no lock wait, no preflight, one line.
+    assert "Output is limited to last 4096 bytes" in upgrade_pages()["run-command"]["restrictions"]
+    source = script_source().decode()
+    branch = source[source.index("if ($Mode -in 'Drain', 'HoldDeployments', 'Serve') {") :]
+    branch = branch[: branch.index("\n}\n") + 2]
+    assert source.index(branch) < source.index("$lock = Enter-SetupLock")
+    assert "Invoke-Preflight" not in branch
+    assert '"OutSystems front-end $(@(Set-FrontendService)[-1])", 0' in branch
+    assert '"OutSystems setup failed: $($_.Exception.Message) (line ' in branch
+    assert "Write-Host $line; [Console]::Error.WriteLine($line); exit $code" in branch
+    # No secret is read in these modes: nothing to redact.
+    for name in SECRET_VARIABLES:
+        assert f"${name}" not in function_source("Set-FrontendService")
+
+
+def test_the_outcome_is_the_last_line_for_every_result() -> None:
+    setup = function_source("Invoke-Setup")
+    assert (
+        '$script:Outcome = "$(if ($from -and $from -ne $now) { "upgraded $Product $from to" } '
+        'elseif ($State[\'freshInstall\']) { "installed $Product" } else { "already at $Product" '
+        '}) $now (role $Role)"' in setup
+    )
+    source = script_source().decode()
+    assert (
+        '$lastLine = if ($exitCode -eq 3010) { "OutSystems setup not finished: $Pending; apply the '
+        'extension again later" } else { "OutSystems setup succeeded: $Outcome" }' in source
+    )
+    continuation = function_source("Request-Continuation")
+    assert (
+        "$script:Pending = \"$(if ($Reboot) { 'reboot pending' } else { 'continuing in the "
+        "background' }) ($Reason)\"" in continuation
+    )
+    assert "$script:Pending = 'reboot pending (requested, not yet done)'" in setup
+
+
+@pytest.mark.parametrize("outcome", sorted(LAST_LINES))
+def test_docs_upgrades_gives_the_orchestration_the_same_last_lines(outcome: str) -> None:
+    assert LAST_LINES[outcome] in UPGRADES_DOC.read_text(encoding="utf-8")
+
+
+def test_docs_upgrades_lists_every_mode_and_the_sources() -> None:
+    doc = UPGRADES_DOC.read_text(encoding="utf-8")
+    for mode in MODES:
+        assert f"`{mode}`" in doc, mode
+    for page in upgrade_pages().values():
+        assert page["source"].split(" @ ")[0].split(" ")[-1] in doc

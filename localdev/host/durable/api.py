@@ -25,8 +25,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from localdev.host.durable.engine import (
-    DurableEngine,
+from localdev.host.durable.engine import DurableEngine
+from localdev.host.durable.errors import (
     InstanceExistsError,
     InstanceGoneError,
     InstanceNotFoundError,

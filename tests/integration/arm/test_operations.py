@@ -20,7 +20,7 @@ from arm.operations import (
 )
 from localdev.armsim.server import SimulatorServer
 from localdev.armsim.testing import running_simulator
-from tests.integration.armsim import bodies
+from tests.support import armsim_bodies as bodies
 
 SUB = "00000000-0000-0000-0000-0000000000aa"
 GROUP_ID = f"/subscriptions/{SUB}/resourceGroups/{bodies.GROUP}"

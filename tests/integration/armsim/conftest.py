@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from arm.connection import ArmConnection
 from localdev.armsim.server import SimulatorServer
 from localdev.armsim.testing import running_simulator
-
-SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
+from tests.support.armsim_clients import Clients, Raw
 
 
 @pytest.fixture(scope="module")
@@ -52,42 +50,12 @@ def connection(sim: SimulatorServer) -> Iterator[ArmConnection]:
     conn.close()
 
 
-class Clients:
-    """The real management clients, created through `ArmConnection`."""
-
-    def __init__(self, connection: ArmConnection, subscription: str = SUBSCRIPTION) -> None:
-        from azure.mgmt.compute import ComputeManagementClient
-        from azure.mgmt.network import NetworkManagementClient
-        from azure.mgmt.resource.resources import ResourceManagementClient
-        from azure.mgmt.sql import SqlManagementClient
-        from azure.mgmt.storage import StorageManagementClient
-
-        self.resource: Any = connection.client(ResourceManagementClient, subscription)
-        self.network: Any = connection.client(NetworkManagementClient, subscription)
-        self.compute: Any = connection.client(ComputeManagementClient, subscription)
-        self.sql: Any = connection.client(SqlManagementClient, subscription)
-        self.storage: Any = connection.client(StorageManagementClient, subscription)
-
-
 @pytest.fixture
 def clients(connection: ArmConnection) -> Clients:
     return Clients(connection)
 
 
 @pytest.fixture
-def raw(connection: ArmConnection) -> Any:
+def raw(connection: ArmConnection) -> Raw:
     """Raw ARM requests through the connection's pipeline (types without an installed SDK)."""
-    from tests.integration.armsim.raw import Raw
-
     return Raw(connection)
-
-
-def message_of(exc: Any) -> str:
-    """The ARM error message of an azure-core HttpResponseError."""
-    return str(exc.error.message)
-
-
-def error_of(exc: Any) -> tuple[int, str, str | None]:
-    """(status, ARM code, target) of an azure-core HttpResponseError."""
-    error = exc.error
-    return exc.status_code, error.code, getattr(error, "target", None)

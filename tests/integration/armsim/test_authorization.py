@@ -44,15 +44,16 @@ import pytest
 
 from localdev.armsim.authorization import Permissions
 from localdev.armsim.server import SimulatorServer
-from tests.integration.armsim import bodies
-from tests.integration.armsim.conftest import SUBSCRIPTION, Clients
-from tests.integration.armsim.raw import (
+from tests.support import armsim_bodies as bodies
+from tests.support.armsim_clients import (
     AUTHORIZATION_API,
     COMPUTE_API,
     IDENTITY_API,
     NETWORK_API,
     SQL_API,
     STORAGE_API,
+    SUBSCRIPTION,
+    Clients,
     Raw,
 )
 

@@ -40,13 +40,14 @@ from pathlib import Path
 from arm.connection import ArmConnection
 from localdev.armsim.server import SimulatorServer
 from localdev.armsim.testing import running_simulator
-from tests.integration.armsim import bodies
-from tests.integration.armsim.conftest import SUBSCRIPTION, Clients
-from tests.integration.armsim.raw import (
+from tests.support import armsim_bodies as bodies
+from tests.support.armsim_clients import (
     COMPUTE_API,
     IDENTITY_API,
     KEY_VAULT_API,
+    SUBSCRIPTION,
     SUBSCRIPTIONS_API,
+    Clients,
     Raw,
 )
 

@@ -8,9 +8,8 @@ of the client, `call` makes the change through the same ARM engine.
 from __future__ import annotations
 
 from localdev.armsim.server import SimulatorServer
-from tests.integration.armsim import bodies
-from tests.integration.armsim.conftest import SUBSCRIPTION
-from tests.integration.armsim.raw import NETWORK_API, Raw
+from tests.support import armsim_bodies as bodies
+from tests.support.armsim_clients import NETWORK_API, SUBSCRIPTION, Raw
 
 GROUP_ID = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{bodies.GROUP}"
 NSG = f"{GROUP_ID}/providers/Microsoft.Network/networkSecurityGroups"

@@ -9,8 +9,8 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
 from arm.connection import ArmConnection
 from localdev.armsim.server import SimulatorServer
-from tests.integration.armsim import bodies
-from tests.integration.armsim.conftest import SUBSCRIPTION, Clients, error_of
+from tests.support import armsim_bodies as bodies
+from tests.support.armsim_clients import SUBSCRIPTION, Clients, error_of
 
 G = bodies.GROUP
 SUBNET = bodies.rid(SUBSCRIPTION, G, "Microsoft.Network/virtualNetworks/vnet/subnets/dev")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from arm.connection import ArmConnection
 from localdev.armsim.testing import running_simulator
-from tests.integration.armsim import bodies
-from tests.integration.armsim.conftest import SUBSCRIPTION, Clients
+from tests.support import armsim_bodies as bodies
+from tests.support.armsim_clients import SUBSCRIPTION, Clients
 
 ROOT = Path(__file__).resolve().parents[3]
 G = bodies.GROUP

@@ -29,13 +29,13 @@ from typing import Any
 import pytest
 
 from localdev.armsim.server import SimulatorServer
-from tests.integration.armsim import bodies
-from tests.integration.armsim.conftest import SUBSCRIPTION
-from tests.integration.armsim.raw import (
+from tests.support import armsim_bodies as bodies
+from tests.support.armsim_clients import (
     AUTHORIZATION_API,
     IDENTITY_API,
     KEY_VAULT_API,
     STORAGE_API,
+    SUBSCRIPTION,
     Raw,
 )
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from tests.integration.armsim import bodies
-from tests.integration.armsim.conftest import SUBSCRIPTION, Clients
-from tests.integration.armsim.raw import Raw
+from tests.support import armsim_bodies as bodies
+from tests.support.armsim_clients import SUBSCRIPTION, Clients, Raw
 
 G = bodies.GROUP
 GROUP_ID = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{G}"

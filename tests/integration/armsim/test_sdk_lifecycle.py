@@ -8,8 +8,8 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
 from localdev.armsim.server import SimulatorServer
-from tests.integration.armsim import bodies
-from tests.integration.armsim.conftest import SUBSCRIPTION, Clients
+from tests.support import armsim_bodies as bodies
+from tests.support.armsim_clients import SUBSCRIPTION, Clients
 
 G = bodies.GROUP
 

@@ -30,9 +30,8 @@ import pytest
 
 from localdev.armsim import setup_model
 from localdev.armsim.server import SimulatorServer
-from tests.integration.armsim import bodies
-from tests.integration.armsim.conftest import SUBSCRIPTION
-from tests.integration.armsim.raw import (
+from tests.support import armsim_bodies as bodies
+from tests.support.armsim_clients import (
     AUTHORIZATION_API,
     COMPUTE_API,
     IDENTITY_API,
@@ -40,6 +39,7 @@ from tests.integration.armsim.raw import (
     NETWORK_API,
     SQL_API,
     STORAGE_API,
+    SUBSCRIPTION,
     Answer,
     Raw,
 )

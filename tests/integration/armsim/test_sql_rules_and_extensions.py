@@ -32,12 +32,19 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 
 from localdev.armsim import extensions
-from localdev.armsim.engine import Engine
+from localdev.armsim.hooks import ArmSim
 from localdev.armsim.server import SimulatorServer
 from localdev.armsim.store import Resource
-from tests.integration.armsim import bodies
-from tests.integration.armsim.conftest import SUBSCRIPTION, Clients, error_of, message_of
-from tests.integration.armsim.raw import NETWORK_API, SQL_API, Raw
+from tests.support import armsim_bodies as bodies
+from tests.support.armsim_clients import (
+    NETWORK_API,
+    SQL_API,
+    SUBSCRIPTION,
+    Clients,
+    Raw,
+    error_of,
+    message_of,
+)
 
 G = bodies.GROUP
 GROUP_ID = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{G}"
@@ -173,7 +180,7 @@ def failing_setup() -> Iterator[list[str]]:
     seen: list[str] = []
 
     def decide(
-        engine: Engine, host: Resource, extension: Mapping[str, Any]
+        engine: ArmSim, host: Resource, extension: Mapping[str, Any]
     ) -> extensions.ScriptResult:
         seen.append(host.id)
         return extensions.ScriptResult(1, "OutSystems setup failed: no route to SQL (line 12)")

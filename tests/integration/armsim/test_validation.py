@@ -9,8 +9,8 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
 from localdev.armsim.server import SimulatorServer
-from tests.integration.armsim import bodies
-from tests.integration.armsim.conftest import SUBSCRIPTION, Clients, error_of, message_of
+from tests.support import armsim_bodies as bodies
+from tests.support.armsim_clients import SUBSCRIPTION, Clients, error_of, message_of
 
 G = bodies.GROUP
 SUBNET = bodies.rid(SUBSCRIPTION, G, "Microsoft.Network/virtualNetworks/vnet/subnets/dev")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -11,11 +10,23 @@ import azure.functions as func
 import pytest
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
-from tests.integration.host.conftest import HostClient
+from localdev.host.durable.engine import DurableEngine
+from localdev.host.durable.store import TaskHubStore
+from tests.support.host_apps import HostClient
 
 
 def sdk_client(client: HostClient) -> df.DurableOrchestrationClient:
     return df.DurableOrchestrationClient(client.host.client_binding())
+
+
+def _engine(client: HostClient) -> DurableEngine:
+    assert client.host.engine is not None
+    return client.host.engine
+
+
+def _store(client: HostClient) -> TaskHubStore:
+    assert client.host.store is not None
+    return client.host.store
 
 
 async def test_binding_points_the_sdk_at_the_host(durable_client: HostClient) -> None:
@@ -123,8 +134,11 @@ async def test_suspend_holds_events_until_resume(durable_client: HostClient) -> 
     await client.suspend(instance_id, "hold")
     await durable_client.wait_for(instance_id, lambda s: s["runtimeStatus"] == "Suspended")
     await client.raise_event(instance_id, "Approval", "held")
-    await asyncio.sleep(0.2)
+    # A quiet point, not a pause: the engine has taken the event up and had nothing to do.
+    assert await _engine(durable_client).wait_until_idle()
     assert (await client.get_status(instance_id)).custom_status == "waiting"
+    held = [m.payload for m in _store(durable_client).messages(instance_id)]
+    assert [(e["EventType"], e["Name"], e["Input"]) for e in held] == [(15, "Approval", '"held"')]
 
     await client.resume(instance_id, "go")
     await durable_client.wait_for(
@@ -189,23 +203,11 @@ async def test_signals_from_http_are_persisted_and_applied_in_order(
 
     for amount in range(1, 11):
         await client.signal_entity(entity, "add", amount)
-    store = durable_client.host.store
-    assert store is not None
-
-    async def value() -> object:
-        return (await client.read_entity_state(entity)).entity_state
-
-    for _ in range(200):
-        if await value() == 55:
-            break
-        await asyncio.sleep(0.01)
-    assert await value() == 55
+    assert await _engine(durable_client).wait_until_idle()
+    assert (await client.read_entity_state(entity)).entity_state == 55
 
     await client.signal_entity(entity, "delete")
-    for _ in range(200):
-        if not (await client.read_entity_state(entity)).entity_exists:
-            break
-        await asyncio.sleep(0.01)
+    assert await _engine(durable_client).wait_until_idle()
     assert not (await client.read_entity_state(entity)).entity_exists
 
 
@@ -218,11 +220,7 @@ async def test_http_triggers_reach_the_entity(durable_client: HostClient) -> Non
     url = f"{durable_client.base}/api/counters/via-http"
     async with durable_client.session.post(f"{url}/add", data="4") as response:
         assert response.status == 202
-    for _ in range(200):
-        async with durable_client.session.get(url) as response:
-            if response.status == 200 and await response.json() == 4:
-                break
-        await asyncio.sleep(0.01)
+    assert await _engine(durable_client).wait_until_idle()
     async with durable_client.session.get(url) as response:
         assert response.status == 200
         assert await response.json() == 4
@@ -239,7 +237,7 @@ async def test_timer_with_a_durable_client_starts_an_orchestration(
 
 async def test_activity_concurrency_follows_host_json() -> None:
     from localdev.host.testing import running_host
-    from tests.integration.host.conftest import APPS
+    from tests.support.host_apps import APPS
 
     async with running_host(APPS / "throttled_app") as host:
         assert host.config.hub_name == "ThrottledHub"

@@ -17,7 +17,7 @@ from urllib.request import Request, urlopen
 
 import pytest
 
-from tests.integration.host.conftest import DURABLE_APP
+from tests.support.host_apps import DURABLE_APP
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -17,7 +17,7 @@ from localdev.host.durable.history import format_timestamp
 from localdev.host.durable.store import TaskHubStore
 from localdev.host.settings import SettingsError
 from localdev.host.testing import running_host
-from tests.integration.host.conftest import APPS, DURABLE_APP, QUIET_VALUES
+from tests.support.host_apps import APPS, DURABLE_APP, QUIET_VALUES
 
 HTTP_APP = APPS / "http_app"
 ROOT = Path(__file__).resolve().parents[3]

@@ -33,7 +33,7 @@ import pytest
 from localdev.host.host import LocalHost
 from localdev.host.settings import SettingsError
 from localdev.host.testing import running_host
-from tests.integration.host.conftest import APPS
+from tests.support.host_apps import APPS
 
 ROOT = Path(__file__).resolve().parents[3]
 MASTER_KEY = "test-master-key-0b7e"

@@ -35,7 +35,7 @@ import pytest
 
 from localdev.host.host import LocalHost
 from localdev.host.testing import running_host
-from tests.integration.host.conftest import APPS
+from tests.support.host_apps import APPS
 
 SAMPLE = APPS / "orchestration_versioning"
 WAITING = "Waiting for Continue event..."

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from localdev.host.durable.history import parse_time
-from tests.integration.host.conftest import HostClient
+from tests.support.host_apps import HostClient
 
 STARTED, COMPLETED_EXEC, FAILED_EXEC = 0, 1, 2
 SCHEDULED, TASK_DONE, TASK_FAILED = 4, 5, 6

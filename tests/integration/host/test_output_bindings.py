@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from localdev.host.testing import running_host
-from tests.integration.host.conftest import APPS
+from tests.support.host_apps import APPS
 
 APP = APPS / "output_bindings"
 VALUES = {"TwilioPhoneNumber": "+15555550100", "AzureWebJobsStorage": "UseDevelopmentStorage=true"}

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.integration.host.conftest import DURABLE_APP, HostClient
+from tests.support.host_apps import DURABLE_APP, HostClient
 
 REPLAY_SCRIPT = Path(__file__).with_name("replay_check.py")
 SCHEDULING = {4, 7, 10, 14}

@@ -1,8 +1,9 @@
-"""Raw ARM requests through `ArmConnection`'s pipeline, for types the installed SDKs lack.
+"""How the simulator's tests talk to it: the real SDK clients, and raw ARM requests.
 
-There is no azure-mgmt client installed for Key Vault, managed identities or authorization, so
-these tests send ARM's JSON as it is documented (Azure REST API specs) through the same
-pipeline (`send_request` of a management client made by `ArmConnection`): the same retry
+`Clients` are the installed azure-mgmt clients, made through `ArmConnection` as the app makes
+them. There is no azure-mgmt client installed for Key Vault, managed identities or
+authorization, so `Raw` sends ARM's JSON as it is documented (Azure REST API specs) through the
+same pipeline (`send_request` of a management client made by `ArmConnection`): the same retry
 policy, the same headers, the same absence of authentication on loopback.
 """
 
@@ -12,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from arm.connection import ArmConnection
-from tests.integration.armsim.conftest import SUBSCRIPTION
+
+SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
 
 #: API versions named in the specs the tests follow (Azure/azure-rest-api-specs).
 AUTHORIZATION_API = "2022-04-01"
@@ -24,6 +26,34 @@ RESOURCES_API = "2025-04-01"
 COMPUTE_API = "2026-04-01"
 SQL_API = "2025-01-01"
 STORAGE_API = "2025-06-01"
+
+
+class Clients:
+    """The real management clients, created through `ArmConnection`."""
+
+    def __init__(self, connection: ArmConnection, subscription: str = SUBSCRIPTION) -> None:
+        from azure.mgmt.compute import ComputeManagementClient
+        from azure.mgmt.network import NetworkManagementClient
+        from azure.mgmt.resource.resources import ResourceManagementClient
+        from azure.mgmt.sql import SqlManagementClient
+        from azure.mgmt.storage import StorageManagementClient
+
+        self.resource: Any = connection.client(ResourceManagementClient, subscription)
+        self.network: Any = connection.client(NetworkManagementClient, subscription)
+        self.compute: Any = connection.client(ComputeManagementClient, subscription)
+        self.sql: Any = connection.client(SqlManagementClient, subscription)
+        self.storage: Any = connection.client(StorageManagementClient, subscription)
+
+
+def message_of(exc: Any) -> str:
+    """The ARM error message of an azure-core HttpResponseError."""
+    return str(exc.error.message)
+
+
+def error_of(exc: Any) -> tuple[int, str, str | None]:
+    """(status, ARM code, target) of an azure-core HttpResponseError."""
+    error = exc.error
+    return exc.status_code, error.code, getattr(error, "target", None)
 
 
 @dataclass

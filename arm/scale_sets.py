@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from outsystems.policy import POLICY_MAC_TAG, has_valid_mac, is_policy_tag
 from outsystems.resource_types import SCALE_SET, api_version, subscription_of
-from outsystems.tags import ENVIRONMENT_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE, SOLUTION_TAG
+from outsystems.tags import ENVIRONMENT_TAG, managed_solution, tag_value
 
 if TYPE_CHECKING:
     from arm.connection import ArmConnection
@@ -105,14 +105,6 @@ class Unchecked:
     reason: str
 
 
-def _tag(tags: Mapping[str, str], name: str) -> str | None:
-    # ARM compares tag names case-insensitively.
-    for key, value in tags.items():
-        if key.lower() == name.lower():
-            return value
-    return None
-
-
 def scale_set_info(resource_id: str, body: Mapping[str, Any] | None, key: bytes) -> ScaleSetInfo:
     """What a scale set's GET body says (`body` None: it does not exist).
 
@@ -126,12 +118,8 @@ def scale_set_info(resource_id: str, body: Mapping[str, Any] | None, key: bytes)
         {str(k): str(v) for k, v in raw_tags.items()} if isinstance(raw_tags, dict) else {}
     )
     scale_set_id = str(body.get("id") or resource_id)
-    solution = _tag(tags, SOLUTION_TAG)
-    owned = (
-        (_tag(tags, MANAGED_BY_TAG) or "").lower() == MANAGED_BY_VALUE
-        and (_tag(tags, ENVIRONMENT_TAG) or "").lower() == "prod"
-        and bool(solution)
-    )
+    solution = managed_solution(tags)
+    owned = solution is not None and tag_value(tags, ENVIRONMENT_TAG) == "prod"
     signed = has_valid_mac(key, scale_set_id, tags)
     managed = owned and signed
     problem = None

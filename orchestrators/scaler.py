@@ -36,6 +36,7 @@ import azure.durable_functions as df
 
 from arm.scale_sets import ScaleSetInfo, subscription_of
 from orchestrators.scale_requests import scale_set_entity, scale_set_key
+from outsystems.arm_errors import BUSY_CODES, TRANSIENT_CODES
 from outsystems.events import scale_event
 from outsystems.policy import PolicyTagError, ScalingPolicy, capped, policy_from_tags
 from outsystems.scaling import (
@@ -62,23 +63,9 @@ NOTICE_POLLS = 4
 MAX_ROUNDS = 8
 #: How long a capacity change may take before the scaler gives up waiting for it.
 OPERATION_TIMEOUT = timedelta(minutes=30)
-#: ARM codes of a scale set busy with another operation: try the round again a bit later.
-BUSY_CODES = frozenset({"AnotherOperationInProgress", "RetryableErrorDueToAnotherOperation"})
-#: ARM codes of a capacity change that failed transiently (ARM says to retry it): the same
-#: PATCH is sent again. Deciding again instead would read the capacity the failed operation left
-#: in the scale set's model and take the change as done.
-TRANSIENT_CODES = frozenset(
-    {
-        "RetryableError",
-        "InternalServerError",
-        "InternalError",
-        "ServiceUnavailable",
-        "ServerTimeout",
-        "GatewayTimeout",
-        "TooManyRequests",
-        "OperationPreempted",
-    }
-)
+# ARM codes (`outsystems.arm_errors`): on BUSY_CODES the round is tried again a bit later; on
+# TRANSIENT_CODES the same PATCH is sent again (deciding again instead would read the capacity
+# the failed operation left in the scale set's model and take the change as done).
 BUSY_ATTEMPTS = 3
 TRANSIENT_ATTEMPTS = 3
 

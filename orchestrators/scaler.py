@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Generator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
@@ -49,6 +49,7 @@ from outsystems.scaling import (
     decide,
     fates,
 )
+from outsystems.times import utc_z
 
 bp = df.Blueprint()
 
@@ -89,7 +90,7 @@ def _iso(moment: datetime | None) -> str | None:
 def _zulu(moment: datetime | None) -> str:
     if moment is None:
         return "unknown"
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return utc_z(moment)
 
 
 def _parse(value: str | None) -> datetime | None:

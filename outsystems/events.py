@@ -13,11 +13,12 @@ import binascii
 import json
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from outsystems.scaling import Decision
+from outsystems.times import utc_z
 
 SPEC_VERSION = "1.0"
 DEFAULT_SOURCE = "/outsystems-azure-ops"
@@ -122,7 +123,7 @@ def _secret_field(value: object, path: str = "data") -> str | None:
 
 
 def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return utc_z(moment)
 
 
 def scale_event(

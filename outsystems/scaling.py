@@ -25,6 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from outsystems.policy import WEEKDAYS, ScalingPolicy, ScheduleWindow
+from outsystems.times import utc_z
 
 logger = logging.getLogger(__name__)
 
@@ -625,7 +626,7 @@ def fates(batch: Coalesced, decision: Decision | None) -> tuple[Fate, ...]:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return utc_z(moment)
 
 
 def _require_aware(moment: datetime, what: str) -> None:

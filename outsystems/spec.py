@@ -313,7 +313,7 @@ def _raise_problems(problems: list[tuple[Path, str]]) -> None:
 
 #: Azure keeps 5 addresses of every subnet (network, gateway, 2 DNS, broadcast).
 AZURE_RESERVED_ADDRESSES: Final = 5
-_SUBNET_BLOCKS: Final = ("dev", "test", "prod", "life", GATEWAY, BASTION)
+_SUBNET_BLOCKS: Final = (*ENVIRONMENTS, GATEWAY, BASTION)
 # The address space is cut into 8 equal blocks (of at most a /24, as the Marketplace lays out
 # 10.0.0.0/16): one per environment, the gateway's, then Bastion's.
 _BLOCK_BITS: Final = 3

@@ -65,7 +65,6 @@ def teardown_platform(context: df.DurableOrchestrationContext) -> Generator[Any,
     targets = select([Found.from_json(f) for f in listed], environments, whole_platform=whole)
     resources = deletion_graph(targets)
     walk = Walk(
-        "teardown",
         resources,
         [r.id for r in resources],
         timeout_scale=float(tuning.get("timeoutScale", 1.0)),

@@ -107,7 +107,6 @@ class Walk:
     walk (shared resources, deployed first) count as done too.
     """
 
-    environment: str
     resources: Sequence[Resource]
     to_apply: Iterable[str]
     timeout_scale: float = 1.0

@@ -69,10 +69,6 @@ class Plan:
         counts = Counter(planned.action for planned in self.resources)
         return {action: counts.get(action, 0) for action in ("create", "update", "noop")}
 
-    def to_apply(self) -> tuple[PlannedResource, ...]:
-        """The resources a PUT must send: those marked `create` or `update`."""
-        return tuple(p for p in self.resources if p.action != "noop")
-
     def to_json(self) -> dict[str, Any]:
         return {
             "resources": [planned.to_json() for planned in self.resources],

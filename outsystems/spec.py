@@ -837,11 +837,6 @@ class PlatformSpec(_SpecModel):
     def is_farm(self) -> bool:
         return self.environments.prod.mode == "farm"
 
-    def scaling_policy(self) -> ScalingPolicy | None:
-        """The front-end scaling policy of a farm; None for a standalone production."""
-        frontends = self.frontends
-        return frontends.policy() if frontends is not None else None
-
     def address_plan(self) -> AddressPlan | None:
         """The subnets of the new VNet; None when the user brings existing subnets."""
         space = self.network.address_space

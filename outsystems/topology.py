@@ -16,7 +16,6 @@ import heapq
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, Final, Literal
 
 from outsystems.names import (
@@ -244,30 +243,6 @@ class Resource:
         # The body is a dict (what the SDKs take), so hash by the id, which equal resources share.
         return hash(_key(self.id))
 
-    def to_json_dict(self) -> dict[str, Any]:
-        """The resource as JSON (camelCase), e.g. for an activity's input."""
-        return {
-            "id": self.id,
-            "type": self.type,
-            "name": self.name,
-            "apiVersion": self.api_version,
-            "environment": self.environment,
-            "body": self.body,
-            "dependsOn": list(self.depends_on),
-        }
-
-    @classmethod
-    def from_json_dict(cls, data: Mapping[str, Any]) -> Resource:
-        return cls(
-            id=data["id"],
-            type=data["type"],
-            name=data["name"],
-            api_version=data["apiVersion"],
-            environment=data["environment"],
-            body=data["body"],
-            depends_on=tuple(data["dependsOn"]),
-        )
-
 
 def _key(resource_id: str) -> str:
     # ARM ids compare case-insensitively.
@@ -312,11 +287,6 @@ class ResourceGraph:
     def __contains__(self, resource_id: object) -> bool:
         return isinstance(resource_id, str) and _key(resource_id) in self._index
 
-    @cached_property
-    def by_id(self) -> Mapping[str, Resource]:
-        """Resources by their id as written in the graph."""
-        return {resource.id: resource for resource in self.resources}
-
     def get(self, resource_id: str) -> Resource:
         """The resource with this id (compared case-insensitively); `KeyError` if absent."""
         try:
@@ -327,48 +297,6 @@ class ResourceGraph:
     def for_environment(self, environment: str) -> tuple[Resource, ...]:
         """The resources of one environment (or `shared`), in dependency order."""
         return tuple(r for r in self.resources if r.environment == environment)
-
-    def ancestors(self, resource_id: str) -> tuple[Resource, ...]:
-        """Everything the resource depends on, directly or not, in dependency order."""
-        found = self._closure(resource_id, lambda r: r.depends_on)
-        return tuple(r for r in self.resources if _key(r.id) in found)
-
-    def descendants(self, resource_id: str) -> tuple[Resource, ...]:
-        """Everything that depends on the resource, directly or not, in dependency order."""
-        found = self._closure(resource_id, lambda r: self._dependents.get(_key(r.id), ()))
-        return tuple(r for r in self.resources if _key(r.id) in found)
-
-    def owner_of(self, resource_id: str) -> Resource | None:
-        """The graph resource that is `resource_id` or holds it as a sub-resource.
-
-        E.g. a gateway's backend pool id is owned by the gateway, an inline subnet's id by
-        its VNet. None when no resource of the graph owns the id.
-        """
-        candidate = _key(resource_id).rstrip("/")
-        while candidate:
-            if candidate in self._index:
-                return self._index[candidate]
-            candidate = candidate.rpartition("/")[0]
-        return None
-
-    @cached_property
-    def _dependents(self) -> Mapping[str, tuple[str, ...]]:
-        dependents: dict[str, list[str]] = {}
-        for resource in self.resources:
-            for dependency in resource.depends_on:
-                dependents.setdefault(_key(dependency), []).append(resource.id)
-        return {key: tuple(ids) for key, ids in dependents.items()}
-
-    def _closure(self, resource_id: str, step: Any) -> set[str]:
-        start = self.get(resource_id)
-        seen: set[str] = set()
-        pending = list(step(start))
-        while pending:
-            current = _key(pending.pop())
-            if current not in seen:
-                seen.add(current)
-                pending.extend(step(self._index[current]))
-        return seen
 
 
 def _topological_order(resources: list[Resource]) -> tuple[Resource, ...]:

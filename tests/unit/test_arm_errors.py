@@ -62,7 +62,7 @@ def test_the_classes_partition_the_retryable_codes() -> None:
 
 @pytest.mark.parametrize("code", ["SubscriptionRequestsThrottled", "retryableerror"])
 def test_the_deployment_walk_retries_a_throttled_or_retryable_operation(code: str) -> None:
-    walk = Walk("dev", [NIC_A], [NIC_A.id], backoff_scale=1.0)
+    walk = Walk([NIC_A], [NIC_A.id], backoff_scale=1.0)
     failed = {"resource_id": NIC_A.id, "method": "PUT", "status": "Failed"}
     walk.started(NIC_A.id, {**failed, "error": {"code": code, "message": "later"}}, T0)
     assert not walk.finished

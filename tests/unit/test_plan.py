@@ -58,7 +58,7 @@ def farm() -> ResourceGraph:
 def test_unknown_platform_plans_all_create(farm: ResourceGraph) -> None:
     result = plan(farm, {})
     assert result.totals == {"create": len(farm), "update": 0, "noop": 0}
-    assert [p.resource.id for p in result.to_apply()] == [r.id for r in farm]
+    assert [(p.resource.id, p.action) for p in result.resources] == [(r.id, "create") for r in farm]
 
 
 def test_deployed_platform_plans_all_noop_despite_arm_extras_and_id_case(

@@ -27,7 +27,7 @@ from outsystems.preflight import (
 )
 from outsystems.resource_types import RESOURCE_GROUP, SUBNET, api_version
 from outsystems.spec import PlatformSpec
-from outsystems.tags import NAMING_TAG, SOLUTION_TAG
+from outsystems.tags import NAMING_TAG, SOLUTION_TAG, tag_value
 
 NETWORK_API_VERSION = api_version(SUBNET)
 GROUP_API_VERSION = api_version(RESOURCE_GROUP)
@@ -93,8 +93,7 @@ def deployed_naming(spec: PlatformSpec) -> NamingScheme | None:
     group = read(sender(spec.subscription_id), group_id, GROUP_API_VERSION)
     if group.body is None:
         return None
-    tags = {str(k).lower(): str(v) for k, v in (group.body.get("tags") or {}).items()}
-    recorded = tags.get(NAMING_TAG.lower())
+    recorded = tag_value(group.body.get("tags"), NAMING_TAG)
     if recorded in ("marketplace", "legacy"):
         return "legacy" if recorded == "legacy" else "marketplace"
     ours = resources_in_group(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 import azure.durable_functions as df
 
 from arm.secrets import redacting
+from outsystems.resource_types import SCALE_SET, SQL_SERVER, VM
 
 if TYPE_CHECKING:
     from arm.operations import Sender
@@ -45,14 +46,14 @@ def plan_environment(request: dict[str, Any]) -> list[dict[str, Any]]:
 #: admin password change through the resource (VMs), or would reset it (SQL) — the password was
 #: set when the server was created and lives on in the platform's vault.
 _CREATE_ONLY_FIELDS: Final = {
-    "Microsoft.Compute/virtualMachines": ("properties", "osProfile", "adminPassword"),
-    "Microsoft.Compute/virtualMachineScaleSets": (
+    VM: ("properties", "osProfile", "adminPassword"),
+    SCALE_SET: (
         "properties",
         "virtualMachineProfile",
         "osProfile",
         "adminPassword",
     ),
-    "Microsoft.Sql/servers": ("properties", "administratorLoginPassword"),
+    SQL_SERVER: ("properties", "administratorLoginPassword"),
 }
 
 
@@ -74,9 +75,9 @@ def _desired_body(
 ) -> dict[str, Any]:
     """What to send for `resource` given its live state."""
     from outsystems.policy import policy_from_tags
-    from outsystems.preflight import keep_foreign_tags
+    from outsystems.resource_types import KEY_VAULT, RESOURCE_GROUP
     from outsystems.scaling import clamp_for_redeploy
-    from outsystems.topology import KEY_VAULT, RESOURCE_GROUP, SCALE_SET
+    from outsystems.tags import keep_foreign_tags
 
     body = dict(resource.body)
     if live is not None and resource.type in _CREATE_ONLY_FIELDS:
@@ -145,7 +146,12 @@ def begin_apply_resource(request: dict[str, Any]) -> dict[str, Any]:
     from arm.operations import Operation, begin_put, get_resource
     from arm.secrets import RenderContext, redacted_errors, render_body
     from outsystems.deployment import graph_of
-    from outsystems.topology import KEY_VAULT, KEY_VAULT_SECRET_TYPE, ROLE_ASSIGNMENT, VM_EXTENSION
+    from outsystems.resource_types import (
+        KEY_VAULT,
+        KEY_VAULT_SECRET_TYPE,
+        ROLE_ASSIGNMENT,
+        VM_EXTENSION,
+    )
 
     spec, graph = graph_of(request["spec"])
     with redacted_errors(spec.solution_id):
@@ -217,7 +223,7 @@ def read_outputs(request: dict[str, Any]) -> dict[str, Any]:
     """The platform's outputs: Service Center / LifeTime URLs and the servers' private IPs."""
     from arm.live import read_live
     from outsystems.deployment import graph_of
-    from outsystems.topology import NIC, PUBLIC_IP
+    from outsystems.resource_types import NIC, PUBLIC_IP
 
     spec, graph = graph_of(request["spec"])
     wanted = [r for r in graph if r.type in {PUBLIC_IP, NIC} and r.environment != "shared"]

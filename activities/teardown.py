@@ -8,17 +8,10 @@ from typing import Any
 import azure.durable_functions as df
 
 from arm.secrets import redacting
-from outsystems.names import ENVIRONMENT_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE, SOLUTION_TAG
+from outsystems.tags import ENVIRONMENT_TAG, SOLUTION_TAG, owned_by, tag_value
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
-
-
-def _tag(tags: dict[str, Any] | None, name: str) -> str | None:
-    for key, value in (tags or {}).items():
-        if key.lower() == name.lower():
-            return str(value)
-    return None
 
 
 def _role_assignments(spec: dict[str, Any] | None) -> list[dict[str, str]]:
@@ -29,7 +22,7 @@ def _role_assignments(spec: dict[str, Any] | None) -> list[dict[str, str]]:
     if not spec:
         return []
     from outsystems.deployment import graph_of
-    from outsystems.topology import ROLE_ASSIGNMENT
+    from outsystems.resource_types import ROLE_ASSIGNMENT
 
     _, graph = graph_of(spec)
     return [
@@ -59,13 +52,13 @@ def list_platform_resources(request: dict[str, Any]) -> list[dict[str, str]]:
     found = _role_assignments(request.get("spec"))
     for item in listed:
         tags = item.get("tags")
-        if _tag(tags, SOLUTION_TAG) != solution or _tag(tags, MANAGED_BY_TAG) != MANAGED_BY_VALUE:
+        if not owned_by(tags, solution):
             continue
         found.append(
             {
                 "id": item["id"],
                 "type": item["type"],
-                "environment": _tag(tags, ENVIRONMENT_TAG) or "",
+                "environment": tag_value(tags, ENVIRONMENT_TAG) or "",
             }
         )
     return found
@@ -103,11 +96,7 @@ def begin_delete_resource_group(request: dict[str, Any]) -> dict[str, Any]:
     kept = {"resource_id": group_id, "method": "DELETE", "status": "Succeeded"}
     if live is None:
         return {**kept, "kept": "already deleted"}
-    tags = live.get("tags")
-    if (
-        _tag(tags, MANAGED_BY_TAG) != MANAGED_BY_VALUE
-        or _tag(tags, SOLUTION_TAG) != request["solutionId"]
-    ):
+    if not owned_by(live.get("tags"), request["solutionId"]):
         return {**kept, "kept": "the resource group was not created by this app"}
     remaining = resources_in_group(subscription, group)
     if remaining:

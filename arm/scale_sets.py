@@ -27,13 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from outsystems.names import (
-    ENVIRONMENT_TAG,
-    MANAGED_BY_TAG,
-    MANAGED_BY_VALUE,
-    SOLUTION_TAG,
-)
 from outsystems.policy import POLICY_MAC_TAG, has_valid_mac, is_policy_tag
+from outsystems.resource_types import SCALE_SET, api_version, subscription_of
+from outsystems.tags import ENVIRONMENT_TAG, managed_solution, tag_value
 
 if TYPE_CHECKING:
     from arm.connection import ArmConnection
@@ -41,9 +37,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: `subscription_of` moved to `outsystems.resource_types`; it stays importable from here (strict
+#: mypy re-exports only what `__all__` lists; this module's own names need no listing) until the
+#: branches written against the old home are merged. The lead then removes this list.
+__all__ = ["subscription_of"]
+
 #: The Compute API version the topology uses for scale sets.
-SCALE_SET_API_VERSION = "2026-04-01"
-SCALE_SET_TYPE = "Microsoft.Compute/virtualMachineScaleSets"
+SCALE_SET_API_VERSION = api_version(SCALE_SET)
+SCALE_SET_TYPE = SCALE_SET
 
 
 @dataclass(frozen=True)
@@ -104,14 +105,6 @@ class Unchecked:
     reason: str
 
 
-def _tag(tags: Mapping[str, str], name: str) -> str | None:
-    # ARM compares tag names case-insensitively.
-    for key, value in tags.items():
-        if key.lower() == name.lower():
-            return value
-    return None
-
-
 def scale_set_info(resource_id: str, body: Mapping[str, Any] | None, key: bytes) -> ScaleSetInfo:
     """What a scale set's GET body says (`body` None: it does not exist).
 
@@ -125,12 +118,8 @@ def scale_set_info(resource_id: str, body: Mapping[str, Any] | None, key: bytes)
         {str(k): str(v) for k, v in raw_tags.items()} if isinstance(raw_tags, dict) else {}
     )
     scale_set_id = str(body.get("id") or resource_id)
-    solution = _tag(tags, SOLUTION_TAG)
-    owned = (
-        (_tag(tags, MANAGED_BY_TAG) or "").lower() == MANAGED_BY_VALUE
-        and (_tag(tags, ENVIRONMENT_TAG) or "").lower() == "prod"
-        and bool(solution)
-    )
+    solution = managed_solution(tags)
+    owned = solution is not None and tag_value(tags, ENVIRONMENT_TAG) == "prod"
     signed = has_valid_mac(key, scale_set_id, tags)
     managed = owned and signed
     problem = None
@@ -173,14 +162,6 @@ def scaling_key(environ: Mapping[str, str] | None = None) -> bytes:
     from outsystems.policy import scaling_policy_key
 
     return scaling_policy_key(required("PLATFORM_KEY_SEED", environ))
-
-
-def subscription_of(resource_id: str) -> str:
-    """The subscription id in an ARM id."""
-    parts = resource_id.strip("/").split("/")
-    if len(parts) < 2 or parts[0].lower() != "subscriptions":
-        raise ValueError(f"{resource_id!r} is not an ARM resource id")
-    return parts[1]
 
 
 def read_scale_set(sender: Sender, resource_id: str, key: bytes, **options: Any) -> ScaleSetInfo:

@@ -120,7 +120,6 @@ def deploy_environment(context: df.DurableOrchestrationContext) -> Orchestration
     poll = timedelta(seconds=float(tuning.get("pollSeconds", 15)))
     environment = request["environment"]
     walk = Walk(
-        environment,
         graph.for_environment(environment),
         request["apply"],
         timeout_scale=float(tuning.get("timeoutScale", 1.0)),

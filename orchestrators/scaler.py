@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Generator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
 
 from arm.scale_sets import ScaleSetInfo, subscription_of
 from orchestrators.scale_requests import scale_set_entity, scale_set_key
+from outsystems.arm_errors import BUSY_CODES, TRANSIENT_CODES
 from outsystems.events import scale_event
 from outsystems.policy import PolicyTagError, ScalingPolicy, capped, policy_from_tags
 from outsystems.scaling import (
@@ -48,6 +49,7 @@ from outsystems.scaling import (
     decide,
     fates,
 )
+from outsystems.times import utc_z
 
 bp = df.Blueprint()
 
@@ -62,23 +64,9 @@ NOTICE_POLLS = 4
 MAX_ROUNDS = 8
 #: How long a capacity change may take before the scaler gives up waiting for it.
 OPERATION_TIMEOUT = timedelta(minutes=30)
-#: ARM codes of a scale set busy with another operation: try the round again a bit later.
-BUSY_CODES = frozenset({"AnotherOperationInProgress", "RetryableErrorDueToAnotherOperation"})
-#: ARM codes of a capacity change that failed transiently (ARM says to retry it): the same
-#: PATCH is sent again. Deciding again instead would read the capacity the failed operation left
-#: in the scale set's model and take the change as done.
-TRANSIENT_CODES = frozenset(
-    {
-        "RetryableError",
-        "InternalServerError",
-        "InternalError",
-        "ServiceUnavailable",
-        "ServerTimeout",
-        "GatewayTimeout",
-        "TooManyRequests",
-        "OperationPreempted",
-    }
-)
+# ARM codes (`outsystems.arm_errors`): on BUSY_CODES the round is tried again a bit later; on
+# TRANSIENT_CODES the same PATCH is sent again (deciding again instead would read the capacity
+# the failed operation left in the scale set's model and take the change as done).
 BUSY_ATTEMPTS = 3
 TRANSIENT_ATTEMPTS = 3
 
@@ -102,7 +90,7 @@ def _iso(moment: datetime | None) -> str | None:
 def _zulu(moment: datetime | None) -> str:
     if moment is None:
         return "unknown"
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return utc_z(moment)
 
 
 def _parse(value: str | None) -> datetime | None:

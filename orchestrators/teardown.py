@@ -45,8 +45,8 @@ def teardown_platform(context: df.DurableOrchestrationContext) -> Generator[Any,
     """Delete the platform's resources (all, or some environments') and maybe its group."""
     # Imported here, not at module level: the worker imports this module at every cold start.
     from outsystems.deployment import Walk, timeout_for
+    from outsystems.resource_types import RESOURCE_GROUP
     from outsystems.teardown import Found, deletion_graph, select
-    from outsystems.topology import RESOURCE_GROUP
 
     request = context.get_input()
     spec = request["spec"]
@@ -65,7 +65,6 @@ def teardown_platform(context: df.DurableOrchestrationContext) -> Generator[Any,
     targets = select([Found.from_json(f) for f in listed], environments, whole_platform=whole)
     resources = deletion_graph(targets)
     walk = Walk(
-        "teardown",
         resources,
         [r.id for r in resources],
         timeout_scale=float(tuning.get("timeoutScale", 1.0)),

@@ -1,1 +1,1 @@
-"""Test support shared by the integration and end-to-end suites (services, app stack)."""
+"""Test support shared by the suites: the app stack, Azurite, replaying orchestrations."""

@@ -1,0 +1,173 @@
+"""The teardown orchestration (`orchestrators/teardown.py`) by history replay.
+
+`teardown_platform` runs through the SDK's replay engine (`tests/support/replay.py`) against
+fake activities standing for ARM: what it lists as the platform's, how each delete goes, and
+whether the resource group can go. The whole app on the local host is in
+`tests/e2e/test_lifecycle.py`; here the orchestration's own decisions, failure paths included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from outsystems.names import ENVIRONMENTS
+from tests.support.functions import orchestrator
+from tests.support.replay import Outcome, Replay
+
+SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
+GROUP = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/acme-rg"
+SPEC = {"solutionId": "acme", "subscriptionId": SUBSCRIPTION, "resourceGroup": "acme-rg"}
+TUNING = {"pollSeconds": 5.0, "retrySeconds": 5.0, "timeoutScale": 1.0, "backoffScale": 1.0}
+
+
+def resource(provider: str, name: str, environment: str) -> dict[str, str]:
+    return {
+        "id": f"{GROUP}/providers/{provider}/{name}",
+        "type": provider,
+        "environment": environment,
+    }
+
+
+VNET = resource("Microsoft.Network/virtualNetworks", "acme-vnet", "shared")
+DEV_VM = resource("Microsoft.Compute/virtualMachines", "acme-dev-vm", "dev")
+DEV_NIC = resource("Microsoft.Network/networkInterfaces", "acme-dev-nic", "dev")
+TEST_VM = resource("Microsoft.Compute/virtualMachines", "acme-test-vm", "test")
+LISTED = [VNET, DEV_NIC, DEV_VM, TEST_VM]
+
+
+def operation(resource_id: str, status: str, error: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "resource_id": resource_id,
+        "method": "DELETE",
+        "status": status,
+        "api_version": "2025-04-01",
+        "poll_mode": "location" if status == "InProgress" else "none",
+        "poll_url": f"http://arm/operations{resource_id}" if status == "InProgress" else None,
+        "error": error,
+    }
+
+
+@dataclass
+class Arm:
+    """Fake teardown activities: what ARM lists, how deletes go, what happens to the group."""
+
+    listed: list[dict[str, str]] = field(default_factory=lambda: list(LISTED))
+    failing: dict[str, dict[str, str]] = field(default_factory=dict)
+    group: list[dict[str, Any]] = field(
+        default_factory=lambda: [operation(GROUP, "InProgress"), operation(GROUP, "Succeeded")]
+    )
+    deleted: list[str] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def delete(self, request: dict[str, Any]) -> dict[str, Any]:
+        resource_id = request["resourceId"]
+        self.deleted.append(resource_id)
+        error = self.failing.get(resource_id)
+        return operation(resource_id, "Failed" if error else "Succeeded", error)
+
+    def check(self, request: dict[str, Any]) -> list[dict[str, Any]]:
+        assert [o["resource_id"] for o in request["operations"]] == [GROUP]
+        return [self.group.pop(0)]
+
+    def publish(self, event: dict[str, Any]) -> str:
+        self.events.append(event)
+        return str(event["id"])
+
+    def run(self, environments: tuple[str, ...] = ENVIRONMENTS, **tuning: float) -> Outcome:
+        return Replay(
+            orchestrator("teardown_platform"),
+            {
+                "operation": "teardown",
+                "operationId": "op-2",
+                "spec": SPEC,
+                "environments": list(environments),
+                "tuning": {**TUNING, **tuning},
+            },
+            name="teardown_platform",
+            instance_id="platform-acme",
+            activities={
+                "list_platform_resources": lambda request: self.listed,
+                "begin_delete_resource": self.delete,
+                "begin_delete_resource_group": lambda request: self.group.pop(0),
+                "check_operations": self.check,
+                "publish_event": self.publish,
+            },
+        ).run()
+
+
+def test_a_whole_platform_is_deleted_users_first_then_its_group() -> None:
+    arm = Arm()
+    outcome = arm.run()
+    assert outcome.output["status"] == "Succeeded"
+    # VMs before the NICs they use, the VNet last of all.
+    assert arm.deleted.index(DEV_VM["id"]) < arm.deleted.index(DEV_NIC["id"])
+    assert arm.deleted[-1] == VNET["id"]
+    [group] = outcome.inputs("begin_delete_resource_group")
+    assert group == {
+        "subscriptionId": SUBSCRIPTION,
+        "resourceGroup": "acme-rg",
+        "solutionId": "acme",
+    }
+    # The group's deletion is polled after a durable timer.
+    [poll] = [call for call in outcome.calls if call.kind == "timer"]
+    assert poll.input - poll.at == timedelta(seconds=5)
+    assert {env: p["status"] for env, p in outcome.output["environments"].items()} == dict.fromkeys(
+        ENVIRONMENTS, "Deleted"
+    )
+    [event] = arm.events
+    assert event["type"] == "outsystems.teardown.succeeded"
+    assert (event["data"]["resourcesDeleted"], event["data"]["resourceGroup"]) == (4, "deleted")
+
+
+def test_a_group_the_app_did_not_create_is_kept_and_says_why() -> None:
+    kept = {
+        **operation(GROUP, "Succeeded"),
+        "kept": "the resource group was not created by this app",
+    }
+    arm = Arm(group=[kept])
+    outcome = arm.run()
+    assert outcome.output["status"] == "Succeeded"
+    assert "check_operations" not in [call.name for call in outcome.calls]
+    assert arm.events[0]["data"]["resourceGroup"] == (
+        "the resource group was not created by this app"
+    )
+
+
+def test_some_environments_are_torn_down_without_the_shared_resources() -> None:
+    arm = Arm()
+    outcome = arm.run(("dev",))
+    assert sorted(arm.deleted) == sorted([DEV_VM["id"], DEV_NIC["id"]])
+    assert "begin_delete_resource_group" not in [call.name for call in outcome.calls]
+    assert list(outcome.output["environments"]) == ["dev"]
+    assert arm.events[0]["data"]["resourceGroup"] == "kept"
+
+
+def test_a_failed_delete_stops_the_teardown_and_keeps_the_group() -> None:
+    conflict = {"code": "InUseSubnetCannotBeDeleted", "message": "the subnet is in use"}
+    arm = Arm(failing={VNET["id"]: conflict})
+    outcome = arm.run()
+    assert outcome.output["status"] == "Failed"
+    assert "begin_delete_resource_group" not in [call.name for call in outcome.calls]
+    [event] = arm.events
+    assert event["type"] == "outsystems.teardown.failed"
+    assert event["data"]["error"] == {**conflict, "resource": VNET["id"]}
+
+
+def test_a_group_deletion_past_its_limit_fails_the_teardown() -> None:
+    arm = Arm(group=[operation(GROUP, "InProgress")] * 50)
+    # The resource group's limit (the 30-minute fallback) scaled down to 20 seconds.
+    outcome = arm.run(timeoutScale=20 / 1800)
+    assert outcome.output["status"] == "Failed"
+    [event] = arm.events
+    assert event["data"]["error"]["code"] == "OperationTimedOut"
+    assert event["data"]["error"]["resource"] == GROUP
+    assert len([call for call in outcome.calls if call.kind == "timer"]) == 5
+
+
+def test_nothing_listed_is_nothing_to_delete() -> None:
+    arm = Arm(listed=[])
+    outcome = arm.run(("dev", "test"))
+    assert outcome.output["status"] == "Succeeded"
+    assert arm.deleted == []

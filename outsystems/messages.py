@@ -13,10 +13,10 @@ that use it at every cold start. The platform spec travels as its normalized JSO
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Final, Literal, cast
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, cast
 
 from outsystems.scaling import ScaleRequest
 
@@ -973,3 +973,107 @@ class CapacityRequest:
 def strings(data: Any) -> list[str]:
     """A JSON list of strings (e.g. `list_scale_set_servers`' answer)."""
     return [str(item) for item in data]
+
+
+# --- Contracts: which function takes which message and answers which -------------------------
+
+Request = TypeVar("Request")
+Answer = TypeVar("Answer")
+
+
+def to_wire(value: Any) -> Any:
+    """The JSON of a message, or of a list or map of messages (plain values as they are)."""
+    if hasattr(value, "to_json"):
+        return value.to_json()
+    if isinstance(value, list | tuple):
+        return [to_wire(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): to_wire(item) for key, item in value.items()}
+    return value
+
+
+def list_of(read: Callable[[Any], Answer]) -> Callable[[Any], list[Answer]]:
+    """Reads a JSON list of one message type."""
+
+    def read_list(data: Any) -> list[Answer]:
+        if not isinstance(data, list):
+            raise ValueError(f"expected a JSON list, not {type(data).__name__}")
+        return [read(item) for item in data]
+
+    return read_list
+
+
+def _text(data: Any) -> str:
+    return str(data)
+
+
+@dataclass(frozen=True)
+class Contract(Generic[Request, Answer]):
+    """A durable function's name, how its request reads and how its answer reads.
+
+    Both sides use the same contract: the orchestration that calls the function
+    (`orchestrators.calls`) and the function itself (`activities.typed.serves`).
+    """
+
+    name: str
+    read_request: Callable[[Any], Request]
+    read_answer: Callable[[Any], Answer]
+
+
+PLAN_ENVIRONMENT: Final = Contract(
+    "plan_environment", PlanRequest.from_json, list_of(PlannedAction.from_json)
+)
+BEGIN_APPLY_RESOURCE: Final = Contract(
+    "begin_apply_resource", ApplyRequest.from_json, Operation.from_json
+)
+CHECK_OPERATIONS: Final = Contract(
+    "check_operations", CheckRequest.from_json, list_of(Operation.from_json)
+)
+READ_OUTPUTS: Final = Contract("read_outputs", OutputsRequest.from_json, outputs_from_json)
+LIST_PLATFORM_RESOURCES: Final = Contract(
+    "list_platform_resources", ListRequest.from_json, list_of(FoundResource.from_json)
+)
+BEGIN_DELETE_RESOURCE: Final = Contract(
+    "begin_delete_resource", DeleteRequest.from_json, Operation.from_json
+)
+BEGIN_DELETE_RESOURCE_GROUP: Final = Contract(
+    "begin_delete_resource_group", GroupRequest.from_json, Operation.from_json
+)
+PUBLISH_EVENT: Final = Contract("publish_event", CloudEvent.from_json, _text)
+INSPECT_SCALE_SET: Final = Contract(
+    "inspect_scale_set", ScaleSetRef.from_json, ScaleSetInspection.from_json
+)
+SET_SCALE_SET_CAPACITY: Final = Contract(
+    "set_scale_set_capacity", CapacityRequest.from_json, Operation.from_json
+)
+LIST_SCALE_SET_SERVERS: Final = Contract(
+    "list_scale_set_servers", ScaleSetRef.from_json, list_of(_text)
+)
+#: Orchestrations (their inputs and outputs).
+DEPLOY_PLATFORM: Final = Contract(
+    "deploy_platform", DeployRequest.from_json, PlatformResult.from_json
+)
+DEPLOY_ENVIRONMENT: Final = Contract(
+    "deploy_environment", EnvironmentRequest.from_json, EnvironmentProgress.from_json
+)
+TEARDOWN_PLATFORM: Final = Contract(
+    "teardown_platform", TeardownRequest.from_json, PlatformResult.from_json
+)
+SCALE_FRONTENDS: Final = Contract(
+    "scale_frontends", ScalerRequest.from_json, ScalerResult.from_json
+)
+
+ACTIVITIES: Final = (
+    PLAN_ENVIRONMENT,
+    BEGIN_APPLY_RESOURCE,
+    CHECK_OPERATIONS,
+    READ_OUTPUTS,
+    LIST_PLATFORM_RESOURCES,
+    BEGIN_DELETE_RESOURCE,
+    BEGIN_DELETE_RESOURCE_GROUP,
+    PUBLISH_EVENT,
+    INSPECT_SCALE_SET,
+    SET_SCALE_SET_CAPACITY,
+    LIST_SCALE_SET_SERVERS,
+)
+ORCHESTRATIONS: Final = (DEPLOY_PLATFORM, DEPLOY_ENVIRONMENT, TEARDOWN_PLATFORM, SCALE_FRONTENDS)

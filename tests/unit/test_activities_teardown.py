@@ -2,14 +2,14 @@
 
 Each activity runs as the worker runs it (the registered function, JSON in and out) against the
 ARM simulator served on loopback, reached through the app's own connection (`arm.client`), so
-the requests are real HTTP through the SDK pipeline; nothing of ours is mocked. What ARM does is
-the published contract, not the simulator's word:
-- Azure/azure-resource-manager-rpc, `v1.0/resource-api-reference.md` (master): DELETE of a
-  resource that does not exist answers 204 No Content, which counts as deleted; a DELETE that
-  takes time answers 202 Accepted with `Location` (or `Azure-AsyncOperation`) to poll.
-- Azure/azure-rest-api-specs, `specification/resources/resource-manager/Microsoft.Resources/
-  stable/2025-04-01/resources.json`: `ResourceGroups_Delete` answers 200 or 202 (a long-running
-  operation), `Resources_ListByResourceGroup` lists `id`, `type` and `tags` of each resource.
+the requests are real HTTP through the SDK pipeline; nothing of ours is mocked. What ARM does
+on a DELETE is the published contract, not the simulator's word: Microsoft's "Azure Resource
+Manager resource group and resource deletion"
+(https://learn.microsoft.com/azure/azure-resource-manager/management/delete-resource-group,
+"Resource deletion"; read in its localized copy bergano65/azure-docs.ru-ru,
+`articles/azure-resource-manager/resource-group-delete.md` at 1691b4d): a synchronous DELETE
+succeeds with 200, 204 or 404 (a resource already gone counts as deleted), an asynchronous one
+answers 202 and is followed through `Location` or `Azure-AsyncOperation`.
 """
 
 from __future__ import annotations

@@ -80,8 +80,7 @@ def drive_walk(
                         resource.id, Operation.from_json(operation), context.current_utc_datetime
                     )
             elif walk.running:
-                yield context.create_timer(now + calls.tuning.poll)
-                checked = yield from calls.check(subscription_id, solution_id, walk.running)
+                checked = yield from calls.poll(subscription_id, solution_id, walk.running)
                 for operation in checked:
                     walk.checked(operation, context.current_utc_datetime)
                 walk.check_deadlines(context.current_utc_datetime)

@@ -50,6 +50,7 @@ from outsystems.messages import (
     ScaleRequestsState,
     ScalerRequest,
     ScalerResult,
+    ScalerStatus,
     ScaleSetInfo,
     ScaleSetRef,
     Tuning,
@@ -182,7 +183,11 @@ def scale_frontends(
     subscription = subscription_of(scale_set_id)
     busy_attempts = 0
     notice = max(poll * NOTICE_POLLS, timedelta(seconds=1))
-    context.set_custom_status({"phase": WORKING})
+
+    def status(phase: str, until: datetime | None = None) -> None:
+        context.set_custom_status(ScalerStatus(phase, until).to_json())
+
+    status(WORKING)
 
     def publish(decision: Decision, solution_id: str | None) -> Generator[Any, Any, None]:
         # A scale set the app does not manage belongs to no platform: no event subject.
@@ -200,35 +205,34 @@ def scale_frontends(
     for _ in range(MAX_ROUNDS):
         work = _Round((yield context.call_entity(entity, "take")))
         if not work.requests:
-            context.set_custom_status({"phase": ENDING})
+            status(ENDING)
             work = _Round((yield context.call_entity(entity, "take")))
             if not work.requests:
-                context.set_custom_status({"phase": DONE})
+                status(DONE)
                 return ScalerResult(scale_set_id, 0)
-            context.set_custom_status({"phase": WORKING})
+            status(WORKING)
         now = context.current_utc_datetime
         batch = coalesce(work.requests, now, work.cooldown_until)
         newly_deferred = work.undeferred_alerts() if batch.request is None else []
         if batch.request is None and not newly_deferred:
-            until = None if work.cooldown_until is None else work.cooldown_until.isoformat()
-            context.set_custom_status({"phase": COOLDOWN, "until": until})
+            status(COOLDOWN, work.cooldown_until)
             work = _Round((yield context.call_entity(entity, "take")))
             now = context.current_utc_datetime
             batch = coalesce(work.requests, now, work.cooldown_until)
             newly_deferred = work.undeferred_alerts() if batch.request is None else []
             if batch.request is None and not newly_deferred:
                 yield from _sleep(context, work.cooldown_until, now + notice)
-                context.set_custom_status({"phase": WORKING})
+                status(WORKING)
                 context.continue_as_new(params.to_json())
                 return None
-            context.set_custom_status({"phase": WORKING})
+            status(WORKING)
 
         try:
             inspected = yield from calls.one(INSPECT_SCALE_SET, ScaleSetRef(scale_set_id))
         # The SDK surfaces an activity that failed all its retries as a plain Exception. The
         # requests stay pending; the scaling timer starts this scaler again later.
         except Exception:
-            context.set_custom_status({"phase": "ARM unreachable; requests kept pending"})
+            status("ARM unreachable; requests kept pending")
             return ScalerResult(scale_set_id, len(work.requests))
         info = inspected.info
         policy, unusable = _usable(info, inspected.ceiling)

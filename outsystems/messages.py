@@ -56,6 +56,7 @@ __all__ = [
     "ScaleSetRef",
     "ScalerRequest",
     "ScalerResult",
+    "ScalerStatus",
     "SpecDocument",
     "TeardownRequest",
     "Tuning",
@@ -74,6 +75,14 @@ def _object(data: Any, what: str) -> Mapping[str, Any]:
 
 def _optional_str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _moment(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(str(value))
+
+
+def _moment_json(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
 
 
 # --- Tuning ----------------------------------------------------------------------------------
@@ -863,6 +872,28 @@ class ScalerResult:
 
 
 @dataclass(frozen=True)
+class ScalerStatus:
+    """The scaler's custom status: its phase (`orchestrators.scaler`: working, cooldown, ending,
+    done, or why it stopped) and, asleep in a cooldown, until when."""
+
+    phase: str
+    until: datetime | None = None
+
+    def to_json(self) -> JsonObject:
+        document: JsonObject = {"phase": self.phase}
+        if self.phase == "cooldown":
+            document["until"] = _moment_json(self.until)
+        return document
+
+    @staticmethod
+    def from_json(data: Any) -> ScalerStatus | None:
+        """None for no status or one that is not the scaler's (e.g. not yet set)."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("phase"), str):
+            return None
+        return ScalerStatus(str(data["phase"]), _moment(data.get("until")))
+
+
+@dataclass(frozen=True)
 class ScaleSetRef:
     """`inspect_scale_set` and `list_scale_set_servers`: which scale set."""
 
@@ -982,14 +1013,6 @@ def strings(data: Any) -> list[str]:
 
 
 # --- A scale set's stored requests (the `track_scale_requests` entity) ----------------------
-
-
-def _moment(value: Any) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(str(value))
-
-
-def _moment_json(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
 
 
 @dataclass(frozen=True)

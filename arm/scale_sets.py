@@ -24,9 +24,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+# Re-exported (its home is outsystems.messages since the message types moved there).
+from outsystems.messages import ScaleSetInfo as ScaleSetInfo
 from outsystems.policy import POLICY_MAC_TAG, has_valid_mac, is_policy_tag
 from outsystems.resource_types import SCALE_SET, api_version, subscription_of
 from outsystems.tags import ENVIRONMENT_TAG, managed_solution, tag_value
@@ -37,65 +39,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: `subscription_of` moved to `outsystems.resource_types`; it stays importable from here (strict
-#: mypy re-exports only what `__all__` lists; this module's own names need no listing) until the
-#: branches written against the old home are merged. The lead then removes this list.
-__all__ = ["subscription_of"]
-
 #: The Compute API version the topology uses for scale sets.
 SCALE_SET_API_VERSION = api_version(SCALE_SET)
 SCALE_SET_TYPE = SCALE_SET
-
-
-@dataclass(frozen=True)
-class ScaleSetInfo:
-    """One scale set as the scaler sees it (plain data, JSON-serialisable with `to_json`).
-
-    `problem` says why a scale set that exists is not the app's to scale when its tags alone
-    do not say it (a forged MAC, ARM refusing the id, a foreign subscription).
-    """
-
-    id: str
-    exists: bool
-    managed: bool = False
-    solution_id: str | None = None
-    capacity: int | None = None
-    policy_tags: Mapping[str, str] = field(default_factory=dict)
-    problem: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "exists": self.exists,
-            "managed": self.managed,
-            "solutionId": self.solution_id,
-            "capacity": self.capacity,
-            "policyTags": dict(self.policy_tags),
-            "problem": self.problem,
-        }
-
-    @staticmethod
-    def from_json(data: Mapping[str, Any]) -> ScaleSetInfo:
-        return ScaleSetInfo(
-            id=str(data["id"]),
-            exists=bool(data["exists"]),
-            managed=bool(data.get("managed")),
-            solution_id=data.get("solutionId"),
-            capacity=data.get("capacity"),
-            policy_tags=dict(data.get("policyTags") or {}),
-            problem=data.get("problem"),
-        )
-
-    @property
-    def not_managed_reason(self) -> str | None:
-        """Why the app will not scale this scale set (None when it will)."""
-        if self.problem is not None:
-            return self.problem
-        if not self.exists:
-            return f"scale set {self.id} does not exist"
-        if not self.managed:
-            return f"scale set {self.id} is not managed by this app (its tags)"
-        return None
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,8 @@ def _reader(endpoint: str) -> Any:
     def read(resource_id: str) -> ScaleSetInfo:
         from azure.mgmt.resource.resources import ResourceManagementClient
 
-        from arm.scale_sets import quick_connection, read_scale_set, scaling_key, subscription_of
+        from arm.scale_sets import quick_connection, read_scale_set, scaling_key
+        from outsystems.resource_types import subscription_of
 
         client = quick_connection(endpoint).client(
             ResourceManagementClient, subscription_of(resource_id)

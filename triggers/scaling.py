@@ -91,8 +91,8 @@ def _read_live(scale_set_id: str, settings: AppSettings) -> ScaleSetInfo:
         foreign_reason,
         read_scale_set,
         scaling_key,
-        subscription_of,
     )
+    from outsystems.resource_types import subscription_of
 
     foreign = foreign_reason(scale_set_id, settings.all_subscription_ids)
     if foreign is not None:

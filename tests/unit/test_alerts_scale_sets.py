@@ -27,7 +27,6 @@ from arm.scale_sets import (
     quick_connection,
     read_scale_set,
     scale_set_info,
-    subscription_of,
 )
 from outsystems.policy import (
     POLICY_MAC_TAG,
@@ -36,7 +35,7 @@ from outsystems.policy import (
     policy_to_tags,
     scaling_policy_key,
 )
-from outsystems.resource_types import SCALE_SET, api_version
+from outsystems.resource_types import SCALE_SET, api_version, subscription_of
 
 VMSS = (
     "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/acme-rg/providers/"

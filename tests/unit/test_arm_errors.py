@@ -16,6 +16,7 @@ import pytest
 
 from outsystems.arm_errors import BUSY_CODES, RETRYABLE_CODES, TRANSIENT_CODES, CodeSet
 from outsystems.deployment import Walk
+from outsystems.messages import ArmError, Operation
 from outsystems.resource_types import NIC
 from outsystems.topology import Resource
 
@@ -63,8 +64,8 @@ def test_the_classes_partition_the_retryable_codes() -> None:
 @pytest.mark.parametrize("code", ["SubscriptionRequestsThrottled", "retryableerror"])
 def test_the_deployment_walk_retries_a_throttled_or_retryable_operation(code: str) -> None:
     walk = Walk([NIC_A], [NIC_A.id], backoff_scale=1.0)
-    failed = {"resource_id": NIC_A.id, "method": "PUT", "status": "Failed"}
-    walk.started(NIC_A.id, {**failed, "error": {"code": code, "message": "later"}}, T0)
+    failed = Operation(NIC_A.id, "PUT", "Failed", error=ArmError(code, "later"))
+    walk.started(NIC_A.id, failed, T0)
     assert not walk.finished
     retry_at = walk.next_retry_at()
     assert retry_at is not None

@@ -13,8 +13,8 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
+from services.platform_state import OUTCOMES
 from triggers.http import MAX_BODY_BYTES, json_response
-from triggers.platform_state import OUTCOMES
 
 bp = df.Blueprint()
 

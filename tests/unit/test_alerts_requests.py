@@ -176,7 +176,7 @@ def test_a_new_entity_answers_empty(operation: str) -> None:
 
 def test_scaler_tuning_comes_from_the_settings() -> None:
     from appsettings import AppSettings, InvalidSettingError
-    from triggers.scaler_client import scaler_tuning
+    from services.scaler_client import scaler_tuning
 
     base = {"AZURE_SUBSCRIPTION_ID": "11111111-2222-3333-4444-555555555555"}
     assert scaler_tuning(AppSettings.load(base)) == {"pollSeconds": 15.0, "cooldownScale": 1.0}

@@ -12,12 +12,14 @@ import contextlib
 import logging
 import os
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import azure.durable_functions as df
 
+from activities.typed import serves
 from appsettings import AppSettings, MissingSettingError
 from outsystems.events import encode_queue_message
+from outsystems.messages import PUBLISH_EVENT, CloudEvent
 
 if TYPE_CHECKING:
     from azure.storage.queue import QueueClient
@@ -64,9 +66,10 @@ def events_queue() -> QueueClient:
         return client
 
 
-@bp.activity_trigger(input_name="event")
-def publish_event(event: dict[str, Any]) -> str:
+@bp.activity_trigger(input_name="request")
+@serves(PUBLISH_EVENT)
+def publish_event(request: CloudEvent) -> str:
     """Send one CloudEvent (built by the orchestration) to the events queue; returns its id."""
-    events_queue().send_message(encode_queue_message(event))
-    log.info("published %s for %s", event.get("type"), event.get("subject"))
-    return str(event["id"])
+    events_queue().send_message(encode_queue_message(request.to_json()))
+    log.info("published %s for %s", request.type, request.subject)
+    return request.id

@@ -14,7 +14,21 @@ from typing import TYPE_CHECKING, Any, Final
 
 import azure.durable_functions as df
 
+from activities.typed import serves
 from arm.secrets import redacting
+from outsystems.messages import (
+    BEGIN_APPLY_RESOURCE,
+    CHECK_OPERATIONS,
+    PLAN_ENVIRONMENT,
+    READ_OUTPUTS,
+    ApplyRequest,
+    CheckRequest,
+    EnvironmentOutputs,
+    Operation,
+    OutputsRequest,
+    PlannedAction,
+    PlanRequest,
+)
 
 if TYPE_CHECKING:
     from arm.operations import Sender
@@ -29,16 +43,22 @@ log = logging.getLogger(__name__)
 
 @bp.activity_trigger(input_name="request")
 @redacting
-def plan_environment(request: dict[str, Any]) -> list[dict[str, Any]]:
-    """The plan of one environment (or `shared`): each resource's action against live state."""
+@serves(PLAN_ENVIRONMENT)
+def plan_environment(request: PlanRequest) -> list[PlannedAction]:
+    """The plan of one environment (or `shared`): each resource's action against live state.
+
+    Only the actions travel (not the changes, which quote live bodies): the history stays small.
+    """
     from arm.live import read_live
-    from outsystems.deployment import graph_of
     from outsystems.plan import plan_resource
 
-    spec, graph = graph_of(request["spec"])
-    resources = graph.for_environment(request["environment"])
+    spec, graph = request.spec.parsed()
+    resources = graph.for_environment(request.environment)
     live = read_live(spec.subscription_id, resources)
-    return [plan_resource(r, body).to_json() for r, body in zip(resources, live, strict=True)]
+    return [
+        PlannedAction(r.id, plan_resource(r, body).action)
+        for r, body in zip(resources, live, strict=True)
+    ]
 
 
 #: Write-only fields a PUT must not send again for a resource that exists: ARM does not let an
@@ -134,7 +154,8 @@ def _replace_stale_assignment(
 
 @bp.activity_trigger(input_name="request")
 @redacting
-def begin_apply_resource(request: dict[str, Any]) -> dict[str, Any]:
+@serves(BEGIN_APPLY_RESOURCE)
+def begin_apply_resource(request: ApplyRequest) -> Operation:
     """PUT one resource's desired body (secrets filled in here) and return its operation.
 
     A secret of the platform's vault that exists is never written again. A setup extension
@@ -142,33 +163,31 @@ def begin_apply_resource(request: dict[str, Any]) -> dict[str, Any]:
     `forceUpdateTag`, which makes the Custom Script Extension run the command again.
     """
     from arm.client import sender
-    from arm.operations import Operation, begin_put, get_resource
+    from arm.operations import begin_put, get_resource
     from arm.secrets import RenderContext, redacted_errors, render_body
-    from outsystems.deployment import graph_of
     from outsystems.topology import KEY_VAULT, KEY_VAULT_SECRET_TYPE, ROLE_ASSIGNMENT, VM_EXTENSION
 
-    spec, graph = graph_of(request["spec"])
+    spec, graph = request.spec.parsed()
     with redacted_errors(spec.solution_id):
-        resource = graph.get(request["resourceId"])
+        resource = graph.get(request.resource_id)
         client = sender(spec.subscription_id)
         live = get_resource(client, resource.id, resource.api_version)
         if resource.type == KEY_VAULT_SECRET_TYPE and live is not None:
             log.info("secret %s exists: kept as it is", resource.name)
-            return Operation(resource.id, "PUT", "Succeeded", resource.api_version).to_dict()
+            return Operation(resource.id, "PUT", "Succeeded", resource.api_version)
         deleted_vault = (
             resource.type == KEY_VAULT
             and live is None
             and _deleted_vault(client, resource, spec.location)
         )
         body = _desired_body(resource, live, deleted_vault)
-        rerun = request.get("rerun")
-        if rerun and resource.type == VM_EXTENSION:
-            body["properties"] = {**body["properties"], "forceUpdateTag": str(rerun)}
+        if request.rerun and resource.type == VM_EXTENSION:
+            body["properties"] = {**body["properties"], "forceUpdateTag": str(request.rerun)}
         context = RenderContext(
             spec=spec,
             graph=graph,
             resource=resource,
-            nonce=str(request.get("nonce") or ""),
+            nonce=request.nonce,
             read=lambda resource_id, version: get_resource(client, resource_id, version),
         )
         rendered = render_body(body, context)
@@ -176,33 +195,35 @@ def begin_apply_resource(request: dict[str, Any]) -> dict[str, Any]:
             _replace_stale_assignment(client, resource, live, rendered)
         operation = begin_put(client, resource.id, resource.api_version, rendered)
         log.info("PUT %s: %s", resource.id, operation.status)
-        return redacted_operation(operation.to_dict(), spec.solution_id)
+        return redacted_operation(operation, spec.solution_id)
 
 
-def redacted_operation(operation: dict[str, Any], solution_id: str | None) -> dict[str, Any]:
+def redacted_operation(operation: Operation, solution_id: str | None) -> Operation:
     """The operation with any secret masked in ARM's error message (it may quote a script)."""
+    from dataclasses import replace
+
     from arm.secrets import redact
 
-    error = operation.get("error")
-    if error and error.get("message"):
-        error = {**error, "message": redact(error["message"], solution_id=solution_id)}
-        return {**operation, "error": error}
+    error = operation.error
+    if error is not None and error.message:
+        masked = replace(error, message=redact(error.message, solution_id=solution_id))
+        return replace(operation, error=masked)
     return operation
 
 
 @bp.activity_trigger(input_name="request")
 @redacting
-def check_operations(request: dict[str, Any]) -> list[dict[str, Any]]:
+@serves(CHECK_OPERATIONS)
+def check_operations(request: CheckRequest) -> list[Operation]:
     """Poll each running operation once (in parallel) and return their new states."""
     from arm.client import connection, sender
     from arm.live import parallel
-    from arm.operations import Operation, check
+    from arm.operations import check
 
-    client = sender(request["subscriptionId"])
+    client = sender(request.subscription_id)
     endpoint = connection().endpoint
-    operations = [Operation.from_dict(o) for o in request["operations"]]
-    checked = parallel(lambda o: check(client, o, endpoint), operations)
-    return [redacted_operation(op.to_dict(), request.get("solutionId")) for op in checked]
+    checked = parallel(lambda o: check(client, o, endpoint), list(request.operations))
+    return [redacted_operation(op, request.solution_id) for op in checked]
 
 
 def _private_ips(nic: dict[str, Any] | None) -> list[str]:
@@ -213,33 +234,38 @@ def _private_ips(nic: dict[str, Any] | None) -> list[str]:
 
 @bp.activity_trigger(input_name="request")
 @redacting
-def read_outputs(request: dict[str, Any]) -> dict[str, Any]:
+@serves(READ_OUTPUTS)
+def read_outputs(request: OutputsRequest) -> dict[str, EnvironmentOutputs]:
     """The platform's outputs: Service Center / LifeTime URLs and the servers' private IPs."""
+    from dataclasses import replace
+
     from arm.live import read_live
-    from outsystems.deployment import graph_of
     from outsystems.topology import NIC, PUBLIC_IP
 
-    spec, graph = graph_of(request["spec"])
+    spec, graph = request.spec.parsed()
     wanted = [r for r in graph if r.type in {PUBLIC_IP, NIC} and r.environment != "shared"]
     live = dict(zip((r.id for r in wanted), read_live(spec.subscription_id, wanted), strict=True))
-    outputs: dict[str, Any] = {}
+    outputs: dict[str, EnvironmentOutputs] = {}
     for resource in wanted:
-        entry = outputs.setdefault(resource.environment, {})
+        entry = outputs.setdefault(resource.environment, EnvironmentOutputs())
         body = live[resource.id]
         if resource.type == NIC:
-            entry.setdefault("privateIps", []).extend(_private_ips(body))
+            ips = (*entry.private_ips, *_private_ips(body))
+            outputs[resource.environment] = replace(entry, private_ips=ips)
             continue
         props = (body or {}).get("properties") or {}
         host = (props.get("dnsSettings") or {}).get("fqdn") or props.get("ipAddress")
         if host:
-            key = "lifetimeUrl" if resource.environment == "life" else "serviceCenterUrl"
-            path = "LifeTime" if resource.environment == "life" else "ServiceCenter"
-            # Every gateway serves HTTPS and redirects HTTP to it.
-            entry[key] = f"https://{host}/{path}"
-            entry["certificate"] = (
+            certificate = (
                 "yours (tls.certificateSecretId)"
                 if spec.tls is not None
                 else "self-signed: browsers warn, and LifeTime registers this environment only "
                 "after a CA-signed certificate replaces it (docs/api.md, tls)"
             )
+            # Every gateway serves HTTPS and redirects HTTP to it.
+            if resource.environment == "life":
+                entry = replace(entry, lifetime_url=f"https://{host}/LifeTime")
+            else:
+                entry = replace(entry, service_center_url=f"https://{host}/ServiceCenter")
+            outputs[resource.environment] = replace(entry, certificate=certificate)
     return outputs

@@ -8,11 +8,22 @@ timers. Transient ARM failures raise so that Durable's retry applies.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import azure.durable_functions as df
 
+from activities.typed import serves
 from arm.secrets import redacting
+from outsystems.messages import (
+    INSPECT_SCALE_SET,
+    LIST_SCALE_SET_SERVERS,
+    SET_SCALE_SET_CAPACITY,
+    CapacityRequest,
+    Operation,
+    ScaleSetInfo,
+    ScaleSetInspection,
+    ScaleSetRef,
+    subscription_of,
+)
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
@@ -20,7 +31,8 @@ log = logging.getLogger(__name__)
 
 @bp.activity_trigger(input_name="request")
 @redacting
-def inspect_scale_set(request: dict[str, Any]) -> dict[str, Any]:
+@serves(INSPECT_SCALE_SET)
+def inspect_scale_set(request: ScaleSetRef) -> ScaleSetInspection:
     """The scale set as the scaler sees it: exists, managed (its tags signed by this app),
     solution, capacity, policy tags, and `ceiling`, the `SCALING_MAX_CAPACITY` setting.
 
@@ -29,17 +41,10 @@ def inspect_scale_set(request: dict[str, Any]) -> dict[str, Any]:
     from appsettings import AppSettings
     from arm.client import sender
     from arm.operations import TransientArmError
-    from arm.scale_sets import (
-        ScaleSetInfo,
-        ScaleSetReadError,
-        foreign_reason,
-        read_scale_set,
-        scaling_key,
-        subscription_of,
-    )
+    from arm.scale_sets import ScaleSetReadError, foreign_reason, read_scale_set, scaling_key
 
     settings = AppSettings.load()
-    scale_set_id = str(request["scaleSet"])
+    scale_set_id = request.scale_set_id
     foreign = foreign_reason(scale_set_id, settings.all_subscription_ids)
     if foreign is not None:
         info = ScaleSetInfo(scale_set_id, exists=False, problem=foreign)
@@ -51,20 +56,21 @@ def inspect_scale_set(request: dict[str, Any]) -> dict[str, Any]:
         except ScaleSetReadError as error:
             # Durable retries the activity; the message says what ARM answered.
             raise TransientArmError(str(error)) from error
-    return {**info.to_json(), "ceiling": settings.scaling_max_capacity}
+    return ScaleSetInspection(info, settings.scaling_max_capacity)
 
 
 @bp.activity_trigger(input_name="request")
 @redacting
-def set_scale_set_capacity(request: dict[str, Any]) -> dict[str, Any]:
+@serves(SET_SCALE_SET_CAPACITY)
+def set_scale_set_capacity(request: CapacityRequest) -> Operation:
     """Start the PATCH of `sku.capacity`; returns the operation (see `arm.operations`)."""
     from activities.resources import redacted_operation
     from arm.client import sender
     from arm.operations import begin_patch
-    from arm.scale_sets import SCALE_SET_API_VERSION, subscription_of
+    from arm.scale_sets import SCALE_SET_API_VERSION
 
-    scale_set_id = str(request["scaleSet"])
-    capacity = int(request["capacity"])
+    scale_set_id = request.scale_set_id
+    capacity = request.capacity
     operation = begin_patch(
         sender(subscription_of(scale_set_id)),
         scale_set_id,
@@ -72,18 +78,19 @@ def set_scale_set_capacity(request: dict[str, Any]) -> dict[str, Any]:
         {"sku": {"capacity": capacity}},
     )
     log.info("PATCH capacity %d of %s: %s", capacity, scale_set_id, operation.status)
-    return redacted_operation(operation.to_dict(), request.get("solutionId"))
+    return redacted_operation(operation, request.solution_id)
 
 
 @bp.activity_trigger(input_name="request")
 @redacting
-def list_scale_set_servers(request: dict[str, Any]) -> list[str]:
+@serves(LIST_SCALE_SET_SERVERS)
+def list_scale_set_servers(request: ScaleSetRef) -> list[str]:
     """The computer names of the scale set's instances (sorted), which name them as servers in
     Service Center; the scaler compares them across a scale-in."""
     from arm.live import list_all
-    from arm.scale_sets import SCALE_SET_API_VERSION, subscription_of
+    from arm.scale_sets import SCALE_SET_API_VERSION
 
-    scale_set_id = str(request["scaleSet"])
+    scale_set_id = request.scale_set_id
     instances = list_all(
         subscription_of(scale_set_id),
         f"{scale_set_id}/virtualMachines?api-version={SCALE_SET_API_VERSION}",

@@ -7,7 +7,19 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from activities.typed import serves
 from arm.secrets import redacting
+from outsystems.messages import (
+    BEGIN_DELETE_RESOURCE,
+    BEGIN_DELETE_RESOURCE_GROUP,
+    LIST_PLATFORM_RESOURCES,
+    DeleteRequest,
+    FoundResource,
+    GroupRequest,
+    ListRequest,
+    Operation,
+    SpecDocument,
+)
 from outsystems.names import ENVIRONMENT_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE, SOLUTION_TAG
 
 bp = df.Blueprint()
@@ -21,95 +33,90 @@ def _tag(tags: dict[str, Any] | None, name: str) -> str | None:
     return None
 
 
-def _role_assignments(spec: dict[str, Any] | None) -> list[dict[str, str]]:
+def _role_assignments(spec: SpecDocument | None) -> list[FoundResource]:
     """The role assignments the platform's graph grants (ARM lists them with no tags).
 
     Deleting one that is already gone succeeds, so they are listed without reading them.
     """
-    if not spec:
+    if spec is None:
         return []
-    from outsystems.deployment import graph_of
     from outsystems.topology import ROLE_ASSIGNMENT
 
-    _, graph = graph_of(spec)
-    return [
-        {"id": r.id, "type": r.type, "environment": r.environment}
-        for r in graph
-        if r.type == ROLE_ASSIGNMENT
-    ]
+    _, graph = spec.parsed()
+    return [FoundResource(r.id, r.type, r.environment) for r in graph if r.type == ROLE_ASSIGNMENT]
 
 
 @bp.activity_trigger(input_name="request")
 @redacting
-def list_platform_resources(request: dict[str, Any]) -> list[dict[str, str]]:
+@serves(LIST_PLATFORM_RESOURCES)
+def list_platform_resources(request: ListRequest) -> list[FoundResource]:
     """The top-level resources tagged as this platform's, managed by this app."""
     from azure.core.exceptions import HttpResponseError
 
     from arm.live import resources_in_group
 
-    solution = request["solutionId"]
+    solution = request.solution_id
     try:
         listed = resources_in_group(
-            request["subscriptionId"], request["resourceGroup"], (SOLUTION_TAG, solution)
+            request.subscription_id, request.resource_group, (SOLUTION_TAG, solution)
         )
     except HttpResponseError as error:
         if error.status_code == 404:
             return []  # the resource group is gone: nothing left to delete
         raise
-    found = _role_assignments(request.get("spec"))
+    found = _role_assignments(request.spec)
     for item in listed:
         tags = item.get("tags")
         if _tag(tags, SOLUTION_TAG) != solution or _tag(tags, MANAGED_BY_TAG) != MANAGED_BY_VALUE:
             continue
-        found.append(
-            {
-                "id": item["id"],
-                "type": item["type"],
-                "environment": _tag(tags, ENVIRONMENT_TAG) or "",
-            }
-        )
+        found.append(FoundResource(item["id"], item["type"], _tag(tags, ENVIRONMENT_TAG) or ""))
     return found
 
 
 @bp.activity_trigger(input_name="request")
 @redacting
-def begin_delete_resource(request: dict[str, Any]) -> dict[str, Any]:
+@serves(BEGIN_DELETE_RESOURCE)
+def begin_delete_resource(request: DeleteRequest) -> Operation:
     """Start deleting one resource; an absent resource counts as deleted."""
     from arm.client import sender
     from arm.operations import begin_delete
 
     operation = begin_delete(
-        sender(request["subscriptionId"]), request["resourceId"], request["apiVersion"]
+        sender(request.subscription_id), request.resource_id, request.api_version
     )
-    log.info("DELETE %s: %s", request["resourceId"], operation.status)
-    return operation.to_dict()
+    log.info("DELETE %s: %s", request.resource_id, operation.status)
+    return operation
 
 
 @bp.activity_trigger(input_name="request")
 @redacting
-def begin_delete_resource_group(request: dict[str, Any]) -> dict[str, Any]:
+@serves(BEGIN_DELETE_RESOURCE_GROUP)
+def begin_delete_resource_group(request: GroupRequest) -> Operation:
     """Delete the platform's resource group if this app created it and it is now empty.
 
-    Returns the delete operation, or a succeeded no-op with `kept` saying why it stays.
+    Returns the delete operation, or a succeeded one that sent nothing, `kept` saying why the
+    group stays.
     """
     from arm.client import sender
     from arm.live import RESOURCES_API_VERSION, resources_in_group
     from arm.operations import begin_delete, get_resource
 
-    subscription, group = request["subscriptionId"], request["resourceGroup"]
-    client = sender(subscription)
-    group_id = f"/subscriptions/{subscription}/resourceGroups/{group}"
+    client = sender(request.subscription_id)
+    group_id = request.group_id
+
+    def kept(why: str) -> Operation:
+        return Operation(group_id, "DELETE", "Succeeded", RESOURCES_API_VERSION, kept=why)
+
     live = get_resource(client, group_id, RESOURCES_API_VERSION)
-    kept = {"resource_id": group_id, "method": "DELETE", "status": "Succeeded"}
     if live is None:
-        return {**kept, "kept": "already deleted"}
+        return kept("already deleted")
     tags = live.get("tags")
     if (
         _tag(tags, MANAGED_BY_TAG) != MANAGED_BY_VALUE
-        or _tag(tags, SOLUTION_TAG) != request["solutionId"]
+        or _tag(tags, SOLUTION_TAG) != request.solution_id
     ):
-        return {**kept, "kept": "the resource group was not created by this app"}
-    remaining = resources_in_group(subscription, group)
+        return kept("the resource group was not created by this app")
+    remaining = resources_in_group(request.subscription_id, request.resource_group)
     if remaining:
-        return {**kept, "kept": f"the resource group still holds {len(remaining)} resources"}
-    return begin_delete(client, group_id, RESOURCES_API_VERSION).to_dict()
+        return kept(f"the resource group still holds {len(remaining)} resources")
+    return begin_delete(client, group_id, RESOURCES_API_VERSION)

@@ -1,9 +1,10 @@
 """Generic ARM operations by resource id: start a PUT/PATCH/DELETE, check it later, read state.
 
-An operation is started and the function returns at once with an `Operation`: plain,
-JSON-serialisable data that an orchestration can keep in its history and hand back to `check`
-after a durable timer. It carries the ARM polling URL (`Azure-AsyncOperation` or `Location`),
-never the SDK's continuation token (which embeds response bodies, and so could embed secrets).
+An operation is started and the function returns at once with an `Operation` (its type lives
+in `outsystems.messages`): plain, JSON-serialisable data that an orchestration can keep in its
+history and hand back to `check` after a durable timer. It carries the ARM polling URL
+(`Azure-AsyncOperation` or `Location`), never the SDK's continuation token (which embeds
+response bodies, and so could embed secrets).
 
 Requests go through a management client's pipeline (`send_request`), so they get the same
 authentication, retry (429/5xx with `Retry-After`) and logging policies as every SDK call.
@@ -13,17 +14,20 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal, Protocol
+from dataclasses import replace
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from azure.core.exceptions import HttpResponseError
 from azure.core.rest import HttpRequest, HttpResponse
 
+from outsystems.messages import ArmError, Operation, OperationStatus, PollMode
+
 log = logging.getLogger(__name__)
 
-Status = Literal["InProgress", "Succeeded", "Failed", "Canceled"]
-PollMode = Literal["async-operation", "location", "resource", "none"]
+# Re-exported: the names callers of this module used before the messages had their home.
+__all__ = ["ArmError", "Operation", "PollMode", "Sender", "Status", "TransientArmError"]
+Status = OperationStatus
 
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -36,54 +40,6 @@ class Sender(Protocol):
 
 class TransientArmError(RuntimeError):
     """ARM answered with a transient failure even after the pipeline's retries: try again later."""
-
-
-@dataclass(frozen=True)
-class ArmError:
-    """ARM's error, as shown to users: code, message and the resource (or field) it concerns."""
-
-    code: str
-    message: str
-    target: str | None = None
-
-
-@dataclass(frozen=True)
-class Operation:
-    """A started ARM operation, as plain data (see `to_dict`/`from_dict`)."""
-
-    resource_id: str
-    method: str
-    status: Status
-    api_version: str = ""
-    poll_mode: PollMode = "none"
-    poll_url: str | None = None
-    error: ArmError | None = None
-    resource: dict[str, Any] | None = field(default=None, compare=False)
-
-    @property
-    def done(self) -> bool:
-        """True once the operation reached a terminal status."""
-        return self.status != "InProgress"
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable form, without the response body (which may be large)."""
-        data = asdict(self)
-        data.pop("resource")
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Operation:
-        """Inverse of `to_dict`."""
-        error = data.get("error")
-        return cls(
-            resource_id=data["resource_id"],
-            method=data["method"],
-            status=data["status"],
-            api_version=data.get("api_version", ""),
-            poll_mode=data.get("poll_mode", "none"),
-            poll_url=data.get("poll_url"),
-            error=ArmError(**error) if error else None,
-        )
 
 
 def _json(response: HttpResponse) -> Any:
@@ -151,7 +107,6 @@ def _started(
         method,
         "InProgress",
         api_version,
-        resource=body if isinstance(body, dict) else None,
     )
     async_url = response.headers.get("Azure-AsyncOperation")
     location = response.headers.get("Location")

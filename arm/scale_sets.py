@@ -24,9 +24,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+# Re-exported (their home is outsystems.messages since the message types moved there).
+from outsystems.messages import ScaleSetInfo as ScaleSetInfo
+from outsystems.messages import subscription_of as subscription_of
 from outsystems.names import (
     ENVIRONMENT_TAG,
     MANAGED_BY_TAG,
@@ -44,57 +47,6 @@ log = logging.getLogger(__name__)
 #: The Compute API version the topology uses for scale sets.
 SCALE_SET_API_VERSION = "2026-04-01"
 SCALE_SET_TYPE = "Microsoft.Compute/virtualMachineScaleSets"
-
-
-@dataclass(frozen=True)
-class ScaleSetInfo:
-    """One scale set as the scaler sees it (plain data, JSON-serialisable with `to_json`).
-
-    `problem` says why a scale set that exists is not the app's to scale when its tags alone
-    do not say it (a forged MAC, ARM refusing the id, a foreign subscription).
-    """
-
-    id: str
-    exists: bool
-    managed: bool = False
-    solution_id: str | None = None
-    capacity: int | None = None
-    policy_tags: Mapping[str, str] = field(default_factory=dict)
-    problem: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "exists": self.exists,
-            "managed": self.managed,
-            "solutionId": self.solution_id,
-            "capacity": self.capacity,
-            "policyTags": dict(self.policy_tags),
-            "problem": self.problem,
-        }
-
-    @staticmethod
-    def from_json(data: Mapping[str, Any]) -> ScaleSetInfo:
-        return ScaleSetInfo(
-            id=str(data["id"]),
-            exists=bool(data["exists"]),
-            managed=bool(data.get("managed")),
-            solution_id=data.get("solutionId"),
-            capacity=data.get("capacity"),
-            policy_tags=dict(data.get("policyTags") or {}),
-            problem=data.get("problem"),
-        )
-
-    @property
-    def not_managed_reason(self) -> str | None:
-        """Why the app will not scale this scale set (None when it will)."""
-        if self.problem is not None:
-            return self.problem
-        if not self.exists:
-            return f"scale set {self.id} does not exist"
-        if not self.managed:
-            return f"scale set {self.id} is not managed by this app (its tags)"
-        return None
 
 
 @dataclass(frozen=True)
@@ -173,14 +125,6 @@ def scaling_key(environ: Mapping[str, str] | None = None) -> bytes:
     from outsystems.policy import scaling_policy_key
 
     return scaling_policy_key(required("PLATFORM_KEY_SEED", environ))
-
-
-def subscription_of(resource_id: str) -> str:
-    """The subscription id in an ARM id."""
-    parts = resource_id.strip("/").split("/")
-    if len(parts) < 2 or parts[0].lower() != "subscriptions":
-        raise ValueError(f"{resource_id!r} is not an ARM resource id")
-    return parts[1]
 
 
 def read_scale_set(sender: Sender, resource_id: str, key: bytes, **options: Any) -> ScaleSetInfo:

@@ -10,13 +10,30 @@ finish. Deterministic: time comes from the context, the graph from the spec.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Mapping
-from datetime import timedelta
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import azure.durable_functions as df
 
+from orchestrators.calls import Calls, Steps, first_line, orchestration
 from outsystems.events import EventType
+from outsystems.messages import (
+    BEGIN_APPLY_RESOURCE,
+    DEPLOY_ENVIRONMENT,
+    DEPLOY_PLATFORM,
+    PLAN_ENVIRONMENT,
+    READ_OUTPUTS,
+    ApplyRequest,
+    DeployRequest,
+    EnvironmentOutputs,
+    EnvironmentProgress,
+    EnvironmentRequest,
+    ErrorInfo,
+    OutputsRequest,
+    PlanRequest,
+    PlatformResult,
+    PlatformStatus,
+)
 from outsystems.names import ENVIRONMENTS, SHARED
 
 # The domain's graph modules (pydantic models) are imported inside the orchestrators: the worker
@@ -28,52 +45,30 @@ if TYPE_CHECKING:
 
 bp = df.Blueprint()
 
-Orchestration = Generator[Any, Any, dict[str, Any]]
-
-
-def retry_options(tuning: dict[str, Any]) -> df.RetryOptions:
-    """Retries of activities that failed transiently (after the ARM pipeline's own retries)."""
-    first = max(1, int(float(tuning.get("retrySeconds", 5)) * 1000))
-    return df.RetryOptions(first_retry_interval_in_milliseconds=first, max_number_of_attempts=5)
-
 
 def child_instance_id(parent_id: str, environment: str) -> str:
     """The deterministic instance id of an environment's sub-orchestration."""
     return f"{parent_id}:{environment}"
 
 
-def publish(
-    context: df.DurableOrchestrationContext,
-    event_type: EventType,
-    subject: str,
-    data: dict[str, Any],
-    retry: df.RetryOptions,
-) -> Any:
-    """The task publishing one CloudEvent (deterministic id and time)."""
-    from outsystems.events import cloud_event
-
-    event = cloud_event(
-        event_type, subject, data, id=str(context.new_uuid()), time=context.current_utc_datetime
-    )
-    return context.call_activity_with_retry("publish_event", retry, event)
-
-
 def drive_walk(
-    context: df.DurableOrchestrationContext,
+    calls: Calls,
     walk: Walk,
     *,
     begin: Callable[[Resource], Any],
     subscription_id: str,
     solution_id: str,
-    retry: df.RetryOptions,
-    poll: timedelta,
     report: Callable[[], None],
-) -> Generator[Any, Any, None]:
+) -> Steps[None]:
     """Run a walk to its end: start what is ready, poll what runs after a durable timer.
 
-    `begin(resource)` is the task that starts one resource's operation. Used with `yield from`
-    by the orchestrations that create (deploy) and delete (teardown) resources.
+    `begin(resource)` is the task that starts one resource's operation (its answer an
+    `Operation`). Used with `yield from` by the orchestrations that create (deploy) and delete
+    (teardown) resources.
     """
+    from outsystems.messages import Operation
+
+    context = calls.context
     while not walk.finished:
         now = context.current_utc_datetime
         ready = walk.ready(now)
@@ -81,18 +76,12 @@ def drive_walk(
             if ready:
                 started = yield context.task_all([begin(resource) for resource in ready])
                 for resource, operation in zip(ready, started, strict=True):
-                    walk.started(resource.id, operation, context.current_utc_datetime)
+                    walk.started(
+                        resource.id, Operation.from_json(operation), context.current_utc_datetime
+                    )
             elif walk.running:
-                yield context.create_timer(now + poll)
-                checked = yield context.call_activity_with_retry(
-                    "check_operations",
-                    retry,
-                    {
-                        "subscriptionId": subscription_id,
-                        "solutionId": solution_id,
-                        "operations": walk.running,
-                    },
-                )
+                yield context.create_timer(now + calls.tuning.poll)
+                checked = yield from calls.check(subscription_id, solution_id, walk.running)
                 for operation in checked:
                     walk.checked(operation, context.current_utc_datetime)
                 walk.check_deadlines(context.current_utc_datetime)
@@ -104,173 +93,146 @@ def drive_walk(
                     yield context.create_timer(retry_at)
         # The Durable SDK surfaces an activity that failed all its retries as a plain Exception.
         except Exception as error:
-            walk.fail(None, "ActivityFailed", str(error).split("\n", 1)[0][:500])
+            walk.fail(None, "ActivityFailed", first_line(error))
         report()
 
 
 @bp.orchestration_trigger(context_name="context")
-def deploy_environment(context: df.DurableOrchestrationContext) -> Orchestration:
+@orchestration(DEPLOY_ENVIRONMENT)
+def deploy_environment(
+    context: df.DurableOrchestrationContext, request: EnvironmentRequest
+) -> Steps[EnvironmentProgress]:
     """Create or update one environment's resources (or the shared ones), then report."""
-    from outsystems.deployment import Walk, graph_of
+    from outsystems.deployment import Walk
 
-    request = context.get_input()
-    spec, graph = graph_of(request["spec"])
-    tuning = request.get("tuning") or {}
-    retry = retry_options(tuning)
-    poll = timedelta(seconds=float(tuning.get("pollSeconds", 15)))
-    environment = request["environment"]
+    spec, graph = request.spec.parsed()
+    tuning = request.tuning
+    calls = Calls(context, tuning)
     walk = Walk(
-        environment,
-        graph.for_environment(environment),
-        request["apply"],
-        timeout_scale=float(tuning.get("timeoutScale", 1.0)),
-        backoff_scale=float(tuning.get("backoffScale", 1.0)),
+        request.environment,
+        graph.for_environment(request.environment),
+        request.apply,
+        timeout_scale=tuning.timeout_scale,
+        backoff_scale=tuning.backoff_scale,
     )
-    context.set_custom_status(walk.progress())
+    # Secrets created by this deployment derive their values from its nonce.
+    nonce = request.nonce or context.instance_id
+
+    def report() -> None:
+        context.set_custom_status(walk.progress().to_json())
+
+    report()
     yield from drive_walk(
-        context,
+        calls,
         walk,
-        begin=lambda resource: context.call_activity_with_retry(
-            "begin_apply_resource",
-            retry,
-            {
-                "spec": request["spec"],
-                "resourceId": resource.id,
-                # Secrets created by this deployment derive their values from it.
-                "nonce": request.get("nonce") or context.instance_id,
-                "rerun": walk.rerun_of(resource.id),
-            },
+        begin=lambda resource: calls.task(
+            BEGIN_APPLY_RESOURCE,
+            ApplyRequest(request.spec, resource.id, nonce, walk.rerun_of(resource.id)),
         ),
         subscription_id=spec.subscription_id,
         solution_id=spec.solution_id,
-        retry=retry,
-        poll=poll,
-        report=lambda: context.set_custom_status(walk.progress()),
+        report=report,
     )
     return walk.progress()
 
 
-def _failed_everywhere(code: str, message: str, totals: Mapping[str, int]) -> dict[str, Any]:
-    from outsystems.deployment import pending_progress
-
-    error = {"code": code, "message": message, "resource": ""}
-    return {
-        env: {**pending_progress(totals[env]), "status": "Failed", "error": error}
-        for env in ENVIRONMENTS
-    }
+def _failed_everywhere(
+    error: ErrorInfo, totals: Mapping[str, int]
+) -> dict[str, EnvironmentProgress]:
+    return {env: EnvironmentProgress.failed(totals[env], error) for env in ENVIRONMENTS}
 
 
 @bp.orchestration_trigger(context_name="context")
-def deploy_platform(context: df.DurableOrchestrationContext) -> Orchestration:
+@orchestration(DEPLOY_PLATFORM)
+def deploy_platform(
+    context: df.DurableOrchestrationContext, request: DeployRequest
+) -> Steps[PlatformResult]:
     """Plan, deploy the shared resources, fan out the environments, publish the outcome."""
-    from outsystems.deployment import graph_of, pending_progress
-
-    request = context.get_input()
-    spec_json = request["spec"]
-    tuning = request.get("tuning") or {}
-    retry = retry_options(tuning)
-    spec, graph = graph_of(spec_json)
+    spec, graph = request.spec.parsed()
+    calls = Calls(context, request.tuning)
     solution = spec.solution_id
     # One id per deployment (deterministic in replay): the nonce of the secrets it creates.
     nonce = str(context.new_uuid())
     totals: dict[str, int] = {env: len(graph.for_environment(env)) for env in ENVIRONMENTS}
-    environments: dict[str, Any] = {env: pending_progress(totals[env]) for env in ENVIRONMENTS}
-    context.set_custom_status({"phase": "planning", "environments": environments})
-    yield publish(
-        context,
+    environments: dict[str, EnvironmentProgress] = {
+        env: EnvironmentProgress.pending(totals[env]) for env in ENVIRONMENTS
+    }
+
+    def report(phase: str) -> None:
+        context.set_custom_status(PlatformStatus(phase, environments).to_json())
+
+    report("planning")
+    yield calls.event(
         EventType.DEPLOYMENT_STARTED,
         solution,
         {"instanceId": context.instance_id, "resourceGroup": spec.resource_group},
-        retry,
     )
 
     scopes = [SHARED, *ENVIRONMENTS]
     try:
-        plans = yield context.task_all(
-            [
-                context.call_activity_with_retry(
-                    "plan_environment", retry, {"spec": spec_json, "environment": scope}
-                )
-                for scope in scopes
-            ]
+        plans = yield from calls.all(
+            PLAN_ENVIRONMENT, [PlanRequest(request.spec, scope) for scope in scopes]
         )
-    except Exception as error:  # see deploy_environment
-        environments = _failed_everywhere("PlanFailed", str(error)[:500], totals)
+    except Exception as error:  # see drive_walk
+        environments = _failed_everywhere(ErrorInfo("PlanFailed", str(error)[:500]), totals)
     else:
         apply = {
-            scope: [item["id"] for item in plan if item["action"] != "noop"]
+            scope: tuple(item.id for item in plan if item.action != "noop")
             for scope, plan in zip(scopes, plans, strict=True)
         }
 
         def child(scope: str) -> Any:
-            return context.call_sub_orchestrator(
-                "deploy_environment",
-                {
-                    "spec": spec_json,
-                    "environment": scope,
-                    "apply": apply[scope],
-                    "tuning": tuning,
-                    "nonce": nonce,
-                },
+            return calls.sub_task(
+                DEPLOY_ENVIRONMENT,
+                EnvironmentRequest(request.spec, scope, apply[scope], request.tuning, nonce),
                 child_instance_id(context.instance_id, scope),
             )
 
-        context.set_custom_status({"phase": "shared", "environments": environments})
-        shared = yield child(SHARED)
-        if shared["status"] != "Succeeded":
-            failure = shared["error"] or {}
-            environments = _failed_everywhere(
-                failure.get("code", "SharedResourcesFailed"),
-                f"shared resources failed: {failure.get('message', '')}",
-                totals,
+        report("shared")
+        shared = DEPLOY_ENVIRONMENT.read_answer((yield child(SHARED)))
+        if not shared.succeeded:
+            failure = shared.error or ErrorInfo("SharedResourcesFailed", "")
+            cause = ErrorInfo(
+                failure.code or "SharedResourcesFailed",
+                f"shared resources failed: {failure.message}",
+                failure.resource,
             )
-            for env in ENVIRONMENTS:
-                environments[env]["error"]["resource"] = failure.get("resource", "")
+            environments = _failed_everywhere(cause, totals)
         else:
-            for env in ENVIRONMENTS:
-                environments[env]["status"] = "Running"
-            context.set_custom_status({"phase": "environments", "environments": environments})
+            environments = {env: p.running() for env, p in environments.items()}
+            report("environments")
             results = yield context.task_all([child(env) for env in ENVIRONMENTS])
-            environments = dict(zip(ENVIRONMENTS, results, strict=True))
+            environments = {
+                env: DEPLOY_ENVIRONMENT.read_answer(result)
+                for env, result in zip(ENVIRONMENTS, results, strict=True)
+            }
 
-    outputs: dict[str, Any] = {}
-    if any(e["status"] == "Succeeded" for e in environments.values()):
-        outputs = yield context.call_activity_with_retry("read_outputs", retry, {"spec": spec_json})
-        outputs = {
-            env: outputs[env] for env in outputs if environments[env]["status"] == "Succeeded"
-        }
+    outputs: dict[str, EnvironmentOutputs] = {}
+    if any(e.succeeded for e in environments.values()):
+        read = yield from calls.one(READ_OUTPUTS, OutputsRequest(request.spec))
+        outputs = {env: read[env] for env in read if environments[env].succeeded}
     events = [
-        publish(
-            context,
-            EventType.ENVIRONMENT_SUCCEEDED
-            if result["status"] == "Succeeded"
-            else EventType.ENVIRONMENT_FAILED,
+        calls.event(
+            EventType.ENVIRONMENT_SUCCEEDED if result.succeeded else EventType.ENVIRONMENT_FAILED,
             f"{solution}/{env}",
-            {"status": result["status"], "error": result["error"]},
-            retry,
+            {
+                "status": result.status,
+                "error": None if result.error is None else result.error.to_json(),
+            },
         )
         for env, result in environments.items()
     ]
-    succeeded = all(e["status"] == "Succeeded" for e in environments.values())
+    succeeded = all(e.succeeded for e in environments.values())
     events.append(
-        publish(
-            context,
+        calls.event(
             EventType.DEPLOYMENT_SUCCEEDED if succeeded else EventType.DEPLOYMENT_FAILED,
             solution,
             {
                 "instanceId": context.instance_id,
-                "failedEnvironments": [
-                    env for env, e in environments.items() if e["status"] != "Succeeded"
-                ],
+                "failedEnvironments": [env for env, e in environments.items() if not e.succeeded],
             },
-            retry,
         )
     )
     yield context.task_all(events)
-    result = {
-        "status": "Succeeded" if succeeded else "Failed",
-        "environments": environments,
-        "outputs": outputs,
-    }
-    context.set_custom_status({"phase": "done", "environments": environments})
-    return result
+    report("done")
+    return PlatformResult("Succeeded" if succeeded else "Failed", environments, outputs)

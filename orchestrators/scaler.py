@@ -28,15 +28,30 @@ for (issue 14.11: the SDK keeps such events and warns at every replay).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
 
-from arm.scale_sets import ScaleSetInfo, subscription_of
+from orchestrators.calls import Calls, Steps, first_line, orchestration
 from orchestrators.scale_requests import scale_set_entity, scale_set_key
 from outsystems.events import scale_event
+from outsystems.messages import (
+    INSPECT_SCALE_SET,
+    LIST_SCALE_SET_SERVERS,
+    PUBLISH_EVENT,
+    SCALE_FRONTENDS,
+    SET_SCALE_SET_CAPACITY,
+    CapacityRequest,
+    CloudEvent,
+    ScalerRequest,
+    ScalerResult,
+    ScaleSetInfo,
+    ScaleSetRef,
+    Tuning,
+    subscription_of,
+)
 from outsystems.policy import PolicyTagError, ScalingPolicy, capped, policy_from_tags
 from outsystems.scaling import (
     Decision,
@@ -60,8 +75,6 @@ WORKING, COOLDOWN, ENDING, DONE = "working", "cooldown", "ending", "done"
 NOTICE_POLLS = 4
 #: Rounds per execution before `continue_as_new`, to keep the history short.
 MAX_ROUNDS = 8
-#: How long a capacity change may take before the scaler gives up waiting for it.
-OPERATION_TIMEOUT = timedelta(minutes=30)
 #: ARM codes of a scale set busy with another operation: try the round again a bit later.
 BUSY_CODES = frozenset({"AnotherOperationInProgress", "RetryableErrorDueToAnotherOperation"})
 #: ARM codes of a capacity change that failed transiently (ARM says to retry it): the same
@@ -82,17 +95,16 @@ TRANSIENT_CODES = frozenset(
 BUSY_ATTEMPTS = 3
 TRANSIENT_ATTEMPTS = 3
 
-Orchestration = Generator[Any, Any, dict[str, Any] | None]
-
 
 def scaler_instance_id(scale_set_id: str) -> str:
     """The deterministic instance id of a scale set's scaler."""
     return SCALER_PREFIX + scale_set_key(scale_set_id)
 
 
-def scaler_input(scale_set_id: str, tuning: dict[str, float]) -> dict[str, Any]:
-    """The input a trigger starts the scaler with."""
-    return {"scaleSet": scale_set_id, "tuning": tuning}
+def scaler_input(scale_set_id: str, tuning: Tuning | Mapping[str, float]) -> dict[str, Any]:
+    """The input JSON a trigger starts the scaler with (`ScalerRequest`)."""
+    pace = tuning if isinstance(tuning, Tuning) else Tuning.from_json(tuning)
+    return ScalerRequest(scale_set_id, pace).to_json()
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -166,17 +178,15 @@ def _failed(decision: Decision, message: str, cooldown_until: datetime | None) -
 
 
 @bp.orchestration_trigger(context_name="context")
-def scale_frontends(context: df.DurableOrchestrationContext) -> Orchestration:
+@orchestration(SCALE_FRONTENDS)
+def scale_frontends(
+    context: df.DurableOrchestrationContext, params: ScalerRequest
+) -> Steps[ScalerResult | None]:
     """Drain one scale set's requests (see the module docstring)."""
-    params: dict[str, Any] = context.get_input()
-    scale_set_id = str(params["scaleSet"])
-    tuning: dict[str, Any] = params.get("tuning") or {}
-    poll = timedelta(seconds=float(tuning.get("pollSeconds", 10)))
-    cooldown_scale = float(tuning.get("cooldownScale", 1.0))
-    retry = df.RetryOptions(
-        first_retry_interval_in_milliseconds=max(1, int(poll.total_seconds() * 1000)),
-        max_number_of_attempts=5,
-    )
+    scale_set_id = params.scale_set_id
+    calls = Calls(context, params.tuning)
+    poll = params.tuning.poll
+    cooldown_scale = params.tuning.cooldown_scale
     entity = scale_set_entity(scale_set_id)
     subscription = subscription_of(scale_set_id)
     busy_attempts = 0
@@ -194,7 +204,7 @@ def scale_frontends(context: df.DurableOrchestrationContext) -> Orchestration:
             id=str(context.new_uuid()),
             time=context.current_utc_datetime,
         )
-        yield context.call_activity_with_retry("publish_event", retry, event)
+        yield calls.task(PUBLISH_EVENT, CloudEvent(event))
 
     for _ in range(MAX_ROUNDS):
         work = _Round((yield context.call_entity(entity, "take")))
@@ -203,7 +213,7 @@ def scale_frontends(context: df.DurableOrchestrationContext) -> Orchestration:
             work = _Round((yield context.call_entity(entity, "take")))
             if not work.requests:
                 context.set_custom_status({"phase": DONE})
-                return {"scaleSet": scale_set_id, "pending": 0}
+                return ScalerResult(scale_set_id, 0)
             context.set_custom_status({"phase": WORKING})
         now = context.current_utc_datetime
         batch = coalesce(work.requests, now, work.cooldown_until)
@@ -217,22 +227,19 @@ def scale_frontends(context: df.DurableOrchestrationContext) -> Orchestration:
             if batch.request is None and not newly_deferred:
                 yield from _sleep(context, work.cooldown_until, now + notice)
                 context.set_custom_status({"phase": WORKING})
-                context.continue_as_new(params)
+                context.continue_as_new(params.to_json())
                 return None
             context.set_custom_status({"phase": WORKING})
 
         try:
-            inspected: dict[str, Any] = yield context.call_activity_with_retry(
-                "inspect_scale_set", retry, {"scaleSet": scale_set_id}
-            )
+            inspected = yield from calls.one(INSPECT_SCALE_SET, ScaleSetRef(scale_set_id))
         # The SDK surfaces an activity that failed all its retries as a plain Exception. The
         # requests stay pending; the scaling timer starts this scaler again later.
         except Exception:
             context.set_custom_status({"phase": "ARM unreachable; requests kept pending"})
-            return {"scaleSet": scale_set_id, "pending": len(work.requests)}
-        info = ScaleSetInfo.from_json(inspected)
-        ceiling = inspected.get("ceiling")
-        policy, unusable = _usable(info, ceiling if isinstance(ceiling, int) else None)
+            return ScalerResult(scale_set_id, len(work.requests))
+        info = inspected.info
+        policy, unusable = _usable(info, inspected.ceiling)
         if policy is None or info.capacity is None:
             settled = tuple(
                 Fate(request, Outcome.SKIPPED, unusable or "unusable", info.capacity, None)
@@ -262,17 +269,15 @@ def scale_frontends(context: df.DurableOrchestrationContext) -> Orchestration:
         scaling_in = decision.target is not None and decision.target < info.capacity
         servers_before: list[str] = []
         if scaling_in:
-            servers_before = yield context.call_activity_with_retry(
-                "list_scale_set_servers", retry, {"scaleSet": scale_set_id}
-            )
+            servers_before = yield from calls.one(LIST_SCALE_SET_SERVERS, ScaleSetRef(scale_set_id))
         if decision.target is not None:
-            change = (subscription, scale_set_id, decision.target, info.solution_id)
-            error = yield from _change_capacity(context, retry, poll, *change)
+            change = CapacityRequest(scale_set_id, decision.target, info.solution_id)
+            error = yield from _change_capacity(calls, subscription, change)
             for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
                 if error is None or error[0] not in TRANSIENT_CODES:
                     break
                 yield context.create_timer(context.current_utc_datetime + poll * attempt)
-                error = yield from _change_capacity(context, retry, poll, *change)
+                error = yield from _change_capacity(calls, subscription, change)
             if error is not None and error[0] in BUSY_CODES and busy_attempts < BUSY_ATTEMPTS:
                 busy_attempts += 1
                 yield context.create_timer(context.current_utc_datetime + poll * busy_attempts)
@@ -280,8 +285,8 @@ def scale_frontends(context: df.DurableOrchestrationContext) -> Orchestration:
             if error is not None:
                 decision = _failed(decision, f"{error[0]}: {error[1]}", work.cooldown_until)
             elif scaling_in:
-                servers_after = yield context.call_activity_with_retry(
-                    "list_scale_set_servers", retry, {"scaleSet": scale_set_id}
+                servers_after = yield from calls.one(
+                    LIST_SCALE_SET_SERVERS, ScaleSetRef(scale_set_id)
                 )
                 decision = _naming_removed(decision, servers_before, servers_after)
         at = context.current_utc_datetime
@@ -301,7 +306,7 @@ def scale_frontends(context: df.DurableOrchestrationContext) -> Orchestration:
             },
         )
         yield from publish(decision, info.solution_id)
-    context.continue_as_new(params)
+    context.continue_as_new(params.to_json())
     return None
 
 
@@ -372,46 +377,35 @@ def _announce(
 
 
 def _change_capacity(
-    context: df.DurableOrchestrationContext,
-    retry: df.RetryOptions,
-    poll: timedelta,
-    subscription: str,
-    scale_set_id: str,
-    capacity: int,
-    solution_id: str | None,
-) -> Generator[Any, Any, tuple[str, str] | None]:
+    calls: Calls, subscription: str, change: CapacityRequest
+) -> Steps[tuple[str, str] | None]:
     """PATCH the capacity and wait for the operation; None when done, else (code, message).
 
-    The solution id lets the activities mask the platform's derived keys in ARM's error
-    messages: new instances run the setup extension, whose failure may quote its command.
+    The wait is limited as a deployment's wait on a scale set is (`timeoutScale` applies). The
+    solution id lets the activities mask the platform's derived keys in ARM's error messages:
+    new instances run the setup extension, whose failure may quote its command.
     """
+    # Imported here: the graph modules are heavy, and the worker imports this one at start.
+    from outsystems.deployment import timeout_for
+    from outsystems.topology import SCALE_SET
+
+    limit = timeout_for(SCALE_SET, calls.tuning.timeout_scale)
     try:
-        operation = yield context.call_activity_with_retry(
-            "set_scale_set_capacity",
-            retry,
-            {"scaleSet": scale_set_id, "capacity": capacity, "solutionId": solution_id},
+        started = yield from calls.one(SET_SCALE_SET_CAPACITY, change)
+        operation = yield from calls.wait_for_operation(
+            started,
+            subscription_id=subscription,
+            solution_id=change.solution_id,
+            deadline=calls.context.current_utc_datetime + limit,
+            timed_out=lambda: f"still running after {limit}",
         )
-        deadline = context.current_utc_datetime + OPERATION_TIMEOUT
-        while operation["status"] == "InProgress":
-            if context.current_utc_datetime > deadline:
-                return ("OperationTimedOut", f"still running after {OPERATION_TIMEOUT}")
-            yield context.create_timer(context.current_utc_datetime + poll)
-            (operation,) = yield context.call_activity_with_retry(
-                "check_operations",
-                retry,
-                {
-                    "subscriptionId": subscription,
-                    "solutionId": solution_id,
-                    "operations": [operation],
-                },
-            )
     # See scale_frontends: an activity that failed all its retries is a plain Exception.
     except Exception as error:
-        return ("ActivityFailed", str(error).split("\n", 1)[0][:300])
-    if operation["status"] == "Succeeded":
+        return ("ActivityFailed", first_line(error, 300))
+    if operation.succeeded:
         return None
-    failure = operation.get("error") or {}
+    failure = operation.error
     return (
-        str(failure.get("code") or operation["status"]),
-        str(failure.get("message") or "the operation did not succeed"),
+        (failure.code if failure is not None else "") or operation.status,
+        (failure.message if failure is not None else "") or "the operation did not succeed",
     )

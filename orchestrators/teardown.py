@@ -8,14 +8,27 @@ deletes the resource group when this app created it and it is left empty.
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import azure.durable_functions as df
 
-from orchestrators.deploy import drive_walk, publish, retry_options
+from orchestrators.calls import Calls, Steps, orchestration
+from orchestrators.deploy import drive_walk
 from outsystems.events import EventType
+from outsystems.messages import (
+    BEGIN_DELETE_RESOURCE,
+    BEGIN_DELETE_RESOURCE_GROUP,
+    LIST_PLATFORM_RESOURCES,
+    TEARDOWN_PLATFORM,
+    DeleteRequest,
+    EnvironmentProgress,
+    EnvironmentStatus,
+    GroupRequest,
+    ListRequest,
+    PlatformResult,
+    PlatformStatus,
+    TeardownRequest,
+)
 from outsystems.names import ENVIRONMENTS
 
 if TYPE_CHECKING:
@@ -23,128 +36,111 @@ if TYPE_CHECKING:
 
 bp = df.Blueprint()
 
+PHASE = "teardown"
 
-def _progress(walk: Walk, environment: str) -> dict[str, Any]:
+
+def _progress(walk: Walk, environment: str) -> EnvironmentProgress:
     mine = [r for r in walk.resources if r.environment == environment]
     done = sum(1 for r in mine if walk.is_done(r.id))
-    failed = walk.error is not None and any(r.id == walk.error["resource"] for r in mine)
-    status = "Failed" if failed else ("Deleted" if done == len(mine) else "Running")
-    if walk.error is not None and status == "Running":
+    error = walk.error
+    failed = error is not None and any(r.id == error.resource for r in mine)
+    status: EnvironmentStatus = (
+        "Failed" if failed else ("Deleted" if done == len(mine) else "Running")
+    )
+    if error is not None and status == "Running":
         status = "Failed"
-    return {
-        "status": status,
-        "resourcesDone": done,
-        "resourcesTotal": len(mine),
-        "step": walk.step if status == "Running" else None,
-        "error": walk.error if status == "Failed" else None,
-    }
+    return EnvironmentProgress(
+        status,
+        done,
+        len(mine),
+        walk.step if status == "Running" else None,
+        error if status == "Failed" else None,
+    )
 
 
 @bp.orchestration_trigger(context_name="context")
-def teardown_platform(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+@orchestration(TEARDOWN_PLATFORM)
+def teardown_platform(
+    context: df.DurableOrchestrationContext, request: TeardownRequest
+) -> Steps[PlatformResult]:
     """Delete the platform's resources (all, or some environments') and maybe its group."""
     # Imported here, not at module level: the worker imports this module at every cold start.
     from outsystems.deployment import Walk, timeout_for
     from outsystems.teardown import Found, deletion_graph, select
     from outsystems.topology import RESOURCE_GROUP
 
-    request = context.get_input()
-    spec = request["spec"]
-    environments = request["environments"]
+    spec = request.spec
+    environments = list(request.environments)
     whole = set(environments) == set(ENVIRONMENTS)
-    tuning = request.get("tuning") or {}
-    retry = retry_options(tuning)
-    poll = timedelta(seconds=float(tuning.get("pollSeconds", 15)))
-    subscription, group = spec["subscriptionId"], spec["resourceGroup"]
-    solution = spec["solutionId"]
-    scope = {"subscriptionId": subscription, "resourceGroup": group, "solutionId": solution}
+    tuning = request.tuning
+    calls = Calls(context, tuning)
+    subscription, group, solution = spec.subscription_id, spec.resource_group, spec.solution_id
 
-    listed = yield context.call_activity_with_retry(
-        "list_platform_resources", retry, {**scope, "spec": spec}
-    )
-    targets = select([Found.from_json(f) for f in listed], environments, whole_platform=whole)
-    resources = deletion_graph(targets)
+    listed = yield from calls.one(LIST_PLATFORM_RESOURCES, ListRequest.of(spec))
+    found = [Found(f.id, f.type, f.environment) for f in listed]
+    resources = deletion_graph(select(found, environments, whole_platform=whole))
     walk = Walk(
         "teardown",
         resources,
         [r.id for r in resources],
-        timeout_scale=float(tuning.get("timeoutScale", 1.0)),
-        backoff_scale=float(tuning.get("backoffScale", 1.0)),
+        timeout_scale=tuning.timeout_scale,
+        backoff_scale=tuning.backoff_scale,
         verb="deleting",
     )
 
-    def status() -> dict[str, Any]:
-        return {
-            "phase": "teardown",
-            "environments": {env: _progress(walk, env) for env in environments},
-        }
+    def status() -> PlatformStatus:
+        return PlatformStatus(PHASE, {env: _progress(walk, env) for env in environments})
 
-    context.set_custom_status(status())
+    def report() -> None:
+        context.set_custom_status(status().to_json())
+
+    report()
     yield from drive_walk(
-        context,
+        calls,
         walk,
-        begin=lambda resource: context.call_activity_with_retry(
-            "begin_delete_resource",
-            retry,
-            {
-                "subscriptionId": subscription,
-                "resourceId": resource.id,
-                "apiVersion": resource.api_version,
-            },
+        begin=lambda resource: calls.task(
+            BEGIN_DELETE_RESOURCE,
+            DeleteRequest(subscription, resource.id, resource.api_version, solution),
         ),
         subscription_id=subscription,
         solution_id=solution,
-        retry=retry,
-        poll=poll,
-        report=lambda: context.set_custom_status(status()),
+        report=report,
     )
 
     group_note = None
     if whole and walk.error is None:
-        operation = yield context.call_activity_with_retry(
-            "begin_delete_resource_group", retry, scope
+        started = yield from calls.one(BEGIN_DELETE_RESOURCE_GROUP, GroupRequest.of(spec))
+        group_note = started.kept
+        operation = yield from calls.wait_for_operation(
+            started,
+            subscription_id=subscription,
+            solution_id=solution,
+            deadline=context.current_utc_datetime
+            + timeout_for(RESOURCE_GROUP, tuning.timeout_scale),
+            timed_out=lambda: f"the resource group {group} was not deleted in time",
         )
-        group_note = operation.get("kept")
-        deadline = context.current_utc_datetime + timeout_for(
-            RESOURCE_GROUP, float(tuning.get("timeoutScale", 1.0))
-        )
-        while operation["status"] == "InProgress":
-            if context.current_utc_datetime > deadline:
-                operation = {
-                    **operation,
-                    "status": "Failed",
-                    "error": {
-                        "code": "OperationTimedOut",
-                        "message": f"the resource group {group} was not deleted in time",
-                    },
-                }
-                break
-            yield context.create_timer(context.current_utc_datetime + poll)
-            (operation,) = yield context.call_activity_with_retry(
-                "check_operations",
-                retry,
-                {**scope, "operations": [operation]},
-            )
-        if operation["status"] != "Succeeded":
-            failure = operation.get("error") or {}
+        if not operation.succeeded:
+            failure = operation.error
             walk.fail(
-                operation["resource_id"], failure.get("code", "Failed"), failure.get("message", "")
+                operation.resource_id,
+                failure.code if failure is not None and failure.code else "Failed",
+                failure.message if failure is not None else "",
             )
 
     final = status()
     succeeded = walk.error is None
-    yield publish(
-        context,
+    yield calls.event(
         EventType.TEARDOWN_SUCCEEDED if succeeded else EventType.TEARDOWN_FAILED,
         solution,
         {
             "instanceId": context.instance_id,
             "environments": environments,
             "resourcesDeleted": walk.done_count,
-            "error": walk.error,
+            "error": None if walk.error is None else walk.error.to_json(),
             "resourceGroup": group_note or ("deleted" if whole and succeeded else "kept"),
         },
-        retry,
     )
-    context.set_custom_status(final)
-    return {"status": "Succeeded" if succeeded else "Failed", **final, "outputs": {}}
+    context.set_custom_status(final.to_json())
+    return PlatformResult(
+        "Succeeded" if succeeded else "Failed", final.environments, {}, phase=PHASE
+    )

@@ -14,8 +14,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, Final, Literal
+from typing import Any, Final
 
+from outsystems.messages import EnvironmentProgress, EnvironmentStatus, ErrorInfo, Operation
 from outsystems.spec import PlatformSpec
 from outsystems.topology import (
     APP_GATEWAY,
@@ -29,8 +30,6 @@ from outsystems.topology import (
     ResourceGraph,
     build_topology,
 )
-
-EnvironmentStatus = Literal["Pending", "Running", "Succeeded", "Failed", "Canceled", "Deleted"]
 
 #: How long one resource's operation may run before the step fails as timed out (minutes).
 #: Generous: the Marketplace deployment takes about an hour, mostly gateways and the setup.
@@ -91,7 +90,7 @@ def timeout_for(resource_type: str, scale: float = 1.0) -> timedelta:
 class _Step:
     resource: Resource
     attempts: int = 0
-    operation: dict[str, Any] | None = None
+    operation: Operation | None = None
     deadline: datetime | None = None
     not_before: datetime | None = None
     first_started: datetime | None = None
@@ -118,7 +117,7 @@ class Walk:
     _running: list[_Step] = field(init=False)
     _done: set[str] = field(init=False)
     _ids: set[str] = field(init=False)
-    error: dict[str, str] | None = field(init=False, default=None)
+    error: ErrorInfo | None = field(init=False, default=None)
     step: str | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -136,7 +135,7 @@ class Walk:
         return self.error is not None or (not self._pending and not self._running)
 
     @property
-    def running(self) -> list[dict[str, Any]]:
+    def running(self) -> list[Operation]:
         """The operations in flight, as the activities returned them."""
         return [step.operation for step in self._running if step.operation is not None]
 
@@ -168,11 +167,11 @@ class Walk:
 
     # --- outcomes -------------------------------------------------------------------------
 
-    def started(self, resource_id: str, operation: Mapping[str, Any], now: datetime) -> None:
-        """A resource's operation was started; `operation` is `arm.operations.Operation` data."""
+    def started(self, resource_id: str, operation: Operation, now: datetime) -> None:
+        """A resource's operation was started."""
         step = self._take(self._pending, resource_id)
         step.attempts += 1
-        step.operation = dict(operation)
+        step.operation = operation
         step.not_before = None
         step.waiting_for = None
         step.first_started = step.first_started or now
@@ -180,20 +179,20 @@ class Walk:
         self._running.append(step)
         self._settle(step, now)
 
-    def checked(self, operation: Mapping[str, Any], now: datetime) -> None:
+    def checked(self, operation: Operation, now: datetime) -> None:
         """The latest state of a running operation."""
         step = next(
-            (s for s in self._running if s.resource.id.lower() == operation["resource_id"].lower()),
+            (s for s in self._running if s.resource.id.lower() == operation.resource_id.lower()),
             None,
         )
         if step is None:
             return
-        step.operation = dict(operation)
+        step.operation = operation
         self._settle(step, now)
 
     def fail(self, resource_id: str | None, code: str, message: str) -> None:
         """A permanent failure: the walk stops starting anything."""
-        self.error = {"code": code, "message": message, "resource": resource_id or ""}
+        self.error = ErrorInfo(code, message, resource_id or "")
         self.step = None
 
     def check_deadlines(self, now: datetime) -> None:
@@ -209,8 +208,8 @@ class Walk:
                 return
 
     def _settle(self, step: _Step, now: datetime) -> None:
-        operation = step.operation or {}
-        status = operation.get("status")
+        operation = step.operation
+        status = None if operation is None else operation.status
         if status == "InProgress":
             self.step = f"{self.verb} {display_name(step.resource)}"
             return
@@ -218,9 +217,9 @@ class Walk:
         if status == "Succeeded":
             self._done.add(step.resource.id.lower())
             return
-        error = operation.get("error") or {}
-        code = str(error.get("code") or "Failed")
-        message = str(error.get("message") or "the operation failed")
+        error = None if operation is None else operation.error
+        code = (error.code if error is not None else "") or "Failed"
+        message = (error.message if error is not None else "") or "the operation failed"
         limit = timeout_for(step.resource.type, self.timeout_scale)
         if _busy(code):
             # ARM is still running another operation on the resource: waiting for it to end is
@@ -281,18 +280,18 @@ class Walk:
             return "Failed"
         return "Succeeded" if self.finished else "Running"
 
-    def progress(self) -> dict[str, Any]:
+    def progress(self) -> EnvironmentProgress:
         """The environment's entry in the platform state (`api.md`)."""
         status = self.status()
         waiting = next((s.waiting_for for s in self._pending if s.waiting_for), None)
         step = self.step if self._running or waiting is None else waiting
-        return {
-            "status": status,
-            "resourcesDone": self.done_count,
-            "resourcesTotal": len(self.resources),
-            "step": step if status == "Running" else None,
-            "error": self.error,
-        }
+        return EnvironmentProgress(
+            status,
+            self.done_count,
+            len(self.resources),
+            step if status == "Running" else None,
+            self.error,
+        )
 
 
 _RETRYABLE_CODES: Final = frozenset(
@@ -329,12 +328,6 @@ def _busy(code: str) -> bool:
 def _minutes(delta: timedelta) -> str:
     minutes = delta.total_seconds() / 60
     return f"{minutes:g} minutes" if minutes >= 1 else f"{delta.total_seconds():g} seconds"
-
-
-def pending_progress(total: int) -> dict[str, Any]:
-    """An environment that has not started yet."""
-    return {"status": "Pending", "resourcesDone": 0, "resourcesTotal": total, "step": None,
-            "error": None}  # fmt: skip
 
 
 @lru_cache(maxsize=32)

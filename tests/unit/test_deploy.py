@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from outsystems.deployment import graph_of
+from outsystems.messages import CheckRequest
 from outsystems.names import ENVIRONMENTS, SHARED
 from outsystems.spec import parse_spec
 from outsystems.topology import APP_GATEWAY, VM, Resource
@@ -83,7 +84,7 @@ class Arm:
         return self._operation(request["resourceId"])
 
     def check(self, request: dict[str, Any]) -> list[dict[str, Any]]:
-        return [self._operation(o["resource_id"]) for o in request["operations"]]
+        return [self._operation(o.resource_id) for o in CheckRequest.from_json(request).operations]
 
     def outputs(self, request: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -165,7 +166,7 @@ def test_a_running_operation_is_polled_after_durable_timers() -> None:
     outcome = arm.run()
     assert outcome.output["status"] == "Succeeded"
     checks = [c for c in outcome.calls if c.name == "check_operations"]
-    assert [c.input["operations"][0]["resource_id"] for c in checks] == [gateway.id] * 2
+    assert [c.input["operations"][0]["resourceId"] for c in checks] == [gateway.id] * 2
     assert {c.input["subscriptionId"] for c in checks} == {SUBSCRIPTION}
     timers = [c for c in outcome.calls if c.kind == "timer"]
     assert [t.input - t.at for t in timers] == [POLL, POLL]

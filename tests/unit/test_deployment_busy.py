@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from outsystems.deployment import BUSY_BACKOFF_SECONDS, MAX_ATTEMPTS, Walk, timeout_for
+from outsystems.messages import ArmError, Operation
 from outsystems.plan import plan_resource, unsettled_state
 from outsystems.topology import APP_GATEWAY, Resource
 
@@ -18,9 +20,11 @@ GATEWAY = Resource(
 )  # fmt: skip
 
 
-def busy(code: str = "AnotherOperationInProgress") -> dict[str, Any]:
+def busy(code: str = "AnotherOperationInProgress") -> Operation:
     error = {"code": code, "message": "Another operation on this resource is in progress."}
-    return {"resource_id": GATEWAY.id, "method": "PUT", "status": "Failed", "error": error}
+    return Operation.from_json(
+        {"resourceId": GATEWAY.id, "method": "PUT", "status": "Failed", "error": error}
+    )
 
 
 def test_another_operation_in_progress_is_waited_for_beyond_the_attempts() -> None:
@@ -33,8 +37,8 @@ def test_another_operation_in_progress_is_waited_for_beyond_the_attempts() -> No
         retry_at = walk.next_retry_at()
         assert retry_at == now + timedelta(seconds=BUSY_BACKOFF_SECONDS)
         now = retry_at
-    walk.started(GATEWAY.id, {**busy(), "status": "Succeeded", "error": None}, now)
-    assert walk.progress()["status"] == "Succeeded"
+    walk.started(GATEWAY.id, replace(busy(), status="Succeeded", error=None), now)
+    assert walk.progress().to_json()["status"] == "Succeeded"
 
 
 def test_waiting_for_another_operation_ends_at_the_types_limit() -> None:
@@ -43,20 +47,20 @@ def test_waiting_for_another_operation_ends_at_the_types_limit() -> None:
     late = T0 + timeout_for(APP_GATEWAY)
     walk.started(GATEWAY.id, busy("RetryableErrorDueToAnotherOperation"), late)
     assert walk.finished
-    assert walk.progress()["error"]["code"] == "RetryableErrorDueToAnotherOperation"
-    assert walk.progress()["error"]["resource"] == GATEWAY.id
+    assert walk.progress().to_json()["error"]["code"] == "RetryableErrorDueToAnotherOperation"
+    assert walk.progress().to_json()["error"]["resource"] == GATEWAY.id
 
 
 def test_conflicts_do_not_use_up_the_attempts_of_real_failures() -> None:
     walk = Walk("dev", [GATEWAY], [GATEWAY.id], backoff_scale=0.0)
     for _ in range(5):
         walk.started(GATEWAY.id, busy(), T0)
-    failed = {**busy(), "error": {"code": "RetryableError", "message": "try again"}}
+    failed = replace(busy(), error=ArmError("RetryableError", "try again"))
     for _ in range(MAX_ATTEMPTS - 1):
         walk.started(GATEWAY.id, failed, T0)
         assert not walk.finished
     walk.started(GATEWAY.id, failed, T0)
-    assert walk.progress()["error"]["code"] == "RetryableError"
+    assert walk.progress().to_json()["error"]["code"] == "RetryableError"
 
 
 SIZED = Resource(

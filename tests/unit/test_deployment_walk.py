@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
 from outsystems.deployment import MAX_ATTEMPTS, Walk, display_name, timeout_for
+from outsystems.messages import Operation
 from outsystems.teardown import Found, deletion_graph, rank, select
 from outsystems.topology import NIC, NSG, SCALE_SET, VM, VNET, Resource
 
@@ -21,9 +21,11 @@ def res(name: str, *deps: str, type_: str = NIC) -> Resource:
     )  # fmt: skip
 
 
-def op(resource: Resource, status: str, code: str | None = None) -> dict[str, Any]:
+def op(resource: Resource, status: str, code: str | None = None) -> Operation:
     error = {"code": code, "message": f"{code} happened"} if code else None
-    return {"resource_id": resource.id, "method": "PUT", "status": status, "error": error}
+    return Operation.from_json(
+        {"resourceId": resource.id, "method": "PUT", "status": status, "error": error}
+    )
 
 
 A, B, C, D = res("a"), res("b", "a"), res("c", "a"), res("d", "b", "c")
@@ -42,7 +44,7 @@ def test_independent_branches_start_together_and_joins_wait_for_both() -> None:
     walk.started(B.id, op(B, "InProgress"), T0)
     walk.started(C.id, op(C, "Succeeded"), T0)
     assert walk.ready(T0) == []
-    assert walk.progress() == {
+    assert walk.progress().to_json() == {
         "status": "Running", "resourcesDone": 2, "resourcesTotal": 4, "step": "creating b",
         "error": None,
     }  # fmt: skip
@@ -50,7 +52,7 @@ def test_independent_branches_start_together_and_joins_wait_for_both() -> None:
     assert names(walk.ready(T0)) == ["d"]
     walk.started(D.id, op(D, "Succeeded"), T0)
     assert walk.finished
-    assert walk.progress()["status"] == "Succeeded"
+    assert walk.progress().to_json()["status"] == "Succeeded"
 
 
 def test_resources_the_plan_left_alone_count_as_done() -> None:
@@ -78,7 +80,7 @@ def test_retryable_failure_backs_off_then_retries_until_attempts_run_out() -> No
         assert names(walk.ready(now)) == ["a"], f"attempt {attempt}"
     walk.started(A.id, op(A, "Failed", "RetryableError"), now)
     assert walk.finished
-    assert walk.progress()["error"] == {
+    assert walk.progress().to_json()["error"] == {
         "code": "RetryableError", "message": "RetryableError happened", "resource": A.id,
     }  # fmt: skip
 
@@ -88,7 +90,7 @@ def test_permanent_failure_stops_the_walk_with_arms_error() -> None:
     walk.started(A.id, op(A, "InProgress"), T0)
     walk.checked(op(A, "Failed", "OperationNotAllowed"), T0)
     assert walk.finished
-    progress = walk.progress()
+    progress = walk.progress().to_json()
     assert progress["status"] == "Failed"
     assert progress["step"] is None
     assert progress["error"]["code"] == "OperationNotAllowed"
@@ -102,8 +104,8 @@ def test_an_operation_past_its_limit_times_out() -> None:
     walk.check_deadlines(T0 + timeout_for(VM, 0.5))
     assert not walk.finished
     walk.check_deadlines(T0 + timeout_for(VM, 0.5) + timedelta(seconds=1))
-    assert walk.progress()["error"]["code"] == "OperationTimedOut"
-    assert "20 minutes" in walk.progress()["error"]["message"]
+    assert walk.progress().to_json()["error"]["code"] == "OperationTimedOut"
+    assert "20 minutes" in walk.progress().to_json()["error"]["message"]
 
 
 def test_a_check_for_an_unknown_operation_is_ignored() -> None:
@@ -174,9 +176,11 @@ REBOOTED = (
 )
 
 
-def failed_with(resource: Resource, message: str) -> dict[str, Any]:
+def failed_with(resource: Resource, message: str) -> Operation:
     error = {"code": "VMExtensionProvisioningError", "message": message}
-    return {"resource_id": resource.id, "method": "PUT", "status": "Failed", "error": error}
+    return Operation.from_json(
+        {"resourceId": resource.id, "method": "PUT", "status": "Failed", "error": error}
+    )
 
 
 def test_a_setup_that_exits_3010_runs_again_after_a_wait_then_succeeds() -> None:
@@ -191,8 +195,10 @@ def test_a_setup_that_exits_3010_runs_again_after_a_wait_then_succeeds() -> None
         walk.started(setup.id, op(setup, "InProgress"), now)
         walk.checked(failed_with(setup, REBOOTED), now)
         assert not walk.finished
-        assert walk.progress()["step"].endswith(
-            "/outsystems-setup (rebooted or running in the background)"
+        assert (
+            walk.progress()
+            .to_json()["step"]
+            .endswith("/outsystems-setup (rebooted or running in the background)")
         )
         assert walk.ready(now) == []
         now = now + timedelta(seconds=REBOOT_WAIT_SECONDS)
@@ -200,7 +206,7 @@ def test_a_setup_that_exits_3010_runs_again_after_a_wait_then_succeeds() -> None
         # The orchestration sends the rerun number as the extension's forceUpdateTag.
         assert walk.rerun_of(setup.id) == rerun
     walk.started(setup.id, op(setup, "Succeeded"), now)
-    assert walk.progress()["status"] == "Succeeded"
+    assert walk.progress().to_json()["status"] == "Succeeded"
 
 
 def test_a_setup_that_never_finishes_fails_naming_the_log() -> None:
@@ -215,7 +221,7 @@ def test_a_setup_that_never_finishes_fails_naming_the_log() -> None:
         walk.checked(failed_with(setup, REBOOTED), now)
         now = now + timedelta(seconds=REBOOT_WAIT_SECONDS)
     assert walk.finished
-    error = walk.progress()["error"]
+    error = walk.progress().to_json()["error"]
     assert error["code"] == "VMExtensionProvisioningError"
     assert "still unfinished" in error["message"]
     assert "file share" in error["message"]

@@ -108,10 +108,17 @@ class ScaleSet:
         self.events.append(event)
         return str(event["id"])
 
-    def run(self, *, wake: bool = False, poll: timedelta = POLL) -> Outcome:
+    def run(
+        self, *, wake: bool = False, poll: timedelta = POLL, timeout_scale: float = 1.0
+    ) -> Outcome:
+        tuning = {
+            "pollSeconds": poll.total_seconds(),
+            "cooldownScale": 1,
+            "timeoutScale": timeout_scale,
+        }
         return Replay(
             orchestrator("scale_frontends"),
-            scaler_input(VMSS, {"pollSeconds": poll.total_seconds(), "cooldownScale": 1}),
+            scaler_input(VMSS, tuning),
             name="scale_frontends",
             instance_id="scaler-test",
             activities={
@@ -215,9 +222,23 @@ def test_an_operation_still_running_past_its_limit_is_given_up() -> None:
     [record] = world.state["decisions"]
     assert record["outcome"] == "skipped"
     assert "OperationTimedOut" in record["reason"]
-    # Polled every `poll` until the limit (30 minutes), then given up without a cooldown.
-    assert timers(outcome) == [poll * n for n in range(1, 8)]
+    # Polled every `poll` until the limit (a scale set's operation: 120 minutes, as in a
+    # deployment), then given up without a cooldown.
+    assert timers(outcome) == [poll * n for n in range(1, 26)]
     assert world.state["cooldownUntil"] is None
+
+
+def test_the_operation_limit_follows_the_timeout_scale() -> None:
+    world = ScaleSet(
+        info(), patch_results=[operation("InProgress")], polls=[operation("InProgress")] * 100
+    )
+    world.add("r1", alert())
+    poll = timedelta(minutes=5)
+    # 120 minutes scaled down to 12: polled at 5, 10 and 15 minutes, then given up.
+    outcome = world.run(poll=poll, timeout_scale=0.1)
+    [record] = world.state["decisions"]
+    assert "OperationTimedOut" in record["reason"]
+    assert timers(outcome) == [poll, 2 * poll, 3 * poll]
 
 
 def test_a_transiently_failed_change_is_sent_again_with_the_same_target() -> None:

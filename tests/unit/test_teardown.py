@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from outsystems.messages import CheckRequest
 from outsystems.names import ENVIRONMENTS
 from tests.support.functions import orchestrator
 from tests.support.replay import Outcome, Replay
@@ -68,7 +69,8 @@ class Arm:
         return operation(resource_id, "Failed" if error else "Succeeded", error)
 
     def check(self, request: dict[str, Any]) -> list[dict[str, Any]]:
-        assert [o["resource_id"] for o in request["operations"]] == [GROUP]
+        operations = CheckRequest.from_json(request).operations
+        assert [o.resource_id for o in operations] == [GROUP]
         return [self.group.pop(0)]
 
     def publish(self, event: dict[str, Any]) -> str:

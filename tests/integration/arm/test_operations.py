@@ -66,9 +66,9 @@ def test_slow_operation_returns_at_once_and_is_polled_from_plain_data(
     assert started.status == "InProgress"
     assert started.poll_mode == "async-operation"
     # What the orchestration keeps: JSON, no response body, no continuation token.
-    saved = json.loads(json.dumps(started.to_dict()))
+    saved = json.loads(json.dumps(started.to_json()))
     assert "resource" not in saved
-    again = check(client, Operation.from_dict(saved), sim.url)
+    again = check(client, Operation.from_json(saved), sim.url)
     assert again.status == "InProgress"
     sim.fast_forward(3600)
     done = check(client, again, sim.url)
@@ -93,7 +93,7 @@ def test_permanent_errors_come_back_with_arms_code_and_target(
     assert bad.status == "Failed"
     assert bad.error is not None
     assert (bad.error.code, bad.error.target) == ("InvalidParameter", "adminPassword")
-    assert "weak" not in json.dumps(bad.to_dict())
+    assert "weak" not in json.dumps(bad.to_json())
 
 
 def test_transient_failures_beyond_the_pipelines_retries_raise(

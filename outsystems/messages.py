@@ -1,0 +1,1079 @@
+"""The messages between triggers, orchestrations and activities: one typed home per shape.
+
+Durable Functions carries orchestration inputs, outputs, custom status and activity inputs and
+outputs as JSON. Each shape has one frozen dataclass here, with `to_json` (what goes on the wire)
+and `from_json` (what comes back, including the shapes earlier versions of the app wrote: the
+histories of running instances in a task hub outlive a deployment of the app). Everything else
+sees fields, so mypy checks every use; the raw JSON stays inside these two methods.
+
+Pure and light (standard library and the scaling domain only): the worker imports the modules
+that use it at every cold start. The platform spec travels as its normalized JSON
+(`SpecDocument`), parsed into the pydantic model and its resource graph only where needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, cast
+
+from outsystems.scaling import ScaleRequest
+
+if TYPE_CHECKING:
+    from outsystems.spec import PlatformSpec
+    from outsystems.topology import ResourceGraph
+
+__all__ = [
+    "ApplyRequest",
+    "ArmError",
+    "CapacityRequest",
+    "CheckRequest",
+    "CloudEvent",
+    "DeleteRequest",
+    "DeployRequest",
+    "EnvironmentOutputs",
+    "EnvironmentProgress",
+    "EnvironmentRequest",
+    "ErrorInfo",
+    "FoundResource",
+    "GroupRequest",
+    "ListRequest",
+    "Operation",
+    "OutputsRequest",
+    "PlanRequest",
+    "PlannedAction",
+    "PlatformResult",
+    "PlatformStatus",
+    "ScaleRequest",
+    "ScaleSetInfo",
+    "ScaleSetInspection",
+    "ScaleSetRef",
+    "ScalerRequest",
+    "ScalerResult",
+    "SpecDocument",
+    "TeardownRequest",
+    "Tuning",
+    "subscription_of",
+]
+
+JsonObject = dict[str, Any]
+
+
+def _object(data: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{what} must be a JSON object, not {type(data).__name__}")
+    return data
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+# --- Tuning ----------------------------------------------------------------------------------
+
+#: The pace of polling ARM operations in Azure (seconds); tests and demos set it smaller.
+DEFAULT_POLL_SECONDS: Final = 15.0
+#: Backoff scales follow the polling pace relative to Azure's.
+_AZURE_POLL_SECONDS: Final = 15.0
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """The pace of an orchestration: polling, retries, wait limits, backoffs, cooldowns.
+
+    Kept in the orchestration's input, so that one instance keeps its pace across replays.
+    One set of defaults (`from_json` of a document without a key), one builder from settings
+    (`from_settings`).
+    """
+
+    poll_seconds: float = DEFAULT_POLL_SECONDS
+    #: First retry interval of an activity that failed (Durable's retry).
+    retry_seconds: float = DEFAULT_POLL_SECONDS
+    #: Multiplies every operation's wait limit (`outsystems.deployment.timeout_for`).
+    timeout_scale: float = 1.0
+    #: Multiplies the backoffs of resources that failed transiently or are busy.
+    backoff_scale: float = 1.0
+    #: Multiplies the scaler's cooldowns.
+    cooldown_scale: float = 1.0
+
+    @staticmethod
+    def from_settings(
+        poll_seconds: float, timeout_scale: float = 1.0, cooldown_scale: float = 1.0
+    ) -> Tuning:
+        """The tuning a trigger starts an orchestration with (from `AppSettings`)."""
+        return Tuning(
+            poll_seconds=poll_seconds,
+            retry_seconds=max(poll_seconds, 1.0),
+            timeout_scale=timeout_scale,
+            backoff_scale=max(poll_seconds / _AZURE_POLL_SECONDS, 0.01),
+            cooldown_scale=cooldown_scale,
+        )
+
+    @property
+    def poll(self) -> timedelta:
+        return timedelta(seconds=self.poll_seconds)
+
+    @property
+    def retry_milliseconds(self) -> int:
+        return max(1, int(self.retry_seconds * 1000))
+
+    def to_json(self) -> JsonObject:
+        return {
+            "pollSeconds": self.poll_seconds,
+            "retrySeconds": self.retry_seconds,
+            "timeoutScale": self.timeout_scale,
+            "backoffScale": self.backoff_scale,
+            "cooldownScale": self.cooldown_scale,
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> Tuning:
+        """Missing keys take the defaults; a missing `retrySeconds` follows `pollSeconds` (the
+        scaler's inputs carried no `retrySeconds` before)."""
+        document = _object(data or {}, "tuning")
+        poll = float(document.get("pollSeconds", DEFAULT_POLL_SECONDS))
+        return Tuning(
+            poll_seconds=poll,
+            retry_seconds=float(document.get("retrySeconds", poll)),
+            timeout_scale=float(document.get("timeoutScale", 1.0)),
+            backoff_scale=float(document.get("backoffScale", 1.0)),
+            cooldown_scale=float(document.get("cooldownScale", 1.0)),
+        )
+
+
+# --- The platform spec as it travels ---------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class SpecDocument:
+    """A platform spec's normalized JSON (`PlatformSpec.to_json_dict`), as it travels.
+
+    The few identifiers orchestrations need are read from it directly; `parsed()` gives the
+    validated spec and its resource graph (cached by `outsystems.deployment.graph_of`).
+    """
+
+    document: Mapping[str, Any]
+
+    @property
+    def solution_id(self) -> str:
+        return str(self.document["solutionId"])
+
+    @property
+    def subscription_id(self) -> str:
+        return str(self.document["subscriptionId"])
+
+    @property
+    def resource_group(self) -> str:
+        return str(self.document["resourceGroup"])
+
+    def parsed(self) -> tuple[PlatformSpec, ResourceGraph]:
+        """The spec and its resource graph (pure, cached; imported here: pydantic is heavy)."""
+        from outsystems.deployment import graph_of
+
+        return graph_of(self.document)
+
+    def to_json(self) -> JsonObject:
+        return dict(self.document)
+
+    @staticmethod
+    def from_json(data: Any) -> SpecDocument:
+        return SpecDocument(dict(_object(data, "spec")))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SpecDocument) and dict(self.document) == dict(other.document)
+
+    def __hash__(self) -> int:
+        return hash((self.document.get("solutionId"), self.document.get("subscriptionId")))
+
+
+# --- Orchestration requests ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    """The input of `deploy_platform`."""
+
+    operation_id: str
+    spec: SpecDocument
+    tuning: Tuning = field(default_factory=Tuning)
+
+    def to_json(self) -> JsonObject:
+        return {
+            "operation": "deploy",
+            "operationId": self.operation_id,
+            "spec": self.spec.to_json(),
+            "tuning": self.tuning.to_json(),
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> DeployRequest:
+        document = _object(data, "deploy request")
+        return DeployRequest(
+            operation_id=str(document.get("operationId") or ""),
+            spec=SpecDocument.from_json(document["spec"]),
+            tuning=Tuning.from_json(document.get("tuning")),
+        )
+
+
+@dataclass(frozen=True)
+class TeardownRequest:
+    """The input of `teardown_platform`: all environments, or some."""
+
+    operation_id: str
+    spec: SpecDocument
+    environments: tuple[str, ...]
+    tuning: Tuning = field(default_factory=Tuning)
+
+    def to_json(self) -> JsonObject:
+        return {
+            "operation": "teardown",
+            "operationId": self.operation_id,
+            "spec": self.spec.to_json(),
+            "environments": list(self.environments),
+            "tuning": self.tuning.to_json(),
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> TeardownRequest:
+        document = _object(data, "teardown request")
+        return TeardownRequest(
+            operation_id=str(document.get("operationId") or ""),
+            spec=SpecDocument.from_json(document["spec"]),
+            environments=tuple(str(e) for e in document["environments"]),
+            tuning=Tuning.from_json(document.get("tuning")),
+        )
+
+
+@dataclass(frozen=True)
+class EnvironmentRequest:
+    """The input of `deploy_environment`: one environment's (or `shared`) resources to apply."""
+
+    spec: SpecDocument
+    environment: str
+    apply: tuple[str, ...]
+    tuning: Tuning
+    #: Secrets created by this deployment derive their values from it.
+    nonce: str | None = None
+
+    def to_json(self) -> JsonObject:
+        return {
+            "spec": self.spec.to_json(),
+            "environment": self.environment,
+            "apply": list(self.apply),
+            "tuning": self.tuning.to_json(),
+            "nonce": self.nonce,
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> EnvironmentRequest:
+        document = _object(data, "environment request")
+        return EnvironmentRequest(
+            spec=SpecDocument.from_json(document["spec"]),
+            environment=str(document["environment"]),
+            apply=tuple(str(i) for i in document["apply"]),
+            tuning=Tuning.from_json(document.get("tuning")),
+            nonce=_optional_str(document.get("nonce")) or None,
+        )
+
+
+# --- Progress --------------------------------------------------------------------------------
+
+EnvironmentStatus = Literal["Pending", "Running", "Succeeded", "Failed", "Canceled", "Deleted"]
+_STATUSES: Final = frozenset(("Pending", "Running", "Succeeded", "Failed", "Canceled", "Deleted"))
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """Why an environment (or an operation) failed: ARM's code and message, the resource."""
+
+    code: str
+    message: str
+    resource: str = ""
+
+    def to_json(self) -> JsonObject:
+        return {"code": self.code, "message": self.message, "resource": self.resource}
+
+    @staticmethod
+    def from_json(data: Any) -> ErrorInfo | None:
+        if not data:
+            return None
+        document = _object(data, "error")
+        return ErrorInfo(
+            code=str(document.get("code") or ""),
+            message=str(document.get("message") or ""),
+            resource=str(document.get("resource") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class EnvironmentProgress:
+    """One environment's entry in the platform state (`docs/api.md`): the only builder of it."""
+
+    status: EnvironmentStatus
+    resources_done: int = 0
+    resources_total: int = 0
+    step: str | None = None
+    error: ErrorInfo | None = None
+
+    @staticmethod
+    def pending(total: int) -> EnvironmentProgress:
+        """An environment that has not started yet."""
+        return EnvironmentProgress("Pending", 0, total)
+
+    @staticmethod
+    def failed(total: int, error: ErrorInfo) -> EnvironmentProgress:
+        """An environment that failed before any of its resources started."""
+        return EnvironmentProgress("Failed", 0, total, None, error)
+
+    def ended(self, status: EnvironmentStatus, error: ErrorInfo | None) -> EnvironmentProgress:
+        """The same progress, ended with `status` (no step) — e.g. its orchestration stopped."""
+        return replace(self, status=status, step=None, error=error)
+
+    def running(self) -> EnvironmentProgress:
+        return replace(self, status="Running")
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "Succeeded"
+
+    def to_json(self) -> JsonObject:
+        return {
+            "status": self.status,
+            "resourcesDone": self.resources_done,
+            "resourcesTotal": self.resources_total,
+            "step": self.step,
+            "error": None if self.error is None else self.error.to_json(),
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> EnvironmentProgress:
+        document = _object(data, "environment progress")
+        status = str(document.get("status") or "")
+        if status not in _STATUSES:
+            raise ValueError(f"unknown environment status {status!r}")
+        return EnvironmentProgress(
+            status=cast(EnvironmentStatus, status),
+            resources_done=int(document.get("resourcesDone") or 0),
+            resources_total=int(document.get("resourcesTotal") or 0),
+            step=_optional_str(document.get("step")),
+            error=ErrorInfo.from_json(document.get("error")),
+        )
+
+
+def _progress_map(data: Any) -> dict[str, EnvironmentProgress]:
+    return {
+        str(env): EnvironmentProgress.from_json(progress)
+        for env, progress in _object(data or {}, "environments").items()
+    }
+
+
+@dataclass(frozen=True)
+class PlatformStatus:
+    """The custom status of `deploy_platform` and `teardown_platform`."""
+
+    phase: str
+    environments: Mapping[str, EnvironmentProgress]
+
+    def to_json(self) -> JsonObject:
+        return {
+            "phase": self.phase,
+            "environments": {env: p.to_json() for env, p in self.environments.items()},
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> PlatformStatus:
+        document = _object(data, "platform status")
+        return PlatformStatus(
+            phase=str(document.get("phase") or ""),
+            environments=_progress_map(document.get("environments")),
+        )
+
+
+@dataclass(frozen=True)
+class EnvironmentOutputs:
+    """What a deployed environment offers: its portal's URL and certificate, its servers."""
+
+    private_ips: tuple[str, ...] = ()
+    service_center_url: str | None = None
+    lifetime_url: str | None = None
+    certificate: str | None = None
+
+    def to_json(self) -> JsonObject:
+        document: JsonObject = {}
+        if self.private_ips:
+            document["privateIps"] = list(self.private_ips)
+        if self.service_center_url is not None:
+            document["serviceCenterUrl"] = self.service_center_url
+        if self.lifetime_url is not None:
+            document["lifetimeUrl"] = self.lifetime_url
+        if self.certificate is not None:
+            document["certificate"] = self.certificate
+        return document
+
+    @staticmethod
+    def from_json(data: Any) -> EnvironmentOutputs:
+        document = _object(data, "environment outputs")
+        return EnvironmentOutputs(
+            private_ips=tuple(str(ip) for ip in document.get("privateIps") or ()),
+            service_center_url=_optional_str(document.get("serviceCenterUrl")),
+            lifetime_url=_optional_str(document.get("lifetimeUrl")),
+            certificate=_optional_str(document.get("certificate")),
+        )
+
+
+def outputs_to_json(outputs: Mapping[str, EnvironmentOutputs]) -> JsonObject:
+    return {env: entry.to_json() for env, entry in outputs.items()}
+
+
+def outputs_from_json(data: Any) -> dict[str, EnvironmentOutputs]:
+    return {
+        str(env): EnvironmentOutputs.from_json(entry)
+        for env, entry in _object(data or {}, "outputs").items()
+    }
+
+
+@dataclass(frozen=True)
+class PlatformResult:
+    """The output of `deploy_platform` and `teardown_platform` (the latter names its phase)."""
+
+    status: Literal["Succeeded", "Failed"]
+    environments: Mapping[str, EnvironmentProgress]
+    outputs: Mapping[str, EnvironmentOutputs] = field(default_factory=dict)
+    phase: str | None = None
+
+    def to_json(self) -> JsonObject:
+        document: JsonObject = {"status": self.status}
+        if self.phase is not None:
+            document["phase"] = self.phase
+        document["environments"] = {env: p.to_json() for env, p in self.environments.items()}
+        document["outputs"] = outputs_to_json(self.outputs)
+        return document
+
+    @staticmethod
+    def from_json(data: Any) -> PlatformResult:
+        document = _object(data, "platform result")
+        status = document.get("status")
+        return PlatformResult(
+            status="Succeeded" if status == "Succeeded" else "Failed",
+            environments=_progress_map(document.get("environments")),
+            outputs=outputs_from_json(document.get("outputs")),
+            phase=_optional_str(document.get("phase")),
+        )
+
+
+# --- ARM operations --------------------------------------------------------------------------
+
+OperationStatus = Literal["InProgress", "Succeeded", "Failed", "Canceled"]
+PollMode = Literal["async-operation", "location", "resource", "none"]
+_OPERATION_STATUSES: Final = frozenset(("InProgress", "Succeeded", "Failed", "Canceled"))
+_POLL_MODES: Final = frozenset(("async-operation", "location", "resource", "none"))
+
+
+@dataclass(frozen=True)
+class ArmError:
+    """ARM's error, as shown to users: code, message and the resource (or field) it concerns."""
+
+    code: str
+    message: str
+    target: str | None = None
+
+    def to_json(self) -> JsonObject:
+        return {"code": self.code, "message": self.message, "target": self.target}
+
+    @staticmethod
+    def from_json(data: Any) -> ArmError | None:
+        if not data:
+            return None
+        document = _object(data, "ARM error")
+        return ArmError(
+            code=str(document.get("code") or ""),
+            message=str(document.get("message") or ""),
+            target=_optional_str(document.get("target")),
+        )
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A started ARM operation, as plain data an orchestration keeps in its history.
+
+    It carries the ARM polling URL (`Azure-AsyncOperation` or `Location`), never the SDK's
+    continuation token (which embeds response bodies, and so could embed secrets). `kept`
+    says why a resource group delete did nothing (it succeeded without sending a DELETE).
+    """
+
+    resource_id: str
+    method: str
+    status: OperationStatus
+    api_version: str = ""
+    poll_mode: PollMode = "none"
+    poll_url: str | None = None
+    error: ArmError | None = None
+    kept: str | None = None
+
+    @property
+    def done(self) -> bool:
+        """True once the operation reached a terminal status."""
+        return self.status != "InProgress"
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "Succeeded"
+
+    def to_json(self) -> JsonObject:
+        document: JsonObject = {
+            "resourceId": self.resource_id,
+            "method": self.method,
+            "status": self.status,
+            "apiVersion": self.api_version,
+            "pollMode": self.poll_mode,
+            "pollUrl": self.poll_url,
+            "error": None if self.error is None else self.error.to_json(),
+        }
+        if self.kept is not None:
+            document["kept"] = self.kept
+        return document
+
+    @staticmethod
+    def from_json(data: Any) -> Operation:
+        """Reads camelCase and the snake_case keys that earlier versions wrote."""
+        document = _object(data, "operation")
+
+        def get(camel: str, snake: str, default: Any = None) -> Any:
+            if camel in document:
+                return document[camel]
+            return document.get(snake, default)
+
+        status = str(document["status"])
+        if status not in _OPERATION_STATUSES:
+            raise ValueError(f"unknown operation status {status!r}")
+        poll_mode = str(get("pollMode", "poll_mode", "none") or "none")
+        if poll_mode not in _POLL_MODES:
+            raise ValueError(f"unknown poll mode {poll_mode!r}")
+        return Operation(
+            resource_id=str(get("resourceId", "resource_id")),
+            method=str(document["method"]),
+            status=cast(OperationStatus, status),
+            api_version=str(get("apiVersion", "api_version", "") or ""),
+            poll_mode=cast(PollMode, poll_mode),
+            poll_url=_optional_str(get("pollUrl", "poll_url")),
+            error=ArmError.from_json(document.get("error")),
+            kept=_optional_str(document.get("kept")),
+        )
+
+
+def operations_from_json(data: Any) -> list[Operation]:
+    return [Operation.from_json(item) for item in data]
+
+
+# --- Activity requests and answers -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """`plan_environment`: plan one environment (or `shared`) against live state."""
+
+    spec: SpecDocument
+    environment: str
+
+    def to_json(self) -> JsonObject:
+        return {"spec": self.spec.to_json(), "environment": self.environment}
+
+    @staticmethod
+    def from_json(data: Any) -> PlanRequest:
+        document = _object(data, "plan request")
+        return PlanRequest(SpecDocument.from_json(document["spec"]), str(document["environment"]))
+
+
+@dataclass(frozen=True)
+class PlannedAction:
+    """One resource's action in a plan, as the deployment needs it (not the changes)."""
+
+    id: str
+    action: Literal["create", "update", "noop"]
+
+    def to_json(self) -> JsonObject:
+        return {"id": self.id, "action": self.action}
+
+    @staticmethod
+    def from_json(data: Any) -> PlannedAction:
+        """Also reads the whole `PlannedResource` JSON that earlier versions returned."""
+        document = _object(data, "planned resource")
+        action = str(document["action"])
+        if action not in ("create", "update", "noop"):
+            raise ValueError(f"unknown plan action {action!r}")
+        return PlannedAction(str(document["id"]), cast(Literal["create", "update", "noop"], action))
+
+
+@dataclass(frozen=True)
+class ApplyRequest:
+    """`begin_apply_resource`: PUT one resource of the spec's graph."""
+
+    spec: SpecDocument
+    resource_id: str
+    nonce: str = ""
+    #: How many times the resource is run again after its server rebooted (0: the first run).
+    rerun: int = 0
+
+    def to_json(self) -> JsonObject:
+        return {
+            "spec": self.spec.to_json(),
+            "resourceId": self.resource_id,
+            "nonce": self.nonce,
+            "rerun": self.rerun,
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> ApplyRequest:
+        document = _object(data, "apply request")
+        return ApplyRequest(
+            spec=SpecDocument.from_json(document["spec"]),
+            resource_id=str(document["resourceId"]),
+            nonce=str(document.get("nonce") or ""),
+            rerun=int(document.get("rerun") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """`check_operations`: poll running operations once."""
+
+    subscription_id: str
+    solution_id: str | None
+    operations: tuple[Operation, ...]
+
+    def to_json(self) -> JsonObject:
+        return {
+            "subscriptionId": self.subscription_id,
+            "solutionId": self.solution_id,
+            "operations": [operation.to_json() for operation in self.operations],
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> CheckRequest:
+        document = _object(data, "check request")
+        return CheckRequest(
+            subscription_id=str(document["subscriptionId"]),
+            solution_id=_optional_str(document.get("solutionId")),
+            operations=tuple(operations_from_json(document["operations"])),
+        )
+
+
+@dataclass(frozen=True)
+class OutputsRequest:
+    """`read_outputs`: the deployed platform's URLs and private IPs."""
+
+    spec: SpecDocument
+
+    def to_json(self) -> JsonObject:
+        return {"spec": self.spec.to_json()}
+
+    @staticmethod
+    def from_json(data: Any) -> OutputsRequest:
+        return OutputsRequest(SpecDocument.from_json(_object(data, "outputs request")["spec"]))
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    """`list_platform_resources`: what ARM lists as the platform's in its group."""
+
+    subscription_id: str
+    resource_group: str
+    solution_id: str
+    spec: SpecDocument | None = None
+
+    @staticmethod
+    def of(spec: SpecDocument) -> ListRequest:
+        return ListRequest(spec.subscription_id, spec.resource_group, spec.solution_id, spec)
+
+    def to_json(self) -> JsonObject:
+        return {
+            "subscriptionId": self.subscription_id,
+            "resourceGroup": self.resource_group,
+            "solutionId": self.solution_id,
+            "spec": None if self.spec is None else self.spec.to_json(),
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> ListRequest:
+        document = _object(data, "list request")
+        spec = document.get("spec")
+        return ListRequest(
+            subscription_id=str(document["subscriptionId"]),
+            resource_group=str(document["resourceGroup"]),
+            solution_id=str(document["solutionId"]),
+            spec=SpecDocument.from_json(spec) if spec else None,
+        )
+
+
+@dataclass(frozen=True)
+class FoundResource:
+    """A resource ARM lists as the platform's: id, type and its environment tag."""
+
+    id: str
+    type: str
+    environment: str
+
+    def to_json(self) -> JsonObject:
+        return {"id": self.id, "type": self.type, "environment": self.environment}
+
+    @staticmethod
+    def from_json(data: Any) -> FoundResource:
+        document = _object(data, "found resource")
+        return FoundResource(
+            str(document["id"]), str(document["type"]), str(document.get("environment") or "")
+        )
+
+
+@dataclass(frozen=True)
+class DeleteRequest:
+    """`begin_delete_resource`: start deleting one resource."""
+
+    subscription_id: str
+    resource_id: str
+    api_version: str
+    solution_id: str | None = None
+
+    def to_json(self) -> JsonObject:
+        return {
+            "subscriptionId": self.subscription_id,
+            "resourceId": self.resource_id,
+            "apiVersion": self.api_version,
+            "solutionId": self.solution_id,
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> DeleteRequest:
+        document = _object(data, "delete request")
+        return DeleteRequest(
+            subscription_id=str(document["subscriptionId"]),
+            resource_id=str(document["resourceId"]),
+            api_version=str(document["apiVersion"]),
+            solution_id=_optional_str(document.get("solutionId")),
+        )
+
+
+@dataclass(frozen=True)
+class GroupRequest:
+    """`begin_delete_resource_group`: delete the platform's group if the app made it and it is
+    empty."""
+
+    subscription_id: str
+    resource_group: str
+    solution_id: str
+
+    @staticmethod
+    def of(spec: SpecDocument) -> GroupRequest:
+        return GroupRequest(spec.subscription_id, spec.resource_group, spec.solution_id)
+
+    @property
+    def group_id(self) -> str:
+        return f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+
+    def to_json(self) -> JsonObject:
+        return {
+            "subscriptionId": self.subscription_id,
+            "resourceGroup": self.resource_group,
+            "solutionId": self.solution_id,
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> GroupRequest:
+        document = _object(data, "group request")
+        return GroupRequest(
+            str(document["subscriptionId"]),
+            str(document["resourceGroup"]),
+            str(document["solutionId"]),
+        )
+
+
+@dataclass(frozen=True)
+class CloudEvent:
+    """`publish_event`: one structured-mode CloudEvent (built by `outsystems.events`)."""
+
+    document: Mapping[str, Any]
+
+    @property
+    def id(self) -> str:
+        return str(self.document["id"])
+
+    @property
+    def type(self) -> str:
+        return str(self.document.get("type"))
+
+    @property
+    def subject(self) -> str:
+        return str(self.document.get("subject"))
+
+    def to_json(self) -> JsonObject:
+        return dict(self.document)
+
+    @staticmethod
+    def from_json(data: Any) -> CloudEvent:
+        return CloudEvent(dict(_object(data, "event")))
+
+
+# --- Scaling ---------------------------------------------------------------------------------
+
+
+def subscription_of(resource_id: str) -> str:
+    """The subscription id in an ARM id."""
+    parts = resource_id.strip("/").split("/")
+    if len(parts) < 2 or parts[0].lower() != "subscriptions":
+        raise ValueError(f"{resource_id!r} is not an ARM resource id")
+    return parts[1]
+
+
+@dataclass(frozen=True)
+class ScalerRequest:
+    """The input of `scale_frontends` (one scaler per scale set)."""
+
+    scale_set_id: str
+    tuning: Tuning = field(default_factory=Tuning)
+
+    def to_json(self) -> JsonObject:
+        return {"scaleSet": self.scale_set_id, "tuning": self.tuning.to_json()}
+
+    @staticmethod
+    def from_json(data: Any) -> ScalerRequest:
+        document = _object(data, "scaler request")
+        return ScalerRequest(str(document["scaleSet"]), Tuning.from_json(document.get("tuning")))
+
+
+@dataclass(frozen=True)
+class ScalerResult:
+    """The output of a scaler that ended: how many requests it left pending."""
+
+    scale_set_id: str
+    pending: int
+
+    def to_json(self) -> JsonObject:
+        return {"scaleSet": self.scale_set_id, "pending": self.pending}
+
+    @staticmethod
+    def from_json(data: Any) -> ScalerResult:
+        document = _object(data, "scaler result")
+        return ScalerResult(str(document["scaleSet"]), int(document["pending"]))
+
+
+@dataclass(frozen=True)
+class ScaleSetRef:
+    """`inspect_scale_set` and `list_scale_set_servers`: which scale set."""
+
+    scale_set_id: str
+
+    def to_json(self) -> JsonObject:
+        return {"scaleSet": self.scale_set_id}
+
+    @staticmethod
+    def from_json(data: Any) -> ScaleSetRef:
+        return ScaleSetRef(str(_object(data, "scale set reference")["scaleSet"]))
+
+
+@dataclass(frozen=True)
+class ScaleSetInfo:
+    """One scale set as the scaler sees it (plain data, JSON-serialisable with `to_json`).
+
+    `problem` says why a scale set that exists is not the app's to scale when its tags alone
+    do not say it (a forged MAC, ARM refusing the id, a foreign subscription).
+    """
+
+    id: str
+    exists: bool
+    managed: bool = False
+    solution_id: str | None = None
+    capacity: int | None = None
+    policy_tags: Mapping[str, str] = field(default_factory=dict)
+    problem: str | None = None
+
+    def to_json(self) -> JsonObject:
+        return {
+            "id": self.id,
+            "exists": self.exists,
+            "managed": self.managed,
+            "solutionId": self.solution_id,
+            "capacity": self.capacity,
+            "policyTags": dict(self.policy_tags),
+            "problem": self.problem,
+        }
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> ScaleSetInfo:
+        return ScaleSetInfo(
+            id=str(data["id"]),
+            exists=bool(data["exists"]),
+            managed=bool(data.get("managed")),
+            solution_id=data.get("solutionId"),
+            capacity=data.get("capacity"),
+            policy_tags=dict(data.get("policyTags") or {}),
+            problem=data.get("problem"),
+        )
+
+    @property
+    def not_managed_reason(self) -> str | None:
+        """Why the app will not scale this scale set (None when it will)."""
+        if self.problem is not None:
+            return self.problem
+        if not self.exists:
+            return f"scale set {self.id} does not exist"
+        if not self.managed:
+            return f"scale set {self.id} is not managed by this app (its tags)"
+        return None
+
+
+@dataclass(frozen=True)
+class ScaleSetInspection:
+    """`inspect_scale_set`'s answer: the scale set and the `SCALING_MAX_CAPACITY` ceiling.
+
+    On the wire one object: the scale set's fields and `ceiling`.
+    """
+
+    info: ScaleSetInfo
+    ceiling: int | None = None
+
+    def to_json(self) -> JsonObject:
+        return {**self.info.to_json(), "ceiling": self.ceiling}
+
+    @staticmethod
+    def from_json(data: Any) -> ScaleSetInspection:
+        document = _object(data, "scale set inspection")
+        ceiling = document.get("ceiling")
+        usable = isinstance(ceiling, int) and not isinstance(ceiling, bool)
+        return ScaleSetInspection(ScaleSetInfo.from_json(document), ceiling if usable else None)
+
+
+@dataclass(frozen=True)
+class CapacityRequest:
+    """`set_scale_set_capacity`: PATCH a scale set's `sku.capacity`.
+
+    The solution id lets the activity mask the platform's derived keys in ARM's messages.
+    """
+
+    scale_set_id: str
+    capacity: int
+    solution_id: str | None = None
+
+    def to_json(self) -> JsonObject:
+        return {
+            "scaleSet": self.scale_set_id,
+            "capacity": self.capacity,
+            "solutionId": self.solution_id,
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> CapacityRequest:
+        document = _object(data, "capacity request")
+        return CapacityRequest(
+            scale_set_id=str(document["scaleSet"]),
+            capacity=int(document["capacity"]),
+            solution_id=_optional_str(document.get("solutionId")),
+        )
+
+
+def strings(data: Any) -> list[str]:
+    """A JSON list of strings (e.g. `list_scale_set_servers`' answer)."""
+    return [str(item) for item in data]
+
+
+# --- Contracts: which function takes which message and answers which -------------------------
+
+Request = TypeVar("Request")
+Answer = TypeVar("Answer")
+
+
+def to_wire(value: Any) -> Any:
+    """The JSON of a message, or of a list or map of messages (plain values as they are)."""
+    if hasattr(value, "to_json"):
+        return value.to_json()
+    if isinstance(value, list | tuple):
+        return [to_wire(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): to_wire(item) for key, item in value.items()}
+    return value
+
+
+def list_of(read: Callable[[Any], Answer]) -> Callable[[Any], list[Answer]]:
+    """Reads a JSON list of one message type."""
+
+    def read_list(data: Any) -> list[Answer]:
+        if not isinstance(data, list):
+            raise ValueError(f"expected a JSON list, not {type(data).__name__}")
+        return [read(item) for item in data]
+
+    return read_list
+
+
+def _text(data: Any) -> str:
+    return str(data)
+
+
+@dataclass(frozen=True)
+class Contract(Generic[Request, Answer]):
+    """A durable function's name, how its request reads and how its answer reads.
+
+    Both sides use the same contract: the orchestration that calls the function
+    (`orchestrators.calls`) and the function itself (`activities.typed.serves`).
+    """
+
+    name: str
+    read_request: Callable[[Any], Request]
+    read_answer: Callable[[Any], Answer]
+
+
+PLAN_ENVIRONMENT: Final = Contract(
+    "plan_environment", PlanRequest.from_json, list_of(PlannedAction.from_json)
+)
+BEGIN_APPLY_RESOURCE: Final = Contract(
+    "begin_apply_resource", ApplyRequest.from_json, Operation.from_json
+)
+CHECK_OPERATIONS: Final = Contract(
+    "check_operations", CheckRequest.from_json, list_of(Operation.from_json)
+)
+READ_OUTPUTS: Final = Contract("read_outputs", OutputsRequest.from_json, outputs_from_json)
+LIST_PLATFORM_RESOURCES: Final = Contract(
+    "list_platform_resources", ListRequest.from_json, list_of(FoundResource.from_json)
+)
+BEGIN_DELETE_RESOURCE: Final = Contract(
+    "begin_delete_resource", DeleteRequest.from_json, Operation.from_json
+)
+BEGIN_DELETE_RESOURCE_GROUP: Final = Contract(
+    "begin_delete_resource_group", GroupRequest.from_json, Operation.from_json
+)
+PUBLISH_EVENT: Final = Contract("publish_event", CloudEvent.from_json, _text)
+INSPECT_SCALE_SET: Final = Contract(
+    "inspect_scale_set", ScaleSetRef.from_json, ScaleSetInspection.from_json
+)
+SET_SCALE_SET_CAPACITY: Final = Contract(
+    "set_scale_set_capacity", CapacityRequest.from_json, Operation.from_json
+)
+LIST_SCALE_SET_SERVERS: Final = Contract(
+    "list_scale_set_servers", ScaleSetRef.from_json, list_of(_text)
+)
+#: Orchestrations (their inputs and outputs).
+DEPLOY_PLATFORM: Final = Contract(
+    "deploy_platform", DeployRequest.from_json, PlatformResult.from_json
+)
+DEPLOY_ENVIRONMENT: Final = Contract(
+    "deploy_environment", EnvironmentRequest.from_json, EnvironmentProgress.from_json
+)
+TEARDOWN_PLATFORM: Final = Contract(
+    "teardown_platform", TeardownRequest.from_json, PlatformResult.from_json
+)
+SCALE_FRONTENDS: Final = Contract(
+    "scale_frontends", ScalerRequest.from_json, ScalerResult.from_json
+)
+
+ACTIVITIES: Final = (
+    PLAN_ENVIRONMENT,
+    BEGIN_APPLY_RESOURCE,
+    CHECK_OPERATIONS,
+    READ_OUTPUTS,
+    LIST_PLATFORM_RESOURCES,
+    BEGIN_DELETE_RESOURCE,
+    BEGIN_DELETE_RESOURCE_GROUP,
+    PUBLISH_EVENT,
+    INSPECT_SCALE_SET,
+    SET_SCALE_SET_CAPACITY,
+    LIST_SCALE_SET_SERVERS,
+)
+ORCHESTRATIONS: Final = (DEPLOY_PLATFORM, DEPLOY_ENVIRONMENT, TEARDOWN_PLATFORM, SCALE_FRONTENDS)

@@ -22,6 +22,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from appsettings import AppSettings
 from orchestrators.deploy import child_instance_id
 from outsystems.errors import ApiError, FieldError, SpecError
+from outsystems.messages import (
+    DEPLOY_PLATFORM,
+    TEARDOWN_PLATFORM,
+    DeployRequest,
+    SpecDocument,
+    TeardownRequest,
+    Tuning,
+)
 from outsystems.names import (
     ENVIRONMENTS,
     MANAGED_BY_TAG,
@@ -73,9 +81,26 @@ def _nameable(solution_id: str) -> bool:
     return is_valid_solution_id(solution_id)
 
 
+PlatformRequest = DeployRequest | TeardownRequest
+
+
+def request_of(value: Any) -> PlatformRequest | None:
+    """The request an operation of a platform was started with; None when the task hub did not
+    keep a readable one."""
+    if not isinstance(value, dict):
+        return None
+    try:
+        if value.get("operation") == "teardown":
+            return TeardownRequest.from_json(value)
+        return DeployRequest.from_json(value)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 @dataclass(frozen=True)
 class OperationStatus:
-    """What the task hub says of an orchestration instance of a platform."""
+    """What the task hub says of an orchestration instance of a platform: `request` is its
+    input read as the message it was started with, `input` that input's raw JSON."""
 
     instance_id: str
     runtime_status: str
@@ -84,6 +109,7 @@ class OperationStatus:
     custom_status: Any
     created_time: Any
     last_updated_time: Any
+    request: PlatformRequest | None = None
 
     @staticmethod
     def of(status: InstanceStatus | None) -> OperationStatus | None:
@@ -99,6 +125,7 @@ class OperationStatus:
             custom_status=status.custom_status,
             created_time=status.created_time,
             last_updated_time=status.last_updated_time,
+            request=request_of(value),
         )
 
     @property
@@ -106,18 +133,12 @@ class OperationStatus:
         return self.runtime_status in RUNNING_STATES
 
     @property
-    def request(self) -> Mapping[str, Any]:
-        """The operation's input (empty when the task hub did not keep it)."""
-        return self.input or {}
-
-    @property
     def kind(self) -> str:
-        return str(self.request.get("operation", "deploy"))
+        return "teardown" if isinstance(self.request, TeardownRequest) else "deploy"
 
     @property
     def operation_id(self) -> str | None:
-        value = self.request.get("operationId")
-        return str(value) if value else None
+        return self.request.operation_id or None if self.request else None
 
     def to_json(self) -> dict[str, Any]:
         """The shape `services.platform_state` reads."""
@@ -152,24 +173,22 @@ def torn_down(operation: OperationStatus, environments: Iterable[str]) -> bool:
     request = operation.request
     output = json_value(operation.output)
     return (
-        request.get("operation") == "teardown"
+        isinstance(request, TeardownRequest)
         and operation.runtime_status == "Completed"
-        and set(environments) <= set(request.get("environments") or ())
+        and set(environments) <= set(request.environments)
         and isinstance(output, dict)
         and output.get("status") == "Succeeded"
     )
 
 
-def version_changes(
-    previous: Mapping[str, Any] | None, spec: Mapping[str, Any]
-) -> list[FieldError]:
+def version_changes(previous: PlatformRequest | None, spec: Mapping[str, Any]) -> list[FieldError]:
     """In-place upgrades are not supported: the versions of a deployed platform are fixed.
 
-    `previous` is the input of the platform's last operation, `spec` the new spec's JSON.
+    `previous` is the request of the platform's last operation, `spec` the new spec's JSON.
     """
-    if not previous or previous.get("operation") != "deploy":
+    if not isinstance(previous, DeployRequest):
         return []
-    before = previous.get("spec") or {}
+    before = previous.spec.document
     return [
         FieldError(
             field,
@@ -187,7 +206,7 @@ class StandingPlatform:
 
     instance_id: str
     operation: OperationStatus
-    spec: Mapping[str, Any]
+    spec: SpecDocument
 
 
 async def standing_platform(
@@ -200,22 +219,16 @@ async def standing_platform(
     operation = await last_platform_operation(client, solution_id)
     if operation is None:
         return None
-    spec = operation.request.get("spec")
-    if not spec or torn_down(operation, environments):
+    request = operation.request
+    if request is None or not request.spec.document or torn_down(operation, environments):
         return None
-    return StandingPlatform(operation.instance_id, operation, spec)
+    return StandingPlatform(operation.instance_id, operation, request.spec)
 
 
-def deployment_tuning(settings: AppSettings) -> dict[str, float]:
-    """Polling and wait limits of deployments, from settings (kept in the orchestration input)."""
-    poll = settings.operation_poll_seconds
-    return {
-        "pollSeconds": poll,
-        "retrySeconds": max(poll, 1.0),
-        "timeoutScale": settings.operation_timeout_scale,
-        # Backoff after a retryable ARM failure follows the polling pace (seconds in Azure).
-        "backoffScale": max(poll / 15.0, 0.01),
-    }
+def deployment_tuning(settings: AppSettings) -> Tuning:
+    """Polling and wait limits of deployments and teardowns, from settings (kept in the
+    orchestration's input)."""
+    return Tuning.from_settings(settings.operation_poll_seconds, settings.operation_timeout_scale)
 
 
 @dataclass(frozen=True)
@@ -283,11 +296,11 @@ def spec_of(
     settings: AppSettings,
     solution_id: str,
     body: bytes,
-    previous: Mapping[str, Any] | None = None,
+    previous: PlatformRequest | None = None,
 ) -> PlatformSpec:
     """The validated spec in the request (path solution id + body), named by the scheme the
     platform already has; `ApiError` if invalid, `ArmUnavailableError` if ARM cannot say.
-    `previous` is the platform's last operation's input, when the task hub still has it.
+    `previous` is the platform's last operation's request, when the task hub still has it.
     Blocking: it may read the platform's resource group."""
     from outsystems.spec import naming_change, parse_spec, resolve_naming
 
@@ -312,7 +325,7 @@ def spec_of(
                 )
             ],
         )
-    previous_spec = (previous or {}).get("spec") if (previous or {}).get("operation") else None
+    previous_spec = previous.spec.document if previous is not None else None
     document = json.loads(body)
     scheme = resolve_naming(document, previous_spec, None)
     if previous_spec is None and not (isinstance(document, dict) and "naming" in document):
@@ -331,7 +344,7 @@ def _checked_spec(
     settings: AppSettings,
     solution_id: str,
     body: bytes,
-    previous: Mapping[str, Any] | None,
+    previous: PlatformRequest | None,
 ) -> PlatformSpec:
     """`spec_of`, its errors as refusals."""
     try:
@@ -368,7 +381,7 @@ async def deploy(
     """Create or update a platform to match the spec in `body`: starts its deployment."""
     instance_id = platform_instance_id(solution_id)
     current = await read_operation(client, instance_id) if _nameable(solution_id) else None
-    previous = current.input if current else None
+    previous = current.request if current else None
     spec = await asyncio.to_thread(_checked_spec, arm, settings, solution_id, body, previous)
     if current and current.running:
         raise _conflict(solution_id, current)
@@ -378,14 +391,9 @@ async def deploy(
         raise ServiceError.invalid(ApiError("The platform spec is invalid.", changes))
     await asyncio.to_thread(preflight, arm, settings, spec)
     operation_id = new_operation_id()
-    request = {
-        "operation": "deploy",
-        "operationId": operation_id,
-        "spec": spec_json,
-        "tuning": deployment_tuning(settings),
-    }
+    request = DeployRequest(operation_id, SpecDocument(spec_json), deployment_tuning(settings))
     try:
-        await client.start_new("deploy_platform", instance_id, request)
+        await client.start_new(DEPLOY_PLATFORM.name, instance_id, request.to_json())
     except Exception as error:
         # Lost the check-then-start race: the instance started in between. The client raises a
         # plain Exception for any refusal, so look again before answering.
@@ -423,14 +431,10 @@ async def teardown(
     if standing.operation.running:
         raise _conflict(solution_id, standing.operation)
     operation_id = new_operation_id()
-    request = {
-        "operation": "teardown",
-        "operationId": operation_id,
-        "spec": standing.spec,
-        "environments": list(environments),
-        "tuning": deployment_tuning(settings),
-    }
-    await client.start_new("teardown_platform", standing.instance_id, request)
+    request = TeardownRequest(
+        operation_id, standing.spec, tuple(environments), deployment_tuning(settings)
+    )
+    await client.start_new(TEARDOWN_PLATFORM.name, standing.instance_id, request.to_json())
     log.info("teardown of %s (%s) started", solution_id, ",".join(environments))
     return Started(solution_id, operation_id, "teardown")
 

@@ -29,9 +29,9 @@ from orchestrators.scaler import (
     DONE,
     ENDING,
     WAKE_EVENT,
-    scaler_input,
     scaler_instance_id,
 )
+from outsystems.messages import SCALE_FRONTENDS, ScalerRequest, Tuning
 from outsystems.scaling import ScaleRequest, ScaleSource
 from services.platform_state import RUNNING_STATES, json_value, runtime_status_of
 from services.ports import DurableClient
@@ -39,12 +39,14 @@ from services.ports import DurableClient
 log = logging.getLogger(__name__)
 
 
-def scaler_tuning(settings: AppSettings) -> dict[str, float]:
-    """Polling pace and cooldown scale of the scaler, from settings (kept in its input)."""
-    return {
-        "pollSeconds": settings.operation_poll_seconds,
-        "cooldownScale": settings.scaling_cooldown_scale,
-    }
+def scaler_tuning(settings: AppSettings) -> Tuning:
+    """Polling pace, wait limits and cooldown scale of the scaler, from settings (kept in its
+    input)."""
+    return Tuning.from_settings(
+        settings.operation_poll_seconds,
+        settings.operation_timeout_scale,
+        settings.scaling_cooldown_scale,
+    )
 
 
 async def submit(
@@ -120,9 +122,8 @@ async def ensure_scaler(
                 continue
             return "woken"
         try:
-            await client.start_new(
-                "scale_frontends", instance_id, scaler_input(scale_set_id, scaler_tuning(settings))
-            )
+            request = ScalerRequest(scale_set_id, scaler_tuning(settings))
+            await client.start_new(SCALE_FRONTENDS.name, instance_id, request.to_json())
         # Refused because another trigger started it in between: look at that one instead.
         except Exception as error:
             log.info("scaler %s not started (%s); looking again", instance_id, error)

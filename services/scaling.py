@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from appsettings import AppSettings
-from arm.scale_sets import ScaleSetInfo, foreign_reason
+from arm.scale_sets import foreign_reason
 from orchestrators.scale_requests import empty_state, scale_set_entity
 from orchestrators.scaler import scaler_instance_id
+from outsystems.messages import ScaleSetInfo
 from outsystems.policy import WEEKDAYS, PolicyTagError, ScalingPolicy, capped, policy_from_tags
 from outsystems.scaling import ScaleKind, ScaleRequest, ScaleSource, timer_request
 from services.errors import ServiceError, unknown_platform
@@ -174,14 +175,13 @@ class TimerReport:
 
 async def farm(client: DurableClient, solution_id: str) -> Farm:
     """The farm of a platform, from the spec of its last operation."""
-    from outsystems.deployment import graph_of
     from outsystems.topology import SCALE_SET
 
     # Unknown too once the last operation removed production (the farm is gone).
     standing = await standing_platform(client, solution_id, ("prod",))
     if standing is None:
         raise unknown_platform(solution_id)
-    spec, graph = graph_of(standing.spec)
+    spec, graph = standing.spec.parsed()
     frontends = spec.environments.prod.frontends
     scale_sets = [r.id for r in graph if r.type == SCALE_SET]
     if spec.environments.prod.mode != "farm" or frontends is None or not scale_sets:

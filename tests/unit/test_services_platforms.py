@@ -13,6 +13,7 @@ import pytest
 from appsettings import AppSettings
 from orchestrators.deploy import child_instance_id
 from outsystems.errors import FieldError
+from outsystems.messages import DeployRequest, SpecDocument, TeardownRequest
 from outsystems.names import Environment, NamingScheme
 from outsystems.spec import PlatformSpec
 from outsystems.topology import Resource
@@ -21,6 +22,7 @@ from services.errors import ServiceError
 from services.platforms import (
     OperationStatus,
     Started,
+    request_of,
     standing_platform,
     torn_down,
     version_changes,
@@ -106,7 +108,7 @@ async def test_a_deployed_platform_stands_with_its_spec() -> None:
     assert (standing.instance_id, standing.operation.runtime_status, standing.spec) == (
         INSTANCE,
         "Running",
-        SPEC,
+        SpecDocument(SPEC),
     )
 
 
@@ -130,7 +132,10 @@ async def test_a_platform_is_gone_once_its_environments_are_torn_down() -> None:
 
 def test_torn_down_needs_a_completed_teardown_of_every_environment_asked() -> None:
     def status(runtime: str, request: Mapping[str, Any], output: Any) -> OperationStatus:
-        return OperationStatus(INSTANCE, runtime, request, output, None, None, None)
+        document = {**request, "spec": SPEC}
+        return OperationStatus(
+            INSTANCE, runtime, document, output, None, None, None, request_of(document)
+        )
 
     done = {"operation": "teardown", "environments": ["dev", "prod"]}
     assert torn_down(status("Completed", done, {"status": "Succeeded"}), ["prod"])
@@ -142,7 +147,8 @@ def test_torn_down_needs_a_completed_teardown_of_every_environment_asked() -> No
 
 
 def test_versions_of_a_deployed_platform_are_fixed() -> None:
-    before = {"operation": "deploy", "spec": {"platformVersion": "11.32.0"}}
+    deployed = SpecDocument({"platformVersion": "11.32.0"})
+    before = DeployRequest("op", deployed)
     spec = {"platformVersion": "11.33.0", "lifetimeVersion": "11.25.2"}
     [change] = version_changes(before, spec)
     assert change.target == "platformVersion"
@@ -150,7 +156,7 @@ def test_versions_of_a_deployed_platform_are_fixed() -> None:
     assert version_changes(before, {"platformVersion": "11.32.0"}) == []
     # Nothing deployed yet, or the last operation a teardown: any version goes.
     assert version_changes(None, spec) == []
-    assert version_changes({**before, "operation": "teardown"}, spec) == []
+    assert version_changes(TeardownRequest("op", deployed, ("dev",)), spec) == []
 
 
 # --- deploy ------------------------------------------------------------------------------------
@@ -180,7 +186,7 @@ def test_a_platform_azure_knows_by_the_legacy_scheme_keeps_it() -> None:
 
 
 def test_a_running_operation_refuses_a_second_one() -> None:
-    client = platform("Running", {"operation": "teardown", "spec": SPEC})
+    client = platform("Running", {"operation": "teardown", "spec": SPEC, "environments": ["dev"]})
     error = refusal(platforms.deploy(client, FakeArm(), SETTINGS, "acme", BODY))
     assert (error.kind, error.code) == ("conflict", "Conflict")
     assert "A teardown of platform acme is running" in error.message

@@ -5,8 +5,9 @@ message and gets a message back; the JSON stays inside the contract's readers. `
 turns a generator taking `(context, request)` and returning a message into the function the
 Durable SDK registers. `wait_for_operation` is the one loop that polls an ARM operation with
 durable timers until it ends or passes its deadline (a single resource's operation: the
-scaler's capacity change, the teardown's resource group); the deployment's walk polls many at
-once with the same activity. All deterministic: time comes from the context.
+scaler's capacity change, the teardown's resource group); `poll` is its one step (a timer, then
+`check_operations`), which the deployment's and teardown's walks take for all their running
+operations at once. All deterministic: time comes from the context.
 """
 
 from __future__ import annotations
@@ -89,10 +90,16 @@ class Calls:
         )
         return self.task(PUBLISH_EVENT, CloudEvent(event))
 
-    def check(
+    def poll(
         self, subscription_id: str, solution_id: str | None, operations: Sequence[Operation]
     ) -> Steps[list[Operation]]:
-        """Poll running operations once (after the caller's timer)."""
+        """Wait one polling interval (a durable timer), then check running operations once.
+
+        The one step of every wait on ARM: the deployment's and teardown's walks poll all their
+        running operations with it, `wait_for_operation` one operation.
+        """
+        context = self.context
+        yield context.create_timer(context.current_utc_datetime + self.tuning.poll)
         request = CheckRequest(subscription_id, solution_id, tuple(operations))
         return (yield from self.one(CHECK_OPERATIONS, request))
 
@@ -118,8 +125,7 @@ class Calls:
                     operation.api_version,
                     error=error,
                 )
-            yield context.create_timer(context.current_utc_datetime + self.tuning.poll)
-            (operation,) = yield from self.check(subscription_id, solution_id, [operation])
+            (operation,) = yield from self.poll(subscription_id, solution_id, [operation])
         return operation
 
 

@@ -11,7 +11,7 @@ finish. Deterministic: time comes from the context, the graph from the spec.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import azure.durable_functions as df
 
@@ -24,11 +24,13 @@ from outsystems.messages import (
     PLAN_ENVIRONMENT,
     READ_OUTPUTS,
     ApplyRequest,
+    Contract,
     DeployRequest,
     EnvironmentOutputs,
     EnvironmentProgress,
     EnvironmentRequest,
     ErrorInfo,
+    Operation,
     OutputsRequest,
     PlanRequest,
     PlatformResult,
@@ -45,6 +47,8 @@ if TYPE_CHECKING:
 
 bp = df.Blueprint()
 
+Request = TypeVar("Request")
+
 
 def child_instance_id(parent_id: str, environment: str) -> str:
     """The deterministic instance id of an environment's sub-orchestration."""
@@ -55,33 +59,29 @@ def drive_walk(
     calls: Calls,
     walk: Walk,
     *,
-    begin: Callable[[Resource], Any],
+    begin: Contract[Request, Operation],
+    request_for: Callable[[Resource], Request],
     subscription_id: str,
     solution_id: str,
     report: Callable[[], None],
 ) -> Steps[None]:
     """Run a walk to its end: start what is ready, poll what runs after a durable timer.
 
-    `begin(resource)` is the task that starts one resource's operation (its answer an
-    `Operation`). Used with `yield from` by the orchestrations that create (deploy) and delete
+    `begin` is the activity that starts one resource's operation, `request_for(resource)` its
+    request. Used with `yield from` by the orchestrations that create (deploy) and delete
     (teardown) resources.
     """
-    from outsystems.messages import Operation
-
     context = calls.context
     while not walk.finished:
         now = context.current_utc_datetime
         ready = walk.ready(now)
         try:
             if ready:
-                started = yield context.task_all([begin(resource) for resource in ready])
+                started = yield from calls.all(begin, [request_for(r) for r in ready])
                 for resource, operation in zip(ready, started, strict=True):
-                    walk.started(
-                        resource.id, Operation.from_json(operation), context.current_utc_datetime
-                    )
+                    walk.started(resource.id, operation, context.current_utc_datetime)
             elif walk.running:
-                yield context.create_timer(now + calls.tuning.poll)
-                checked = yield from calls.check(subscription_id, solution_id, walk.running)
+                checked = yield from calls.poll(subscription_id, solution_id, walk.running)
                 for operation in checked:
                     walk.checked(operation, context.current_utc_datetime)
                 walk.check_deadlines(context.current_utc_datetime)
@@ -125,9 +125,9 @@ def deploy_environment(
     yield from drive_walk(
         calls,
         walk,
-        begin=lambda resource: calls.task(
-            BEGIN_APPLY_RESOURCE,
-            ApplyRequest(request.spec, resource.id, nonce, walk.rerun_of(resource.id)),
+        begin=BEGIN_APPLY_RESOURCE,
+        request_for=lambda resource: ApplyRequest(
+            request.spec, resource.id, nonce, walk.rerun_of(resource.id)
         ),
         subscription_id=spec.subscription_id,
         solution_id=spec.solution_id,

@@ -6,7 +6,8 @@ orchestration reads them (`take`), and once it has decided records what became o
 (`record`), which is when they leave the pending list. Nothing is removed before its fate is
 recorded, so a scaler that stops half-way loses nothing: the next one finds the same requests.
 
-State (plain JSON, readable with `read_entity_state` for `GET .../scaling`):
+State (`outsystems.messages.ScaleRequestsState`; its JSON is what `read_entity_state` reads
+for `GET .../scaling`):
 `{"scaleSet", "solutionId", "pending": [{"id", "request", "deferred"}], "cooldownUntil",
 "decisions": [...]}`; `decisions` keeps the latest `MAX_DECISIONS` records, oldest first.
 """
@@ -16,12 +17,22 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import azure.durable_functions as df
 
-from outsystems.scaling import Fate, Outcome, ScaleRequest, withdraw
+from outsystems.messages import (
+    AddScaleRequest,
+    DecisionRecord,
+    PendingRequest,
+    RecordFates,
+    ScaleRequestsState,
+    WithdrawAlert,
+)
+from outsystems.scaling import Fate, Outcome, withdraw
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
@@ -49,106 +60,95 @@ def scale_set_entity(scale_set_id: str) -> df.EntityId:
 
 
 def empty_state() -> dict[str, Any]:
-    return {
-        "scaleSet": None,
-        "solutionId": None,
-        "pending": [],
-        "cooldownUntil": None,
-        "decisions": [],
-    }
+    """The JSON of a scale set without requests (`ScaleRequestsState`)."""
+    return ScaleRequestsState().to_json()
 
 
-def snapshot(state: dict[str, Any]) -> dict[str, Any]:
-    """What `take` and `record` answer: everything but the decision records."""
-    return {key: value for key, value in state.items() if key != "decisions"}
-
-
-def add_request(state: dict[str, Any], operation: dict[str, Any]) -> bool:
+def add_request(
+    state: ScaleRequestsState, operation: AddScaleRequest
+) -> tuple[ScaleRequestsState, bool]:
     """Store one request; False when a request with this id is already known (a re-delivery)."""
-    request_id = str(operation["id"])
-    # Validate before touching the state: the SDK keeps state changes of a failed operation.
-    request = ScaleRequest.from_json(operation["request"])
-    known = {entry["id"] for entry in state["pending"]}
-    known.update(record.get("requestId") for record in state["decisions"])
-    if request_id in known:
-        return False
-    if operation.get("scaleSet"):
-        state["scaleSet"] = operation["scaleSet"]
-    if operation.get("solutionId"):
-        state["solutionId"] = operation["solutionId"]
-    state["pending"].append(
-        {"id": request_id, "request": ScaleRequest.to_json(request), "deferred": False}
+    known: set[str | None] = {entry.id for entry in state.pending}
+    known.update(record.request_id for record in state.decisions)
+    if operation.id in known:
+        return state, False
+    return (
+        replace(
+            state,
+            scale_set_id=operation.scale_set_id or state.scale_set_id,
+            solution_id=operation.solution_id or state.solution_id,
+            pending=(*state.pending, PendingRequest(operation.id, operation.request)),
+        ),
+        True,
     )
-    return True
 
 
-def withdraw_alert(state: dict[str, Any], operation: dict[str, Any], now: datetime) -> int:
+def withdraw_alert(
+    state: ScaleRequestsState, operation: WithdrawAlert, now: datetime
+) -> tuple[ScaleRequestsState, int]:
     """Drop the pending requests of the alert a `Resolved` notification resolves; how many.
 
-    `operation` is `{"alertId", "rule"}`; a signal without `alertId` (sent by an older version
-    of the app, which withdrew by rule) withdraws nothing.
+    A signal without `alertId` (sent by an older version of the app, which withdrew by rule)
+    withdraws nothing.
     """
-    alert_id = operation.get("alertId")
-    if not isinstance(alert_id, str) or not alert_id:
-        log.warning("withdraw without an alertId ignored: %s", operation)
-        return 0
-    entries = [(entry, ScaleRequest.from_json(entry["request"])) for entry in state["pending"]]
-    kept = {id(request) for request in withdraw([r for _, r in entries], alert_id)}
-    gone = [(entry, request) for entry, request in entries if id(request) not in kept]
+    alert_id = operation.alert_id
+    if alert_id is None:
+        log.warning("withdraw without an alertId ignored: %s", operation.to_json())
+        return state, 0
+    kept = {id(request) for request in withdraw([e.request for e in state.pending], alert_id)}
+    gone = [entry for entry in state.pending if id(entry.request) not in kept]
     if not gone:
-        return 0
-    state["pending"] = [entry for entry, request in entries if id(request) in kept]
-    label = operation.get("rule") or alert_id
+        return state, 0
+    label = operation.rule or alert_id
     reason = f"withdrawn: alert {label} resolved before the request was decided"
-    append_records(
-        state,
-        [
-            {
-                **Fate(request, Outcome.SKIPPED, reason, None, None).to_record(now),
-                "requestId": entry["id"],
-            }
-            for entry, request in gone
-        ],
-    )
-    return len(gone)
-
-
-def record_fates(state: dict[str, Any], operation: dict[str, Any]) -> None:
-    """Apply what the scaler decided: settled requests leave, deferred ones are marked."""
-    settled = set(operation.get("settled") or ())
-    deferred = set(operation.get("deferred") or ())
-    state["pending"] = [
-        {**entry, "deferred": entry["deferred"] or entry["id"] in deferred}
-        for entry in state["pending"]
-        if entry["id"] not in settled
+    records = [
+        DecisionRecord.of(Fate(entry.request, Outcome.SKIPPED, reason, None, None), now, entry.id)
+        for entry in gone
     ]
-    if "cooldownUntil" in operation:
-        state["cooldownUntil"] = operation["cooldownUntil"]
-    append_records(state, list(operation.get("records") or ()))
+    remaining = tuple(entry for entry in state.pending if id(entry.request) in kept)
+    return append_records(replace(state, pending=remaining), records), len(gone)
 
 
-def append_records(state: dict[str, Any], records: list[dict[str, Any]]) -> None:
-    state["decisions"] = [*state["decisions"], *records][-MAX_DECISIONS:]
+def record_fates(state: ScaleRequestsState, operation: RecordFates) -> ScaleRequestsState:
+    """Apply what the scaler decided: settled requests leave, deferred ones are marked."""
+    settled, deferred = set(operation.settled), set(operation.deferred)
+    pending = tuple(
+        replace(entry, deferred=entry.deferred or entry.id in deferred)
+        for entry in state.pending
+        if entry.id not in settled
+    )
+    state = replace(state, pending=pending)
+    if operation.sets_cooldown:
+        state = replace(state, cooldown_until=operation.cooldown_until)
+    return append_records(state, operation.records)
+
+
+def append_records(
+    state: ScaleRequestsState, records: Sequence[DecisionRecord]
+) -> ScaleRequestsState:
+    return replace(state, decisions=(*state.decisions, *records)[-MAX_DECISIONS:])
 
 
 @bp.entity_trigger(context_name="context", entity_name=ENTITY_NAME)
 def track_scale_requests(context: df.DurableEntityContext) -> None:
     """Operations: `add`, `withdraw`, `take`, `record` (see the module docstring)."""
-    state: dict[str, Any] = {**empty_state(), **(context.get_state(empty_state) or {})}
+    state = ScaleRequestsState.from_json(context.get_state(lambda: None))
     operation = context.operation_name
     data = context.get_input()
     if operation == "add":
-        added = add_request(state, data)
+        # Read before touching the state: the SDK keeps state changes of a failed operation.
+        state, added = add_request(state, AddScaleRequest.from_json(data))
         if not added:
             log.info("request %s already known to %s", data.get("id"), context.entity_key)
         context.set_result(added)
     elif operation == "withdraw":
-        context.set_result(withdraw_alert(state, dict(data or {}), datetime.now(UTC)))
+        state, withdrawn = withdraw_alert(state, WithdrawAlert.from_json(data), datetime.now(UTC))
+        context.set_result(withdrawn)
     elif operation == "take":
-        context.set_result(snapshot(state))
+        context.set_result(state.to_json(decisions=False))
     elif operation == "record":
-        record_fates(state, data)
-        context.set_result(snapshot(state))
+        state = record_fates(state, RecordFates.from_json(data))
+        context.set_result(state.to_json(decisions=False))
     else:
         raise ValueError(f"unknown operation {operation!r} of {ENTITY_NAME}")
-    context.set_state(state)
+    context.set_state(state.to_json())

@@ -45,8 +45,12 @@ from outsystems.messages import (
     SET_SCALE_SET_CAPACITY,
     CapacityRequest,
     CloudEvent,
+    DecisionRecord,
+    RecordFates,
+    ScaleRequestsState,
     ScalerRequest,
     ScalerResult,
+    ScalerStatus,
     ScaleSetInfo,
     ScaleSetRef,
     Tuning,
@@ -107,45 +111,33 @@ def scaler_input(scale_set_id: str, tuning: Tuning | Mapping[str, float]) -> dic
     return ScalerRequest(scale_set_id, pace).to_json()
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
-
-
 def _zulu(moment: datetime | None) -> str:
     if moment is None:
         return "unknown"
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _parse(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
 class _Round:
     """The requests of one round, with their ids (fates refer to the very same objects)."""
 
-    def __init__(self, state: dict[str, Any]) -> None:
-        self.entries = [
-            (str(entry["id"]), ScaleRequest.from_json(entry["request"]), bool(entry["deferred"]))
-            for entry in state["pending"]
-        ]
-        self.requests = [request for _, request, _ in self.entries]
-        self._ids = {id(request): request_id for request_id, request, _ in self.entries}
-        self.cooldown_until = _parse(state.get("cooldownUntil"))
+    def __init__(self, answer: Any) -> None:
+        state = ScaleRequestsState.from_json(answer)
+        self.entries = state.pending
+        self.requests = [entry.request for entry in self.entries]
+        self._ids = {id(entry.request): entry.id for entry in self.entries}
+        self.cooldown_until = state.cooldown_until
 
     def request_id(self, request: ScaleRequest) -> str:
         return self._ids[id(request)]
 
-    def records(self, settled: tuple[Fate, ...], at: datetime) -> list[dict[str, Any]]:
-        return [
-            {**fate.to_record(at), "requestId": self.request_id(fate.request)} for fate in settled
-        ]
+    def records(self, settled: tuple[Fate, ...], at: datetime) -> list[DecisionRecord]:
+        return [DecisionRecord.of(fate, at, self.request_id(fate.request)) for fate in settled]
 
     def undeferred_alerts(self) -> list[tuple[str, ScaleRequest]]:
         return [
-            (request_id, request)
-            for request_id, request, deferred in self.entries
-            if not deferred and request.source is ScaleSource.ALERT
+            (entry.id, entry.request)
+            for entry in self.entries
+            if not entry.deferred and entry.request.source is ScaleSource.ALERT
         ]
 
 
@@ -191,7 +183,11 @@ def scale_frontends(
     subscription = subscription_of(scale_set_id)
     busy_attempts = 0
     notice = max(poll * NOTICE_POLLS, timedelta(seconds=1))
-    context.set_custom_status({"phase": WORKING})
+
+    def status(phase: str, until: datetime | None = None) -> None:
+        context.set_custom_status(ScalerStatus(phase, until).to_json())
+
+    status(WORKING)
 
     def publish(decision: Decision, solution_id: str | None) -> Generator[Any, Any, None]:
         # A scale set the app does not manage belongs to no platform: no event subject.
@@ -209,34 +205,34 @@ def scale_frontends(
     for _ in range(MAX_ROUNDS):
         work = _Round((yield context.call_entity(entity, "take")))
         if not work.requests:
-            context.set_custom_status({"phase": ENDING})
+            status(ENDING)
             work = _Round((yield context.call_entity(entity, "take")))
             if not work.requests:
-                context.set_custom_status({"phase": DONE})
+                status(DONE)
                 return ScalerResult(scale_set_id, 0)
-            context.set_custom_status({"phase": WORKING})
+            status(WORKING)
         now = context.current_utc_datetime
         batch = coalesce(work.requests, now, work.cooldown_until)
         newly_deferred = work.undeferred_alerts() if batch.request is None else []
         if batch.request is None and not newly_deferred:
-            context.set_custom_status({"phase": COOLDOWN, "until": _iso(work.cooldown_until)})
+            status(COOLDOWN, work.cooldown_until)
             work = _Round((yield context.call_entity(entity, "take")))
             now = context.current_utc_datetime
             batch = coalesce(work.requests, now, work.cooldown_until)
             newly_deferred = work.undeferred_alerts() if batch.request is None else []
             if batch.request is None and not newly_deferred:
                 yield from _sleep(context, work.cooldown_until, now + notice)
-                context.set_custom_status({"phase": WORKING})
+                status(WORKING)
                 context.continue_as_new(params.to_json())
                 return None
-            context.set_custom_status({"phase": WORKING})
+            status(WORKING)
 
         try:
             inspected = yield from calls.one(INSPECT_SCALE_SET, ScaleSetRef(scale_set_id))
         # The SDK surfaces an activity that failed all its retries as a plain Exception. The
         # requests stay pending; the scaling timer starts this scaler again later.
         except Exception:
-            context.set_custom_status({"phase": "ARM unreachable; requests kept pending"})
+            status("ARM unreachable; requests kept pending")
             return ScalerResult(scale_set_id, len(work.requests))
         info = inspected.info
         policy, unusable = _usable(info, inspected.ceiling)
@@ -245,14 +241,11 @@ def scale_frontends(
                 Fate(request, Outcome.SKIPPED, unusable or "unusable", info.capacity, None)
                 for request in work.requests
             )
-            yield context.call_entity(
-                entity,
-                "record",
-                {
-                    "settled": [work.request_id(r) for r in work.requests],
-                    "records": work.records(settled, now),
-                },
+            unusable_fates = RecordFates(
+                settled=tuple(work.request_id(r) for r in work.requests),
+                records=tuple(work.records(settled, now)),
             )
+            yield context.call_entity(entity, "record", unusable_fates.to_json())
             if info.solution_id is not None and unusable is not None:
                 request = work.requests[-1]
                 skipped = Decision(
@@ -296,15 +289,13 @@ def scale_frontends(
             length = (decision.cooldown_until - now) * cooldown_scale
             decision = dataclasses.replace(decision, cooldown_until=at + length)
         settled = fates(batch, decision)
-        yield context.call_entity(
-            entity,
-            "record",
-            {
-                "settled": [work.request_id(fate.request) for fate in settled],
-                "records": _with_servers(work.records(settled, at), decision),
-                "cooldownUntil": _iso(decision.cooldown_until),
-            },
+        fates_of_round = RecordFates(
+            settled=tuple(work.request_id(fate.request) for fate in settled),
+            records=tuple(_with_servers(work.records(settled, at), decision)),
+            cooldown_until=decision.cooldown_until,
+            sets_cooldown=True,
         )
+        yield context.call_entity(entity, "record", fates_of_round.to_json())
         yield from publish(decision, info.solution_id)
     context.continue_as_new(params.to_json())
     return None
@@ -320,13 +311,13 @@ def _naming_removed(decision: Decision, before: list[str], after: list[str]) -> 
     return dataclasses.replace(decision, removed_servers=removed) if removed else decision
 
 
-def _with_servers(records: list[dict[str, Any]], decision: Decision) -> list[dict[str, Any]]:
+def _with_servers(records: list[DecisionRecord], decision: Decision) -> list[DecisionRecord]:
     """The records, the applied one naming the servers to delete in Service Center."""
     if not decision.removed_servers:
         return records
-    servers = list(decision.removed_servers)
+    servers = decision.removed_servers
     return [
-        {**record, "serversToRemove": servers} if record.get("outcome") == "applied" else record
+        record.naming_servers(servers) if record.outcome == "applied" else record
         for record in records
     ]
 
@@ -360,18 +351,12 @@ def _announce(
     representative = requests[-1]
     if len(requests) > 1:
         representative = dataclasses.replace(representative, merged_from=requests)
-    records = [
-        {
-            **Fate(request, Outcome.SKIPPED, reason, capacity, capacity).to_record(now),
-            "requestId": request_id,
-        }
-        for request_id, request in deferred
-    ]
-    yield context.call_entity(
-        entity,
-        "record",
-        {"deferred": [request_id for request_id, _ in deferred], "records": records},
+    records = tuple(
+        DecisionRecord.of(Fate(request, Outcome.SKIPPED, reason, capacity, capacity), now, rid)
+        for rid, request in deferred
     )
+    announced = RecordFates(deferred=tuple(rid for rid, _ in deferred), records=records)
+    yield context.call_entity(entity, "record", announced.to_json())
     notice = Decision(None, capacity, Outcome.SKIPPED, reason, False, until, representative)
     yield from publish(notice, info.solution_id)
 

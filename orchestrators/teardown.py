@@ -98,9 +98,9 @@ def teardown_platform(
     yield from drive_walk(
         calls,
         walk,
-        begin=lambda resource: calls.task(
-            BEGIN_DELETE_RESOURCE,
-            DeleteRequest(subscription, resource.id, resource.api_version, solution),
+        begin=BEGIN_DELETE_RESOURCE,
+        request_for=lambda resource: DeleteRequest(
+            subscription, resource.id, resource.api_version, solution
         ),
         subscription_id=subscription,
         solution_id=solution,

@@ -13,23 +13,25 @@ that use it at every cold start. The platform spec travels as its normalized JSO
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, cast
 
-from outsystems.scaling import ScaleRequest
+from outsystems.scaling import Fate, ScaleRequest
 
 if TYPE_CHECKING:
     from outsystems.spec import PlatformSpec
     from outsystems.topology import ResourceGraph
 
 __all__ = [
+    "AddScaleRequest",
     "ApplyRequest",
     "ArmError",
     "CapacityRequest",
     "CheckRequest",
     "CloudEvent",
+    "DecisionRecord",
     "DeleteRequest",
     "DeployRequest",
     "EnvironmentOutputs",
@@ -41,19 +43,24 @@ __all__ = [
     "ListRequest",
     "Operation",
     "OutputsRequest",
+    "PendingRequest",
     "PlanRequest",
     "PlannedAction",
     "PlatformResult",
     "PlatformStatus",
+    "RecordFates",
     "ScaleRequest",
+    "ScaleRequestsState",
     "ScaleSetInfo",
     "ScaleSetInspection",
     "ScaleSetRef",
     "ScalerRequest",
     "ScalerResult",
+    "ScalerStatus",
     "SpecDocument",
     "TeardownRequest",
     "Tuning",
+    "WithdrawAlert",
     "subscription_of",
 ]
 
@@ -68,6 +75,14 @@ def _object(data: Any, what: str) -> Mapping[str, Any]:
 
 def _optional_str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _moment(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(str(value))
+
+
+def _moment_json(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
 
 
 # --- Tuning ----------------------------------------------------------------------------------
@@ -857,6 +872,28 @@ class ScalerResult:
 
 
 @dataclass(frozen=True)
+class ScalerStatus:
+    """The scaler's custom status: its phase (`orchestrators.scaler`: working, cooldown, ending,
+    done, or why it stopped) and, asleep in a cooldown, until when."""
+
+    phase: str
+    until: datetime | None = None
+
+    def to_json(self) -> JsonObject:
+        document: JsonObject = {"phase": self.phase}
+        if self.phase == "cooldown":
+            document["until"] = _moment_json(self.until)
+        return document
+
+    @staticmethod
+    def from_json(data: Any) -> ScalerStatus | None:
+        """None for no status or one that is not the scaler's (e.g. not yet set)."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("phase"), str):
+            return None
+        return ScalerStatus(str(data["phase"]), _moment(data.get("until")))
+
+
+@dataclass(frozen=True)
 class ScaleSetRef:
     """`inspect_scale_set` and `list_scale_set_servers`: which scale set."""
 
@@ -973,6 +1010,192 @@ class CapacityRequest:
 def strings(data: Any) -> list[str]:
     """A JSON list of strings (e.g. `list_scale_set_servers`' answer)."""
     return [str(item) for item in data]
+
+
+# --- A scale set's stored requests (the `track_scale_requests` entity) ----------------------
+
+
+@dataclass(frozen=True)
+class PendingRequest:
+    """A stored request the scaler has not decided yet; `deferred` once it was announced as
+    waiting for the cooldown."""
+
+    id: str
+    request: ScaleRequest
+    deferred: bool = False
+
+    def to_json(self) -> JsonObject:
+        return {
+            "id": self.id,
+            "request": ScaleRequest.to_json(self.request),
+            "deferred": self.deferred,
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> PendingRequest:
+        document = _object(data, "pending request")
+        return PendingRequest(
+            str(document["id"]),
+            ScaleRequest.from_json(_object(document["request"], "request")),
+            bool(document.get("deferred")),
+        )
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """One entry of a scale set's `decisions` (`GET .../scaling`, `docs/api.md`): what became
+    of one request (`outsystems.scaling.Fate.to_record`), with its id."""
+
+    document: Mapping[str, Any]
+
+    @staticmethod
+    def of(fate: Fate, at: datetime, request_id: str) -> DecisionRecord:
+        return DecisionRecord({**fate.to_record(at), "requestId": request_id})
+
+    @property
+    def request_id(self) -> str | None:
+        return _optional_str(self.document.get("requestId"))
+
+    @property
+    def outcome(self) -> str | None:
+        return _optional_str(self.document.get("outcome"))
+
+    def naming_servers(self, servers: Sequence[str]) -> DecisionRecord:
+        """The record, naming the servers a scale-in removed (to delete in Service Center)."""
+        return DecisionRecord({**self.document, "serversToRemove": list(servers)})
+
+    def to_json(self) -> JsonObject:
+        return dict(self.document)
+
+    @staticmethod
+    def from_json(data: Any) -> DecisionRecord:
+        return DecisionRecord(dict(_object(data, "decision record")))
+
+
+@dataclass(frozen=True)
+class ScaleRequestsState:
+    """A scale set's entity state: its pending requests, cooldown and latest decisions.
+
+    `take` and `record` answer it without the decisions (`to_json(decisions=False)`).
+    """
+
+    scale_set_id: str | None = None
+    solution_id: str | None = None
+    pending: tuple[PendingRequest, ...] = ()
+    cooldown_until: datetime | None = None
+    decisions: tuple[DecisionRecord, ...] = ()
+
+    def to_json(self, *, decisions: bool = True) -> JsonObject:
+        document: JsonObject = {
+            "scaleSet": self.scale_set_id,
+            "solutionId": self.solution_id,
+            "pending": [entry.to_json() for entry in self.pending],
+            "cooldownUntil": _moment_json(self.cooldown_until),
+        }
+        if decisions:
+            document["decisions"] = [record.to_json() for record in self.decisions]
+        return document
+
+    @staticmethod
+    def from_json(data: Any) -> ScaleRequestsState:
+        """An absent state (None) is the empty one."""
+        document = _object(data or {}, "scale requests state")
+        return ScaleRequestsState(
+            scale_set_id=_optional_str(document.get("scaleSet")),
+            solution_id=_optional_str(document.get("solutionId")),
+            pending=tuple(PendingRequest.from_json(e) for e in document.get("pending") or ()),
+            cooldown_until=_moment(document.get("cooldownUntil")),
+            decisions=tuple(DecisionRecord.from_json(r) for r in document.get("decisions") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class AddScaleRequest:
+    """The entity's `add` operation: store one request (a trigger signals it)."""
+
+    id: str
+    request: ScaleRequest
+    scale_set_id: str | None = None
+    solution_id: str | None = None
+
+    def to_json(self) -> JsonObject:
+        return {
+            "id": self.id,
+            "scaleSet": self.scale_set_id,
+            "solutionId": self.solution_id,
+            "request": ScaleRequest.to_json(self.request),
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> AddScaleRequest:
+        document = _object(data, "add request")
+        return AddScaleRequest(
+            id=str(document["id"]),
+            request=ScaleRequest.from_json(_object(document["request"], "request")),
+            scale_set_id=_optional_str(document.get("scaleSet")) or None,
+            solution_id=_optional_str(document.get("solutionId")) or None,
+        )
+
+
+@dataclass(frozen=True)
+class WithdrawAlert:
+    """The entity's `withdraw` operation: an alert resolved (`alertId`; `rule` names it).
+
+    Older versions of the app withdrew by rule, without `alertId`: such a signal withdraws
+    nothing.
+    """
+
+    alert_id: str | None
+    rule: str | None = None
+
+    def to_json(self) -> JsonObject:
+        return {"alertId": self.alert_id, "rule": self.rule}
+
+    @staticmethod
+    def from_json(data: Any) -> WithdrawAlert:
+        document = _object(data or {}, "withdraw request")
+        alert_id = document.get("alertId")
+        rule = document.get("rule")
+        return WithdrawAlert(
+            alert_id if isinstance(alert_id, str) and alert_id else None,
+            rule if isinstance(rule, str) and rule else None,
+        )
+
+
+@dataclass(frozen=True)
+class RecordFates:
+    """The entity's `record` operation: what the scaler decided.
+
+    `settled` requests leave the pending list, `deferred` ones are marked as announced;
+    `sets_cooldown` says whether `cooldown_until` replaces the stored cooldown.
+    """
+
+    settled: tuple[str, ...] = ()
+    deferred: tuple[str, ...] = ()
+    records: tuple[DecisionRecord, ...] = ()
+    cooldown_until: datetime | None = None
+    sets_cooldown: bool = False
+
+    def to_json(self) -> JsonObject:
+        document: JsonObject = {
+            "settled": list(self.settled),
+            "deferred": list(self.deferred),
+            "records": [record.to_json() for record in self.records],
+        }
+        if self.sets_cooldown:
+            document["cooldownUntil"] = _moment_json(self.cooldown_until)
+        return document
+
+    @staticmethod
+    def from_json(data: Any) -> RecordFates:
+        document = _object(data, "record request")
+        return RecordFates(
+            settled=tuple(str(i) for i in document.get("settled") or ()),
+            deferred=tuple(str(i) for i in document.get("deferred") or ()),
+            records=tuple(DecisionRecord.from_json(r) for r in document.get("records") or ()),
+            cooldown_until=_moment(document.get("cooldownUntil")),
+            sets_cooldown="cooldownUntil" in document,
+        )
 
 
 # --- Contracts: which function takes which message and answers which -------------------------

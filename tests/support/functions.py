@@ -22,6 +22,11 @@ def _functions() -> Mapping[str, Any]:
     return {f.get_function_name(): f for f in function_app.app.get_functions()}
 
 
+def indexed(name: str) -> Any:
+    """The worker's `Function` of `name` (its bindings: `get_bindings()`)."""
+    return _functions()[name]
+
+
 def user_function(name: str) -> Any:
     """The callable the worker invokes for the function `name`."""
     return _functions()[name].get_user_function()

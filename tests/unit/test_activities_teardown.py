@@ -15,20 +15,17 @@ answers 202 and is followed through `Location` or `Azure-AsyncOperation`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from azure.core.rest import HttpRequest
 
-from arm.client import reset_connection, sender
 from arm.live import RESOURCES_API_VERSION
 from localdev.armsim.server import SimulatorServer
 from localdev.armsim.testing import running_simulator
 from outsystems.messages import FoundResource, Operation
 from outsystems.names import ENVIRONMENT_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE, SOLUTION_TAG
+from tests.support.arm_loopback import SUBSCRIPTION, app_on, get, put
 from tests.support.functions import activity
 
-SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
 GROUP = "acme-rg"
 GROUP_ID = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}"
 IDENTITY_API = "2023-01-31"
@@ -43,26 +40,12 @@ def simulator() -> Iterator[SimulatorServer]:
 
 @pytest.fixture
 def sim(simulator: SimulatorServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[SimulatorServer]:
-    simulator.reset()
-    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", SUBSCRIPTION)
-    monkeypatch.setenv("ARM_ENDPOINT", simulator.url)
-    reset_connection()
-    yield simulator
-    reset_connection()
-
-
-def put(resource_id: str, api_version: str, body: dict[str, Any]) -> None:
-    response = sender(SUBSCRIPTION).send_request(
-        HttpRequest("PUT", f"{resource_id}?api-version={api_version}", json=body)
-    )
-    assert response.status_code in (200, 201), response.text()
+    with app_on(simulator, monkeypatch) as running:
+        yield running
 
 
 def exists(resource_id: str, api_version: str) -> bool:
-    response = sender(SUBSCRIPTION).send_request(
-        HttpRequest("GET", f"{resource_id}?api-version={api_version}")
-    )
-    return response.status_code == 200
+    return get(resource_id, api_version) is not None
 
 
 def identity(name: str, tags: dict[str, str]) -> str:

@@ -155,3 +155,56 @@ def test_subscription_of() -> None:
     assert subscription_of("/subscriptions/abc/resourceGroups/g") == "abc"
     with pytest.raises(ValueError, match="not an ARM resource id"):
         subscription_of("/resourceGroups/g")
+
+
+def test_the_scale_requests_state_reads_back_what_it_writes() -> None:
+    from datetime import UTC, datetime
+
+    from outsystems.messages import DecisionRecord, PendingRequest, ScaleRequestsState
+    from outsystems.scaling import ScaleKind, ScaleRequest, ScaleSource
+
+    at = datetime(2026, 11, 20, 9, 14, tzinfo=UTC)
+    request = ScaleRequest(ScaleKind.OUT, None, ScaleSource.ALERT, "a-1", at, "cpu", "CPU high")
+    state = ScaleRequestsState(
+        "/subscriptions/sub/vmss",
+        "acme",
+        (PendingRequest("r1", request, deferred=True),),
+        at,
+        (DecisionRecord({"requestId": "r0", "outcome": "applied"}),),
+    )
+    assert ScaleRequestsState.from_json(wire(state.to_json())) == state
+    # What `take` answers: no decisions.
+    assert "decisions" not in state.to_json(decisions=False)
+    assert ScaleRequestsState.from_json(None) == ScaleRequestsState()
+
+
+def test_a_record_sets_the_cooldown_only_when_it_says_so() -> None:
+    from outsystems.messages import RecordFates
+
+    announced = RecordFates(deferred=("r1",))
+    assert "cooldownUntil" not in announced.to_json()
+    assert not RecordFates.from_json(wire(announced.to_json())).sets_cooldown
+    decided = RecordFates(settled=("r1",), sets_cooldown=True)
+    assert decided.to_json()["cooldownUntil"] is None
+    assert RecordFates.from_json(wire(decided.to_json())) == decided
+
+
+def test_a_withdrawal_without_an_alert_id_names_no_alert() -> None:
+    from outsystems.messages import WithdrawAlert
+
+    assert WithdrawAlert.from_json({"rule": "cpu-high"}).alert_id is None
+    assert WithdrawAlert.from_json(None) == WithdrawAlert(None)
+    assert WithdrawAlert.from_json({"alertId": "a-1"}) == WithdrawAlert("a-1")
+
+
+def test_the_scaler_status_says_until_when_only_in_a_cooldown() -> None:
+    from datetime import UTC, datetime
+
+    from outsystems.messages import ScalerStatus
+
+    until = datetime(2026, 11, 20, 9, 14, tzinfo=UTC)
+    assert ScalerStatus("working").to_json() == {"phase": "working"}
+    sleeping = ScalerStatus("cooldown", until)
+    assert ScalerStatus.from_json(wire(sleeping.to_json())) == sleeping
+    assert ScalerStatus.from_json(None) is None
+    assert ScalerStatus.from_json("working") is None

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from orchestrators.scale_requests import add_request, empty_state, record_fates, snapshot
+from orchestrators.scale_requests import add_request, empty_state, record_fates
 from orchestrators.scaler import WAKE_EVENT, scaler_input
+from outsystems.messages import AddScaleRequest, RecordFates, ScaleRequestsState
 from outsystems.policy import ScalingPolicy, policy_to_tags
 from outsystems.scaling import ScaleKind, ScaleRequest, ScaleSource
 from tests.support.functions import orchestrator
@@ -85,7 +86,8 @@ class ScaleSet:
     takes: int = 0
 
     def add(self, request_id: str, request: ScaleRequest) -> None:
-        add_request(self.state, {"id": request_id, "request": ScaleRequest.to_json(request)})
+        state = ScaleRequestsState.from_json(self.state)
+        self.state = add_request(state, AddScaleRequest(request_id, request))[0].to_json()
 
     def entity(self, entity_id: str, operation: str, value: Any) -> Any:
         assert entity_id.startswith("@track_scale_requests@"), entity_id
@@ -94,10 +96,11 @@ class ScaleSet:
             if self.on_take is not None:
                 self.on_take(self.takes)
         elif operation == "record":
-            record_fates(self.state, value)
+            state = ScaleRequestsState.from_json(self.state)
+            self.state = record_fates(state, RecordFates.from_json(value)).to_json()
         else:
             raise AssertionError(operation)
-        return snapshot(self.state)
+        return ScaleRequestsState.from_json(self.state).to_json(decisions=False)
 
     def inspect(self, request: Any) -> Any:
         if self.inspect_fails:

@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.verbose:
         # Retried activities and full connection pools under load are part of what is
         # measured, not news: the figures report them.
-        for name in ("localdev", "urllib3", "azure", "activities", "arm", "triggers"):
+        for name in ("localdev", "urllib3", "azure", "activities", "arm", "services", "triggers"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
         import warnings
 

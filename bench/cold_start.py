@@ -33,7 +33,7 @@ EAGER_SDK_IMPORTS = (
     "from azure.storage.queue import QueueClient",
 )
 #: The app's own packages whose every module an eager app would import at start.
-EAGER_PACKAGES = ("outsystems", "arm", "activities", "orchestrators", "triggers")
+EAGER_PACKAGES = ("outsystems", "arm", "services", "activities", "orchestrators", "triggers")
 
 # Runs in the fresh interpreter: times the variant's imports, reports JSON on stdout.
 _PROBE = """

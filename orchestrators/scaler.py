@@ -360,7 +360,7 @@ def _change_capacity(
     """
     # Imported here: the graph modules are heavy, and the worker imports this one at start.
     from outsystems.deployment import timeout_for
-    from outsystems.topology import SCALE_SET
+    from outsystems.resource_types import SCALE_SET
 
     limit = timeout_for(SCALE_SET, calls.tuning.timeout_scale)
     try:

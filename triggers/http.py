@@ -1,4 +1,6 @@
-"""Small helpers shared by the HTTP triggers: JSON answers and the API's error envelope."""
+"""Small helpers shared by the HTTP triggers: JSON answers, the API's error envelope, and the
+one place where refusals of the services (`ServiceError`) and domain errors (`ApiError`)
+become answers."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Any
 import azure.functions as func
 
 from outsystems.errors import ApiError, FieldError
+from services.errors import Kind, ServiceError
 
 JSON = "application/json"
 
@@ -39,6 +42,24 @@ def error_response(
 def api_error_response(error: ApiError, status: int = 400) -> func.HttpResponse:
     """A domain error as a 4xx answer."""
     return json_response(error.to_envelope(), status)
+
+
+#: The status code of each kind of refusal.
+_STATUS: dict[Kind, int] = {
+    "invalid": 400,
+    "not_found": 404,
+    "conflict": 409,
+    "unavailable": 503,
+}
+
+
+def error_answer(error: ServiceError | ApiError) -> func.HttpResponse:
+    """The answer to a refusal: its status code, the error envelope, `Retry-After` when the
+    caller should try again later."""
+    if isinstance(error, ApiError):
+        return api_error_response(error)
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+    return json_response(error.to_envelope(), _STATUS[error.kind], headers)
 
 
 def route_param(req: func.HttpRequest, name: str) -> str:

@@ -1,8 +1,8 @@
 """`GET /api/openapi.json`: the OpenAPI 3.1 description of the whole HTTP API.
 
 The request body schemas come from the pydantic models that validate the input (the platform
-spec); response shapes follow `docs/api.md`. Built on request (cheap) and cached, never at
-import time: the worker imports this module at every cold start.
+spec); response shapes follow `docs/api.md`. Built on the first request and cached, never at
+import time (`docs/architecture.md`, "Cold start").
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
+from services.platform_state import OUTCOMES
 from triggers.http import MAX_BODY_BYTES, json_response
-from triggers.platform_state import OUTCOMES
 
 bp = df.Blueprint()
 

@@ -94,7 +94,7 @@ def app(_simulator: SimulatorServer, azurite: Azurite) -> Iterator[Stack]:
 @pytest.fixture
 def api(app: Stack, sim: SimulatorServer) -> Iterator[Stack]:
     """The module's app with the simulator emptied; checks afterwards that nothing started."""
-    from triggers.alerts import managed_scale_sets
+    from services.azure import managed_scale_sets
 
     # The webhook's process-wide cache may remember a scale set of an earlier module's farm.
     managed_scale_sets(sim.url).clear()
@@ -520,6 +520,7 @@ def test_webhook_abuse_scales_nothing_the_app_did_not_deploy(stack: Stack) -> No
     .., the farm listed 1 500 times. Never a 5xx; the only scale set that changes is the farm's,
     by its own alerts; the request the forged Resolved aims at stays pending."""
     from outsystems.policy import ScalingPolicy, policy_to_tags
+    from services.azure import managed_scale_sets
     from tests.e2e.scaling_support import (
         SCALE_SET_ID,
         deploy_farm,
@@ -529,7 +530,6 @@ def test_webhook_abuse_scales_nothing_the_app_did_not_deploy(stack: Stack) -> No
         wait_for,
     )
     from tests.e2e.test_scaling import HIGH_ALERT_ID, _copy_of_the_farm_scale_set
-    from triggers.alerts import managed_scale_sets
 
     deploy_farm(stack)
     # The webhook's process-wide cache may remember the farm's scale set as missing.

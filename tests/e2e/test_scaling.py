@@ -259,7 +259,7 @@ def test_a_throttled_arm_read_is_answered_with_a_retry_not_accepted_unchecked(
     articles/azure-monitor/alerts/action-groups.md at 0fbb3c9e, "Webhook retry behavior"),
     stores nothing, and the retry is accepted."""
     from orchestrators.scale_requests import ENTITY_NAME, scale_set_key
-    from triggers.alerts import managed_scale_sets
+    from services.azure import managed_scale_sets
 
     deploy_farm(stack)
     managed_scale_sets(stack.sim.url).clear()

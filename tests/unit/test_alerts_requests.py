@@ -176,11 +176,19 @@ def test_a_new_entity_answers_empty(operation: str) -> None:
 
 def test_scaler_tuning_comes_from_the_settings() -> None:
     from appsettings import AppSettings, InvalidSettingError
-    from triggers.scaler_client import scaler_tuning
+    from services.scaler_client import scaler_tuning
 
     base = {"AZURE_SUBSCRIPTION_ID": "11111111-2222-3333-4444-555555555555"}
-    assert scaler_tuning(AppSettings.load(base)) == {"pollSeconds": 15.0, "cooldownScale": 1.0}
-    tuned = {**base, "OPERATION_POLL_SECONDS": "0.5", "SCALING_COOLDOWN_SCALE": "0.01"}
-    assert scaler_tuning(AppSettings.load(tuned)) == {"pollSeconds": 0.5, "cooldownScale": 0.01}
+    default = scaler_tuning(AppSettings.load(base))
+    assert (default.poll_seconds, default.cooldown_scale, default.timeout_scale) == (15.0, 1.0, 1.0)
+    tuned = {
+        **base,
+        "OPERATION_POLL_SECONDS": "0.5",
+        "SCALING_COOLDOWN_SCALE": "0.01",
+        "OPERATION_TIMEOUT_SCALE": "0.1",
+    }
+    tuning = scaler_tuning(AppSettings.load(tuned))
+    # The scaler's wait limits follow OPERATION_TIMEOUT_SCALE like the deployments' (issue 15.1).
+    assert (tuning.poll_seconds, tuning.cooldown_scale, tuning.timeout_scale) == (0.5, 0.01, 0.1)
     with pytest.raises(InvalidSettingError, match="SCALING_COOLDOWN_SCALE"):
         AppSettings.load({**base, "SCALING_COOLDOWN_SCALE": "0"})

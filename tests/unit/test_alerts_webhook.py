@@ -30,6 +30,8 @@ import pytest
 
 from arm.scale_sets import ManagedScaleSets, ScaleSetInfo, ScaleSetReadError
 from orchestrators.scale_requests import scale_set_key
+from services import alerts as intake
+from services import azure as adapters
 from tests.unit.durable_fakes import FakeDurableClient
 from triggers import alerts as webhook
 
@@ -82,9 +84,9 @@ def arm(monkeypatch: pytest.MonkeyPatch) -> Arm:
     fake = Arm()
     directory = ManagedScaleSets(
         fake,
-        ttl=webhook.MANAGED_TTL_SECONDS,
-        negative_ttl=webhook.UNMANAGED_TTL_SECONDS,
-        deadline=webhook.LOOKUP_DEADLINE_SECONDS,
+        ttl=adapters.MANAGED_TTL_SECONDS,
+        negative_ttl=adapters.UNMANAGED_TTL_SECONDS,
+        deadline=adapters.LOOKUP_DEADLINE_SECONDS,
     )
     monkeypatch.setattr(webhook, "managed_scale_sets", lambda endpoint: directory)
     return fake
@@ -168,7 +170,7 @@ def test_a_target_arm_said_nothing_about_is_retried_not_accepted_unchecked(
         arm.answers[VMSS.lower()] = failure
     else:
         arm.managed(VMSS)
-        arm.delay = webhook.LOOKUP_DEADLINE_SECONDS + 0.3
+        arm.delay = adapters.LOOKUP_DEADLINE_SECONDS + 0.3
     client = FakeDurableClient()
     response = post(alert(), client)
     assert response.status_code == 503
@@ -227,7 +229,7 @@ def test_ten_targets_behind_a_slow_arm_answer_well_inside_azure_monitors_timeout
     """Issue 14.6: targets were handled one after the other; 10 took over 6 s."""
     targets = [vmss(f"farm{i}-vmss") for i in range(10)]
     arm.managed(*targets)
-    arm.delay = webhook.LOOKUP_DEADLINE_SECONDS * 0.8
+    arm.delay = adapters.LOOKUP_DEADLINE_SECONDS * 0.8
     client = FakeDurableClient(delay=0.05)
     started = time.monotonic()
     response = post(alert(alertTargetIDs=targets), client)
@@ -241,7 +243,7 @@ def test_a_task_hub_too_slow_for_the_deadline_is_a_retryable_answer(
     arm: Arm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     arm.managed(VMSS)
-    monkeypatch.setattr(webhook, "SUBMIT_DEADLINE_SECONDS", 0.2)
+    monkeypatch.setattr(intake, "SUBMIT_DEADLINE_SECONDS", 0.2)
     client = FakeDurableClient(delay=1.0)
     started = time.monotonic()
     response = post(alert(), client)

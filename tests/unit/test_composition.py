@@ -58,7 +58,7 @@ def test_domain_imports_nothing_from_azure() -> None:
 
 def test_app_packages_never_import_local_dev_tooling() -> None:
     offenders = []
-    for package in ("triggers", "orchestrators", "activities", "arm", "outsystems"):
+    for package in ("triggers", "services", "orchestrators", "activities", "arm", "outsystems"):
         for path in (ROOT / package).rglob("*.py"):
             if any(m.split(".")[0] == "localdev" for m in _imported_modules(path)):
                 offenders.append(str(path.relative_to(ROOT)))

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from triggers.platform_state import platform_state
+from services.platform_state import platform_state
 
 SPEC = {"subscriptionId": "s", "resourceGroup": "acme-rg"}
 

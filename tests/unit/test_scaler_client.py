@@ -19,8 +19,8 @@ from typing import Any
 from appsettings import AppSettings
 from orchestrators.scaler import WAKE_EVENT, scaler_instance_id
 from outsystems.scaling import ScaleKind, ScaleRequest, ScaleSource
+from services.scaler_client import ensure_scaler, submit
 from tests.unit.durable_fakes import FakeDurableClient, Instance
-from triggers.scaler_client import ensure_scaler, submit
 
 VMSS = (
     "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/acme-rg/providers/"

@@ -17,8 +17,8 @@ from activities.scaling import inspect_scale_set
 from appsettings import AppSettings
 from arm.scale_sets import ScaleSetInfo
 from outsystems.policy import ScalingPolicy, policy_to_tags
+from services.scaling import enforce
 from tests.unit.durable_fakes import FakeDurableClient
-from triggers.scaling import _enforce
 
 SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
 FOREIGN = "99999999-8888-7777-6666-555555555555"
@@ -75,7 +75,7 @@ def test_the_timer_repairs_a_capacity_above_the_ceiling(
     monkeypatch.setenv("SCALING_MAX_CAPACITY", "100")
     client = FakeDurableClient()
     info = managed(150, ScalingPolicy(min_capacity=2, max_capacity=200))
-    assert asyncio.run(_enforce(client, info, NOW, AppSettings.load())) == "requested"
+    assert asyncio.run(enforce(client, AppSettings.load(), info, NOW)) == "requested"
     [(_, added)] = client.signalled("add")
     assert (added["request"]["amount"], added["request"]["reason"]) == (
         100,
@@ -90,6 +90,6 @@ def test_the_timer_ignores_a_scale_set_outside_the_managed_subscriptions(
     info = managed(
         1, ScalingPolicy(min_capacity=2, max_capacity=8), VMSS.replace(SUBSCRIPTION, FOREIGN)
     )
-    assert asyncio.run(_enforce(client, info, NOW, settings)) == "nothing"
+    assert asyncio.run(enforce(client, settings, info, NOW)) == "nothing"
     assert client.signals == []
     assert client.starts == []

@@ -16,10 +16,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from outsystems.names import ENVIRONMENTS
 from outsystems.times import utc_z
+
+if TYPE_CHECKING:
+    from services.ports import InstanceStatus
 
 RUNNING_STATES = frozenset({"Pending", "Running", "ContinuedAsNew", "Suspended"})
 _FINAL_ENVIRONMENT_STATES = frozenset({"Succeeded", "Failed", "Canceled", "Deleted"})
@@ -39,14 +42,28 @@ def _iso(value: datetime | str | None) -> str | None:
     return utc_z(value, seconds=True)
 
 
-def _object(value: Any) -> dict[str, Any] | None:
-    """A JSON object, also when the durable client handed it back still encoded."""
+def json_value(value: Any) -> Any:
+    """A value the durable client may hand back still JSON-encoded; None if it is unreadable."""
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            return json.loads(value)
         except ValueError:
             return None
+    return value
+
+
+def _object(value: Any) -> dict[str, Any] | None:
+    """A JSON object, also when the durable client handed it back still encoded."""
+    value = json_value(value)
     return value if isinstance(value, dict) else None
+
+
+def runtime_status_of(status: InstanceStatus | None) -> str | None:
+    """The runtime status's name (`Running`, `Completed`...); None when there is no instance."""
+    if status is None or status.runtime_status is None:
+        return None
+    value: Any = status.runtime_status
+    return str(getattr(value, "value", value))
 
 
 def last_operation(operation: Mapping[str, Any]) -> dict[str, Any]:

@@ -19,12 +19,8 @@ scale set with pending requests.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from typing import Any
-
-import azure.durable_functions as df
 
 from appsettings import AppSettings
 from orchestrators.scale_requests import scale_set_entity
@@ -33,25 +29,28 @@ from orchestrators.scaler import (
     DONE,
     ENDING,
     WAKE_EVENT,
-    scaler_input,
     scaler_instance_id,
 )
+from outsystems.messages import SCALE_FRONTENDS, ScalerRequest, Tuning
 from outsystems.scaling import ScaleRequest, ScaleSource
-from triggers.platform_state import RUNNING_STATES
+from services.platform_state import RUNNING_STATES, json_value, runtime_status_of
+from services.ports import DurableClient
 
 log = logging.getLogger(__name__)
 
 
-def scaler_tuning(settings: AppSettings) -> dict[str, float]:
-    """Polling pace and cooldown scale of the scaler, from settings (kept in its input)."""
-    return {
-        "pollSeconds": settings.operation_poll_seconds,
-        "cooldownScale": settings.scaling_cooldown_scale,
-    }
+def scaler_tuning(settings: AppSettings) -> Tuning:
+    """Polling pace, wait limits and cooldown scale of the scaler, from settings (kept in its
+    input)."""
+    return Tuning.from_settings(
+        settings.operation_poll_seconds,
+        settings.operation_timeout_scale,
+        settings.scaling_cooldown_scale,
+    )
 
 
 async def submit(
-    client: df.DurableOrchestrationClient,
+    client: DurableClient,
     scale_set_id: str,
     solution_id: str | None,
     request: ScaleRequest,
@@ -73,13 +72,9 @@ async def submit(
     await ensure_scaler(client, scale_set_id, settings, urgent=urgent)
 
 
-async def runtime_status(client: df.DurableOrchestrationClient, instance_id: str) -> str | None:
+async def runtime_status(client: DurableClient, instance_id: str) -> str | None:
     """The runtime status of an orchestration instance; None when there is none."""
-    status = await client.get_status(instance_id)
-    if status is None or status.runtime_status is None:
-        return None
-    value: Any = status.runtime_status
-    return str(getattr(value, "value", value))
+    return runtime_status_of(await client.get_status(instance_id))
 
 
 #: How long a trigger waits for an ending scaler to end before it leaves it to the timer.
@@ -87,26 +82,19 @@ ENDING_WAIT_SECONDS = 2.0
 _ENDING_POLL_SECONDS = 0.05
 
 
-async def _scaler_state(
-    client: df.DurableOrchestrationClient, instance_id: str
-) -> tuple[str | None, str | None]:
+async def _scaler_state(client: DurableClient, instance_id: str) -> tuple[str | None, str | None]:
     """The scaler's runtime status and the phase its custom status says (None: none)."""
     status = await client.get_status(instance_id)
-    if status is None or status.runtime_status is None:
+    runtime = runtime_status_of(status)
+    if status is None or runtime is None:
         return None, None
-    value: Any = status.runtime_status
-    custom: Any = status.custom_status
-    if isinstance(custom, str):
-        try:
-            custom = json.loads(custom)
-        except ValueError:
-            custom = None
+    custom = json_value(status.custom_status)
     phase = custom.get("phase") if isinstance(custom, dict) else None
-    return str(getattr(value, "value", value)), phase if isinstance(phase, str) else None
+    return runtime, phase if isinstance(phase, str) else None
 
 
 async def ensure_scaler(
-    client: df.DurableOrchestrationClient,
+    client: DurableClient,
     scale_set_id: str,
     settings: AppSettings,
     *,
@@ -134,9 +122,8 @@ async def ensure_scaler(
                 continue
             return "woken"
         try:
-            await client.start_new(
-                "scale_frontends", instance_id, scaler_input(scale_set_id, scaler_tuning(settings))
-            )
+            request = ScalerRequest(scale_set_id, scaler_tuning(settings))
+            await client.start_new(SCALE_FRONTENDS.name, instance_id, request.to_json())
         # Refused because another trigger started it in between: look at that one instead.
         except Exception as error:
             log.info("scaler %s not started (%s); looking again", instance_id, error)

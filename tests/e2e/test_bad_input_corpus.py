@@ -499,10 +499,10 @@ def test_a_query_or_fragment_in_the_solution_id_never_reaches_another_platform(
 
 
 def test_microsofts_alert_samples_get_the_documented_answer_and_start_nothing(api: Stack) -> None:
-    """The table of `tests/unit/test_alert_samples.py` (Microsoft's published payloads, sent
+    """The table of `tests/support/alert_samples.py` (Microsoft's published payloads, sent
     with current times) against the running app, where no platform is deployed: what the table
     accepts for the farm's scale set is here a scale set that does not exist."""
-    from tests.unit.test_alert_samples import TABLE, fresh
+    from tests.support.alert_samples import TABLE, fresh
 
     problems = []
     for source, body, status, words in TABLE:

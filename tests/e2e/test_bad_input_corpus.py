@@ -32,8 +32,8 @@ import requests
 
 from localdev.armsim.server import SimulatorServer
 from tests.e2e.scaling_support import alert
-from tests.e2e.test_deploy import sample
 from tests.support.azurite import Azurite
+from tests.support.examples import sample
 from tests.support.stack import Stack, running_stack
 
 Json = Any
@@ -521,14 +521,15 @@ def test_webhook_abuse_scales_nothing_the_app_did_not_deploy(stack: Stack) -> No
     by its own alerts; the request the forged Resolved aims at stays pending."""
     from outsystems.policy import ScalingPolicy, policy_to_tags
     from tests.e2e.scaling_support import (
+        HIGH_ALERT_ID,
         SCALE_SET_ID,
+        copy_of_the_farm_scale_set,
         deploy_farm,
         live_scale_set,
         now_iso,
         scaling,
         wait_for,
     )
-    from tests.e2e.test_scaling import HIGH_ALERT_ID, _copy_of_the_farm_scale_set
     from triggers.alerts import managed_scale_sets
 
     deploy_farm(stack)
@@ -543,7 +544,7 @@ def test_webhook_abuse_scales_nothing_the_app_did_not_deploy(stack: Stack) -> No
     farm_tags = live_scale_set(stack.sim)["tags"]
     owner = {k: farm_tags[k] for k in ("managedBy", "osSolutionId", "osEnvironment")}
     forged_policy = policy_to_tags(ScalingPolicy(min_capacity=2, max_capacity=5000))
-    forged = _copy_of_the_farm_scale_set(stack.sim, "forged-vmss", {**owner, **forged_policy})
+    forged = copy_of_the_farm_scale_set(stack.sim, "forged-vmss", {**owner, **forged_policy})
     foreign = SCALE_SET_ID.replace(
         "11111111-2222-3333-4444-555555555555", "99999999-8888-7777-6666-555555555555"
     )

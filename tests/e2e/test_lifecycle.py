@@ -6,7 +6,7 @@ import time
 
 from outsystems.deployment import MAX_ATTEMPTS
 from outsystems.names import ENVIRONMENTS
-from tests.e2e.test_deploy import sample
+from tests.support.examples import sample
 from tests.support.stack import SUBSCRIPTION, Stack
 
 

@@ -33,8 +33,8 @@ from outsystems.network.reachability import Endpoint, NetworkView
 from outsystems.network.requirements import FORBIDDEN, REQUIRED, Flow, Party
 from outsystems.spec import parse_spec
 from outsystems.topology import APP_GATEWAY, BASTION_HOST, SCALE_SET, SQL_SERVER, VM, build_topology
-from tests.e2e.test_deploy import sample
-from tests.e2e.test_setup_outcomes import apps_role
+from tests.support.deployment import apps_role
+from tests.support.examples import sample
 from tests.support.stack import SUBSCRIPTION, Stack
 
 CORP_GROUP = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/corp-network"

@@ -36,7 +36,7 @@ from tests.e2e.scaling_support import (
     wait_for,
     window_around_now,
 )
-from tests.e2e.test_deploy_resilience import assert_all_succeeded, assert_created_once
+from tests.support.deployment import assert_all_succeeded, assert_created_once
 from tests.support.stack import Stack
 
 FAULT_RATE = 0.1

@@ -19,12 +19,14 @@ import requests
 from localdev.armsim.server import SimulatorServer
 from outsystems.topology import ACTION_GROUP, METRIC_ALERT
 from tests.e2e.scaling_support import (
+    HIGH_ALERT_ID,
     SCALE_SET_API,
     SCALE_SET_ID,
     SOLUTION,
     alert,
     capacity,
     capacity_writes,
+    copy_of_the_farm_scale_set,
     deploy_farm,
     example,
     farm_spec,
@@ -34,13 +36,12 @@ from tests.e2e.scaling_support import (
     scaler_idle,
     scaling,
     set_capacity_behind_the_app,
+    untagged_scale_set,
     wait_for,
     window_around_now,
 )
 from tests.support.azurite import Azurite
 from tests.support.stack import SECRETS, Stack, running_stack
-
-HIGH_ALERT_ID = alert("high")["data"]["essentials"]["alertId"]
 
 
 def settled(stack: Stack) -> dict[str, Any]:
@@ -352,38 +353,9 @@ def test_the_scaling_timer_runs_on_its_schedule_setting(
         assert len(capacity_writes(stack.sim)) == 1, "a floor reached is not asked again"
 
 
-def _untagged_scale_set(sim: SimulatorServer) -> str:
-    """A scale set in the farm's subnet that this app did not make (no tags)."""
-    body = live_scale_set(sim)
-    other_id = SCALE_SET_ID.replace("acme-prod-vmss", "other-vmss")
-    profile = body["properties"]["virtualMachineProfile"]
-    profile["osProfile"] = {
-        **profile["osProfile"],
-        "computerNamePrefix": "other",
-        "adminPassword": "Other-Passw0rd!x1",
-    }
-    profile.pop("extensionProfile", None)
-    profile.pop("userData", None)
-    put = {
-        "location": body["location"],
-        "sku": {**body["sku"], "capacity": 3},
-        "properties": {
-            k: v
-            for k, v in body["properties"].items()
-            if k not in ("provisioningState", "uniqueId", "timeCreated")
-        },
-    }
-    response = requests.put(
-        f"{sim.url}{other_id}?api-version={SCALE_SET_API}", json=put, timeout=10
-    )
-    assert response.status_code in (200, 201), response.text
-    wait_for(lambda: live_scale_set(sim, other_id)["sku"]["capacity"] == 3, what="other vmss")
-    return other_id
-
-
 def test_alerts_that_are_not_for_a_managed_scale_set_change_nothing(stack: Stack) -> None:
     deploy_farm(stack)
-    other = _untagged_scale_set(stack.sim)
+    other = untagged_scale_set(stack.sim)
     vm = SCALE_SET_ID.replace(
         "virtualMachineScaleSets/acme-prod-vmss", "virtualMachines/acme-prod-vm"
     )
@@ -568,29 +540,6 @@ def test_deploying_a_farm_wires_its_cpu_alerts_to_the_webhook(stack: Stack) -> N
     wait_for(lambda: capacity(stack.sim) == 4, what="the rule's alert applied")
 
 
-def _copy_of_the_farm_scale_set(sim: SimulatorServer, name: str, tags: dict[str, str]) -> str:
-    """A scale set next to the farm's, made by someone else, carrying `tags`."""
-    other_id = _untagged_scale_set(sim).replace("other-vmss", name)
-    body = live_scale_set(sim, SCALE_SET_ID.replace("acme-prod-vmss", "other-vmss"))
-    put = {
-        "location": body["location"],
-        "tags": tags,
-        "sku": {**body["sku"], "capacity": 3},
-        "properties": {
-            k: v
-            for k, v in body["properties"].items()
-            if k not in ("provisioningState", "uniqueId", "timeCreated")
-        },
-    }
-    put["properties"]["virtualMachineProfile"]["osProfile"]["adminPassword"] = "Other-Passw0rd!x1"
-    response = requests.put(
-        f"{sim.url}{other_id}?api-version={SCALE_SET_API}", json=put, timeout=10
-    )
-    assert response.status_code in (200, 201), response.text
-    wait_for(lambda: live_scale_set(sim, other_id)["sku"]["capacity"] == 3, what=name)
-    return other_id
-
-
 def test_copied_owner_tags_and_a_forged_policy_do_not_make_a_scale_set_managed(
     stack: Stack,
 ) -> None:
@@ -604,8 +553,8 @@ def test_copied_owner_tags_and_a_forged_policy_do_not_make_a_scale_set_managed(
     assert POLICY_MAC_TAG in farm_tags, "the app signs the scale sets it deploys"
     forged_policy = policy_to_tags(ScalingPolicy(min_capacity=2, max_capacity=5000))
     owner = {k: farm_tags[k] for k in ("managedBy", "osSolutionId", "osEnvironment")}
-    unsigned = _copy_of_the_farm_scale_set(stack.sim, "forged-vmss", {**owner, **forged_policy})
-    copied = _copy_of_the_farm_scale_set(stack.sim, "copied-vmss", dict(farm_tags))
+    unsigned = copy_of_the_farm_scale_set(stack.sim, "forged-vmss", {**owner, **forged_policy})
+    copied = copy_of_the_farm_scale_set(stack.sim, "copied-vmss", dict(farm_tags))
     writes_before = len([r for r in stack.sim.requests() if r["method"] != "GET"])
 
     for target in (unsigned, copied):

@@ -4,8 +4,8 @@ The samples live in `tests/data/alerts/` (their README names repository, path an
 each). Rows marked "retargeted" point the sample's `alertTargetIDs` at the farm's scale set
 (`alert_webhook.VMSS`); rows built from `alert-contexts.json` put a section's `alertContext`
 into the envelope of the common schema's sample. The expected outcome is what the webhook
-answers when that scale set is managed (`tests/unit/test_alert_samples.py`); the e2e corpus
-sends the same table to the running app, where no platform is deployed.
+answers when that scale set is managed (`tests/unit/test_triggers_alerts_samples.py`); the e2e
+corpus sends the same table to the running app, where no platform is deployed.
 """
 
 from __future__ import annotations

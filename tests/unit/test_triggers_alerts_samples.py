@@ -1,10 +1,11 @@
 """Microsoft's published Azure Monitor payloads, as a table: source | expected outcome.
 
 The samples live in `tests/data/alerts/` (their README names repository, path and commit of
-each). They go through the webhook as the host calls it, against the fake ARM and Durable client
-of `test_alerts_webhook`, in which the farm's scale set (`VMSS`) is managed. Their times are
-years old, so each is sent with `firedDateTime` (and `resolvedDateTime`, where the sample has
-one) set to one minute ago; `ALERT_MAX_AGE_MINUTES` is tested in `test_alerts_webhook`.
+each). They go through the webhook as the host calls it, against the fake ARM and Durable
+client of `tests/support/alert_webhook.py`, in which the farm's scale set (`VMSS`) is managed.
+Their times are years old, so each is sent with `firedDateTime` (and `resolvedDateTime`, where
+the sample has one) set to one minute ago; `ALERT_MAX_AGE_MINUTES` is tested in
+`test_triggers_alerts`.
 
 Rows marked "retargeted" point the sample's `alertTargetIDs` at the farm's scale set, to see
 what each alert type would ask of a scale set the app manages. Rows built from

@@ -16,6 +16,7 @@ import azure.functions as func
 import pytest
 
 from arm.scale_sets import ManagedScaleSets, ScaleSetInfo
+from tests.support.functions import client_function
 from tests.unit.durable_fakes import FakeDurableClient
 from triggers import alerts as webhook
 
@@ -81,7 +82,7 @@ def post(body: Any, client: FakeDurableClient) -> func.HttpResponse:
         headers={"Content-Type": "application/json"},
     )
     # The function as written, under the Durable client decorator (the host passes the client).
-    handler = webhook.receive_alert._function._func.__wrapped__
+    handler = client_function("receive_alert")
     response: func.HttpResponse = asyncio.run(handler(request, client))
     return response
 

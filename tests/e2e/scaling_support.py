@@ -69,6 +69,9 @@ def alert(name: str, **essentials: Any) -> dict[str, Any]:
     return body
 
 
+HIGH_ALERT_ID = alert("high")["data"]["essentials"]["alertId"]
+
+
 def post_alert(stack: Stack, body: Any, **kwargs: Any) -> requests.Response:
     if isinstance(body, dict | list):
         return stack.api("POST", "alerts", json=body, **kwargs)
@@ -145,3 +148,55 @@ def window_around_now(floor: int) -> dict[str, Any]:
         "timeZone": "UTC",
         "minCapacity": floor,
     }
+
+
+def untagged_scale_set(sim: SimulatorServer) -> str:
+    """A scale set in the farm's subnet that this app did not make (no tags)."""
+    body = live_scale_set(sim)
+    other_id = SCALE_SET_ID.replace("acme-prod-vmss", "other-vmss")
+    profile = body["properties"]["virtualMachineProfile"]
+    profile["osProfile"] = {
+        **profile["osProfile"],
+        "computerNamePrefix": "other",
+        "adminPassword": "Other-Passw0rd!x1",
+    }
+    profile.pop("extensionProfile", None)
+    profile.pop("userData", None)
+    put = {
+        "location": body["location"],
+        "sku": {**body["sku"], "capacity": 3},
+        "properties": {
+            k: v
+            for k, v in body["properties"].items()
+            if k not in ("provisioningState", "uniqueId", "timeCreated")
+        },
+    }
+    response = requests.put(
+        f"{sim.url}{other_id}?api-version={SCALE_SET_API}", json=put, timeout=10
+    )
+    assert response.status_code in (200, 201), response.text
+    wait_for(lambda: live_scale_set(sim, other_id)["sku"]["capacity"] == 3, what="other vmss")
+    return other_id
+
+
+def copy_of_the_farm_scale_set(sim: SimulatorServer, name: str, tags: dict[str, str]) -> str:
+    """A scale set next to the farm's, made by someone else, carrying `tags`."""
+    other_id = untagged_scale_set(sim).replace("other-vmss", name)
+    body = live_scale_set(sim, SCALE_SET_ID.replace("acme-prod-vmss", "other-vmss"))
+    put = {
+        "location": body["location"],
+        "tags": tags,
+        "sku": {**body["sku"], "capacity": 3},
+        "properties": {
+            k: v
+            for k, v in body["properties"].items()
+            if k not in ("provisioningState", "uniqueId", "timeCreated")
+        },
+    }
+    put["properties"]["virtualMachineProfile"]["osProfile"]["adminPassword"] = "Other-Passw0rd!x1"
+    response = requests.put(
+        f"{sim.url}{other_id}?api-version={SCALE_SET_API}", json=put, timeout=10
+    )
+    assert response.status_code in (200, 201), response.text
+    wait_for(lambda: live_scale_set(sim, other_id)["sku"]["capacity"] == 3, what=name)
+    return other_id

@@ -15,8 +15,8 @@ import pytest
 import requests
 
 from localdev.armsim.server import SimulatorServer
-from tests.e2e.test_deploy import sample
 from tests.support.azurite import Azurite
+from tests.support.examples import sample
 from tests.support.stack import Stack, running_stack
 
 OTHER_SUBSCRIPTION = "99999999-8888-7777-6666-555555555555"

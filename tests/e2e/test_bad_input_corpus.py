@@ -32,8 +32,8 @@ import requests
 
 from localdev.armsim.server import SimulatorServer
 from tests.e2e.scaling_support import alert
-from tests.e2e.test_deploy import sample
 from tests.support.azurite import Azurite
+from tests.support.examples import sample
 from tests.support.stack import Stack, running_stack
 
 Json = Any
@@ -499,10 +499,10 @@ def test_a_query_or_fragment_in_the_solution_id_never_reaches_another_platform(
 
 
 def test_microsofts_alert_samples_get_the_documented_answer_and_start_nothing(api: Stack) -> None:
-    """The table of `tests/unit/test_alert_samples.py` (Microsoft's published payloads, sent
+    """The table of `tests/support/alert_samples.py` (Microsoft's published payloads, sent
     with current times) against the running app, where no platform is deployed: what the table
     accepts for the farm's scale set is here a scale set that does not exist."""
-    from tests.unit.test_alert_samples import TABLE, fresh
+    from tests.support.alert_samples import TABLE, fresh
 
     problems = []
     for source, body, status, words in TABLE:
@@ -522,14 +522,15 @@ def test_webhook_abuse_scales_nothing_the_app_did_not_deploy(stack: Stack) -> No
     from outsystems.policy import ScalingPolicy, policy_to_tags
     from services.azure import managed_scale_sets
     from tests.e2e.scaling_support import (
+        HIGH_ALERT_ID,
         SCALE_SET_ID,
+        copy_of_the_farm_scale_set,
         deploy_farm,
         live_scale_set,
         now_iso,
         scaling,
         wait_for,
     )
-    from tests.e2e.test_scaling import HIGH_ALERT_ID, _copy_of_the_farm_scale_set
 
     deploy_farm(stack)
     # The webhook's process-wide cache may remember the farm's scale set as missing.
@@ -543,7 +544,7 @@ def test_webhook_abuse_scales_nothing_the_app_did_not_deploy(stack: Stack) -> No
     farm_tags = live_scale_set(stack.sim)["tags"]
     owner = {k: farm_tags[k] for k in ("managedBy", "osSolutionId", "osEnvironment")}
     forged_policy = policy_to_tags(ScalingPolicy(min_capacity=2, max_capacity=5000))
-    forged = _copy_of_the_farm_scale_set(stack.sim, "forged-vmss", {**owner, **forged_policy})
+    forged = copy_of_the_farm_scale_set(stack.sim, "forged-vmss", {**owner, **forged_policy})
     foreign = SCALE_SET_ID.replace(
         "11111111-2222-3333-4444-555555555555", "99999999-8888-7777-6666-555555555555"
     )

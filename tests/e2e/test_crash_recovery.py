@@ -17,21 +17,16 @@ from pathlib import Path
 import requests
 
 from localdev.armsim.server import SimulatorServer
-from tests.e2e.test_deploy import sample
-from tests.e2e.test_deploy_resilience import (
+from tests.support.azurite import Azurite
+from tests.support.deployment import (
     assert_all_succeeded,
     assert_created_once,
     puts,
     resource_ids,
 )
-from tests.e2e.test_secrets import (
-    assert_no_leak,
-    dump_hub,
-    host_process,
-    wait_terminal,
-    write_settings,
-)
-from tests.support.azurite import Azurite
+from tests.support.examples import sample
+from tests.support.host_process import host_process, wait_terminal, write_settings
+from tests.support.leaks import assert_no_leak, dump_hub
 from tests.support.stack import app_settings
 
 #: Change it to explore other kill points; a failure names the seed and the points it drew.

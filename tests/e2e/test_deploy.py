@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,14 +11,8 @@ from outsystems.names import ENVIRONMENTS
 from outsystems.resource_types import VM
 from outsystems.spec import parse_spec
 from outsystems.topology import build_topology
+from tests.support.examples import sample
 from tests.support.stack import SUBSCRIPTION, Stack
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-def sample(name: str) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads((EXAMPLES / name).read_text())
-    return body
 
 
 def expected_ids(solution_id: str, spec: dict[str, Any]) -> set[str]:

@@ -22,53 +22,21 @@ from localdev.armsim.server import SimulatorServer
 from outsystems.deployment import MAX_ATTEMPTS
 from outsystems.names import ENVIRONMENTS
 from outsystems.resource_types import APP_GATEWAY, SCALE_SET, SQL_SERVER, VM, VM_EXTENSION
-from outsystems.spec import parse_spec
-from outsystems.topology import Resource, build_topology
-from tests.e2e.test_deploy import sample
-from tests.e2e.test_secrets import assert_no_leak, host_process, wait_terminal, write_settings
+from outsystems.topology import Resource
 from tests.support.azurite import Azurite
-from tests.support.stack import SUBSCRIPTION, Stack, app_settings, assert_torn_down, running_stack
+from tests.support.deployment import (
+    assert_all_succeeded,
+    assert_created_once,
+    puts,
+    resource_ids,
+    topology,
+)
+from tests.support.examples import sample
+from tests.support.host_process import host_process, wait_terminal, write_settings
+from tests.support.leaks import assert_no_leak
+from tests.support.stack import Stack, app_settings, assert_torn_down, running_stack
 
 LONG_TYPES = frozenset({VM, VM_EXTENSION, APP_GATEWAY, SQL_SERVER, SCALE_SET})
-
-
-def topology(spec: Mapping[str, Any], solution_id: str = "acme") -> list[Resource]:
-    return list(build_topology(parse_spec(solution_id, spec, default_subscription_id=SUBSCRIPTION)))
-
-
-def resource_ids(spec: Mapping[str, Any]) -> set[str]:
-    return {r.id.lower() for r in topology(spec)}
-
-
-def creations(sim: SimulatorServer) -> Counter[str]:
-    """How many times ARM answered 201 Created to a PUT, per (lower-case) resource path."""
-    return Counter(r["path"] for r in sim.requests() if r["method"] == "PUT" and r["status"] == 201)
-
-
-def assert_created_once(sim: SimulatorServer, spec: Mapping[str, Any]) -> None:
-    """Every resource of the platform exists and was created exactly once; nothing else was."""
-    expected = resource_ids(spec)
-    live = {r["id"].lower(): r for r in sim.resources()}
-    assert expected <= set(live), sorted(expected - set(live))
-    # What else exists is what ARM makes of ours: inline subnets, file services, instances.
-    extra = set(live) - expected
-    assert all(any(i.startswith(e + "/") for e in expected) for i in extra), sorted(extra)
-    assert all(live[i]["provisioningState"] == "Succeeded" for i in expected)
-    counts = {i: sim.creation_count(i) for i in expected}
-    assert all(n == 1 for n in counts.values()), {i: n for i, n in counts.items() if n != 1}
-    twice = {path: n for path, n in creations(sim).items() if n > 1}
-    assert not twice, twice
-
-
-def assert_all_succeeded(state: Mapping[str, Any]) -> None:
-    assert state["lastOperation"]["kind"] == "deploy"
-    assert state["lastOperation"]["runtimeStatus"] == "Completed", state
-    assert {env: e["status"] for env, e in state["environments"].items()} == dict.fromkeys(
-        ENVIRONMENTS, "Succeeded"
-    ), state
-    for progress in state["environments"].values():
-        assert progress["resourcesDone"] == progress["resourcesTotal"] > 0
-        assert progress["error"] is None
 
 
 # --- the four environments run in parallel ---------------------------------------------------
@@ -115,10 +83,6 @@ def test_environments_run_their_long_operations_at_the_same_time(stack: Stack) -
 
 
 # --- the host is killed mid-deployment and restarted -------------------------------------------
-
-
-def puts(sim: SimulatorServer) -> int:
-    return sum(1 for r in sim.requests() if r["method"] == "PUT")
 
 
 def wait_for_puts(sim: SimulatorServer, count: int, seconds: float = 60) -> None:

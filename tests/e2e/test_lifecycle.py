@@ -6,7 +6,8 @@ import time
 
 from outsystems.deployment import MAX_ATTEMPTS
 from outsystems.names import ENVIRONMENTS
-from tests.e2e.test_deploy import sample
+from tests.support.examples import sample
+from tests.support.quiet import nothing_running, quiet_point
 from tests.support.stack import SUBSCRIPTION, Stack
 
 
@@ -130,9 +131,9 @@ def test_cancel_stops_a_running_deployment(stack: Stack) -> None:
     assert stack.api("POST", "platforms/acme/cancel").status_code == 409
     assert stack.api("POST", "platforms/other/cancel").status_code == 404
     # Nothing keeps writing after the cancel (the environments' orchestrations stopped too).
-    time.sleep(0.5)
+    quiet_point(stack, nothing_running)
     writes = [r for r in stack.sim.requests() if r["method"] == "PUT"]
-    time.sleep(1.5)
+    quiet_point(stack, nothing_running)
     assert [r for r in stack.sim.requests() if r["method"] == "PUT"] == writes
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from arm.connection import ArmConnection
 from localdev.armsim.server import SimulatorServer
-from tests.e2e.test_deploy import sample
 from tests.support.azurite import Azurite
+from tests.support.examples import sample
 from tests.support.stack import SUBSCRIPTION, Stack, running_stack
 
 GROUP = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/acme-rg"

@@ -34,8 +34,8 @@ from outsystems.network.requirements import FORBIDDEN, REQUIRED, Flow, Party
 from outsystems.resource_types import APP_GATEWAY, BASTION_HOST, SCALE_SET, SQL_SERVER, VM
 from outsystems.spec import parse_spec
 from outsystems.topology import build_topology
-from tests.e2e.test_deploy import sample
-from tests.e2e.test_setup_outcomes import apps_role
+from tests.support.deployment import apps_role
+from tests.support.examples import sample
 from tests.support.stack import SUBSCRIPTION, Stack
 
 CORP_GROUP = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/corp-network"

@@ -26,8 +26,8 @@ import pytest
 import requests
 
 from localdev.armsim.server import SimulatorServer
-from tests.e2e.test_deploy import sample
 from tests.support.azurite import Azurite
+from tests.support.examples import sample
 from tests.support.stack import Stack, running_stack
 
 KEY = "operations-function-key-0123456789abcdef"

@@ -24,8 +24,8 @@ import requests
 
 from localdev.armsim.server import SimulatorServer
 from outsystems.names import ENVIRONMENTS
-from tests.e2e.test_deploy import sample
 from tests.support.azurite import Azurite
+from tests.support.examples import sample
 from tests.support.stack import SUBSCRIPTION, Stack, running_stack
 
 NET_RG = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/net-rg"

@@ -11,7 +11,6 @@ successful capacity PATCH per decision the app reports as applied.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +35,8 @@ from tests.e2e.scaling_support import (
     wait_for,
     window_around_now,
 )
-from tests.e2e.test_deploy_resilience import assert_all_succeeded, assert_created_once
+from tests.support.deployment import assert_all_succeeded, assert_created_once
+from tests.support.quiet import quiet_point, scaler_asleep
 from tests.support.stack import Stack
 
 FAULT_RATE = 0.1
@@ -204,7 +204,7 @@ def test_an_alert_storm_under_faults_is_answered_and_changes_the_capacity_once(
     applied = [e for e in events if e["type"] == "outsystems.scale.applied"]
     assert [(e["data"]["from"], e["data"]["to"]) for e in applied] == [(2, 4)]
     assert sum(e["data"]["requests"] for e in events) == count
-    time.sleep(0.5)
+    quiet_point(stack, scaler_asleep(SCALE_SET_ID))
     assert capacity(stack.sim) == 4
     assert len(applied_patches(stack.sim, deployed)) == 1
     assert any(r["fault"] for r in capacity_patches(stack.sim, deployed))

@@ -19,12 +19,14 @@ import requests
 from localdev.armsim.server import SimulatorServer
 from outsystems.resource_types import ACTION_GROUP, METRIC_ALERT
 from tests.e2e.scaling_support import (
+    HIGH_ALERT_ID,
     SCALE_SET_API,
     SCALE_SET_ID,
     SOLUTION,
     alert,
     capacity,
     capacity_writes,
+    copy_of_the_farm_scale_set,
     deploy_farm,
     example,
     farm_spec,
@@ -34,13 +36,13 @@ from tests.e2e.scaling_support import (
     scaler_idle,
     scaling,
     set_capacity_behind_the_app,
+    untagged_scale_set,
     wait_for,
     window_around_now,
 )
 from tests.support.azurite import Azurite
+from tests.support.quiet import quiet_point, run_timer, scaler_asleep, scaler_finished
 from tests.support.stack import SECRETS, Stack, running_stack
-
-HIGH_ALERT_ID = alert("high")["data"]["essentials"]["alertId"]
 
 
 def settled(stack: Stack) -> dict[str, Any]:
@@ -52,6 +54,17 @@ def settled(stack: Stack) -> dict[str, Any]:
 def fire_timer(stack: Stack) -> None:
     response = requests.post(f"{stack.base}/admin/functions/enforce_scaling_schedules", timeout=10)
     assert response.status_code == 202, response.text
+
+
+def timer_listings(sim: SimulatorServer, since: int) -> int:
+    """How many times the scaling timer listed the subscription's scale sets after `since`
+    (each of its runs does, once; nothing else of the app lists them)."""
+    return sum(
+        1
+        for r in sim.requests(since)
+        if r["method"] == "GET"
+        and r["path"].lower().endswith("/providers/microsoft.compute/virtualmachinescalesets")
+    )
 
 
 def test_sample_alerts_scale_out_by_step_in_by_step_and_resolved_changes_nothing(
@@ -77,7 +90,7 @@ def test_sample_alerts_scale_out_by_step_in_by_step_and_resolved_changes_nothing
     resolved = post_alert(stack, alert("resolved"))
     assert resolved.status_code == 200, resolved.text
     assert "resolved" in resolved.json()["ignored"]
-    time.sleep(0.5)
+    quiet_point(stack, scaler_finished(SCALE_SET_ID))
     assert capacity(stack.sim) == 3
     assert len(capacity_writes(stack.sim)) == writes
 
@@ -202,7 +215,7 @@ def test_cooldown_holds_a_second_alert_until_it_ends_then_applies_it_once(
     assert [p["sourceId"] for p in view["pending"]] == [second["data"]["essentials"]["alertId"]]
     assert view["decisions"][-1]["outcome"] == "skipped"
     assert view["decisions"][-1]["reason"].startswith("cooldown until ")
-    time.sleep(1.5)
+    quiet_point(stack, scaler_asleep(SCALE_SET_ID))
     assert capacity(stack.sim) == 4, "no change inside the cooldown"
 
     wait_for(lambda: capacity(stack.sim) == 6, what="the second alert after the cooldown")
@@ -246,7 +259,7 @@ def test_a_resolved_alert_withdraws_the_pending_request_of_the_alert_it_resolves
     assert view["decisions"][-1]["reason"] == (
         "withdrawn: alert acme-prod-frontends-cpu-high resolved before the request was decided"
     )
-    time.sleep(5)
+    quiet_point(stack, scaler_finished(SCALE_SET_ID))
     assert capacity(stack.sim) == 4, "the withdrawn request never applies"
     assert len(capacity_writes(stack.sim)) == 1
 
@@ -335,8 +348,8 @@ def test_timer_raises_capacity_to_the_schedule_floor_and_repairs_drift(stack: St
     assert (repair["source"], repair["reason"]) == ("timer", "drift: 12 above maximum 8")
 
     writes = len(capacity_writes(stack.sim))
-    fire_timer(stack)
-    time.sleep(1.0)
+    run_timer(stack, "enforce_scaling_schedules")
+    quiet_point(stack, scaler_finished(SCALE_SET_ID))
     assert len(capacity_writes(stack.sim)) == writes, "nothing to repair: no change"
     types = [e["type"] for e in scale_events(stack)]
     assert types == ["outsystems.scale.applied", "outsystems.scale.applied"]
@@ -348,42 +361,17 @@ def test_the_scaling_timer_runs_on_its_schedule_setting(
     with running_stack(sim, azurite, SCALING_TIMER_SCHEDULE="*/1 * * * * *") as stack:
         deploy_farm(stack, farm_spec(schedules=[window_around_now(4)]))
         wait_for(lambda: capacity(stack.sim) == 4, what="the floor, by the timer alone")
-        time.sleep(2)
+        # Two more runs of the timer began after the floor was reached: the first of them
+        # ended before the second began (the schedule does not overlap its runs).
+        since = stack.sim.requests()[-1]["seq"]
+        wait_for(lambda: timer_listings(stack.sim, since) >= 2, what="two more timer runs")
+        quiet_point(stack, scaler_finished(SCALE_SET_ID))
         assert len(capacity_writes(stack.sim)) == 1, "a floor reached is not asked again"
-
-
-def _untagged_scale_set(sim: SimulatorServer) -> str:
-    """A scale set in the farm's subnet that this app did not make (no tags)."""
-    body = live_scale_set(sim)
-    other_id = SCALE_SET_ID.replace("acme-prod-vmss", "other-vmss")
-    profile = body["properties"]["virtualMachineProfile"]
-    profile["osProfile"] = {
-        **profile["osProfile"],
-        "computerNamePrefix": "other",
-        "adminPassword": "Other-Passw0rd!x1",
-    }
-    profile.pop("extensionProfile", None)
-    profile.pop("userData", None)
-    put = {
-        "location": body["location"],
-        "sku": {**body["sku"], "capacity": 3},
-        "properties": {
-            k: v
-            for k, v in body["properties"].items()
-            if k not in ("provisioningState", "uniqueId", "timeCreated")
-        },
-    }
-    response = requests.put(
-        f"{sim.url}{other_id}?api-version={SCALE_SET_API}", json=put, timeout=10
-    )
-    assert response.status_code in (200, 201), response.text
-    wait_for(lambda: live_scale_set(sim, other_id)["sku"]["capacity"] == 3, what="other vmss")
-    return other_id
 
 
 def test_alerts_that_are_not_for_a_managed_scale_set_change_nothing(stack: Stack) -> None:
     deploy_farm(stack)
-    other = _untagged_scale_set(stack.sim)
+    other = untagged_scale_set(stack.sim)
     vm = SCALE_SET_ID.replace(
         "virtualMachineScaleSets/acme-prod-vmss", "virtualMachines/acme-prod-vm"
     )
@@ -415,7 +403,7 @@ def test_alerts_that_are_not_for_a_managed_scale_set_change_nothing(stack: Stack
     assert response.status_code == 200
     assert "scaleDirection" in response.json()["ignored"]
 
-    time.sleep(0.5)
+    quiet_point(stack, scaler_finished(SCALE_SET_ID))
     assert capacity(stack.sim) == 2
     assert live_scale_set(stack.sim, other)["sku"]["capacity"] == 3
     writes = [r for r in stack.sim.requests()[requests_before:] if r["method"] != "GET"]
@@ -450,7 +438,7 @@ def test_wrong_function_key_is_refused_before_the_app_runs(
         for params in ({"code": "wrong"}, {}):
             response = stack.api("POST", "alerts", json=alert("high"), params=params)
             assert response.status_code == 401
-        time.sleep(0.5)
+        quiet_point(stack)
         assert capacity(sim) == 2
         assert capacity_writes(sim) == []
         accepted = stack.api("POST", "alerts", json=alert("high"), headers={"x-functions-key": key})
@@ -511,6 +499,8 @@ def test_a_manual_request_does_not_wait_for_the_alert_cooldown(
         lambda: scaling(stack)["scaler"] == "Running" and scaling(stack)["pending"],
         what="the scaler asleep in the cooldown",
     )
+    # Running with a request pending is not yet asleep: the scaler may still be taking it.
+    quiet_point(stack, scaler_asleep(SCALE_SET_ID))
 
     response = stack.api("POST", f"platforms/{SOLUTION}/scale", json={"capacity": 7})
     assert response.status_code == 202
@@ -568,29 +558,6 @@ def test_deploying_a_farm_wires_its_cpu_alerts_to_the_webhook(stack: Stack) -> N
     wait_for(lambda: capacity(stack.sim) == 4, what="the rule's alert applied")
 
 
-def _copy_of_the_farm_scale_set(sim: SimulatorServer, name: str, tags: dict[str, str]) -> str:
-    """A scale set next to the farm's, made by someone else, carrying `tags`."""
-    other_id = _untagged_scale_set(sim).replace("other-vmss", name)
-    body = live_scale_set(sim, SCALE_SET_ID.replace("acme-prod-vmss", "other-vmss"))
-    put = {
-        "location": body["location"],
-        "tags": tags,
-        "sku": {**body["sku"], "capacity": 3},
-        "properties": {
-            k: v
-            for k, v in body["properties"].items()
-            if k not in ("provisioningState", "uniqueId", "timeCreated")
-        },
-    }
-    put["properties"]["virtualMachineProfile"]["osProfile"]["adminPassword"] = "Other-Passw0rd!x1"
-    response = requests.put(
-        f"{sim.url}{other_id}?api-version={SCALE_SET_API}", json=put, timeout=10
-    )
-    assert response.status_code in (200, 201), response.text
-    wait_for(lambda: live_scale_set(sim, other_id)["sku"]["capacity"] == 3, what=name)
-    return other_id
-
-
 def test_copied_owner_tags_and_a_forged_policy_do_not_make_a_scale_set_managed(
     stack: Stack,
 ) -> None:
@@ -604,8 +571,8 @@ def test_copied_owner_tags_and_a_forged_policy_do_not_make_a_scale_set_managed(
     assert POLICY_MAC_TAG in farm_tags, "the app signs the scale sets it deploys"
     forged_policy = policy_to_tags(ScalingPolicy(min_capacity=2, max_capacity=5000))
     owner = {k: farm_tags[k] for k in ("managedBy", "osSolutionId", "osEnvironment")}
-    unsigned = _copy_of_the_farm_scale_set(stack.sim, "forged-vmss", {**owner, **forged_policy})
-    copied = _copy_of_the_farm_scale_set(stack.sim, "copied-vmss", dict(farm_tags))
+    unsigned = copy_of_the_farm_scale_set(stack.sim, "forged-vmss", {**owner, **forged_policy})
+    copied = copy_of_the_farm_scale_set(stack.sim, "copied-vmss", dict(farm_tags))
     writes_before = len([r for r in stack.sim.requests() if r["method"] != "GET"])
 
     for target in (unsigned, copied):
@@ -614,7 +581,7 @@ def test_copied_owner_tags_and_a_forged_policy_do_not_make_a_scale_set_managed(
         assert response.status_code == 200, response.text
         assert f"no valid {POLICY_MAC_TAG}" in response.json()["ignored"]
 
-    time.sleep(0.5)
+    quiet_point(stack, scaler_finished(SCALE_SET_ID))
     for target in (unsigned, copied):
         assert live_scale_set(stack.sim, target)["sku"]["capacity"] == 3
     writes = [r for r in stack.sim.requests() if r["method"] != "GET"][writes_before:]

@@ -13,40 +13,33 @@ import json
 import logging
 import re
 import sqlite3
-import subprocess
-import sys
-import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, quote, quote_plus, urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
 
 from localdev.armsim.server import SimulatorServer
-from outsystems.keys import derive_private_key
 from outsystems.names import ENVIRONMENTS, SHARED
-from tests.e2e.test_deploy import sample
-from tests.support.azurite import Azurite, free_port
+from tests.support.azurite import Azurite
+from tests.support.examples import sample
+from tests.support.host_process import host_process, wait_terminal, write_settings
+from tests.support.leaks import (
+    GENERATED,
+    SOLUTION,
+    assert_no_leak,
+    dump_hub,
+    leaks,
+    secret_values,
+)
 from tests.support.stack import (
-    ROOT,
+    HOST_KEY,
     SECRETS,
     SUBSCRIPTION,
-    TERMINAL,
     Stack,
     app_settings,
-    running_stack,
+    keyed_stack,
 )
-
-#: The local host's own function key in these tests (`--require-keys`).
-HOST_KEY = "e2e-host-function-key-51c8a"
-SOLUTION = "acme"
-
-
-#: Passwords the app generated in a platform's vault during the run (`generated_passwords`).
-GENERATED: dict[str, str] = {}
 
 
 def generated_passwords(sim: SimulatorServer) -> dict[str, str]:
@@ -68,74 +61,6 @@ def generated_passwords(sim: SimulatorServer) -> dict[str, str]:
         assert digest == hashlib.sha256(value.encode()).hexdigest(), secret["id"]
         found[f"vault secret {secret['id'].rsplit('/', 1)[-1]}"] = value
     return found
-
-
-def secret_values() -> dict[str, str]:
-    """Every secret of the run, by a name that says where it comes from."""
-    webhook_key = parse_qs(urlsplit(SECRETS["ALERT_WEBHOOK_URL"]).query)["code"][0]
-    values = {
-        "VM_ADMIN_PASSWORD": SECRETS["VM_ADMIN_PASSWORD"],
-        "SQL_ADMIN_PASSWORD": SECRETS["SQL_ADMIN_PASSWORD"],
-        "PLATFORM_KEY_SEED": SECRETS["PLATFORM_KEY_SEED"],
-        "ALERT_WEBHOOK_URL code": webhook_key,
-        "LOCALDEV_FUNCTION_KEY": HOST_KEY,
-    }
-    for env in ENVIRONMENTS:
-        values[f"private key of {env}"] = derive_private_key(
-            SECRETS["PLATFORM_KEY_SEED"], SOLUTION, env
-        )
-    return values | GENERATED
-
-
-def _aligned_base64(raw: bytes) -> set[str]:
-    """Base64 text that any encoding of a text containing `raw` contains, whatever its offset.
-
-    Encoders work in 3-byte groups: for each of the three alignments, the groups made only of
-    `raw`'s bytes encode the same way whatever surrounds them.
-    """
-    forms: set[str] = set()
-    for skip in range(3):
-        chunk = raw[skip:]
-        chunk = chunk[: len(chunk) // 3 * 3]
-        if len(chunk) >= 6:
-            encoded = base64.b64encode(chunk).decode("ascii")
-            forms.update({encoded, encoded.replace("+", "-").replace("/", "_")})
-    return forms
-
-
-def leak_forms(secret: str) -> set[str]:
-    """The forms in which `secret` would be recognisable in text."""
-    escaped = json.dumps(secret)[1:-1]
-    forms = {
-        secret,
-        quote(secret, safe=""),
-        quote_plus(secret),
-        escaped,
-        escaped.replace("/", "\\/"),
-        json.dumps(secret, ensure_ascii=True)[1:-1],
-    }
-    forms |= _aligned_base64(secret.encode("utf-8"))
-    forms |= _aligned_base64(secret.encode("utf-16-le"))
-    return {form.lower() for form in forms}
-
-
-def leaks(where: str, text: str) -> list[str]:
-    """Which secrets (and in which form) `text` contains; `where` names the text in messages."""
-    haystack = text.lower()
-    found = []
-    for name, secret in secret_values().items():
-        for form in sorted(leak_forms(secret)):
-            if form in haystack:
-                at = haystack.index(form)
-                context = text[max(0, at - 60) : at + len(form) + 20]
-                found.append(f"{name} in {where} as {form!r}: ...{context}...")
-                break
-    return found
-
-
-def assert_no_leak(texts: Mapping[str, str]) -> None:
-    found = [leak for where, text in texts.items() for leak in leaks(where, text)]
-    assert not found, "\n".join(found)
 
 
 def assert_codes_redacted(text: str) -> None:
@@ -184,15 +109,6 @@ def test_leak_forms_catch_every_encoding() -> None:
 
 def _keyed(url: str) -> str:
     return url if "code=" in url else f"{url}{'&' if '?' in url else '?'}code={HOST_KEY}"
-
-
-def dump_hub(path: Path) -> str:
-    """Every row of every table of the task hub (history, inputs, outputs, queues)."""
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return "\n".join(db.iterdump())
-    finally:
-        db.close()
 
 
 def _instance_ids(hub: Path) -> list[str]:
@@ -244,23 +160,6 @@ def _arm_answers(stack: Stack) -> dict[str, str]:
     )
     answers["ARM list"] = listing.text()
     return answers
-
-
-@contextmanager
-def keyed_stack(
-    sim: SimulatorServer, azurite: Azurite, hub: Path, **settings: str
-) -> Iterator[Stack]:
-    """The app on the in-process host with function keys enforced and a task hub on disk."""
-    with running_stack(
-        sim,
-        azurite,
-        hub_path=str(hub),
-        require_keys=True,
-        LOCALDEV_FUNCTION_KEY=HOST_KEY,
-        **settings,
-    ) as stack:
-        stack.session.params = {"code": HOST_KEY}
-        yield stack
 
 
 def _durable_status(stack: Stack, instance_id: str) -> str:
@@ -354,76 +253,6 @@ def test_no_secret_in_history_status_events_logs_or_arm_answers(
 
 
 # --- the host's console output ---------------------------------------------------------------
-
-
-def write_settings(folder: Path, values: Mapping[str, str]) -> Path:
-    """A `local.settings.json` with `values`."""
-    path = folder / "local.settings.json"
-    path.write_text(json.dumps({"IsEncrypted": False, "Values": dict(values)}))
-    return path
-
-
-@contextmanager
-def host_process(
-    settings: Path, hub: Path, output: Path, *extra: str
-) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """`python -m localdev.host` on this repository; yields the process and its base URL."""
-    port = free_port()
-    with output.open("ab") as sink:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "localdev.host",
-                "--app-dir",
-                str(ROOT),
-                "--settings",
-                str(settings),
-                "--port",
-                str(port),
-                "--hub-file",
-                str(hub),
-                *extra,
-            ],
-            cwd=ROOT,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"{base}/api/openapi.json", timeout=5)
-                break
-            except requests.ConnectionError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(
-                        f"the host did not start:\n{output.read_text(errors='replace')}"
-                    ) from None
-                time.sleep(0.1)
-        yield process, base
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-
-
-def wait_terminal(base: str, solution_id: str, seconds: float, **params: str) -> dict[str, Any]:
-    """Poll `GET /api/platforms/{id}` until the last operation ends."""
-    deadline = time.monotonic() + seconds
-    while True:
-        response = requests.get(f"{base}/api/platforms/{solution_id}", params=params, timeout=30)
-        assert response.status_code == 200, response.text
-        state: dict[str, Any] = response.json()
-        if state["lastOperation"]["runtimeStatus"] in TERMINAL:
-            return state
-        assert time.monotonic() < deadline, f"still running: {state}"
-        time.sleep(0.2)
 
 
 def test_host_console_output_holds_no_secret(

@@ -5,7 +5,7 @@ seeded 10% of requests: a farm deployment, an alert-driven scale-out, a manual s
 scaling timer, a redeploy and a teardown. Then every text the run produced is searched for the
 secrets (the admin passwords, `PLATFORM_KEY_SEED`, the private keys derived from it, the key in
 `ALERT_WEBHOOK_URL` and the host's function key), in plain, base64, URL-encoded and
-JSON-escaped form (`tests/e2e/test_secrets.py` builds the forms): every orchestration, entity
+JSON-escaped form (`tests/support/leaks.py` builds the forms): every orchestration, entity
 and queue row of the task hub, the durable status of every instance with its history, every
 API answer, every event, every log record at DEBUG, the host's console output, the simulator's
 request log and ARM's answers. The one sanctioned copy is the action group's webhook, which
@@ -30,16 +30,9 @@ import requests
 from localdev.armsim.server import SimulatorServer
 from outsystems.resource_types import ACTION_GROUP, SCALE_SET, VM
 from tests.e2e.scaling_support import SCALE_SET_ID, SOLUTION, alert, farm_spec, wait_for
-from tests.e2e.test_secrets import (
-    HOST_KEY,
-    assert_no_leak,
-    dump_hub,
-    keyed_stack,
-    leaks,
-    secret_values,
-)
 from tests.support.azurite import Azurite
-from tests.support.stack import SECRETS, Stack, assert_torn_down
+from tests.support.leaks import assert_no_leak, dump_hub, leaks, secret_values
+from tests.support.stack import HOST_KEY, SECRETS, Stack, assert_torn_down, keyed_stack
 
 FAULT_SEED = 41
 

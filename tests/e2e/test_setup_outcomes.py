@@ -44,11 +44,11 @@ from outsystems.resource_types import (
 )
 from outsystems.spec import parse_spec
 from outsystems.topology import Resource, ResourceGraph, build_topology
-from tests.e2e.test_deploy import sample
+from tests.support.deployment import apps_role
+from tests.support.examples import sample
 from tests.support.stack import SUBSCRIPTION, Stack
 
 ROOT = Path(__file__).resolve().parents[2]
-ROLE_FILE = ROOT / "infra" / "app" / "platform-operator-role.json"
 SCRIPT = (ROOT / "infra" / "scripts" / "Install-OutSystems.ps1").read_text(encoding="utf-8-sig")
 _ARGUMENT = re.compile(r"-(\w+) '((?:[^']|'')*)'")
 COMPUTE_API = "2024-07-01"
@@ -158,11 +158,6 @@ def extension_stdout(sim: SimulatorServer, extension: str) -> str:
         if substatus["code"].startswith("ComponentStatus/StdOut/"):
             return str(substatus["message"])
     raise AssertionError("no StdOut substatus")
-
-
-def apps_role() -> Permissions:
-    """The app's rights exactly as `infra/app/platform-operator-role.json` grants them."""
-    return Permissions.load(ROLE_FILE)
 
 
 def deployed(

@@ -24,6 +24,8 @@ SECRETS = {
     "PLATFORM_KEY_SEED": "e2e-platform-key-seed-4f1c",
     "ALERT_WEBHOOK_URL": "http://127.0.0.1:7071/api/alerts?code=e2e-function-key-9d2",
 }
+#: The local host's own function key in these tests (`--require-keys`).
+HOST_KEY = "e2e-host-function-key-51c8a"
 EVENTS_QUEUE = "platform-events"
 TERMINAL = {"Completed", "Failed", "Canceled", "Terminated"}
 
@@ -135,3 +137,20 @@ def assert_torn_down(sim: SimulatorServer) -> None:
     assert left == [], [r["id"] for r in left]
     vaults = [r for r in sim.resources() if r["type"].lower() == DELETED_VAULT]
     assert len(vaults) <= 1, [r["id"] for r in vaults]
+
+
+@contextmanager
+def keyed_stack(
+    sim: SimulatorServer, azurite: Azurite, hub: Path, **settings: str
+) -> Iterator[Stack]:
+    """The app on the in-process host with function keys enforced and a task hub on disk."""
+    with running_stack(
+        sim,
+        azurite,
+        hub_path=str(hub),
+        require_keys=True,
+        LOCALDEV_FUNCTION_KEY=HOST_KEY,
+        **settings,
+    ) as stack:
+        stack.session.params = {"code": HOST_KEY}
+        yield stack

@@ -12,10 +12,10 @@ from orchestrators.scale_requests import (
     ENTITY_NAME,
     MAX_DECISIONS,
     scale_set_key,
-    track_scale_requests,
 )
 from orchestrators.scaler import scaler_instance_id
 from outsystems.scaling import ScaleKind, ScaleRequest, ScaleSource
+from tests.support.functions import user_function
 
 VMSS = (
     "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/acme-rg/providers/"
@@ -54,7 +54,7 @@ class Entity:
     def __init__(self) -> None:
         self.state: str | None = None
         self.exists = False
-        self.handle = track_scale_requests._function._func
+        self.handle = user_function("track_scale_requests")
 
     def run(self, *operations: tuple[str, Any]) -> list[dict[str, Any]]:
         payload = {

@@ -17,7 +17,6 @@ Oracles:
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import time
@@ -25,71 +24,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import azure.functions as func
 import pytest
 
-from arm.scale_sets import ManagedScaleSets, ScaleSetInfo, ScaleSetReadError
+from arm.scale_sets import ScaleSetInfo, ScaleSetReadError
 from orchestrators.scale_requests import scale_set_key
 from services import alerts as intake
 from services import azure as adapters
+from tests.support.alert_webhook import SUBSCRIPTION, VMSS, Arm, answer, arm, post, vmss
 from tests.unit.durable_fakes import FakeDurableClient
-from triggers import alerts as webhook
+
+__all__ = ["arm"]  # the fixture
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
-VMSS = (
-    f"/subscriptions/{SUBSCRIPTION}/resourcegroups/acme-rg/providers/"
-    "microsoft.compute/virtualmachinescalesets/acme-prod-vmss"
-)
-ENDPOINT = "http://127.0.0.1:9"
 #: Azure Monitor's webhook timeout.
 AZURE_MONITOR_TIMEOUT = 10.0
-
-
-def vmss(name: str) -> str:
-    return VMSS.replace("acme-prod-vmss", name)
-
-
-class Arm:
-    """What ARM says about each scale set: a `ScaleSetInfo`, an exception, or (absent) 404."""
-
-    def __init__(self, delay: float = 0.0) -> None:
-        self.answers: dict[str, ScaleSetInfo | Exception] = {}
-        self.reads: list[str] = []
-        self.delay = delay
-
-    def managed(self, *ids: str) -> None:
-        for resource_id in ids:
-            self.answers[resource_id.lower()] = ScaleSetInfo(resource_id, True, True, "acme", 2)
-
-    def __call__(self, resource_id: str) -> ScaleSetInfo:
-        self.reads.append(resource_id)
-        time.sleep(self.delay)
-        answer = self.answers.get(resource_id.lower())
-        if isinstance(answer, Exception):
-            raise answer
-        return answer or ScaleSetInfo(resource_id, exists=False)
-
-
-@pytest.fixture
-def arm(monkeypatch: pytest.MonkeyPatch) -> Arm:
-    for name, value in {
-        "AZURE_SUBSCRIPTION_ID": SUBSCRIPTION,
-        "MANAGED_SUBSCRIPTION_IDS": "",
-        "ARM_ENDPOINT": ENDPOINT,
-        "PLATFORM_KEY_SEED": "unit-test-seed",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("ALERT_MAX_AGE_MINUTES", raising=False)
-    fake = Arm()
-    directory = ManagedScaleSets(
-        fake,
-        ttl=adapters.MANAGED_TTL_SECONDS,
-        negative_ttl=adapters.UNMANAGED_TTL_SECONDS,
-        deadline=adapters.LOOKUP_DEADLINE_SECONDS,
-    )
-    monkeypatch.setattr(webhook, "managed_scale_sets", lambda endpoint: directory)
-    return fake
 
 
 def alert(name: str = "high", *, age: timedelta = timedelta(minutes=1), **essentials: Any) -> Any:
@@ -107,23 +55,6 @@ def alert(name: str = "high", *, age: timedelta = timedelta(minutes=1), **essent
         body["data"]["essentials"]["resolvedDateTime"] = moment
     body["data"]["essentials"].update(essentials)
     return body
-
-
-def post(body: Any, client: FakeDurableClient) -> func.HttpResponse:
-    request = func.HttpRequest(
-        "POST",
-        "http://localhost/api/alerts",
-        body=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    # The function as written, under the Durable client decorator (the host passes the client).
-    handler = webhook.receive_alert._function._func.__wrapped__
-    response: func.HttpResponse = asyncio.run(handler(request, client))
-    return response
-
-
-def answer(response: func.HttpResponse) -> Any:
-    return json.loads(response.get_body())
 
 
 def test_a_fresh_alert_for_a_managed_scale_set_is_stored_and_its_scaler_started(arm: Arm) -> None:

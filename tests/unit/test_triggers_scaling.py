@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from activities.scaling import inspect_scale_set
 from appsettings import AppSettings
 from arm.scale_sets import ScaleSetInfo
 from outsystems.policy import ScalingPolicy, policy_to_tags
 from services.scaling import enforce
+from tests.support.functions import activity
 from tests.unit.durable_fakes import FakeDurableClient
 
 SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
@@ -57,7 +57,7 @@ def test_the_ceiling_setting_defaults_to_100_and_must_be_a_whole_number() -> Non
 
 def test_a_scale_set_outside_the_managed_subscriptions_is_not_read(settings: AppSettings) -> None:
     foreign = VMSS.replace(SUBSCRIPTION, FOREIGN)
-    result = inspect_scale_set._function._func({"scaleSet": foreign})
+    result = activity("inspect_scale_set")({"scaleSet": foreign})
     info = ScaleSetInfo.from_json(result)
     assert not info.managed
     assert info.not_managed_reason is not None

@@ -10,7 +10,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -148,17 +148,27 @@ def test_subscription_of() -> None:
 
 
 class Reader:
-    """A reader that counts its calls and can be slow or fail."""
+    """A reader that counts its calls and can be slow, held (until `gate` is set) or fail."""
 
-    def __init__(self, *, delay: float = 0.0, managed: bool = True, fail: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        delay: float = 0.0,
+        managed: bool = True,
+        fail: bool = False,
+        gate: threading.Event | None = None,
+    ) -> None:
         self.delay = delay
         self.managed = managed
         self.fail = fail
+        self.gate = gate
         self.calls = 0
 
     def __call__(self, resource_id: str) -> ScaleSetInfo:
         self.calls += 1
         time.sleep(self.delay)
+        if self.gate is not None:
+            self.gate.wait()
         if self.fail:
             raise AzureError("connection refused")
         return ScaleSetInfo(resource_id, True, self.managed, "acme" if self.managed else None, 2)
@@ -170,6 +180,19 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+#: How long a test lets a call that must not wait for a held read run before failing (it
+#: returns after its 0.1 s deadline; this only turns a hang into a failure).
+HELD_READ_GUARD_SECONDS = 10.0
+
+
+async def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Wait (yielding to the loop and the read's thread) until `condition` holds."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        await asyncio.sleep(0.01)
 
 
 def directory(
@@ -208,15 +231,19 @@ async def test_answers_expire_managed_later_than_the_rest() -> None:
 
 
 async def test_a_slow_arm_does_not_hold_the_caller_past_the_deadline() -> None:
-    reader = Reader(delay=0.5)
+    # ARM answers only when the test says so: the caller can only have been answered by
+    # giving up at the deadline, whatever the machine's speed (no timing margin).
+    arm_answers = threading.Event()
+    reader = Reader(gate=arm_answers)
     cache = directory(reader, deadline=0.1)
-    started = time.monotonic()
-    answer = await cache.lookup(VMSS)
+    try:
+        answer = await asyncio.wait_for(cache.lookup(VMSS), HELD_READ_GUARD_SECONDS)
+    finally:
+        arm_answers.set()
     assert isinstance(answer, Unchecked)
     assert "no answer from ARM within 0.10s" in answer.reason
-    assert time.monotonic() - started < 0.3
     # The read goes on for the callers after this one, and fills the cache when it ends.
-    await asyncio.sleep(0.6)
+    await until(lambda: cache.cached(VMSS) is not None)
     answer = await cache.lookup(VMSS)
     assert isinstance(answer, ScaleSetInfo)
     assert answer.managed
@@ -232,10 +259,14 @@ async def test_a_failed_read_is_unknown_and_not_cached() -> None:
 
 
 class _SlowHandler(BaseHTTPRequestHandler):
-    delay = 2.0
+    """Counts the GETs it gets and answers each only once `answer` is set."""
+
+    answer = threading.Event()
+    gets = 0
 
     def do_GET(self) -> None:
-        time.sleep(self.delay)
+        type(self).gets += 1
+        self.answer.wait(30)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
@@ -246,29 +277,38 @@ class _SlowHandler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def slow_arm() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowHandler)
+def slow_arm() -> Iterator[tuple[str, type[_SlowHandler]]]:
+    class Handler(_SlowHandler):
+        answer = threading.Event()
+        gets = 0
+
+    handler = Handler
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler
     finally:
+        handler.answer.set()
         server.shutdown()
         server.server_close()
 
 
-def test_the_quick_connection_gives_up_on_a_slow_arm_without_retrying(slow_arm: str) -> None:
+def test_the_quick_connection_gives_up_on_a_slow_arm_without_retrying(
+    slow_arm: tuple[str, type[_SlowHandler]],
+) -> None:
     from azure.mgmt.resource.resources import ResourceManagementClient
 
-    connection = quick_connection(slow_arm)
-    assert quick_connection(slow_arm + "/") is connection
+    url, handler = slow_arm
+    connection = quick_connection(url)
+    assert quick_connection(url + "/") is connection
     client = connection.client(ResourceManagementClient, subscription_of(VMSS))
-    started = time.monotonic()
+    # The server answers nothing until the test is over: the read can only end by giving up.
     with pytest.raises(AzureError):
         read_scale_set(client, VMSS, KEY, connection_timeout=0.3, read_timeout=0.3)
-    # One attempt of 0.3 s; a retry would double it, the server's 2 s answer would triple it.
-    assert time.monotonic() - started < 1.0
+    # One attempt: a retry would have sent the GET again.
+    assert handler.gets == 1
 
 
 class _ArmHandler(BaseHTTPRequestHandler):

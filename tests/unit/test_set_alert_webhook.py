@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.test_setup_script import parse, text, walk
+from tests.support.powershell import parse, text, walk
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "infra" / "scripts"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -20,9 +19,9 @@ from typing import Any, get_args
 
 import pytest
 import tree_sitter
-import tree_sitter_powershell
 
 from outsystems.topology import SETUP_SCRIPT_PARAMETERS, Role
+from tests.support.powershell import parse, text, walk
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "infra" / "scripts" / "Install-OutSystems.ps1"
@@ -55,27 +54,8 @@ USER_DATA_LIMIT = 64 * 1024
 
 
 @cache
-def parser() -> tree_sitter.Parser:
-    return tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
-
-
-def parse(source: bytes) -> tree_sitter.Tree:
-    return parser().parse(source)
-
-
-@cache
 def script_source() -> bytes:
     return SCRIPT.read_bytes()
-
-
-def text(node: tree_sitter.Node) -> str:
-    return node.text.decode("utf-8") if node.text is not None else ""
-
-
-def walk(node: tree_sitter.Node) -> Iterator[tree_sitter.Node]:
-    yield node
-    for child in node.children:
-        yield from walk(child)
 
 
 def syntax_problems(tree: tree_sitter.Tree) -> list[str]:

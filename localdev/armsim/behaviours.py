@@ -16,11 +16,12 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from localdev.armsim import extensions
+from localdev.armsim import extensions, scale_sets
 from localdev.armsim.bodies import references_of
 from localdev.armsim.catalog import spec_for
 from localdev.armsim.errors import ArmError
 from localdev.armsim.hooks import ArmSim, Behaviour, properties_of
+from localdev.armsim.messages import SimRequest, SimResponse
 from localdev.armsim.network import public_ip_nat_gateway
 from localdev.armsim.paths import ResourcePath, Route, key
 from localdev.armsim.store import Operation, Resource, iso
@@ -652,6 +653,7 @@ class VirtualMachineScaleSet(Behaviour):
 
     def applied(self, engine: ArmSim, resource: Resource, previous: dict[str, Any] | None) -> None:
         resource.extra.setdefault("uniqueId", str(uuid.uuid4()))
+        scale_sets.track_model(engine, resource, previous)
         desired = int(get_path(resource.body, "sku.capacity") or 0)
         live = [
             c for c in engine.store.children(resource.id, VMSS_VM_TYPE) if c.state != "Deleting"
@@ -685,7 +687,6 @@ class VirtualMachineScaleSet(Behaviour):
                 "location": scale_set.body.get("location"),
                 "sku": scale_set.body.get("sku"),
                 "properties": {
-                    "latestModelApplied": True,
                     "hardwareProfile": {"vmSize": get_path(scale_set.body, "sku.name")},
                     "storageProfile": profile.get("storageProfile", {}),
                     "osProfile": {
@@ -700,6 +701,8 @@ class VirtualMachineScaleSet(Behaviour):
             etag=scale_set.etag,
             extra={"vmId": str(uuid.uuid4())},
         )
+        # New instances are built from the latest model.
+        scale_sets.apply_model(scale_set, instance)
         engine.store.put(instance)
         for subnet_id in _profile_subnet_ids(scale_set.body):
             subnet = engine.store.get(subnet_id)
@@ -739,6 +742,22 @@ class VirtualMachineScaleSet(Behaviour):
         properties = properties_of(view)
         properties["uniqueId"] = resource.extra.get("uniqueId", "")
         properties["timeCreated"] = iso(resource.created)
+
+    def action(
+        self, engine: ArmSim, resource: Resource, name: str, request: SimRequest
+    ) -> SimResponse | None:
+        return scale_sets.scale_set_action(engine, resource, name, request)
+
+    def action_outcome(
+        self, engine: ArmSim, resource: Resource, op: Operation
+    ) -> dict[str, Any] | None:
+        return scale_sets.action_outcome(engine, resource, op)
+
+    def action_completed(self, engine: ArmSim, resource: Resource, op: Operation) -> None:
+        scale_sets.action_ended(engine, resource, op)
+
+    def action_failed(self, engine: ArmSim, resource: Resource, op: Operation) -> None:
+        scale_sets.action_ended(engine, resource, op)
 
     def instance_view(self, engine: ArmSim, resource: Resource) -> dict[str, Any]:
         counts: dict[str, int] = {}
@@ -842,8 +861,30 @@ class ScaleSetInstance(Behaviour):
         view["instanceId"] = resource.name
         properties = properties_of(view)
         properties["vmId"] = resource.extra.get("vmId", "")
+        scale_set = engine.store.get(resource.id.rsplit("/", 2)[0])
+        properties["latestModelApplied"] = scale_sets.latest_model_applied(scale_set, resource)
+        properties["timeCreated"] = iso(resource.created)
         if "instanceview" in expand.lower():
             properties["instanceView"] = self.instance_view(engine, resource)
+
+    def action(
+        self, engine: ArmSim, resource: Resource, name: str, request: SimRequest
+    ) -> SimResponse | None:
+        return scale_sets.instance_action(engine, resource, name, request)
+
+    def action_outcome(
+        self, engine: ArmSim, resource: Resource, op: Operation
+    ) -> dict[str, Any] | None:
+        scale_set = engine.store.get(resource.id.rsplit("/", 2)[0])
+        return scale_sets.action_outcome(engine, scale_set, op) if scale_set else None
+
+    def action_completed(self, engine: ArmSim, resource: Resource, op: Operation) -> None:
+        scale_set = engine.store.get(resource.id.rsplit("/", 2)[0])
+        if scale_set is not None:
+            scale_sets.action_ended(engine, scale_set, op)
+
+    def action_failed(self, engine: ArmSim, resource: Resource, op: Operation) -> None:
+        self.action_completed(engine, resource, op)
 
     def instance_view(self, engine: ArmSim, resource: Resource) -> dict[str, Any]:
         view: dict[str, Any] = {
@@ -854,7 +895,13 @@ class ScaleSetInstance(Behaviour):
         # outcome deciders).
         runs = resource.extra.get("extensions") or {}
         scale_set = engine.store.get(resource.id.rsplit("/", 2)[0])
-        profile = extensions.profile_scripts(scale_set.body) if scale_set is not None else []
+        profile = []
+        if scale_set is not None:
+            # The extensions of the model this instance runs (not a newer one it lacks).
+            model = scale_sets.instance_model(scale_set, resource)
+            profile = extensions.profile_scripts(
+                {"properties": {"virtualMachineProfile": model["profile"]}}
+            )
         found = [
             script_extension_view(
                 name,

@@ -163,6 +163,9 @@ class TypeSpec:
     write_only: tuple[str, ...] = ()
     #: A synchronous DELETE answers 200 with the deleted resource (role assignments).
     delete_body: bool = False
+    #: POST actions (lower case) answered with a long-running operation: fault injection may
+    #: make their operation fail (`operation-failed`).
+    lro_actions: frozenset[str] = frozenset()
 
 
 def _network(type_name: str, **overrides: object) -> TypeSpec:
@@ -218,7 +221,10 @@ _SPECS: tuple[TypeSpec, ...] = (
     _network("Microsoft.Network/bastionHosts"),
     _compute("Microsoft.Compute/virtualMachines"),
     _compute("Microsoft.Compute/virtualMachines/extensions", name_rule=EXTENSION_NAME),
-    _compute("Microsoft.Compute/virtualMachineScaleSets"),
+    _compute(
+        "Microsoft.Compute/virtualMachineScaleSets",
+        lro_actions=frozenset({"manualupgrade", "reimage", "delete"}),
+    ),
     _compute(
         "Microsoft.Compute/virtualMachineScaleSets/extensions",
         tracked=False,
@@ -229,6 +235,7 @@ _SPECS: tuple[TypeSpec, ...] = (
         tracked=False,
         creatable=False,
         name_rule=None,
+        lro_actions=frozenset({"reimage"}),
     ),
     _sql("Microsoft.Sql/servers", name_rule=SQL_SERVER_NAME, global_name=True),
     _sql("Microsoft.Sql/servers/databases", name_rule=SQL_DATABASE_NAME),

@@ -318,8 +318,13 @@ def _scale_set_servers(engine: ArmSim, scale_set: Resource) -> list[Server]:
     instances = [
         c for c in engine.store.children(scale_set.id, VMSS_VM_TYPE) if c.state != "Deleting"
     ]
-    # New instances run the profile's extensions; with none new, the extension runs on all.
-    starting = [i for i in instances if i.state == "Creating"] or instances
+    targets = scale_set.extra.get("targetInstances")
+    if isinstance(targets, list):
+        # An upgrade or reimage of some instances (`scale_sets.run_scripts`): those only.
+        starting = [i for i in instances if i.name in targets]
+    else:
+        # New instances run the profile's extensions; with none new, it runs on all.
+        starting = [i for i in instances if i.state == "Creating"] or instances
     return [
         Server(
             scale_set,

@@ -217,7 +217,7 @@ _SPECS: tuple[TypeSpec, ...] = (
     _network("Microsoft.Network/publicIPAddresses", in_use_code="PublicIPAddressInUse"),
     _network("Microsoft.Network/networkInterfaces", in_use_code="NicInUse"),
     _network("Microsoft.Network/loadBalancers"),
-    _network("Microsoft.Network/applicationGateways"),
+    _network("Microsoft.Network/applicationGateways", lro_actions=frozenset({"backendhealth"})),
     _network("Microsoft.Network/bastionHosts"),
     _compute("Microsoft.Compute/virtualMachines"),
     _compute("Microsoft.Compute/virtualMachines/extensions", name_rule=EXTENSION_NAME),

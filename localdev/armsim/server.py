@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from localdev.armsim import backend_health
 from localdev.armsim.authorization import Permissions
 from localdev.armsim.config import SimConfig
 from localdev.armsim.engine import Engine
@@ -272,6 +273,15 @@ class SimulatorServer:
             self.set_permissions(None)
             return self._permissions_json()
 
+        async def get_backend_health(request: web.Request, payload: dict[str, Any]) -> Any:
+            with self.engine.store.lock:
+                return {"servers": dict(self.engine.store.backend_health)}
+
+        async def set_backend_health(request: web.Request, payload: dict[str, Any]) -> Any:
+            health = payload.get("health")
+            self.set_backend_health(str(payload["address"]), str(health) if health else None)
+            return await get_backend_health(request, payload)
+
         return {
             ("GET", "health"): health,
             ("GET", "resources"): resources,
@@ -290,6 +300,8 @@ class SimulatorServer:
             ("GET", "permissions"): get_permissions,
             ("PUT", "permissions"): set_permissions,
             ("DELETE", "permissions"): clear_permissions,
+            ("GET", "backendhealth"): get_backend_health,
+            ("PUT", "backendhealth"): set_backend_health,
         }
 
     # ---------------------------------------------------------------- in-process API
@@ -385,6 +397,17 @@ class SimulatorServer:
         """
         with self.engine.store.lock:
             self.engine.permissions = permissions
+
+    def set_backend_health(self, address: str, health: str | None) -> None:
+        """What the gateways' backend health says of the server at `address` (`Up`, `Down`,
+        `Unknown`, `Partial`, `Draining`), over what the simulator derives; None clears it."""
+        if health is not None and health not in backend_health.HEALTH_VALUES:
+            raise ValueError(f"health must be one of {', '.join(backend_health.HEALTH_VALUES)}")
+        with self.engine.store.lock:
+            if health is None:
+                self.engine.store.backend_health.pop(address.lower(), None)
+            else:
+                self.engine.store.backend_health[address.lower()] = health
 
     def write_only_digest(self, resource_id: str, dotted: str) -> str | None:
         """SHA-256 (hex) of the last write-only value written at `dotted` (tests compare it)."""

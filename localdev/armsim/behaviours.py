@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from localdev.armsim import extensions, scale_sets
+from localdev.armsim import extensions, scale_sets, sql_backups
 from localdev.armsim.bodies import references_of
 from localdev.armsim.catalog import spec_for
 from localdev.armsim.errors import ArmError
@@ -933,6 +933,39 @@ class SqlServer(Behaviour):
 
 
 class SqlDatabase(Behaviour):
+    """Databases: copies (`createMode: Copy`) and restore points (`sql_backups.py`)."""
+
+    def check(
+        self, engine: ArmSim, path: ResourcePath, body: dict[str, Any], existing: Resource | None
+    ) -> None:
+        sql_backups.check_copy(engine, path, body, existing)
+
+    def prepare(
+        self,
+        engine: ArmSim,
+        path: ResourcePath,
+        body: dict[str, Any],
+        existing: Resource | None,
+    ) -> dict[str, Any] | None:
+        return sql_backups.prepare_copy(engine, body, existing)
+
+    def outcome(self, engine: ArmSim, resource: Resource, op: Operation) -> dict[str, Any] | None:
+        return sql_backups.copy_outcome(engine, resource, op)
+
+    def action(
+        self, engine: ArmSim, resource: Resource, name: str, request: SimRequest
+    ) -> SimResponse | None:
+        if name.lower() != "restorepoints":
+            return None
+        return sql_backups.create_restore_point(engine, resource, request)
+
+    def listed(
+        self, engine: ArmSim, resource: Resource, child_type: str
+    ) -> list[dict[str, Any]] | None:
+        if child_type.lower() != "restorepoints":
+            return None
+        return sql_backups.restore_points(engine, resource)
+
     def applied(self, engine: ArmSim, resource: Resource, previous: dict[str, Any] | None) -> None:
         resource.extra.setdefault("databaseId", str(uuid.uuid4()))
 
@@ -947,6 +980,21 @@ class SqlDatabase(Behaviour):
         properties["currentServiceObjectiveName"] = sku.get("name", "S0")
         properties["requestedServiceObjectiveName"] = sku.get("name", "S0")
         properties["creationDate"] = iso(resource.created)
+
+
+class SqlRestorePoint(Behaviour):
+    """A database's DISCRETE restore point (`sql_backups.py`)."""
+
+    def decorate(
+        self, engine: ArmSim, resource: Resource, view: dict[str, Any], expand: str
+    ) -> None:
+        sql_backups.restore_point_view(engine, resource, view)
+
+    def action_completed(self, engine: ArmSim, resource: Resource, op: Operation) -> None:
+        sql_backups.restore_point_created(engine, resource, op)
+
+    def action_failed(self, engine: ArmSim, resource: Resource, op: Operation) -> None:
+        sql_backups.restore_point_failed(engine, resource)
 
 
 class SqlVirtualNetworkRule(Behaviour):
@@ -1043,6 +1091,7 @@ BEHAVIOURS: Mapping[str, Behaviour] = {
     "microsoft.compute/virtualmachinescalesets/virtualmachines": ScaleSetInstance(),
     "microsoft.sql/servers": SqlServer(),
     "microsoft.sql/servers/databases": SqlDatabase(),
+    "microsoft.sql/servers/databases/restorepoints": SqlRestorePoint(),
     "microsoft.sql/servers/virtualnetworkrules": SqlVirtualNetworkRule(),
     "microsoft.storage/storageaccounts": StorageAccount(),
 }

@@ -238,7 +238,14 @@ _SPECS: tuple[TypeSpec, ...] = (
         lro_actions=frozenset({"reimage"}),
     ),
     _sql("Microsoft.Sql/servers", name_rule=SQL_SERVER_NAME, global_name=True),
-    _sql("Microsoft.Sql/servers/databases", name_rule=SQL_DATABASE_NAME),
+    _sql(
+        "Microsoft.Sql/servers/databases",
+        name_rule=SQL_DATABASE_NAME,
+        lro_actions=frozenset({"restorepoints"}),
+    ),
+    # Restore points are made by POST on the database's collection (RestorePoints.json);
+    # their DELETE answers 200.
+    TypeSpec("Microsoft.Sql/servers/databases/restorePoints", tracked=False, creatable=False),
     _sql(
         "Microsoft.Sql/servers/virtualNetworkRules",
         tracked=False,

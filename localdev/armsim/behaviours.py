@@ -723,14 +723,14 @@ class VirtualMachineScaleSet(Behaviour):
         return None
 
     def completed(self, engine: ArmSim, resource: Resource, op: Operation | None) -> None:
-        for instance in engine.store.children(resource.id, VMSS_VM_TYPE):
+        for instance in _instances_of_write(engine, resource):
             if instance.state == "Deleting":
                 engine.store.remove(instance.id)
             elif instance.state in {"Creating", "Updating"}:
                 instance.state = "Succeeded"
 
     def failed(self, engine: ArmSim, resource: Resource, op: Operation) -> None:
-        for instance in engine.store.children(resource.id, VMSS_VM_TYPE):
+        for instance in _instances_of_write(engine, resource):
             if instance.state == "Deleting":
                 engine.store.remove(instance.id)
             elif instance.state in {"Creating", "Updating"}:
@@ -777,6 +777,17 @@ class VirtualMachineScaleSet(Behaviour):
             "extensions": [{"name": name, "statusesSummary": summary} for name in extensions],
             "statuses": [_status(resource.state)],
         }
+
+
+def _instances_of_write(engine: ArmSim, scale_set: Resource) -> list[Resource]:
+    """The instances a scale set's write changes: not those busy with an action of their own
+    (an instance's reimage ends with its own operation)."""
+    found = []
+    for instance in engine.store.children(scale_set.id, VMSS_VM_TYPE):
+        own = engine.store.operations.get(instance.operation_id or "")
+        if own is None or own.status != "InProgress":
+            found.append(instance)
+    return found
 
 
 def _base36(number: int) -> str:

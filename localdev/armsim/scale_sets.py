@@ -102,7 +102,9 @@ def apply_model(scale_set: Resource, instance: Resource) -> None:
     properties = instance.body.setdefault("properties", {})
     properties["hardwareProfile"] = {"vmSize": model["size"]}
     properties["storageProfile"] = copy.deepcopy(model["profile"].get("storageProfile", {}))
-    instance.body["sku"] = copy.deepcopy(scale_set.body.get("sku"))
+    # An instance's sku is the size (VirtualMachineScaleSetVM.sku), not the set's capacity.
+    sku = scale_set.body.get("sku") or {}
+    instance.body["sku"] = {k: v for k, v in sku.items() if k in {"name", "tier"}}
 
 
 def instance_model(scale_set: Resource, instance: Resource) -> dict[str, Any]:

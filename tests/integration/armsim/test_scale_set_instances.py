@@ -306,3 +306,29 @@ def test_faults_on_the_instance_actions(clients: Clients, sim: SimulatorServer) 
     clients.compute.virtual_machine_scale_set_vms.begin_reimage(G, "fe", "2").result()
     faults = [r["fault"] for r in sim.requests() if r["path"].endswith("/reimage")]
     assert faults == ["503", None]
+
+
+def test_a_scale_out_during_an_instance_reimage_leaves_that_reimage_running(
+    clients: Clients, raw: Raw, sim: SimulatorServer
+) -> None:
+    _deploy(clients, _scale_set())
+    sim.configure({"latencyScale": 1.0})
+    assert raw.send("POST", f"{VMSS}/virtualMachines/0/reimage", api=COMPUTE_API).status == 202
+    grown = raw.send("PATCH", VMSS, {"sku": {"capacity": 4}}, api=COMPUTE_API)
+    assert grown.status == 200
+    sim.fast_forward(150 + 1200)  # the scale-out ends; the reimage (180 + 1200 s) does not
+    vms = clients.compute.virtual_machine_scale_set_vms
+    assert vms.get(G, "fe", "3").provisioning_state == "Succeeded"
+    assert vms.get(G, "fe", "0").provisioning_state == "Updating"
+    sim.fast_forward(60)
+    assert vms.get(G, "fe", "0").provisioning_state == "Succeeded"
+
+
+def test_reimage_of_the_whole_set_without_a_body(clients: Clients, commands: list[str]) -> None:
+    _deploy(clients, _scale_set())
+    commands.clear()
+    clients.compute.virtual_machine_scale_sets.begin_reimage(G, "fe").result()
+    assert commands == ["install 11.31"]  # one run of the script, on every instance
+    vms = clients.compute.virtual_machine_scale_set_vms
+    assert vms.get(G, "fe", "2").sku.capacity is None  # an instance's sku is its size only
+    assert vms.get(G, "fe", "2").sku.name == "Standard_F4s_v2"

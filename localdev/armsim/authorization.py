@@ -206,7 +206,11 @@ _VERBS = {"GET": "read", "HEAD": "read", "PUT": "write", "PATCH": "write", "DELE
 #: operations list: `Microsoft.Compute/virtualMachineScaleSets/manualUpgrade/action`, while the
 #: REST path is `.../manualupgrade`). Matching is case-insensitive anyway; this is how ARM names
 #: the action in its 403.
-_ACTION_NAMES = {"manualupgrade": "manualUpgrade", "restorepoints": "restorePoints"}
+_ACTION_NAMES = {
+    "manualupgrade": "manualUpgrade",
+    "restorepoints": "restorePoints",
+    "runcommand": "runCommand",
+}
 
 
 def _type_name(path: ResourcePath) -> str:

@@ -13,9 +13,10 @@ The simulator probes no server: a pool's servers are its `backendAddresses` (IP 
 IP configurations that name the pool (NICs', and each live instance of a scale set whose profile
 names it, with the instance's address). A server is `Up` when the machine behind the address is
 provisioned and idle (a VM whose extensions all succeeded, a scale-set instance `Succeeded`),
-`Down` while it is being built, upgraded, reimaged or deleted, when it failed, or when no machine
-of the simulator has that address; a test may set any address's health (`SimulatorServer.
-set_backend_health`, `PUT /_sim/backendHealth`), which wins until cleared. Each pool is listed
+`Down` while it is being built, upgraded, reimaged or deleted, when it failed, when the setup
+script drained it (`run_command.py`), or when no machine of the simulator has that address; a
+test may set any address's health (`SimulatorServer.set_backend_health`, `PUT
+/_sim/backendHealth`), which wins until cleared. Each pool is listed
 with the HTTP settings its routing rules pair it with (all settings when no rule names it). The
 `healthProbeLog` texts are ours.
 """
@@ -185,6 +186,8 @@ def _health(engine: ArmSim, server: Server) -> str:
     machine = server.machine
     if machine is None or machine.state != "Succeeded":
         return "Down"
+    if machine.extra.get("drained"):
+        return "Down"  # the setup script's Drain refuses the gateway subnet on 80 and 443
     if machine.type == _VM_TYPE:
         for extension in engine.store.children(machine.id, _VM_EXTENSION_TYPE):
             if extension.state != "Succeeded":

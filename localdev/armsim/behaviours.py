@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from localdev.armsim import extensions, scale_sets, sql_backups
+from localdev.armsim import extensions, run_command, scale_sets, sql_backups
 from localdev.armsim.bodies import references_of
 from localdev.armsim.catalog import spec_for
 from localdev.armsim.errors import ArmError
@@ -564,6 +564,19 @@ class VirtualMachine(Behaviour):
     def applied(self, engine: ArmSim, resource: Resource, previous: dict[str, Any] | None) -> None:
         resource.extra.setdefault("vmId", str(uuid.uuid4()))
 
+    def action(
+        self, engine: ArmSim, resource: Resource, name: str, request: SimRequest
+    ) -> SimResponse | None:
+        if name.lower() != run_command.ACTION:
+            return None
+        return run_command.start(engine, resource, request)
+
+    def action_outcome(
+        self, engine: ArmSim, resource: Resource, op: Operation
+    ) -> dict[str, Any] | None:
+        run_command.finish(engine, resource, op)
+        return None
+
     def decorate(
         self, engine: ArmSim, resource: Resource, view: dict[str, Any], expand: str
     ) -> None:
@@ -881,17 +894,22 @@ class ScaleSetInstance(Behaviour):
     def action(
         self, engine: ArmSim, resource: Resource, name: str, request: SimRequest
     ) -> SimResponse | None:
+        if name.lower() == run_command.ACTION:
+            return run_command.start(engine, resource, request)
         return scale_sets.instance_action(engine, resource, name, request)
 
     def action_outcome(
         self, engine: ArmSim, resource: Resource, op: Operation
     ) -> dict[str, Any] | None:
+        if op.action == run_command.ACTION:
+            run_command.finish(engine, resource, op)
+            return None
         scale_set = engine.store.get(resource.id.rsplit("/", 2)[0])
         return scale_sets.action_outcome(engine, scale_set, op) if scale_set else None
 
     def action_completed(self, engine: ArmSim, resource: Resource, op: Operation) -> None:
         scale_set = engine.store.get(resource.id.rsplit("/", 2)[0])
-        if scale_set is not None:
+        if scale_set is not None and op.action != run_command.ACTION:
             scale_sets.action_ended(engine, scale_set, op)
 
     def action_failed(self, engine: ArmSim, resource: Resource, op: Operation) -> None:

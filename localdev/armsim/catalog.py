@@ -219,7 +219,7 @@ _SPECS: tuple[TypeSpec, ...] = (
     _network("Microsoft.Network/loadBalancers"),
     _network("Microsoft.Network/applicationGateways", lro_actions=frozenset({"backendhealth"})),
     _network("Microsoft.Network/bastionHosts"),
-    _compute("Microsoft.Compute/virtualMachines"),
+    _compute("Microsoft.Compute/virtualMachines", lro_actions=frozenset({"runcommand"})),
     _compute("Microsoft.Compute/virtualMachines/extensions", name_rule=EXTENSION_NAME),
     _compute(
         "Microsoft.Compute/virtualMachineScaleSets",
@@ -235,7 +235,7 @@ _SPECS: tuple[TypeSpec, ...] = (
         tracked=False,
         creatable=False,
         name_rule=None,
-        lro_actions=frozenset({"reimage"}),
+        lro_actions=frozenset({"reimage", "runcommand"}),
     ),
     _sql("Microsoft.Sql/servers", name_rule=SQL_SERVER_NAME, global_name=True),
     _sql(

@@ -79,6 +79,8 @@ ACTION_SECONDS: Mapping[tuple[str, str], float] = {
     ("microsoft.compute/virtualmachinescalesets", "reimage"): 180,
     ("microsoft.compute/virtualmachinescalesets", "delete"): SCALE_IN_SECONDS,
     ("microsoft.network/applicationgateways", "backendhealth"): 10,
+    ("microsoft.compute/virtualmachines", "runcommand"): 30,
+    ("microsoft.compute/virtualmachinescalesets/virtualmachines", "runcommand"): 30,
     ("microsoft.sql/servers/databases", "restorepoints"): 60,
 }
 #: Actions that rebuild instances and so run their extensions again.

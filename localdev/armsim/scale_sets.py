@@ -287,9 +287,17 @@ def action_ended(engine: ArmSim, scale_set: Resource, op: Operation) -> None:
         i.extra.get("failed") for i in instances
     )
     for instance in instances:
+        failed = platform_failure or bool(instance.extra.pop("failed", False))
         if op.action == "manualupgrade" and not platform_failure:
             apply_model(scale_set, instance)
-        failed = platform_failure or bool(instance.extra.pop("failed", False))
+            if not failed:
+                # The setup script's upgrade ends by starting the Deployment Service again
+                # (docs/upgrades.md, health gate); a Drain stays (its firewall rule is kept).
+                instance.extra.pop("holdingDeployments", None)
+        if op.action == "reimage" and not platform_failure:
+            # A new OS disk: no Drain rule, no stopped service.
+            instance.extra.pop("drained", None)
+            instance.extra.pop("holdingDeployments", None)
         instance.state = "Failed" if failed else "Succeeded"
         instance.changed = engine.now
     engine.store.dirty = True

@@ -32,6 +32,11 @@ _SAVE_INTERVAL_SECONDS = 0.5
 OPERATOR_API_VERSION = "2024-05-01"
 
 
+#: .NET's WebException text for an HTTP 503, as Windows PowerShell's Invoke-RestMethod shows it
+#: (the health gate's default failure).
+UNAVAILABLE = "The remote server returned an error: (503) Server Unavailable."
+
+
 def is_loopback_host(host: str) -> bool:
     """Whether a host name or address is on this machine's loopback."""
     if host.lower() == "localhost":
@@ -277,6 +282,16 @@ class SimulatorServer:
             with self.engine.store.lock:
                 return {"servers": dict(self.engine.store.backend_health)}
 
+        async def get_health_gate(request: web.Request, payload: dict[str, Any]) -> Any:
+            with self.engine.store.lock:
+                return {"failing": dict(self.engine.store.health_gate_failures)}
+
+        async def set_health_gate(request: web.Request, payload: dict[str, Any]) -> Any:
+            failing = payload.get("failing", True)
+            reason = str(payload.get("reason") or UNAVAILABLE) if failing else None
+            self.fail_health_gate(str(payload["address"]), reason)
+            return await get_health_gate(request, payload)
+
         async def set_backend_health(request: web.Request, payload: dict[str, Any]) -> Any:
             health = payload.get("health")
             self.set_backend_health(str(payload["address"]), str(health) if health else None)
@@ -302,6 +317,8 @@ class SimulatorServer:
             ("DELETE", "permissions"): clear_permissions,
             ("GET", "backendhealth"): get_backend_health,
             ("PUT", "backendhealth"): set_backend_health,
+            ("GET", "healthgate"): get_health_gate,
+            ("PUT", "healthgate"): set_health_gate,
         }
 
     # ---------------------------------------------------------------- in-process API
@@ -408,6 +425,15 @@ class SimulatorServer:
                 self.engine.store.backend_health.pop(address.lower(), None)
             else:
                 self.engine.store.backend_health[address.lower()] = health
+
+    def fail_health_gate(self, address: str, reason: str | None = UNAVAILABLE) -> None:
+        """Make the setup script's health gate fail on the server at `address` after its next
+        upgrade (the probe's error as `reason`); None lets it pass again."""
+        with self.engine.store.lock:
+            if reason is None:
+                self.engine.store.health_gate_failures.pop(address.lower(), None)
+            else:
+                self.engine.store.health_gate_failures[address.lower()] = reason
 
     def write_only_digest(self, resource_id: str, dotted: str) -> str | None:
         """SHA-256 (hex) of the last write-only value written at `dotted` (tests compare it)."""

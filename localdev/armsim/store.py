@@ -133,6 +133,9 @@ class Store:
         #: Backend health a test set (lower-case server address -> `Up`/`Down`/...), over
         #: what the simulator derives from the servers' state; not persisted.
         self.backend_health: dict[str, str] = {}
+        #: Servers (lower-case address) whose setup-script health gate fails after an upgrade,
+        #: with the probe's error; set by tests, not persisted.
+        self.health_gate_failures: dict[str, str] = {}
         self.dirty = False
 
     # ---------------------------------------------------------------- resources
@@ -292,5 +295,6 @@ class Store:
             self.pending.clear()
             self.expiring.clear()
             self.backend_health.clear()
+            self.health_gate_failures.clear()
             self.next_public_ip = 1
             self.dirty = True

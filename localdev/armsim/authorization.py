@@ -202,6 +202,15 @@ class Caller:
 # ---------------------------------------------------------------- request -> action
 
 _VERBS = {"GET": "read", "HEAD": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete"}
+#: POST actions whose operation name is cased otherwise than their path segment (the provider
+#: operations list: `Microsoft.Compute/virtualMachineScaleSets/manualUpgrade/action`, while the
+#: REST path is `.../manualupgrade`). Matching is case-insensitive anyway; this is how ARM names
+#: the action in its 403.
+_ACTION_NAMES = {
+    "manualupgrade": "manualUpgrade",
+    "restorepoints": "restorePoints",
+    "runcommand": "runCommand",
+}
 
 
 def _type_name(path: ResourcePath) -> str:
@@ -217,7 +226,8 @@ def required_action(route: Route, method: str) -> str | None:
         target = route.path.parent
         if target is None or target.is_collection:
             return None
-        return f"{_type_name(target)}/{route.path.types[-1]}/action"
+        action = route.path.types[-1]
+        return f"{_type_name(target)}/{_ACTION_NAMES.get(action.lower(), action)}/action"
     verb = _VERBS.get(method)
     if verb is None:
         return None

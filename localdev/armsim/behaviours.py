@@ -16,11 +16,12 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from localdev.armsim import extensions
+from localdev.armsim import extensions, run_command, scale_sets, sql_backups
 from localdev.armsim.bodies import references_of
 from localdev.armsim.catalog import spec_for
 from localdev.armsim.errors import ArmError
 from localdev.armsim.hooks import ArmSim, Behaviour, properties_of
+from localdev.armsim.messages import SimRequest, SimResponse
 from localdev.armsim.network import public_ip_nat_gateway
 from localdev.armsim.paths import ResourcePath, Route, key
 from localdev.armsim.store import Operation, Resource, iso
@@ -563,6 +564,19 @@ class VirtualMachine(Behaviour):
     def applied(self, engine: ArmSim, resource: Resource, previous: dict[str, Any] | None) -> None:
         resource.extra.setdefault("vmId", str(uuid.uuid4()))
 
+    def action(
+        self, engine: ArmSim, resource: Resource, name: str, request: SimRequest
+    ) -> SimResponse | None:
+        if name.lower() != run_command.ACTION:
+            return None
+        return run_command.start(engine, resource, request)
+
+    def action_outcome(
+        self, engine: ArmSim, resource: Resource, op: Operation
+    ) -> dict[str, Any] | None:
+        run_command.finish(engine, resource, op)
+        return None
+
     def decorate(
         self, engine: ArmSim, resource: Resource, view: dict[str, Any], expand: str
     ) -> None:
@@ -652,6 +666,7 @@ class VirtualMachineScaleSet(Behaviour):
 
     def applied(self, engine: ArmSim, resource: Resource, previous: dict[str, Any] | None) -> None:
         resource.extra.setdefault("uniqueId", str(uuid.uuid4()))
+        scale_sets.track_model(engine, resource, previous)
         desired = int(get_path(resource.body, "sku.capacity") or 0)
         live = [
             c for c in engine.store.children(resource.id, VMSS_VM_TYPE) if c.state != "Deleting"
@@ -685,7 +700,6 @@ class VirtualMachineScaleSet(Behaviour):
                 "location": scale_set.body.get("location"),
                 "sku": scale_set.body.get("sku"),
                 "properties": {
-                    "latestModelApplied": True,
                     "hardwareProfile": {"vmSize": get_path(scale_set.body, "sku.name")},
                     "storageProfile": profile.get("storageProfile", {}),
                     "osProfile": {
@@ -700,6 +714,8 @@ class VirtualMachineScaleSet(Behaviour):
             etag=scale_set.etag,
             extra={"vmId": str(uuid.uuid4())},
         )
+        # New instances are built from the latest model.
+        scale_sets.apply_model(scale_set, instance)
         engine.store.put(instance)
         for subnet_id in _profile_subnet_ids(scale_set.body):
             subnet = engine.store.get(subnet_id)
@@ -720,14 +736,14 @@ class VirtualMachineScaleSet(Behaviour):
         return None
 
     def completed(self, engine: ArmSim, resource: Resource, op: Operation | None) -> None:
-        for instance in engine.store.children(resource.id, VMSS_VM_TYPE):
+        for instance in _instances_of_write(engine, resource):
             if instance.state == "Deleting":
                 engine.store.remove(instance.id)
             elif instance.state in {"Creating", "Updating"}:
                 instance.state = "Succeeded"
 
     def failed(self, engine: ArmSim, resource: Resource, op: Operation) -> None:
-        for instance in engine.store.children(resource.id, VMSS_VM_TYPE):
+        for instance in _instances_of_write(engine, resource):
             if instance.state == "Deleting":
                 engine.store.remove(instance.id)
             elif instance.state in {"Creating", "Updating"}:
@@ -739,6 +755,22 @@ class VirtualMachineScaleSet(Behaviour):
         properties = properties_of(view)
         properties["uniqueId"] = resource.extra.get("uniqueId", "")
         properties["timeCreated"] = iso(resource.created)
+
+    def action(
+        self, engine: ArmSim, resource: Resource, name: str, request: SimRequest
+    ) -> SimResponse | None:
+        return scale_sets.scale_set_action(engine, resource, name, request)
+
+    def action_outcome(
+        self, engine: ArmSim, resource: Resource, op: Operation
+    ) -> dict[str, Any] | None:
+        return scale_sets.action_outcome(engine, resource, op)
+
+    def action_completed(self, engine: ArmSim, resource: Resource, op: Operation) -> None:
+        scale_sets.action_ended(engine, resource, op)
+
+    def action_failed(self, engine: ArmSim, resource: Resource, op: Operation) -> None:
+        scale_sets.action_ended(engine, resource, op)
 
     def instance_view(self, engine: ArmSim, resource: Resource) -> dict[str, Any]:
         counts: dict[str, int] = {}
@@ -758,6 +790,17 @@ class VirtualMachineScaleSet(Behaviour):
             "extensions": [{"name": name, "statusesSummary": summary} for name in extensions],
             "statuses": [_status(resource.state)],
         }
+
+
+def _instances_of_write(engine: ArmSim, scale_set: Resource) -> list[Resource]:
+    """The instances a scale set's write changes: not those busy with an action of their own
+    (an instance's reimage ends with its own operation)."""
+    found = []
+    for instance in engine.store.children(scale_set.id, VMSS_VM_TYPE):
+        own = engine.store.operations.get(instance.operation_id or "")
+        if own is None or own.status != "InProgress":
+            found.append(instance)
+    return found
 
 
 def _base36(number: int) -> str:
@@ -842,8 +885,35 @@ class ScaleSetInstance(Behaviour):
         view["instanceId"] = resource.name
         properties = properties_of(view)
         properties["vmId"] = resource.extra.get("vmId", "")
+        scale_set = engine.store.get(resource.id.rsplit("/", 2)[0])
+        properties["latestModelApplied"] = scale_sets.latest_model_applied(scale_set, resource)
+        properties["timeCreated"] = iso(resource.created)
         if "instanceview" in expand.lower():
             properties["instanceView"] = self.instance_view(engine, resource)
+
+    def action(
+        self, engine: ArmSim, resource: Resource, name: str, request: SimRequest
+    ) -> SimResponse | None:
+        if name.lower() == run_command.ACTION:
+            return run_command.start(engine, resource, request)
+        return scale_sets.instance_action(engine, resource, name, request)
+
+    def action_outcome(
+        self, engine: ArmSim, resource: Resource, op: Operation
+    ) -> dict[str, Any] | None:
+        if op.action == run_command.ACTION:
+            run_command.finish(engine, resource, op)
+            return None
+        scale_set = engine.store.get(resource.id.rsplit("/", 2)[0])
+        return scale_sets.action_outcome(engine, scale_set, op) if scale_set else None
+
+    def action_completed(self, engine: ArmSim, resource: Resource, op: Operation) -> None:
+        scale_set = engine.store.get(resource.id.rsplit("/", 2)[0])
+        if scale_set is not None and op.action != run_command.ACTION:
+            scale_sets.action_ended(engine, scale_set, op)
+
+    def action_failed(self, engine: ArmSim, resource: Resource, op: Operation) -> None:
+        self.action_completed(engine, resource, op)
 
     def instance_view(self, engine: ArmSim, resource: Resource) -> dict[str, Any]:
         view: dict[str, Any] = {
@@ -854,7 +924,13 @@ class ScaleSetInstance(Behaviour):
         # outcome deciders).
         runs = resource.extra.get("extensions") or {}
         scale_set = engine.store.get(resource.id.rsplit("/", 2)[0])
-        profile = extensions.profile_scripts(scale_set.body) if scale_set is not None else []
+        profile = []
+        if scale_set is not None:
+            # The extensions of the model this instance runs (not a newer one it lacks).
+            model = scale_sets.instance_model(scale_set, resource)
+            profile = extensions.profile_scripts(
+                {"properties": {"virtualMachineProfile": model["profile"]}}
+            )
         found = [
             script_extension_view(
                 name,
@@ -886,6 +962,39 @@ class SqlServer(Behaviour):
 
 
 class SqlDatabase(Behaviour):
+    """Databases: copies (`createMode: Copy`) and restore points (`sql_backups.py`)."""
+
+    def check(
+        self, engine: ArmSim, path: ResourcePath, body: dict[str, Any], existing: Resource | None
+    ) -> None:
+        sql_backups.check_copy(engine, path, body, existing)
+
+    def prepare(
+        self,
+        engine: ArmSim,
+        path: ResourcePath,
+        body: dict[str, Any],
+        existing: Resource | None,
+    ) -> dict[str, Any] | None:
+        return sql_backups.prepare_copy(engine, body, existing)
+
+    def outcome(self, engine: ArmSim, resource: Resource, op: Operation) -> dict[str, Any] | None:
+        return sql_backups.copy_outcome(engine, resource, op)
+
+    def action(
+        self, engine: ArmSim, resource: Resource, name: str, request: SimRequest
+    ) -> SimResponse | None:
+        if name.lower() != "restorepoints":
+            return None
+        return sql_backups.create_restore_point(engine, resource, request)
+
+    def listed(
+        self, engine: ArmSim, resource: Resource, child_type: str
+    ) -> list[dict[str, Any]] | None:
+        if child_type.lower() != "restorepoints":
+            return None
+        return sql_backups.restore_points(engine, resource)
+
     def applied(self, engine: ArmSim, resource: Resource, previous: dict[str, Any] | None) -> None:
         resource.extra.setdefault("databaseId", str(uuid.uuid4()))
 
@@ -900,6 +1009,21 @@ class SqlDatabase(Behaviour):
         properties["currentServiceObjectiveName"] = sku.get("name", "S0")
         properties["requestedServiceObjectiveName"] = sku.get("name", "S0")
         properties["creationDate"] = iso(resource.created)
+
+
+class SqlRestorePoint(Behaviour):
+    """A database's DISCRETE restore point (`sql_backups.py`)."""
+
+    def decorate(
+        self, engine: ArmSim, resource: Resource, view: dict[str, Any], expand: str
+    ) -> None:
+        sql_backups.restore_point_view(engine, resource, view)
+
+    def action_completed(self, engine: ArmSim, resource: Resource, op: Operation) -> None:
+        sql_backups.restore_point_created(engine, resource, op)
+
+    def action_failed(self, engine: ArmSim, resource: Resource, op: Operation) -> None:
+        sql_backups.restore_point_failed(engine, resource)
 
 
 class SqlVirtualNetworkRule(Behaviour):
@@ -996,6 +1120,7 @@ BEHAVIOURS: Mapping[str, Behaviour] = {
     "microsoft.compute/virtualmachinescalesets/virtualmachines": ScaleSetInstance(),
     "microsoft.sql/servers": SqlServer(),
     "microsoft.sql/servers/databases": SqlDatabase(),
+    "microsoft.sql/servers/databases/restorepoints": SqlRestorePoint(),
     "microsoft.sql/servers/virtualnetworkrules": SqlVirtualNetworkRule(),
     "microsoft.storage/storageaccounts": StorageAccount(),
 }

@@ -163,6 +163,9 @@ class TypeSpec:
     write_only: tuple[str, ...] = ()
     #: A synchronous DELETE answers 200 with the deleted resource (role assignments).
     delete_body: bool = False
+    #: POST actions (lower case) answered with a long-running operation: fault injection may
+    #: make their operation fail (`operation-failed`).
+    lro_actions: frozenset[str] = frozenset()
 
 
 def _network(type_name: str, **overrides: object) -> TypeSpec:
@@ -214,11 +217,14 @@ _SPECS: tuple[TypeSpec, ...] = (
     _network("Microsoft.Network/publicIPAddresses", in_use_code="PublicIPAddressInUse"),
     _network("Microsoft.Network/networkInterfaces", in_use_code="NicInUse"),
     _network("Microsoft.Network/loadBalancers"),
-    _network("Microsoft.Network/applicationGateways"),
+    _network("Microsoft.Network/applicationGateways", lro_actions=frozenset({"backendhealth"})),
     _network("Microsoft.Network/bastionHosts"),
-    _compute("Microsoft.Compute/virtualMachines"),
+    _compute("Microsoft.Compute/virtualMachines", lro_actions=frozenset({"runcommand"})),
     _compute("Microsoft.Compute/virtualMachines/extensions", name_rule=EXTENSION_NAME),
-    _compute("Microsoft.Compute/virtualMachineScaleSets"),
+    _compute(
+        "Microsoft.Compute/virtualMachineScaleSets",
+        lro_actions=frozenset({"manualupgrade", "reimage", "delete"}),
+    ),
     _compute(
         "Microsoft.Compute/virtualMachineScaleSets/extensions",
         tracked=False,
@@ -229,9 +235,17 @@ _SPECS: tuple[TypeSpec, ...] = (
         tracked=False,
         creatable=False,
         name_rule=None,
+        lro_actions=frozenset({"reimage", "runcommand"}),
     ),
     _sql("Microsoft.Sql/servers", name_rule=SQL_SERVER_NAME, global_name=True),
-    _sql("Microsoft.Sql/servers/databases", name_rule=SQL_DATABASE_NAME),
+    _sql(
+        "Microsoft.Sql/servers/databases",
+        name_rule=SQL_DATABASE_NAME,
+        lro_actions=frozenset({"restorepoints"}),
+    ),
+    # Restore points are made by POST on the database's collection (RestorePoints.json);
+    # their DELETE answers 200.
+    TypeSpec("Microsoft.Sql/servers/databases/restorePoints", tracked=False, creatable=False),
     _sql(
         "Microsoft.Sql/servers/virtualNetworkRules",
         tracked=False,

@@ -29,7 +29,12 @@ from localdev.armsim.bodies import merge_patch
 from localdev.armsim.catalog import spec_for
 from localdev.armsim.config import SimConfig
 from localdev.armsim.errors import ArmError
-from localdev.armsim.faults import EXTENSION_REBOOT, FaultInjector, FaultKind
+from localdev.armsim.faults import (
+    EXTENSION_REBOOT,
+    RETRYABLE_OPERATION_ERROR,
+    FaultInjector,
+    FaultKind,
+)
 from localdev.armsim.messages import Interjection, SimRequest, SimResponse
 from localdev.armsim.paths import Route, key, parse_route
 from localdev.armsim.store import RequestRecord, Resource, Store
@@ -59,6 +64,8 @@ class Engine:
         #: The caller's role (None: everything allowed), from `config.permissions_file`.
         self.permissions: Permissions | None = self._configured_permissions()
         self.now = self.clock()
+        #: The fault injection planned for the request being answered (None: none).
+        self.fault: FaultKind | None = None
         self._sequence = 0
         #: Changes made by others just before some of the client's requests (tests).
         self.interjections: list[Interjection] = []
@@ -99,6 +106,28 @@ class Engine:
     def start_removal(self, resource: Resource, request: SimRequest) -> SimResponse:
         """Begin removing a resource as an action's long-running operation (202 + `Location`)."""
         return operations.start_removal(self, resource, request)
+
+    def start_action(
+        self,
+        resource: Resource,
+        action: str,
+        request: SimRequest,
+        seconds: float,
+        *,
+        targets: list[str] | None = None,
+        lock: bool = True,
+    ) -> SimResponse:
+        """Begin a POST action as a long-running operation (see `hooks.ArmSim`)."""
+        planned = dict(RETRYABLE_OPERATION_ERROR) if self.fault == "operation-failed" else None
+        return operations.start_action(
+            self, resource, action, request, seconds, planned, targets=targets, lock=lock
+        )
+
+    def require_idle(self, resource: Resource, request: SimRequest) -> None:
+        """409 `AnotherOperationInProgress` while an operation keeps `resource` busy."""
+        op = operations.busy(self, resource)
+        if op is not None:
+            raise operations.busy_error(request, op)
 
     # ================================================================ the pipeline
 
@@ -178,7 +207,11 @@ class Engine:
                 self.store.counters[f"fault.{fault}"] += 1
                 if fault not in {"operation-failed", EXTENSION_REBOOT}:
                     raise self.faults.error(fault)
-            response = self._dispatch(route, request, fault)
+            self.fault = fault
+            try:
+                response = self._dispatch(route, request, fault)
+            finally:
+                self.fault = None
             if response.headers.get("x-sim-operation-id"):
                 record.operation_id = response.headers.pop("x-sim-operation-id")
         except ArmError as error:
@@ -187,6 +220,11 @@ class Engine:
         return response
 
     def _operation_capable(self, route: Route, method: str) -> bool:
+        if route.kind == "collection" and route.path is not None and method.upper() == "POST":
+            # A POST action the provider answers with a long-running operation.
+            target = route.path.parent
+            action = route.path.types[-1].lower()
+            return target is not None and action in spec_for(target.full_type).lro_actions
         if route.kind != "resource" or route.path is None:
             return False
         spec = spec_for(route.path.full_type)

@@ -33,6 +33,25 @@ class ArmSim(Protocol):
         """Begin removing a resource as an action's long-running operation (202 + `Location`)."""
         ...
 
+    def start_action(
+        self,
+        resource: Resource,
+        action: str,
+        request: SimRequest,
+        seconds: float,
+        *,
+        targets: list[str] | None = None,
+        lock: bool = True,
+    ) -> SimResponse:
+        """Begin a POST action as a long-running operation on `resource` (202 with
+        `Azure-AsyncOperation` and `Location`); with `lock` the resource is `Updating` and
+        busy until it ends. A fault planned for the request makes the operation fail."""
+        ...
+
+    def require_idle(self, resource: Resource, request: SimRequest) -> None:
+        """409 `AnotherOperationInProgress` while an operation keeps `resource` busy."""
+        ...
+
 
 class Behaviour:
     """Hooks with no effect; subclasses override what their type needs."""
@@ -106,6 +125,19 @@ class Behaviour:
     ) -> list[dict[str, Any]] | None:
         """The list of this (extension) type at a scope; None for the generic list."""
         return None
+
+    def action_outcome(
+        self, engine: ArmSim, resource: Resource, op: Operation
+    ) -> dict[str, Any] | None:
+        """When an action's operation ends: the error it ends with, or None for success (it may
+        set `op.result`, what the operation's `Location` answers)."""
+        return None
+
+    def action_completed(self, engine: ArmSim, resource: Resource, op: Operation) -> None:
+        """An action's operation succeeded."""
+
+    def action_failed(self, engine: ArmSim, resource: Resource, op: Operation) -> None:
+        """An action's operation failed (`op.error` says why)."""
 
 
 def properties_of(view: dict[str, Any]) -> dict[str, Any]:

@@ -40,9 +40,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from localdev.armsim import keyvault
+from localdev.armsim import backend_health, keyvault
 from localdev.armsim.errors import ArmError, missing_property
 from localdev.armsim.hooks import ArmSim, Behaviour, properties_of
+from localdev.armsim.messages import SimRequest, SimResponse
 from localdev.armsim.paths import ResourcePath, key
 from localdev.armsim.store import Operation, Resource
 from localdev.armsim.validation import get_path
@@ -228,6 +229,19 @@ class ApplicationGateway(Behaviour):
         minimum = ssl_policy.get("minProtocolVersion")
         if minimum is not None and minimum not in SSL_PROTOCOLS:
             raise _unparsable(str(minimum), "properties.sslPolicy.minProtocolVersion")
+
+    def action(
+        self, engine: ArmSim, resource: Resource, name: str, request: SimRequest
+    ) -> SimResponse | None:
+        if name.lower() != "backendhealth":
+            return None
+        return backend_health.start(engine, resource, request)
+
+    def action_outcome(
+        self, engine: ArmSim, resource: Resource, op: Operation
+    ) -> dict[str, Any] | None:
+        backend_health.report(engine, resource, op)
+        return None
 
     def outcome(self, engine: ArmSim, resource: Resource, op: Operation) -> dict[str, Any] | None:
         if op.kind == "delete":

@@ -47,6 +47,9 @@ def _complete(sim: ArmSim, op: Operation) -> None:
     store = sim.store
     resource = store.get(op.resource_id)
     store.dirty = True
+    if op.action is not None:
+        _complete_action(sim, op, resource)
+        return
     if op.planned_error is None and resource is not None and resource.operation_id == op.id:
         op.planned_error = registry.for_type(resource.type).outcome(sim, resource, op)
     if op.planned_error is not None:
@@ -74,6 +77,27 @@ def _complete(sim: ArmSim, op: Operation) -> None:
     registry.for_type(resource.type).completed(sim, resource, op)
 
 
+def _complete_action(sim: ArmSim, op: Operation, resource: Resource | None) -> None:
+    """End a POST action's operation as its type's action hooks say (or as a fault planned)."""
+    behaviour = registry.for_type(resource.type) if resource is not None else None
+    error = op.planned_error
+    if error is None and behaviour is not None and resource is not None:
+        error = behaviour.action_outcome(sim, resource, op)
+    if resource is not None and resource.operation_id == op.id:
+        resource.operation_id = None
+        resource.state = "Succeeded"
+    if error is not None:
+        op.status, op.error, op.result = "Failed", error, None
+        sim.store.counters["operations.failed"] += 1
+        if behaviour is not None and resource is not None:
+            behaviour.action_failed(sim, resource, op)
+        return
+    op.status = "Succeeded"
+    sim.store.counters["operations.succeeded"] += 1
+    if behaviour is not None and resource is not None:
+        behaviour.action_completed(sim, resource, op)
+
+
 def remove(sim: ArmSim, resource: Resource) -> None:
     """Take a resource and everything under it out of the store, deepest first, telling each
     one's behaviour (which frees what it held: IP addresses, quota, ...)."""
@@ -91,8 +115,15 @@ def start(
     method: str,
     seconds: float,
     planned_error: dict[str, Any] | None = None,
+    *,
+    action: str | None = None,
+    targets: list[str] | None = None,
+    lock: bool = True,
 ) -> Operation:
-    """Begin a long-running operation on a resource; it ends after `seconds` x scale."""
+    """Begin a long-running operation on a resource; it ends after `seconds` x scale.
+
+    An action's operation (`action`) may leave the resource as it is (`lock=False`: a read
+    such as a gateway's backend health neither shows `Updating` nor blocks writes)."""
     store = sim.store
     parsed = parse_resource_id(resource.id)
     namespace = parsed.namespace if parsed else "Microsoft.Resources"
@@ -111,11 +142,14 @@ def start(
         start=sim.now,
         end=sim.now + seconds * sim.config.latency_scale,
         planned_error=planned_error,
+        action=action,
+        targets=list(targets or []),
     )
     store.operations[op.id] = op
     store.pending.add(op.id)
-    resource.operation_id = op.id
-    resource.state = _STATE_FOR_KIND[kind]
+    if lock:
+        resource.operation_id = op.id
+        resource.state = _STATE_FOR_KIND[kind]
     store.counters["operations.started"] += 1
     store.dirty = True
     return op
@@ -127,6 +161,39 @@ def start_removal(sim: ArmSim, resource: Resource, request: SimRequest) -> SimRe
     op = start(sim, resource, "delete", "POST", seconds)
     headers = {
         "x-sim-operation-id": op.id,
+        "Location": result_url(request, op),
+        **retry_after(sim, op),
+    }
+    return SimResponse(202, None, headers)
+
+
+def start_action(
+    sim: ArmSim,
+    resource: Resource,
+    action: str,
+    request: SimRequest,
+    seconds: float,
+    planned_error: dict[str, Any] | None,
+    *,
+    targets: list[str] | None = None,
+    lock: bool = True,
+) -> SimResponse:
+    """Begin a POST action as a long-running operation: 202 with `Azure-AsyncOperation` and
+    `Location` (the provider's poll URLs; `Location` answers the result once it is done)."""
+    op = start(
+        sim,
+        resource,
+        "update",
+        "POST",
+        seconds,
+        planned_error,
+        action=action,
+        targets=targets,
+        lock=lock,
+    )
+    headers = {
+        "x-sim-operation-id": op.id,
+        "Azure-AsyncOperation": status_url(request, op),
         "Location": result_url(request, op),
         **retry_after(sim, op),
     }

@@ -24,6 +24,9 @@ _FILTER_TYPE = re.compile(r"resourceType\s+eq\s+'([^']+)'", re.IGNORECASE)
 _FILTER_TAG = re.compile(
     r"tagName\s+eq\s+'([^']+)'(?:\s+and\s+tagValue\s+eq\s+'([^']*)')?", re.IGNORECASE
 )
+_FILTER_LATEST_MODEL = re.compile(
+    r"properties/latestModelApplied\s+eq\s+(true|false)", re.IGNORECASE
+)
 _GENERIC_KEYS = frozenset({"id", "name", "type", "location", "tags", "sku", "kind"})
 
 
@@ -150,7 +153,14 @@ def _get_collection(sim: ArmSim, path: ResourcePath, request: SimRequest) -> Sim
     if computed is not None:
         return page(sim, request, computed)
     children = sim.store.children(parent.id, canonical_type(path.full_type))
-    return page(sim, request, [view(sim, child, expand) for child in children])
+    views = [view(sim, child, expand) for child in children]
+    latest = _FILTER_LATEST_MODEL.search(request.param("$filter") or "")
+    if latest is not None:
+        # VirtualMachineScaleSetVMs_List's `$filter`: 'properties/latestModelApplied eq
+        # true|false' (Compute's virtualMachineScaleSet.json, 2024-11-01).
+        applied = latest.group(1).lower() == "true"
+        views = [v for v in views if v["properties"].get("latestModelApplied") is applied]
+    return page(sim, request, views)
 
 
 def _get_operation(sim: ArmSim, route: Route, request: SimRequest) -> SimResponse:
@@ -180,6 +190,9 @@ def _get_operation(sim: ArmSim, route: Route, request: SimRequest) -> SimRespons
         return SimResponse(202, None, headers)
     if op.status != "Succeeded":
         return SimResponse(400, {"error": op.error})
+    if op.action is not None:
+        # An action's result (a gateway's backend health, a restore point), or no body.
+        return SimResponse(200, op.result)
     resource = sim.store.get(op.resource_id)
     if op.kind == "delete" or resource is None:
         return SimResponse(200 if op.kind != "delete" else 204)

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from localdev.armsim import backend_health
 from localdev.armsim.authorization import Permissions
 from localdev.armsim.config import SimConfig
 from localdev.armsim.engine import Engine
@@ -29,6 +30,11 @@ logger = logging.getLogger(__name__)
 _SAVE_INTERVAL_SECONDS = 0.5
 #: The API version of `call` when none is given (any `yyyy-MM-dd` works).
 OPERATOR_API_VERSION = "2024-05-01"
+
+
+#: .NET's WebException text for an HTTP 503, as Windows PowerShell's Invoke-RestMethod shows it
+#: (the health gate's default failure).
+UNAVAILABLE = "The remote server returned an error: (503) Server Unavailable."
 
 
 def is_loopback_host(host: str) -> bool:
@@ -272,6 +278,25 @@ class SimulatorServer:
             self.set_permissions(None)
             return self._permissions_json()
 
+        async def get_backend_health(request: web.Request, payload: dict[str, Any]) -> Any:
+            with self.engine.store.lock:
+                return {"servers": dict(self.engine.store.backend_health)}
+
+        async def get_health_gate(request: web.Request, payload: dict[str, Any]) -> Any:
+            with self.engine.store.lock:
+                return {"failing": dict(self.engine.store.health_gate_failures)}
+
+        async def set_health_gate(request: web.Request, payload: dict[str, Any]) -> Any:
+            failing = payload.get("failing", True)
+            reason = str(payload.get("reason") or UNAVAILABLE) if failing else None
+            self.fail_health_gate(str(payload["address"]), reason)
+            return await get_health_gate(request, payload)
+
+        async def set_backend_health(request: web.Request, payload: dict[str, Any]) -> Any:
+            health = payload.get("health")
+            self.set_backend_health(str(payload["address"]), str(health) if health else None)
+            return await get_backend_health(request, payload)
+
         return {
             ("GET", "health"): health,
             ("GET", "resources"): resources,
@@ -290,6 +315,10 @@ class SimulatorServer:
             ("GET", "permissions"): get_permissions,
             ("PUT", "permissions"): set_permissions,
             ("DELETE", "permissions"): clear_permissions,
+            ("GET", "backendhealth"): get_backend_health,
+            ("PUT", "backendhealth"): set_backend_health,
+            ("GET", "healthgate"): get_health_gate,
+            ("PUT", "healthgate"): set_health_gate,
         }
 
     # ---------------------------------------------------------------- in-process API
@@ -385,6 +414,26 @@ class SimulatorServer:
         """
         with self.engine.store.lock:
             self.engine.permissions = permissions
+
+    def set_backend_health(self, address: str, health: str | None) -> None:
+        """What the gateways' backend health says of the server at `address` (`Up`, `Down`,
+        `Unknown`, `Partial`, `Draining`), over what the simulator derives; None clears it."""
+        if health is not None and health not in backend_health.HEALTH_VALUES:
+            raise ValueError(f"health must be one of {', '.join(backend_health.HEALTH_VALUES)}")
+        with self.engine.store.lock:
+            if health is None:
+                self.engine.store.backend_health.pop(address.lower(), None)
+            else:
+                self.engine.store.backend_health[address.lower()] = health
+
+    def fail_health_gate(self, address: str, reason: str | None = UNAVAILABLE) -> None:
+        """Make the setup script's health gate fail on the server at `address` after its next
+        upgrade (the probe's error as `reason`); None lets it pass again."""
+        with self.engine.store.lock:
+            if reason is None:
+                self.engine.store.health_gate_failures.pop(address.lower(), None)
+            else:
+                self.engine.store.health_gate_failures[address.lower()] = reason
 
     def write_only_digest(self, resource_id: str, dotted: str) -> str | None:
         """SHA-256 (hex) of the last write-only value written at `dotted` (tests compare it)."""

@@ -112,6 +112,21 @@ PARAMETERS: Final = (
 # the script's own strings, so they cannot drift) ------------------------------------------------
 
 FAILED: Final = "OutSystems setup failed: {message} (line {line})"
+SUCCEEDED: Final = "OutSystems setup succeeded: {outcome}"
+#: The version step's and the health gate's throws, and the outcomes (`$script:Outcome`).
+DOWNGRADE_REFUSED: Final = (
+    "downgrade refused: {product} {installed} is installed, {target} was requested"
+)
+NOTHING_TO_UPGRADE: Final = "nothing to upgrade: {product} is not installed"
+HEALTH_GATE_FAILED: Final = (
+    "health check: {path} failed for {minutes} minutes after the upgrade ({reason})"
+)
+INSTALLED: Final = "installed {product} {version} (role {role})"
+ALREADY_AT: Final = "already at {product} {version} (role {role})"
+UPGRADED: Final = "upgraded {product} {old} to {new} (role {role})"
+#: The script's health gate after an upgrade (`$HealthPath`, `$HealthWaitMinutes`).
+HEALTH_PATH: Final = "/servicecenter/_ping.aspx"
+HEALTH_WAIT_MINUTES: Final = 10
 PREFLIGHT: Final = "Preflight: {findings}"
 PREFLIGHT_SEPARATOR: Final = "; "
 NO_TOKEN: Final = (
@@ -139,6 +154,10 @@ STORAGE_RESOURCE: Final = "https://storage.azure.com/"
 #: The statements whose line the script reports, found in the delivered script.
 _PREFLIGHT_THROW: Final = re.compile(r'^\s*if \(\$missing\.Count -gt 0\) \{ throw "Preflight:')
 _CONTROLLER_THROW: Final = re.compile(r'^\s*throw "the controller \$ControllerAddress ')
+#: The upgrade path's throws (docs/upgrades.md; a script without them knows no versions).
+_DOWNGRADE_THROW: Final = re.compile(r'throw "downgrade refused: ')
+_NOTHING_THROW: Final = re.compile(r'throw "nothing to upgrade: ')
+_HEALTH_THROW: Final = re.compile(r'throw "health check: ')
 #: A script that also writes its last line to standard error.
 _LAST_LINE_TO_STDERR: Final = re.compile(
     r"\[Console\]::Error\.WriteLine\(\s*\$lastLine\s*\)", re.IGNORECASE
@@ -239,6 +258,10 @@ class Script:
     preflight_line: int
     controller_line: int
     last_line_to_stderr: bool
+    #: The upgrade path's throws (0: the script predates it and reports no version).
+    downgrade_line: int = 0
+    nothing_line: int = 0
+    health_line: int = 0
 
     @classmethod
     def parse(cls, text: str) -> Script:
@@ -252,6 +275,9 @@ class Script:
             preflight_line=line_of(_PREFLIGHT_THROW),
             controller_line=line_of(_CONTROLLER_THROW),
             last_line_to_stderr=_LAST_LINE_TO_STDERR.search(text) is not None,
+            downgrade_line=line_of(_DOWNGRADE_THROW),
+            nothing_line=line_of(_NOTHING_THROW),
+            health_line=line_of(_HEALTH_THROW),
         )
 
 
@@ -318,8 +344,13 @@ def _scale_set_servers(engine: ArmSim, scale_set: Resource) -> list[Server]:
     instances = [
         c for c in engine.store.children(scale_set.id, VMSS_VM_TYPE) if c.state != "Deleting"
     ]
-    # New instances run the profile's extensions; with none new, the extension runs on all.
-    starting = [i for i in instances if i.state == "Creating"] or instances
+    targets = scale_set.extra.get("targetInstances")
+    if isinstance(targets, list):
+        # An upgrade or reimage of some instances (`scale_sets.run_scripts`): those only.
+        starting = [i for i in instances if i.name in targets]
+    else:
+        # New instances run the profile's extensions; with none new, it runs on all.
+        starting = [i for i in instances if i.state == "Creating"] or instances
     return [
         Server(
             scale_set,
@@ -608,12 +639,61 @@ def _run_on(
                 address=arguments["ControllerAddress"], minutes=CONTROLLER_WAIT_MINUTES
             )
             line = script.controller_line
+    outcome = None
+    if message is None and script.downgrade_line:
+        outcome, message, line = _versions(engine, server, arguments, script)
     state["setupSucceeded"] = message is None
     engine.store.dirty = True
     if message is None:
-        return ScriptResult(0)
+        if outcome is None:
+            return ScriptResult(0)
+        done = SUCCEEDED.format(outcome=outcome)
+        return ScriptResult(0, done if script.last_line_to_stderr else "", done)
     last = FAILED.format(message=message, line=line)
     return ScriptResult(1, last if script.last_line_to_stderr else "", last)
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def _versions(
+    engine: ArmSim,
+    server: Server,
+    arguments: Mapping[str, str],
+    script: Script,
+) -> tuple[str | None, str | None, int]:
+    """The script's version step (`Confirm-TargetVersion`) and, after an upgrade, its health
+    gate (`Complete-Upgrade`): (outcome, failure message, failure line). The simulator has no
+    repository of builds: a server is at the version it was asked for, as written (kept in the
+    machine's `extra["outsystemsVersion"]`)."""
+    extra = server.machine.extra
+    role = arguments["Role"]
+    product = "LifeTime" if role == "lifetime" else "Platform Server"
+    target = arguments["LifetimeVersion" if role == "lifetime" else "PlatformVersion"]
+    installed = extra.get("outsystemsVersion")
+    if installed is None:
+        if arguments.get("Mode", "Setup").lower() == "upgrade":
+            return None, NOTHING_TO_UPGRADE.format(product=product), script.nothing_line
+        extra["outsystemsVersion"] = target
+        return INSTALLED.format(product=product, version=target, role=role), None, 0
+    wanted = _version(target)
+    have = _version(str(installed))[: len(wanted)]
+    if have > wanted:
+        refused = DOWNGRADE_REFUSED.format(product=product, installed=installed, target=target)
+        return None, refused, script.downgrade_line
+    if have == wanted:
+        return ALREADY_AT.format(product=product, version=installed, role=role), None, 0
+    # The new version is installed; then the health gate asks the probe path on the server.
+    extra["outsystemsVersion"] = target
+    reason = engine.store.health_gate_failures.get(str(server.address or "").lower())
+    if reason is not None:
+        failed = HEALTH_GATE_FAILED.format(
+            path=HEALTH_PATH, minutes=HEALTH_WAIT_MINUTES, reason=reason
+        )
+        return None, failed, script.health_line
+    upgraded = UPGRADED.format(product=product, old=installed, new=target, role=role)
+    return upgraded, None, 0
 
 
 def decide(engine: ArmSim, host: Resource, extension: Mapping[str, Any]) -> ScriptResult | None:

@@ -68,6 +68,13 @@ class Operation:
     error: dict[str, Any] | None = None
     #: Set by fault injection: the operation will end Failed with this error.
     planned_error: dict[str, Any] | None = None
+    #: The POST action this operation runs (`manualupgrade`, `backendhealth`, ...), None for
+    #: the operation of a write.
+    action: str | None = None
+    #: What the action applies to (scale-set instance ids).
+    targets: list[str] = field(default_factory=list)
+    #: The action's result, what its `Location` answers once it succeeded (None: no body).
+    result: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The admin API's view (times as epoch seconds)."""
@@ -76,6 +83,8 @@ class Operation:
             "resourceId": self.resource_id,
             "kind": self.kind,
             "method": self.method,
+            "action": self.action,
+            "targets": list(self.targets),
             "status": self.status,
             "start": self.start,
             "end": self.end,
@@ -121,6 +130,12 @@ class Store:
         #: vaults past their retention); derived from the resources, so not persisted apart.
         self.expiring: dict[str, float] = {}
         self.next_public_ip = 1
+        #: Backend health a test set (lower-case server address -> `Up`/`Down`/...), over
+        #: what the simulator derives from the servers' state; not persisted.
+        self.backend_health: dict[str, str] = {}
+        #: Servers (lower-case address) whose setup-script health gate fails after an upgrade,
+        #: with the probe's error; set by tests, not persisted.
+        self.health_gate_failures: dict[str, str] = {}
         self.dirty = False
 
     # ---------------------------------------------------------------- resources
@@ -279,5 +294,7 @@ class Store:
             self.operation_counts.clear()
             self.pending.clear()
             self.expiring.clear()
+            self.backend_health.clear()
+            self.health_gate_failures.clear()
             self.next_public_ip = 1
             self.dirty = True

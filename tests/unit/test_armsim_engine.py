@@ -233,3 +233,16 @@ def test_readme_latency_table_mirrors_latency_py():
     assert rows == table
     # Every duration says where it comes from: a Microsoft page, or that none publishes it.
     assert all(sources.values()), sources
+
+
+def test_action_durations_add_the_rebuilt_instances_extensions():
+    from localdev.armsim.latency import action_seconds
+
+    profile = {
+        "extensionProfile": {"extensions": [{"properties": {"type": "CustomScriptExtension"}}]}
+    }
+    scale_set = "Microsoft.Compute/virtualMachineScaleSets"
+    assert action_seconds(scale_set, "manualUpgrade", profile) == 120 + 1200
+    assert action_seconds(scale_set, "reimage", profile) == 180 + 1200
+    assert action_seconds(scale_set, "delete", profile) == 60
+    assert action_seconds("Microsoft.Network/applicationGateways", "backendhealth") == 10

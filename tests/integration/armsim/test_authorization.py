@@ -146,6 +146,49 @@ def test_post_actions_outside_the_role_are_refused(
     assert answer.message == _denied(sim, action, f"{GROUP_ID}{path}")
 
 
+# The provider operations of the upgrade actions (MicrosoftDocs/azure-docs, articles/role-based-
+# access-control/resource-provider-operations.md: Microsoft.Compute/virtualMachineScaleSets/
+# manualUpgrade/action "Manually updates instances to latest model of the virtual machine scale
+# set", .../reimage/action, .../delete/action, .../virtualMachines/reimage/action; Microsoft.
+# Network/applicationGateways/backendhealth/action; Microsoft.Sql/servers/databases/
+# restorePoints/action).
+_UPGRADE_ACTIONS = {
+    "/providers/Microsoft.Compute/virtualMachineScaleSets/fe/manualupgrade": (
+        "Microsoft.Compute/virtualMachineScaleSets/manualUpgrade/action"
+    ),
+    "/providers/Microsoft.Compute/virtualMachineScaleSets/fe/reimage": (
+        "Microsoft.Compute/virtualMachineScaleSets/reimage/action"
+    ),
+    "/providers/Microsoft.Compute/virtualMachineScaleSets/fe/delete": (
+        "Microsoft.Compute/virtualMachineScaleSets/delete/action"
+    ),
+    "/providers/Microsoft.Compute/virtualMachineScaleSets/fe/virtualMachines/0/reimage": (
+        "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/reimage/action"
+    ),
+    "/providers/Microsoft.Network/applicationGateways/gw/backendhealth": (
+        "Microsoft.Network/applicationGateways/backendhealth/action"
+    ),
+    "/providers/Microsoft.Sql/servers/sql/databases/db/restorePoints": (
+        "Microsoft.Sql/servers/databases/restorePoints/action"
+    ),
+}
+
+
+def test_upgrade_actions_need_their_provider_operations(sim: SimulatorServer, raw: Raw):
+    raw.send("PUT", GROUP_ID, {"location": bodies.LOCATION})
+    role = _role().without(*_UPGRADE_ACTIONS.values())
+    sim.set_permissions(role)
+    for path, action in _UPGRADE_ACTIONS.items():
+        answer = raw.send("POST", f"{GROUP_ID}{path}", {"instanceIds": ["0"]}, api=COMPUTE_API)
+        assert (answer.status, answer.code) == (403, "AuthorizationFailed"), path
+        assert answer.message == _denied(sim, action, f"{GROUP_ID}{path}")
+    sim.set_permissions(role.with_actions(*_UPGRADE_ACTIONS.values()))
+    for path in _UPGRADE_ACTIONS:
+        # Authorized: the request reaches the provider (nothing of that name exists here).
+        answer = raw.send("POST", f"{GROUP_ID}{path}", {"instanceIds": ["0"]}, api=COMPUTE_API)
+        assert answer.status == 404, path
+
+
 def test_a_read_the_role_lacks_is_refused_too(sim: SimulatorServer, raw: Raw):
     sim.set_permissions(_role().without("Microsoft.Resources/subscriptions/resourceGroups/read"))
     answer = raw.send("GET", GROUP_ID)

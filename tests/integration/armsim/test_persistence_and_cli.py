@@ -105,3 +105,51 @@ def test_cli_refuses_a_non_loopback_host():
     assert process.returncode == 2
     assert "listening" not in out
     assert "non-loopback" in err
+
+
+def test_an_instance_upgrade_in_flight_survives_a_restart(tmp_path: Path):
+    """A caller that kept only the operation's URL polls it after the simulator restarted
+    (state file) and sees the upgrade end: the action, its targets and the model it applies
+    are persisted with the operation (Compute's manualupgrade, virtualMachineScaleSet.json
+    2024-11-01: a long-running POST)."""
+    from urllib.parse import urlsplit
+
+    from tests.support.armsim_clients import Raw
+
+    state = tmp_path / "armsim-state.json"
+    subnet = bodies.rid(SUBSCRIPTION, G, "Microsoft.Network/virtualNetworks/vnet/subnets/fe")
+    vmss = bodies.rid(SUBSCRIPTION, G, "Microsoft.Compute/virtualMachineScaleSets/fe")
+    with running_simulator(state_file=state, latency_scale=0) as sim:
+        connection = ArmConnection(sim.url, polling_interval=0)
+        clients = Clients(connection)
+        clients.resource.resource_groups.create_or_update(G, {"location": bodies.LOCATION})
+        clients.network.virtual_networks.begin_create_or_update(
+            G, "vnet", bodies.vnet({"fe": "10.0.2.0/24"})
+        ).result()
+        body = bodies.scale_set(subnet, 2)
+        clients.compute.virtual_machine_scale_sets.begin_create_or_update(G, "fe", body).result()
+        body["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"][
+            "version"
+        ] = "2.0.0"
+        clients.compute.virtual_machine_scale_sets.begin_create_or_update(G, "fe", body).result()
+        sim.configure({"latencyScale": 1.0})
+        started = Raw(connection).send(
+            "POST", f"{vmss}/manualupgrade", {"instanceIds": ["1"]}, api="2026-04-01"
+        )
+        assert started.status == 202
+        status = urlsplit(started.headers["Azure-AsyncOperation"])
+        connection.close()
+    # The instances' models are kept without the profile's secrets.
+    assert bodies.PASSWORD not in state.read_text()
+
+    with running_simulator(state_file=state, latency_scale=1) as sim:
+        connection = ArmConnection(sim.url, polling_interval=0)
+        raw = Raw(connection)
+        path = f"{status.path}?{status.query}"
+        assert raw.send("GET", path).body["status"] == "InProgress"
+        sim.fast_forward(3600)
+        assert raw.send("GET", path).body["status"] == "Succeeded"
+        vms = Clients(connection).compute.virtual_machine_scale_set_vms
+        latest = {vm.instance_id: vm.latest_model_applied for vm in vms.list(G, "fe")}
+        assert latest == {"0": False, "1": True}
+        connection.close()

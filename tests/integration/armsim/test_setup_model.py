@@ -138,6 +138,9 @@ def line_of(fragment: str) -> int:
         (setup_model.SQL_LOGIN_FAILED, "SQL login $DatabaseAdminUser"),
         (setup_model.GALLERY_UNREACHABLE, "the PowerShell Gallery (www.powershellgallery"),
         (setup_model.CONTROLLER_SILENT, "did not answer on TCP 12000 and 5672"),
+        (setup_model.SUCCEEDED, "OutSystems setup succeeded: $Outcome"),
+        (setup_model.DOWNGRADE_REFUSED, "downgrade refused: $Product"),
+        (setup_model.HEALTH_GATE_FAILED, "health check: $HealthPath"),
     ],
 )
 def test_the_models_messages_are_the_scripts(template: str, fragment: str) -> None:
@@ -427,7 +430,94 @@ def test_a_server_with_everything_it_needs_is_set_up(world: World, raw: Raw) -> 
     done = world.setup()
     assert done.status == 200, done.body
     assert done.body["properties"]["provisioningState"] == "Succeeded"
-    assert stdout_of(raw, EXTENSION) == ""
+    assert stdout_of(raw, EXTENSION) == (
+        "OutSystems setup succeeded: installed Platform Server 11.32.0 (role standalone)"
+    )
+
+
+# --- versions: the upgrade path (the script's Confirm-TargetVersion and Complete-Upgrade) -------
+
+
+def test_the_outcome_lines_are_the_scripts() -> None:
+    # `$script:Outcome = "$(if (...) { "upgraded $Product $from to" } elseif (...) { "installed
+    # $Product" } else { "already at $Product" }) $now (role $Role)"`, and the health gate's path
+    # and wait.
+    outcome = script_string('"upgraded $Product $from to"')
+    assert "upgraded $Product $from to" in outcome
+    assert '"installed $Product"' in outcome
+    assert '"already at $Product"' in outcome
+    assert outcome.endswith(" $now (role $Role)")
+    assert setup_model.UPGRADED == "upgraded {product} {old} to {new} (role {role})"
+    assert setup_model.INSTALLED == "installed {product} {version} (role {role})"
+    assert setup_model.ALREADY_AT == "already at {product} {version} (role {role})"
+    # (A literal the line's earlier 'Upgrade' hides from `script_string`.)
+    assert 'throw "nothing to upgrade: $Product is not installed"' in SCRIPT
+    assert setup_model.NOTHING_TO_UPGRADE == "nothing to upgrade: {product} is not installed"
+    assert f"$HealthPath = '{setup_model.HEALTH_PATH}'" in SCRIPT
+    assert f"$HealthWaitMinutes = {setup_model.HEALTH_WAIT_MINUTES}" in SCRIPT
+
+
+def test_a_server_is_upgraded_in_place_never_downgraded(world: World, raw: Raw) -> None:
+    world.vm()
+    ok(world.setup())
+    ok(world.setup())
+    assert stdout_of(raw, EXTENSION) == (
+        "OutSystems setup succeeded: already at Platform Server 11.32.0 (role standalone)"
+    )
+    ok(world.setup(PlatformVersion="11.33.0"))
+    assert stdout_of(raw, EXTENSION) == (
+        "OutSystems setup succeeded: upgraded Platform Server 11.32.0 to 11.33.0 (role standalone)"
+    )
+    refused = world.setup(PlatformVersion="11.32.0")
+    assert refused.status == 400
+    line = line_of('throw "downgrade refused: ')
+    last = (
+        "OutSystems setup failed: downgrade refused: Platform Server 11.33.0 is installed, "
+        f"11.32.0 was requested (line {line})"
+    )
+    assert stdout_of(raw, EXTENSION) == last
+    assert refused.message == failure("setup", 1, last)
+
+
+def test_lifetime_is_versioned_by_its_own_parameter(world: World, raw: Raw) -> None:
+    world.vm()
+    ok(world.setup(Role="lifetime"))
+    ok(world.setup(Role="lifetime", LifetimeVersion="11.25.0"))
+    assert stdout_of(raw, EXTENSION) == (
+        "OutSystems setup succeeded: upgraded LifeTime 11.24.0 to 11.25.0 (role lifetime)"
+    )
+
+
+def test_mode_upgrade_refuses_an_empty_server(world: World, raw: Raw) -> None:
+    world.vm()
+    refused = world.setup(Mode="Upgrade")
+    assert refused.status == 400
+    line = line_of('throw "nothing to upgrade: ')
+    assert stdout_of(raw, EXTENSION) == (
+        "OutSystems setup failed: nothing to upgrade: Platform Server is not installed "
+        f"(line {line})"
+    )
+
+
+def test_a_failing_health_gate_fails_the_upgrade_of_that_server(
+    world: World, raw: Raw, sim: SimulatorServer
+) -> None:
+    world.vm()
+    ok(world.setup())
+    sim.fail_health_gate(CONTROLLER_IP)
+    failed = world.setup(PlatformVersion="11.33.0")
+    assert failed.status == 400
+    line = line_of('throw "health check: ')
+    assert stdout_of(raw, EXTENSION) == (
+        "OutSystems setup failed: health check: /servicecenter/_ping.aspx failed for 10 minutes "
+        "after the upgrade (The remote server returned an error: (503) Server Unavailable.) "
+        f"(line {line})"
+    )
+    sim.fail_health_gate(CONTROLLER_IP, None)
+    ok(world.setup(PlatformVersion="11.33.0"))  # installed already; the gate passes now
+    assert stdout_of(raw, EXTENSION) == (
+        "OutSystems setup succeeded: already at Platform Server 11.33.0 (role standalone)"
+    )
 
 
 def test_a_failure_is_the_scripts_last_line_on_both_outputs(world: World, raw: Raw) -> None:
@@ -690,3 +780,54 @@ def test_a_command_that_is_not_the_setup_script_just_succeeds(world: World, raw:
     done = raw.put(EXTENSION, bodies.extension(), api=COMPUTE_API)
     assert done.status == 200
     assert done.body["properties"]["provisioningState"] == "Succeeded"
+
+
+def _instance_stdout(raw: Raw, scale_set: str, instance: str) -> tuple[str, str]:
+    view = ok(
+        raw.send(
+            "GET",
+            f"{scale_set}/virtualMachines/{instance}?$expand=instanceView&api-version={COMPUTE_API}",
+        )
+    )
+    (extension,) = view.body["properties"]["instanceView"]["extensions"]
+    (stdout,) = [s for s in extension["substatuses"] if "StdOut" in s["code"]]
+    return view.body["properties"]["provisioningState"], str(stdout["message"])
+
+
+def test_a_manual_upgrade_runs_the_new_version_on_the_instances_named(
+    world: World, raw: Raw, sim: SimulatorServer
+) -> None:
+    """The scale set's model gets the new version; `manualupgrade` runs it on the instances
+    named, each one's outcome in its instance view; a health gate failing on one instance fails
+    the operation with its line and leaves that instance Failed (Compute's manualupgrade,
+    virtualMachineScaleSet.json 2024-11-01; the script's lines, docs/upgrades.md)."""
+    world.vm()
+    assert world.setup().status == 200
+    scale_set = f"{COMPUTE}/virtualMachineScaleSets/fe"
+    ok(raw.put(scale_set, scale_set_body(), api=COMPUTE_API))
+    installed = "OutSystems setup succeeded: installed Platform Server 11.32.0 (role frontend)"
+    assert _instance_stdout(raw, scale_set, "1") == ("Succeeded", installed)
+    ok(raw.put(scale_set, scale_set_body(PlatformVersion="11.33.0"), api=COMPUTE_API))
+    nics = ok(raw.send("GET", f"{scale_set}/virtualMachines/1/networkInterfaces", api=NETWORK_API))
+    address = nics.body["value"][0]["properties"]["ipConfigurations"][0]["properties"][
+        "privateIPAddress"
+    ]
+    sim.fail_health_gate(address)
+    started = raw.send(
+        "POST", f"{scale_set}/manualupgrade", {"instanceIds": ["0", "1"]}, api=COMPUTE_API
+    )
+    assert started.status == 202
+    done = raw.wait(started)
+    line = line_of('throw "health check: ')
+    gate = (
+        "OutSystems setup failed: health check: /servicecenter/_ping.aspx failed for 10 minutes "
+        "after the upgrade (The remote server returned an error: (503) Server Unavailable.) "
+        f"(line {line})"
+    )
+    assert done.body["status"] == "Failed"
+    assert done.body["error"]["message"] == failure("setup", 1, gate)
+    assert _instance_stdout(raw, scale_set, "0") == (
+        "Succeeded",
+        "OutSystems setup succeeded: upgraded Platform Server 11.32.0 to 11.33.0 (role frontend)",
+    )
+    assert _instance_stdout(raw, scale_set, "1") == ("Failed", gate)

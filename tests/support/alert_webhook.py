@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from typing import Any
 
@@ -40,6 +41,8 @@ class Arm:
         self.answers: dict[str, ScaleSetInfo | Exception] = {}
         self.reads: list[str] = []
         self.delay = delay
+        #: When set, every read waits at it: a proof that reads run side by side.
+        self.barrier: threading.Barrier | None = None
 
     def managed(self, *ids: str) -> None:
         for resource_id in ids:
@@ -48,6 +51,8 @@ class Arm:
     def __call__(self, resource_id: str) -> ScaleSetInfo:
         self.reads.append(resource_id)
         time.sleep(self.delay)
+        if self.barrier is not None:
+            self.barrier.wait()
         answer = self.answers.get(resource_id.lower())
         if isinstance(answer, Exception):
             raise answer

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
-import time
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,8 +36,6 @@ from tests.unit.durable_fakes import FakeDurableClient
 __all__ = ["arm"]  # the fixture
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-#: Azure Monitor's webhook timeout.
-AZURE_MONITOR_TIMEOUT = 10.0
 
 
 def alert(name: str = "high", *, age: timedelta = timedelta(minutes=1), **essentials: Any) -> Any:
@@ -154,31 +152,30 @@ def test_a_target_listed_1500_times_is_read_and_stored_once(arm: Arm) -> None:
     assert len(client.signalled("add")) == 1
 
 
-def test_ten_targets_behind_a_slow_arm_answer_well_inside_azure_monitors_timeout(
-    arm: Arm,
-) -> None:
-    """Issue 14.6: targets were handled one after the other; 10 took over 6 s."""
+def test_ten_targets_are_read_side_by_side_within_the_lookup_deadline(arm: Arm) -> None:
+    """Issue 14.6: targets were handled one after the other; 10 took over 6 s, near Azure
+    Monitor's webhook timeout. Each read of the fake ARM waits until all ten are in flight
+    (a barrier, not a clock): read one after the other, the first read would wait for the rest
+    until the barrier broke, no target would be checked, and the answer would be a 503."""
     targets = [vmss(f"farm{i}-vmss") for i in range(10)]
     arm.managed(*targets)
-    arm.delay = adapters.LOOKUP_DEADLINE_SECONDS * 0.8
+    arm.barrier = threading.Barrier(len(targets), timeout=adapters.LOOKUP_DEADLINE_SECONDS)
     client = FakeDurableClient(delay=0.05)
-    started = time.monotonic()
     response = post(alert(alertTargetIDs=targets), client)
-    elapsed = time.monotonic() - started
     assert response.status_code == 202, answer(response)
     assert len(answer(response)["accepted"]) == 10
-    assert elapsed < AZURE_MONITOR_TIMEOUT / 5, f"{elapsed:.2f}s"
+    assert not arm.barrier.broken
 
 
 def test_a_task_hub_too_slow_for_the_deadline_is_a_retryable_answer(
     arm: Arm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The webhook answers at its own deadline: waiting for this task hub would have stored
+    the request and answered 202."""
     arm.managed(VMSS)
     monkeypatch.setattr(intake, "SUBMIT_DEADLINE_SECONDS", 0.2)
     client = FakeDurableClient(delay=1.0)
-    started = time.monotonic()
     response = post(alert(), client)
-    assert time.monotonic() - started < 1.0
     assert response.status_code == 503
     assert "Retry-After" in response.headers
 

@@ -282,9 +282,7 @@ def test_a_throttled_arm_read_is_answered_with_a_retry_not_accepted_unchecked(
     assert store is not None
     entity = f"@{ENTITY_NAME}@{scale_set_key(SCALE_SET_ID)}"
     body = alert("high")
-    started = time.monotonic()
     response = post_alert(stack, body)
-    assert time.monotonic() - started < 1.0
     assert response.status_code == 503, response.text
     assert int(response.headers["Retry-After"]) > 0
     assert response.json()["error"]["code"] == "TargetUnchecked"

@@ -61,7 +61,6 @@ __all__ = [
     "TeardownRequest",
     "Tuning",
     "WithdrawAlert",
-    "subscription_of",
 ]
 
 JsonObject = dict[str, Any]
@@ -829,14 +828,6 @@ class CloudEvent:
 
 
 # --- Scaling ---------------------------------------------------------------------------------
-
-
-def subscription_of(resource_id: str) -> str:
-    """The subscription id in an ARM id."""
-    parts = resource_id.strip("/").split("/")
-    if len(parts) < 2 or parts[0].lower() != "subscriptions":
-        raise ValueError(f"{resource_id!r} is not an ARM resource id")
-    return parts[1]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from outsystems.names import ENVIRONMENTS
+from outsystems.times import utc_z
 
 RUNNING_STATES = frozenset({"Pending", "Running", "ContinuedAsNew", "Suspended"})
 _FINAL_ENVIRONMENT_STATES = frozenset({"Succeeded", "Failed", "Canceled", "Deleted"})
@@ -35,7 +36,7 @@ def operation_status(runtime_status: str) -> str:
 def _iso(value: datetime | str | None) -> str | None:
     if value is None or isinstance(value, str):
         return value
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_z(value, seconds=True)
 
 
 def _object(value: Any) -> dict[str, Any] | None:

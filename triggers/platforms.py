@@ -533,20 +533,18 @@ async def delete_platform(
 
 def _platform_groups(subscriptions: tuple[str, ...]) -> list[dict[str, str]]:
     from arm.live import parallel, resource_groups
-    from outsystems.names import MANAGED_BY_TAG, MANAGED_BY_VALUE, SOLUTION_TAG
+    from outsystems.tags import managed_solution
 
     found = []
     for subscription, groups in zip(
         subscriptions, parallel(resource_groups, subscriptions), strict=True
     ):
         for group in groups:
-            tags = {k.lower(): v for k, v in (group.get("tags") or {}).items()}
-            if tags.get(MANAGED_BY_TAG.lower()) == MANAGED_BY_VALUE and tags.get(
-                SOLUTION_TAG.lower()
-            ):
+            solution = managed_solution(group.get("tags"))
+            if solution:
                 found.append(
                     {
-                        "solutionId": tags[SOLUTION_TAG.lower()],
+                        "solutionId": solution,
                         "subscriptionId": subscription,
                         "resourceGroup": group["name"],
                     }

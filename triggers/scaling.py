@@ -29,6 +29,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from appsettings import AppSettings
+from outsystems.times import utc_z
 from triggers.http import error_response, json_response, route_param, too_large
 from triggers.platforms import json_value, standing_platform, unknown_platform
 
@@ -62,7 +63,7 @@ class _RefusedError(Exception):
 async def _farm(client: df.DurableOrchestrationClient, solution_id: str) -> Farm:
     """The farm of a platform, from the spec of its last operation (`_RefusedError` if none)."""
     from outsystems.deployment import graph_of
-    from outsystems.topology import SCALE_SET
+    from outsystems.resource_types import SCALE_SET
 
     # Unknown too once the last operation removed production (the farm is gone).
     standing = await standing_platform(client, solution_id, ("prod",))
@@ -119,7 +120,7 @@ def _live_policy(
 def _zulu(value: str | None) -> str | None:
     if not value:
         return None
-    return datetime.fromisoformat(value).astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return utc_z(datetime.fromisoformat(value))
 
 
 # --- POST /api/platforms/{solutionId}/scale ---------------------------------------------------

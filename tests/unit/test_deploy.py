@@ -20,8 +20,9 @@ import pytest
 from outsystems.deployment import graph_of
 from outsystems.messages import CheckRequest
 from outsystems.names import ENVIRONMENTS, SHARED
+from outsystems.resource_types import APP_GATEWAY, VM
 from outsystems.spec import parse_spec
-from outsystems.topology import APP_GATEWAY, VM, Resource
+from outsystems.topology import Resource
 from tests.support.functions import orchestrator
 from tests.support.replay import Outcome, Replay
 

@@ -55,9 +55,9 @@ from outsystems.messages import (
     ScaleSetInfo,
     ScaleSetRef,
     Tuning,
-    subscription_of,
 )
 from outsystems.policy import PolicyTagError, ScalingPolicy, capped, policy_from_tags
+from outsystems.resource_types import subscription_of
 from outsystems.scaling import (
     Decision,
     Fate,

@@ -6,6 +6,10 @@ and `from_json` (what comes back, including the shapes earlier versions of the a
 histories of running instances in a task hub outlive a deployment of the app). Everything else
 sees fields, so mypy checks every use; the raw JSON stays inside these two methods.
 
+Each durable function has a `Contract` at the end of this module: its name, how its request
+reads and how its answer reads. The orchestration that calls it (`orchestrators.calls`) and the
+function itself (`activities.typed.serves`, `orchestrators.calls.orchestration`) use the same one.
+
 Pure and light (standard library and the scaling domain only): the worker imports the modules
 that use it at every cold start. The platform spec travels as its normalized JSON
 (`SpecDocument`), parsed into the pydantic model and its resource graph only where needed.
@@ -18,7 +22,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, cast
 
-from outsystems.resource_types import subscription_of
 from outsystems.scaling import Fate, ScaleRequest
 
 if TYPE_CHECKING:
@@ -62,7 +65,6 @@ __all__ = [
     "TeardownRequest",
     "Tuning",
     "WithdrawAlert",
-    "subscription_of",
 ]
 
 JsonObject = dict[str, Any]
@@ -998,11 +1000,6 @@ class CapacityRequest:
             capacity=int(document["capacity"]),
             solution_id=_optional_str(document.get("solutionId")),
         )
-
-
-def strings(data: Any) -> list[str]:
-    """A JSON list of strings (e.g. `list_scale_set_servers`' answer)."""
-    return [str(item) for item in data]
 
 
 # --- A scale set's stored requests (the `track_scale_requests` entity) ----------------------

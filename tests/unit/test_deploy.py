@@ -62,13 +62,16 @@ class Arm:
     def _operation(self, resource_id: str) -> dict[str, Any]:
         script = self.scripts.get(resource_id.lower())
         status, error = script.pop(0) if script else ("Succeeded", None)
+        running = status == "InProgress"
+        # As the activities answer today (`Operation.to_json`); the scaler's and the teardown's
+        # tests answer in the snake_case keys earlier versions wrote into histories.
         return {
-            "resource_id": resource_id,
+            "resourceId": resource_id,
             "method": "PUT",
             "status": status,
-            "api_version": "2026-04-01",
-            "poll_mode": "async-operation" if status == "InProgress" else "none",
-            "poll_url": f"http://arm/operations/{resource_id}" if status == "InProgress" else None,
+            "apiVersion": "2026-04-01",
+            "pollMode": "async-operation" if running else "none",
+            "pollUrl": f"http://arm/operations/{resource_id}" if running else None,
             "error": error,
         }
 

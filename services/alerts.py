@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from appsettings import AppSettings
 from arm.scale_sets import ScaleSetInfo, Unchecked, foreign_reason
 from orchestrators.scale_requests import scale_set_entity
+from outsystems.messages import WithdrawAlert
 from services.errors import ServiceError
 from services.ports import DurableClient, ScaleSetDirectory
 from services.scaler_client import submit
@@ -209,7 +210,7 @@ class AlertIntake:
             self.client.signal_entity(
                 scale_set_entity(info.id),
                 "withdraw",
-                {"alertId": alert.alert_id, "rule": alert.rule},
+                WithdrawAlert(alert.alert_id, alert.rule).to_json(),
             )
             for info in managed
         )

@@ -1,9 +1,12 @@
 """The platform state of `GET /api/platforms/{solutionId}`, from the orchestrations' statuses.
 
-Pure: given the status of the platform's last operation and of its environments'
-sub-orchestrations (as plain dicts), it says what `api.md` shows users. While a deployment runs,
-each environment's progress is its sub-orchestration's custom status; once it is done, the
-result the orchestration returned.
+What the task hub says of an orchestration instance is read once into an `OperationStatus`: its
+input as the request message it was started with (`DeployRequest`, `TeardownRequest`), its
+output as a `PlatformResult` (or an environment's `EnvironmentProgress`), its custom status as
+a `PlatformStatus` (`outsystems.messages`). From the platform's last operation and its
+environments' sub-orchestrations, `platform_state` says what `api.md` shows users: while a
+deployment runs, each environment's progress is its sub-orchestration's custom status; once it
+is done, the result the orchestration returned.
 
 Durable's runtime status says whether the orchestration ran to its end, not whether the platform
 got what was asked: a deployment whose four environments all failed still `Completed`. The
@@ -15,9 +18,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from outsystems.messages import (
+    DeployRequest,
+    EnvironmentProgress,
+    ErrorInfo,
+    PlatformResult,
+    PlatformStatus,
+    TeardownRequest,
+    outputs_to_json,
+)
 from outsystems.names import ENVIRONMENTS
 from outsystems.times import utc_z
 
@@ -29,6 +42,8 @@ _FINAL_ENVIRONMENT_STATES = frozenset({"Succeeded", "Failed", "Canceled", "Delet
 
 Outcome = Literal["Running", "Succeeded", "PartiallySucceeded", "Failed", "Canceled"]
 OUTCOMES: tuple[Outcome, ...] = ("Running", "Succeeded", "PartiallySucceeded", "Failed", "Canceled")
+
+PlatformRequest = DeployRequest | TeardownRequest
 
 
 def operation_status(runtime_status: str) -> str:
@@ -52,12 +67,6 @@ def json_value(value: Any) -> Any:
     return value
 
 
-def _object(value: Any) -> dict[str, Any] | None:
-    """A JSON object, also when the durable client handed it back still encoded."""
-    value = json_value(value)
-    return value if isinstance(value, dict) else None
-
-
 def runtime_status_of(status: InstanceStatus | None) -> str | None:
     """The runtime status's name (`Running`, `Completed`...); None when there is no instance."""
     if status is None or status.runtime_status is None:
@@ -66,40 +75,116 @@ def runtime_status_of(status: InstanceStatus | None) -> str | None:
     return str(getattr(value, "value", value))
 
 
-def last_operation(operation: Mapping[str, Any]) -> dict[str, Any]:
-    """The `lastOperation` object of the API from an orchestration's status."""
-    request = operation.get("input") or {}
+def request_of(value: Any) -> PlatformRequest | None:
+    """The request an operation of a platform was started with; None when the task hub did not
+    keep a readable one."""
+    if not isinstance(value, dict):
+        return None
+    try:
+        if value.get("operation") == "teardown":
+            return TeardownRequest.from_json(value)
+        return DeployRequest.from_json(value)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _read(reader: Any, value: Any) -> Any:
+    """`reader(value)` for a JSON object; None for anything else or what does not read."""
+    value = json_value(value)
+    if not isinstance(value, dict):
+        return None
+    try:
+        return reader(value)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class OperationStatus:
+    """What the task hub says of an orchestration instance, read into the message types.
+
+    `request` is its input, `result` its output and `progress` its custom status, each None
+    when absent or unreadable; `failure` is the message Durable keeps as the output of an
+    orchestration that failed.
+    """
+
+    instance_id: str
+    runtime_status: str
+    created_time: str | None = None
+    last_updated_time: str | None = None
+    request: PlatformRequest | None = None
+    result: PlatformResult | None = None
+    progress: PlatformStatus | None = None
+    #: A sub-orchestration's own progress: its result once it ended, its custom status before.
+    environment: EnvironmentProgress | None = None
+    failure: str | None = None
+
+    @staticmethod
+    def of(status: InstanceStatus | None) -> OperationStatus | None:
+        runtime = runtime_status_of(status)
+        if status is None or runtime is None:
+            return None
+        output = status.output
+        result = _read(PlatformResult.from_json, output)
+        environment = (
+            _read(EnvironmentProgress.from_json, output) if isinstance(output, dict) else None
+        )
+        custom = status.custom_status
+        if environment is None:
+            environment = _read(EnvironmentProgress.from_json, custom)
+        return OperationStatus(
+            instance_id=str(status.instance_id),
+            runtime_status=runtime,
+            created_time=_iso(status.created_time),
+            last_updated_time=_iso(status.last_updated_time),
+            request=request_of(json_value(status.input_)),
+            result=result,
+            progress=_read(PlatformStatus.from_json, custom),
+            environment=environment,
+            failure=output if isinstance(output, str) else None,
+        )
+
+    @property
+    def running(self) -> bool:
+        return self.runtime_status in RUNNING_STATES
+
+    @property
+    def kind(self) -> str:
+        return "teardown" if isinstance(self.request, TeardownRequest) else "deploy"
+
+    @property
+    def operation_id(self) -> str | None:
+        return (self.request.operation_id or None) if self.request else None
+
+
+def last_operation(operation: OperationStatus) -> dict[str, Any]:
+    """The `lastOperation` object of the API."""
     shown = {
-        "kind": request.get("operation", "deploy"),
-        "instanceId": operation.get("instanceId"),
-        "runtimeStatus": operation_status(str(operation.get("runtimeStatus") or "Unknown")),
-        "startedAt": _iso(operation.get("createdTime")),
-        "updatedAt": _iso(operation.get("lastUpdatedTime")),
+        "kind": operation.kind,
+        "instanceId": operation.instance_id,
+        "runtimeStatus": operation_status(operation.runtime_status),
+        "startedAt": operation.created_time,
+        "updatedAt": operation.last_updated_time,
     }
-    if request.get("operationId"):
-        shown["operationId"] = request["operationId"]
+    if operation.operation_id:
+        shown["operationId"] = operation.operation_id
     return shown
 
 
-def outcome(operation: Mapping[str, Any], environments: Mapping[str, Any]) -> Outcome:
+def outcome(operation: OperationStatus, environments: Mapping[str, EnvironmentProgress]) -> Outcome:
     """How the operation went: `environments` are the states of those it was about."""
-    runtime = str(operation.get("runtimeStatus") or "Unknown")
+    runtime = operation.runtime_status
     if runtime in RUNNING_STATES:
         return "Running"
     if runtime == "Terminated":
         return "Canceled"
     if runtime != "Completed":
         return "Failed"
-    kind = (operation.get("input") or {}).get("operation", "deploy")
-    wanted = "Deleted" if kind == "teardown" else "Succeeded"
-    states = [
-        str(progress.get("status"))
-        for progress in environments.values()
-        if isinstance(progress, dict)
-    ]
+    wanted = "Deleted" if operation.kind == "teardown" else "Succeeded"
+    states = [progress.status for progress in environments.values()]
     if not states:
-        output = _object(operation.get("output")) or {}
-        return "Succeeded" if output.get("status") == "Succeeded" else "Failed"
+        result = operation.result
+        return "Succeeded" if result is not None and result.status == "Succeeded" else "Failed"
     done = sum(state == wanted for state in states)
     if done == len(states):
         return "Succeeded"
@@ -108,64 +193,51 @@ def outcome(operation: Mapping[str, Any], environments: Mapping[str, Any]) -> Ou
     return "Canceled" if set(states) == {"Canceled"} else "Failed"
 
 
-def operation_outcome(operation: Mapping[str, Any]) -> Outcome:
+def operation_outcome(operation: OperationStatus) -> Outcome:
     """The outcome of an operation from its own status alone (its result, once it ended)."""
-    output = _object(operation.get("output")) or {}
-    environments = output.get("environments")
-    return outcome(operation, environments if isinstance(environments, dict) else {})
+    return outcome(operation, operation.result.environments if operation.result else {})
 
 
 def platform_state(
     solution_id: str,
-    operation: Mapping[str, Any],
-    children: Mapping[str, Mapping[str, Any] | None],
+    operation: OperationStatus,
+    children: Mapping[str, OperationStatus | None],
 ) -> dict[str, Any]:
-    """The state document.
-
-    `operation`: the last operation's status with keys `instanceId`, `runtimeStatus`, `input`,
-    `output`, `customStatus`, `createdTime`, `lastUpdatedTime`. `children`: per environment, the
-    status of its sub-orchestration (same keys) or None.
-    """
-    request = operation.get("input") or {}
-    spec = request.get("spec") or {}
-    runtime = str(operation.get("runtimeStatus") or "Unknown")
-    output = _object(operation.get("output"))
-    custom = operation.get("customStatus") or {}
-    environments: dict[str, Any] = dict(custom.get("environments") or {})
-    if output and isinstance(output.get("environments"), dict):
-        environments = dict(output["environments"])
+    """The state document: `operation` is the platform's last operation, `children` the
+    status of each environment's sub-orchestration (None where there is none)."""
+    runtime = operation.runtime_status
+    result = operation.result
+    environments: dict[str, EnvironmentProgress] = (
+        dict(operation.progress.environments) if operation.progress else {}
+    )
+    if result is not None:
+        environments = dict(result.environments)
     elif runtime in RUNNING_STATES or runtime == "Terminated":
-        started = _iso(operation.get("createdTime")) or ""
+        started = operation.created_time or ""
         for env in ENVIRONMENTS:
             child = children.get(env)
-            if child is None or (_iso(child.get("createdTime")) or "") < started:
+            if child is None or (child.created_time or "") < started:
                 continue  # a sub-orchestration of an earlier operation
-            progress = child.get("output") if isinstance(child.get("output"), dict) else None
-            progress = progress or child.get("customStatus")
-            if isinstance(progress, dict) and progress.get("status"):
-                environments[env] = progress
+            if child.environment is not None:
+                environments[env] = child.environment
     if runtime not in RUNNING_STATES:
         # An operation that ended (canceled, or crashed) leaves no environment running.
-        ended = "Canceled" if runtime == "Terminated" else "Failed"
-        message = operation.get("output") if isinstance(operation.get("output"), str) else None
+        ended: Literal["Canceled", "Failed"] = "Canceled" if runtime == "Terminated" else "Failed"
+        error = ErrorInfo("OrchestrationFailed", operation.failure or "", "")
         for name, progress in environments.items():
-            if progress.get("status") not in _FINAL_ENVIRONMENT_STATES:
-                error = None
-                if ended == "Failed":
-                    error = {
-                        "code": "OrchestrationFailed",
-                        "message": message or "",
-                        "resource": "",
-                    }
-                environments[name] = {**progress, "status": ended, "step": None, "error": error}
+            if progress.status not in _FINAL_ENVIRONMENT_STATES:
+                environments[name] = progress.ended(ended, error if ended == "Failed" else None)
+    spec = operation.request.spec.document if operation.request else {}
     return {
         "solutionId": solution_id,
         "subscriptionId": spec.get("subscriptionId"),
         "resourceGroup": spec.get("resourceGroup"),
         "status": outcome(operation, environments),
         "lastOperation": last_operation(operation),
-        "environments": {env: environments[env] for env in ENVIRONMENTS if env in environments},
-        "outputs": (output or {}).get("outputs") or {},
+        "environments": {
+            env: environments[env].to_json() for env in ENVIRONMENTS if env in environments
+        },
+        "outputs": outputs_to_json(result.outputs) if result else {},
     }
 
 

@@ -38,16 +38,15 @@ from outsystems.names import (
 from outsystems.tags import managed_solution
 from services.errors import ServiceError, arm_unavailable, unknown_platform
 from services.platform_state import (
-    RUNNING_STATES,
+    OperationStatus,
     Outcome,
-    json_value,
+    PlatformRequest,
     last_operation,
     operation_document,
     operation_outcome,
     platform_state,
-    runtime_status_of,
 )
-from services.ports import ArmUnavailableError, DurableClient, InstanceStatus, PlatformArm
+from services.ports import ArmUnavailableError, DurableClient, PlatformArm
 
 if TYPE_CHECKING:
     from outsystems.plan import Plan
@@ -79,78 +78,6 @@ def _nameable(solution_id: str) -> bool:
     return is_valid_solution_id(solution_id)
 
 
-PlatformRequest = DeployRequest | TeardownRequest
-
-
-def request_of(value: Any) -> PlatformRequest | None:
-    """The request an operation of a platform was started with; None when the task hub did not
-    keep a readable one."""
-    if not isinstance(value, dict):
-        return None
-    try:
-        if value.get("operation") == "teardown":
-            return TeardownRequest.from_json(value)
-        return DeployRequest.from_json(value)
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-@dataclass(frozen=True)
-class OperationStatus:
-    """What the task hub says of an orchestration instance of a platform: `request` is its
-    input read as the message it was started with, `input` that input's raw JSON."""
-
-    instance_id: str
-    runtime_status: str
-    input: Mapping[str, Any] | None
-    output: Any
-    custom_status: Any
-    created_time: Any
-    last_updated_time: Any
-    request: PlatformRequest | None = None
-
-    @staticmethod
-    def of(status: InstanceStatus | None) -> OperationStatus | None:
-        runtime = runtime_status_of(status)
-        if status is None or runtime is None:
-            return None
-        value = json_value(status.input_)
-        return OperationStatus(
-            instance_id=str(status.instance_id),
-            runtime_status=runtime,
-            input=value if isinstance(value, dict) else None,
-            output=status.output,
-            custom_status=status.custom_status,
-            created_time=status.created_time,
-            last_updated_time=status.last_updated_time,
-            request=request_of(value),
-        )
-
-    @property
-    def running(self) -> bool:
-        return self.runtime_status in RUNNING_STATES
-
-    @property
-    def kind(self) -> str:
-        return "teardown" if isinstance(self.request, TeardownRequest) else "deploy"
-
-    @property
-    def operation_id(self) -> str | None:
-        return self.request.operation_id or None if self.request else None
-
-    def to_json(self) -> dict[str, Any]:
-        """The shape `services.platform_state` reads."""
-        return {
-            "instanceId": self.instance_id,
-            "runtimeStatus": self.runtime_status,
-            "input": self.input,
-            "output": self.output,
-            "customStatus": self.custom_status,
-            "createdTime": self.created_time,
-            "lastUpdatedTime": self.last_updated_time,
-        }
-
-
 async def read_operation(
     client: DurableClient, instance_id: str, *, show_input: bool = True
 ) -> OperationStatus | None:
@@ -168,14 +95,13 @@ async def last_platform_operation(
 
 def torn_down(operation: OperationStatus, environments: Iterable[str]) -> bool:
     """Whether the operation is a teardown that removed every one of `environments`."""
-    request = operation.request
-    output = json_value(operation.output)
+    request, result = operation.request, operation.result
     return (
         isinstance(request, TeardownRequest)
         and operation.runtime_status == "Completed"
         and set(environments) <= set(request.environments)
-        and isinstance(output, dict)
-        and output.get("status") == "Succeeded"
+        and result is not None
+        and result.status == "Succeeded"
     )
 
 
@@ -447,25 +373,13 @@ async def _children(client: DurableClient, instance_id: str) -> dict[str, Operat
     return dict(zip(ENVIRONMENTS, statuses, strict=True))
 
 
-def _state(
-    solution_id: str,
-    operation: OperationStatus,
-    children: Mapping[str, OperationStatus | None],
-) -> dict[str, Any]:
-    return platform_state(
-        solution_id,
-        operation.to_json(),
-        {env: child.to_json() if child else None for env, child in children.items()},
-    )
-
-
 async def state(client: DurableClient, solution_id: str) -> dict[str, Any]:
     """The platform's state document: last operation, per-environment progress, outputs."""
     operation = await last_platform_operation(client, solution_id)
     if operation is None:
         raise unknown_platform(solution_id)
     children = await _children(client, operation.instance_id)
-    return _state(solution_id, operation, children)
+    return platform_state(solution_id, operation, children)
 
 
 async def cancel(client: DurableClient, solution_id: str) -> Canceled:
@@ -504,7 +418,7 @@ async def operation(client: DurableClient, solution_id: str, operation_id: str) 
     children: dict[str, OperationStatus | None] = {}
     if last.running or last.runtime_status == "Terminated":
         children = await _children(client, last.instance_id)
-    document = operation_document(operation_id, _state(solution_id, last, children))
+    document = operation_document(operation_id, platform_state(solution_id, last, children))
     return OperationView(document)
 
 
@@ -521,8 +435,8 @@ async def list_platforms(
             solution_id,
             subscription,
             group,
-            operation_outcome(operation.to_json()) if operation else None,
-            last_operation(operation.to_json()) if operation else None,
+            operation_outcome(operation) if operation else None,
+            last_operation(operation) if operation else None,
         )
         for (solution_id, subscription, group), operation in zip(found, operations, strict=True)
     ]

@@ -31,7 +31,13 @@ from orchestrators.scaler import (
     WAKE_EVENT,
     scaler_instance_id,
 )
-from outsystems.messages import SCALE_FRONTENDS, ScalerRequest, Tuning
+from outsystems.messages import (
+    SCALE_FRONTENDS,
+    AddScaleRequest,
+    ScalerRequest,
+    ScalerStatus,
+    Tuning,
+)
 from outsystems.scaling import ScaleRequest, ScaleSource
 from services.platform_state import RUNNING_STATES, json_value, runtime_status_of
 from services.ports import DurableClient
@@ -58,16 +64,8 @@ async def submit(
     settings: AppSettings,
 ) -> None:
     """Store one request durably and make sure the scale set's scaler will decide it."""
-    await client.signal_entity(
-        scale_set_entity(scale_set_id),
-        "add",
-        {
-            "id": request_id,
-            "scaleSet": scale_set_id,
-            "solutionId": solution_id,
-            "request": ScaleRequest.to_json(request),
-        },
-    )
+    added = AddScaleRequest(request_id, request, scale_set_id, solution_id)
+    await client.signal_entity(scale_set_entity(scale_set_id), "add", added.to_json())
     urgent = request.source is not ScaleSource.ALERT
     await ensure_scaler(client, scale_set_id, settings, urgent=urgent)
 
@@ -88,9 +86,8 @@ async def _scaler_state(client: DurableClient, instance_id: str) -> tuple[str | 
     runtime = runtime_status_of(status)
     if status is None or runtime is None:
         return None, None
-    custom = json_value(status.custom_status)
-    phase = custom.get("phase") if isinstance(custom, dict) else None
-    return runtime, phase if isinstance(phase, str) else None
+    custom = ScalerStatus.from_json(json_value(status.custom_status))
+    return runtime, custom.phase if custom is not None else None
 
 
 async def ensure_scaler(

@@ -10,16 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from appsettings import AppSettings
 from arm.scale_sets import foreign_reason
-from orchestrators.scale_requests import empty_state, scale_set_entity
+from orchestrators.scale_requests import scale_set_entity
 from orchestrators.scaler import scaler_instance_id
-from outsystems.messages import ScaleSetInfo
+from outsystems.messages import DecisionRecord, PendingRequest, ScaleRequestsState, ScaleSetInfo
 from outsystems.policy import WEEKDAYS, PolicyTagError, ScalingPolicy, capped, policy_from_tags
 from outsystems.resource_types import SCALE_SET
 from outsystems.scaling import ScaleKind, ScaleRequest, ScaleSource, timer_request
@@ -79,10 +79,10 @@ def timer_request_id(scale_set_id: str, request: ScaleRequest) -> str:
     return str(uuid.uuid5(_TIMER_NAMESPACE, f"{scale_set_id.lower()}|{request.source_id}"))
 
 
-def _zulu(value: str | None) -> str | None:
-    if not value:
+def _zulu(moment: datetime | None) -> str | None:
+    if moment is None:
         return None
-    return utc_z(datetime.fromisoformat(value))
+    return utc_z(moment)
 
 
 def policy_json(policy: ScalingPolicy) -> dict[str, Any]:
@@ -106,16 +106,16 @@ def policy_json(policy: ScalingPolicy) -> dict[str, Any]:
     }
 
 
-def _pending_json(entry: Mapping[str, Any]) -> dict[str, Any]:
-    request = entry["request"]
+def _pending_json(entry: PendingRequest) -> dict[str, Any]:
+    request = entry.request
     return {
-        "requestId": entry["id"],
-        "source": request["source"],
-        "sourceId": request["sourceId"],
-        "kind": request["kind"],
-        "amount": request["amount"],
-        "receivedAt": _zulu(request["receivedAt"]),
-        "reason": request["reason"],
+        "requestId": entry.id,
+        "source": request.source.value,
+        "sourceId": request.source_id,
+        "kind": request.kind.value,
+        "amount": request.amount,
+        "receivedAt": _zulu(request.received_at),
+        "reason": request.reason,
     }
 
 
@@ -138,9 +138,9 @@ class ScalingView:
     scale_set: str
     capacity: int | None
     policy: ScalingPolicy
-    cooldown_until: str | None
-    decisions: Sequence[Any]
-    pending: Sequence[Mapping[str, Any]]
+    cooldown_until: datetime | None
+    decisions: Sequence[DecisionRecord]
+    pending: Sequence[PendingRequest]
     scaler: str | None
     note: str | None = None
 
@@ -150,7 +150,7 @@ class ScalingView:
             "capacity": self.capacity,
             "policy": policy_json(self.policy),
             "cooldownUntil": _zulu(self.cooldown_until),
-            "decisions": list(self.decisions),
+            "decisions": [record.to_json() for record in self.decisions],
             "pending": [_pending_json(entry) for entry in self.pending],
             "scaler": self.scaler,
         }
@@ -265,15 +265,15 @@ async def view(
         client.read_entity_state(scale_set_entity(found.scale_set_id)),
         runtime_status(client, scaler_instance_id(found.scale_set_id)),
     )
-    state = {**empty_state(), **(json_value(entity.entity_state) or {})}
+    state = ScaleRequestsState.from_json(json_value(entity.entity_state))
     policy, policy_note = live_policy(info, found.spec_policy, settings.scaling_max_capacity)
     return ScalingView(
         scale_set=info.id,
         capacity=info.capacity,
         policy=policy,
-        cooldown_until=state["cooldownUntil"],
-        decisions=state["decisions"],
-        pending=state["pending"],
+        cooldown_until=state.cooldown_until,
+        decisions=state.decisions,
+        pending=state.pending,
         scaler=scaler,
         note="the scale set does not exist (yet)" if not info.exists else policy_note,
     )
@@ -309,15 +309,13 @@ async def enforce(
         log.info("timer: %s for %s (%s)", request.reason, info.id, request_id)
         return "requested"
     entity = await client.read_entity_state(scale_set_entity(info.id))
-    state = json_value(entity.entity_state) if entity.entity_exists else None
-    if not isinstance(state, dict) or not state.get("pending"):
+    state = ScaleRequestsState.from_json(json_value(entity.entity_state))
+    if not entity.entity_exists or not state.pending:
         return "nothing"
     if await runtime_status(client, scaler_instance_id(info.id)) in RUNNING_STATES:
         return "nothing"
     await ensure_scaler(client, info.id, settings)
-    log.info(
-        "timer: started the scaler of %s for %d waiting requests", info.id, len(state["pending"])
-    )
+    log.info("timer: started the scaler of %s for %d waiting requests", info.id, len(state.pending))
     return "kicked"
 
 

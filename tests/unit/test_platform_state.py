@@ -3,13 +3,55 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from services.platform_state import platform_state
+from services.platform_state import OperationStatus
+from services.platform_state import platform_state as state_of
 
 SPEC = {"subscriptionId": "s", "resourceGroup": "acme-rg"}
+
+
+@dataclass
+class _Status:
+    """A status as the durable client hands it back (`DurableOrchestrationStatus`)."""
+
+    instance_id: str | None
+    runtime_status: Any
+    input_: Any
+    output: Any
+    custom_status: Any
+    created_time: Any
+    last_updated_time: Any
+
+
+def status(fields: dict[str, Any]) -> OperationStatus:
+    read = OperationStatus.of(
+        _Status(
+            fields.get("instanceId"),
+            fields["runtimeStatus"],
+            fields.get("input"),
+            fields.get("output"),
+            fields.get("customStatus"),
+            fields.get("createdTime"),
+            fields.get("lastUpdatedTime"),
+        )
+    )
+    assert read is not None
+    return read
+
+
+def platform_state(
+    solution_id: str, operation: dict[str, Any], children: dict[str, Any]
+) -> dict[str, Any]:
+    """The state document from statuses written as the durable client's JSON."""
+    return state_of(
+        solution_id,
+        status(operation),
+        {env: None if child is None else status(child) for env, child in children.items()},
+    )
 
 
 def progress(status: str, done: int = 0, total: int = 9, **extra: Any) -> dict[str, Any]:

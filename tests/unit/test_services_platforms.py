@@ -13,20 +13,14 @@ import pytest
 from appsettings import AppSettings
 from orchestrators.deploy import child_instance_id
 from outsystems.errors import FieldError
-from outsystems.messages import DeployRequest, SpecDocument, TeardownRequest
+from outsystems.messages import DeployRequest, PlatformResult, SpecDocument, TeardownRequest
 from outsystems.names import Environment, NamingScheme
 from outsystems.spec import PlatformSpec
 from outsystems.topology import Resource
 from services import platforms
 from services.errors import ServiceError
-from services.platforms import (
-    OperationStatus,
-    Started,
-    request_of,
-    standing_platform,
-    torn_down,
-    version_changes,
-)
+from services.platform_state import OperationStatus, request_of
+from services.platforms import Started, standing_platform, torn_down, version_changes
 from services.ports import ArmUnavailableError
 from tests.unit.durable_fakes import FakeDurableClient, Instance
 
@@ -84,7 +78,7 @@ def teardown(
     environments: Sequence[str], status: str = "Succeeded", *, encoded: bool = False
 ) -> Any:
     request = {"operation": "teardown", "spec": SPEC, "environments": list(environments)}
-    output = {"status": status}
+    output = {"status": status, "environments": {}}
     client = platform("Completed", request, json.dumps(output) if encoded else output)
     if encoded:
         client.instances[INSTANCE].input = json.dumps(request)
@@ -132,18 +126,19 @@ async def test_a_platform_is_gone_once_its_environments_are_torn_down() -> None:
 
 def test_torn_down_needs_a_completed_teardown_of_every_environment_asked() -> None:
     def status(runtime: str, request: Mapping[str, Any], output: Any) -> OperationStatus:
-        document = {**request, "spec": SPEC}
+        result = None if output is None else PlatformResult.from_json(output)
         return OperationStatus(
-            INSTANCE, runtime, document, output, None, None, None, request_of(document)
+            INSTANCE, runtime, request=request_of({**request, "spec": SPEC}), result=result
         )
 
     done = {"operation": "teardown", "environments": ["dev", "prod"]}
-    assert torn_down(status("Completed", done, {"status": "Succeeded"}), ["prod"])
-    assert not torn_down(status("Completed", done, {"status": "Succeeded"}), ["prod", "life"])
+    succeeded = {"status": "Succeeded", "environments": {}}
+    assert torn_down(status("Completed", done, succeeded), ["prod"])
+    assert not torn_down(status("Completed", done, succeeded), ["prod", "life"])
     assert not torn_down(status("Running", done, None), ["prod"])
-    assert not torn_down(status("Completed", done, {"status": "PartiallySucceeded"}), ["dev"])
+    assert not torn_down(status("Completed", done, {**succeeded, "status": "Failed"}), ["dev"])
     deployed = {"operation": "deploy", "environments": ["dev"]}
-    assert not torn_down(status("Completed", deployed, {"status": "Succeeded"}), ["dev"])
+    assert not torn_down(status("Completed", deployed, succeeded), ["dev"])
 
 
 def test_versions_of_a_deployed_platform_are_fixed() -> None:

@@ -16,6 +16,7 @@ from orchestrators.scale_requests import scale_set_key
 from orchestrators.scaler import scaler_instance_id
 from outsystems.messages import ScaleSetInfo
 from outsystems.policy import ScalingPolicy, policy_to_tags
+from outsystems.scaling import ScaleKind, ScaleRequest, ScaleSource
 from outsystems.spec import parse_spec
 from services import scaling
 from services.errors import ServiceError
@@ -144,7 +145,7 @@ def test_the_view_shows_the_live_policy_and_the_pending_requests() -> None:
     live = ScalingPolicy(min_capacity=3, max_capacity=6)
     received = "2026-11-20T10:14:00+01:00"
     request = {"source": "alert", "sourceId": "a1", "kind": "out", "amount": None,
-               "receivedAt": received, "reason": "cpu high"}  # fmt: skip
+               "receivedAt": received, "rule": "cpu-high", "reason": "cpu high"}  # fmt: skip
     client.entity_states[scale_set_key(VMSS)] = {
         "pending": [{"id": "r1", "request": request, "deferred": False}],
         "cooldownUntil": "2026-11-20T09:30:00+00:00",
@@ -194,7 +195,9 @@ def test_the_timer_repairs_drift_once_per_decision() -> None:
 
 def test_the_timer_restarts_the_scaler_of_requests_that_wait_without_one() -> None:
     client = FakeDurableClient()
-    client.entity_states[scale_set_key(VMSS)] = {"pending": [{"id": "r1"}]}
+    waiting = ScaleRequest(ScaleKind.DELTA, 1, ScaleSource.MANUAL, "r1", NOW, None, "by hand")
+    entry = {"id": "r1", "request": ScaleRequest.to_json(waiting), "deferred": False}
+    client.entity_states[scale_set_key(VMSS)] = {"pending": [entry]}
     arm = FakeScaleSets(managed(4))
     report = asyncio.run(scaling.enforce_all(client, arm, SETTINGS, NOW))
     assert (report.requested, report.kicked) == (0, 1)

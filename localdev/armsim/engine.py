@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from localdev.armsim import extensions, groups, operations, reads, views, writes
+from localdev.armsim import extensions, groups, operations, reads, scale_sets, views, writes
 from localdev.armsim.authorization import Caller, Permissions
 from localdev.armsim.authorization import check as check_authorization
 from localdev.armsim.bodies import merge_patch
@@ -119,6 +119,8 @@ class Engine:
     ) -> SimResponse:
         """Begin a POST action as a long-running operation (see `hooks.ArmSim`)."""
         planned = dict(RETRYABLE_OPERATION_ERROR) if self.fault == "operation-failed" else None
+        if self.fault == EXTENSION_REBOOT:
+            planned = scale_sets.reboot_error(self, resource)
         return operations.start_action(
             self, resource, action, request, seconds, planned, targets=targets, lock=lock
         )
@@ -233,6 +235,13 @@ class Engine:
 
     def _script_capable(self, route: Route, request: SimRequest) -> bool:
         """Whether a write runs a script extension (the reboot fault applies to it)."""
+        if route.kind == "collection" and route.path is not None:
+            # A scale set's manual upgrade or reimage, or an instance's reimage.
+            target = route.path.parent
+            resource = self.store.get(target.id) if target is not None else None
+            if request.method.upper() != "POST" or resource is None:
+                return False
+            return scale_sets.rebuilds_with_scripts(self, resource, route.path.types[-1])
         if route.kind != "resource" or route.path is None:
             return False
         if request.method.upper() not in {"PUT", "PATCH"}:

@@ -99,7 +99,8 @@ def start(engine: ArmSim, machine: Resource, request: SimRequest) -> SimResponse
 
 def finish(engine: ArmSim, machine: Resource, op: Operation) -> None:
     """The script runs when the operation ends; its output is the operation's result."""
-    script = str((machine.extra.get("runCommand") or {}).get("script", ""))
+    # The script is kept only while it runs (a script may carry what the state file should not).
+    script = str((machine.extra.get("runCommand") or {}).pop("script", ""))
     decider = _DECIDERS[0] if _DECIDERS else frontend_modes
     output = decider(engine, machine, script)
     op.result = {

@@ -204,6 +204,34 @@ def instance_action(
     return engine.start_action(instance, "reimage", request, seconds, targets=[instance.name])
 
 
+def _scale_set_of(engine: ArmSim, resource: Resource) -> Resource | None:
+    if resource.type.lower() == VMSS_VM_TYPE.lower():
+        return engine.store.get(resource.id.rsplit("/", 2)[0])
+    return resource
+
+
+def rebuilds_with_scripts(engine: ArmSim, resource: Resource, action: str) -> bool:
+    """Whether an action on a scale set or an instance runs script extensions (an upgrade or a
+    reimage of a model that has some): the reboot fault applies to it."""
+    if action.lower() not in {"manualupgrade", "reimage"}:
+        return False
+    scale_set = _scale_set_of(engine, resource)
+    if scale_set is None or scale_set.type.lower() != "microsoft.compute/virtualmachinescalesets":
+        return False
+    return bool(extensions.profile_scripts(scale_set.body))
+
+
+def reboot_error(engine: ArmSim, resource: Resource) -> dict[str, Any] | None:
+    """The reboot fault's error on an upgrade or reimage: the (first) script exits with 3010."""
+    scale_set = _scale_set_of(engine, resource)
+    if scale_set is None:
+        return None
+    reboot = extensions.ScriptResult(extensions.REBOOT_EXIT_CODE)
+    for name, script in extensions.profile_scripts(scale_set.body):
+        return extensions.script_failure(name, script, reboot)
+    return None
+
+
 def _targets(engine: ArmSim, scale_set: Resource, op: Operation) -> list[Resource]:
     found = []
     for instance_id in op.targets:
@@ -283,11 +311,17 @@ def action_ended(engine: ArmSim, scale_set: Resource, op: Operation) -> None:
             sku = scale_set.body.setdefault("sku", {})
             sku["capacity"] = int(sku.get("capacity", 0)) + len(instances)
         return
-    platform_failure = op.status != "Succeeded" and not any(
-        i.extra.get("failed") for i in instances
+    # A script's failure (its own run, or the reboot fault's exit 3010) happened on instances
+    # that took their model; any other failure (fault injection's RetryableError) changed none.
+    script_failure = bool(op.error) and (op.error or {}).get("code") == (
+        "VMExtensionProvisioningError"
     )
+    flagged = any(i.extra.get("failed") for i in instances)
+    platform_failure = op.status != "Succeeded" and not script_failure
     for instance in instances:
-        failed = platform_failure or bool(instance.extra.pop("failed", False))
+        failed = bool(instance.extra.pop("failed", False)) or (
+            op.status != "Succeeded" and not flagged
+        )
         if op.action == "manualupgrade" and not platform_failure:
             apply_model(scale_set, instance)
             if not failed:

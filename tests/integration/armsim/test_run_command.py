@@ -185,6 +185,9 @@ def test_run_command_on_a_vm_keeps_the_last_4096_characters(
     assert len(result.value[0].message) == 4096
     assert result.value[0].message.endswith("end")
     assert echo == ["vm: hostname"]
+    vm = sim.engine.store.get(f"{GROUP_ID}/providers/Microsoft.Compute/virtualMachines/vm")
+    assert vm is not None
+    assert "script" not in vm.extra["runCommand"]  # not kept once it ran
 
     sim.add_fault_rule("POST", "/virtualmachines/vm/runcommand", "operation-failed")
     with pytest.raises(HttpResponseError) as raised:

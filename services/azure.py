@@ -19,6 +19,7 @@ from arm.scale_sets import (
     scaling_key,
 )
 from outsystems.resource_types import subscription_of
+from outsystems.tags import SOLUTION_TAG
 from services.ports import ArmUnavailableError
 
 if TYPE_CHECKING:
@@ -62,6 +63,26 @@ class AzurePlatformArm:
         from arm.live import parallel, resource_groups
 
         return [list(groups) for groups in parallel(resource_groups, subscription_ids)]
+
+    def platform_resources(
+        self, subscription_id: str, resource_group: str, solution_id: str
+    ) -> list[Mapping[str, Any]]:
+        """`services.ports.DriftReader.platform_resources`."""
+        from azure.core.exceptions import HttpResponseError
+
+        from arm.live import resources_in_group
+        from arm.operations import TransientArmError
+
+        try:
+            return list(
+                resources_in_group(subscription_id, resource_group, (SOLUTION_TAG, solution_id))
+            )
+        except TransientArmError as error:
+            raise ArmUnavailableError(str(error)) from error
+        except HttpResponseError as error:
+            if error.status_code == 404:  # the group is gone: it holds nothing
+                return []
+            raise
 
 
 class AzureScaleSets:

@@ -6,7 +6,7 @@ including the members of the named lists it sets (a security rule added by hand 
 app owns is drift), a resource of the graph that is gone, and a resource the app's tags mark as
 the platform's that the graph does not have. Each difference is (resource id, property path,
 expected, actual); nothing is changed: a PUT of the same spec repairs it (the plan shows the same
-paths as updates).
+paths as updates), except a resource outside the graph, which a deployment never deletes.
 
 Never drift, and why:
 

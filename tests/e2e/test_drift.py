@@ -12,12 +12,13 @@ from typing import Any
 
 import requests
 
-from outsystems.resource_types import NSG, VM, api_version
+from outsystems.resource_types import NSG, PUBLIC_IP, RESOURCE_GROUP, VM, api_version
 from tests.e2e.scaling_support import (
     SCALE_SET_ID,
     SOLUTION,
     capacity,
     deploy_farm,
+    example,
     farm_spec,
     wait_for,
 )
@@ -145,3 +146,36 @@ def test_hand_changes_are_drift_announced_and_a_put_of_the_same_spec_repairs_the
     repaired_nsg = requests.get(nsg_url, timeout=10).json()
     names = [r["name"] for r in repaired_nsg["properties"]["securityRules"]]
     assert "rdp-from-home" not in names
+
+
+def test_a_resource_carrying_the_platforms_tags_outside_its_spec_is_drift(stack: Stack) -> None:
+    """Found by the group's resource list filtered on the platform's tag, as ARM lists it; a
+    resource of another platform, or nobody's, is not this platform's drift."""
+    spec = example("spec-standalone.json")
+    response = stack.deploy(SOLUTION, spec)
+    assert response.status_code == 202, response.text
+    assert stack.wait(SOLUTION)["lastOperation"]["runtimeStatus"] == "Completed"
+    group = next(r for r in topology(spec) if r.type == RESOURCE_GROUP)
+    location = group.body["location"]
+    ours = {"managedBy": "outsystems-azure-ops", "osSolutionId": SOLUTION, "osEnvironment": "dev"}
+    for name, tags in (("acme-hand-pip", ours), ("someone-elses-pip", {"owner": "net-team"})):
+        created = requests.put(
+            f"{stack.sim.url}{group.id}/providers/Microsoft.Network/publicIPAddresses/{name}"
+            f"?api-version={api_version(PUBLIC_IP)}",
+            json={
+                "location": location,
+                "tags": tags,
+                "sku": {"name": "Standard"},
+                "properties": {"publicIPAllocationMethod": "Static"},
+            },
+            timeout=10,
+        )
+        assert created.status_code in (200, 201), created.text
+    quiet_point(stack)
+
+    found = check(stack)
+    stray = f"{group.id}/providers/Microsoft.Network/publicIPAddresses/acme-hand-pip".lower()
+    assert [
+        (d["resourceId"].lower(), d["path"], d["expected"], d["actual"])
+        for d in found["differences"]
+    ] == [(stray, "", None, "exists")]

@@ -19,7 +19,6 @@ from arm.scale_sets import (
     scaling_key,
 )
 from outsystems.resource_types import subscription_of
-from outsystems.tags import SOLUTION_TAG
 from services.ports import ArmUnavailableError
 
 if TYPE_CHECKING:
@@ -67,16 +66,21 @@ class AzurePlatformArm:
     def platform_resources(
         self, subscription_id: str, resource_group: str, solution_id: str
     ) -> list[Mapping[str, Any]]:
-        """`services.ports.DriftReader.platform_resources`."""
+        """`services.ports.DriftReader.platform_resources`: the whole group, with tags.
+
+        Not filtered on the solution tag by ARM: "when resources are filtered by tag name and
+        value, the original tags for each resource will not be returned in the results" (the
+        `$filter` of Resources - List By Resource Group,
+        https://learn.microsoft.com/rest/api/resources/resources/list-by-resource-group), and
+        the caller needs the tags to tell the platform's resources (`outsystems.tags.owned_by`).
+        """
         from azure.core.exceptions import HttpResponseError
 
         from arm.live import resources_in_group
         from arm.operations import TransientArmError
 
         try:
-            return list(
-                resources_in_group(subscription_id, resource_group, (SOLUTION_TAG, solution_id))
-            )
+            return list(resources_in_group(subscription_id, resource_group))
         except TransientArmError as error:
             raise ArmUnavailableError(str(error)) from error
         except HttpResponseError as error:

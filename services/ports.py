@@ -117,8 +117,8 @@ class DriftReader(Protocol):
     def platform_resources(
         self, subscription_id: str, resource_group: str, solution_id: str
     ) -> list[Mapping[str, Any]]:
-        """The resources of a group that carry the platform's solution tag (as ARM lists
-        them: id, type, tags); empty when the group does not exist."""
+        """The resources of the platform's group as ARM lists them (id, type, tags; the
+        caller picks the platform's by their tags); empty when the group does not exist."""
         ...
 
 

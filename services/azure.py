@@ -68,11 +68,12 @@ class AzurePlatformArm:
     ) -> list[Mapping[str, Any]]:
         """`services.ports.DriftReader.platform_resources`: the whole group, with tags.
 
-        Not filtered on the solution tag by ARM: "when resources are filtered by tag name and
-        value, the original tags for each resource will not be returned in the results" (the
-        `$filter` of Resources - List By Resource Group,
-        https://learn.microsoft.com/rest/api/resources/resources/list-by-resource-group), and
-        the caller needs the tags to tell the platform's resources (`outsystems.tags.owned_by`).
+        Not filtered on the solution tag by ARM: "When you filter by a tag name and value, the
+        tags for each resource are not returned in the results" (the `$filter` of Resources -
+        List By Resource Group, as azure-mgmt-resource 26.0.0 documents it from the REST specs:
+        `azure/mgmt/resource/resources/operations/_operations.py`,
+        `ResourcesOperations.list_by_resource_group`), and the caller needs the tags to tell
+        the platform's resources (`outsystems.tags.owned_by`).
         """
         from azure.core.exceptions import HttpResponseError
 

@@ -2,11 +2,13 @@
 the ARM simulator on loopback, through the app's own connection, then the domain's choice of the
 platform's resources among them.
 
-Oracle: Microsoft's "Resources - List By Resource Group" reference
-(https://learn.microsoft.com/rest/api/resources/resources/list-by-resource-group): a group that
-does not exist answers 404 `ResourceGroupNotFound`; and "when resources are filtered by tag name
-and value, the original tags for each resource will not be returned in the results" (its
-`$filter`), so the adapter lists the group unfiltered, with tags, and the app's tags decide.
+Oracle: Resources - List By Resource Group as azure-mgmt-resource 26.0.0 (pinned in
+requirements.txt) documents it from the REST specs (`azure/mgmt/resource/resources/operations/
+_operations.py`, `ResourcesOperations.list_by_resource_group`): its `$filter` "When you filter by
+a tag name and value, the tags for each resource are not returned in the results", so the adapter
+lists the group unfiltered, with tags, and the app's tags decide; and a group that does not
+exist is a 404 (`ResourceGroupNotFound`, Microsoft's "Resource Manager error codes"), which the
+adapter reads as an empty group.
 """
 
 from __future__ import annotations

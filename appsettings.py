@@ -12,6 +12,10 @@ from dataclasses import dataclass
 
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
 DEFAULT_EVENTS_QUEUE = "platform-events"
+#: `DRIFT_SCHEDULE`, the drift timer's six-field NCRONTAB (every 6 hours). The Functions host
+#: reads it (`%DRIFT_SCHEDULE%`) and cannot index the app without it, so the samples and the
+#: infrastructure set it to this value.
+DEFAULT_DRIFT_SCHEDULE = "0 0 */6 * * *"
 
 #: Settings holding secrets (Key Vault references in Azure).
 SECRET_SETTINGS: tuple[str, ...] = (

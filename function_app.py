@@ -12,10 +12,12 @@ from activities import resources as resource_activities
 from activities import scaling as scaling_activities
 from activities import teardown as teardown_activities
 from orchestrators import deploy as deploy_orchestrations
+from orchestrators import drift as drift_orchestrations
 from orchestrators import scale_requests as scale_request_entities
 from orchestrators import scaler as scaler_orchestrations
 from orchestrators import teardown as teardown_orchestrations
 from triggers import alerts as alert_triggers
+from triggers import drift as drift_triggers
 from triggers import openapi as openapi_trigger
 from triggers import platforms as platform_triggers
 from triggers import scaling as scaling_triggers
@@ -35,5 +37,7 @@ for blueprint in (
     scaler_orchestrations.bp,
     scale_request_entities.bp,
     scaling_activities.bp,
+    drift_triggers.bp,
+    drift_orchestrations.bp,
 ):
     app.register_functions(blueprint)

@@ -47,6 +47,7 @@ class EventType(StrEnum):
     SCALE_SKIPPED = "outsystems.scale.skipped"
     TEARDOWN_SUCCEEDED = "outsystems.teardown.succeeded"
     TEARDOWN_FAILED = "outsystems.teardown.failed"
+    PLATFORM_DRIFTED = "outsystems.platform.drifted"
 
 
 class EventError(ValueError):

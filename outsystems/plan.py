@@ -1,6 +1,8 @@
 """What applying the desired graph would change: the plan, compared field by field with ARM.
 
-The comparison covers only the fields the desired body sets. Fields ARM never returns
+The comparison covers the fields the desired body sets, and the members of the named lists it
+sets (a security rule added by hand to an NSG is a change: the PUT of the body removes it);
+ARM's defaults for fields the body leaves out are not differences. Fields ARM never returns
 (passwords, extensions' protected settings, user data: everything carrying a placeholder) and
 values ARM fills in are not differences; a tag carrying a placeholder is one only when the live
 resource lacks the tag. A scale set's live capacity inside its policy bounds is
@@ -130,6 +132,14 @@ def compare(desired: Any, live: Any, path: str = "", key: str = "") -> list[Chan
                 changes.extend(
                     compare(item, match, child, key) if match else [Change(child, None, item)]
                 )
+            # A member the app does not set (a security rule added by hand) is a change too:
+            # a PUT sends the whole list, so applying the body removes it.
+            wanted = {item["name"].lower() for item in desired}
+            changes.extend(
+                Change(f"{path}[{item['name']}]", item, None)
+                for item in live
+                if item["name"].lower() not in wanted
+            )
             return changes
         if len(desired) != len(live):
             return [Change(path, live, desired)]

@@ -63,6 +63,32 @@ class AzurePlatformArm:
 
         return [list(groups) for groups in parallel(resource_groups, subscription_ids)]
 
+    def platform_resources(
+        self, subscription_id: str, resource_group: str, solution_id: str
+    ) -> list[Mapping[str, Any]]:
+        """`services.ports.DriftReader.platform_resources`: the whole group, with tags.
+
+        Not filtered on the solution tag by ARM: "When you filter by a tag name and value, the
+        tags for each resource are not returned in the results" (the `$filter` of Resources -
+        List By Resource Group, as azure-mgmt-resource 26.0.0 documents it from the REST specs:
+        `azure/mgmt/resource/resources/operations/_operations.py`,
+        `ResourcesOperations.list_by_resource_group`), and the caller needs the tags to tell
+        the platform's resources (`outsystems.tags.owned_by`).
+        """
+        from azure.core.exceptions import HttpResponseError
+
+        from arm.live import resources_in_group
+        from arm.operations import TransientArmError
+
+        try:
+            return list(resources_in_group(subscription_id, resource_group))
+        except TransientArmError as error:
+            raise ArmUnavailableError(str(error)) from error
+        except HttpResponseError as error:
+            if error.status_code == 404:  # the group is gone: it holds nothing
+                return []
+            raise
+
 
 class AzureScaleSets:
     """`services.ports.ScaleSetArm` on ARM."""

@@ -104,6 +104,24 @@ class PlatformArm(Protocol):
         ...
 
 
+class DriftReader(Protocol):
+    """What the drift check reads from ARM (blocking calls; `services.azure.AzurePlatformArm`).
+    `ArmUnavailableError` when ARM did not answer."""
+
+    def read_live(
+        self, subscription_id: str, resources: Sequence[Resource]
+    ) -> list[Mapping[str, Any] | None]:
+        """The live body of each resource (None where it does not exist), in order."""
+        ...
+
+    def platform_resources(
+        self, subscription_id: str, resource_group: str, solution_id: str
+    ) -> list[Mapping[str, Any]]:
+        """The resources of the platform's group as ARM lists them (id, type, tags; the
+        caller picks the platform's by their tags); empty when the group does not exist."""
+        ...
+
+
 class ScaleSetArm(Protocol):
     """What the scaling use cases read from ARM (blocking calls)."""
 

@@ -258,6 +258,27 @@ _ALERT_ACCEPTED = _object(
     ["accepted"],
 )
 _ALERT_IGNORED = _object({"ignored": {"type": "string"}}, ["ignored"])
+_DRIFT = _object(
+    {
+        "solutionId": {"type": "string"},
+        "status": {"type": "string", "enum": ["NeverChecked", "InSync", "Drifted"]},
+        "checkedAt": {**_NULLABLE_STRING, "format": "date-time"},
+        "drifted": {"type": ["boolean", "null"]},
+        "differences": {
+            "type": "array",
+            "items": _object(
+                {
+                    "resourceId": {"type": "string"},
+                    "path": {"type": "string"},
+                    "expected": {},
+                    "actual": {},
+                },
+                ["resourceId", "path", "expected", "actual"],
+            ),
+        },
+    },
+    ["solutionId", "status", "checkedAt", "drifted", "differences"],
+)
 
 
 def _json(schema: str | dict[str, Any], description: str) -> dict[str, Any]:
@@ -464,6 +485,16 @@ def document() -> dict[str, Any]:
                     },
                 ),
             },
+            "/platforms/{solutionId}/drift": {
+                **in_path,
+                "get": _operation(
+                    "The last drift check: where live resources differ from the spec",
+                    {
+                        "200": _json("Drift", "The last check (NeverChecked before the first)"),
+                        "404": _error("Unknown platform"),
+                    },
+                ),
+            },
             "/alerts": {
                 "post": _operation(
                     "Azure Monitor action-group webhook (common alert schema)",
@@ -514,6 +545,7 @@ def document() -> dict[str, Any]:
                 "Alert": _ALERT,
                 "AlertAccepted": _ALERT_ACCEPTED,
                 "AlertIgnored": _ALERT_IGNORED,
+                "Drift": _DRIFT,
             },
         },
     }

@@ -69,6 +69,7 @@ var appSettings = {
   ALERT_WEBHOOK_URL: '${keyVaultReference}ALERT-WEBHOOK-URL)'
   PLATFORM_EVENTS_QUEUE: eventsQueueName
   SCALING_TIMER_SCHEDULE: '0 */1 * * * *'
+  DRIFT_SCHEDULE: '0 0 */6 * * *'
   SCALING_COOLDOWN_SCALE: '1'
   SCALING_MAX_CAPACITY: string(scalingMaxCapacity)
   ALERT_MAX_AGE_MINUTES: string(alertMaxAgeMinutes)

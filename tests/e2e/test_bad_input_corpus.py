@@ -78,6 +78,7 @@ ROUTES_WITH_ID = [
     ("POST", "platforms/{}/cancel"),
     ("POST", "platforms/{}/scale"),
     ("GET", "platforms/{}/scaling"),
+    ("GET", "platforms/{}/drift"),
 ]
 SPEC_ROUTES = [("PUT", "platforms/acme"), ("POST", "platforms/acme/plan")]
 

@@ -40,6 +40,7 @@ def app_settings(sim: SimulatorServer, azurite: Azurite, **overrides: str) -> di
         "ARM_ENDPOINT": sim.url,
         "PLATFORM_EVENTS_QUEUE": EVENTS_QUEUE,
         "SCALING_TIMER_SCHEDULE": "0 0 0 1 1 *",
+        "DRIFT_SCHEDULE": "0 0 0 1 1 *",
         "OPERATION_POLL_SECONDS": "0.05",
         **SECRETS,
     }

@@ -34,6 +34,7 @@ CONTRACT_TYPES = {
     "outsystems.scale.skipped",
     "outsystems.teardown.succeeded",
     "outsystems.teardown.failed",
+    "outsystems.platform.drifted",
 }
 
 

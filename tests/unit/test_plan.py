@@ -106,9 +106,14 @@ def test_live_capacity_inside_bounds_is_not_a_difference(farm: ResourceGraph) ->
         ({"location": "westeurope"}, {"location": "West Europe"}, []),
         ({"id": "/subscriptions/X/rg"}, {"id": "/SUBSCRIPTIONS/x/RG"}, []),
         ({"xs": [1, 2]}, {"xs": [1, 2, 3]}, ["xs"]),
-        ({"xs": [{"name": "a", "v": 1}]}, {"xs": [{"name": "b"}, {"name": "A", "v": 1}]}, []),
+        # A member the body does not set is a change: the PUT of the whole list removes it.
+        (
+            {"xs": [{"name": "a", "v": 1}]},
+            {"xs": [{"name": "b"}, {"name": "A", "v": 1}]},
+            ["xs[b]"],
+        ),
         ({"xs": [{"name": "a", "v": 1}]}, {"xs": [{"name": "a", "v": 2}]}, ["xs[a].v"]),
-        ({"xs": [{"name": "c"}]}, {"xs": [{"name": "a"}]}, ["xs[c]"]),
+        ({"xs": [{"name": "c"}]}, {"xs": [{"name": "a"}]}, ["xs[c]", "xs[a]"]),
         ({"p": {"adminPassword": "{{VM_ADMIN_PASSWORD}}"}}, {"p": {}}, []),
         ({"protectedSettings": {"x": 1}}, {}, []),
         ({"flag": True}, {"flag": 1}, ["flag"]),

@@ -47,6 +47,7 @@ KEYS = {
 }
 VALUES = {
     "SCALING_TIMER_SCHEDULE": "0 0 0 1 1 *",
+    "DRIFT_SCHEDULE": "0 0 0 1 1 *",
     "LOCALDEV_FUNCTION_KEY": MASTER_KEY,
     "LOCALDEV_KEYS": json.dumps(KEYS),
 }

@@ -1,7 +1,7 @@
 """The messages between triggers, orchestrations and activities: one typed home per shape.
 
 Durable Functions carries orchestration inputs, outputs, custom status and activity inputs and
-outputs as JSON. Each shape has one frozen dataclass here, with `to_json` (what goes on the wire)
+outputs as JSON. Each shape has one immutable class here, with `to_json` (what goes on the wire)
 and `from_json` (what comes back, including the shapes earlier versions of the app wrote: the
 histories of running instances in a task hub outlive a deployment of the app). Everything else
 sees fields, so mypy checks every use; the raw JSON stays inside these two methods.
@@ -11,16 +11,19 @@ reads and how its answer reads. The orchestration that calls it (`orchestrators.
 function itself (`activities.typed.serves`, `orchestrators.calls.orchestration`) use the same one.
 
 Pure and light (standard library and the scaling domain only): the worker imports the modules
-that use it at every cold start. The platform spec travels as its normalized JSON
-(`SpecDocument`), parsed into the pydantic model and its resource graph only where needed.
+that use it at every cold start. The classes are `NamedTuple`s, not dataclasses: creating some
+forty frozen dataclasses (each generates six methods with `exec`) cost more than ten times as
+much at import, a measurable share of a cold start; `_replace` gives a changed copy. The
+platform spec travels as its normalized JSON (`SpecDocument`), parsed into the pydantic model
+and its resource graph only where needed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, cast
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, NamedTuple, TypeVar, cast
 
 from outsystems.scaling import Fate, ScaleRequest
 
@@ -68,6 +71,8 @@ __all__ = [
 ]
 
 JsonObject = dict[str, Any]
+#: The default of mapping fields: messages are immutable, so one shared empty mapping.
+_EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
 
 
 def _object(data: Any, what: str) -> Mapping[str, Any]:
@@ -96,8 +101,7 @@ DEFAULT_POLL_SECONDS: Final = 15.0
 _AZURE_POLL_SECONDS: Final = 15.0
 
 
-@dataclass(frozen=True)
-class Tuning:
+class Tuning(NamedTuple):
     """The pace of an orchestration: polling, retries, wait limits, backoffs, cooldowns.
 
     Kept in the orchestration's input, so that one instance keeps its pace across replays.
@@ -163,8 +167,7 @@ class Tuning:
 # --- The platform spec as it travels ---------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False)
-class SpecDocument:
+class SpecDocument(NamedTuple):
     """A platform spec's normalized JSON (`PlatformSpec.to_json_dict`), as it travels.
 
     The few identifiers orchestrations need are read from it directly; `parsed()` gives the
@@ -198,23 +201,16 @@ class SpecDocument:
     def from_json(data: Any) -> SpecDocument:
         return SpecDocument(dict(_object(data, "spec")))
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SpecDocument) and dict(self.document) == dict(other.document)
-
-    def __hash__(self) -> int:
-        return hash((self.document.get("solutionId"), self.document.get("subscriptionId")))
-
 
 # --- Orchestration requests ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DeployRequest:
+class DeployRequest(NamedTuple):
     """The input of `deploy_platform`."""
 
     operation_id: str
     spec: SpecDocument
-    tuning: Tuning = field(default_factory=Tuning)
+    tuning: Tuning = Tuning()
 
     def to_json(self) -> JsonObject:
         return {
@@ -234,14 +230,13 @@ class DeployRequest:
         )
 
 
-@dataclass(frozen=True)
-class TeardownRequest:
+class TeardownRequest(NamedTuple):
     """The input of `teardown_platform`: all environments, or some."""
 
     operation_id: str
     spec: SpecDocument
     environments: tuple[str, ...]
-    tuning: Tuning = field(default_factory=Tuning)
+    tuning: Tuning = Tuning()
 
     def to_json(self) -> JsonObject:
         return {
@@ -263,8 +258,7 @@ class TeardownRequest:
         )
 
 
-@dataclass(frozen=True)
-class EnvironmentRequest:
+class EnvironmentRequest(NamedTuple):
     """The input of `deploy_environment`: one environment's (or `shared`) resources to apply."""
 
     spec: SpecDocument
@@ -301,8 +295,7 @@ EnvironmentStatus = Literal["Pending", "Running", "Succeeded", "Failed", "Cancel
 _STATUSES: Final = frozenset(("Pending", "Running", "Succeeded", "Failed", "Canceled", "Deleted"))
 
 
-@dataclass(frozen=True)
-class ErrorInfo:
+class ErrorInfo(NamedTuple):
     """Why an environment (or an operation) failed: ARM's code and message, the resource."""
 
     code: str
@@ -324,8 +317,7 @@ class ErrorInfo:
         )
 
 
-@dataclass(frozen=True)
-class EnvironmentProgress:
+class EnvironmentProgress(NamedTuple):
     """One environment's entry in the platform state (`docs/api.md`): the only builder of it."""
 
     status: EnvironmentStatus
@@ -346,10 +338,10 @@ class EnvironmentProgress:
 
     def ended(self, status: EnvironmentStatus, error: ErrorInfo | None) -> EnvironmentProgress:
         """The same progress, ended with `status` (no step) — e.g. its orchestration stopped."""
-        return replace(self, status=status, step=None, error=error)
+        return self._replace(status=status, step=None, error=error)
 
     def running(self) -> EnvironmentProgress:
-        return replace(self, status="Running")
+        return self._replace(status="Running")
 
     @property
     def succeeded(self) -> bool:
@@ -386,8 +378,7 @@ def _progress_map(data: Any) -> dict[str, EnvironmentProgress]:
     }
 
 
-@dataclass(frozen=True)
-class PlatformStatus:
+class PlatformStatus(NamedTuple):
     """The custom status of `deploy_platform` and `teardown_platform`."""
 
     phase: str
@@ -408,8 +399,7 @@ class PlatformStatus:
         )
 
 
-@dataclass(frozen=True)
-class EnvironmentOutputs:
+class EnvironmentOutputs(NamedTuple):
     """What a deployed environment offers: its portal's URL and certificate, its servers."""
 
     private_ips: tuple[str, ...] = ()
@@ -451,13 +441,12 @@ def outputs_from_json(data: Any) -> dict[str, EnvironmentOutputs]:
     }
 
 
-@dataclass(frozen=True)
-class PlatformResult:
+class PlatformResult(NamedTuple):
     """The output of `deploy_platform` and `teardown_platform` (the latter names its phase)."""
 
     status: Literal["Succeeded", "Failed"]
     environments: Mapping[str, EnvironmentProgress]
-    outputs: Mapping[str, EnvironmentOutputs] = field(default_factory=dict)
+    outputs: Mapping[str, EnvironmentOutputs] = _EMPTY
     phase: str | None = None
 
     def to_json(self) -> JsonObject:
@@ -488,8 +477,7 @@ _OPERATION_STATUSES: Final = frozenset(("InProgress", "Succeeded", "Failed", "Ca
 _POLL_MODES: Final = frozenset(("async-operation", "location", "resource", "none"))
 
 
-@dataclass(frozen=True)
-class ArmError:
+class ArmError(NamedTuple):
     """ARM's error, as shown to users: code, message and the resource (or field) it concerns."""
 
     code: str
@@ -511,8 +499,7 @@ class ArmError:
         )
 
 
-@dataclass(frozen=True)
-class Operation:
+class Operation(NamedTuple):
     """A started ARM operation, as plain data an orchestration keeps in its history.
 
     It carries the ARM polling URL (`Azure-AsyncOperation` or `Location`), never the SDK's
@@ -587,8 +574,7 @@ def operations_from_json(data: Any) -> list[Operation]:
 # --- Activity requests and answers -----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PlanRequest:
+class PlanRequest(NamedTuple):
     """`plan_environment`: plan one environment (or `shared`) against live state."""
 
     spec: SpecDocument
@@ -603,8 +589,7 @@ class PlanRequest:
         return PlanRequest(SpecDocument.from_json(document["spec"]), str(document["environment"]))
 
 
-@dataclass(frozen=True)
-class PlannedAction:
+class PlannedAction(NamedTuple):
     """One resource's action in a plan, as the deployment needs it (not the changes)."""
 
     id: str
@@ -623,8 +608,7 @@ class PlannedAction:
         return PlannedAction(str(document["id"]), cast(Literal["create", "update", "noop"], action))
 
 
-@dataclass(frozen=True)
-class ApplyRequest:
+class ApplyRequest(NamedTuple):
     """`begin_apply_resource`: PUT one resource of the spec's graph."""
 
     spec: SpecDocument
@@ -652,8 +636,7 @@ class ApplyRequest:
         )
 
 
-@dataclass(frozen=True)
-class CheckRequest:
+class CheckRequest(NamedTuple):
     """`check_operations`: poll running operations once."""
 
     subscription_id: str
@@ -677,8 +660,7 @@ class CheckRequest:
         )
 
 
-@dataclass(frozen=True)
-class OutputsRequest:
+class OutputsRequest(NamedTuple):
     """`read_outputs`: the deployed platform's URLs and private IPs."""
 
     spec: SpecDocument
@@ -691,8 +673,7 @@ class OutputsRequest:
         return OutputsRequest(SpecDocument.from_json(_object(data, "outputs request")["spec"]))
 
 
-@dataclass(frozen=True)
-class ListRequest:
+class ListRequest(NamedTuple):
     """`list_platform_resources`: what ARM lists as the platform's in its group."""
 
     subscription_id: str
@@ -724,8 +705,7 @@ class ListRequest:
         )
 
 
-@dataclass(frozen=True)
-class FoundResource:
+class FoundResource(NamedTuple):
     """A resource ARM lists as the platform's: id, type and its environment tag."""
 
     id: str
@@ -743,8 +723,7 @@ class FoundResource:
         )
 
 
-@dataclass(frozen=True)
-class DeleteRequest:
+class DeleteRequest(NamedTuple):
     """`begin_delete_resource`: start deleting one resource."""
 
     subscription_id: str
@@ -771,8 +750,7 @@ class DeleteRequest:
         )
 
 
-@dataclass(frozen=True)
-class GroupRequest:
+class GroupRequest(NamedTuple):
     """`begin_delete_resource_group`: delete the platform's group if the app made it and it is
     empty."""
 
@@ -805,8 +783,7 @@ class GroupRequest:
         )
 
 
-@dataclass(frozen=True)
-class CloudEvent:
+class CloudEvent(NamedTuple):
     """`publish_event`: one structured-mode CloudEvent (built by `outsystems.events`)."""
 
     document: Mapping[str, Any]
@@ -834,12 +811,11 @@ class CloudEvent:
 # --- Scaling ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ScalerRequest:
+class ScalerRequest(NamedTuple):
     """The input of `scale_frontends` (one scaler per scale set)."""
 
     scale_set_id: str
-    tuning: Tuning = field(default_factory=Tuning)
+    tuning: Tuning = Tuning()
 
     def to_json(self) -> JsonObject:
         return {"scaleSet": self.scale_set_id, "tuning": self.tuning.to_json()}
@@ -850,8 +826,7 @@ class ScalerRequest:
         return ScalerRequest(str(document["scaleSet"]), Tuning.from_json(document.get("tuning")))
 
 
-@dataclass(frozen=True)
-class ScalerResult:
+class ScalerResult(NamedTuple):
     """The output of a scaler that ended: how many requests it left pending."""
 
     scale_set_id: str
@@ -866,8 +841,7 @@ class ScalerResult:
         return ScalerResult(str(document["scaleSet"]), int(document["pending"]))
 
 
-@dataclass(frozen=True)
-class ScalerStatus:
+class ScalerStatus(NamedTuple):
     """The scaler's custom status: its phase (`orchestrators.scaler`: working, cooldown, ending,
     done, or why it stopped) and, asleep in a cooldown, until when."""
 
@@ -888,8 +862,7 @@ class ScalerStatus:
         return ScalerStatus(str(data["phase"]), _moment(data.get("until")))
 
 
-@dataclass(frozen=True)
-class ScaleSetRef:
+class ScaleSetRef(NamedTuple):
     """`inspect_scale_set` and `list_scale_set_servers`: which scale set."""
 
     scale_set_id: str
@@ -902,8 +875,7 @@ class ScaleSetRef:
         return ScaleSetRef(str(_object(data, "scale set reference")["scaleSet"]))
 
 
-@dataclass(frozen=True)
-class ScaleSetInfo:
+class ScaleSetInfo(NamedTuple):
     """One scale set as the scaler sees it (plain data, JSON-serialisable with `to_json`).
 
     `problem` says why a scale set that exists is not the app's to scale when its tags alone
@@ -915,7 +887,7 @@ class ScaleSetInfo:
     managed: bool = False
     solution_id: str | None = None
     capacity: int | None = None
-    policy_tags: Mapping[str, str] = field(default_factory=dict)
+    policy_tags: Mapping[str, str] = _EMPTY
     problem: str | None = None
 
     def to_json(self) -> JsonObject:
@@ -953,8 +925,7 @@ class ScaleSetInfo:
         return None
 
 
-@dataclass(frozen=True)
-class ScaleSetInspection:
+class ScaleSetInspection(NamedTuple):
     """`inspect_scale_set`'s answer: the scale set and the `SCALING_MAX_CAPACITY` ceiling.
 
     On the wire one object: the scale set's fields and `ceiling`.
@@ -974,8 +945,7 @@ class ScaleSetInspection:
         return ScaleSetInspection(ScaleSetInfo.from_json(document), ceiling if usable else None)
 
 
-@dataclass(frozen=True)
-class CapacityRequest:
+class CapacityRequest(NamedTuple):
     """`set_scale_set_capacity`: PATCH a scale set's `sku.capacity`.
 
     The solution id lets the activity mask the platform's derived keys in ARM's messages.
@@ -1005,8 +975,7 @@ class CapacityRequest:
 # --- A scale set's stored requests (the `track_scale_requests` entity) ----------------------
 
 
-@dataclass(frozen=True)
-class PendingRequest:
+class PendingRequest(NamedTuple):
     """A stored request the scaler has not decided yet; `deferred` once it was announced as
     waiting for the cooldown."""
 
@@ -1031,8 +1000,7 @@ class PendingRequest:
         )
 
 
-@dataclass(frozen=True)
-class DecisionRecord:
+class DecisionRecord(NamedTuple):
     """One entry of a scale set's `decisions` (`GET .../scaling`, `docs/api.md`): what became
     of one request (`outsystems.scaling.Fate.to_record`), with its id."""
 
@@ -1062,8 +1030,7 @@ class DecisionRecord:
         return DecisionRecord(dict(_object(data, "decision record")))
 
 
-@dataclass(frozen=True)
-class ScaleRequestsState:
+class ScaleRequestsState(NamedTuple):
     """A scale set's entity state: its pending requests, cooldown and latest decisions.
 
     `take` and `record` answer it without the decisions (`to_json(decisions=False)`).
@@ -1099,8 +1066,7 @@ class ScaleRequestsState:
         )
 
 
-@dataclass(frozen=True)
-class AddScaleRequest:
+class AddScaleRequest(NamedTuple):
     """The entity's `add` operation: store one request (a trigger signals it)."""
 
     id: str
@@ -1127,8 +1093,7 @@ class AddScaleRequest:
         )
 
 
-@dataclass(frozen=True)
-class WithdrawAlert:
+class WithdrawAlert(NamedTuple):
     """The entity's `withdraw` operation: an alert resolved (`alertId`; `rule` names it).
 
     Older versions of the app withdrew by rule, without `alertId`: such a signal withdraws
@@ -1152,8 +1117,7 @@ class WithdrawAlert:
         )
 
 
-@dataclass(frozen=True)
-class RecordFates:
+class RecordFates(NamedTuple):
     """The entity's `record` operation: what the scaler decided.
 
     `settled` requests leave the pending list, `deferred` ones are marked as announced;
@@ -1220,7 +1184,6 @@ def _text(data: Any) -> str:
     return str(data)
 
 
-@dataclass(frozen=True)
 class Contract(Generic[Request, Answer]):
     """A durable function's name, how its request reads and how its answer reads.
 
@@ -1228,9 +1191,20 @@ class Contract(Generic[Request, Answer]):
     (`orchestrators.calls`) and the function itself (`activities.typed.serves`).
     """
 
-    name: str
-    read_request: Callable[[Any], Request]
-    read_answer: Callable[[Any], Answer]
+    __slots__ = ("name", "read_answer", "read_request")
+
+    def __init__(
+        self,
+        name: str,
+        read_request: Callable[[Any], Request],
+        read_answer: Callable[[Any], Answer],
+    ) -> None:
+        self.name = name
+        self.read_request = read_request
+        self.read_answer = read_answer
+
+    def __repr__(self) -> str:
+        return f"Contract({self.name!r})"
 
 
 PLAN_ENVIRONMENT: Final = Contract(

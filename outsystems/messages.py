@@ -13,12 +13,12 @@ function itself (`activities.typed.serves`, `orchestrators.calls.orchestration`)
 Pure and light (standard library and the scaling domain only): the worker imports the modules
 that use it at every cold start. The classes are `NamedTuple`s, not dataclasses: creating some
 forty frozen dataclasses (each generates six methods with `exec`) cost more than ten times as
-much at import, a measurable share of a cold start; `_replace` gives a changed copy. The
+much at import, a measurable share of a cold start; `_replace` gives a changed copy. For the
+same reason this module does without `from __future__ import annotations`: `NamedTuple` would
+compile every field's annotation string at import (the methods' annotations are quoted). The
 platform spec travels as its normalized JSON (`SpecDocument`), parsed into the pydantic model
 and its resource graph only where needed.
 """
-
-from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -122,7 +122,7 @@ class Tuning(NamedTuple):
     @staticmethod
     def from_settings(
         poll_seconds: float, timeout_scale: float = 1.0, cooldown_scale: float = 1.0
-    ) -> Tuning:
+    ) -> "Tuning":
         """The tuning a trigger starts an orchestration with (from `AppSettings`)."""
         return Tuning(
             poll_seconds=poll_seconds,
@@ -150,7 +150,7 @@ class Tuning(NamedTuple):
         }
 
     @staticmethod
-    def from_json(data: Any) -> Tuning:
+    def from_json(data: Any) -> "Tuning":
         """Missing keys take the defaults; a missing `retrySeconds` follows `pollSeconds` (the
         scaler's inputs carried no `retrySeconds` before)."""
         document = _object(data or {}, "tuning")
@@ -188,7 +188,7 @@ class SpecDocument(NamedTuple):
     def resource_group(self) -> str:
         return str(self.document["resourceGroup"])
 
-    def parsed(self) -> tuple[PlatformSpec, ResourceGraph]:
+    def parsed(self) -> "tuple[PlatformSpec, ResourceGraph]":
         """The spec and its resource graph (pure, cached; imported here: pydantic is heavy)."""
         from outsystems.deployment import graph_of
 
@@ -198,7 +198,7 @@ class SpecDocument(NamedTuple):
         return dict(self.document)
 
     @staticmethod
-    def from_json(data: Any) -> SpecDocument:
+    def from_json(data: Any) -> "SpecDocument":
         return SpecDocument(dict(_object(data, "spec")))
 
 
@@ -221,7 +221,7 @@ class DeployRequest(NamedTuple):
         }
 
     @staticmethod
-    def from_json(data: Any) -> DeployRequest:
+    def from_json(data: Any) -> "DeployRequest":
         document = _object(data, "deploy request")
         return DeployRequest(
             operation_id=str(document.get("operationId") or ""),
@@ -248,7 +248,7 @@ class TeardownRequest(NamedTuple):
         }
 
     @staticmethod
-    def from_json(data: Any) -> TeardownRequest:
+    def from_json(data: Any) -> "TeardownRequest":
         document = _object(data, "teardown request")
         return TeardownRequest(
             operation_id=str(document.get("operationId") or ""),
@@ -278,7 +278,7 @@ class EnvironmentRequest(NamedTuple):
         }
 
     @staticmethod
-    def from_json(data: Any) -> EnvironmentRequest:
+    def from_json(data: Any) -> "EnvironmentRequest":
         document = _object(data, "environment request")
         return EnvironmentRequest(
             spec=SpecDocument.from_json(document["spec"]),
@@ -306,7 +306,7 @@ class ErrorInfo(NamedTuple):
         return {"code": self.code, "message": self.message, "resource": self.resource}
 
     @staticmethod
-    def from_json(data: Any) -> ErrorInfo | None:
+    def from_json(data: Any) -> "ErrorInfo | None":
         if not data:
             return None
         document = _object(data, "error")
@@ -327,20 +327,20 @@ class EnvironmentProgress(NamedTuple):
     error: ErrorInfo | None = None
 
     @staticmethod
-    def pending(total: int) -> EnvironmentProgress:
+    def pending(total: int) -> "EnvironmentProgress":
         """An environment that has not started yet."""
         return EnvironmentProgress("Pending", 0, total)
 
     @staticmethod
-    def failed(total: int, error: ErrorInfo) -> EnvironmentProgress:
+    def failed(total: int, error: "ErrorInfo") -> "EnvironmentProgress":
         """An environment that failed before any of its resources started."""
         return EnvironmentProgress("Failed", 0, total, None, error)
 
-    def ended(self, status: EnvironmentStatus, error: ErrorInfo | None) -> EnvironmentProgress:
+    def ended(self, status: EnvironmentStatus, error: "ErrorInfo | None") -> "EnvironmentProgress":
         """The same progress, ended with `status` (no step) — e.g. its orchestration stopped."""
         return self._replace(status=status, step=None, error=error)
 
-    def running(self) -> EnvironmentProgress:
+    def running(self) -> "EnvironmentProgress":
         return self._replace(status="Running")
 
     @property
@@ -357,7 +357,7 @@ class EnvironmentProgress(NamedTuple):
         }
 
     @staticmethod
-    def from_json(data: Any) -> EnvironmentProgress:
+    def from_json(data: Any) -> "EnvironmentProgress":
         document = _object(data, "environment progress")
         status = str(document.get("status") or "")
         if status not in _STATUSES:
@@ -371,7 +371,7 @@ class EnvironmentProgress(NamedTuple):
         )
 
 
-def _progress_map(data: Any) -> dict[str, EnvironmentProgress]:
+def _progress_map(data: Any) -> "dict[str, EnvironmentProgress]":
     return {
         str(env): EnvironmentProgress.from_json(progress)
         for env, progress in _object(data or {}, "environments").items()
@@ -391,7 +391,7 @@ class PlatformStatus(NamedTuple):
         }
 
     @staticmethod
-    def from_json(data: Any) -> PlatformStatus:
+    def from_json(data: Any) -> "PlatformStatus":
         document = _object(data, "platform status")
         return PlatformStatus(
             phase=str(document.get("phase") or ""),
@@ -420,7 +420,7 @@ class EnvironmentOutputs(NamedTuple):
         return document
 
     @staticmethod
-    def from_json(data: Any) -> EnvironmentOutputs:
+    def from_json(data: Any) -> "EnvironmentOutputs":
         document = _object(data, "environment outputs")
         return EnvironmentOutputs(
             private_ips=tuple(str(ip) for ip in document.get("privateIps") or ()),
@@ -430,11 +430,11 @@ class EnvironmentOutputs(NamedTuple):
         )
 
 
-def outputs_to_json(outputs: Mapping[str, EnvironmentOutputs]) -> JsonObject:
+def outputs_to_json(outputs: "Mapping[str, EnvironmentOutputs]") -> JsonObject:
     return {env: entry.to_json() for env, entry in outputs.items()}
 
 
-def outputs_from_json(data: Any) -> dict[str, EnvironmentOutputs]:
+def outputs_from_json(data: Any) -> "dict[str, EnvironmentOutputs]":
     return {
         str(env): EnvironmentOutputs.from_json(entry)
         for env, entry in _object(data or {}, "outputs").items()
@@ -458,7 +458,7 @@ class PlatformResult(NamedTuple):
         return document
 
     @staticmethod
-    def from_json(data: Any) -> PlatformResult:
+    def from_json(data: Any) -> "PlatformResult":
         document = _object(data, "platform result")
         status = document.get("status")
         return PlatformResult(
@@ -488,7 +488,7 @@ class ArmError(NamedTuple):
         return {"code": self.code, "message": self.message, "target": self.target}
 
     @staticmethod
-    def from_json(data: Any) -> ArmError | None:
+    def from_json(data: Any) -> "ArmError | None":
         if not data:
             return None
         document = _object(data, "ARM error")
@@ -540,7 +540,7 @@ class Operation(NamedTuple):
         return document
 
     @staticmethod
-    def from_json(data: Any) -> Operation:
+    def from_json(data: Any) -> "Operation":
         """Reads camelCase and the snake_case keys that earlier versions wrote."""
         document = _object(data, "operation")
 
@@ -567,7 +567,7 @@ class Operation(NamedTuple):
         )
 
 
-def operations_from_json(data: Any) -> list[Operation]:
+def operations_from_json(data: Any) -> "list[Operation]":
     return [Operation.from_json(item) for item in data]
 
 
@@ -584,7 +584,7 @@ class PlanRequest(NamedTuple):
         return {"spec": self.spec.to_json(), "environment": self.environment}
 
     @staticmethod
-    def from_json(data: Any) -> PlanRequest:
+    def from_json(data: Any) -> "PlanRequest":
         document = _object(data, "plan request")
         return PlanRequest(SpecDocument.from_json(document["spec"]), str(document["environment"]))
 
@@ -599,7 +599,7 @@ class PlannedAction(NamedTuple):
         return {"id": self.id, "action": self.action}
 
     @staticmethod
-    def from_json(data: Any) -> PlannedAction:
+    def from_json(data: Any) -> "PlannedAction":
         """Also reads the whole `PlannedResource` JSON that earlier versions returned."""
         document = _object(data, "planned resource")
         action = str(document["action"])
@@ -626,7 +626,7 @@ class ApplyRequest(NamedTuple):
         }
 
     @staticmethod
-    def from_json(data: Any) -> ApplyRequest:
+    def from_json(data: Any) -> "ApplyRequest":
         document = _object(data, "apply request")
         return ApplyRequest(
             spec=SpecDocument.from_json(document["spec"]),
@@ -651,7 +651,7 @@ class CheckRequest(NamedTuple):
         }
 
     @staticmethod
-    def from_json(data: Any) -> CheckRequest:
+    def from_json(data: Any) -> "CheckRequest":
         document = _object(data, "check request")
         return CheckRequest(
             subscription_id=str(document["subscriptionId"]),
@@ -669,7 +669,7 @@ class OutputsRequest(NamedTuple):
         return {"spec": self.spec.to_json()}
 
     @staticmethod
-    def from_json(data: Any) -> OutputsRequest:
+    def from_json(data: Any) -> "OutputsRequest":
         return OutputsRequest(SpecDocument.from_json(_object(data, "outputs request")["spec"]))
 
 
@@ -682,7 +682,7 @@ class ListRequest(NamedTuple):
     spec: SpecDocument | None = None
 
     @staticmethod
-    def of(spec: SpecDocument) -> ListRequest:
+    def of(spec: "SpecDocument") -> "ListRequest":
         return ListRequest(spec.subscription_id, spec.resource_group, spec.solution_id, spec)
 
     def to_json(self) -> JsonObject:
@@ -694,7 +694,7 @@ class ListRequest(NamedTuple):
         }
 
     @staticmethod
-    def from_json(data: Any) -> ListRequest:
+    def from_json(data: Any) -> "ListRequest":
         document = _object(data, "list request")
         spec = document.get("spec")
         return ListRequest(
@@ -716,7 +716,7 @@ class FoundResource(NamedTuple):
         return {"id": self.id, "type": self.type, "environment": self.environment}
 
     @staticmethod
-    def from_json(data: Any) -> FoundResource:
+    def from_json(data: Any) -> "FoundResource":
         document = _object(data, "found resource")
         return FoundResource(
             str(document["id"]), str(document["type"]), str(document.get("environment") or "")
@@ -740,7 +740,7 @@ class DeleteRequest(NamedTuple):
         }
 
     @staticmethod
-    def from_json(data: Any) -> DeleteRequest:
+    def from_json(data: Any) -> "DeleteRequest":
         document = _object(data, "delete request")
         return DeleteRequest(
             subscription_id=str(document["subscriptionId"]),
@@ -759,7 +759,7 @@ class GroupRequest(NamedTuple):
     solution_id: str
 
     @staticmethod
-    def of(spec: SpecDocument) -> GroupRequest:
+    def of(spec: "SpecDocument") -> "GroupRequest":
         return GroupRequest(spec.subscription_id, spec.resource_group, spec.solution_id)
 
     @property
@@ -774,7 +774,7 @@ class GroupRequest(NamedTuple):
         }
 
     @staticmethod
-    def from_json(data: Any) -> GroupRequest:
+    def from_json(data: Any) -> "GroupRequest":
         document = _object(data, "group request")
         return GroupRequest(
             str(document["subscriptionId"]),
@@ -804,7 +804,7 @@ class CloudEvent(NamedTuple):
         return dict(self.document)
 
     @staticmethod
-    def from_json(data: Any) -> CloudEvent:
+    def from_json(data: Any) -> "CloudEvent":
         return CloudEvent(dict(_object(data, "event")))
 
 
@@ -821,7 +821,7 @@ class ScalerRequest(NamedTuple):
         return {"scaleSet": self.scale_set_id, "tuning": self.tuning.to_json()}
 
     @staticmethod
-    def from_json(data: Any) -> ScalerRequest:
+    def from_json(data: Any) -> "ScalerRequest":
         document = _object(data, "scaler request")
         return ScalerRequest(str(document["scaleSet"]), Tuning.from_json(document.get("tuning")))
 
@@ -836,7 +836,7 @@ class ScalerResult(NamedTuple):
         return {"scaleSet": self.scale_set_id, "pending": self.pending}
 
     @staticmethod
-    def from_json(data: Any) -> ScalerResult:
+    def from_json(data: Any) -> "ScalerResult":
         document = _object(data, "scaler result")
         return ScalerResult(str(document["scaleSet"]), int(document["pending"]))
 
@@ -855,7 +855,7 @@ class ScalerStatus(NamedTuple):
         return document
 
     @staticmethod
-    def from_json(data: Any) -> ScalerStatus | None:
+    def from_json(data: Any) -> "ScalerStatus | None":
         """None for no status or one that is not the scaler's (e.g. not yet set)."""
         if not isinstance(data, Mapping) or not isinstance(data.get("phase"), str):
             return None
@@ -871,7 +871,7 @@ class ScaleSetRef(NamedTuple):
         return {"scaleSet": self.scale_set_id}
 
     @staticmethod
-    def from_json(data: Any) -> ScaleSetRef:
+    def from_json(data: Any) -> "ScaleSetRef":
         return ScaleSetRef(str(_object(data, "scale set reference")["scaleSet"]))
 
 
@@ -902,7 +902,7 @@ class ScaleSetInfo(NamedTuple):
         }
 
     @staticmethod
-    def from_json(data: Mapping[str, Any]) -> ScaleSetInfo:
+    def from_json(data: Mapping[str, Any]) -> "ScaleSetInfo":
         return ScaleSetInfo(
             id=str(data["id"]),
             exists=bool(data["exists"]),
@@ -938,7 +938,7 @@ class ScaleSetInspection(NamedTuple):
         return {**self.info.to_json(), "ceiling": self.ceiling}
 
     @staticmethod
-    def from_json(data: Any) -> ScaleSetInspection:
+    def from_json(data: Any) -> "ScaleSetInspection":
         document = _object(data, "scale set inspection")
         ceiling = document.get("ceiling")
         usable = isinstance(ceiling, int) and not isinstance(ceiling, bool)
@@ -963,7 +963,7 @@ class CapacityRequest(NamedTuple):
         }
 
     @staticmethod
-    def from_json(data: Any) -> CapacityRequest:
+    def from_json(data: Any) -> "CapacityRequest":
         document = _object(data, "capacity request")
         return CapacityRequest(
             scale_set_id=str(document["scaleSet"]),
@@ -991,7 +991,7 @@ class PendingRequest(NamedTuple):
         }
 
     @staticmethod
-    def from_json(data: Any) -> PendingRequest:
+    def from_json(data: Any) -> "PendingRequest":
         document = _object(data, "pending request")
         return PendingRequest(
             str(document["id"]),
@@ -1007,7 +1007,7 @@ class DecisionRecord(NamedTuple):
     document: Mapping[str, Any]
 
     @staticmethod
-    def of(fate: Fate, at: datetime, request_id: str) -> DecisionRecord:
+    def of(fate: Fate, at: datetime, request_id: str) -> "DecisionRecord":
         return DecisionRecord({**fate.to_record(at), "requestId": request_id})
 
     @property
@@ -1018,7 +1018,7 @@ class DecisionRecord(NamedTuple):
     def outcome(self) -> str | None:
         return _optional_str(self.document.get("outcome"))
 
-    def naming_servers(self, servers: Sequence[str]) -> DecisionRecord:
+    def naming_servers(self, servers: Sequence[str]) -> "DecisionRecord":
         """The record, naming the servers a scale-in removed (to delete in Service Center)."""
         return DecisionRecord({**self.document, "serversToRemove": list(servers)})
 
@@ -1026,7 +1026,7 @@ class DecisionRecord(NamedTuple):
         return dict(self.document)
 
     @staticmethod
-    def from_json(data: Any) -> DecisionRecord:
+    def from_json(data: Any) -> "DecisionRecord":
         return DecisionRecord(dict(_object(data, "decision record")))
 
 
@@ -1054,7 +1054,7 @@ class ScaleRequestsState(NamedTuple):
         return document
 
     @staticmethod
-    def from_json(data: Any) -> ScaleRequestsState:
+    def from_json(data: Any) -> "ScaleRequestsState":
         """An absent state (None) is the empty one."""
         document = _object(data or {}, "scale requests state")
         return ScaleRequestsState(
@@ -1083,7 +1083,7 @@ class AddScaleRequest(NamedTuple):
         }
 
     @staticmethod
-    def from_json(data: Any) -> AddScaleRequest:
+    def from_json(data: Any) -> "AddScaleRequest":
         document = _object(data, "add request")
         return AddScaleRequest(
             id=str(document["id"]),
@@ -1107,7 +1107,7 @@ class WithdrawAlert(NamedTuple):
         return {"alertId": self.alert_id, "rule": self.rule}
 
     @staticmethod
-    def from_json(data: Any) -> WithdrawAlert:
+    def from_json(data: Any) -> "WithdrawAlert":
         document = _object(data or {}, "withdraw request")
         alert_id = document.get("alertId")
         rule = document.get("rule")
@@ -1141,7 +1141,7 @@ class RecordFates(NamedTuple):
         return document
 
     @staticmethod
-    def from_json(data: Any) -> RecordFates:
+    def from_json(data: Any) -> "RecordFates":
         document = _object(data, "record request")
         return RecordFates(
             settled=tuple(str(i) for i in document.get("settled") or ()),

@@ -27,16 +27,14 @@ from outsystems.drift import RECORD_DRIFT, Drift, DriftCheck, platform_drift
 from outsystems.messages import TeardownRequest
 from outsystems.times import utc_z
 from services.errors import ServiceError, unknown_platform
-from services.platform_state import json_value
+from services.platform_state import RUNNING_STATES, json_value, runtime_status_of
 from services.platforms import (
-    OperationStatus,
     deployment_tuning,
     last_platform_operation,
     list_platforms,
-    read_operation,
     standing_platform,
 )
-from services.ports import DriftReader, DurableClient, PlatformArm
+from services.ports import DriftReader, DurableClient, InstanceStatus, PlatformArm
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +67,12 @@ class DriftView:
         }
 
 
-def _check_of(status: OperationStatus | None) -> DriftCheck | None:
+def _check_of(status: InstanceStatus | None) -> DriftCheck | None:
     """The check a `record_platform_drift` instance holds: its output once it ended, its input
     while it publishes."""
-    if status is None:
+    if runtime_status_of(status) is None or status is None:
         return None
-    for value in (json_value(status.output), status.input):
+    for value in (json_value(status.output), json_value(status.input_)):
         if isinstance(value, Mapping):
             try:
                 return DriftCheck.from_json(value)
@@ -85,7 +83,7 @@ def _check_of(status: OperationStatus | None) -> DriftCheck | None:
 
 async def last_check(client: DurableClient, solution_id: str) -> DriftCheck | None:
     """The platform's last drift check; None when it was never checked."""
-    return _check_of(await read_operation(client, drift_instance_id(solution_id)))
+    return _check_of(await client.get_status(drift_instance_id(solution_id), show_input=True))
 
 
 async def view(client: DurableClient, solution_id: str) -> DriftView:
@@ -125,8 +123,8 @@ async def check(
         log.info("drift of %s not checked: an operation is running", solution_id)
         return None
     instance_id = drift_instance_id(solution_id)
-    previous = await read_operation(client, instance_id)
-    if previous is not None and previous.running:
+    previous = await client.get_status(instance_id, show_input=True)
+    if runtime_status_of(previous) in RUNNING_STATES:
         log.info("drift of %s not checked: the last check is being recorded", solution_id)
         return None
     request = standing.operation.request

@@ -106,7 +106,12 @@ def _generic_resources(sim: ArmSim, route: Route, request: SimRequest) -> list[d
             or (tag_value is not None and tags[tag_name.lower()] != tag_value)
         ):
             continue
-        found.append({k: v for k, v in view(sim, resource).items() if k in _GENERIC_KEYS})
+        listed = {k: v for k, v in view(sim, resource).items() if k in _GENERIC_KEYS}
+        if tag_name:
+            # Resources - List: "When you filter by a tag name and value, the tags for each
+            # resource are not returned in the results" (resources.json, 2021-04-01).
+            listed.pop("tags", None)
+        found.append(listed)
     return found
 
 

@@ -184,3 +184,23 @@ def test_scale_set_never_echoes_profile_secrets_but_expands_user_data(
         G, "nic", bodies.nic(subnet)
     ).result()
     assert nic.ip_configurations[0].private_ip_address == "10.0.0.6"
+
+
+def test_a_tag_filtered_generic_list_returns_no_tags(clients: Clients) -> None:
+    """Resources - List By Resource Group, `$filter`: "When you filter by a tag name and value,
+    the tags for each resource are not returned in the results." (azure-rest-api-specs,
+    specification/resources/resource-manager/Microsoft.Resources/stable/2021-04-01/
+    resources.json; the same sentence in azure-mgmt-resource 26.0.0's
+    `ResourcesOperations.list_by_resource_group` docstring.) Unfiltered, tags are returned."""
+    clients.resource.resource_groups.create_or_update(G, {"location": bodies.LOCATION})
+    clients.network.network_security_groups.begin_create_or_update(
+        G, "tagged", {"location": bodies.LOCATION, "tags": {"osSolutionId": "acme"}}
+    ).result()
+    filtered = list(
+        clients.resource.resources.list_by_resource_group(
+            G, filter="tagName eq 'osSolutionId' and tagValue eq 'acme'"
+        )
+    )
+    assert [(r.name, r.tags) for r in filtered] == [("tagged", None)]
+    unfiltered = list(clients.resource.resources.list_by_resource_group(G))
+    assert [(r.name, r.tags) for r in unfiltered] == [("tagged", {"osSolutionId": "acme"})]

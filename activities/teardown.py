@@ -19,7 +19,7 @@ from outsystems.messages import (
     Operation,
     SpecDocument,
 )
-from outsystems.tags import ENVIRONMENT_TAG, SOLUTION_TAG, owned_by, tag_value
+from outsystems.tags import ENVIRONMENT_TAG, owned_by, tag_value
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
@@ -49,9 +49,10 @@ def list_platform_resources(request: ListRequest) -> list[FoundResource]:
 
     solution = request.solution_id
     try:
-        listed = resources_in_group(
-            request.subscription_id, request.resource_group, (SOLUTION_TAG, solution)
-        )
+        # Not filtered on the solution tag: ARM leaves the tags out of a tag-filtered list
+        # (Resources - List By Resource Group, `$filter`, resources.json 2021-04-01), and the
+        # tags are what proves a resource is the platform's and the app's.
+        listed = resources_in_group(request.subscription_id, request.resource_group)
     except HttpResponseError as error:
         if error.status_code == 404:
             return []  # the resource group is gone: nothing left to delete

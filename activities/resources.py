@@ -29,6 +29,7 @@ from outsystems.messages import (
     PlannedAction,
     PlanRequest,
 )
+from outsystems.resource_types import SCALE_SET, SQL_SERVER, VM
 
 if TYPE_CHECKING:
     from arm.operations import Sender
@@ -65,14 +66,14 @@ def plan_environment(request: PlanRequest) -> list[PlannedAction]:
 #: admin password change through the resource (VMs), or would reset it (SQL) — the password was
 #: set when the server was created and lives on in the platform's vault.
 _CREATE_ONLY_FIELDS: Final = {
-    "Microsoft.Compute/virtualMachines": ("properties", "osProfile", "adminPassword"),
-    "Microsoft.Compute/virtualMachineScaleSets": (
+    VM: ("properties", "osProfile", "adminPassword"),
+    SCALE_SET: (
         "properties",
         "virtualMachineProfile",
         "osProfile",
         "adminPassword",
     ),
-    "Microsoft.Sql/servers": ("properties", "administratorLoginPassword"),
+    SQL_SERVER: ("properties", "administratorLoginPassword"),
 }
 
 
@@ -94,9 +95,9 @@ def _desired_body(
 ) -> dict[str, Any]:
     """What to send for `resource` given its live state."""
     from outsystems.policy import policy_from_tags
-    from outsystems.preflight import keep_foreign_tags
+    from outsystems.resource_types import KEY_VAULT, RESOURCE_GROUP
     from outsystems.scaling import clamp_for_redeploy
-    from outsystems.topology import KEY_VAULT, RESOURCE_GROUP, SCALE_SET
+    from outsystems.tags import keep_foreign_tags
 
     body = dict(resource.body)
     if live is not None and resource.type in _CREATE_ONLY_FIELDS:
@@ -165,7 +166,12 @@ def begin_apply_resource(request: ApplyRequest) -> Operation:
     from arm.client import sender
     from arm.operations import begin_put, get_resource
     from arm.secrets import RenderContext, redacted_errors, render_body
-    from outsystems.topology import KEY_VAULT, KEY_VAULT_SECRET_TYPE, ROLE_ASSIGNMENT, VM_EXTENSION
+    from outsystems.resource_types import (
+        KEY_VAULT,
+        KEY_VAULT_SECRET_TYPE,
+        ROLE_ASSIGNMENT,
+        VM_EXTENSION,
+    )
 
     spec, graph = request.spec.parsed()
     with redacted_errors(spec.solution_id):
@@ -240,7 +246,7 @@ def read_outputs(request: OutputsRequest) -> dict[str, EnvironmentOutputs]:
     from dataclasses import replace
 
     from arm.live import read_live
-    from outsystems.topology import NIC, PUBLIC_IP
+    from outsystems.resource_types import NIC, PUBLIC_IP
 
     spec, graph = request.spec.parsed()
     wanted = [r for r in graph if r.type in {PUBLIC_IP, NIC} and r.environment != "shared"]

@@ -22,8 +22,8 @@ from outsystems.messages import (
     ScaleSetInfo,
     ScaleSetInspection,
     ScaleSetRef,
-    subscription_of,
 )
+from outsystems.resource_types import subscription_of
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)

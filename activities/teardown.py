@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import azure.durable_functions as df
 
@@ -20,17 +19,10 @@ from outsystems.messages import (
     Operation,
     SpecDocument,
 )
-from outsystems.names import ENVIRONMENT_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE, SOLUTION_TAG
+from outsystems.tags import ENVIRONMENT_TAG, SOLUTION_TAG, owned_by, tag_value
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
-
-
-def _tag(tags: dict[str, Any] | None, name: str) -> str | None:
-    for key, value in (tags or {}).items():
-        if key.lower() == name.lower():
-            return str(value)
-    return None
 
 
 def _role_assignments(spec: SpecDocument | None) -> list[FoundResource]:
@@ -40,7 +32,7 @@ def _role_assignments(spec: SpecDocument | None) -> list[FoundResource]:
     """
     if spec is None:
         return []
-    from outsystems.topology import ROLE_ASSIGNMENT
+    from outsystems.resource_types import ROLE_ASSIGNMENT
 
     _, graph = spec.parsed()
     return [FoundResource(r.id, r.type, r.environment) for r in graph if r.type == ROLE_ASSIGNMENT]
@@ -67,9 +59,11 @@ def list_platform_resources(request: ListRequest) -> list[FoundResource]:
     found = _role_assignments(request.spec)
     for item in listed:
         tags = item.get("tags")
-        if _tag(tags, SOLUTION_TAG) != solution or _tag(tags, MANAGED_BY_TAG) != MANAGED_BY_VALUE:
+        if not owned_by(tags, solution):
             continue
-        found.append(FoundResource(item["id"], item["type"], _tag(tags, ENVIRONMENT_TAG) or ""))
+        found.append(
+            FoundResource(item["id"], item["type"], tag_value(tags, ENVIRONMENT_TAG) or "")
+        )
     return found
 
 
@@ -110,11 +104,7 @@ def begin_delete_resource_group(request: GroupRequest) -> Operation:
     live = get_resource(client, group_id, RESOURCES_API_VERSION)
     if live is None:
         return kept("already deleted")
-    tags = live.get("tags")
-    if (
-        _tag(tags, MANAGED_BY_TAG) != MANAGED_BY_VALUE
-        or _tag(tags, SOLUTION_TAG) != request.solution_id
-    ):
+    if not owned_by(live.get("tags"), request.solution_id):
         return kept("the resource group was not created by this app")
     remaining = resources_in_group(request.subscription_id, request.resource_group)
     if remaining:

@@ -25,12 +25,12 @@ import time
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
+from appsettings import DEFAULT_ARM_ENDPOINT
+
 if TYPE_CHECKING:
     from azure.core.credentials import AccessToken, TokenCredential
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
 
 _Client = TypeVar("_Client")
 

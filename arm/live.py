@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from outsystems.topology import RESOURCE_GROUP, Resource, api_version
+from outsystems.resource_types import RESOURCE_GROUP, api_version
+from outsystems.topology import Resource
 
 T = TypeVar("T")
 R = TypeVar("R")

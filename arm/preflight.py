@@ -16,7 +16,7 @@ from azure.core.rest import HttpRequest
 from arm.live import parallel
 from arm.operations import Sender, TransientArmError, error_of, raise_for_status
 from outsystems.errors import FieldError
-from outsystems.names import NAMING_TAG, SOLUTION_TAG, NamingScheme
+from outsystems.names import NamingScheme
 from outsystems.preflight import (
     Read,
     allowed_vnet_problems,
@@ -25,10 +25,11 @@ from outsystems.preflight import (
     route_table_ids,
     subnet_problems,
 )
+from outsystems.resource_types import RESOURCE_GROUP, SUBNET, api_version
 from outsystems.spec import PlatformSpec
-from outsystems.topology import RESOURCE_GROUP, api_version
+from outsystems.tags import NAMING_TAG, SOLUTION_TAG, tag_value
 
-NETWORK_API_VERSION = api_version("Microsoft.Network/virtualNetworks/subnets")
+NETWORK_API_VERSION = api_version(SUBNET)
 GROUP_API_VERSION = api_version(RESOURCE_GROUP)
 #: Retried later rather than judged now.
 _TRANSIENT = frozenset({408, 429})
@@ -92,8 +93,7 @@ def deployed_naming(spec: PlatformSpec) -> NamingScheme | None:
     group = read(sender(spec.subscription_id), group_id, GROUP_API_VERSION)
     if group.body is None:
         return None
-    tags = {str(k).lower(): str(v) for k, v in (group.body.get("tags") or {}).items()}
-    recorded = tags.get(NAMING_TAG.lower())
+    recorded = tag_value(group.body.get("tags"), NAMING_TAG)
     if recorded in ("marketplace", "legacy"):
         return "legacy" if recorded == "legacy" else "marketplace"
     ours = resources_in_group(

@@ -27,16 +27,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-# Re-exported (their home is outsystems.messages since the message types moved there).
-from outsystems.messages import ScaleSetInfo as ScaleSetInfo
-from outsystems.messages import subscription_of as subscription_of
-from outsystems.names import (
-    ENVIRONMENT_TAG,
-    MANAGED_BY_TAG,
-    MANAGED_BY_VALUE,
-    SOLUTION_TAG,
-)
+from outsystems.messages import ScaleSetInfo
 from outsystems.policy import POLICY_MAC_TAG, has_valid_mac, is_policy_tag
+from outsystems.resource_types import SCALE_SET, api_version, subscription_of
+from outsystems.tags import ENVIRONMENT_TAG, managed_solution, tag_value
 
 if TYPE_CHECKING:
     from arm.connection import ArmConnection
@@ -44,9 +38,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: `subscription_of` moved to `outsystems.resource_types` and `ScaleSetInfo` to
+#: `outsystems.messages`; they stay importable from here (strict mypy re-exports only what
+#: `__all__` lists; this module's own names need no listing) until the branches written against
+#: the old homes are merged. The lead then removes this list.
+__all__ = ["ScaleSetInfo", "subscription_of"]
+
 #: The Compute API version the topology uses for scale sets.
-SCALE_SET_API_VERSION = "2026-04-01"
-SCALE_SET_TYPE = "Microsoft.Compute/virtualMachineScaleSets"
+SCALE_SET_API_VERSION = api_version(SCALE_SET)
+SCALE_SET_TYPE = SCALE_SET
 
 
 @dataclass(frozen=True)
@@ -54,14 +54,6 @@ class Unchecked:
     """ARM said nothing about a scale set in time: not a verdict (ask the sender to retry)."""
 
     reason: str
-
-
-def _tag(tags: Mapping[str, str], name: str) -> str | None:
-    # ARM compares tag names case-insensitively.
-    for key, value in tags.items():
-        if key.lower() == name.lower():
-            return value
-    return None
 
 
 def scale_set_info(resource_id: str, body: Mapping[str, Any] | None, key: bytes) -> ScaleSetInfo:
@@ -77,12 +69,8 @@ def scale_set_info(resource_id: str, body: Mapping[str, Any] | None, key: bytes)
         {str(k): str(v) for k, v in raw_tags.items()} if isinstance(raw_tags, dict) else {}
     )
     scale_set_id = str(body.get("id") or resource_id)
-    solution = _tag(tags, SOLUTION_TAG)
-    owned = (
-        (_tag(tags, MANAGED_BY_TAG) or "").lower() == MANAGED_BY_VALUE
-        and (_tag(tags, ENVIRONMENT_TAG) or "").lower() == "prod"
-        and bool(solution)
-    )
+    solution = managed_solution(tags)
+    owned = solution is not None and tag_value(tags, ENVIRONMENT_TAG) == "prod"
     signed = has_valid_mac(key, scale_set_id, tags)
     managed = owned and signed
     problem = None

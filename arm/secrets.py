@@ -34,21 +34,30 @@ from appsettings import SECRET_SETTINGS, required
 from outsystems import placeholders
 from outsystems.keys import derive_password, derive_private_key
 from outsystems.names import ENVIRONMENTS, NONCE_PARAMETER, Environment, PlatformNames
+from outsystems.resource_types import (
+    KEY_VAULT_SECRET_TYPE,
+    SCALE_SET,
+    SQL_SERVER,
+    SUBSCRIPTION,
+    VM,
+    api_version,
+    type_of,
+)
 
 if TYPE_CHECKING:
     from outsystems.spec import PlatformSpec
     from outsystems.topology import Resource, ResourceGraph
 
 SETUP_SCRIPT = Path(__file__).resolve().parents[1] / "infra" / "scripts" / "Install-OutSystems.ps1"
-SUBSCRIPTIONS_API_VERSION = "2022-12-01"
+SUBSCRIPTIONS_API_VERSION = api_version(SUBSCRIPTION)
 #: The nonce tag of a secret seeded from a pre-vault app setting (`VM_ADMIN_PASSWORD`,
 #: `SQL_ADMIN_PASSWORD`) for a server that was created with it.
 LEGACY_NONCE = "app-setting"
 #: Which app setting held a kind of server's password before each platform had its own vault.
 _LEGACY_SETTINGS = {
-    "Microsoft.Sql/servers": "SQL_ADMIN_PASSWORD",
-    "Microsoft.Compute/virtualMachines": "VM_ADMIN_PASSWORD",
-    "Microsoft.Compute/virtualMachineScaleSets": "VM_ADMIN_PASSWORD",
+    SQL_SERVER: "SQL_ADMIN_PASSWORD",
+    VM: "VM_ADMIN_PASSWORD",
+    SCALE_SET: "VM_ADMIN_PASSWORD",
 }
 CERTIFICATE_VALIDITY = timedelta(days=365)
 
@@ -223,8 +232,6 @@ def _tenant_id(context: RenderContext) -> str:
 
 
 def _reference(argument: str, context: RenderContext) -> str:
-    from outsystems.topology import api_version, type_of
-
     resource_id, path = placeholders.split_reference(argument)
     live = context.read(resource_id, api_version(type_of(resource_id)))
     value: Any = live
@@ -284,8 +291,6 @@ def _new_secret(context: RenderContext) -> tuple[str, str]:
 
 def _existing_secret(secret_name: str, context: RenderContext) -> str:
     """The value of a secret of the platform's vault, computed again from its nonce."""
-    from outsystems.topology import KEY_VAULT_SECRET_TYPE, api_version
-
     vault = context.names.key_vault
     secret_id = (
         f"/subscriptions/{context.spec.subscription_id}/resourceGroups/"

@@ -109,7 +109,6 @@ def deploy_environment(
     tuning = request.tuning
     calls = Calls(context, tuning)
     walk = Walk(
-        request.environment,
         graph.for_environment(request.environment),
         request.apply,
         timeout_scale=tuning.timeout_scale,

@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Generator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
 
 from orchestrators.calls import Calls, Steps, first_line, orchestration
 from orchestrators.scale_requests import scale_set_entity, scale_set_key
+from outsystems.arm_errors import BUSY_CODES, TRANSIENT_CODES
 from outsystems.events import scale_event
 from outsystems.messages import (
     INSPECT_SCALE_SET,
@@ -54,9 +55,9 @@ from outsystems.messages import (
     ScaleSetInfo,
     ScaleSetRef,
     Tuning,
-    subscription_of,
 )
 from outsystems.policy import PolicyTagError, ScalingPolicy, capped, policy_from_tags
+from outsystems.resource_types import subscription_of
 from outsystems.scaling import (
     Decision,
     Fate,
@@ -67,6 +68,7 @@ from outsystems.scaling import (
     decide,
     fates,
 )
+from outsystems.times import utc_z
 
 bp = df.Blueprint()
 
@@ -79,23 +81,9 @@ WORKING, COOLDOWN, ENDING, DONE = "working", "cooldown", "ending", "done"
 NOTICE_POLLS = 4
 #: Rounds per execution before `continue_as_new`, to keep the history short.
 MAX_ROUNDS = 8
-#: ARM codes of a scale set busy with another operation: try the round again a bit later.
-BUSY_CODES = frozenset({"AnotherOperationInProgress", "RetryableErrorDueToAnotherOperation"})
-#: ARM codes of a capacity change that failed transiently (ARM says to retry it): the same
-#: PATCH is sent again. Deciding again instead would read the capacity the failed operation left
-#: in the scale set's model and take the change as done.
-TRANSIENT_CODES = frozenset(
-    {
-        "RetryableError",
-        "InternalServerError",
-        "InternalError",
-        "ServiceUnavailable",
-        "ServerTimeout",
-        "GatewayTimeout",
-        "TooManyRequests",
-        "OperationPreempted",
-    }
-)
+# ARM codes (`outsystems.arm_errors`): on BUSY_CODES the round is tried again a bit later; on
+# TRANSIENT_CODES the same PATCH is sent again (deciding again instead would read the capacity
+# the failed operation left in the scale set's model and take the change as done).
 BUSY_ATTEMPTS = 3
 TRANSIENT_ATTEMPTS = 3
 
@@ -114,7 +102,7 @@ def scaler_input(scale_set_id: str, tuning: Tuning | Mapping[str, float]) -> dic
 def _zulu(moment: datetime | None) -> str:
     if moment is None:
         return "unknown"
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return utc_z(moment)
 
 
 class _Round:

@@ -66,8 +66,8 @@ def teardown_platform(
     """Delete the platform's resources (all, or some environments') and maybe its group."""
     # Imported here, not at module level: the worker imports this module at every cold start.
     from outsystems.deployment import Walk, timeout_for
+    from outsystems.resource_types import RESOURCE_GROUP
     from outsystems.teardown import Found, deletion_graph, select
-    from outsystems.topology import RESOURCE_GROUP
 
     spec = request.spec
     environments = list(request.environments)
@@ -80,7 +80,6 @@ def teardown_platform(
     found = [Found(f.id, f.type, f.environment) for f in listed]
     resources = deletion_graph(select(found, environments, whole_platform=whole))
     walk = Walk(
-        "teardown",
         resources,
         [r.id for r in resources],
         timeout_scale=tuning.timeout_scale,

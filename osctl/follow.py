@@ -19,11 +19,11 @@ from enum import Enum
 from typing import Any, Protocol
 
 from osctl.client import ApiClient, ApiConnectionError, ApiError, JSONObject
+from outsystems.names import ENVIRONMENTS
 
 logger = logging.getLogger(__name__)
 
 TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
-ENVIRONMENT_ORDER = ("dev", "test", "prod", "life")
 
 # How many polls in a row may fail (connection refused, 5xx) before following gives up: a host
 # restarting or a gateway hiccup must not abort an hour-long deployment's progress display.
@@ -224,7 +224,7 @@ def parse_environments(raw: Any) -> tuple[EnvironmentProgress, ...]:
 def platform_order(names: Iterable[str]) -> list[str]:
     """Environment names as dev, test, prod, life, then any others sorted."""
     present = set(names)
-    return [n for n in ENVIRONMENT_ORDER if n in present] + sorted(present - set(ENVIRONMENT_ORDER))
+    return [n for n in ENVIRONMENTS if n in present] + sorted(present - set(ENVIRONMENTS))
 
 
 class Outcome(Enum):

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from outsystems.errors import ApiError, FieldError
 from outsystems.scaling import ScaleKind, ScaleRequest, ScaleSource
+from outsystems.times import utc_z
 
 COMMON_SCHEMA_ID = "azureMonitorCommonAlertSchema"
 DIRECTION_PROPERTY = "scaleDirection"
@@ -283,7 +284,7 @@ def stale_reason(alert: Alert, now: datetime, max_age: timedelta) -> str | None:
         moment, what = alert.resolved_at, "resolved"
     if moment is None:
         return "the alert carries no valid firedDateTime: its age cannot be told"
-    when = moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    when = utc_z(moment, seconds=True)
     if moment - now > FUTURE_SKEW:
         minutes = f"{FUTURE_SKEW.total_seconds() / 60:g}"
         return (

@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Final
 
+from outsystems.arm_errors import BUSY_CODES, RETRYABLE_CODES
 from outsystems.messages import EnvironmentProgress, EnvironmentStatus, ErrorInfo, Operation
-from outsystems.spec import PlatformSpec
-from outsystems.topology import (
+from outsystems.resource_types import (
     APP_GATEWAY,
     BASTION_HOST,
     SCALE_SET,
@@ -26,10 +26,9 @@ from outsystems.topology import (
     SQL_SERVER,
     VM,
     VM_EXTENSION,
-    Resource,
-    ResourceGraph,
-    build_topology,
 )
+from outsystems.spec import PlatformSpec
+from outsystems.topology import Resource, ResourceGraph, build_topology
 
 #: How long one resource's operation may run before the step fails as timed out (minutes).
 #: Generous: the Marketplace deployment takes about an hour, mostly gateways and the setup.
@@ -107,7 +106,6 @@ class Walk:
     walk (shared resources, deployed first) count as done too.
     """
 
-    environment: str
     resources: Sequence[Resource]
     to_apply: Iterable[str]
     timeout_scale: float = 1.0
@@ -221,7 +219,7 @@ class Walk:
         code = (error.code if error is not None else "") or "Failed"
         message = (error.message if error is not None else "") or "the operation failed"
         limit = timeout_for(step.resource.type, self.timeout_scale)
-        if _busy(code):
+        if code in BUSY_CODES:
             # ARM is still running another operation on the resource: waiting for it to end is
             # no failed attempt, and may take as long as that type's operations take.
             if step.first_started is None or now - step.first_started >= limit:
@@ -248,7 +246,7 @@ class Walk:
                 f"the setup was still unfinished after {step.reruns + 1} runs (reboots or "
                 f"background steps); its log is on the platform's file share ({message})"
             )
-        if _retryable(code) and step.attempts < MAX_ATTEMPTS:
+        if code in RETRYABLE_CODES and step.attempts < MAX_ATTEMPTS:
             backoff = RETRY_BACKOFF_SECONDS[min(step.attempts, len(RETRY_BACKOFF_SECONDS)) - 1]
             step.not_before = now + timedelta(seconds=backoff * self.backoff_scale)
             step.operation = None
@@ -292,37 +290,6 @@ class Walk:
             step if status == "Running" else None,
             self.error,
         )
-
-
-_RETRYABLE_CODES: Final = frozenset(
-    code.lower()
-    for code in (
-        "RetryableError",
-        "RetryableErrorDueToAnotherOperation",
-        "AnotherOperationInProgress",
-        "InternalServerError",
-        "InternalError",
-        "ServerTimeout",
-        "ServiceUnavailable",
-        "TooManyRequests",
-        "SubscriptionRequestsThrottled",
-        "GatewayTimeout",
-        "OperationPreempted",
-    )
-)
-
-
-_BUSY_CODES: Final = frozenset(
-    code.lower() for code in ("AnotherOperationInProgress", "RetryableErrorDueToAnotherOperation")
-)
-
-
-def _retryable(code: str) -> bool:
-    return code.lower() in _RETRYABLE_CODES
-
-
-def _busy(code: str) -> bool:
-    return code.lower() in _BUSY_CODES
 
 
 def _minutes(delta: timedelta) -> str:

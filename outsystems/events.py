@@ -9,15 +9,15 @@ hence `encode_queue_message`.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from outsystems.scaling import Decision
+from outsystems.times import utc_z
 
 SPEC_VERSION = "1.0"
 DEFAULT_SOURCE = "/outsystems-azure-ops"
@@ -32,7 +32,6 @@ _SECRET_NAME = re.compile(
     r"password|passwd|pwd|secret|token|privatekey|connectionstring|accountkey|functionkey|apikey"
 )
 _REFERENCE_SUFFIXES = ("id", "ids", "uri", "url", "name", "setting")
-_REQUIRED = ("specversion", "id", "source", "type")
 
 
 class EventType(StrEnum):
@@ -122,7 +121,7 @@ def _secret_field(value: object, path: str = "data") -> str | None:
 
 
 def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return utc_z(moment)
 
 
 def scale_event(
@@ -166,23 +165,3 @@ def encode_queue_message(event: Mapping[str, Any]) -> str:
             f"holds at most {MAX_QUEUE_MESSAGE}"
         )
     return message
-
-
-def decode_queue_message(message: str | bytes) -> dict[str, Any]:
-    """The event a queue message carries: the inverse of `encode_queue_message`.
-
-    Raises `EventError` when the message is not base64 JSON of a CloudEvents 1.0 event.
-    """
-    try:
-        raw = base64.b64decode(message, validate=True)
-        event = json.loads(raw.decode("utf-8"))
-    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise EventError(f"queue message is not base64-encoded JSON: {error}") from error
-    if not isinstance(event, dict):
-        raise EventError("queue message does not hold a JSON object")
-    missing = [name for name in _REQUIRED if not event.get(name)]
-    if missing:
-        raise EventError(f"queue message is not a CloudEvent: {', '.join(missing)} missing")
-    if event["specversion"] != SPEC_VERSION:
-        raise EventError(f"CloudEvents specversion {event['specversion']!r} is not supported")
-    return event

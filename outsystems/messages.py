@@ -6,6 +6,10 @@ and `from_json` (what comes back, including the shapes earlier versions of the a
 histories of running instances in a task hub outlive a deployment of the app). Everything else
 sees fields, so mypy checks every use; the raw JSON stays inside these two methods.
 
+Each durable function has a `Contract` at the end of this module: its name, how its request
+reads and how its answer reads. The orchestration that calls it (`orchestrators.calls`) and the
+function itself (`activities.typed.serves`, `orchestrators.calls.orchestration`) use the same one.
+
 Pure and light (standard library and the scaling domain only): the worker imports the modules
 that use it at every cold start. The platform spec travels as its normalized JSON
 (`SpecDocument`), parsed into the pydantic model and its resource graph only where needed.
@@ -61,7 +65,6 @@ __all__ = [
     "TeardownRequest",
     "Tuning",
     "WithdrawAlert",
-    "subscription_of",
 ]
 
 JsonObject = dict[str, Any]
@@ -831,14 +834,6 @@ class CloudEvent:
 # --- Scaling ---------------------------------------------------------------------------------
 
 
-def subscription_of(resource_id: str) -> str:
-    """The subscription id in an ARM id."""
-    parts = resource_id.strip("/").split("/")
-    if len(parts) < 2 or parts[0].lower() != "subscriptions":
-        raise ValueError(f"{resource_id!r} is not an ARM resource id")
-    return parts[1]
-
-
 @dataclass(frozen=True)
 class ScalerRequest:
     """The input of `scale_frontends` (one scaler per scale set)."""
@@ -1005,11 +1000,6 @@ class CapacityRequest:
             capacity=int(document["capacity"]),
             solution_id=_optional_str(document.get("solutionId")),
         )
-
-
-def strings(data: Any) -> list[str]:
-    """A JSON list of strings (e.g. `list_scale_set_servers`' answer)."""
-    return [str(item) for item in data]
 
 
 # --- A scale set's stored requests (the `track_scale_requests` entity) ----------------------

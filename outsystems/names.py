@@ -15,6 +15,27 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from outsystems.tags import (
+    ENVIRONMENT_TAG,
+    MANAGED_BY_TAG,
+    MANAGED_BY_VALUE,
+    NAMING_TAG,
+    PLATFORM_TAG_KEYS,
+    SOLUTION_TAG,
+)
+
+#: The platform's tags moved to `outsystems.tags`; they stay importable from here (strict mypy
+#: re-exports only what `__all__` lists; this module's own names need no listing) until the
+#: branches written against the old home are merged. The lead then removes this list.
+__all__ = [
+    "ENVIRONMENT_TAG",
+    "MANAGED_BY_TAG",
+    "MANAGED_BY_VALUE",
+    "NAMING_TAG",
+    "PLATFORM_TAG_KEYS",
+    "SOLUTION_TAG",
+]
+
 Environment = Literal["dev", "test", "prod", "life"]
 #: The four environments of every platform, in the order they are presented.
 ENVIRONMENTS: Final[tuple[Environment, ...]] = ("dev", "test", "prod", "life")
@@ -32,14 +53,6 @@ BASTION_SUBNET: Final = "AzureBastionSubnet"
 #: The SQL admin login of platforms named by the `legacy` scheme (see `NamingScheme`).
 LEGACY_SQL_ADMIN_LOGIN: Final = "sqladmin"
 
-#: Tags this app puts on every taggable resource it creates; `managedBy` marks ownership.
-MANAGED_BY_TAG: Final = "managedBy"
-MANAGED_BY_VALUE: Final = "outsystems-azure-ops"
-SOLUTION_TAG: Final = "osSolutionId"
-ENVIRONMENT_TAG: Final = "osEnvironment"
-PLATFORM_TAG_KEYS: Final = (MANAGED_BY_TAG, SOLUTION_TAG, ENVIRONMENT_TAG)
-#: On the resource group: the naming scheme the platform's resources were created with.
-NAMING_TAG: Final = "osNaming"
 #: The content type of a password the app generated: `text/plain; nonce=<nonce>` records the
 #: nonce its value was derived from (`arm.secrets`). The content type, not a tag: ARM's
 #: management plane answers a secret's GET with its vault's tags (Azure/azure-rest-api-specs,

@@ -16,7 +16,8 @@ from typing import Any, Final, Literal
 
 from outsystems.placeholders import placeholders_in
 from outsystems.policy import PolicyTagError, ScalingPolicy, policy_from_tags
-from outsystems.topology import SCALE_SET, Resource, ResourceGraph
+from outsystems.resource_types import SCALE_SET
+from outsystems.topology import Resource, ResourceGraph
 
 Action = Literal["create", "update", "noop"]
 
@@ -67,10 +68,6 @@ class Plan:
     def totals(self) -> dict[str, int]:
         counts = Counter(planned.action for planned in self.resources)
         return {action: counts.get(action, 0) for action in ("create", "update", "noop")}
-
-    def to_apply(self) -> tuple[PlannedResource, ...]:
-        """The resources a PUT must send: those marked `create` or `update`."""
-        return tuple(p for p in self.resources if p.action != "noop")
 
     def to_json(self) -> dict[str, Any]:
         return {

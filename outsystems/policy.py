@@ -16,6 +16,8 @@ from dataclasses import dataclass, replace
 from datetime import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from outsystems.tags import PLATFORM_TAG_KEYS
+
 WEEKDAYS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -318,13 +320,17 @@ def scaling_policy_key(seed: str) -> bytes:
     return hmac.new(seed.encode("utf-8"), _MAC_CONTEXT, hashlib.sha256).digest()
 
 
+#: The ownership tags a MAC covers besides the policy's (names compared in lower case).
+_OWNER_TAGS = frozenset(name.lower() for name in PLATFORM_TAG_KEYS)
+
+
 def policy_mac(key: bytes, scale_set_id: str, tags: Mapping[str, str]) -> str:
     """The MAC of a scale set's ownership and policy tags (hex), bound to its id."""
     covered = sorted(
         (name.lower(), value)
         for name, value in tags.items()
         if name.lower() != POLICY_MAC_TAG.lower()
-        and (is_policy_tag(name) or name.lower() in {"managedby", "ossolutionid", "osenvironment"})
+        and (is_policy_tag(name) or name.lower() in _OWNER_TAGS)
     )
     message = json.dumps([scale_set_id.lower(), covered], separators=(",", ":"))
     return hmac.new(key, message.encode("utf-8"), hashlib.sha256).hexdigest()

@@ -34,8 +34,20 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from outsystems.errors import ApiError, FieldError
-from outsystems.names import ENVIRONMENTS, MANAGED_BY_TAG, MANAGED_BY_VALUE, SOLUTION_TAG
+from outsystems.names import ENVIRONMENTS
 from outsystems.spec import BASTION, GATEWAY, PlatformSpec
+from outsystems.tags import (
+    MANAGED_BY_TAG,
+    MANAGED_BY_VALUE,
+    SOLUTION_TAG,
+    keep_foreign_tags,
+    owned_by,
+)
+
+#: `keep_foreign_tags` moved to `outsystems.tags`; it stays importable from here (strict mypy
+#: re-exports only what `__all__` lists; this module's own names need no listing) until the
+#: branches written against the old home are merged. The lead then removes this list.
+__all__ = ["keep_foreign_tags"]
 
 SUBNETS_FIELD: Final = "network.existingSubnetIds"
 RESOURCE_GROUP_FIELD: Final = "resourceGroup"
@@ -102,12 +114,6 @@ def allowed_vnet_problems(spec: PlatformSpec, allowed: Sequence[str]) -> list[Fi
     ]
 
 
-def _tags(body: Mapping[str, Any] | None) -> dict[str, str]:
-    """Tags with lower-cased names: ARM compares tag names case-insensitively."""
-    tags = (body or {}).get("tags") or {}
-    return {str(k).lower(): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}
-
-
 def resource_group_problems(spec: PlatformSpec, group: Read) -> list[FieldError]:
     """A group that exists must be this platform's."""
     name = spec.resource_group
@@ -115,11 +121,8 @@ def resource_group_problems(spec: PlatformSpec, group: Read) -> list[FieldError]
         return [FieldError(RESOURCE_GROUP_FIELD, f"the app cannot read {name}: {group.error}")]
     if group.missing:
         return []
-    tags = _tags(group.body)
-    if (
-        tags.get(MANAGED_BY_TAG.lower()) == MANAGED_BY_VALUE
-        and tags.get(SOLUTION_TAG.lower()) == spec.solution_id
-    ):
+    tags = (group.body or {}).get("tags")
+    if owned_by(tags if isinstance(tags, Mapping) else None, spec.solution_id):
         region = str((group.body or {}).get("location") or "")
         if region and _region(region) != _region(spec.location):
             # ARM refuses to PUT an existing group with another location.
@@ -250,16 +253,3 @@ def raise_problems(problems: Iterable[FieldError]) -> None:
     listed = list(problems)
     if listed:
         raise PreflightError("The platform spec cannot be deployed as it stands.", listed)
-
-
-def keep_foreign_tags(desired: Mapping[str, str], live: Mapping[str, Any] | None) -> dict[str, str]:
-    """The tags to PUT on a resource the app shares with others (a resource group whose owner
-    tagged it for the platform): the desired ones, plus every live tag the app does not set
-    (names compared case-insensitively, as ARM does)."""
-    ours = {name.lower() for name in desired}
-    kept = {
-        str(name): str(value)
-        for name, value in (live or {}).items()
-        if str(name).lower() not in ours
-    }
-    return {**kept, **desired}

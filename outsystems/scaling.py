@@ -6,7 +6,7 @@ them through this module, one change per round:
     batch = coalesce(pending, now, cooldown_until)       # one request to decide now
     decision = decide(current, policy, batch.request, now, cooldown_until)
     ...patch the capacity to decision.target when it is not None...
-    record fates(batch, decision); keep batch.pending for the next round
+    record fates(batch, decision); the requests without a fate wait for the next round
 
 Time is always passed in as an aware datetime; nothing here reads the clock, the network or a
 file (time zones come from the `tzdata` database through `zoneinfo`).
@@ -25,6 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from outsystems.policy import WEEKDAYS, ScalingPolicy, ScheduleWindow
+from outsystems.times import utc_z
 
 logger = logging.getLogger(__name__)
 
@@ -204,16 +205,15 @@ def _direction(request: ScaleRequest, before: int | None, after: int | None) -> 
 
 @dataclass(frozen=True)
 class Coalesced:
-    """One round of the scaler: the request to decide now and what became of the others.
+    """One round of the scaler: the request to decide now and the requests it supersedes.
 
-    `dropped` requests are superseded (their fate is `coalesced`, with the reason); `pending`
-    ones wait for a later round; `waiting` says why alerts wait (the cooldown) when they do.
+    `dropped` requests are superseded (their fate is `coalesced`, with the reason). The others
+    that neither `request` covers nor `dropped` holds wait for a later round: they stay in the
+    scale set's stored requests until a fate is recorded for them.
     """
 
     request: ScaleRequest | None
     dropped: tuple[tuple[ScaleRequest, str], ...]
-    pending: tuple[ScaleRequest, ...]
-    waiting: str | None = None
 
 
 @dataclass(frozen=True)
@@ -333,12 +333,6 @@ def schedule_floor(policy: ScalingPolicy, now: datetime) -> int | None:
 def _floor_window(policy: ScalingPolicy, now: datetime) -> ScheduleWindow | None:
     active = active_windows(policy, now)
     return max(active, key=lambda window: window.min_capacity, default=None)
-
-
-def effective_floor(policy: ScalingPolicy, now: datetime) -> int:
-    """The lowest capacity allowed at `now`: `min_capacity` raised by any schedule floor."""
-    floor = schedule_floor(policy, now)
-    return policy.min_capacity if floor is None else max(policy.min_capacity, floor)
 
 
 class _Bounds:
@@ -520,19 +514,15 @@ def coalesce(
 
     request: ScaleRequest | None
     dropped: list[tuple[ScaleRequest, str]] = []
-    kept: list[ScaleRequest] = []
     if manual:
         request, dropped = _compose_manual(manual)
         superseded = f"superseded by manual request {manual[-1].source_id}"
         dropped += [(r, superseded) for i, r in alerts if i < last_manual]
-        kept = [*timers, *(r for i, r in alerts if i > last_manual)]
     elif timers:
         request = timers[-1]
         dropped = [(r, f"superseded by timer request {request.source_id}") for r in timers[:-1]]
-        kept = [r for _, r in alerts]
     elif in_cooldown:
         request = None
-        kept = [r for _, r in alerts]
     else:
         outs = [r for _, r in alerts if r.kind is ScaleKind.OUT]
         if outs:
@@ -540,17 +530,16 @@ def coalesce(
             dropped = [(r, wins) for _, r in alerts if r.kind is ScaleKind.IN]
         request = _merge(outs or [r for _, r in alerts]) if alerts else None
 
-    waits = in_cooldown and any(r.source is ScaleSource.ALERT for r in kept)
-    waiting = f"cooldown until {_iso(cooldown_until)}" if waits and cooldown_until else None
     if dropped or len(pending) > 1:
+        settled = len(dropped) + (len(request.covers) if request else 0)
         logger.debug(
             "coalesced %d requests: %s decided now, %d dropped, %d pending",
             len(pending),
             request.source_id if request else "none",
             len(dropped),
-            len(kept),
+            len(pending) - settled,
         )
-    return Coalesced(request, tuple(dropped), tuple(kept), waiting)
+    return Coalesced(request, tuple(dropped))
 
 
 def _compose_manual(
@@ -625,7 +614,7 @@ def fates(batch: Coalesced, decision: Decision | None) -> tuple[Fate, ...]:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return utc_z(moment)
 
 
 def _require_aware(moment: datetime, what: str) -> None:

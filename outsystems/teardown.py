@@ -14,10 +14,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from outsystems.topology import (
+from outsystems.resource_types import (
     ACTION_GROUP,
     APP_GATEWAY,
     BASTION_HOST,
+    DISK,
     IDENTITY,
     KEY_VAULT,
     METRIC_ALERT,
@@ -25,21 +26,22 @@ from outsystems.topology import (
     NIC,
     NSG,
     PUBLIC_IP,
+    RESOURCE_GROUP,
     SCALE_SET,
     SQL_SERVER,
     STORAGE_ACCOUNT,
     VM,
     VNET,
     WAF_POLICY,
-    Resource,
     api_version,
 )
+from outsystems.topology import Resource
 
 #: Deletion waves by type; a type not listed goes in the first wave (nothing of ours needs it).
 _WAVES: Final[tuple[frozenset[str], ...]] = (
     frozenset({METRIC_ALERT, BASTION_HOST}),
     frozenset({SCALE_SET, VM, ACTION_GROUP}),
-    frozenset({APP_GATEWAY, NIC, "Microsoft.Compute/disks"}),
+    frozenset({APP_GATEWAY, NIC, DISK}),
     frozenset({SQL_SERVER, WAF_POLICY}),
     # Key Vault soft-deletes: a redeploy of the platform recovers the vault with its secrets.
     frozenset({STORAGE_ACCOUNT, IDENTITY, KEY_VAULT}),
@@ -80,7 +82,7 @@ def _api_version(resource_type: str) -> str:
     except KeyError:
         # A type our topology never creates (e.g. a managed disk left by a VM): ARM's resources
         # API version serves generic deletes of any type.
-        return api_version("Microsoft.Resources/resourceGroups")
+        return api_version(RESOURCE_GROUP)
 
 
 def deletion_graph(found: Iterable[Found]) -> tuple[Resource, ...]:

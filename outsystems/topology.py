@@ -16,22 +16,16 @@ import heapq
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, Final, Literal
 
 from outsystems.names import (
     BASTION_SUBNET,
     CATALOGS,
-    ENVIRONMENT_TAG,
     ENVIRONMENTS,
-    MANAGED_BY_TAG,
-    MANAGED_BY_VALUE,
-    NAMING_TAG,
     NONCE_PARAMETER,
     PASSWORD_CONTENT_TYPE,
     SETUP_EXTENSION,
     SHARED,
-    SOLUTION_TAG,
     Environment,
     PlatformNames,
     SecretName,
@@ -54,52 +48,75 @@ from outsystems.placeholders import (
     token,
 )
 from outsystems.policy import POLICY_MAC_TAG, policy_to_tags
-from outsystems.spec import BASTION, GATEWAY, AddressPlan, FrontendsSpec, PlatformSpec
-
-# --- Resource types and API versions (those of the SDKs the arm/ adapter uses) ------------------
-
-RESOURCE_GROUP: Final = "Microsoft.Resources/resourceGroups"
-NSG: Final = "Microsoft.Network/networkSecurityGroups"
-VNET: Final = "Microsoft.Network/virtualNetworks"
-SUBNET: Final = "Microsoft.Network/virtualNetworks/subnets"
-PUBLIC_IP: Final = "Microsoft.Network/publicIPAddresses"
-NIC: Final = "Microsoft.Network/networkInterfaces"
-APP_GATEWAY: Final = "Microsoft.Network/applicationGateways"
-BASTION_HOST: Final = "Microsoft.Network/bastionHosts"
-NAT_GATEWAY: Final = "Microsoft.Network/natGateways"
-STORAGE_ACCOUNT: Final = "Microsoft.Storage/storageAccounts"
-FILE_SHARE: Final = "Microsoft.Storage/storageAccounts/fileServices/shares"
-SQL_SERVER: Final = "Microsoft.Sql/servers"
-SQL_DATABASE: Final = "Microsoft.Sql/servers/databases"
-SQL_VNET_RULE: Final = "Microsoft.Sql/servers/virtualNetworkRules"
-VM: Final = "Microsoft.Compute/virtualMachines"
-VM_EXTENSION: Final = "Microsoft.Compute/virtualMachines/extensions"
-SCALE_SET: Final = "Microsoft.Compute/virtualMachineScaleSets"
-IDENTITY: Final = "Microsoft.ManagedIdentity/userAssignedIdentities"
-ACTION_GROUP: Final = "Microsoft.Insights/actionGroups"
-METRIC_ALERT: Final = "Microsoft.Insights/metricAlerts"
-KEY_VAULT: Final = "Microsoft.KeyVault/vaults"
-KEY_VAULT_SECRET_TYPE: Final = "Microsoft.KeyVault/vaults/secrets"
-ROLE_ASSIGNMENT: Final = "Microsoft.Authorization/roleAssignments"
-WAF_POLICY: Final = "Microsoft.Network/ApplicationGatewayWebApplicationFirewallPolicies"
-
-_API_VERSIONS: Final = {
-    "Microsoft.Resources": "2025-04-01",
-    "Microsoft.Network": "2026-03-01",
-    "Microsoft.Compute": "2026-04-01",
-    "Microsoft.Sql": "2025-01-01",
-    "Microsoft.Storage": "2025-06-01",
-    "Microsoft.ManagedIdentity": "2023-01-31",
-    "Microsoft.KeyVault": "2024-11-01",
-    "Microsoft.Authorization": "2022-04-01",
-}
-_TYPE_API_VERSIONS: Final = {ACTION_GROUP: "2023-01-01", METRIC_ALERT: "2018-03-01"}
-
-#: Types that carry no ARM tags (file shares have metadata; SQL VNet rules and role
-#: assignments nothing; a vault secret's GET shows its vault's tags).
-UNTAGGED_TYPES: Final = frozenset(
-    {FILE_SHARE, SQL_VNET_RULE, ROLE_ASSIGNMENT, KEY_VAULT_SECRET_TYPE}
+from outsystems.resource_types import (
+    ACTION_GROUP,
+    APP_GATEWAY,
+    BASTION_HOST,
+    FILE_SHARE,
+    IDENTITY,
+    KEY_VAULT,
+    KEY_VAULT_SECRET_TYPE,
+    METRIC_ALERT,
+    NAT_GATEWAY,
+    NIC,
+    NSG,
+    PUBLIC_IP,
+    RESOURCE_GROUP,
+    ROLE_ASSIGNMENT,
+    SCALE_SET,
+    SQL_DATABASE,
+    SQL_SERVER,
+    SQL_VNET_RULE,
+    STORAGE_ACCOUNT,
+    SUBNET,
+    VM,
+    VM_EXTENSION,
+    VNET,
+    WAF_POLICY,
+    api_version,
+    type_of,
 )
+from outsystems.spec import BASTION, GATEWAY, AddressPlan, FrontendsSpec, PlatformSpec
+from outsystems.tags import (
+    ENVIRONMENT_TAG,
+    MANAGED_BY_TAG,
+    MANAGED_BY_VALUE,
+    NAMING_TAG,
+    SOLUTION_TAG,
+)
+
+#: Resource types and API versions moved to `outsystems.resource_types`; they stay importable from
+#: here (strict mypy re-exports only what `__all__` lists; this module's own names need no
+#: listing) until the branches written against the old home are merged. The lead then removes
+#: this list.
+__all__ = [
+    "ACTION_GROUP",
+    "APP_GATEWAY",
+    "BASTION_HOST",
+    "FILE_SHARE",
+    "IDENTITY",
+    "KEY_VAULT",
+    "KEY_VAULT_SECRET_TYPE",
+    "METRIC_ALERT",
+    "NAT_GATEWAY",
+    "NIC",
+    "NSG",
+    "PUBLIC_IP",
+    "RESOURCE_GROUP",
+    "ROLE_ASSIGNMENT",
+    "SCALE_SET",
+    "SQL_DATABASE",
+    "SQL_SERVER",
+    "SQL_VNET_RULE",
+    "STORAGE_ACCOUNT",
+    "SUBNET",
+    "VM",
+    "VM_EXTENSION",
+    "VNET",
+    "WAF_POLICY",
+    "api_version",
+    "type_of",
+]
 
 # --- Built-in Azure roles the platform's identities get (ids are the same in every tenant; from
 # Microsoft's "Azure built-in roles" reference, MicrosoftDocs/azure-docs
@@ -114,26 +131,6 @@ _ROLE_NAMESPACE: Final = uuid.UUID("0c8d7f1e-3c55-4d6a-9a0f-7b1f2a4c9e21")
 #: Key Vault's soft delete keeps a deleted vault (and its secrets) this many days; with purge
 #: protection nobody can shorten it, so a redeploy after a teardown recovers the vault.
 KEY_VAULT_RETENTION_DAYS: Final = 90
-
-
-def type_of(resource_id: str) -> str:
-    """The resource type an ARM id names (the last provider's), e.g.
-    `Microsoft.Network/virtualNetworks/subnets`, or `Microsoft.Authorization/roleAssignments`
-    for an extension resource."""
-    parts = resource_id.strip("/").split("/")
-    lowered = [part.lower() for part in parts]
-    if "providers" not in lowered:
-        return RESOURCE_GROUP
-    start = len(lowered) - 1 - lowered[::-1].index("providers")
-    namespace, *rest = parts[start + 1 :]
-    return "/".join([namespace, *rest[0::2]])
-
-
-def api_version(resource_type: str) -> str:
-    """The API version the graph uses for `resource_type`."""
-    if resource_type in _TYPE_API_VERSIONS:
-        return _TYPE_API_VERSIONS[resource_type]
-    return _API_VERSIONS[resource_type.split("/", 1)[0]]
 
 
 # --- Scaling alerts ---------------------------------------------------------------------------
@@ -246,30 +243,6 @@ class Resource:
         # The body is a dict (what the SDKs take), so hash by the id, which equal resources share.
         return hash(_key(self.id))
 
-    def to_json_dict(self) -> dict[str, Any]:
-        """The resource as JSON (camelCase), e.g. for an activity's input."""
-        return {
-            "id": self.id,
-            "type": self.type,
-            "name": self.name,
-            "apiVersion": self.api_version,
-            "environment": self.environment,
-            "body": self.body,
-            "dependsOn": list(self.depends_on),
-        }
-
-    @classmethod
-    def from_json_dict(cls, data: Mapping[str, Any]) -> Resource:
-        return cls(
-            id=data["id"],
-            type=data["type"],
-            name=data["name"],
-            api_version=data["apiVersion"],
-            environment=data["environment"],
-            body=data["body"],
-            depends_on=tuple(data["dependsOn"]),
-        )
-
 
 def _key(resource_id: str) -> str:
     # ARM ids compare case-insensitively.
@@ -314,11 +287,6 @@ class ResourceGraph:
     def __contains__(self, resource_id: object) -> bool:
         return isinstance(resource_id, str) and _key(resource_id) in self._index
 
-    @cached_property
-    def by_id(self) -> Mapping[str, Resource]:
-        """Resources by their id as written in the graph."""
-        return {resource.id: resource for resource in self.resources}
-
     def get(self, resource_id: str) -> Resource:
         """The resource with this id (compared case-insensitively); `KeyError` if absent."""
         try:
@@ -329,48 +297,6 @@ class ResourceGraph:
     def for_environment(self, environment: str) -> tuple[Resource, ...]:
         """The resources of one environment (or `shared`), in dependency order."""
         return tuple(r for r in self.resources if r.environment == environment)
-
-    def ancestors(self, resource_id: str) -> tuple[Resource, ...]:
-        """Everything the resource depends on, directly or not, in dependency order."""
-        found = self._closure(resource_id, lambda r: r.depends_on)
-        return tuple(r for r in self.resources if _key(r.id) in found)
-
-    def descendants(self, resource_id: str) -> tuple[Resource, ...]:
-        """Everything that depends on the resource, directly or not, in dependency order."""
-        found = self._closure(resource_id, lambda r: self._dependents.get(_key(r.id), ()))
-        return tuple(r for r in self.resources if _key(r.id) in found)
-
-    def owner_of(self, resource_id: str) -> Resource | None:
-        """The graph resource that is `resource_id` or holds it as a sub-resource.
-
-        E.g. a gateway's backend pool id is owned by the gateway, an inline subnet's id by
-        its VNet. None when no resource of the graph owns the id.
-        """
-        candidate = _key(resource_id).rstrip("/")
-        while candidate:
-            if candidate in self._index:
-                return self._index[candidate]
-            candidate = candidate.rpartition("/")[0]
-        return None
-
-    @cached_property
-    def _dependents(self) -> Mapping[str, tuple[str, ...]]:
-        dependents: dict[str, list[str]] = {}
-        for resource in self.resources:
-            for dependency in resource.depends_on:
-                dependents.setdefault(_key(dependency), []).append(resource.id)
-        return {key: tuple(ids) for key, ids in dependents.items()}
-
-    def _closure(self, resource_id: str, step: Any) -> set[str]:
-        start = self.get(resource_id)
-        seen: set[str] = set()
-        pending = list(step(start))
-        while pending:
-            current = _key(pending.pop())
-            if current not in seen:
-                seen.add(current)
-                pending.extend(step(self._index[current]))
-        return seen
 
 
 def _topological_order(resources: list[Resource]) -> tuple[Resource, ...]:

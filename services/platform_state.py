@@ -32,6 +32,7 @@ from outsystems.messages import (
     outputs_to_json,
 )
 from outsystems.names import ENVIRONMENTS
+from outsystems.times import utc_z
 
 if TYPE_CHECKING:
     from services.ports import InstanceStatus
@@ -53,7 +54,7 @@ def operation_status(runtime_status: str) -> str:
 def _iso(value: datetime | str | None) -> str | None:
     if value is None or isinstance(value, str):
         return value
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_z(value, seconds=True)
 
 
 def json_value(value: Any) -> Any:

@@ -30,14 +30,8 @@ from outsystems.messages import (
     TeardownRequest,
     Tuning,
 )
-from outsystems.names import (
-    ENVIRONMENTS,
-    MANAGED_BY_TAG,
-    MANAGED_BY_VALUE,
-    SOLUTION_TAG,
-    Environment,
-    is_valid_solution_id,
-)
+from outsystems.names import ENVIRONMENTS, Environment, is_valid_solution_id
+from outsystems.tags import managed_solution
 from services.errors import ServiceError, arm_unavailable, unknown_platform
 from services.platform_state import (
     OperationStatus,
@@ -450,8 +444,7 @@ def _platform_groups(arm: PlatformArm, subscriptions: Sequence[str]) -> list[tup
     found = []
     for subscription, groups in zip(subscriptions, arm.resource_groups(subscriptions), strict=True):
         for group in groups:
-            tags = {k.lower(): v for k, v in (group.get("tags") or {}).items()}
-            solution_id = tags.get(SOLUTION_TAG.lower())
-            if tags.get(MANAGED_BY_TAG.lower()) == MANAGED_BY_VALUE and solution_id:
+            solution_id = managed_solution(group.get("tags"))
+            if solution_id:
                 found.append((solution_id, subscription, str(group["name"])))
     return found

@@ -21,7 +21,9 @@ from orchestrators.scale_requests import scale_set_entity
 from orchestrators.scaler import scaler_instance_id
 from outsystems.messages import DecisionRecord, PendingRequest, ScaleRequestsState, ScaleSetInfo
 from outsystems.policy import WEEKDAYS, PolicyTagError, ScalingPolicy, capped, policy_from_tags
+from outsystems.resource_types import SCALE_SET
 from outsystems.scaling import ScaleKind, ScaleRequest, ScaleSource, timer_request
+from outsystems.times import utc_z
 from services.errors import ServiceError, unknown_platform
 from services.platform_state import RUNNING_STATES, json_value
 from services.platforms import standing_platform
@@ -78,9 +80,7 @@ def timer_request_id(scale_set_id: str, request: ScaleRequest) -> str:
 
 
 def _zulu(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return None if moment is None else utc_z(moment)
 
 
 def policy_json(policy: ScalingPolicy) -> dict[str, Any]:
@@ -175,8 +175,6 @@ class TimerReport:
 
 async def farm(client: DurableClient, solution_id: str) -> Farm:
     """The farm of a platform, from the spec of its last operation."""
-    from outsystems.topology import SCALE_SET
-
     # Unknown too once the last operation removed production (the farm is gone).
     standing = await standing_platform(client, solution_id, ("prod",))
     if standing is None:

@@ -55,6 +55,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from outsystems import resource_types as types
 from outsystems.network.nsg import (
     AZURE_HOST_ADDRESS,
     INTERNET,
@@ -68,19 +69,20 @@ from outsystems.network.nsg import (
 )
 from outsystems.network.requirements import Flow, Party, setup_needs
 
-VNET_TYPE: Final = "microsoft.network/virtualnetworks"
-SUBNET_TYPE: Final = "microsoft.network/virtualnetworks/subnets"
-NSG_TYPE: Final = "microsoft.network/networksecuritygroups"
-NAT_TYPE: Final = "microsoft.network/natgateways"
-ROUTE_TABLE_TYPE: Final = "microsoft.network/routetables"
-PUBLIC_IP_TYPE: Final = "microsoft.network/publicipaddresses"
-NIC_TYPE: Final = "microsoft.network/networkinterfaces"
-SCALE_SET_TYPE: Final = "microsoft.compute/virtualmachinescalesets"
-APP_GATEWAY_TYPE: Final = "microsoft.network/applicationgateways"
-BASTION_TYPE: Final = "microsoft.network/bastionhosts"
-SQL_SERVER_TYPE: Final = "microsoft.sql/servers"
-SQL_VNET_RULE_TYPE: Final = "microsoft.sql/servers/virtualnetworkrules"
-SQL_FIREWALL_RULE_TYPE: Final = "microsoft.sql/servers/firewallrules"
+# Bodies are looked up by their type in lower case (ARM compares types case-insensitively).
+VNET_TYPE: Final = types.VNET.lower()
+SUBNET_TYPE: Final = types.SUBNET.lower()
+NSG_TYPE: Final = types.NSG.lower()
+NAT_TYPE: Final = types.NAT_GATEWAY.lower()
+ROUTE_TABLE_TYPE: Final = types.ROUTE_TABLE.lower()
+PUBLIC_IP_TYPE: Final = types.PUBLIC_IP.lower()
+NIC_TYPE: Final = types.NIC.lower()
+SCALE_SET_TYPE: Final = types.SCALE_SET.lower()
+APP_GATEWAY_TYPE: Final = types.APP_GATEWAY.lower()
+BASTION_TYPE: Final = types.BASTION_HOST.lower()
+SQL_SERVER_TYPE: Final = types.SQL_SERVER.lower()
+SQL_VNET_RULE_TYPE: Final = types.SQL_VNET_RULE.lower()
+SQL_FIREWALL_RULE_TYPE: Final = types.SQL_FIREWALL_RULE.lower()
 
 #: Service tags whose traffic a subnet's service endpoint carries (service-tags-overview.md:
 #: "the address prefixes in the route are the same ... as those of the corresponding tag").

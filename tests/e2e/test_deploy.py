@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from outsystems.names import ENVIRONMENTS
+from outsystems.resource_types import VM
 from outsystems.spec import parse_spec
-from outsystems.topology import VM, build_topology
+from outsystems.topology import build_topology
 from tests.support.stack import SUBSCRIPTION, Stack
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

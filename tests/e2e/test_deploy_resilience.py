@@ -21,16 +21,9 @@ import requests
 from localdev.armsim.server import SimulatorServer
 from outsystems.deployment import MAX_ATTEMPTS
 from outsystems.names import ENVIRONMENTS
+from outsystems.resource_types import APP_GATEWAY, SCALE_SET, SQL_SERVER, VM, VM_EXTENSION
 from outsystems.spec import parse_spec
-from outsystems.topology import (
-    APP_GATEWAY,
-    SCALE_SET,
-    SQL_SERVER,
-    VM,
-    VM_EXTENSION,
-    Resource,
-    build_topology,
-)
+from outsystems.topology import Resource, build_topology
 from tests.e2e.test_deploy import sample
 from tests.e2e.test_secrets import assert_no_leak, host_process, wait_terminal, write_settings
 from tests.support.azurite import Azurite

@@ -31,8 +31,9 @@ from outsystems.names import ENVIRONMENTS
 from outsystems.network.nsg import Verdict
 from outsystems.network.reachability import Endpoint, NetworkView
 from outsystems.network.requirements import FORBIDDEN, REQUIRED, Flow, Party
+from outsystems.resource_types import APP_GATEWAY, BASTION_HOST, SCALE_SET, SQL_SERVER, VM
 from outsystems.spec import parse_spec
-from outsystems.topology import APP_GATEWAY, BASTION_HOST, SCALE_SET, SQL_SERVER, VM, build_topology
+from outsystems.topology import build_topology
 from tests.e2e.test_deploy import sample
 from tests.e2e.test_setup_outcomes import apps_role
 from tests.support.stack import SUBSCRIPTION, Stack

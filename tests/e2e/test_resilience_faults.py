@@ -23,7 +23,7 @@ import requests
 from localdev.armsim.config import SimConfig
 from localdev.armsim.faults import FaultInjector
 from localdev.armsim.server import SimulatorServer
-from outsystems.topology import SCALE_SET
+from outsystems.resource_types import SCALE_SET
 from tests.e2e.scaling_support import (
     SCALE_SET_ID,
     SOLUTION,

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from localdev.armsim.server import SimulatorServer
-from outsystems.topology import ACTION_GROUP, METRIC_ALERT
+from outsystems.resource_types import ACTION_GROUP, METRIC_ALERT
 from tests.e2e.scaling_support import (
     SCALE_SET_API,
     SCALE_SET_ID,

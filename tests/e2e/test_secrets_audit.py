@@ -28,7 +28,7 @@ import pytest
 import requests
 
 from localdev.armsim.server import SimulatorServer
-from outsystems.topology import ACTION_GROUP, SCALE_SET, VM
+from outsystems.resource_types import ACTION_GROUP, SCALE_SET, VM
 from tests.e2e.scaling_support import SCALE_SET_ID, SOLUTION, alert, farm_spec, wait_for
 from tests.e2e.test_secrets import (
     HOST_KEY,

@@ -31,8 +31,7 @@ import pytest
 from localdev.armsim.authorization import Permissions
 from localdev.armsim.server import SimulatorServer
 from outsystems.names import ENVIRONMENTS
-from outsystems.spec import parse_spec
-from outsystems.topology import (
+from outsystems.resource_types import (
     KEY_VAULT,
     NIC,
     NSG,
@@ -42,10 +41,9 @@ from outsystems.topology import (
     VM,
     VM_EXTENSION,
     VNET,
-    Resource,
-    ResourceGraph,
-    build_topology,
 )
+from outsystems.spec import parse_spec
+from outsystems.topology import Resource, ResourceGraph, build_topology
 from tests.e2e.test_deploy import sample
 from tests.support.stack import SUBSCRIPTION, Stack
 

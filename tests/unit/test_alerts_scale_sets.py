@@ -36,7 +36,7 @@ from outsystems.policy import (
     policy_to_tags,
     scaling_policy_key,
 )
-from outsystems.topology import SCALE_SET, api_version
+from outsystems.resource_types import SCALE_SET, api_version
 
 VMSS = (
     "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/acme-rg/providers/"
@@ -125,9 +125,14 @@ def test_scale_sets_the_app_did_not_make_for_a_farm_are_not_managed(tags: dict[s
 
 
 def test_tag_names_compare_case_insensitively_and_only_policy_tags_are_kept() -> None:
-    tags = signed(MANAGEDBY="Outsystems-Azure-Ops", ossolutionid="Acme", OSENVIRONMENT="Prod")
+    # ARM: "Tag names are case-insensitive for operations. [...] Tag values are case-sensitive."
+    # (https://learn.microsoft.com/azure/azure-resource-manager/management/tag-resources)
+    tags = signed(MANAGEDBY="outsystems-azure-ops", ossolutionid="acme", OSENVIRONMENT="prod")
     info = scale_set_info(VMSS, body(**tags, x="1"), KEY)
     assert (info.managed, info.solution_id, dict(info.policy_tags)) == (True, "acme", {})
+    # Another value is not the app's mark, even signed: teardown and the list agree.
+    other = signed(managedBy="Outsystems-Azure-Ops", osSolutionId="acme", osEnvironment="prod")
+    assert not scale_set_info(VMSS, body(**other), KEY).managed
 
 
 def test_missing_and_odd_bodies() -> None:

@@ -20,8 +20,9 @@ import pytest
 from outsystems.deployment import graph_of
 from outsystems.messages import CheckRequest
 from outsystems.names import ENVIRONMENTS, SHARED
+from outsystems.resource_types import APP_GATEWAY, VM
 from outsystems.spec import parse_spec
-from outsystems.topology import APP_GATEWAY, VM, Resource
+from outsystems.topology import Resource
 from tests.support.functions import orchestrator
 from tests.support.replay import Outcome, Replay
 
@@ -61,13 +62,16 @@ class Arm:
     def _operation(self, resource_id: str) -> dict[str, Any]:
         script = self.scripts.get(resource_id.lower())
         status, error = script.pop(0) if script else ("Succeeded", None)
+        running = status == "InProgress"
+        # As the activities answer today (`Operation.to_json`); the scaler's and the teardown's
+        # tests answer in the snake_case keys earlier versions wrote into histories.
         return {
-            "resource_id": resource_id,
+            "resourceId": resource_id,
             "method": "PUT",
             "status": status,
-            "api_version": "2026-04-01",
-            "poll_mode": "async-operation" if status == "InProgress" else "none",
-            "poll_url": f"http://arm/operations/{resource_id}" if status == "InProgress" else None,
+            "apiVersion": "2026-04-01",
+            "pollMode": "async-operation" if running else "none",
+            "pollUrl": f"http://arm/operations/{resource_id}" if running else None,
             "error": error,
         }
 

@@ -11,7 +11,8 @@ import pytest
 from outsystems.deployment import BUSY_BACKOFF_SECONDS, MAX_ATTEMPTS, Walk, timeout_for
 from outsystems.messages import ArmError, Operation
 from outsystems.plan import plan_resource, unsettled_state
-from outsystems.topology import APP_GATEWAY, Resource
+from outsystems.resource_types import APP_GATEWAY
+from outsystems.topology import Resource
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 GATEWAY = Resource(
@@ -28,7 +29,7 @@ def busy(code: str = "AnotherOperationInProgress") -> Operation:
 
 
 def test_another_operation_in_progress_is_waited_for_beyond_the_attempts() -> None:
-    walk = Walk("dev", [GATEWAY], [GATEWAY.id], backoff_scale=1.0)
+    walk = Walk([GATEWAY], [GATEWAY.id], backoff_scale=1.0)
     now = T0
     # Far more conflicts than attempts: an hour-long gateway creation of an earlier run.
     for _ in range(MAX_ATTEMPTS * 3):
@@ -42,7 +43,7 @@ def test_another_operation_in_progress_is_waited_for_beyond_the_attempts() -> No
 
 
 def test_waiting_for_another_operation_ends_at_the_types_limit() -> None:
-    walk = Walk("dev", [GATEWAY], [GATEWAY.id], backoff_scale=1.0)
+    walk = Walk([GATEWAY], [GATEWAY.id], backoff_scale=1.0)
     walk.started(GATEWAY.id, busy("RetryableErrorDueToAnotherOperation"), T0)
     late = T0 + timeout_for(APP_GATEWAY)
     walk.started(GATEWAY.id, busy("RetryableErrorDueToAnotherOperation"), late)
@@ -52,7 +53,7 @@ def test_waiting_for_another_operation_ends_at_the_types_limit() -> None:
 
 
 def test_conflicts_do_not_use_up_the_attempts_of_real_failures() -> None:
-    walk = Walk("dev", [GATEWAY], [GATEWAY.id], backoff_scale=0.0)
+    walk = Walk([GATEWAY], [GATEWAY.id], backoff_scale=0.0)
     for _ in range(5):
         walk.started(GATEWAY.id, busy(), T0)
     failed = replace(busy(), error=ArmError("RetryableError", "try again"))

@@ -8,8 +8,9 @@ import pytest
 
 from outsystems.deployment import MAX_ATTEMPTS, Walk, display_name, timeout_for
 from outsystems.messages import Operation
+from outsystems.resource_types import NIC, NSG, SCALE_SET, VM, VNET
 from outsystems.teardown import Found, deletion_graph, rank, select
-from outsystems.topology import NIC, NSG, SCALE_SET, VM, VNET, Resource
+from outsystems.topology import Resource
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -37,7 +38,7 @@ def names(resources: list[Resource]) -> list[str]:
 
 
 def test_independent_branches_start_together_and_joins_wait_for_both() -> None:
-    walk = Walk("dev", [A, B, C, D], [r.id for r in (A, B, C, D)])
+    walk = Walk([A, B, C, D], [r.id for r in (A, B, C, D)])
     assert names(walk.ready(T0)) == ["a"]
     walk.started(A.id, op(A, "Succeeded"), T0)
     assert names(walk.ready(T0)) == ["b", "c"]
@@ -56,18 +57,18 @@ def test_independent_branches_start_together_and_joins_wait_for_both() -> None:
 
 
 def test_resources_the_plan_left_alone_count_as_done() -> None:
-    walk = Walk("dev", [A, B, C, D], [D.id])
+    walk = Walk([A, B, C, D], [D.id])
     assert names(walk.ready(T0)) == ["d"]
     assert walk.done_count == 3
-    assert Walk("dev", [A], []).finished
+    assert Walk([A], []).finished
 
 
 def test_dependencies_outside_the_walk_count_as_done() -> None:
-    assert names(Walk("dev", [SHARED_DEP], [SHARED_DEP.id]).ready(T0)) == ["e"]
+    assert names(Walk([SHARED_DEP], [SHARED_DEP.id]).ready(T0)) == ["e"]
 
 
 def test_retryable_failure_backs_off_then_retries_until_attempts_run_out() -> None:
-    walk = Walk("dev", [A], [A.id], backoff_scale=1.0)
+    walk = Walk([A], [A.id], backoff_scale=1.0)
     now = T0
     for attempt in range(1, MAX_ATTEMPTS):
         walk.started(A.id, op(A, "Failed", "RetryableError"), now)
@@ -86,7 +87,7 @@ def test_retryable_failure_backs_off_then_retries_until_attempts_run_out() -> No
 
 
 def test_permanent_failure_stops_the_walk_with_arms_error() -> None:
-    walk = Walk("dev", [A, B], [A.id, B.id])
+    walk = Walk([A, B], [A.id, B.id])
     walk.started(A.id, op(A, "InProgress"), T0)
     walk.checked(op(A, "Failed", "OperationNotAllowed"), T0)
     assert walk.finished
@@ -99,7 +100,7 @@ def test_permanent_failure_stops_the_walk_with_arms_error() -> None:
 
 def test_an_operation_past_its_limit_times_out() -> None:
     vm = res("vm", type_=VM)
-    walk = Walk("dev", [vm], [vm.id], timeout_scale=0.5)
+    walk = Walk([vm], [vm.id], timeout_scale=0.5)
     walk.started(vm.id, op(vm, "InProgress"), T0)
     walk.check_deadlines(T0 + timeout_for(VM, 0.5))
     assert not walk.finished
@@ -109,7 +110,7 @@ def test_an_operation_past_its_limit_times_out() -> None:
 
 
 def test_a_check_for_an_unknown_operation_is_ignored() -> None:
-    walk = Walk("dev", [A], [A.id])
+    walk = Walk([A], [A.id])
     walk.checked(op(B, "Succeeded"), T0)
     assert names(walk.ready(T0)) == ["a"]
 
@@ -185,10 +186,10 @@ def failed_with(resource: Resource, message: str) -> Operation:
 
 def test_a_setup_that_exits_3010_runs_again_after_a_wait_then_succeeds() -> None:
     from outsystems.deployment import MAX_REBOOT_RERUNS, REBOOT_WAIT_SECONDS
-    from outsystems.topology import VM_EXTENSION
+    from outsystems.resource_types import VM_EXTENSION
 
     setup = res("vm/outsystems-setup", type_=VM_EXTENSION)
-    walk = Walk("dev", [setup], [setup.id])
+    walk = Walk([setup], [setup.id])
     now = T0
     assert walk.rerun_of(setup.id) == 0
     for rerun in range(1, MAX_REBOOT_RERUNS + 1):
@@ -211,10 +212,10 @@ def test_a_setup_that_exits_3010_runs_again_after_a_wait_then_succeeds() -> None
 
 def test_a_setup_that_never_finishes_fails_naming_the_log() -> None:
     from outsystems.deployment import MAX_REBOOT_RERUNS, REBOOT_WAIT_SECONDS
-    from outsystems.topology import VM_EXTENSION
+    from outsystems.resource_types import VM_EXTENSION
 
     setup = res("vm/outsystems-setup", type_=VM_EXTENSION)
-    walk = Walk("dev", [setup], [setup.id])
+    walk = Walk([setup], [setup.id])
     now = T0
     for _ in range(MAX_REBOOT_RERUNS + 1):
         walk.started(setup.id, op(setup, "InProgress"), now)
@@ -229,17 +230,17 @@ def test_a_setup_that_never_finishes_fails_naming_the_log() -> None:
 
 def test_other_exit_codes_and_other_types_do_not_rerun() -> None:
     from outsystems.deployment import reboot_requested
-    from outsystems.topology import VM_EXTENSION
+    from outsystems.resource_types import VM_EXTENSION
 
     assert reboot_requested(REBOOTED)
     assert not reboot_requested(REBOOTED.replace("3010", "1"))
     assert not reboot_requested("exit code of: '30100'")
     setup = res("vm/outsystems-setup", type_=VM_EXTENSION)
-    walk = Walk("dev", [setup], [setup.id])
+    walk = Walk([setup], [setup.id])
     walk.started(setup.id, failed_with(setup, REBOOTED.replace("3010", "1")), T0)
     assert walk.finished
     vm = res("vm", type_=VM)
-    other = Walk("dev", [vm], [vm.id])
+    other = Walk([vm], [vm.id])
     other.started(vm.id, failed_with(vm, REBOOTED), T0)
     assert other.finished
 
@@ -252,8 +253,10 @@ def test_teardown_deletes_every_resource_after_whatever_references_it() -> None:
     import re
     from pathlib import Path
 
+    from outsystems.resource_types import ROLE_ASSIGNMENT, type_of
     from outsystems.spec import parse_spec
-    from outsystems.topology import ROLE_ASSIGNMENT, build_topology, type_of
+    from outsystems.topology import build_topology
+    from tests.support.graphs import owner_of
 
     body = {**json.loads((Path("examples") / "spec-farm.json").read_text()), "bastion": True}
     graph = build_topology(
@@ -272,7 +275,7 @@ def test_teardown_deletes_every_resource_after_whatever_references_it() -> None:
             continue  # deleted first of all; references nothing but its scope and principal
         for text in re.findall(r'"(/subscriptions/[^"]+)"', json.dumps(resource.body)):
             for ref in arm_id.findall(text):
-                owner = graph.owner_of(ref)
+                owner = owner_of(graph, ref)
                 if owner is None or top(owner.id) == top(resource.id):
                     continue
                 user, used = type_of(top(resource.id)), type_of(top(owner.id))

@@ -16,7 +16,6 @@ from outsystems.events import (
     EventError,
     EventType,
     cloud_event,
-    decode_queue_message,
     encode_queue_message,
     scale_event,
 )
@@ -131,14 +130,12 @@ def test_references_to_secrets_and_error_codes_are_allowed(data: dict[str, objec
     assert cloud_event("outsystems.environment.failed", "acme/dev", data, id="e", time=AT)["data"]
 
 
-def test_a_queue_message_is_base64_json_and_decodes_back() -> None:
+def test_a_queue_message_is_base64_json() -> None:
     event = cloud_event("outsystems.teardown.succeeded", "acme", {"note": "olá"}, id="1", time=AT)
 
     message = encode_queue_message(event)
 
-    assert json.loads(base64.b64decode(message)) == event
-    assert decode_queue_message(message) == event
-    assert decode_queue_message(message.encode("ascii")) == event
+    assert json.loads(base64.b64decode(message, validate=True)) == event
 
 
 json_values = st.recursive(
@@ -162,7 +159,7 @@ def test_any_event_survives_the_queue(
 ) -> None:
     event = cloud_event(event_type, "abc123/life", data, id=event_id, time=AT)
 
-    assert decode_queue_message(encode_queue_message(event)) == event
+    assert json.loads(base64.b64decode(encode_queue_message(event), validate=True)) == event
 
 
 def test_an_event_too_large_for_a_queue_message_is_refused() -> None:
@@ -171,26 +168,6 @@ def test_an_event_too_large_for_a_queue_message_is_refused() -> None:
     )
     with pytest.raises(EventError, match=f"at most {MAX_QUEUE_MESSAGE}"):
         encode_queue_message(event)
-
-
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-@pytest.mark.parametrize(
-    ("message", "error"),
-    [
-        ("not base64!", "not base64-encoded JSON"),
-        (b64("{not json"), "not base64-encoded JSON"),
-        (base64.b64encode(b"\xff\xfe").decode(), "not base64-encoded JSON"),
-        (b64("[1, 2]"), "not hold a JSON object"),
-        (b64('{"specversion": "1.0", "id": "1", "source": "/s"}'), "type missing"),
-        (b64('{"specversion": "0.3", "id": "1", "source": "/s", "type": "t"}'), "0.3"),
-    ],
-)
-def test_messages_that_are_not_events_are_reported(message: str, error: str) -> None:
-    with pytest.raises(EventError, match=error):
-        decode_queue_message(message)
 
 
 POLICY = ScalingPolicy(2, 10, scale_out_step=2)

@@ -31,7 +31,6 @@ from outsystems.messages import (
     SpecDocument,
     TeardownRequest,
     Tuning,
-    subscription_of,
 )
 
 SPEC = SpecDocument({"solutionId": "acme", "subscriptionId": "sub", "resourceGroup": "acme-rg"})
@@ -149,12 +148,6 @@ def test_scale_set_inspection_is_one_object_on_the_wire() -> None:
     assert inspection.to_json()["capacity"] == 2
     assert ScaleSetInspection.from_json(wire(inspection.to_json())) == inspection
     assert ScaleSetInspection.from_json({**info.to_json(), "ceiling": None}).ceiling is None
-
-
-def test_subscription_of() -> None:
-    assert subscription_of("/subscriptions/abc/resourceGroups/g") == "abc"
-    with pytest.raises(ValueError, match="not an ARM resource id"):
-        subscription_of("/resourceGroups/g")
 
 
 def test_the_scale_requests_state_reads_back_what_it_writes() -> None:

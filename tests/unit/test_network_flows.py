@@ -29,17 +29,9 @@ from outsystems.names import ENVIRONMENTS
 from outsystems.network.nsg import Address, Verdict, evaluate, rule_problems, security_rules
 from outsystems.network.reachability import Endpoint, NetworkView
 from outsystems.network.requirements import FORBIDDEN, REQUIRED, Flow, Party
+from outsystems.resource_types import APP_GATEWAY, BASTION_HOST, NIC, NSG, SCALE_SET, SQL_SERVER
 from outsystems.spec import PlatformSpec, parse_spec
-from outsystems.topology import (
-    APP_GATEWAY,
-    BASTION_HOST,
-    NIC,
-    NSG,
-    SCALE_SET,
-    SQL_SERVER,
-    ResourceGraph,
-    build_topology,
-)
+from outsystems.topology import ResourceGraph, build_topology
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SUB = "11111111-2222-3333-4444-555555555555"

@@ -22,9 +22,7 @@ import pytest
 
 from outsystems.errors import SpecError
 from outsystems.names import ENVIRONMENTS
-from outsystems.spec import PlatformSpec, parse_spec
-from outsystems.teardown import rank
-from outsystems.topology import (
+from outsystems.resource_types import (
     APP_GATEWAY,
     BASTION_HOST,
     NAT_GATEWAY,
@@ -32,8 +30,10 @@ from outsystems.topology import (
     PUBLIC_IP,
     SCALE_SET,
     VNET,
-    build_topology,
 )
+from outsystems.spec import PlatformSpec, parse_spec
+from outsystems.teardown import rank
+from outsystems.topology import build_topology
 
 SUB = "11111111-2222-3333-4444-555555555555"
 EXISTING = {

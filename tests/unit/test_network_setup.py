@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from outsystems.network.reachability import NetworkView, setup_blockers
+from outsystems.resource_types import NIC, NSG, SQL_SERVER, VNET
 from outsystems.spec import parse_spec
-from outsystems.topology import NIC, NSG, SQL_SERVER, VNET, ResourceGraph, build_topology
+from outsystems.topology import ResourceGraph, build_topology
 
 SUB = "11111111-2222-3333-4444-555555555555"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -11,8 +11,9 @@ import pytest
 
 from outsystems.placeholders import placeholders_in
 from outsystems.plan import compare, plan, plan_resource
+from outsystems.resource_types import SCALE_SET, VM
 from outsystems.spec import PlatformSpec, parse_spec
-from outsystems.topology import SCALE_SET, VM, ResourceGraph, build_topology
+from outsystems.topology import ResourceGraph, build_topology
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SUB = "11111111-2222-3333-4444-555555555555"
@@ -57,7 +58,7 @@ def farm() -> ResourceGraph:
 def test_unknown_platform_plans_all_create(farm: ResourceGraph) -> None:
     result = plan(farm, {})
     assert result.totals == {"create": len(farm), "update": 0, "noop": 0}
-    assert [p.resource.id for p in result.to_apply()] == [r.id for r in farm]
+    assert [(p.resource.id, p.action) for p in result.resources] == [(r.id, "create") for r in farm]
 
 
 def test_deployed_platform_plans_all_noop_despite_arm_extras_and_id_case(

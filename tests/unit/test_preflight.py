@@ -22,7 +22,6 @@ from outsystems.preflight import (
     PreflightError,
     Read,
     allowed_vnet_problems,
-    keep_foreign_tags,
     raise_problems,
     resource_group_problems,
     route_table_ids,
@@ -30,6 +29,7 @@ from outsystems.preflight import (
     vnet_of,
 )
 from outsystems.spec import parse_spec
+from outsystems.tags import keep_foreign_tags
 
 SUB = "11111111-2222-3333-4444-555555555555"
 NET = f"/subscriptions/{SUB}/resourceGroups/net-rg/providers/Microsoft.Network"

@@ -46,6 +46,8 @@ def info(capacity: int = 2, *, managed: bool = True, **extra: Any) -> dict[str, 
 
 
 def operation(status: str, error: dict[str, str] | None = None) -> dict[str, Any]:
+    # The snake_case keys earlier versions of the activities wrote: histories of running
+    # instances still hold them, and the orchestration must read them.
     return {
         "resource_id": VMSS,
         "method": "PATCH",

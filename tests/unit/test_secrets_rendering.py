@@ -23,8 +23,7 @@ from arm.secrets import (
     render_body,
 )
 from outsystems.placeholders import placeholders_in
-from outsystems.spec import PlatformSpec, parse_spec
-from outsystems.topology import (
+from outsystems.resource_types import (
     IDENTITY,
     KEY_VAULT,
     KEY_VAULT_SECRET_TYPE,
@@ -32,10 +31,9 @@ from outsystems.topology import (
     SCALE_SET,
     SQL_SERVER,
     VM,
-    Resource,
-    ResourceGraph,
-    build_topology,
 )
+from outsystems.spec import PlatformSpec, parse_spec
+from outsystems.topology import Resource, ResourceGraph, build_topology
 
 SUB = "11111111-2222-3333-4444-555555555555"
 TENANT = "99999999-8888-7777-6666-555555555555"

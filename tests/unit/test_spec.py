@@ -132,7 +132,8 @@ def test_capacity_defaults_are_clamped_to_the_given_bounds(
 def test_farm_sample_parses_with_its_policy() -> None:
     spec = parse((EXAMPLES / "spec-farm.json").read_text())
     assert spec.tags == {"costCenter": "it-platform"}
-    assert spec.scaling_policy() == ScalingPolicy(
+    assert spec.frontends is not None
+    assert spec.frontends.policy() == ScalingPolicy(
         min_capacity=2,
         max_capacity=8,
         scale_out_step=2,
@@ -148,8 +149,6 @@ def test_farm_sample_parses_with_its_policy() -> None:
             ),
         ),
     )
-    assert spec.frontends is not None
-    assert spec.frontends.policy() == spec.scaling_policy()
     assert spec.frontends.vm_size == "Standard_F8s_v2"
 
 
@@ -159,7 +158,6 @@ def test_standalone_sample_parses_without_frontends() -> None:
     assert spec.environments.prod.mode == "standalone"
     assert not spec.is_farm
     assert spec.frontends is None
-    assert spec.scaling_policy() is None
     assert spec.environments.vm_size("prod") == "Standard_D4s_v3"
 
 

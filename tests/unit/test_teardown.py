@@ -39,6 +39,8 @@ LISTED = [VNET, DEV_NIC, DEV_VM, TEST_VM]
 
 
 def operation(resource_id: str, status: str, error: dict[str, str] | None = None) -> dict[str, Any]:
+    # The snake_case keys earlier versions of the activities wrote: histories of running
+    # instances still hold them, and the orchestration must read them.
     return {
         "resource_id": resource_id,
         "method": "DELETE",

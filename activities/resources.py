@@ -206,14 +206,12 @@ def begin_apply_resource(request: ApplyRequest) -> Operation:
 
 def redacted_operation(operation: Operation, solution_id: str | None) -> Operation:
     """The operation with any secret masked in ARM's error message (it may quote a script)."""
-    from dataclasses import replace
-
     from arm.secrets import redact
 
     error = operation.error
     if error is not None and error.message:
-        masked = replace(error, message=redact(error.message, solution_id=solution_id))
-        return replace(operation, error=masked)
+        masked = error._replace(message=redact(error.message, solution_id=solution_id))
+        return operation._replace(error=masked)
     return operation
 
 
@@ -243,8 +241,6 @@ def _private_ips(nic: dict[str, Any] | None) -> list[str]:
 @serves(READ_OUTPUTS)
 def read_outputs(request: OutputsRequest) -> dict[str, EnvironmentOutputs]:
     """The platform's outputs: Service Center / LifeTime URLs and the servers' private IPs."""
-    from dataclasses import replace
-
     from arm.live import read_live
     from outsystems.resource_types import NIC, PUBLIC_IP
 
@@ -257,7 +253,7 @@ def read_outputs(request: OutputsRequest) -> dict[str, EnvironmentOutputs]:
         body = live[resource.id]
         if resource.type == NIC:
             ips = (*entry.private_ips, *_private_ips(body))
-            outputs[resource.environment] = replace(entry, private_ips=ips)
+            outputs[resource.environment] = entry._replace(private_ips=ips)
             continue
         props = (body or {}).get("properties") or {}
         host = (props.get("dnsSettings") or {}).get("fqdn") or props.get("ipAddress")
@@ -270,8 +266,8 @@ def read_outputs(request: OutputsRequest) -> dict[str, EnvironmentOutputs]:
             )
             # Every gateway serves HTTPS and redirects HTTP to it.
             if resource.environment == "life":
-                entry = replace(entry, lifetime_url=f"https://{host}/LifeTime")
+                entry = entry._replace(lifetime_url=f"https://{host}/LifeTime")
             else:
-                entry = replace(entry, service_center_url=f"https://{host}/ServiceCenter")
-            outputs[resource.environment] = replace(entry, certificate=certificate)
+                entry = entry._replace(service_center_url=f"https://{host}/ServiceCenter")
+            outputs[resource.environment] = entry._replace(certificate=certificate)
     return outputs

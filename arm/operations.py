@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -111,16 +110,16 @@ def _started(
     async_url = response.headers.get("Azure-AsyncOperation")
     location = response.headers.get("Location")
     if async_url:
-        return replace(base, poll_mode="async-operation", poll_url=async_url)
+        return base._replace(poll_mode="async-operation", poll_url=async_url)
     if location and response.status_code == 202:
-        return replace(base, poll_mode="location", poll_url=location)
+        return base._replace(poll_mode="location", poll_url=location)
     state = (_provisioning_state(body) or "").lower()
     if allow_body_mode and state and state not in _TERMINAL_STATES:
-        return replace(base, poll_mode="resource")
+        return base._replace(poll_mode="resource")
     if state in {"failed", "canceled"}:
         error = ArmError("ProvisioningFailed", f"provisioningState is {state}", resource_id)
-        return replace(base, status="Failed", error=error)
-    return replace(base, status="Succeeded")
+        return base._replace(status="Failed", error=error)
+    return base._replace(status="Succeeded")
 
 
 def _begin(
@@ -198,11 +197,11 @@ def check(sender: Sender, operation: Operation, endpoint: str) -> Operation:
     if response.status_code >= 400:
         return _failed(operation, error_of(response, operation.resource_id))
     if operation.poll_mode == "location":
-        return operation if response.status_code == 202 else replace(operation, status="Succeeded")
+        return operation if response.status_code == 202 else operation._replace(status="Succeeded")
     body = _json(response) or {}
     status = str(body.get("status", "")).lower()
     if status == "succeeded":
-        return replace(operation, status="Succeeded")
+        return operation._replace(status="Succeeded")
     if status in {"failed", "canceled"}:
         error = body.get("error") or {}
         return _failed(
@@ -221,12 +220,12 @@ def _check_by_resource(sender: Sender, operation: Operation) -> Operation:
     live = get_resource(sender, operation.resource_id, operation.api_version)
     if live is None:
         if operation.method == "DELETE":
-            return replace(operation, status="Succeeded")
+            return operation._replace(status="Succeeded")
         error = ArmError("ResourceNotFound", "the resource disappeared", operation.resource_id)
         return _failed(operation, error)
     state = (_provisioning_state(live) or "Succeeded").lower()
     if state == "succeeded":
-        return replace(operation, status="Succeeded")
+        return operation._replace(status="Succeeded")
     if state in {"failed", "canceled"}:
         error = ArmError(
             "ProvisioningFailed", f"provisioningState is {state}", operation.resource_id
@@ -236,4 +235,4 @@ def _check_by_resource(sender: Sender, operation: Operation) -> Operation:
 
 
 def _failed(operation: Operation, error: ArmError, status: Status = "Failed") -> Operation:
-    return replace(operation, status=status, poll_url=None, error=error)
+    return operation._replace(status=status, poll_url=None, error=error)

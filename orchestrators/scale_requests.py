@@ -18,7 +18,6 @@ import hashlib
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,8 +72,7 @@ def add_request(
     if operation.id in known:
         return state, False
     return (
-        replace(
-            state,
+        state._replace(
             scale_set_id=operation.scale_set_id or state.scale_set_id,
             solution_id=operation.solution_id or state.solution_id,
             pending=(*state.pending, PendingRequest(operation.id, operation.request)),
@@ -106,27 +104,27 @@ def withdraw_alert(
         for entry in gone
     ]
     remaining = tuple(entry for entry in state.pending if id(entry.request) in kept)
-    return append_records(replace(state, pending=remaining), records), len(gone)
+    return append_records(state._replace(pending=remaining), records), len(gone)
 
 
 def record_fates(state: ScaleRequestsState, operation: RecordFates) -> ScaleRequestsState:
     """Apply what the scaler decided: settled requests leave, deferred ones are marked."""
     settled, deferred = set(operation.settled), set(operation.deferred)
     pending = tuple(
-        replace(entry, deferred=entry.deferred or entry.id in deferred)
+        entry._replace(deferred=entry.deferred or entry.id in deferred)
         for entry in state.pending
         if entry.id not in settled
     )
-    state = replace(state, pending=pending)
+    state = state._replace(pending=pending)
     if operation.sets_cooldown:
-        state = replace(state, cooldown_until=operation.cooldown_until)
+        state = state._replace(cooldown_until=operation.cooldown_until)
     return append_records(state, operation.records)
 
 
 def append_records(
     state: ScaleRequestsState, records: Sequence[DecisionRecord]
 ) -> ScaleRequestsState:
-    return replace(state, decisions=(*state.decisions, *records)[-MAX_DECISIONS:])
+    return state._replace(decisions=(*state.decisions, *records)[-MAX_DECISIONS:])
 
 
 @bp.entity_trigger(context_name="context", entity_name=ENTITY_NAME)

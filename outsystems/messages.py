@@ -1,7 +1,7 @@
 """The messages between triggers, orchestrations and activities: one typed home per shape.
 
 Durable Functions carries orchestration inputs, outputs, custom status and activity inputs and
-outputs as JSON. Each shape has one frozen dataclass here, with `to_json` (what goes on the wire)
+outputs as JSON. Each shape has one immutable class here, with `to_json` (what goes on the wire)
 and `from_json` (what comes back, including the shapes earlier versions of the app wrote: the
 histories of running instances in a task hub outlive a deployment of the app). Everything else
 sees fields, so mypy checks every use; the raw JSON stays inside these two methods.
@@ -11,16 +11,19 @@ reads and how its answer reads. The orchestration that calls it (`orchestrators.
 function itself (`activities.typed.serves`, `orchestrators.calls.orchestration`) use the same one.
 
 Pure and light (standard library and the scaling domain only): the worker imports the modules
-that use it at every cold start. The platform spec travels as its normalized JSON
-(`SpecDocument`), parsed into the pydantic model and its resource graph only where needed.
+that use it at every cold start. The classes are `NamedTuple`s, not dataclasses: creating some
+forty frozen dataclasses (each generates six methods with `exec`) cost more than ten times as
+much at import, a measurable share of a cold start; `_replace` gives a changed copy. For the
+same reason this module does without `from __future__ import annotations`: `NamedTuple` would
+compile every field's annotation string at import (the methods' annotations are quoted). The
+platform spec travels as its normalized JSON (`SpecDocument`), parsed into the pydantic model
+and its resource graph only where needed.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, cast
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, NamedTuple, TypeVar, cast
 
 from outsystems.scaling import Fate, ScaleRequest
 
@@ -68,6 +71,8 @@ __all__ = [
 ]
 
 JsonObject = dict[str, Any]
+#: The default of mapping fields: messages are immutable, so one shared empty mapping.
+_EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
 
 
 def _object(data: Any, what: str) -> Mapping[str, Any]:
@@ -96,8 +101,7 @@ DEFAULT_POLL_SECONDS: Final = 15.0
 _AZURE_POLL_SECONDS: Final = 15.0
 
 
-@dataclass(frozen=True)
-class Tuning:
+class Tuning(NamedTuple):
     """The pace of an orchestration: polling, retries, wait limits, backoffs, cooldowns.
 
     Kept in the orchestration's input, so that one instance keeps its pace across replays.
@@ -118,7 +122,7 @@ class Tuning:
     @staticmethod
     def from_settings(
         poll_seconds: float, timeout_scale: float = 1.0, cooldown_scale: float = 1.0
-    ) -> Tuning:
+    ) -> "Tuning":
         """The tuning a trigger starts an orchestration with (from `AppSettings`)."""
         return Tuning(
             poll_seconds=poll_seconds,
@@ -146,7 +150,7 @@ class Tuning:
         }
 
     @staticmethod
-    def from_json(data: Any) -> Tuning:
+    def from_json(data: Any) -> "Tuning":
         """Missing keys take the defaults; a missing `retrySeconds` follows `pollSeconds` (the
         scaler's inputs carried no `retrySeconds` before)."""
         document = _object(data or {}, "tuning")
@@ -163,8 +167,7 @@ class Tuning:
 # --- The platform spec as it travels ---------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False)
-class SpecDocument:
+class SpecDocument(NamedTuple):
     """A platform spec's normalized JSON (`PlatformSpec.to_json_dict`), as it travels.
 
     The few identifiers orchestrations need are read from it directly; `parsed()` gives the
@@ -185,7 +188,7 @@ class SpecDocument:
     def resource_group(self) -> str:
         return str(self.document["resourceGroup"])
 
-    def parsed(self) -> tuple[PlatformSpec, ResourceGraph]:
+    def parsed(self) -> "tuple[PlatformSpec, ResourceGraph]":
         """The spec and its resource graph (pure, cached; imported here: pydantic is heavy)."""
         from outsystems.deployment import graph_of
 
@@ -195,26 +198,19 @@ class SpecDocument:
         return dict(self.document)
 
     @staticmethod
-    def from_json(data: Any) -> SpecDocument:
+    def from_json(data: Any) -> "SpecDocument":
         return SpecDocument(dict(_object(data, "spec")))
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SpecDocument) and dict(self.document) == dict(other.document)
-
-    def __hash__(self) -> int:
-        return hash((self.document.get("solutionId"), self.document.get("subscriptionId")))
 
 
 # --- Orchestration requests ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DeployRequest:
+class DeployRequest(NamedTuple):
     """The input of `deploy_platform`."""
 
     operation_id: str
     spec: SpecDocument
-    tuning: Tuning = field(default_factory=Tuning)
+    tuning: Tuning = Tuning()
 
     def to_json(self) -> JsonObject:
         return {
@@ -225,7 +221,7 @@ class DeployRequest:
         }
 
     @staticmethod
-    def from_json(data: Any) -> DeployRequest:
+    def from_json(data: Any) -> "DeployRequest":
         document = _object(data, "deploy request")
         return DeployRequest(
             operation_id=str(document.get("operationId") or ""),
@@ -234,14 +230,13 @@ class DeployRequest:
         )
 
 
-@dataclass(frozen=True)
-class TeardownRequest:
+class TeardownRequest(NamedTuple):
     """The input of `teardown_platform`: all environments, or some."""
 
     operation_id: str
     spec: SpecDocument
     environments: tuple[str, ...]
-    tuning: Tuning = field(default_factory=Tuning)
+    tuning: Tuning = Tuning()
 
     def to_json(self) -> JsonObject:
         return {
@@ -253,7 +248,7 @@ class TeardownRequest:
         }
 
     @staticmethod
-    def from_json(data: Any) -> TeardownRequest:
+    def from_json(data: Any) -> "TeardownRequest":
         document = _object(data, "teardown request")
         return TeardownRequest(
             operation_id=str(document.get("operationId") or ""),
@@ -263,8 +258,7 @@ class TeardownRequest:
         )
 
 
-@dataclass(frozen=True)
-class EnvironmentRequest:
+class EnvironmentRequest(NamedTuple):
     """The input of `deploy_environment`: one environment's (or `shared`) resources to apply."""
 
     spec: SpecDocument
@@ -284,7 +278,7 @@ class EnvironmentRequest:
         }
 
     @staticmethod
-    def from_json(data: Any) -> EnvironmentRequest:
+    def from_json(data: Any) -> "EnvironmentRequest":
         document = _object(data, "environment request")
         return EnvironmentRequest(
             spec=SpecDocument.from_json(document["spec"]),
@@ -301,8 +295,7 @@ EnvironmentStatus = Literal["Pending", "Running", "Succeeded", "Failed", "Cancel
 _STATUSES: Final = frozenset(("Pending", "Running", "Succeeded", "Failed", "Canceled", "Deleted"))
 
 
-@dataclass(frozen=True)
-class ErrorInfo:
+class ErrorInfo(NamedTuple):
     """Why an environment (or an operation) failed: ARM's code and message, the resource."""
 
     code: str
@@ -313,7 +306,7 @@ class ErrorInfo:
         return {"code": self.code, "message": self.message, "resource": self.resource}
 
     @staticmethod
-    def from_json(data: Any) -> ErrorInfo | None:
+    def from_json(data: Any) -> "ErrorInfo | None":
         if not data:
             return None
         document = _object(data, "error")
@@ -324,8 +317,7 @@ class ErrorInfo:
         )
 
 
-@dataclass(frozen=True)
-class EnvironmentProgress:
+class EnvironmentProgress(NamedTuple):
     """One environment's entry in the platform state (`docs/api.md`): the only builder of it."""
 
     status: EnvironmentStatus
@@ -335,21 +327,21 @@ class EnvironmentProgress:
     error: ErrorInfo | None = None
 
     @staticmethod
-    def pending(total: int) -> EnvironmentProgress:
+    def pending(total: int) -> "EnvironmentProgress":
         """An environment that has not started yet."""
         return EnvironmentProgress("Pending", 0, total)
 
     @staticmethod
-    def failed(total: int, error: ErrorInfo) -> EnvironmentProgress:
+    def failed(total: int, error: "ErrorInfo") -> "EnvironmentProgress":
         """An environment that failed before any of its resources started."""
         return EnvironmentProgress("Failed", 0, total, None, error)
 
-    def ended(self, status: EnvironmentStatus, error: ErrorInfo | None) -> EnvironmentProgress:
+    def ended(self, status: EnvironmentStatus, error: "ErrorInfo | None") -> "EnvironmentProgress":
         """The same progress, ended with `status` (no step) — e.g. its orchestration stopped."""
-        return replace(self, status=status, step=None, error=error)
+        return self._replace(status=status, step=None, error=error)
 
-    def running(self) -> EnvironmentProgress:
-        return replace(self, status="Running")
+    def running(self) -> "EnvironmentProgress":
+        return self._replace(status="Running")
 
     @property
     def succeeded(self) -> bool:
@@ -365,7 +357,7 @@ class EnvironmentProgress:
         }
 
     @staticmethod
-    def from_json(data: Any) -> EnvironmentProgress:
+    def from_json(data: Any) -> "EnvironmentProgress":
         document = _object(data, "environment progress")
         status = str(document.get("status") or "")
         if status not in _STATUSES:
@@ -379,15 +371,14 @@ class EnvironmentProgress:
         )
 
 
-def _progress_map(data: Any) -> dict[str, EnvironmentProgress]:
+def _progress_map(data: Any) -> "dict[str, EnvironmentProgress]":
     return {
         str(env): EnvironmentProgress.from_json(progress)
         for env, progress in _object(data or {}, "environments").items()
     }
 
 
-@dataclass(frozen=True)
-class PlatformStatus:
+class PlatformStatus(NamedTuple):
     """The custom status of `deploy_platform` and `teardown_platform`."""
 
     phase: str
@@ -400,7 +391,7 @@ class PlatformStatus:
         }
 
     @staticmethod
-    def from_json(data: Any) -> PlatformStatus:
+    def from_json(data: Any) -> "PlatformStatus":
         document = _object(data, "platform status")
         return PlatformStatus(
             phase=str(document.get("phase") or ""),
@@ -408,8 +399,7 @@ class PlatformStatus:
         )
 
 
-@dataclass(frozen=True)
-class EnvironmentOutputs:
+class EnvironmentOutputs(NamedTuple):
     """What a deployed environment offers: its portal's URL and certificate, its servers."""
 
     private_ips: tuple[str, ...] = ()
@@ -430,7 +420,7 @@ class EnvironmentOutputs:
         return document
 
     @staticmethod
-    def from_json(data: Any) -> EnvironmentOutputs:
+    def from_json(data: Any) -> "EnvironmentOutputs":
         document = _object(data, "environment outputs")
         return EnvironmentOutputs(
             private_ips=tuple(str(ip) for ip in document.get("privateIps") or ()),
@@ -440,24 +430,23 @@ class EnvironmentOutputs:
         )
 
 
-def outputs_to_json(outputs: Mapping[str, EnvironmentOutputs]) -> JsonObject:
+def outputs_to_json(outputs: "Mapping[str, EnvironmentOutputs]") -> JsonObject:
     return {env: entry.to_json() for env, entry in outputs.items()}
 
 
-def outputs_from_json(data: Any) -> dict[str, EnvironmentOutputs]:
+def outputs_from_json(data: Any) -> "dict[str, EnvironmentOutputs]":
     return {
         str(env): EnvironmentOutputs.from_json(entry)
         for env, entry in _object(data or {}, "outputs").items()
     }
 
 
-@dataclass(frozen=True)
-class PlatformResult:
+class PlatformResult(NamedTuple):
     """The output of `deploy_platform` and `teardown_platform` (the latter names its phase)."""
 
     status: Literal["Succeeded", "Failed"]
     environments: Mapping[str, EnvironmentProgress]
-    outputs: Mapping[str, EnvironmentOutputs] = field(default_factory=dict)
+    outputs: Mapping[str, EnvironmentOutputs] = _EMPTY
     phase: str | None = None
 
     def to_json(self) -> JsonObject:
@@ -469,7 +458,7 @@ class PlatformResult:
         return document
 
     @staticmethod
-    def from_json(data: Any) -> PlatformResult:
+    def from_json(data: Any) -> "PlatformResult":
         document = _object(data, "platform result")
         status = document.get("status")
         return PlatformResult(
@@ -488,8 +477,7 @@ _OPERATION_STATUSES: Final = frozenset(("InProgress", "Succeeded", "Failed", "Ca
 _POLL_MODES: Final = frozenset(("async-operation", "location", "resource", "none"))
 
 
-@dataclass(frozen=True)
-class ArmError:
+class ArmError(NamedTuple):
     """ARM's error, as shown to users: code, message and the resource (or field) it concerns."""
 
     code: str
@@ -500,7 +488,7 @@ class ArmError:
         return {"code": self.code, "message": self.message, "target": self.target}
 
     @staticmethod
-    def from_json(data: Any) -> ArmError | None:
+    def from_json(data: Any) -> "ArmError | None":
         if not data:
             return None
         document = _object(data, "ARM error")
@@ -511,8 +499,7 @@ class ArmError:
         )
 
 
-@dataclass(frozen=True)
-class Operation:
+class Operation(NamedTuple):
     """A started ARM operation, as plain data an orchestration keeps in its history.
 
     It carries the ARM polling URL (`Azure-AsyncOperation` or `Location`), never the SDK's
@@ -553,7 +540,7 @@ class Operation:
         return document
 
     @staticmethod
-    def from_json(data: Any) -> Operation:
+    def from_json(data: Any) -> "Operation":
         """Reads camelCase and the snake_case keys that earlier versions wrote."""
         document = _object(data, "operation")
 
@@ -580,15 +567,14 @@ class Operation:
         )
 
 
-def operations_from_json(data: Any) -> list[Operation]:
+def operations_from_json(data: Any) -> "list[Operation]":
     return [Operation.from_json(item) for item in data]
 
 
 # --- Activity requests and answers -----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PlanRequest:
+class PlanRequest(NamedTuple):
     """`plan_environment`: plan one environment (or `shared`) against live state."""
 
     spec: SpecDocument
@@ -598,13 +584,12 @@ class PlanRequest:
         return {"spec": self.spec.to_json(), "environment": self.environment}
 
     @staticmethod
-    def from_json(data: Any) -> PlanRequest:
+    def from_json(data: Any) -> "PlanRequest":
         document = _object(data, "plan request")
         return PlanRequest(SpecDocument.from_json(document["spec"]), str(document["environment"]))
 
 
-@dataclass(frozen=True)
-class PlannedAction:
+class PlannedAction(NamedTuple):
     """One resource's action in a plan, as the deployment needs it (not the changes)."""
 
     id: str
@@ -614,7 +599,7 @@ class PlannedAction:
         return {"id": self.id, "action": self.action}
 
     @staticmethod
-    def from_json(data: Any) -> PlannedAction:
+    def from_json(data: Any) -> "PlannedAction":
         """Also reads the whole `PlannedResource` JSON that earlier versions returned."""
         document = _object(data, "planned resource")
         action = str(document["action"])
@@ -623,8 +608,7 @@ class PlannedAction:
         return PlannedAction(str(document["id"]), cast(Literal["create", "update", "noop"], action))
 
 
-@dataclass(frozen=True)
-class ApplyRequest:
+class ApplyRequest(NamedTuple):
     """`begin_apply_resource`: PUT one resource of the spec's graph."""
 
     spec: SpecDocument
@@ -642,7 +626,7 @@ class ApplyRequest:
         }
 
     @staticmethod
-    def from_json(data: Any) -> ApplyRequest:
+    def from_json(data: Any) -> "ApplyRequest":
         document = _object(data, "apply request")
         return ApplyRequest(
             spec=SpecDocument.from_json(document["spec"]),
@@ -652,8 +636,7 @@ class ApplyRequest:
         )
 
 
-@dataclass(frozen=True)
-class CheckRequest:
+class CheckRequest(NamedTuple):
     """`check_operations`: poll running operations once."""
 
     subscription_id: str
@@ -668,7 +651,7 @@ class CheckRequest:
         }
 
     @staticmethod
-    def from_json(data: Any) -> CheckRequest:
+    def from_json(data: Any) -> "CheckRequest":
         document = _object(data, "check request")
         return CheckRequest(
             subscription_id=str(document["subscriptionId"]),
@@ -677,8 +660,7 @@ class CheckRequest:
         )
 
 
-@dataclass(frozen=True)
-class OutputsRequest:
+class OutputsRequest(NamedTuple):
     """`read_outputs`: the deployed platform's URLs and private IPs."""
 
     spec: SpecDocument
@@ -687,12 +669,11 @@ class OutputsRequest:
         return {"spec": self.spec.to_json()}
 
     @staticmethod
-    def from_json(data: Any) -> OutputsRequest:
+    def from_json(data: Any) -> "OutputsRequest":
         return OutputsRequest(SpecDocument.from_json(_object(data, "outputs request")["spec"]))
 
 
-@dataclass(frozen=True)
-class ListRequest:
+class ListRequest(NamedTuple):
     """`list_platform_resources`: what ARM lists as the platform's in its group."""
 
     subscription_id: str
@@ -701,7 +682,7 @@ class ListRequest:
     spec: SpecDocument | None = None
 
     @staticmethod
-    def of(spec: SpecDocument) -> ListRequest:
+    def of(spec: "SpecDocument") -> "ListRequest":
         return ListRequest(spec.subscription_id, spec.resource_group, spec.solution_id, spec)
 
     def to_json(self) -> JsonObject:
@@ -713,7 +694,7 @@ class ListRequest:
         }
 
     @staticmethod
-    def from_json(data: Any) -> ListRequest:
+    def from_json(data: Any) -> "ListRequest":
         document = _object(data, "list request")
         spec = document.get("spec")
         return ListRequest(
@@ -724,8 +705,7 @@ class ListRequest:
         )
 
 
-@dataclass(frozen=True)
-class FoundResource:
+class FoundResource(NamedTuple):
     """A resource ARM lists as the platform's: id, type and its environment tag."""
 
     id: str
@@ -736,15 +716,14 @@ class FoundResource:
         return {"id": self.id, "type": self.type, "environment": self.environment}
 
     @staticmethod
-    def from_json(data: Any) -> FoundResource:
+    def from_json(data: Any) -> "FoundResource":
         document = _object(data, "found resource")
         return FoundResource(
             str(document["id"]), str(document["type"]), str(document.get("environment") or "")
         )
 
 
-@dataclass(frozen=True)
-class DeleteRequest:
+class DeleteRequest(NamedTuple):
     """`begin_delete_resource`: start deleting one resource."""
 
     subscription_id: str
@@ -761,7 +740,7 @@ class DeleteRequest:
         }
 
     @staticmethod
-    def from_json(data: Any) -> DeleteRequest:
+    def from_json(data: Any) -> "DeleteRequest":
         document = _object(data, "delete request")
         return DeleteRequest(
             subscription_id=str(document["subscriptionId"]),
@@ -771,8 +750,7 @@ class DeleteRequest:
         )
 
 
-@dataclass(frozen=True)
-class GroupRequest:
+class GroupRequest(NamedTuple):
     """`begin_delete_resource_group`: delete the platform's group if the app made it and it is
     empty."""
 
@@ -781,7 +759,7 @@ class GroupRequest:
     solution_id: str
 
     @staticmethod
-    def of(spec: SpecDocument) -> GroupRequest:
+    def of(spec: "SpecDocument") -> "GroupRequest":
         return GroupRequest(spec.subscription_id, spec.resource_group, spec.solution_id)
 
     @property
@@ -796,7 +774,7 @@ class GroupRequest:
         }
 
     @staticmethod
-    def from_json(data: Any) -> GroupRequest:
+    def from_json(data: Any) -> "GroupRequest":
         document = _object(data, "group request")
         return GroupRequest(
             str(document["subscriptionId"]),
@@ -805,8 +783,7 @@ class GroupRequest:
         )
 
 
-@dataclass(frozen=True)
-class CloudEvent:
+class CloudEvent(NamedTuple):
     """`publish_event`: one structured-mode CloudEvent (built by `outsystems.events`)."""
 
     document: Mapping[str, Any]
@@ -827,31 +804,29 @@ class CloudEvent:
         return dict(self.document)
 
     @staticmethod
-    def from_json(data: Any) -> CloudEvent:
+    def from_json(data: Any) -> "CloudEvent":
         return CloudEvent(dict(_object(data, "event")))
 
 
 # --- Scaling ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ScalerRequest:
+class ScalerRequest(NamedTuple):
     """The input of `scale_frontends` (one scaler per scale set)."""
 
     scale_set_id: str
-    tuning: Tuning = field(default_factory=Tuning)
+    tuning: Tuning = Tuning()
 
     def to_json(self) -> JsonObject:
         return {"scaleSet": self.scale_set_id, "tuning": self.tuning.to_json()}
 
     @staticmethod
-    def from_json(data: Any) -> ScalerRequest:
+    def from_json(data: Any) -> "ScalerRequest":
         document = _object(data, "scaler request")
         return ScalerRequest(str(document["scaleSet"]), Tuning.from_json(document.get("tuning")))
 
 
-@dataclass(frozen=True)
-class ScalerResult:
+class ScalerResult(NamedTuple):
     """The output of a scaler that ended: how many requests it left pending."""
 
     scale_set_id: str
@@ -861,13 +836,12 @@ class ScalerResult:
         return {"scaleSet": self.scale_set_id, "pending": self.pending}
 
     @staticmethod
-    def from_json(data: Any) -> ScalerResult:
+    def from_json(data: Any) -> "ScalerResult":
         document = _object(data, "scaler result")
         return ScalerResult(str(document["scaleSet"]), int(document["pending"]))
 
 
-@dataclass(frozen=True)
-class ScalerStatus:
+class ScalerStatus(NamedTuple):
     """The scaler's custom status: its phase (`orchestrators.scaler`: working, cooldown, ending,
     done, or why it stopped) and, asleep in a cooldown, until when."""
 
@@ -881,15 +855,14 @@ class ScalerStatus:
         return document
 
     @staticmethod
-    def from_json(data: Any) -> ScalerStatus | None:
+    def from_json(data: Any) -> "ScalerStatus | None":
         """None for no status or one that is not the scaler's (e.g. not yet set)."""
         if not isinstance(data, Mapping) or not isinstance(data.get("phase"), str):
             return None
         return ScalerStatus(str(data["phase"]), _moment(data.get("until")))
 
 
-@dataclass(frozen=True)
-class ScaleSetRef:
+class ScaleSetRef(NamedTuple):
     """`inspect_scale_set` and `list_scale_set_servers`: which scale set."""
 
     scale_set_id: str
@@ -898,12 +871,11 @@ class ScaleSetRef:
         return {"scaleSet": self.scale_set_id}
 
     @staticmethod
-    def from_json(data: Any) -> ScaleSetRef:
+    def from_json(data: Any) -> "ScaleSetRef":
         return ScaleSetRef(str(_object(data, "scale set reference")["scaleSet"]))
 
 
-@dataclass(frozen=True)
-class ScaleSetInfo:
+class ScaleSetInfo(NamedTuple):
     """One scale set as the scaler sees it (plain data, JSON-serialisable with `to_json`).
 
     `problem` says why a scale set that exists is not the app's to scale when its tags alone
@@ -915,7 +887,7 @@ class ScaleSetInfo:
     managed: bool = False
     solution_id: str | None = None
     capacity: int | None = None
-    policy_tags: Mapping[str, str] = field(default_factory=dict)
+    policy_tags: Mapping[str, str] = _EMPTY
     problem: str | None = None
 
     def to_json(self) -> JsonObject:
@@ -930,7 +902,7 @@ class ScaleSetInfo:
         }
 
     @staticmethod
-    def from_json(data: Mapping[str, Any]) -> ScaleSetInfo:
+    def from_json(data: Mapping[str, Any]) -> "ScaleSetInfo":
         return ScaleSetInfo(
             id=str(data["id"]),
             exists=bool(data["exists"]),
@@ -953,8 +925,7 @@ class ScaleSetInfo:
         return None
 
 
-@dataclass(frozen=True)
-class ScaleSetInspection:
+class ScaleSetInspection(NamedTuple):
     """`inspect_scale_set`'s answer: the scale set and the `SCALING_MAX_CAPACITY` ceiling.
 
     On the wire one object: the scale set's fields and `ceiling`.
@@ -967,15 +938,14 @@ class ScaleSetInspection:
         return {**self.info.to_json(), "ceiling": self.ceiling}
 
     @staticmethod
-    def from_json(data: Any) -> ScaleSetInspection:
+    def from_json(data: Any) -> "ScaleSetInspection":
         document = _object(data, "scale set inspection")
         ceiling = document.get("ceiling")
         usable = isinstance(ceiling, int) and not isinstance(ceiling, bool)
         return ScaleSetInspection(ScaleSetInfo.from_json(document), ceiling if usable else None)
 
 
-@dataclass(frozen=True)
-class CapacityRequest:
+class CapacityRequest(NamedTuple):
     """`set_scale_set_capacity`: PATCH a scale set's `sku.capacity`.
 
     The solution id lets the activity mask the platform's derived keys in ARM's messages.
@@ -993,7 +963,7 @@ class CapacityRequest:
         }
 
     @staticmethod
-    def from_json(data: Any) -> CapacityRequest:
+    def from_json(data: Any) -> "CapacityRequest":
         document = _object(data, "capacity request")
         return CapacityRequest(
             scale_set_id=str(document["scaleSet"]),
@@ -1005,8 +975,7 @@ class CapacityRequest:
 # --- A scale set's stored requests (the `track_scale_requests` entity) ----------------------
 
 
-@dataclass(frozen=True)
-class PendingRequest:
+class PendingRequest(NamedTuple):
     """A stored request the scaler has not decided yet; `deferred` once it was announced as
     waiting for the cooldown."""
 
@@ -1022,7 +991,7 @@ class PendingRequest:
         }
 
     @staticmethod
-    def from_json(data: Any) -> PendingRequest:
+    def from_json(data: Any) -> "PendingRequest":
         document = _object(data, "pending request")
         return PendingRequest(
             str(document["id"]),
@@ -1031,15 +1000,14 @@ class PendingRequest:
         )
 
 
-@dataclass(frozen=True)
-class DecisionRecord:
+class DecisionRecord(NamedTuple):
     """One entry of a scale set's `decisions` (`GET .../scaling`, `docs/api.md`): what became
     of one request (`outsystems.scaling.Fate.to_record`), with its id."""
 
     document: Mapping[str, Any]
 
     @staticmethod
-    def of(fate: Fate, at: datetime, request_id: str) -> DecisionRecord:
+    def of(fate: Fate, at: datetime, request_id: str) -> "DecisionRecord":
         return DecisionRecord({**fate.to_record(at), "requestId": request_id})
 
     @property
@@ -1050,7 +1018,7 @@ class DecisionRecord:
     def outcome(self) -> str | None:
         return _optional_str(self.document.get("outcome"))
 
-    def naming_servers(self, servers: Sequence[str]) -> DecisionRecord:
+    def naming_servers(self, servers: Sequence[str]) -> "DecisionRecord":
         """The record, naming the servers a scale-in removed (to delete in Service Center)."""
         return DecisionRecord({**self.document, "serversToRemove": list(servers)})
 
@@ -1058,12 +1026,11 @@ class DecisionRecord:
         return dict(self.document)
 
     @staticmethod
-    def from_json(data: Any) -> DecisionRecord:
+    def from_json(data: Any) -> "DecisionRecord":
         return DecisionRecord(dict(_object(data, "decision record")))
 
 
-@dataclass(frozen=True)
-class ScaleRequestsState:
+class ScaleRequestsState(NamedTuple):
     """A scale set's entity state: its pending requests, cooldown and latest decisions.
 
     `take` and `record` answer it without the decisions (`to_json(decisions=False)`).
@@ -1087,7 +1054,7 @@ class ScaleRequestsState:
         return document
 
     @staticmethod
-    def from_json(data: Any) -> ScaleRequestsState:
+    def from_json(data: Any) -> "ScaleRequestsState":
         """An absent state (None) is the empty one."""
         document = _object(data or {}, "scale requests state")
         return ScaleRequestsState(
@@ -1099,8 +1066,7 @@ class ScaleRequestsState:
         )
 
 
-@dataclass(frozen=True)
-class AddScaleRequest:
+class AddScaleRequest(NamedTuple):
     """The entity's `add` operation: store one request (a trigger signals it)."""
 
     id: str
@@ -1117,7 +1083,7 @@ class AddScaleRequest:
         }
 
     @staticmethod
-    def from_json(data: Any) -> AddScaleRequest:
+    def from_json(data: Any) -> "AddScaleRequest":
         document = _object(data, "add request")
         return AddScaleRequest(
             id=str(document["id"]),
@@ -1127,8 +1093,7 @@ class AddScaleRequest:
         )
 
 
-@dataclass(frozen=True)
-class WithdrawAlert:
+class WithdrawAlert(NamedTuple):
     """The entity's `withdraw` operation: an alert resolved (`alertId`; `rule` names it).
 
     Older versions of the app withdrew by rule, without `alertId`: such a signal withdraws
@@ -1142,7 +1107,7 @@ class WithdrawAlert:
         return {"alertId": self.alert_id, "rule": self.rule}
 
     @staticmethod
-    def from_json(data: Any) -> WithdrawAlert:
+    def from_json(data: Any) -> "WithdrawAlert":
         document = _object(data or {}, "withdraw request")
         alert_id = document.get("alertId")
         rule = document.get("rule")
@@ -1152,8 +1117,7 @@ class WithdrawAlert:
         )
 
 
-@dataclass(frozen=True)
-class RecordFates:
+class RecordFates(NamedTuple):
     """The entity's `record` operation: what the scaler decided.
 
     `settled` requests leave the pending list, `deferred` ones are marked as announced;
@@ -1177,7 +1141,7 @@ class RecordFates:
         return document
 
     @staticmethod
-    def from_json(data: Any) -> RecordFates:
+    def from_json(data: Any) -> "RecordFates":
         document = _object(data, "record request")
         return RecordFates(
             settled=tuple(str(i) for i in document.get("settled") or ()),
@@ -1220,7 +1184,6 @@ def _text(data: Any) -> str:
     return str(data)
 
 
-@dataclass(frozen=True)
 class Contract(Generic[Request, Answer]):
     """A durable function's name, how its request reads and how its answer reads.
 
@@ -1228,9 +1191,20 @@ class Contract(Generic[Request, Answer]):
     (`orchestrators.calls`) and the function itself (`activities.typed.serves`).
     """
 
-    name: str
-    read_request: Callable[[Any], Request]
-    read_answer: Callable[[Any], Answer]
+    __slots__ = ("name", "read_answer", "read_request")
+
+    def __init__(
+        self,
+        name: str,
+        read_request: Callable[[Any], Request],
+        read_answer: Callable[[Any], Answer],
+    ) -> None:
+        self.name = name
+        self.read_request = read_request
+        self.read_answer = read_answer
+
+    def __repr__(self) -> str:
+        return f"Contract({self.name!r})"
 
 
 PLAN_ENVIRONMENT: Final = Contract(

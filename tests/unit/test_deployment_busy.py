@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,7 +37,7 @@ def test_another_operation_in_progress_is_waited_for_beyond_the_attempts() -> No
         retry_at = walk.next_retry_at()
         assert retry_at == now + timedelta(seconds=BUSY_BACKOFF_SECONDS)
         now = retry_at
-    walk.started(GATEWAY.id, replace(busy(), status="Succeeded", error=None), now)
+    walk.started(GATEWAY.id, busy()._replace(status="Succeeded", error=None), now)
     assert walk.progress().to_json()["status"] == "Succeeded"
 
 
@@ -56,7 +55,7 @@ def test_conflicts_do_not_use_up_the_attempts_of_real_failures() -> None:
     walk = Walk([GATEWAY], [GATEWAY.id], backoff_scale=0.0)
     for _ in range(5):
         walk.started(GATEWAY.id, busy(), T0)
-    failed = replace(busy(), error=ArmError("RetryableError", "try again"))
+    failed = busy()._replace(error=ArmError("RetryableError", "try again"))
     for _ in range(MAX_ATTEMPTS - 1):
         walk.started(GATEWAY.id, failed, T0)
         assert not walk.finished

@@ -1,8 +1,9 @@
 """Ownership tags: one reading, the same for scaling, listing and teardown.
 
 Oracle: Microsoft Learn, "Use tags to organize your Azure resources and management hierarchy"
-(https://learn.microsoft.com/azure/azure-resource-manager/management/tag-resources, section
-"Limitations", as read on 2026-12-03): "Tag names are case-insensitive for operations. [...]
+(https://learn.microsoft.com/azure/azure-resource-manager/management/tag-resources, the
+"Important" note near its top, read 2026-12-03): "Tag names are case-insensitive
+for operations. A tag with a tag name, regardless of the casing, is updated or retrieved. [...]
 Tag values are case-sensitive." So a scale set or group whose owner tag is spelled `ManagedBy`
 carries the same tag as `managedBy`, while a value spelled `OutSystems-Azure-Ops` is not the
 app's value.

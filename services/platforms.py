@@ -30,11 +30,7 @@ from outsystems.messages import (
     TeardownRequest,
     Tuning,
 )
-from outsystems.names import (
-    ENVIRONMENTS,
-    Environment,
-    is_valid_solution_id,
-)
+from outsystems.names import ENVIRONMENTS, Environment, is_valid_solution_id
 from outsystems.tags import managed_solution
 from services.errors import ServiceError, arm_unavailable, unknown_platform
 from services.platform_state import (

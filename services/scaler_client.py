@@ -1,11 +1,11 @@
-"""Handing a scale request to a scale set's scaler, the same way from every trigger.
+"""Handing a scale request to a scale set's scaler, the same way from every use case.
 
 `submit` stores the request in the scale set's entity (the durable client's `signal_entity`
 returns once the host has stored the signal: from then on the request cannot be lost), then
 `ensure_scaler` makes sure the scaler will decide it, from what the scaler's custom status says
 it does (`orchestrators.scaler`):
 
-- not running: start it (two triggers may race to start it; the loser looks again);
+- not running: start it (two callers may race to start it; the loser looks again);
 - `working`: nothing to do, it looks at its requests again before it sleeps or ends;
 - `cooldown`: asleep; wake it (a `wake` event) for a manual or timer request, which must not
   wait for the cooldown; an alert waits anyway, and the scaler notices it on its next look;

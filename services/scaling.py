@@ -80,9 +80,7 @@ def timer_request_id(scale_set_id: str, request: ScaleRequest) -> str:
 
 
 def _zulu(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return utc_z(moment)
+    return None if moment is None else utc_z(moment)
 
 
 def policy_json(policy: ScalingPolicy) -> dict[str, Any]:

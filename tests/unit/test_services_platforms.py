@@ -333,3 +333,22 @@ def test_the_list_holds_the_groups_the_app_tagged() -> None:
         None,
         None,
     )
+
+
+def test_the_state_of_a_running_deployment_shows_its_environments_live_progress() -> None:
+    client = platform("Running", {"operation": "deploy", "operationId": "op", "spec": SPEC})
+    dev = {"status": "Running", "resourcesDone": 3, "resourcesTotal": 9,
+           "step": "creating acme-dev-vm", "error": None}  # fmt: skip
+    client.instances[child_instance_id(INSTANCE, "dev")] = Instance(
+        "Running", dev, None, None, "2026-11-20T09:00:01Z"
+    )
+    # A sub-orchestration of an earlier operation is not this one's progress.
+    client.instances[child_instance_id(INSTANCE, "prod")] = Instance(
+        "Completed", None, None, {**dev, "status": "Failed"}, "2026-11-19T09:00:00Z"
+    )
+    state = asyncio.run(platforms.state(client, "acme"))
+    assert (state["status"], state["subscriptionId"]) == ("Running", "s")
+    assert state["environments"] == {"dev": dev}
+    assert state["lastOperation"]["operationId"] == "op"
+    error = refusal(platforms.state(FakeDurableClient(), "acme"))
+    assert error.code == "PlatformNotFound"

@@ -41,7 +41,8 @@ def inspect_scale_set(request: ScaleSetRef) -> ScaleSetInspection:
     from appsettings import AppSettings
     from arm.client import sender
     from arm.operations import TransientArmError
-    from arm.scale_sets import ScaleSetReadError, foreign_reason, read_scale_set, scaling_key
+    from arm.scale_sets import ScaleSetReadError, read_scale_set, scaling_key
+    from outsystems.scale_set_lookup import foreign_reason
 
     settings = AppSettings.load()
     scale_set_id = request.scale_set_id

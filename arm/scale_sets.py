@@ -22,15 +22,15 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-# Re-exported (its home is outsystems.messages since the message types moved there).
-from outsystems.messages import ScaleSetInfo as ScaleSetInfo
+from outsystems.messages import ScaleSetInfo
 from outsystems.policy import POLICY_MAC_TAG, has_valid_mac, is_policy_tag
-from outsystems.resource_types import SCALE_SET, api_version, subscription_of
+from outsystems.resource_types import SCALE_SET, api_version
+from outsystems.scale_set_lookup import Unchecked
 from outsystems.tags import ENVIRONMENT_TAG, managed_solution, tag_value
 
 if TYPE_CHECKING:
@@ -42,13 +42,6 @@ log = logging.getLogger(__name__)
 #: The Compute API version the topology uses for scale sets.
 SCALE_SET_API_VERSION = api_version(SCALE_SET)
 SCALE_SET_TYPE = SCALE_SET
-
-
-@dataclass(frozen=True)
-class Unchecked:
-    """ARM said nothing about a scale set in time: not a verdict (ask the sender to retry)."""
-
-    reason: str
 
 
 def scale_set_info(resource_id: str, body: Mapping[str, Any] | None, key: bytes) -> ScaleSetInfo:
@@ -84,21 +77,6 @@ def scale_set_info(resource_id: str, body: Mapping[str, Any] | None, key: bytes)
         capacity=capacity if isinstance(capacity, int) and not isinstance(capacity, bool) else None,
         policy_tags={k: v for k, v in tags.items() if is_policy_tag(k)} if managed else {},
         problem=problem,
-    )
-
-
-def foreign_reason(resource_id: str, subscription_ids: Iterable[str]) -> str | None:
-    """Why a scale set is none of the app's business when it is outside `subscription_ids`
-    (`AppSettings.all_subscription_ids`); None when it is inside."""
-    try:
-        subscription = subscription_of(resource_id)
-    except ValueError:
-        return f"{resource_id} is not an ARM resource id"
-    if subscription.lower() in {s.lower() for s in subscription_ids}:
-        return None
-    return (
-        f"scale set {resource_id} is in subscription {subscription}, which this app does not "
-        "manage (AZURE_SUBSCRIPTION_ID, MANAGED_SUBSCRIPTION_IDS)"
     )
 
 

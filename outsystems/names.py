@@ -15,27 +15,6 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from outsystems.tags import (
-    ENVIRONMENT_TAG,
-    MANAGED_BY_TAG,
-    MANAGED_BY_VALUE,
-    NAMING_TAG,
-    PLATFORM_TAG_KEYS,
-    SOLUTION_TAG,
-)
-
-#: The platform's tags moved to `outsystems.tags`; they stay importable from here (strict mypy
-#: re-exports only what `__all__` lists; this module's own names need no listing) until the
-#: branches written against the old home are merged. The lead then removes this list.
-__all__ = [
-    "ENVIRONMENT_TAG",
-    "MANAGED_BY_TAG",
-    "MANAGED_BY_VALUE",
-    "NAMING_TAG",
-    "PLATFORM_TAG_KEYS",
-    "SOLUTION_TAG",
-]
-
 Environment = Literal["dev", "test", "prod", "life"]
 #: The four environments of every platform, in the order they are presented.
 ENVIRONMENTS: Final[tuple[Environment, ...]] = ("dev", "test", "prod", "life")

@@ -40,14 +40,8 @@ from outsystems.tags import (
     MANAGED_BY_TAG,
     MANAGED_BY_VALUE,
     SOLUTION_TAG,
-    keep_foreign_tags,
     owned_by,
 )
-
-#: `keep_foreign_tags` moved to `outsystems.tags`; it stays importable from here (strict mypy
-#: re-exports only what `__all__` lists; this module's own names need no listing) until the
-#: branches written against the old home are merged. The lead then removes this list.
-__all__ = ["keep_foreign_tags"]
 
 SUBNETS_FIELD: Final = "network.existingSubnetIds"
 RESOURCE_GROUP_FIELD: Final = "resourceGroup"

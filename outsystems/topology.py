@@ -68,13 +68,11 @@ from outsystems.resource_types import (
     SQL_SERVER,
     SQL_VNET_RULE,
     STORAGE_ACCOUNT,
-    SUBNET,
     VM,
     VM_EXTENSION,
     VNET,
     WAF_POLICY,
     api_version,
-    type_of,
 )
 from outsystems.spec import BASTION, GATEWAY, AddressPlan, FrontendsSpec, PlatformSpec
 from outsystems.tags import (
@@ -84,39 +82,6 @@ from outsystems.tags import (
     NAMING_TAG,
     SOLUTION_TAG,
 )
-
-#: Resource types and API versions moved to `outsystems.resource_types`; they stay importable from
-#: here (strict mypy re-exports only what `__all__` lists; this module's own names need no
-#: listing) until the branches written against the old home are merged. The lead then removes
-#: this list.
-__all__ = [
-    "ACTION_GROUP",
-    "APP_GATEWAY",
-    "BASTION_HOST",
-    "FILE_SHARE",
-    "IDENTITY",
-    "KEY_VAULT",
-    "KEY_VAULT_SECRET_TYPE",
-    "METRIC_ALERT",
-    "NAT_GATEWAY",
-    "NIC",
-    "NSG",
-    "PUBLIC_IP",
-    "RESOURCE_GROUP",
-    "ROLE_ASSIGNMENT",
-    "SCALE_SET",
-    "SQL_DATABASE",
-    "SQL_SERVER",
-    "SQL_VNET_RULE",
-    "STORAGE_ACCOUNT",
-    "SUBNET",
-    "VM",
-    "VM_EXTENSION",
-    "VNET",
-    "WAF_POLICY",
-    "api_version",
-    "type_of",
-]
 
 # --- Built-in Azure roles the platform's identities get (ids are the same in every tenant; from
 # Microsoft's "Azure built-in roles" reference, MicrosoftDocs/azure-docs

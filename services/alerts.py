@@ -21,9 +21,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from appsettings import AppSettings
-from arm.scale_sets import ScaleSetInfo, Unchecked, foreign_reason
 from orchestrators.scale_requests import scale_set_entity
-from outsystems.messages import WithdrawAlert
+from outsystems.messages import ScaleSetInfo, WithdrawAlert
+from outsystems.scale_set_lookup import Unchecked, foreign_reason
 from services.errors import ServiceError
 from services.ports import DurableClient, ScaleSetDirectory
 from services.scaler_client import submit

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from arm.scale_sets import (
     ManagedScaleSets,
-    ScaleSetInfo,
     list_scale_sets,
     quick_connection,
     read_scale_set,
     scaling_key,
 )
+from outsystems.messages import ScaleSetInfo
 from outsystems.resource_types import subscription_of
 from services.ports import ArmUnavailableError
 

@@ -10,9 +10,10 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from arm.scale_sets import ScaleSetInfo, Unchecked
     from outsystems.errors import FieldError
+    from outsystems.messages import ScaleSetInfo
     from outsystems.names import NamingScheme
+    from outsystems.scale_set_lookup import Unchecked
     from outsystems.spec import PlatformSpec
     from outsystems.topology import Resource
 

@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from appsettings import AppSettings
-from arm.scale_sets import foreign_reason
 from orchestrators.scale_requests import scale_set_entity
 from orchestrators.scaler import scaler_instance_id
 from outsystems.messages import DecisionRecord, PendingRequest, ScaleRequestsState, ScaleSetInfo
 from outsystems.policy import WEEKDAYS, PolicyTagError, ScalingPolicy, capped, policy_from_tags
 from outsystems.resource_types import SCALE_SET
+from outsystems.scale_set_lookup import foreign_reason
 from outsystems.scaling import ScaleKind, ScaleRequest, ScaleSource, timer_request
 from outsystems.times import utc_z
 from services.errors import ServiceError, unknown_platform

@@ -16,7 +16,8 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from arm.scale_sets import ManagedScaleSets, ScaleSetInfo
+from arm.scale_sets import ManagedScaleSets
+from outsystems.messages import ScaleSetInfo
 from services import azure as adapters
 from tests.support.functions import client_function
 from tests.unit.durable_fakes import FakeDurableClient

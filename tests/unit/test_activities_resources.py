@@ -22,8 +22,9 @@ from localdev.armsim.server import SimulatorServer
 from localdev.armsim.testing import running_simulator
 from outsystems.deployment import graph_of
 from outsystems.messages import Operation, PlannedAction, outputs_from_json
+from outsystems.resource_types import PUBLIC_IP
 from outsystems.spec import parse_spec
-from outsystems.topology import PUBLIC_IP, Resource
+from outsystems.topology import Resource
 from tests.support.arm_loopback import SUBSCRIPTION, app_on, get
 from tests.support.functions import activity
 

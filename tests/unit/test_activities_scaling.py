@@ -24,7 +24,6 @@ from arm.scale_sets import SCALE_SET_API_VERSION
 from localdev.armsim.server import SimulatorServer
 from localdev.armsim.testing import running_simulator
 from outsystems.messages import Operation, ScaleSetInspection
-from outsystems.names import ENVIRONMENT_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE, SOLUTION_TAG
 from outsystems.policy import (
     POLICY_MAC_TAG,
     ScalingPolicy,
@@ -32,6 +31,7 @@ from outsystems.policy import (
     policy_to_tags,
     scaling_policy_key,
 )
+from outsystems.tags import ENVIRONMENT_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE, SOLUTION_TAG
 from tests.support import armsim_bodies as bodies
 from tests.support.arm_loopback import SUBSCRIPTION, app_on, get, put
 from tests.support.functions import activity

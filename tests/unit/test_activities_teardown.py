@@ -22,7 +22,7 @@ from arm.live import RESOURCES_API_VERSION
 from localdev.armsim.server import SimulatorServer
 from localdev.armsim.testing import running_simulator
 from outsystems.messages import FoundResource, Operation
-from outsystems.names import ENVIRONMENT_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE, SOLUTION_TAG
+from outsystems.tags import ENVIRONMENT_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE, SOLUTION_TAG
 from tests.support.arm_loopback import SUBSCRIPTION, app_on, get, put
 from tests.support.functions import activity
 

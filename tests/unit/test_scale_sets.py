@@ -20,14 +20,12 @@ from azure.core.exceptions import AzureError
 from arm.scale_sets import (
     SCALE_SET_API_VERSION,
     ManagedScaleSets,
-    ScaleSetInfo,
     ScaleSetReadError,
-    Unchecked,
-    foreign_reason,
     quick_connection,
     read_scale_set,
     scale_set_info,
 )
+from outsystems.messages import ScaleSetInfo
 from outsystems.policy import (
     POLICY_MAC_TAG,
     ScalingPolicy,
@@ -36,6 +34,7 @@ from outsystems.policy import (
     scaling_policy_key,
 )
 from outsystems.resource_types import SCALE_SET, api_version, subscription_of
+from outsystems.scale_set_lookup import Unchecked, foreign_reason
 
 VMSS = (
     "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/acme-rg/providers/"

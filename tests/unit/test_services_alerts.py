@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from appsettings import AppSettings
-from arm.scale_sets import Unchecked
 from orchestrators.scale_requests import scale_set_key
 from outsystems.alerts import Alert
 from outsystems.messages import ScaleSetInfo
+from outsystems.scale_set_lookup import Unchecked
 from outsystems.scaling import ScaleKind
 from services.alerts import AlertAccepted, AlertIgnored, AlertIntake, alert_request_id
 from services.errors import ServiceError

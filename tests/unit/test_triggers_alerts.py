@@ -26,8 +26,9 @@ from typing import Any
 
 import pytest
 
-from arm.scale_sets import ScaleSetInfo, ScaleSetReadError
+from arm.scale_sets import ScaleSetReadError
 from orchestrators.scale_requests import scale_set_key
+from outsystems.messages import ScaleSetInfo
 from services import alerts as intake
 from services import azure as adapters
 from tests.support.alert_webhook import SUBSCRIPTION, VMSS, Arm, answer, arm, post, vmss

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import pytest
 
 from appsettings import AppSettings
-from arm.scale_sets import ScaleSetInfo
+from outsystems.messages import ScaleSetInfo
 from outsystems.policy import ScalingPolicy, policy_to_tags
 from services.scaling import enforce
 from tests.support.functions import activity

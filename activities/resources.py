@@ -35,8 +35,7 @@ if TYPE_CHECKING:
     from arm.operations import Sender
     from outsystems.topology import Resource
 
-# Domain and Azure modules are imported inside the activities: the worker imports this module at
-# every cold start, and most invocations need only some of them.
+# Function-local imports: see `docs/architecture.md`, "Cold start".
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)

@@ -38,8 +38,7 @@ from outsystems.messages import (
 )
 from outsystems.names import ENVIRONMENTS, SHARED
 
-# The domain's graph modules (pydantic models) are imported inside the orchestrators: the worker
-# imports this module at every cold start, before any orchestration runs.
+# Function-local imports: see `docs/architecture.md`, "Cold start".
 
 if TYPE_CHECKING:
     from outsystems.deployment import Walk

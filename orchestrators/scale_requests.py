@@ -19,7 +19,6 @@ import logging
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import azure.durable_functions as df
 
@@ -56,11 +55,6 @@ def scale_set_key(scale_set_id: str) -> str:
 def scale_set_entity(scale_set_id: str) -> df.EntityId:
     """The entity holding a scale set's requests."""
     return df.EntityId(ENTITY_NAME, scale_set_key(scale_set_id))
-
-
-def empty_state() -> dict[str, Any]:
-    """The JSON of a scale set without requests (`ScaleRequestsState`)."""
-    return ScaleRequestsState().to_json()
 
 
 def add_request(

@@ -28,7 +28,7 @@ for (issue 14.11: the SDK keeps such events and warns at every replay).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,7 +54,6 @@ from outsystems.messages import (
     ScalerStatus,
     ScaleSetInfo,
     ScaleSetRef,
-    Tuning,
 )
 from outsystems.policy import PolicyTagError, ScalingPolicy, capped, policy_from_tags
 from outsystems.resource_types import subscription_of
@@ -91,12 +90,6 @@ TRANSIENT_ATTEMPTS = 3
 def scaler_instance_id(scale_set_id: str) -> str:
     """The deterministic instance id of a scale set's scaler."""
     return SCALER_PREFIX + scale_set_key(scale_set_id)
-
-
-def scaler_input(scale_set_id: str, tuning: Tuning | Mapping[str, float]) -> dict[str, Any]:
-    """The input JSON a trigger starts the scaler with (`ScalerRequest`)."""
-    pace = tuning if isinstance(tuning, Tuning) else Tuning.from_json(tuning)
-    return ScalerRequest(scale_set_id, pace).to_json()
 
 
 def _zulu(moment: datetime | None) -> str:

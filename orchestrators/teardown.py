@@ -64,7 +64,6 @@ def teardown_platform(
     context: df.DurableOrchestrationContext, request: TeardownRequest
 ) -> Steps[PlatformResult]:
     """Delete the platform's resources (all, or some environments') and maybe its group."""
-    # Imported here, not at module level: the worker imports this module at every cold start.
     from outsystems.deployment import Walk, timeout_for
     from outsystems.resource_types import RESOURCE_GROUP
     from outsystems.teardown import Found, deletion_graph, select

@@ -16,9 +16,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from orchestrators.scale_requests import add_request, empty_state, record_fates
-from orchestrators.scaler import WAKE_EVENT, scaler_input
-from outsystems.messages import AddScaleRequest, RecordFates, ScaleRequestsState
+from orchestrators.scale_requests import add_request, record_fates
+from orchestrators.scaler import WAKE_EVENT
+from outsystems.messages import (
+    AddScaleRequest,
+    RecordFates,
+    ScaleRequestsState,
+    ScalerRequest,
+    Tuning,
+)
 from outsystems.policy import ScalingPolicy, policy_to_tags
 from outsystems.scaling import ScaleKind, ScaleRequest, ScaleSource
 from tests.support.functions import orchestrator
@@ -80,7 +86,7 @@ class ScaleSet:
     polls: list[dict[str, Any]] = field(default_factory=list)
     inspect_fails: bool = False
     servers: list[list[str]] = field(default_factory=list)
-    state: dict[str, Any] = field(default_factory=empty_state)
+    state: dict[str, Any] = field(default_factory=lambda: ScaleRequestsState().to_json())
     events: list[dict[str, Any]] = field(default_factory=list)
     #: Called with the number of the `take` about to be answered: a trigger storing a request
     #: at that moment.
@@ -123,7 +129,7 @@ class ScaleSet:
         }
         return Replay(
             orchestrator("scale_frontends"),
-            scaler_input(VMSS, tuning),
+            ScalerRequest(VMSS, Tuning.from_json(tuning)).to_json(),
             name="scale_frontends",
             instance_id="scaler-test",
             activities={
@@ -390,8 +396,11 @@ def test_alerts_in_the_cooldown_are_announced_once_then_the_scaler_sleeps() -> N
     [wait] = [call for call in outcome.calls if call.kind == "wait"]
     assert wait.name == WAKE_EVENT
     assert timers(outcome) == [4 * POLL]
-    assert outcome.continued_with == scaler_input(
-        VMSS, {"pollSeconds": POLL.total_seconds(), "cooldownScale": 1}
+    assert (
+        outcome.continued_with
+        == ScalerRequest(
+            VMSS, Tuning.from_json({"pollSeconds": POLL.total_seconds(), "cooldownScale": 1})
+        ).to_json()
     )
 
     # The next execution: nothing new to announce, it only sleeps again.

@@ -206,9 +206,11 @@ def test_cooldown_holds_a_second_alert_until_it_ends_then_applies_it_once(
     assert post_alert(stack, second).status_code == 202
 
     def deferred() -> dict[str, Any] | None:
+        # The first change's decision is recorded once its PATCH has ended: the capacity can
+        # read 4 before the view lists any decision.
         view = scaling(stack)
-        last = view["decisions"][-1]
-        return view if last["sourceId"].endswith("second") else None
+        decisions = view["decisions"]
+        return view if decisions and decisions[-1]["sourceId"].endswith("second") else None
 
     view = wait_for(deferred, what="the second alert's cooldown notice")
     assert view is not None

@@ -628,6 +628,34 @@ def test_sql_without_a_virtual_network_rule_refuses_the_login(world: World, raw:
     )
 
 
+def test_another_platforms_network_with_the_same_addresses_is_not_this_servers(
+    raw: Raw, sim: SimulatorServer
+) -> None:
+    """Private address spaces repeat across virtual networks (every platform of the app uses
+    the same plan), and a private address means something only inside its own virtual network:
+    "Azure assigns resources in a virtual network a private IP address from the address space
+    that you assign" (MicrosoftDocs/azure-docs, articles/virtual-network/
+    virtual-networks-overview.md). Another group's network with this one's addresses, created
+    first, must not stand in for the server's own subnet (its SQL rule, its controller)."""
+    foreign_group = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/other-platform"
+    raw.send("PUT", foreign_group, {"location": bodies.LOCATION})
+    foreign_vnet = f"{foreign_group}/providers/Microsoft.Network/virtualNetworks/vnet"
+    ok(raw.put(foreign_vnet, bodies.vnet({"env": "10.0.0.0/24"}), api=NETWORK_API))
+    world = World(raw, sim).build()
+    world.vm()
+    foreign_nic = f"{foreign_group}/providers/Microsoft.Network/networkInterfaces/vm1-nic"
+    ok(
+        raw.put(
+            foreign_nic, bodies.nic(f"{foreign_vnet}/subnets/env", CONTROLLER_IP), api=NETWORK_API
+        )
+    )
+    done = world.setup()
+    assert done.status == 200, done.body
+    assert stdout_of(raw, EXTENSION).startswith("OutSystems setup succeeded"), stdout_of(
+        raw, EXTENSION
+    )
+
+
 def test_sql_redirect_ports_denied(world: World, raw: Raw) -> None:
     world.vm()
     world.nsg_rule("deny-redirect", 100, "Outbound", destinationPortRange="11000-11999")

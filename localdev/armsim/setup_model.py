@@ -68,6 +68,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
@@ -363,13 +364,31 @@ def _scale_set_servers(engine: ArmSim, scale_set: Resource) -> list[Server]:
     ]
 
 
-def network_view(engine: ArmSim) -> NetworkView:
-    """The simulator's networks as the evaluator reads them."""
-    bodies = [
-        engine.view(resource)
-        for resource in engine.store.resources.values()
-        if resource.type.lower() in NETWORK_TYPES
-    ]
+_VNET_ID_RE: Final = re.compile(
+    r"/subscriptions/[^/\"]+/resourcegroups/[^/\"]+/providers/microsoft\.network/"
+    r"virtualnetworks/[^/\"]+"
+)
+
+
+def vnet_of(subnet_id: str) -> str:
+    """The (lower-cased) id of the virtual network a subnet belongs to."""
+    return key(subnet_id).rsplit("/subnets/", 1)[0]
+
+
+def network_view(engine: ArmSim, vnet_id: str | None = None) -> NetworkView:
+    """The simulator's networks as the evaluator reads them; with `vnet_id`, as a server of
+    that virtual network sees them: nothing of another virtual network (private addresses
+    repeat across virtual networks and mean something only inside their own)."""
+    bodies = []
+    for resource in engine.store.resources.values():
+        if resource.type.lower() not in NETWORK_TYPES:
+            continue
+        body = engine.view(resource)
+        if vnet_id is not None:
+            referenced = set(_VNET_ID_RE.findall(json.dumps(body).lower()))
+            if referenced - {vnet_id}:
+                continue
+        bodies.append(body)
     return NetworkView.from_bodies(bodies)
 
 
@@ -506,7 +525,7 @@ class Run:
         """Whether the controller at `address` answers on 12000 and 5672."""
         if address is None or self.blocked_to(Party.CONTROLLER, (12000, 5672)):
             return False
-        vm = _vm_at(self.engine, address)
+        vm = _vm_at(self.engine, address, vnet_of(self.server.subnet_id))
         if vm is None:
             return False
         if vm.extra.get("outsystems", {}).get("setupSucceeded"):
@@ -575,10 +594,13 @@ class Run:
         )
 
 
-def _vm_at(engine: ArmSim, address: str) -> Resource | None:
-    """The VM whose NIC holds `address`."""
+def _vm_at(engine: ArmSim, address: str, vnet_id: str) -> Resource | None:
+    """The VM whose NIC holds `address` in the virtual network `vnet_id`."""
     for nic in engine.store.resources.values():
         if nic.type != NIC_TYPE:
+            continue
+        subnets = _VNET_ID_RE.findall(json.dumps(engine.view(nic)).lower())
+        if subnets and vnet_id not in subnets:
             continue
         held = nic.extra.get("ips", {})
         if any(str(a.get("ip")) == address for a in held.values()):
@@ -594,7 +616,7 @@ def _controller_ip(engine: ArmSim, server: Server, name: str) -> str | None:
         return str(ipaddress.IPv4Address(name))
     except ValueError:
         pass
-    vnet = key(server.subnet_id).rsplit("/subnets/", 1)[0]
+    vnet = vnet_of(server.subnet_id)
     for vm in engine.store.resources.values():
         if vm.type != VM_TYPE or vm.state == "Deleting":
             continue
@@ -610,7 +632,7 @@ def _controller_ip(engine: ArmSim, server: Server, name: str) -> str | None:
 def _run_on(
     engine: ArmSim, server: Server, arguments: Mapping[str, str], script: Script
 ) -> ScriptResult:
-    view = network_view(engine)
+    view = network_view(engine, vnet_of(server.subnet_id))
     controller = _controller_ip(engine, server, arguments["ControllerAddress"])
     role = arguments["Role"]
     if role == "frontend" and controller is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import statistics
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from localdev.armsim.server import SimulatorServer
+    from localdev.host.durable.counters import WorkSnapshot
     from outsystems.topology import Resource, ResourceGraph
     from tests.support.azurite import Azurite
     from tests.support.stack import Stack
@@ -99,12 +101,39 @@ def path_figures(graph: Iterable[Resource]) -> PathFigures:
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
-    """The `fraction` quantile (nearest rank) of `values`; 0 when empty."""
+    """The `fraction` quantile (nearest rank: the smallest value with at least `fraction` of
+    the values at or below it) of `values`; 0 when empty."""
     if not values:
         return 0.0
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))
-    return ordered[rank]
+    # The epsilon keeps float noise (0.07 * 100 = 7.000000000000001) from skipping a rank.
+    rank = math.ceil(fraction * len(ordered) - 1e-9)
+    return ordered[max(1, min(len(ordered), rank)) - 1]
+
+
+#: ARM reads: what does not change anything. Every other method (PUT, PATCH, DELETE, POST) is a
+#: write for the figures, as ARM's throttling counts them (POST actions included).
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def reads_and_writes(records: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
+    """ARM reads and writes in a request log (throttled and failed requests included: each
+    was sent)."""
+    reads = writes = 0
+    for record in records:
+        if str(record["method"]).upper() in READ_METHODS:
+            reads += 1
+        else:
+            writes += 1
+    return reads, writes
+
+
+def work_counters(app: Stack) -> WorkSnapshot:
+    """What the local host's durable engine has done so far (episodes, replays, activities)."""
+    host = app.host.host
+    if host is None or host.engine is None:
+        raise RuntimeError("the local host is not running")
+    return host.engine.counters.snapshot()
 
 
 def median(values: Sequence[float]) -> float:

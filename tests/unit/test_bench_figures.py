@@ -111,3 +111,11 @@ def test_fanout_totals_and_ratios() -> None:
     assert result.sequential_over_ours == pytest.approx(4.0)
     data = result.to_json()
     assert (data["episodes"], data["max_replayed"], data["reads_per_resource"]) == (253, 400, 4.2)
+
+
+def test_cpu_model_is_read_from_cpuinfo() -> None:
+    from bench.__main__ import cpu_model
+
+    text = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7763 64-Core\n"
+    assert cpu_model(text) == "AMD EPYC 7763 64-Core"
+    assert cpu_model("processor : 0\n") == ""

@@ -136,6 +136,23 @@ def work_counters(app: Stack) -> WorkSnapshot:
     return host.engine.counters.snapshot()
 
 
+def busy_seconds(intervals: Iterable[tuple[float, float]]) -> float:
+    """How long at least one of the (start, end) intervals was running: their union's length
+    (what Flex Consumption bills memory for, per instance, rather than the sum)."""
+    total = 0.0
+    current: tuple[float, float] | None = None
+    for start, end in sorted(intervals):
+        if current is None or start > current[1]:
+            if current is not None:
+                total += current[1] - current[0]
+            current = (start, end)
+        else:
+            current = (current[0], max(current[1], end))
+    if current is not None:
+        total += current[1] - current[0]
+    return total
+
+
 def median(values: Sequence[float]) -> float:
     """The median, 0 when empty."""
     return statistics.median(values) if values else 0.0
@@ -222,6 +239,8 @@ class FunctionTimings(logging.Handler):
         super().__init__(logging.INFO)
         self.durations: dict[str, list[float]] = {}
         self.failures: dict[str, int] = {}
+        #: Every invocation: (function, start, end), wall clock.
+        self.intervals: list[tuple[str, float, float]] = []
         self._saved_level = logging.NOTSET
         self._saved_propagate = True
 
@@ -231,7 +250,10 @@ class FunctionTimings(logging.Handler):
         args = record.args
         if isinstance(args, tuple) and len(args) == 4:
             name, outcome, _id, duration_ms = args
-            self.durations.setdefault(str(name), []).append(float(str(duration_ms)) / 1000)
+            duration = float(str(duration_ms)) / 1000
+            self.durations.setdefault(str(name), []).append(duration)
+            # Logged when the invocation ended: it ran from `duration` before that.
+            self.intervals.append((str(name), record.created - duration, record.created))
             if outcome != "Succeeded":
                 self.failures[str(name)] = self.failures.get(str(name), 0) + 1
 

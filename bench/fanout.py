@@ -28,6 +28,7 @@ from bench.common import (
     FunctionTimings,
     PathFigures,
     app_stack,
+    busy_seconds,
     example,
     format_table,
     graph_of,
@@ -62,6 +63,8 @@ TARGET_EPISODES = 200
 TARGET_MAX_REPLAYED = 300
 TARGET_SEQUENTIAL_OVER_OURS = 4.0
 TARGET_READS_PER_RESOURCE = 4.0
+#: Flex Consumption's default instance memory size (MB), for the memory-time figure.
+INSTANCE_MEMORY_MB = 2048
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,10 @@ class FanoutResult:
     orchestrators: tuple[tuple[str, int, int, int], ...] = ()
     #: Per activity function: (name, executions).
     activities: tuple[tuple[str, int], ...] = ()
+    #: Seconds during which at least one orchestrator episode or activity ran (their union),
+    #: and the sum of their durations.
+    durable_busy: float = 0.0
+    durable_summed: float = 0.0
 
     @property
     def ours_over_critical(self) -> float:
@@ -112,6 +119,11 @@ class FanoutResult:
         return sum(a[1] for a in self.activities)
 
     @property
+    def memory_gb_seconds(self) -> float:
+        """Flex Consumption's billed quantity: instance memory while executing (one instance)."""
+        return self.durable_busy * INSTANCE_MEMORY_MB / 1024
+
+    @property
     def reads_per_resource(self) -> float:
         return self.arm_reads / self.resources if self.resources else 0.0
 
@@ -128,6 +140,7 @@ class FanoutResult:
         data["max_replayed"] = self.max_replayed
         data["activity_executions"] = self.activity_executions
         data["reads_per_resource"] = self.reads_per_resource
+        data["memory_gb_seconds"] = self.memory_gb_seconds
         return data
 
 
@@ -265,6 +278,8 @@ def run(
         records = sim.requests()
         measured = tuple(measured_chain(records, graph))
         reads, writes = reads_and_writes(records)
+        durable = set(work.orchestrators) | set(work.activities)
+        intervals = [(start, end) for name, start, end in timings.intervals if name in durable]
         counters = sim.counters()
         throttled = int(counters.get("throttled", 0))
         requests = int(counters.get("requests", 0))
@@ -300,6 +315,8 @@ def run(
             for name, f in sorted(work.orchestrators.items())
         ),
         activities=tuple(sorted(work.activities.items())),
+        durable_busy=busy_seconds(intervals),
+        durable_summed=sum(end - start for start, end in intervals),
     )
 
 
@@ -344,6 +361,10 @@ def report(result: FanoutResult) -> str:
         ),
         f"activity executions {result.activity_executions}: "
         + ", ".join(f"{name} {n}" for name, n in result.activities),
+        f"durable executions {result.episodes + result.activity_executions} (episodes and "
+        f"activities; the HTTP calls are the benchmark's); at least one running "
+        f"{result.durable_busy:.1f} s of {result.ours:.1f} s, summed {result.durable_summed:.1f} "
+        f"s; x {INSTANCE_MEMORY_MB} MB instance memory = {result.memory_gb_seconds:.1f} GB-s",
         f"ARM requests {result.arm_requests} for {result.resources} resources: reads (GET) "
         f"{result.arm_reads}, writes (PUT/PATCH/DELETE/POST) {result.arm_writes}, throttled "
         f"{result.throttled}",

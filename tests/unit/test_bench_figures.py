@@ -103,12 +103,15 @@ def test_fanout_totals_and_ratios() -> None:
         arm_writes=80,
         orchestrators=(("deploy_environment", 240, 33000, 400), ("deploy_platform", 13, 360, 55)),
         activities=(("begin_apply_resource", 100), ("check_operations", 90)),
+        durable_busy=3.0,
+        durable_summed=7.5,
     )
     assert (result.episodes, result.replayed, result.max_replayed) == (253, 33360, 400)
     assert result.activity_executions == 190
     assert result.reads_per_resource == pytest.approx(4.2)
     assert result.ours_over_critical == pytest.approx(1.25)
     assert result.sequential_over_ours == pytest.approx(4.0)
+    assert result.memory_gb_seconds == pytest.approx(6.0)  # 3 s busy at 2 GB
     data = result.to_json()
     assert (data["episodes"], data["max_replayed"], data["reads_per_resource"]) == (253, 400, 4.2)
 
@@ -119,3 +122,27 @@ def test_cpu_model_is_read_from_cpuinfo() -> None:
     text = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7763 64-Core\n"
     assert cpu_model(text) == "AMD EPYC 7763 64-Core"
     assert cpu_model("processor : 0\n") == ""
+
+
+def test_busy_seconds_is_the_length_of_the_union() -> None:
+    from bench.common import busy_seconds
+
+    intervals = [(5.0, 6.0), (0.0, 1.0), (0.5, 2.0), (1.5, 1.8), (2.0, 2.5), (10.0, 10.0)]
+    assert busy_seconds(intervals) == pytest.approx(2.5 + 1.0)
+    assert busy_seconds([]) == 0.0
+
+
+def test_function_timings_keep_each_invocation_interval() -> None:
+    import logging
+
+    from bench.common import FunctionTimings
+
+    logger = logging.getLogger(FunctionTimings.LOGGER)
+    with FunctionTimings() as timings:
+        logger.info(
+            "Executed 'Functions.%s' (%s, Id=%s, Duration=%dms)", "check", "Succeeded", "1", 250
+        )
+    ((name, start, end),) = timings.intervals
+    assert name == "check"
+    assert end - start == pytest.approx(0.25)
+    assert timings.durations == {"check": [0.25]}

@@ -146,3 +146,35 @@ def test_function_timings_keep_each_invocation_interval() -> None:
     assert name == "check"
     assert end - start == pytest.approx(0.25)
     assert timings.durations == {"check": [0.25]}
+
+
+class _Answer:
+    def __init__(self, status_code: int) -> None:
+        self.status_code = status_code
+        self.headers = {"Retry-After": "0"}
+        self.text = "{}"
+
+
+class _App:
+    def __init__(self, *statuses: int) -> None:
+        self.statuses = list(statuses)
+        self.puts = 0
+
+    def deploy(self, solution_id: str, spec: dict[str, Any]) -> _Answer:
+        self.puts += 1
+        return _Answer(self.statuses.pop(0))
+
+
+def test_fleet_retries_a_put_refused_with_503_and_counts_it() -> None:
+    from bench.fleet import put_platform
+
+    app = _App(503, 503, 202)
+    assert put_platform(app, "f01", {}) == 2
+    assert app.puts == 3
+
+
+def test_fleet_does_not_retry_other_refusals() -> None:
+    from bench.fleet import put_platform
+
+    with pytest.raises(RuntimeError, match="PUT f01: 400"):
+        put_platform(_App(400), "f01", {})

@@ -8,7 +8,8 @@ What the Python worker does at a cold start is import the app and index it
 - `eager`: every Azure SDK client (azure.mgmt.*, azure.identity, azure.storage.queue) and every
   module of the domain and the adapters imported first, then the same import and indexing.
 
-Prints medians of wall time and peak RSS, and the ratio eager ÷ app (target ≥ 3, app < 0.5 s).
+Prints medians of wall time and peak RSS, and the ratio eager ÷ app (target ≥ 3.5, issue 16;
+app < 0.5 s).
 """
 
 from __future__ import annotations
@@ -155,8 +156,8 @@ def report(result: ColdStartResult) -> str:
             format_table(rows, ("variant", "median s", "min s", "peak RSS MiB", "modules")),
             f"app over the floor: +{app - floor:.3f} s, "
             f"+{result.median_rss('app') - result.median_rss('floor'):.1f} MiB",
-            f"eager / app = {result.speedup:.2f} (target >= 3: "
-            f"{verdict(result.speedup, 3, at_most=False)}); app = {app:.3f} s "
+            f"eager / app = {result.speedup:.2f} (target >= 3.5: "
+            f"{verdict(result.speedup, 3.5, at_most=False)}); app = {app:.3f} s "
             f"(target < 0.5: {verdict(app, 0.5, at_most=True)})",
         ]
     )

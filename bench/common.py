@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import statistics
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from localdev.armsim.server import SimulatorServer
+    from localdev.host.durable.counters import WorkSnapshot
     from outsystems.topology import Resource, ResourceGraph
     from tests.support.azurite import Azurite
     from tests.support.stack import Stack
@@ -99,12 +101,56 @@ def path_figures(graph: Iterable[Resource]) -> PathFigures:
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
-    """The `fraction` quantile (nearest rank) of `values`; 0 when empty."""
+    """The `fraction` quantile (nearest rank: the smallest value with at least `fraction` of
+    the values at or below it) of `values`; 0 when empty."""
     if not values:
         return 0.0
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))
-    return ordered[rank]
+    # The epsilon keeps float noise (0.07 * 100 = 7.000000000000001) from skipping a rank.
+    rank = math.ceil(fraction * len(ordered) - 1e-9)
+    return ordered[max(1, min(len(ordered), rank)) - 1]
+
+
+#: ARM reads: what does not change anything. Every other method (PUT, PATCH, DELETE, POST) is a
+#: write for the figures, as ARM's throttling counts them (POST actions included).
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def reads_and_writes(records: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
+    """ARM reads and writes in a request log (throttled and failed requests included: each
+    was sent)."""
+    reads = writes = 0
+    for record in records:
+        if str(record["method"]).upper() in READ_METHODS:
+            reads += 1
+        else:
+            writes += 1
+    return reads, writes
+
+
+def work_counters(app: Stack) -> WorkSnapshot:
+    """What the local host's durable engine has done so far (episodes, replays, activities)."""
+    host = app.host.host
+    if host is None or host.engine is None:
+        raise RuntimeError("the local host is not running")
+    return host.engine.counters.snapshot()
+
+
+def busy_seconds(intervals: Iterable[tuple[float, float]]) -> float:
+    """How long at least one of the (start, end) intervals was running: their union's length
+    (what Flex Consumption bills memory for, per instance, rather than the sum)."""
+    total = 0.0
+    current: tuple[float, float] | None = None
+    for start, end in sorted(intervals):
+        if current is None or start > current[1]:
+            if current is not None:
+                total += current[1] - current[0]
+            current = (start, end)
+        else:
+            current = (current[0], max(current[1], end))
+    if current is not None:
+        total += current[1] - current[0]
+    return total
 
 
 def median(values: Sequence[float]) -> float:
@@ -193,6 +239,8 @@ class FunctionTimings(logging.Handler):
         super().__init__(logging.INFO)
         self.durations: dict[str, list[float]] = {}
         self.failures: dict[str, int] = {}
+        #: Every invocation: (function, start, end), wall clock.
+        self.intervals: list[tuple[str, float, float]] = []
         self._saved_level = logging.NOTSET
         self._saved_propagate = True
 
@@ -202,7 +250,10 @@ class FunctionTimings(logging.Handler):
         args = record.args
         if isinstance(args, tuple) and len(args) == 4:
             name, outcome, _id, duration_ms = args
-            self.durations.setdefault(str(name), []).append(float(str(duration_ms)) / 1000)
+            duration = float(str(duration_ms)) / 1000
+            self.durations.setdefault(str(name), []).append(duration)
+            # Logged when the invocation ended: it ran from `duration` before that.
+            self.intervals.append((str(name), record.created - duration, record.created))
             if outcome != "Succeeded":
                 self.failures[str(name)] = self.failures.get(str(name), 0) + 1
 

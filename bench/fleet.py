@@ -3,9 +3,10 @@
 For each K (1 as the baseline, then 5 and 20 by default), a fresh simulator with the default
 token buckets (writes 200 + 10/s, reads 250 + 25/s per subscription) and a fresh app; K copies
 of the farm sample (solution ids `f01`, `f02`, ...) are PUT at once and waited for. Prints per K:
-failures (must be 0), 429s the app absorbed (simulator counters), wall time, wall time per
-platform, and the floor the write budget alone forces, `(K x writes per platform - 200) / 10`
-seconds, next to the single-platform wall time.
+failures (must be 0), PUTs the API refused with 503 and the client retried (the API's checks of
+the spec could not read ARM under throttling), 429s the app absorbed (simulator counters), wall
+time, wall time per platform, and the floor the write budget alone forces,
+`(K x writes per platform - 200) / 10` seconds, next to the single-platform wall time.
 
 The regional vCPU quota is raised for the run: 20 farms need 640 vCPUs, more than the
 simulator's default quota of 350 per subscription, and quota is not what is measured here.
@@ -42,6 +43,8 @@ class FleetResult:
     reads: int
     write_floor: float
     read_floor: float
+    #: PUTs the API refused with 503 (its checks of the spec could not read ARM), each retried.
+    refused_503: int = 0
 
     @property
     def per_platform(self) -> float:
@@ -61,6 +64,25 @@ def read_floor(reads: int) -> float:
     return max(0.0, (reads - READ_CAPACITY) / READ_REFILL)
 
 
+#: How long a client keeps retrying a PUT the API answers 503 (as a well-behaved client does).
+RETRY_503_SECONDS = 300.0
+
+
+def put_platform(app: Any, solution_id: str, spec: dict[str, Any]) -> int:
+    """PUT the platform; a 503 (ARM did not answer the API's checks) is retried after its
+    `Retry-After` (1 s without one), as a client should. The number of 503s answered."""
+    refused = 0
+    deadline = time.monotonic() + RETRY_503_SECONDS
+    while True:
+        response = app.deploy(solution_id, spec)
+        if response.status_code == 202:
+            return refused
+        if response.status_code != 503 or time.monotonic() > deadline:
+            raise RuntimeError(f"PUT {solution_id}: {response.status_code} {response.text}")
+        refused += 1
+        time.sleep(float(response.headers.get("Retry-After", "1")))
+
+
 def deploy_fleet(platforms: int, latency_scale: float, poll_seconds: float) -> FleetResult:
     """K copies of the farm sample deployed at once; wait for all; count what happened."""
     spec = example(SPEC_FILE)
@@ -71,10 +93,7 @@ def deploy_fleet(platforms: int, latency_scale: float, poll_seconds: float) -> F
         OPERATION_POLL_SECONDS=f"{poll_seconds:g}",
     ) as app:
         started = time.monotonic()
-        for solution_id in solution_ids:
-            response = app.deploy(solution_id, spec)
-            if response.status_code != 202:
-                raise RuntimeError(f"PUT {solution_id}: {response.status_code} {response.text}")
+        refused = sum(put_platform(app, solution_id, spec) for solution_id in solution_ids)
         states = wait_all(app, solution_ids, timeout=600 + 120 * platforms)
         wall = time.monotonic() - started
         failed = {
@@ -104,6 +123,7 @@ def deploy_fleet(platforms: int, latency_scale: float, poll_seconds: float) -> F
             reads=reads,
             write_floor=write_floor(writes),
             read_floor=read_floor(reads),
+            refused_503=refused,
         )
 
 
@@ -130,6 +150,7 @@ def report(
             (
                 r.platforms,
                 r.failures,
+                r.refused_503,
                 r.throttled,
                 r.requests,
                 r.writes,
@@ -151,6 +172,7 @@ def report(
             (
                 "K",
                 "failures",
+                "PUT 503s retried",
                 "429s absorbed",
                 "ARM requests",
                 "writes",

@@ -17,6 +17,7 @@ from azure.functions import meta
 from azure.functions.durable_functions import ActivityTriggerConverter
 
 from localdev.host.app_loader import IndexedApp
+from localdev.host.durable.counters import WorkCounters
 from localdev.host.durable.history import (
     TERMINAL_STATUSES,
     EventType,
@@ -32,9 +33,15 @@ class ActivityRunner:
     """Runs one task hub's activity work items on the activity pool."""
 
     def __init__(
-        self, store: TaskHubStore, app: IndexedApp, invoker: Invoker, pool: ThreadPoolExecutor
+        self,
+        store: TaskHubStore,
+        app: IndexedApp,
+        invoker: Invoker,
+        pool: ThreadPoolExecutor,
+        counters: WorkCounters | None = None,
     ) -> None:
         self.store = store
+        self.counters = counters or WorkCounters()
         self.app = app
         self.invoker = invoker
         self._pool = pool
@@ -80,6 +87,7 @@ class ActivityRunner:
                 ),
                 Details="",
             )
+        self.counters.activity(spec.name)
         try:
             value = ActivityTriggerConverter.decode(
                 meta.Datum(type="json", value=input_text if input_text is not None else "null"),

@@ -25,6 +25,7 @@ from typing import Any
 from localdev.host.app_loader import IndexedApp
 from localdev.host.durable.activities import ActivityRunner
 from localdev.host.durable.commit import Followups, create_instance
+from localdev.host.durable.counters import WorkCounters
 from localdev.host.durable.entities import EntityRunner, entity_scheduler_id
 from localdev.host.durable.episodes import EpisodeRunner
 from localdev.host.durable.errors import (
@@ -74,10 +75,20 @@ class DurableEngine:
         self._orchestrator_pool = ThreadPoolExecutor(
             max_orchestrators, thread_name_prefix="orchestrator"
         )
+        #: Episodes, replayed history and activity executions so far (benchmarks read them).
+        self.counters = WorkCounters()
         self._episodes = EpisodeRunner(
-            store, app, invoker, self._orchestrator_pool, self.versioning, record=record_episodes
+            store,
+            app,
+            invoker,
+            self._orchestrator_pool,
+            self.versioning,
+            record=record_episodes,
+            counters=self.counters,
         )
-        self._activities = ActivityRunner(store, app, invoker, self._activity_pool)
+        self._activities = ActivityRunner(
+            store, app, invoker, self._activity_pool, counters=self.counters
+        )
         self._entities = EntityRunner(
             store, app, invoker, self._orchestrator_pool, batch_size=entity_batch_size
         )

@@ -25,6 +25,7 @@ from azure.functions.durable_functions import OrchestrationTriggerConverter
 from localdev.host.app_loader import FunctionSpec, IndexedApp
 from localdev.host.durable.actions import decide
 from localdev.host.durable.commit import Followups, commit_episode
+from localdev.host.durable.counters import WorkCounters
 from localdev.host.durable.history import (
     COMPLETION_KEYS,
     TERMINAL_STATUSES,
@@ -63,8 +64,10 @@ class EpisodeRunner:
         versioning: VersionPolicy,
         *,
         record: bool = False,
+        counters: WorkCounters | None = None,
     ) -> None:
         self.store = store
+        self.counters = counters or WorkCounters()
         self.app = app
         self.invoker = invoker
         self.versioning = versioning
@@ -174,6 +177,7 @@ class EpisodeRunner:
                 "upperSchemaVersion": 1,
                 "upperSchemaVersionNew": 2,
             }
+            self.counters.episode(spec.name, len(history))
             state, error = await self._call_orchestrator(spec, payload)
             if self.recorded is not None:
                 self.recorded.setdefault(instance.instance_id, []).append(

@@ -311,7 +311,9 @@ def test_polls_back_off_per_operation_and_honour_retry_after_within_bounds() -> 
     walk.started(A.id, op(A, "InProgress"), T0)
     # The first poll after the shortest interval.
     assert walk.next_wake(T0) == T0 + timedelta(seconds=10)
-    assert walk.due(T0 + timedelta(seconds=9)) == []
+    assert walk.due(T0 + timedelta(seconds=7)) == []
+    # Within a quarter of its interval, it is polled with another that is due.
+    assert [o.resource_id for o in walk.due(T0 + timedelta(seconds=8))] == [A.id]
     now = T0
     waits = []
     for _ in range(5):

@@ -79,6 +79,17 @@ def _raise_if_transient(response: HttpResponse, what: str) -> None:
 _TERMINAL_STATES = frozenset({"succeeded", "failed", "canceled"})
 
 
+def retry_after(response: HttpResponse) -> float | None:
+    """ARM's `Retry-After` on an answer, in seconds (None when absent or not an integer).
+
+    ARM's RPC says the header of an asynchronous operation is an integer number of seconds and
+    "will not support http-date" (Azure/azure-resource-manager-rpc, v1.0/Addendum.md,
+    "Asynchronous Operations", commit 4fdacf348d15c1cf120c1e308445161cccdec685).
+    """
+    value = (response.headers.get("Retry-After") or "").strip()
+    return float(value) if value.isdigit() else None
+
+
 def _url(resource_id: str, api_version: str) -> str:
     return f"{resource_id}?api-version={api_version}"
 
@@ -107,6 +118,7 @@ def _started(
         "InProgress",
         api_version,
     )
+    base = base._replace(retry_after=retry_after(response))
     async_url = response.headers.get("Azure-AsyncOperation")
     location = response.headers.get("Location")
     if async_url:
@@ -116,6 +128,7 @@ def _started(
     state = (_provisioning_state(body) or "").lower()
     if allow_body_mode and state and state not in _TERMINAL_STATES:
         return base._replace(poll_mode="resource")
+    base = base._replace(retry_after=None)
     if state in {"failed", "canceled"}:
         error = ArmError("ProvisioningFailed", f"provisioningState is {state}", resource_id)
         return base._replace(status="Failed", error=error)
@@ -196,12 +209,15 @@ def check(sender: Sender, operation: Operation, endpoint: str) -> Operation:
     _raise_if_transient(response, operation.resource_id)
     if response.status_code >= 400:
         return _failed(operation, error_of(response, operation.resource_id))
+    operation = operation._replace(retry_after=retry_after(response))
     if operation.poll_mode == "location":
-        return operation if response.status_code == 202 else operation._replace(status="Succeeded")
+        if response.status_code == 202:
+            return operation
+        return operation._replace(status="Succeeded", retry_after=None)
     body = _json(response) or {}
     status = str(body.get("status", "")).lower()
     if status == "succeeded":
-        return operation._replace(status="Succeeded")
+        return operation._replace(status="Succeeded", retry_after=None)
     if status in {"failed", "canceled"}:
         error = body.get("error") or {}
         return _failed(
@@ -217,6 +233,7 @@ def check(sender: Sender, operation: Operation, endpoint: str) -> Operation:
 
 
 def _check_by_resource(sender: Sender, operation: Operation) -> Operation:
+    operation = operation._replace(retry_after=None)
     live = get_resource(sender, operation.resource_id, operation.api_version)
     if live is None:
         if operation.method == "DELETE":
@@ -235,4 +252,4 @@ def _check_by_resource(sender: Sender, operation: Operation) -> Operation:
 
 
 def _failed(operation: Operation, error: ArmError, status: Status = "Failed") -> Operation:
-    return operation._replace(status=status, poll_url=None, error=error)
+    return operation._replace(status=status, poll_url=None, error=error, retry_after=None)

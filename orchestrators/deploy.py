@@ -11,7 +11,7 @@ finish. Deterministic: time comes from the context, the graph from the spec.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import azure.durable_functions as df
 
@@ -19,11 +19,13 @@ from orchestrators.calls import Calls, Steps, first_line, orchestration
 from outsystems.events import EventType
 from outsystems.messages import (
     BEGIN_APPLY_RESOURCE,
+    CHECK_OPERATIONS,
     DEPLOY_ENVIRONMENT,
     DEPLOY_PLATFORM,
     PLAN_ENVIRONMENT,
     READ_OUTPUTS,
     ApplyRequest,
+    CheckRequest,
     Contract,
     DeployRequest,
     EnvironmentOutputs,
@@ -54,6 +56,62 @@ def child_instance_id(parent_id: str, environment: str) -> str:
     return f"{parent_id}:{environment}"
 
 
+#: Steps (a start of what is ready, or a poll) one generation of a walk's orchestration takes
+#: before it continues as new with the walk's state: each episode replays at most this many
+#: steps' events (about eight for a poll), however long the walk runs.
+STEPS_PER_GENERATION: Final = 20
+
+
+def walk_steps(
+    calls: Calls,
+    walk: Walk,
+    *,
+    begin: Contract[Request, Operation],
+    request_for: Callable[[Resource], Request],
+    subscription_id: str,
+    solution_id: str,
+    report: Callable[[], None],
+    limit: int = STEPS_PER_GENERATION,
+) -> Steps[bool]:
+    """Drive a walk for at most `limit` steps: start what is ready, else wait (a durable
+    timer) until a running operation's next poll or a backoff's end, then poll what is due.
+
+    Each operation is polled after ARM's `Retry-After` or its own backoff
+    (`outsystems.deployment.poll_wait`), never all at one fixed pace. True when the walk
+    finished; False when it stopped after `limit` steps, between two steps (nothing in
+    flight), for the orchestration to continue as new with `walk.state()`.
+    """
+    context = calls.context
+    for _ in range(limit):
+        if walk.finished:
+            return True
+        now = context.current_utc_datetime
+        ready = walk.ready(now)
+        try:
+            if ready:
+                started = yield from calls.all(begin, [request_for(r) for r in ready])
+                for resource, operation in zip(ready, started, strict=True):
+                    walk.started(resource.id, operation, context.current_utc_datetime)
+            else:
+                wake = walk.next_wake(now)
+                if wake is None:
+                    walk.fail(None, "InternalError", "nothing is ready to start")
+                else:
+                    yield context.create_timer(max(wake, now))
+                    due = walk.due(wake)
+                    if due:
+                        request = CheckRequest(subscription_id, solution_id, tuple(due))
+                        checked = yield from calls.one(CHECK_OPERATIONS, request)
+                        for operation in checked:
+                            walk.checked(operation, context.current_utc_datetime)
+                    walk.check_deadlines(context.current_utc_datetime)
+        # The Durable SDK surfaces an activity that failed all its retries as a plain Exception.
+        except Exception as error:
+            walk.fail(None, "ActivityFailed", first_line(error))
+        report()
+    return walk.finished
+
+
 def drive_walk(
     calls: Calls,
     walk: Walk,
@@ -63,12 +121,12 @@ def drive_walk(
     subscription_id: str,
     solution_id: str,
     report: Callable[[], None],
-) -> Steps[None]:
-    """Run a walk to its end: start what is ready, poll what runs after a durable timer.
+) -> Steps[bool]:
+    """Run a walk to its end: start what is ready, poll all that runs after one fixed interval.
 
-    `begin` is the activity that starts one resource's operation, `request_for(resource)` its
-    request. Used with `yield from` by the orchestrations that create (deploy) and delete
-    (teardown) resources.
+    How instances started before walk version 2 walk (`outsystems.messages.WALK_VERSION`):
+    their histories replay only through this loop. `begin` is the activity that starts one
+    resource's operation, `request_for(resource)` its request.
     """
     context = calls.context
     while not walk.finished:
@@ -94,13 +152,14 @@ def drive_walk(
         except Exception as error:
             walk.fail(None, "ActivityFailed", first_line(error))
         report()
+    return True
 
 
 @bp.orchestration_trigger(context_name="context")
 @orchestration(DEPLOY_ENVIRONMENT)
 def deploy_environment(
     context: df.DurableOrchestrationContext, request: EnvironmentRequest
-) -> Steps[EnvironmentProgress]:
+) -> Steps[EnvironmentProgress | None]:
     """Create or update one environment's resources (or the shared ones), then report."""
     from outsystems.deployment import Walk
 
@@ -112,7 +171,10 @@ def deploy_environment(
         request.apply,
         timeout_scale=tuning.timeout_scale,
         backoff_scale=tuning.backoff_scale,
+        poll_seconds=tuning.poll_seconds,
     )
+    if request.walk is not None:
+        walk.resume(request.walk)
     # Secrets created by this deployment derive their values from its nonce.
     nonce = request.nonce or context.instance_id
 
@@ -120,7 +182,8 @@ def deploy_environment(
         context.set_custom_status(walk.progress().to_json())
 
     report()
-    yield from drive_walk(
+    drive = drive_walk if request.walk_version < 2 else walk_steps
+    finished = yield from drive(
         calls,
         walk,
         begin=BEGIN_APPLY_RESOURCE,
@@ -131,6 +194,10 @@ def deploy_environment(
         solution_id=spec.solution_id,
         report=report,
     )
+    if not finished:
+        # A fresh history for the rest of the walk (same instance id, so the same nonce).
+        context.continue_as_new(request._replace(walk=walk.state()).to_json())
+        return None
     return walk.progress()
 
 
@@ -182,7 +249,14 @@ def deploy_platform(
         def child(scope: str) -> Any:
             return calls.sub_task(
                 DEPLOY_ENVIRONMENT,
-                EnvironmentRequest(request.spec, scope, apply[scope], request.tuning, nonce),
+                EnvironmentRequest(
+                    request.spec,
+                    scope,
+                    apply[scope],
+                    request.tuning,
+                    nonce,
+                    walk_version=request.walk_version,
+                ),
                 child_instance_id(context.instance_id, scope),
             )
 

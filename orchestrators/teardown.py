@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import azure.durable_functions as df
 
 from orchestrators.calls import Calls, Steps, orchestration
-from orchestrators.deploy import drive_walk
+from orchestrators.deploy import drive_walk, walk_steps
 from outsystems.events import EventType
 from outsystems.messages import (
     BEGIN_DELETE_RESOURCE,
@@ -62,7 +62,7 @@ def _progress(walk: Walk, environment: str) -> EnvironmentProgress:
 @orchestration(TEARDOWN_PLATFORM)
 def teardown_platform(
     context: df.DurableOrchestrationContext, request: TeardownRequest
-) -> Steps[PlatformResult]:
+) -> Steps[PlatformResult | None]:
     """Delete the platform's resources (all, or some environments') and maybe its group."""
     from outsystems.deployment import Walk, timeout_for
     from outsystems.resource_types import RESOURCE_GROUP
@@ -75,7 +75,10 @@ def teardown_platform(
     calls = Calls(context, tuning)
     subscription, group, solution = spec.subscription_id, spec.resource_group, spec.solution_id
 
-    listed = yield from calls.one(LIST_PLATFORM_RESOURCES, ListRequest.of(spec))
+    if request.found is None:
+        listed = tuple((yield from calls.one(LIST_PLATFORM_RESOURCES, ListRequest.of(spec))))
+    else:
+        listed = request.found  # an earlier generation listed them
     found = [Found(f.id, f.type, f.environment) for f in listed]
     resources = deletion_graph(select(found, environments, whole_platform=whole))
     walk = Walk(
@@ -84,7 +87,10 @@ def teardown_platform(
         timeout_scale=tuning.timeout_scale,
         backoff_scale=tuning.backoff_scale,
         verb="deleting",
+        poll_seconds=tuning.poll_seconds,
     )
+    if request.walk is not None:
+        walk.resume(request.walk)
 
     def status() -> PlatformStatus:
         return PlatformStatus(PHASE, {env: _progress(walk, env) for env in environments})
@@ -93,7 +99,8 @@ def teardown_platform(
         context.set_custom_status(status().to_json())
 
     report()
-    yield from drive_walk(
+    drive = drive_walk if request.walk_version < 2 else walk_steps
+    finished = yield from drive(
         calls,
         walk,
         begin=BEGIN_DELETE_RESOURCE,
@@ -104,6 +111,10 @@ def teardown_platform(
         solution_id=solution,
         report=report,
     )
+    if not finished:
+        # A fresh history for the rest of the walk: what was listed and where the walk stands.
+        context.continue_as_new(request._replace(found=listed, walk=walk.state()).to_json())
+        return None
 
     group_note = None
     if whole and walk.error is None:

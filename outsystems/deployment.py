@@ -17,7 +17,14 @@ from functools import lru_cache
 from typing import Any, Final
 
 from outsystems.arm_errors import BUSY_CODES, RETRYABLE_CODES
-from outsystems.messages import EnvironmentProgress, EnvironmentStatus, ErrorInfo, Operation
+from outsystems.messages import (
+    EnvironmentProgress,
+    EnvironmentStatus,
+    ErrorInfo,
+    Operation,
+    StepState,
+    WalkState,
+)
 from outsystems.resource_types import (
     APP_GATEWAY,
     BASTION_HOST,
@@ -62,6 +69,33 @@ MAX_REBOOT_RERUNS: Final = 6
 _EXIT_CODE_RE: Final = re.compile(r"exit code of:?\s*'?(\d+)'?", re.IGNORECASE)
 
 
+#: How a running operation is polled when ARM gives no `Retry-After`: the first poll after the
+#: shortest interval (`Tuning.poll_seconds`, `OPERATION_POLL_SECONDS`), each next one this many
+#: times later than the last, never later than `POLL_CEILING` times the shortest. A generic
+#: policy (an operation that has run long is likely to run a while more), not a table of
+#: durations per type: `docs/performance.md`, "Polling", has the trade-off and the choice.
+POLL_GROWTH: Final = 1.5
+POLL_CEILING: Final = 4.0
+#: An operation whose next poll is this fraction of its interval away or less is polled with
+#: one that is due: fewer checks and orchestrator episodes, at most a quarter early.
+POLL_EARLY: Final = 0.25
+
+
+def poll_interval(shortest: float, previous: float | None) -> float:
+    """The interval (seconds) before the next poll of an operation polled after `previous`
+    (None: not polled yet)."""
+    if previous is None or previous <= 0:
+        return shortest
+    return min(previous * POLL_GROWTH, shortest * POLL_CEILING)
+
+
+def poll_wait(shortest: float, interval: float, retry_after: float | None) -> float:
+    """How long to wait before the next poll: ARM's `Retry-After` where it gave one, else the
+    backoff's interval; never under the shortest interval nor over the ceiling."""
+    wait = interval if retry_after is None else retry_after
+    return max(shortest, min(wait, shortest * POLL_CEILING))
+
+
 def reboot_requested(message: str) -> bool:
     """Whether an extension's failure is the setup script asking to be run after a reboot."""
     match = _EXIT_CODE_RE.search(message)
@@ -95,6 +129,37 @@ class _Step:
     first_started: datetime | None = None
     reruns: int = 0
     waiting_for: str | None = None
+    next_poll: datetime | None = None
+    interval: float = 0.0
+
+    def state(self) -> StepState:
+        return StepState(
+            self.resource.id,
+            self.attempts,
+            self.operation,
+            self.deadline,
+            self.not_before,
+            self.first_started,
+            self.reruns,
+            self.waiting_for,
+            self.next_poll,
+            self.interval,
+        )
+
+    @staticmethod
+    def of(resource: Resource, state: StepState) -> _Step:
+        return _Step(
+            resource,
+            state.attempts,
+            state.operation,
+            state.deadline,
+            state.not_before,
+            state.first_started,
+            state.reruns,
+            state.waiting_for,
+            state.next_poll,
+            state.interval,
+        )
 
 
 @dataclass
@@ -111,6 +176,8 @@ class Walk:
     timeout_scale: float = 1.0
     backoff_scale: float = 1.0
     verb: str = "creating"
+    #: The shortest interval between polls of one operation (seconds; `Tuning.poll_seconds`).
+    poll_seconds: float = 15.0
     _pending: list[_Step] = field(init=False)
     _running: list[_Step] = field(init=False)
     _done: set[str] = field(init=False)
@@ -163,6 +230,26 @@ class Walk:
         times = [s.not_before for s in self._pending if s.not_before is not None]
         return min(times) if times else None
 
+    def next_wake(self, now: datetime) -> datetime | None:
+        """When something may have changed: the earliest poll due or backoff ending (None:
+        nothing runs and nothing waits for a time)."""
+        times = [s.next_poll or now for s in self._running]
+        times += [s.not_before for s in self._pending if s.not_before and s.not_before > now]
+        return min(times) if times else None
+
+    def due(self, at: datetime) -> list[Operation]:
+        """The running operations to poll at `at`: those whose next poll is due, and those due
+        within `POLL_EARLY` of their interval (one check for several, one episode less)."""
+        return [
+            step.operation
+            for step in self._running
+            if step.operation is not None
+            and (
+                step.next_poll is None
+                or step.next_poll - at <= timedelta(seconds=step.interval * POLL_EARLY)
+            )
+        ]
+
     # --- outcomes -------------------------------------------------------------------------
 
     def started(self, resource_id: str, operation: Operation, now: datetime) -> None:
@@ -188,6 +275,12 @@ class Walk:
         step.operation = operation
         self._settle(step, now)
 
+    def _schedule_poll(self, step: _Step, now: datetime) -> None:
+        step.interval = poll_interval(self.poll_seconds, step.interval or None)
+        retry_after = None if step.operation is None else step.operation.retry_after
+        wait = poll_wait(self.poll_seconds, step.interval, retry_after)
+        step.next_poll = now + timedelta(seconds=wait)
+
     def fail(self, resource_id: str | None, code: str, message: str) -> None:
         """A permanent failure: the walk stops starting anything."""
         self.error = ErrorInfo(code, message, resource_id or "")
@@ -210,8 +303,10 @@ class Walk:
         status = None if operation is None else operation.status
         if status == "InProgress":
             self.step = f"{self.verb} {display_name(step.resource)}"
+            self._schedule_poll(step, now)
             return
         self._running.remove(step)
+        step.next_poll, step.interval = None, 0.0
         if status == "Succeeded":
             self._done.add(step.resource.id.lower())
             return
@@ -253,6 +348,27 @@ class Walk:
             self._pending.append(step)
             return
         self.fail(step.resource.id, code, message)
+
+    # --- carried into the next generation (`continue_as_new`) --------------------------------
+
+    def state(self) -> WalkState:
+        """Where the walk stands, as a message."""
+        return WalkState(
+            pending=tuple(step.state() for step in self._pending),
+            running=tuple(step.state() for step in self._running),
+            done=tuple(sorted(self._done)),
+            error=self.error,
+            step=self.step,
+        )
+
+    def resume(self, state: WalkState) -> None:
+        """Take up where an earlier generation's walk stood (same resources)."""
+        by_id = {r.id.lower(): r for r in self.resources}
+        self._pending = [_Step.of(by_id[s.resource_id.lower()], s) for s in state.pending]
+        self._running = [_Step.of(by_id[s.resource_id.lower()], s) for s in state.running]
+        self._done = {resource_id.lower() for resource_id in state.done}
+        self.error = state.error
+        self.step = state.step
 
     @staticmethod
     def _take(steps: list[_Step], resource_id: str) -> _Step:

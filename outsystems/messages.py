@@ -65,8 +65,10 @@ __all__ = [
     "ScalerResult",
     "ScalerStatus",
     "SpecDocument",
+    "StepState",
     "TeardownRequest",
     "Tuning",
+    "WalkState",
     "WithdrawAlert",
 ]
 
@@ -83,6 +85,10 @@ def _object(data: Any, what: str) -> Mapping[str, Any]:
 
 def _optional_str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _moment(value: Any) -> datetime | None:
@@ -205,12 +211,26 @@ class SpecDocument(NamedTuple):
 # --- Orchestration requests ------------------------------------------------------------------
 
 
+#: How the deployment's and teardown's orchestrations walk their resources. 1: every running
+#: operation polled at the fixed interval in one ever-growing history, the environments after
+#: all shared resources (what instances started before carry: their histories must replay as
+#: they were written, so `from_json` of an input without the key reads 1). 2: polls after
+#: `Retry-After` or a backoff per operation, `continue_as_new` every few polls, environments
+#: as soon as the shared resources they need are done.
+WALK_VERSION: Final = 2
+
+
+def _walk_version(document: Mapping[str, Any]) -> int:
+    return int(document.get("walkVersion") or 1)
+
+
 class DeployRequest(NamedTuple):
     """The input of `deploy_platform`."""
 
     operation_id: str
     spec: SpecDocument
     tuning: Tuning = Tuning()
+    walk_version: int = WALK_VERSION
 
     def to_json(self) -> JsonObject:
         return {
@@ -218,6 +238,7 @@ class DeployRequest(NamedTuple):
             "operationId": self.operation_id,
             "spec": self.spec.to_json(),
             "tuning": self.tuning.to_json(),
+            "walkVersion": self.walk_version,
         }
 
     @staticmethod
@@ -227,6 +248,7 @@ class DeployRequest(NamedTuple):
             operation_id=str(document.get("operationId") or ""),
             spec=SpecDocument.from_json(document["spec"]),
             tuning=Tuning.from_json(document.get("tuning")),
+            walk_version=_walk_version(document),
         )
 
 
@@ -237,15 +259,26 @@ class TeardownRequest(NamedTuple):
     spec: SpecDocument
     environments: tuple[str, ...]
     tuning: Tuning = Tuning()
+    walk_version: int = WALK_VERSION
+    #: What the listing found and where the walk stands, when an earlier generation of the
+    #: instance continued as new.
+    found: "tuple[FoundResource, ...] | None" = None
+    walk: "WalkState | None" = None
 
     def to_json(self) -> JsonObject:
-        return {
+        document: JsonObject = {
             "operation": "teardown",
             "operationId": self.operation_id,
             "spec": self.spec.to_json(),
             "environments": list(self.environments),
             "tuning": self.tuning.to_json(),
+            "walkVersion": self.walk_version,
         }
+        if self.found is not None:
+            document["found"] = [f.to_json() for f in self.found]
+        if self.walk is not None:
+            document["walk"] = self.walk.to_json()
+        return document
 
     @staticmethod
     def from_json(data: Any) -> "TeardownRequest":
@@ -255,6 +288,11 @@ class TeardownRequest(NamedTuple):
             spec=SpecDocument.from_json(document["spec"]),
             environments=tuple(str(e) for e in document["environments"]),
             tuning=Tuning.from_json(document.get("tuning")),
+            walk_version=_walk_version(document),
+            found=None
+            if document.get("found") is None
+            else tuple(FoundResource.from_json(f) for f in document["found"]),
+            walk=None if document.get("walk") is None else WalkState.from_json(document["walk"]),
         )
 
 
@@ -267,15 +305,22 @@ class EnvironmentRequest(NamedTuple):
     tuning: Tuning
     #: Secrets created by this deployment derive their values from it.
     nonce: str | None = None
+    #: Where the walk stands, when an earlier generation of the instance continued as new.
+    walk: "WalkState | None" = None
+    walk_version: int = WALK_VERSION
 
     def to_json(self) -> JsonObject:
-        return {
+        document: JsonObject = {
             "spec": self.spec.to_json(),
             "environment": self.environment,
             "apply": list(self.apply),
             "tuning": self.tuning.to_json(),
             "nonce": self.nonce,
+            "walkVersion": self.walk_version,
         }
+        if self.walk is not None:
+            document["walk"] = self.walk.to_json()
+        return document
 
     @staticmethod
     def from_json(data: Any) -> "EnvironmentRequest":
@@ -286,6 +331,8 @@ class EnvironmentRequest(NamedTuple):
             apply=tuple(str(i) for i in document["apply"]),
             tuning=Tuning.from_json(document.get("tuning")),
             nonce=_optional_str(document.get("nonce")) or None,
+            walk=None if document.get("walk") is None else WalkState.from_json(document["walk"]),
+            walk_version=_walk_version(document),
         )
 
 
@@ -515,6 +562,8 @@ class Operation(NamedTuple):
     poll_url: str | None = None
     error: ArmError | None = None
     kept: str | None = None
+    #: ARM's `Retry-After` (seconds) on the operation's last answer, when it gave one.
+    retry_after: float | None = None
 
     @property
     def done(self) -> bool:
@@ -537,6 +586,8 @@ class Operation(NamedTuple):
         }
         if self.kept is not None:
             document["kept"] = self.kept
+        if self.retry_after is not None:
+            document["retryAfter"] = self.retry_after
         return document
 
     @staticmethod
@@ -564,11 +615,94 @@ class Operation(NamedTuple):
             poll_url=_optional_str(get("pollUrl", "poll_url")),
             error=ArmError.from_json(document.get("error")),
             kept=_optional_str(document.get("kept")),
+            retry_after=_optional_float(document.get("retryAfter")),
         )
 
 
 def operations_from_json(data: Any) -> "list[Operation]":
     return [Operation.from_json(item) for item in data]
+
+
+class StepState(NamedTuple):
+    """One resource of a walk that is not done yet (`outsystems.deployment.Walk`), as it
+    travels to the walk's next generation (`continue_as_new`)."""
+
+    resource_id: str
+    attempts: int = 0
+    operation: Operation | None = None
+    deadline: datetime | None = None
+    not_before: datetime | None = None
+    first_started: datetime | None = None
+    reruns: int = 0
+    waiting_for: str | None = None
+    #: When its running operation is polled next, and the interval that led there (seconds).
+    next_poll: datetime | None = None
+    interval: float = 0.0
+
+    def to_json(self) -> JsonObject:
+        return {
+            "resourceId": self.resource_id,
+            "attempts": self.attempts,
+            "operation": None if self.operation is None else self.operation.to_json(),
+            "deadline": _moment_json(self.deadline),
+            "notBefore": _moment_json(self.not_before),
+            "firstStarted": _moment_json(self.first_started),
+            "reruns": self.reruns,
+            "waitingFor": self.waiting_for,
+            "nextPoll": _moment_json(self.next_poll),
+            "interval": self.interval,
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> "StepState":
+        document = _object(data, "walk step")
+        operation = document.get("operation")
+        return StepState(
+            resource_id=str(document["resourceId"]),
+            attempts=int(document.get("attempts") or 0),
+            operation=None if operation is None else Operation.from_json(operation),
+            deadline=_moment(document.get("deadline")),
+            not_before=_moment(document.get("notBefore")),
+            first_started=_moment(document.get("firstStarted")),
+            reruns=int(document.get("reruns") or 0),
+            waiting_for=_optional_str(document.get("waitingFor")),
+            next_poll=_moment(document.get("nextPoll")),
+            interval=float(document.get("interval") or 0.0),
+        )
+
+
+class WalkState(NamedTuple):
+    """Where a walk stands: what waits, what runs, what is done (resource ids), why it failed.
+
+    An orchestration that walks many resources carries it into its next generation
+    (`continue_as_new`), so that no history grows with every poll.
+    """
+
+    pending: tuple[StepState, ...]
+    running: tuple[StepState, ...]
+    done: tuple[str, ...]
+    error: ErrorInfo | None = None
+    step: str | None = None
+
+    def to_json(self) -> JsonObject:
+        return {
+            "pending": [s.to_json() for s in self.pending],
+            "running": [s.to_json() for s in self.running],
+            "done": list(self.done),
+            "error": None if self.error is None else self.error.to_json(),
+            "step": self.step,
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> "WalkState":
+        document = _object(data, "walk state")
+        return WalkState(
+            pending=tuple(StepState.from_json(s) for s in document.get("pending") or ()),
+            running=tuple(StepState.from_json(s) for s in document.get("running") or ()),
+            done=tuple(str(i) for i in document.get("done") or ()),
+            error=ErrorInfo.from_json(document.get("error")),
+            step=_optional_str(document.get("step")),
+        )
 
 
 # --- Activity requests and answers -----------------------------------------------------------

@@ -215,6 +215,11 @@ class Outcome:
     statuses: list[Any]
     continued_with: Any
     now: datetime
+    #: Episodes run (all generations, with `follow_continue`), and the most history events
+    #: any one episode replayed.
+    episodes: int = 0
+    longest_history: int = 0
+    generations: int = 1
 
     def named(self, name: str) -> list[Call]:
         return [call for call in self.calls if call.name == name]
@@ -272,13 +277,30 @@ class Replay:
     orchestrators: Mapping[str, Orchestrator] = field(default_factory=dict)
     events: list[tuple[str, Any]] = field(default_factory=list)
     max_episodes: int = 5000
+    #: Run the next generation when the orchestration continues as new (as the extension
+    #: does), instead of ending with `continued_with`. Sub-orchestrations always do: their
+    #: parent sees only the last generation's output.
+    follow_continue: bool = False
     #: Every call of this run and of its sub-orchestrations, in the order they were asked for.
     calls: list[Call] = field(default_factory=list)
     children: dict[str, Outcome] = field(default_factory=dict)
 
     def run(self) -> Outcome:
-        now = self.start
-        history = History(self.name, self.input, self.instance_id, now)
+        outcome = self._generation(self.input, self.start)
+        episodes, longest, generations = outcome.episodes, outcome.longest_history, 1
+        while self.follow_continue and outcome.continued_with is not None:
+            outcome = self._generation(outcome.continued_with, outcome.now)
+            episodes += outcome.episodes
+            longest = max(longest, outcome.longest_history)
+            generations += 1
+        outcome.episodes, outcome.longest_history = episodes, longest
+        outcome.generations = generations
+        return outcome
+
+    def _generation(self, input_: Any, start: datetime) -> Outcome:
+        now = start
+        history = History(self.name, input_, self.instance_id, now)
+        episodes = longest = 0
         sequence = 0
         processed = 0
         pending: list[_Pending] = []
@@ -286,6 +308,8 @@ class Replay:
         statuses: list[Any] = []
         order = 0
         for _ in range(self.max_episodes):
+            episodes += 1
+            longest = max(longest, len(history.events))
             state = run_episode(self.function, history)
             status = state.get("customStatus")
             statuses.append(status)
@@ -316,6 +340,8 @@ class Replay:
                     statuses=statuses,
                     continued_with=continued,
                     now=now,
+                    episodes=episodes,
+                    longest_history=longest,
                 )
             history.completed(now)
             # An event raised for a wait that is open is the next completion.
@@ -416,6 +442,7 @@ class Replay:
                 entity=self.entity,
                 orchestrators=self.orchestrators,
                 calls=self.calls,
+                follow_continue=True,
             )
             outcome = child.run()
             self.children[child_id] = outcome

@@ -44,6 +44,12 @@ POLL = timedelta(seconds=5)
 Script = list[tuple[str, dict[str, str] | None]]
 
 
+def running(polls: int) -> Script:
+    """An operation that runs for `polls` polls after it started, then succeeds."""
+    script: Script = [("InProgress", None)] * (polls + 1)
+    return [*script, ("Succeeded", None)]
+
+
 def the(resource_type: str, environment: str) -> Resource:
     return next(r for r in GRAPH if r.type == resource_type and r.environment == environment)
 
@@ -56,8 +62,11 @@ class Arm:
     scripts: dict[str, Script] = field(default_factory=dict)
     plan_action: Callable[[str], str] = lambda resource_id: "create"
     plan_fails: bool = False
+    #: ARM's `Retry-After` (seconds) on a resource's running operation.
+    retry_after: dict[str, float] = field(default_factory=dict)
     started: list[str] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    replay: Replay | None = None
 
     def _operation(self, resource_id: str) -> dict[str, Any]:
         script = self.scripts.get(resource_id.lower())
@@ -65,7 +74,7 @@ class Arm:
         running = status == "InProgress"
         # As the activities answer today (`Operation.to_json`); the scaler's and the teardown's
         # tests answer in the snake_case keys earlier versions wrote into histories.
-        return {
+        operation: dict[str, Any] = {
             "resourceId": resource_id,
             "method": "PUT",
             "status": status,
@@ -74,6 +83,9 @@ class Arm:
             "pollUrl": f"http://arm/operations/{resource_id}" if running else None,
             "error": error,
         }
+        if running and resource_id.lower() in self.retry_after:
+            operation["retryAfter"] = self.retry_after[resource_id.lower()]
+        return operation
 
     def plan(self, request: dict[str, Any]) -> list[dict[str, Any]]:
         if self.plan_fails:
@@ -100,10 +112,19 @@ class Arm:
         self.events.append(event)
         return str(event["id"])
 
-    def run(self, tuning: dict[str, float] = TUNING) -> Outcome:
-        return Replay(
+    def run(self, tuning: dict[str, float] = TUNING, walk_version: int | None = 2) -> Outcome:
+        """Deploy; `walk_version` None: the input as versions before walk version 2 wrote it."""
+        request: dict[str, Any] = {
+            "operation": "deploy",
+            "operationId": "op-1",
+            "spec": SPEC,
+            "tuning": tuning,
+        }
+        if walk_version is not None:
+            request["walkVersion"] = walk_version
+        self.replay = Replay(
             orchestrator("deploy_platform"),
-            {"operation": "deploy", "operationId": "op-1", "spec": SPEC, "tuning": tuning},
+            request,
             name="deploy_platform",
             instance_id=INSTANCE,
             activities={
@@ -114,7 +135,8 @@ class Arm:
                 "publish_event": self.publish,
             },
             orchestrators={"deploy_environment": orchestrator("deploy_environment")},
-        ).run()
+        )
+        return self.replay.run()
 
     def event_types(self) -> list[str]:
         return [event["type"].removeprefix("outsystems.") for event in self.events]
@@ -160,20 +182,92 @@ def test_resources_the_plan_leaves_alone_are_not_applied() -> None:
     assert (dev["status"], dev["resourcesDone"]) == ("Succeeded", len(GRAPH.for_environment("dev")))
 
 
-def test_a_running_operation_is_polled_after_durable_timers() -> None:
+def test_a_running_operation_is_polled_after_durable_timers_that_back_off() -> None:
+    gateway = the(APP_GATEWAY, "test")
+    arm = Arm(scripts={gateway.id.lower(): running(6)})
+    outcome = arm.run()
+    assert outcome.output["status"] == "Succeeded"
+    checks = [c for c in outcome.calls if c.name == "check_operations"]
+    assert [c.input["operations"][0]["resourceId"] for c in checks] == [gateway.id] * 7
+    assert {c.input["subscriptionId"] for c in checks} == {SUBSCRIPTION}
+    timers = [c for c in outcome.calls if c.kind == "timer"]
+    # The shortest interval first, then 1.5 times the last, up to four times the shortest.
+    assert [(t.input - t.at).total_seconds() for t in timers] == [
+        5.0,
+        7.5,
+        11.25,
+        16.875,
+        20.0,
+        20.0,
+        20.0,
+    ]
+
+
+def test_an_operation_is_polled_after_arms_retry_after_within_the_bounds() -> None:
+    gateway, vm = the(APP_GATEWAY, "test"), the(VM, "dev")
+    arm = Arm(
+        scripts={
+            gateway.id.lower(): running(1),
+            vm.id.lower(): running(1),
+        },
+        # 9 s is honoured; 600 s is cut to the ceiling (four times the shortest interval).
+        retry_after={gateway.id.lower(): 9.0, vm.id.lower(): 600.0},
+    )
+    outcome = arm.run()
+    assert outcome.output["status"] == "Succeeded"
+    test_timers = [
+        (c.input - c.at).total_seconds()
+        for c in outcome.calls
+        if c.kind == "timer" and c.status and c.status.get("step", "").endswith(gateway.name)
+    ]
+    dev_timers = [
+        (c.input - c.at).total_seconds()
+        for c in outcome.calls
+        if c.kind == "timer" and c.status and c.status.get("step", "").endswith(vm.name)
+    ]
+    assert test_timers == [9.0, 9.0]
+    assert dev_timers == [20.0, 20.0]
+
+
+def test_an_input_without_a_walk_version_replays_with_the_fixed_interval() -> None:
+    """Instances started before walk version 2 (their inputs have no `walkVersion`) keep the
+    fixed interval, the shared-first barrier and one history: they replay as written."""
     gateway = the(APP_GATEWAY, "test")
     arm = Arm(
         scripts={
             gateway.id.lower(): [("InProgress", None), ("InProgress", None), ("Succeeded", None)]
         }
     )
-    outcome = arm.run()
+    outcome = arm.run(walk_version=None)
     assert outcome.output["status"] == "Succeeded"
-    checks = [c for c in outcome.calls if c.name == "check_operations"]
-    assert [c.input["operations"][0]["resourceId"] for c in checks] == [gateway.id] * 2
-    assert {c.input["subscriptionId"] for c in checks} == {SUBSCRIPTION}
+    children = [c for c in outcome.calls if c.kind == "orchestration"]
+    assert all("walkVersion" not in c.input or c.input["walkVersion"] == 1 for c in children)
     timers = [c for c in outcome.calls if c.kind == "timer"]
     assert [t.input - t.at for t in timers] == [POLL, POLL]
+    assert "continue_as_new" not in [c.name for c in outcome.calls]
+
+
+def test_a_long_walk_continues_as_new_and_no_episode_replays_a_long_history() -> None:
+    gateway = the(APP_GATEWAY, "prod")
+    polls = 60
+    arm = Arm(scripts={gateway.id.lower(): running(polls)})
+    outcome = arm.run()
+    assert outcome.output["status"] == "Succeeded"
+    assert statuses(outcome) == dict.fromkeys(ENVIRONMENTS, "Succeeded")
+    # Every resource applied once: the walk's state crossed the generations intact.
+    assert sorted(arm.started) == sorted(r.id for r in GRAPH)
+    assert arm.scripts[gateway.id.lower()] == []
+    prod = outcome.output["environments"]["prod"]
+    assert prod["resourcesDone"] == prod["resourcesTotal"] == len(GRAPH.for_environment("prod"))
+    continued = [c for c in outcome.calls if c.name == "continue_as_new"]
+    assert len(continued) >= 2
+    assert all(c.input["environment"] == "prod" and c.input["walk"] for c in continued)
+    assert arm.replay is not None
+    child = arm.replay.children[f"{INSTANCE}:prod"]
+    assert child.generations == len(continued) + 1
+    # Bounded: a generation's history holds at most 20 steps, whatever the walk's length
+    # (issue 16's target: no episode replays more than 300 history events).
+    assert child.longest_history <= 300
 
 
 def test_a_permanent_arm_error_fails_only_its_environment() -> None:

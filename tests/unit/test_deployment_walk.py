@@ -282,3 +282,48 @@ def test_teardown_deletes_every_resource_after_whatever_references_it() -> None:
                 if used == "Microsoft.Resources/resourceGroups":
                     continue
                 assert rank(user) < rank(used), f"{user} references {used}"
+
+
+def test_a_walk_round_trips_through_its_state_message_mid_way() -> None:
+    import json
+
+    from outsystems.messages import WalkState
+
+    walk = Walk([A, B, C, D], [r.id for r in (A, B, C, D)], poll_seconds=5)
+    walk.started(A.id, op(A, "Succeeded"), T0)
+    for resource in walk.ready(T0):
+        walk.started(resource.id, op(resource, "InProgress"), T0)
+    walk.checked(op(C, "Failed", "InternalServerError"), T0 + timedelta(seconds=5))
+    state = WalkState.from_json(json.loads(json.dumps(walk.state().to_json())))
+    resumed = Walk([A, B, C, D], [r.id for r in (A, B, C, D)], poll_seconds=5)
+    resumed.resume(state)
+    assert resumed.state() == walk.state()
+    assert resumed.progress() == walk.progress()
+    assert [o.resource_id for o in resumed.running] == [B.id]
+    # C waits out its retry backoff, B its next poll: the same in both.
+    later = T0 + timedelta(minutes=5)
+    assert names(resumed.ready(later)) == names(walk.ready(later)) == ["c"]
+    assert resumed.next_wake(T0) == walk.next_wake(T0) == T0 + timedelta(seconds=5)
+
+
+def test_polls_back_off_per_operation_and_honour_retry_after_within_bounds() -> None:
+    walk = Walk([A, B], [A.id, B.id], poll_seconds=10)
+    walk.started(A.id, op(A, "InProgress"), T0)
+    # The first poll after the shortest interval.
+    assert walk.next_wake(T0) == T0 + timedelta(seconds=10)
+    assert walk.due(T0 + timedelta(seconds=7)) == []
+    # Within a quarter of its interval, it is polled with another that is due.
+    assert [o.resource_id for o in walk.due(T0 + timedelta(seconds=8))] == [A.id]
+    now = T0
+    waits = []
+    for _ in range(5):
+        now = walk.next_wake(now) or now
+        assert [o.resource_id for o in walk.due(now)] == [A.id]
+        walk.checked(op(A, "InProgress"), now)
+        waits.append(((walk.next_wake(now) or now) - now).total_seconds())
+    assert waits == [15.0, 22.5, 33.75, 40.0, 40.0]
+    hinted = op(A, "InProgress")._replace(retry_after=25.0)
+    walk.checked(hinted, now)
+    assert walk.next_wake(now) == now + timedelta(seconds=25)
+    walk.checked(hinted._replace(retry_after=1.0), now)
+    assert walk.next_wake(now) == now + timedelta(seconds=10)

@@ -62,37 +62,65 @@ class Arm:
         default_factory=lambda: [operation(GROUP, "InProgress"), operation(GROUP, "Succeeded")]
     )
     deleted: list[str] = field(default_factory=list)
+    #: How many polls a resource's delete runs for (none: it ends at once).
+    slow: dict[str, int] = field(default_factory=dict)
+    lists: int = 0
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def delete(self, request: dict[str, Any]) -> dict[str, Any]:
         resource_id = request["resourceId"]
         self.deleted.append(resource_id)
         error = self.failing.get(resource_id)
+        if self.slow.get(resource_id):
+            return operation(resource_id, "InProgress")
         return operation(resource_id, "Failed" if error else "Succeeded", error)
 
     def check(self, request: dict[str, Any]) -> list[dict[str, Any]]:
         operations = CheckRequest.from_json(request).operations
-        assert [o.resource_id for o in operations] == [GROUP]
-        return [self.group.pop(0)]
+        if [o.resource_id for o in operations] == [GROUP]:
+            return [self.group.pop(0)]
+        answers = []
+        for o in operations:
+            assert o.resource_id in self.slow, o.resource_id
+            self.slow[o.resource_id] -= 1
+            answers.append(
+                operation(o.resource_id, "InProgress" if self.slow[o.resource_id] else "Succeeded")
+            )
+        return answers
 
     def publish(self, event: dict[str, Any]) -> str:
         self.events.append(event)
         return str(event["id"])
 
-    def run(self, environments: tuple[str, ...] = ENVIRONMENTS, **tuning: float) -> Outcome:
+    def list_resources(self, request: dict[str, Any]) -> list[dict[str, str]]:
+        self.lists += 1
+        return self.listed
+
+    def run(
+        self,
+        environments: tuple[str, ...] = ENVIRONMENTS,
+        walk_version: int | None = 2,
+        **tuning: float,
+    ) -> Outcome:
+        """Tear down; `walk_version` None: the input as versions before walk version 2 wrote
+        it (their histories replay with the fixed interval and one history)."""
+        request: dict[str, Any] = {
+            "operation": "teardown",
+            "operationId": "op-2",
+            "spec": SPEC,
+            "environments": list(environments),
+            "tuning": {**TUNING, **tuning},
+        }
+        if walk_version is not None:
+            request["walkVersion"] = walk_version
         return Replay(
             orchestrator("teardown_platform"),
-            {
-                "operation": "teardown",
-                "operationId": "op-2",
-                "spec": SPEC,
-                "environments": list(environments),
-                "tuning": {**TUNING, **tuning},
-            },
+            request,
             name="teardown_platform",
             instance_id="platform-acme",
+            follow_continue=True,
             activities={
-                "list_platform_resources": lambda request: self.listed,
+                "list_platform_resources": self.list_resources,
                 "begin_delete_resource": self.delete,
                 "begin_delete_resource_group": lambda request: self.group.pop(0),
                 "check_operations": self.check,
@@ -175,3 +203,30 @@ def test_nothing_listed_is_nothing_to_delete() -> None:
     outcome = arm.run(("dev", "test"))
     assert outcome.output["status"] == "Succeeded"
     assert arm.deleted == []
+
+
+def test_a_long_teardown_continues_as_new_with_what_it_listed_and_where_it_stands() -> None:
+    arm = Arm(slow={DEV_VM["id"]: 45, TEST_VM["id"]: 3})
+    outcome = arm.run()
+    assert outcome.output["status"] == "Succeeded"
+    assert outcome.generations >= 3
+    continued = [c for c in outcome.calls if c.name == "continue_as_new"]
+    assert all(c.input["found"] == LISTED and c.input["walk"] for c in continued)
+    # Listed once, each resource deleted once, in the same order as one history would.
+    assert arm.lists == 1
+    assert sorted(arm.deleted) == sorted(r["id"] for r in LISTED)
+    assert arm.deleted.index(DEV_VM["id"]) < arm.deleted.index(DEV_NIC["id"])
+    assert arm.deleted[-1] == VNET["id"]
+    assert outcome.longest_history <= 300
+    [event] = arm.events
+    assert event["data"]["resourcesDeleted"] == 4
+
+
+def test_an_input_without_a_walk_version_tears_down_in_one_history() -> None:
+    arm = Arm(slow={DEV_VM["id"]: 45})
+    outcome = arm.run(walk_version=None)
+    assert outcome.output["status"] == "Succeeded"
+    assert outcome.generations == 1
+    timers = [c for c in outcome.calls if c.kind == "timer"]
+    # One fixed interval for every poll (45 of the VM's, one of the group's).
+    assert {t.input - t.at for t in timers} == {timedelta(seconds=5)}

@@ -65,15 +65,22 @@ def test_slow_operation_returns_at_once_and_is_polled_from_plain_data(
     started = begin_put(client, NIC_ID, NET, bodies.nic(SUBNET_ID))
     assert started.status == "InProgress"
     assert started.poll_mode == "async-operation"
+    # ARM's `Retry-After` travels with the operation: an integer number of seconds
+    # (Azure/azure-resource-manager-rpc, v1.0/Addendum.md, "Asynchronous Operations").
+    assert started.retry_after is not None
+    assert started.retry_after >= 1
     # What the orchestration keeps: JSON, no response body, no continuation token.
     saved = json.loads(json.dumps(started.to_json()))
     assert "resource" not in saved
     again = check(client, Operation.from_json(saved), sim.url)
     assert again.status == "InProgress"
+    assert again.retry_after is not None
+    assert again.retry_after >= 1
     sim.fast_forward(3600)
     done = check(client, again, sim.url)
     assert done.status == "Succeeded"
     assert done.error is None
+    assert done.retry_after is None
     live = get_resource(client, NIC_ID, NET)
     assert live is not None
     assert live["properties"]["provisioningState"] == "Succeeded"
@@ -119,3 +126,37 @@ def test_polling_refuses_urls_of_another_host(client: Sender, sim: SimulatorServ
     )
     with pytest.raises(ValueError, match="refusing"):
         check(client, foreign, sim.url)
+
+
+class _Answer:
+    """The one part of an answer `retry_after` reads."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        from azure.core.utils import case_insensitive_dict
+
+        self.headers = case_insensitive_dict(headers)
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ({"Retry-After": "17"}, 17.0),
+        ({"retry-after": "0"}, 0.0),
+        ({}, None),
+        # ARM's RPC: "Retry-After should be (integer), will not support http-date"
+        # (Azure/azure-resource-manager-rpc, v1.0/Addendum.md, "Asynchronous Operations",
+        # commit 4fdacf348d15c1cf120c1e308445161cccdec685): anything else is no hint.
+        ({"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}, None),
+        ({"Retry-After": "1.5"}, None),
+    ],
+)
+def test_retry_after_reads_arms_integer_seconds_only(
+    header: dict[str, str], seconds: float | None
+) -> None:
+    from typing import cast
+
+    from azure.core.rest import HttpResponse
+
+    from arm.operations import retry_after
+
+    assert retry_after(cast(HttpResponse, _Answer(header))) == seconds

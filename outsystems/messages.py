@@ -812,18 +812,30 @@ class CloudEvent(NamedTuple):
 
 
 class ScalerRequest(NamedTuple):
-    """The input of `scale_frontends` (one scaler per scale set)."""
+    """The input of `scale_frontends` (one scaler per scale set).
+
+    `lease_until`: the scaler does not end before this moment (`orchestrators.scaler`), so a
+    trigger that read it may store an alert's request without looking at the scaler again.
+    """
 
     scale_set_id: str
     tuning: Tuning = Tuning()
+    lease_until: datetime | None = None
 
     def to_json(self) -> JsonObject:
-        return {"scaleSet": self.scale_set_id, "tuning": self.tuning.to_json()}
+        document: JsonObject = {"scaleSet": self.scale_set_id, "tuning": self.tuning.to_json()}
+        if self.lease_until is not None:
+            document["leaseUntil"] = _moment_json(self.lease_until)
+        return document
 
     @staticmethod
     def from_json(data: Any) -> "ScalerRequest":
         document = _object(data, "scaler request")
-        return ScalerRequest(str(document["scaleSet"]), Tuning.from_json(document.get("tuning")))
+        return ScalerRequest(
+            str(document["scaleSet"]),
+            Tuning.from_json(document.get("tuning")),
+            _moment(document.get("leaseUntil")),
+        )
 
 
 class ScalerResult(NamedTuple):
@@ -847,11 +859,15 @@ class ScalerStatus(NamedTuple):
 
     phase: str
     until: datetime | None = None
+    #: The scaler does not end before this moment (see `ScalerRequest.lease_until`).
+    lease_until: datetime | None = None
 
     def to_json(self) -> JsonObject:
         document: JsonObject = {"phase": self.phase}
         if self.phase == "cooldown":
             document["until"] = _moment_json(self.until)
+        if self.lease_until is not None:
+            document["leaseUntil"] = _moment_json(self.lease_until)
         return document
 
     @staticmethod
@@ -859,7 +875,9 @@ class ScalerStatus(NamedTuple):
         """None for no status or one that is not the scaler's (e.g. not yet set)."""
         if not isinstance(data, Mapping) or not isinstance(data.get("phase"), str):
             return None
-        return ScalerStatus(str(data["phase"]), _moment(data.get("until")))
+        return ScalerStatus(
+            str(data["phase"]), _moment(data.get("until")), _moment(data.get("leaseUntil"))
+        )
 
 
 class ScaleSetRef(NamedTuple):

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from orchestrators.scale_requests import add_request, record_fates
-from orchestrators.scaler import WAKE_EVENT
+from orchestrators.scaler import WAKE_EVENT, scaler_linger
 from outsystems.messages import (
     AddScaleRequest,
     RecordFates,
@@ -120,7 +120,12 @@ class ScaleSet:
         return str(event["id"])
 
     def run(
-        self, *, wake: bool = False, poll: timedelta = POLL, timeout_scale: float = 1.0
+        self,
+        *,
+        wake: bool = False,
+        poll: timedelta = POLL,
+        timeout_scale: float = 1.0,
+        lease: timedelta | None = None,
     ) -> Outcome:
         tuning = {
             "pollSeconds": poll.total_seconds(),
@@ -129,7 +134,9 @@ class ScaleSet:
         }
         return Replay(
             orchestrator("scale_frontends"),
-            ScalerRequest(VMSS, Tuning.from_json(tuning)).to_json(),
+            ScalerRequest(
+                VMSS, Tuning.from_json(tuning), None if lease is None else START + lease
+            ).to_json(),
             name="scale_frontends",
             instance_id="scaler-test",
             activities={
@@ -497,3 +504,57 @@ def test_a_request_stored_while_the_scaler_ends_is_decided_by_it() -> None:
     outcome = world.run()
     assert outcome.output == {"scaleSet": VMSS, "pending": 0}
     assert [c.input["capacity"] for c in outcome.named("set_scale_set_capacity")] == [4, 3]
+
+
+# --- Issue 16: the lease a trigger relies on to store alerts without looking at the scaler ------
+
+
+def test_a_scaler_with_a_lease_does_not_end_before_it_and_says_so_before_its_last_look() -> None:
+    world = ScaleSet(info())
+    outcome = world.run(lease=timedelta(seconds=30))
+    assert phases(outcome) == [("take", "working"), ("take", "idle")]
+    lease = (START + timedelta(seconds=30)).isoformat()
+    [sleep] = [call for call in outcome.calls if call.kind == "wait"]
+    assert (sleep.name, sleep.status) == (WAKE_EVENT, {"phase": "idle", "leaseUntil": lease})
+    assert timers(outcome) == [timedelta(seconds=30)]
+    assert outcome.continued_with is not None
+    assert outcome.continued_with["leaseUntil"] == lease
+
+    # Continued after its lease: nothing pending, it ends as a scaler without one does.
+    after = Replay(
+        orchestrator("scale_frontends"),
+        outcome.continued_with,
+        name="scale_frontends",
+        instance_id="scaler-test",
+        activities={},
+        entity=world.entity,
+        start=START + timedelta(seconds=31),
+    ).run()
+    assert after.output == {"scaleSet": VMSS, "pending": 0}
+    assert after.status == {"phase": "done", "leaseUntil": lease}
+
+
+def test_a_scaler_that_finds_requests_extends_its_lease() -> None:
+    world = ScaleSet(info(), patch_results=[operation("Succeeded")])
+    world.add("r1", alert())
+    outcome = world.run(lease=timedelta(seconds=1))
+    linger = scaler_linger(Tuning.from_json({"pollSeconds": POLL.total_seconds()}))
+    assert linger == 8 * POLL
+    # Extended when it took the request: it lingers that long after, then continues as new.
+    assert outcome.continued_with is not None
+    extended = outcome.continued_with["leaseUntil"]
+    assert extended == (START + linger).isoformat()
+    assert outcome.status == {"phase": "working", "leaseUntil": extended}
+
+
+def test_a_request_stored_while_the_scaler_turns_idle_is_decided_at_once() -> None:
+    world = ScaleSet(info(), patch_results=[operation("Succeeded")])
+
+    def store_at_last_look(take: int) -> None:
+        if take == 2:
+            world.add("m1", manual(3))
+
+    world.on_take = store_at_last_look
+    outcome = world.run(lease=timedelta(seconds=30))
+    assert [c.input["capacity"] for c in outcome.named("set_scale_set_capacity")] == [3]
+    assert world.state["pending"] == []

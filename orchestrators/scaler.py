@@ -33,7 +33,7 @@ such events and warns at every replay).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -125,6 +125,13 @@ class _Round:
 
     def request_id(self, request: ScaleRequest) -> str:
         return self._ids[id(request)]
+
+    def settling(self, requests: Sequence[ScaleRequest]) -> dict[str, Any]:
+        """`RecordFates` fields settling these requests: their ids and the counts taken (alerts
+        that join them meanwhile stay pending)."""
+        ids = tuple(self.request_id(request) for request in requests)
+        counts = {self.request_id(request): request.count for request in requests}
+        return {"settled": ids, "counts": counts}
 
     def records(self, settled: tuple[Fate, ...], at: datetime) -> list[DecisionRecord]:
         return [DecisionRecord.of(fate, at, self.request_id(fate.request)) for fate in settled]
@@ -261,8 +268,7 @@ def scale_frontends(
                 for request in work.requests
             )
             unusable_fates = RecordFates(
-                settled=tuple(work.request_id(r) for r in work.requests),
-                records=tuple(work.records(settled, now)),
+                **work.settling(work.requests), records=tuple(work.records(settled, now))
             )
             yield context.call_entity(entity, "record", unusable_fates.to_json())
             if info.solution_id is not None and unusable is not None:
@@ -309,7 +315,7 @@ def scale_frontends(
             decision = dataclasses.replace(decision, cooldown_until=at + length)
         settled = fates(batch, decision)
         fates_of_round = RecordFates(
-            settled=tuple(work.request_id(fate.request) for fate in settled),
+            **work.settling([fate.request for fate in settled]),
             records=tuple(_with_servers(work.records(settled, at), decision)),
             cooldown_until=decision.cooldown_until,
             sets_cooldown=True,

@@ -65,10 +65,8 @@ def operation(status: str, error: dict[str, str] | None = None) -> dict[str, Any
     }
 
 
-def alert(n: int = 1, kind: ScaleKind = ScaleKind.OUT) -> ScaleRequest:
-    return ScaleRequest(
-        kind, None, ScaleSource.ALERT, f"alert-{n}", START, "cpu-high", "CPU 90 > 70"
-    )
+def alert(n: int = 1, kind: ScaleKind = ScaleKind.OUT, rule: str = "cpu-high") -> ScaleRequest:
+    return ScaleRequest(kind, None, ScaleSource.ALERT, f"alert-{n}", START, rule, "CPU 90 > 70")
 
 
 def manual(capacity: int, source_id: str = "m1") -> ScaleRequest:
@@ -388,16 +386,19 @@ def test_alerts_in_the_cooldown_are_announced_once_then_the_scaler_sleeps() -> N
     world.state["cooldownUntil"] = (START + timedelta(minutes=7)).isoformat()
     world.add("r1", alert(1))
     world.add("r2", alert(2))
+    world.add("r3", alert(3, rule="cpu-high-2"))
     outcome = world.run()
+    # The two alerts of one rule and direction are one pending request of two (issue 16).
     assert [(p["id"], p["deferred"]) for p in world.state["pending"]] == [
         ("r1", True),
-        ("r2", True),
+        ("r3", True),
     ]
-    assert [d["reason"] for d in world.state["decisions"]] == [
-        "cooldown until 2026-11-20T09:21:00Z: kept pending, decided once when it ends"
-    ] * 2
+    assert [(d["reason"], d.get("requests", 1)) for d in world.state["decisions"]] == [
+        ("cooldown until 2026-11-20T09:21:00Z: kept pending, decided once when it ends", 2),
+        ("cooldown until 2026-11-20T09:21:00Z: kept pending, decided once when it ends", 1),
+    ]
     [event] = world.events
-    assert (event["type"], event["data"]["requests"]) == ("outsystems.scale.skipped", 2)
+    assert (event["type"], event["data"]["requests"]) == ("outsystems.scale.skipped", 3)
     # It sleeps until the cooldown ends or NOTICE_POLLS polls passed, whichever comes first,
     # or until a trigger wakes it (alerts do not: issue 14.11); then it continues as new.
     [wait] = [call for call in outcome.calls if call.kind == "wait"]
@@ -429,11 +430,14 @@ def test_a_sleeping_scaler_that_is_woken_continues_at_once() -> None:
 def test_after_the_cooldown_the_kept_alerts_are_decided_once() -> None:
     world = ScaleSet(info(4), patch_results=[operation("Succeeded")])
     world.state["cooldownUntil"] = (START - timedelta(seconds=1)).isoformat()
-    for n in range(3):
+    world.add("r0", alert(0, rule="cpu-high-2"))
+    for n in range(1, 3):
         world.add(f"r{n}", alert(n))
     outcome = world.run()
     outcomes = [(d["requestId"], d["outcome"]) for d in world.state["decisions"]]
-    assert outcomes == [("r0", "coalesced"), ("r1", "coalesced"), ("r2", "applied")]
+    assert outcomes == [("r0", "coalesced"), ("r1", "applied")]
+    assert world.state["decisions"][-1]["reason"] == "CPU 90 > 70 (and 2 more alerts)"
+    assert world.state["pending"] == []
     assert activities(outcome).count("set_scale_set_capacity") == 1
     [event] = world.events
     assert (event["data"]["from"], event["data"]["to"], event["data"]["requests"]) == (4, 6, 3)

@@ -94,6 +94,10 @@ LEASE_MARGIN = timedelta(seconds=1)
 
 #: The latest lease this process read or gave, per scaler instance id.
 _leases: dict[str, datetime] = {}
+#: The status read under way per scaler instance id: alerts that find the lease ended wait
+#: for it (one read for a burst of concurrent alerts, not one each) and use it only for the
+#: lease it brings, whose promise does not depend on when it was read.
+_looks: dict[str, asyncio.Future[tuple[str | None, str | None]]] = {}
 
 
 def _leased(instance_id: str) -> bool:
@@ -111,6 +115,17 @@ def _remember(instance_id: str, lease: datetime | None) -> None:
 def forget_leases() -> None:
     """Forget every lease known here (tests that end scalers behind the app's back)."""
     _leases.clear()
+
+
+async def _look(client: DurableClient, instance_id: str) -> tuple[str | None, str | None]:
+    """`_scaler_state`, announced in `_looks` while it runs."""
+    future = asyncio.ensure_future(_scaler_state(client, instance_id))
+    _looks.setdefault(instance_id, future)
+    try:
+        return await future
+    finally:
+        if _looks.get(instance_id) is future:
+            del _looks[instance_id]
 
 
 async def _scaler_state(client: DurableClient, instance_id: str) -> tuple[str | None, str | None]:
@@ -137,11 +152,18 @@ async def ensure_scaler(
     """Make sure the scale set's scaler will decide what its entity holds (see the module
     docstring); returns `started`, `running`, `woken` or `deferred`."""
     instance_id = scaler_instance_id(scale_set_id)
-    if not urgent and _leased(instance_id):
-        return "running"
+    if not urgent:
+        if _leased(instance_id):
+            return "running"
+        under_way = _looks.get(instance_id)
+        if under_way is not None:
+            # Another alert is reading the scaler's status: its lease, if it brings one.
+            await asyncio.wait([under_way])
+            if _leased(instance_id):
+                return "running"
     deadline = time.monotonic() + ENDING_WAIT_SECONDS
     while time.monotonic() < deadline:
-        status, phase = await _scaler_state(client, instance_id)
+        status, phase = await _look(client, instance_id)
         if status in RUNNING_STATES:
             if phase in (ENDING, DONE):
                 await asyncio.sleep(_ENDING_POLL_SECONDS)

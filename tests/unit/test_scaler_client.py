@@ -195,3 +195,35 @@ def test_a_lease_read_from_a_running_scaler_is_kept_until_it_is_about_to_end() -
         assert (outcome, client.looks == looks) == (
             ("running", True) if kept else ("started", False)
         )
+
+
+def test_concurrent_alerts_that_find_no_lease_share_one_status_read() -> None:
+    lease = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+    client = CountingClient(
+        instances={SCALER: Instance("Running", {"phase": "cooldown", "leaseUntil": lease})},
+        delay=0.05,
+    )
+
+    async def storm() -> list[str]:
+        return list(
+            await asyncio.gather(*(ensure_scaler(client, VMSS, SETTINGS) for _ in range(40)))
+        )
+
+    assert asyncio.run(storm()) == ["running"] * 40
+    assert (client.looks, client.starts, client.events) == (1, [], [])
+
+
+def test_a_shared_read_without_a_lease_makes_each_alert_look_itself() -> None:
+    """A read that began before an alert's request was stored proves nothing of a scaler
+    without a lease (it may have ended since): each alert then reads the status itself."""
+    client = CountingClient(
+        instances={SCALER: Instance("Running", {"phase": "working"})}, delay=0.05
+    )
+
+    async def storm() -> list[str]:
+        return list(
+            await asyncio.gather(*(ensure_scaler(client, VMSS, SETTINGS) for _ in range(5)))
+        )
+
+    assert asyncio.run(storm()) == ["running"] * 5
+    assert client.looks == 5

@@ -94,10 +94,21 @@ LEASE_MARGIN = timedelta(seconds=1)
 
 #: The latest lease this process read or gave, per scaler instance id.
 _leases: dict[str, datetime] = {}
-#: The status read under way per scaler instance id: alerts that find the lease ended wait
-#: for it (one read for a burst of concurrent alerts, not one each) and use it only for the
-#: lease it brings, whose promise does not depend on when it was read.
-_looks: dict[str, asyncio.Future[tuple[str | None, str | None]]] = {}
+
+
+class _Read:
+    """A status read of one scaler that triggers share: it begins after each of them stored
+    its request, so its answer is as good as a read of their own."""
+
+    def __init__(self) -> None:
+        self.answer: asyncio.Future[tuple[str | None, str | None] | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self.started = False
+
+
+#: The status read of each scaler that is under way or about to begin.
+_reads: dict[str, _Read] = {}
 
 
 def _leased(instance_id: str) -> bool:
@@ -115,17 +126,32 @@ def _remember(instance_id: str, lease: datetime | None) -> None:
 def forget_leases() -> None:
     """Forget every lease known here (tests that end scalers behind the app's back)."""
     _leases.clear()
+    _reads.clear()
 
 
 async def _look(client: DurableClient, instance_id: str) -> tuple[str | None, str | None]:
-    """`_scaler_state`, announced in `_looks` while it runs."""
-    future = asyncio.ensure_future(_scaler_state(client, instance_id))
-    _looks.setdefault(instance_id, future)
+    """`_scaler_state` by a read that begins after this call, shared with the triggers that
+    call meanwhile: a burst of concurrent requests makes one read at a time, not one each."""
+    read = _reads.get(instance_id)
+    while read is not None and read.started:
+        # Under way, so begun before this trigger's request was stored: wait for the next.
+        await asyncio.wait([read.answer])
+        read = _reads.get(instance_id)
+    if read is not None:
+        shared = await asyncio.shield(read.answer)
+        # None: the read failed or was given up; look alone.
+        return shared if shared is not None else await _scaler_state(client, instance_id)
+    read = _reads[instance_id] = _Read()
+    await asyncio.sleep(0)  # let the triggers that wait for the read under way join this one
+    read.started = True
+    answer = None
     try:
-        return await future
+        answer = await _scaler_state(client, instance_id)
     finally:
-        if _looks.get(instance_id) is future:
-            del _looks[instance_id]
+        read.answer.set_result(answer)
+        if _reads.get(instance_id) is read:
+            del _reads[instance_id]
+    return answer
 
 
 async def _scaler_state(client: DurableClient, instance_id: str) -> tuple[str | None, str | None]:
@@ -152,15 +178,8 @@ async def ensure_scaler(
     """Make sure the scale set's scaler will decide what its entity holds (see the module
     docstring); returns `started`, `running`, `woken` or `deferred`."""
     instance_id = scaler_instance_id(scale_set_id)
-    if not urgent:
-        if _leased(instance_id):
-            return "running"
-        under_way = _looks.get(instance_id)
-        if under_way is not None:
-            # Another alert is reading the scaler's status: its lease, if it brings one.
-            await asyncio.wait([under_way])
-            if _leased(instance_id):
-                return "running"
+    if not urgent and _leased(instance_id):
+        return "running"
     deadline = time.monotonic() + ENDING_WAIT_SECONDS
     while time.monotonic() < deadline:
         status, phase = await _look(client, instance_id)

@@ -142,16 +142,18 @@ async def _look(client: DurableClient, instance_id: str) -> tuple[str | None, st
         # None: the read failed or was given up; look alone.
         return shared if shared is not None else await _scaler_state(client, instance_id)
     read = _reads[instance_id] = _Read()
-    await asyncio.sleep(0)  # let the triggers that wait for the read under way join this one
-    read.started = True
-    answer = None
+    answer: tuple[str | None, str | None] | None = None
+    # Whatever happens (a failed read, this trigger given up at its deadline, even before the
+    # read began), the triggers that joined get an answer: None sends them to read alone.
     try:
+        await asyncio.sleep(0)  # let the triggers that wait for the read under way join this one
+        read.started = True
         answer = await _scaler_state(client, instance_id)
+        return answer
     finally:
         read.answer.set_result(answer)
         if _reads.get(instance_id) is read:
             del _reads[instance_id]
-    return answer
 
 
 async def _scaler_state(client: DurableClient, instance_id: str) -> tuple[str | None, str | None]:

@@ -213,3 +213,19 @@ def test_concurrent_requests_share_status_reads_that_began_after_they_were_store
     assert asyncio.run(storm()) == ["running"] * 41
     # The first request's read, then one read for the 40 that came while it ran.
     assert (client.looks, client.starts, client.events) == (2, [], [])
+
+
+def test_requests_that_joined_a_read_given_up_read_alone() -> None:
+    """The first request's trigger gives up (its deadline) while others wait to share its
+    read: they read the status themselves, none waits forever."""
+    client = CountingClient(instances={SCALER: Instance("Running", {"phase": "working"})})
+    client.delay = 0.05
+
+    async def storm() -> list[str]:
+        first = asyncio.ensure_future(ensure_scaler(client, VMSS, SETTINGS))
+        await asyncio.sleep(0)  # its read is announced, about to begin
+        first.cancel()
+        rest = asyncio.gather(*(ensure_scaler(client, VMSS, SETTINGS) for _ in range(3)))
+        return list(await asyncio.wait_for(rest, 2))
+
+    assert asyncio.run(storm()) == ["running"] * 3

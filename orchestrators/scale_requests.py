@@ -8,12 +8,21 @@ recorded, so a scaler that stops half-way loses nothing: the next one finds the 
 
 State (`outsystems.messages.ScaleRequestsState`; its JSON is what `read_entity_state` reads
 for `GET .../scaling`):
-`{"scaleSet", "solutionId", "pending": [{"id", "request", "deferred"}], "cooldownUntil",
-"decisions": [...]}`; `decisions` keeps the latest `MAX_DECISIONS` records, oldest first.
+`{"scaleSet", "solutionId", "pending": [{"id", "request", "deferred", "alertIds"}],
+"cooldownUntil", "decisions": [...], "recentIds": [...]}`; `decisions` keeps the latest
+`MAX_DECISIONS` records, oldest first.
+
+Its size does not grow with the alerts pending (issue 16): the alerts of one rule and direction
+are ONE pending request, the latest of them with their `count` (and the ids of the latest
+`MAX_ALERT_IDS`, for a Resolved to withdraw its own share); a re-delivered request is known by
+its id among the latest `RECENT_IDS` stored, the pending ones and the decisions. Manual and
+timer requests stay one entry each (they are few). So an `add` costs the same whether two or
+two thousand alerts wait.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import re
@@ -30,7 +39,7 @@ from outsystems.messages import (
     ScaleRequestsState,
     WithdrawAlert,
 )
-from outsystems.scaling import Fate, Outcome, withdraw
+from outsystems.scaling import Fate, Outcome, ScaleRequest, ScaleSource
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
@@ -38,6 +47,11 @@ log = logging.getLogger(__name__)
 ENTITY_NAME = "track_scale_requests"
 #: Decision records kept per scale set (older ones are dropped).
 MAX_DECISIONS = 50
+#: Request ids remembered to store a re-delivered request once (Azure Monitor re-delivers
+#: within minutes: 5, 20, 5, 40, 5 s apart).
+RECENT_IDS = 256
+#: Alert ids kept per pending request (the latest), for a Resolved to withdraw its share.
+MAX_ALERT_IDS = 32
 
 
 def scale_set_key(scale_set_id: str) -> str:
@@ -57,19 +71,53 @@ def scale_set_entity(scale_set_id: str) -> df.EntityId:
     return df.EntityId(ENTITY_NAME, scale_set_key(scale_set_id))
 
 
+def _joins(entry: PendingRequest, request: ScaleRequest) -> bool:
+    """Whether an alert's request joins this pending request (same rule and direction)."""
+    other = entry.request
+    return (
+        other.source is ScaleSource.ALERT
+        and other.rule == request.rule
+        and other.kind is request.kind
+    )
+
+
 def add_request(
     state: ScaleRequestsState, operation: AddScaleRequest
 ) -> tuple[ScaleRequestsState, bool]:
-    """Store one request; False when a request with this id is already known (a re-delivery)."""
-    known: set[str | None] = {entry.id for entry in state.pending}
-    known.update(record.request_id for record in state.decisions)
-    if operation.id in known:
+    """Store one request; False when a request with this id is already known (a re-delivery).
+
+    An alert joins the pending request of its rule and direction when there is one.
+    """
+    request_id = operation.id
+    if (
+        request_id in state.recent_ids
+        or any(entry.id == request_id for entry in state.pending)
+        or any(record.request_id == request_id for record in state.decisions)
+    ):
         return state, False
+    request = operation.request
+    pending = list(state.pending)
+    joined = False
+    if request.source is ScaleSource.ALERT:
+        for index, entry in enumerate(pending):
+            if _joins(entry, request):
+                latest = request if request.received_at >= entry.request.received_at else None
+                kept = dataclasses.replace(
+                    latest or entry.request, count=entry.request.count + request.count
+                )
+                ids = (*entry.alert_ids, request.source_id)[-MAX_ALERT_IDS:]
+                pending[index] = entry._replace(request=kept, alert_ids=ids)
+                joined = True
+                break
+    if not joined:
+        ids = (request.source_id,) if request.source is ScaleSource.ALERT else ()
+        pending.append(PendingRequest(request_id, request, alert_ids=ids))
     return (
         state._replace(
             scale_set_id=operation.scale_set_id or state.scale_set_id,
             solution_id=operation.solution_id or state.solution_id,
-            pending=(*state.pending, PendingRequest(operation.id, operation.request)),
+            pending=tuple(pending),
+            recent_ids=(*state.recent_ids, request_id)[-RECENT_IDS:],
         ),
         True,
     )
@@ -87,29 +135,55 @@ def withdraw_alert(
     if alert_id is None:
         log.warning("withdraw without an alertId ignored: %s", operation.to_json())
         return state, 0
-    kept = {id(request) for request in withdraw([e.request for e in state.pending], alert_id)}
-    gone = [entry for entry in state.pending if id(entry.request) not in kept]
-    if not gone:
-        return state, 0
+    # Ids compared case-insensitively, as ARM compares resource ids; Fired and Resolved share
+    # alertId, so other alerts of the same rule keep their share.
+    key = alert_id.casefold()
     label = operation.rule or alert_id
     reason = f"withdrawn: alert {label} resolved before the request was decided"
-    records = [
-        DecisionRecord.of(Fate(entry.request, Outcome.SKIPPED, reason, None, None), now, entry.id)
-        for entry in gone
-    ]
-    remaining = tuple(entry for entry in state.pending if id(entry.request) in kept)
-    return append_records(state._replace(pending=remaining), records), len(gone)
+    remaining: list[PendingRequest] = []
+    records: list[DecisionRecord] = []
+    withdrawn = 0
+    for entry in state.pending:
+        request = entry.request
+        ids = tuple(i for i in entry.alert_ids if i.casefold() != key)
+        if request.source is not ScaleSource.ALERT or len(ids) == len(entry.alert_ids):
+            remaining.append(entry)
+            continue
+        share = len(entry.alert_ids) - len(ids)
+        withdrawn += share
+        stored = next(i for i in entry.alert_ids if i.casefold() == key)
+        gone = dataclasses.replace(request, source_id=stored, count=share)
+        records.append(
+            DecisionRecord.of(Fate(gone, Outcome.SKIPPED, reason, None, None), now, entry.id)
+        )
+        if request.count > share:
+            left = dataclasses.replace(
+                request,
+                count=request.count - share,
+                source_id=ids[-1] if ids else request.source_id,
+            )
+            remaining.append(entry._replace(request=left, alert_ids=ids))
+    if not withdrawn:
+        return state, 0
+    return append_records(state._replace(pending=tuple(remaining)), records), withdrawn
 
 
 def record_fates(state: ScaleRequestsState, operation: RecordFates) -> ScaleRequestsState:
     """Apply what the scaler decided: settled requests leave, deferred ones are marked."""
     settled, deferred = set(operation.settled), set(operation.deferred)
-    pending = tuple(
-        entry._replace(deferred=entry.deferred or entry.id in deferred)
-        for entry in state.pending
-        if entry.id not in settled
-    )
-    state = state._replace(pending=pending)
+    pending: list[PendingRequest] = []
+    for entry in state.pending:
+        if entry.id in settled:
+            # Alerts that joined it after the scaler took it were not decided: they stay.
+            decided = operation.counts.get(entry.id, entry.request.count)
+            left = entry.request.count - decided
+            if left > 0:
+                request = dataclasses.replace(entry.request, count=left)
+                ids = entry.alert_ids[-left:]
+                pending.append(PendingRequest(entry.id, request, False, ids))
+            continue
+        pending.append(entry._replace(deferred=entry.deferred or entry.id in deferred))
+    state = state._replace(pending=tuple(pending))
     if operation.sets_cooldown:
         state = state._replace(cooldown_until=operation.cooldown_until)
     return append_records(state, operation.records)

@@ -14,21 +14,26 @@ When only alerts remain and the cooldown holds them, the scaler announces them o
 `NOTICE_POLLS` polls at most (to announce alerts that arrived meanwhile), or until a trigger
 wakes it (a manual or timer request must not wait for the cooldown), and continues as new: the
 requests live in the entity, never in external events, which `continue_as_new` drops. It ends
-when nothing is pending.
+when nothing is pending, unless it holds a lease (`ScalerRequest.lease_until`, given by the
+trigger that started it and extended whenever it finds requests): then it says `idle`, sleeps
+until the lease ends (or a trigger wakes it) and looks once more. A trigger that read the lease
+stores an alert's request without looking at the scaler again until the lease is about to end:
+one durable call per alert in a storm (issue 16).
 
-Its custom status says what it does, for the triggers (`triggers.scaler_client`): `working`
-(it will look at its requests again), `cooldown` (asleep: a `wake` event is awaited), `ending`
-and `done` (it will not look again). It says `cooldown` or `ending` *before* its last look at
-the requests, so a request is either seen by that look or stored after the status says so:
-then a trigger wakes the sleeping scaler (for an urgent request) or waits for the ending one to
-end and starts another. Alerts never wake it, so an alert storm raises no event nobody waits
-for (issue 14.11: the SDK keeps such events and warns at every replay).
+Its custom status says what it does, for the triggers (`services.scaler_client`): `working`
+(it will look at its requests again), `cooldown` and `idle` (asleep: a `wake` event is
+awaited), `ending` and `done` (it will not look again), with `leaseUntil` when it holds one.
+It says `cooldown`, `idle` or `ending` *before* its last look at the requests, so a request is
+either seen by that look or stored after the status says so: then a trigger wakes the sleeping
+scaler (for an urgent request) or waits for the ending one to end and starts another. Alerts
+never wake it, so an alert storm raises no event nobody waits for (issue 14.11: the SDK keeps
+such events and warns at every replay).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,6 +59,7 @@ from outsystems.messages import (
     ScalerStatus,
     ScaleSetInfo,
     ScaleSetRef,
+    Tuning,
 )
 from outsystems.policy import PolicyTagError, ScalingPolicy, capped, policy_from_tags
 from outsystems.resource_types import subscription_of
@@ -76,6 +82,8 @@ SCALER_PREFIX = "scaler-"
 WAKE_EVENT = "wake"
 #: The phases of the scaler's custom status (see the module docstring).
 WORKING, COOLDOWN, ENDING, DONE = "working", "cooldown", "ending", "done"
+#: Asleep until its lease ends (nothing pending): a `wake` event is awaited.
+IDLE = "idle"
 #: A sleeping scaler looks at its requests again after this many polls at most.
 NOTICE_POLLS = 4
 #: Rounds per execution before `continue_as_new`, to keep the history short.
@@ -90,6 +98,13 @@ TRANSIENT_ATTEMPTS = 3
 def scaler_instance_id(scale_set_id: str) -> str:
     """The deterministic instance id of a scale set's scaler."""
     return SCALER_PREFIX + scale_set_key(scale_set_id)
+
+
+def scaler_linger(tuning: Tuning) -> timedelta:
+    """How long a scaler with a lease stays after its last request (`ScalerRequest.lease_until`):
+    twice the longest it sleeps in a cooldown, so that in an alert storm the lease a trigger
+    read outlives the scaler's next look, and at least two seconds."""
+    return max(tuning.poll * NOTICE_POLLS * 2, timedelta(seconds=2))
 
 
 def _zulu(moment: datetime | None) -> str:
@@ -110,6 +125,13 @@ class _Round:
 
     def request_id(self, request: ScaleRequest) -> str:
         return self._ids[id(request)]
+
+    def settling(self, requests: Sequence[ScaleRequest]) -> dict[str, Any]:
+        """`RecordFates` fields settling these requests: their ids and the counts taken (alerts
+        that join them meanwhile stay pending)."""
+        ids = tuple(self.request_id(request) for request in requests)
+        counts = {self.request_id(request): request.count for request in requests}
+        return {"settled": ids, "counts": counts}
 
     def records(self, settled: tuple[Fate, ...], at: datetime) -> list[DecisionRecord]:
         return [DecisionRecord.of(fate, at, self.request_id(fate.request)) for fate in settled]
@@ -164,9 +186,21 @@ def scale_frontends(
     subscription = subscription_of(scale_set_id)
     busy_attempts = 0
     notice = max(poll * NOTICE_POLLS, timedelta(seconds=1))
+    linger = scaler_linger(params.tuning)
+    # A scaler started with a lease never ends before it, and extends it whenever it finds
+    # requests: a trigger that read the lease skips looking at the scaler until it ends.
+    lease = params.lease_until
 
     def status(phase: str, until: datetime | None = None) -> None:
-        context.set_custom_status(ScalerStatus(phase, until).to_json())
+        context.set_custom_status(ScalerStatus(phase, until, lease).to_json())
+
+    def extend() -> None:
+        nonlocal lease
+        if lease is not None:
+            lease = max(lease, context.current_utc_datetime + linger)
+
+    def again() -> None:
+        context.continue_as_new(params._replace(lease_until=lease).to_json())
 
     status(WORKING)
 
@@ -185,6 +219,16 @@ def scale_frontends(
 
     for _ in range(MAX_ROUNDS):
         work = _Round((yield context.call_entity(entity, "take")))
+        if not work.requests and lease is not None and context.current_utc_datetime < lease:
+            # Nothing pending but the lease holds: say so before the last look (as below).
+            status(IDLE)
+            work = _Round((yield context.call_entity(entity, "take")))
+            if not work.requests:
+                yield from _sleep(context, None, lease)
+                status(WORKING)
+                again()
+                return None
+            status(WORKING)
         if not work.requests:
             status(ENDING)
             work = _Round((yield context.call_entity(entity, "take")))
@@ -192,6 +236,7 @@ def scale_frontends(
                 status(DONE)
                 return ScalerResult(scale_set_id, 0)
             status(WORKING)
+        extend()
         now = context.current_utc_datetime
         batch = coalesce(work.requests, now, work.cooldown_until)
         newly_deferred = work.undeferred_alerts() if batch.request is None else []
@@ -204,7 +249,7 @@ def scale_frontends(
             if batch.request is None and not newly_deferred:
                 yield from _sleep(context, work.cooldown_until, now + notice)
                 status(WORKING)
-                context.continue_as_new(params.to_json())
+                again()
                 return None
             status(WORKING)
 
@@ -223,8 +268,7 @@ def scale_frontends(
                 for request in work.requests
             )
             unusable_fates = RecordFates(
-                settled=tuple(work.request_id(r) for r in work.requests),
-                records=tuple(work.records(settled, now)),
+                **work.settling(work.requests), records=tuple(work.records(settled, now))
             )
             yield context.call_entity(entity, "record", unusable_fates.to_json())
             if info.solution_id is not None and unusable is not None:
@@ -271,14 +315,14 @@ def scale_frontends(
             decision = dataclasses.replace(decision, cooldown_until=at + length)
         settled = fates(batch, decision)
         fates_of_round = RecordFates(
-            settled=tuple(work.request_id(fate.request) for fate in settled),
+            **work.settling([fate.request for fate in settled]),
             records=tuple(_with_servers(work.records(settled, at), decision)),
             cooldown_until=decision.cooldown_until,
             sets_cooldown=True,
         )
         yield context.call_entity(entity, "record", fates_of_round.to_json())
         yield from publish(decision, info.solution_id)
-    context.continue_as_new(params.to_json())
+    again()
     return None
 
 

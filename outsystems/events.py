@@ -140,7 +140,7 @@ def scale_event(
         "to": decision.to_capacity,
         "outcome": decision.outcome.value,
         "reason": decision.reason,
-        "requests": len(decision.covers),
+        "requests": decision.request.requests,
         "serversToRemove": list(decision.removed_servers),
         "cooldownUntil": (
             None if decision.cooldown_until is None else _rfc3339(decision.cooldown_until)

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Generic, Literal, NamedTuple, TypeVar, cast
 
-from outsystems.scaling import Fate, ScaleRequest
+from outsystems.scaling import Fate, ScaleRequest, ScaleSource
 
 if TYPE_CHECKING:
     from outsystems.spec import PlatformSpec
@@ -75,6 +75,7 @@ __all__ = [
 JsonObject = dict[str, Any]
 #: The default of mapping fields: messages are immutable, so one shared empty mapping.
 _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
+_EMPTY_COUNTS: Final[Mapping[str, int]] = MappingProxyType({})
 
 
 def _object(data: Any, what: str) -> Mapping[str, Any]:
@@ -946,18 +947,30 @@ class CloudEvent(NamedTuple):
 
 
 class ScalerRequest(NamedTuple):
-    """The input of `scale_frontends` (one scaler per scale set)."""
+    """The input of `scale_frontends` (one scaler per scale set).
+
+    `lease_until`: the scaler does not end before this moment (`orchestrators.scaler`), so a
+    trigger that read it may store an alert's request without looking at the scaler again.
+    """
 
     scale_set_id: str
     tuning: Tuning = Tuning()
+    lease_until: datetime | None = None
 
     def to_json(self) -> JsonObject:
-        return {"scaleSet": self.scale_set_id, "tuning": self.tuning.to_json()}
+        document: JsonObject = {"scaleSet": self.scale_set_id, "tuning": self.tuning.to_json()}
+        if self.lease_until is not None:
+            document["leaseUntil"] = _moment_json(self.lease_until)
+        return document
 
     @staticmethod
     def from_json(data: Any) -> "ScalerRequest":
         document = _object(data, "scaler request")
-        return ScalerRequest(str(document["scaleSet"]), Tuning.from_json(document.get("tuning")))
+        return ScalerRequest(
+            str(document["scaleSet"]),
+            Tuning.from_json(document.get("tuning")),
+            _moment(document.get("leaseUntil")),
+        )
 
 
 class ScalerResult(NamedTuple):
@@ -981,11 +994,15 @@ class ScalerStatus(NamedTuple):
 
     phase: str
     until: datetime | None = None
+    #: The scaler does not end before this moment (see `ScalerRequest.lease_until`).
+    lease_until: datetime | None = None
 
     def to_json(self) -> JsonObject:
         document: JsonObject = {"phase": self.phase}
         if self.phase == "cooldown":
             document["until"] = _moment_json(self.until)
+        if self.lease_until is not None:
+            document["leaseUntil"] = _moment_json(self.lease_until)
         return document
 
     @staticmethod
@@ -993,7 +1010,9 @@ class ScalerStatus(NamedTuple):
         """None for no status or one that is not the scaler's (e.g. not yet set)."""
         if not isinstance(data, Mapping) or not isinstance(data.get("phase"), str):
             return None
-        return ScalerStatus(str(data["phase"]), _moment(data.get("until")))
+        return ScalerStatus(
+            str(data["phase"]), _moment(data.get("until")), _moment(data.get("leaseUntil"))
+        )
 
 
 class ScaleSetRef(NamedTuple):
@@ -1111,26 +1130,39 @@ class CapacityRequest(NamedTuple):
 
 class PendingRequest(NamedTuple):
     """A stored request the scaler has not decided yet; `deferred` once it was announced as
-    waiting for the cooldown."""
+    waiting for the cooldown.
+
+    The alerts of one rule and direction are one pending request (issue 16): `id` is the first
+    one's request id, `request` the latest alert with their `count`, `alert_ids` the ids of the
+    latest of them (at most `orchestrators.scale_requests.MAX_ALERT_IDS`), so that a Resolved
+    can withdraw its own alert's share. States written before keep one entry per alert; each
+    reads as an entry of one.
+    """
 
     id: str
     request: ScaleRequest
     deferred: bool = False
+    alert_ids: tuple[str, ...] = ()
 
     def to_json(self) -> JsonObject:
-        return {
+        document: JsonObject = {
             "id": self.id,
             "request": ScaleRequest.to_json(self.request),
             "deferred": self.deferred,
         }
+        if self.alert_ids:
+            document["alertIds"] = list(self.alert_ids)
+        return document
 
     @staticmethod
     def from_json(data: Any) -> "PendingRequest":
         document = _object(data, "pending request")
+        request = ScaleRequest.from_json(_object(document["request"], "request"))
+        alert_ids = tuple(str(i) for i in document.get("alertIds") or ())
+        if not alert_ids and request.source is ScaleSource.ALERT:
+            alert_ids = (request.source_id,)
         return PendingRequest(
-            str(document["id"]),
-            ScaleRequest.from_json(_object(document["request"], "request")),
-            bool(document.get("deferred")),
+            str(document["id"]), request, bool(document.get("deferred")), alert_ids
         )
 
 
@@ -1175,6 +1207,8 @@ class ScaleRequestsState(NamedTuple):
     pending: tuple[PendingRequest, ...] = ()
     cooldown_until: datetime | None = None
     decisions: tuple[DecisionRecord, ...] = ()
+    #: The ids of the latest requests stored (bounded): a re-delivered one is stored once.
+    recent_ids: tuple[str, ...] = ()
 
     def to_json(self, *, decisions: bool = True) -> JsonObject:
         document: JsonObject = {
@@ -1185,6 +1219,7 @@ class ScaleRequestsState(NamedTuple):
         }
         if decisions:
             document["decisions"] = [record.to_json() for record in self.decisions]
+            document["recentIds"] = list(self.recent_ids)
         return document
 
     @staticmethod
@@ -1197,6 +1232,7 @@ class ScaleRequestsState(NamedTuple):
             pending=tuple(PendingRequest.from_json(e) for e in document.get("pending") or ()),
             cooldown_until=_moment(document.get("cooldownUntil")),
             decisions=tuple(DecisionRecord.from_json(r) for r in document.get("decisions") or ()),
+            recent_ids=tuple(str(i) for i in document.get("recentIds") or ()),
         )
 
 
@@ -1255,7 +1291,9 @@ class RecordFates(NamedTuple):
     """The entity's `record` operation: what the scaler decided.
 
     `settled` requests leave the pending list, `deferred` ones are marked as announced;
-    `sets_cooldown` says whether `cooldown_until` replaces the stored cooldown.
+    `sets_cooldown` says whether `cooldown_until` replaces the stored cooldown. `counts` says
+    how many alerts of a settled request the scaler decided (its count when it took it): the
+    alerts that joined it since stay pending (absent: all of them).
     """
 
     settled: tuple[str, ...] = ()
@@ -1263,6 +1301,7 @@ class RecordFates(NamedTuple):
     records: tuple[DecisionRecord, ...] = ()
     cooldown_until: datetime | None = None
     sets_cooldown: bool = False
+    counts: Mapping[str, int] = _EMPTY_COUNTS
 
     def to_json(self) -> JsonObject:
         document: JsonObject = {
@@ -1270,6 +1309,8 @@ class RecordFates(NamedTuple):
             "deferred": list(self.deferred),
             "records": [record.to_json() for record in self.records],
         }
+        if self.counts:
+            document["counts"] = dict(self.counts)
         if self.sets_cooldown:
             document["cooldownUntil"] = _moment_json(self.cooldown_until)
         return document
@@ -1283,6 +1324,7 @@ class RecordFates(NamedTuple):
             records=tuple(DecisionRecord.from_json(r) for r in document.get("records") or ()),
             cooldown_until=_moment(document.get("cooldownUntil")),
             sets_cooldown="cooldownUntil" in document,
+            counts={str(k): int(v) for k, v in (document.get("counts") or {}).items()},
         )
 
 

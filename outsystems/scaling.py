@@ -62,7 +62,9 @@ class ScaleRequest:
     `amount` is the capacity for `exact` and the difference for `delta`, None for `out`/`in`
     (the policy's steps apply). `rule` names the alert rule so that its `Resolved` notification
     can withdraw the request. `merged_from` is set only on the request `coalesce` builds: the
-    original requests it stands for.
+    original requests it stands for. `count` is how many alerts one stored request stands for:
+    the scale set's entity keeps the alerts of one rule and direction as one pending request,
+    the latest of them with their count (issue 16).
     """
 
     kind: ScaleKind
@@ -73,8 +75,11 @@ class ScaleRequest:
     rule: str | None
     reason: str
     merged_from: tuple[ScaleRequest, ...] = ()
+    count: int = 1
 
     def __post_init__(self) -> None:
+        if self.count < 1:
+            raise ValueError(f"a request stands for one request or more, not {self.count}")
         if self.kind in (ScaleKind.EXACT, ScaleKind.DELTA) and self.amount is None:
             raise ValueError(f"a {self.kind} request needs an amount")
         if self.kind in (ScaleKind.OUT, ScaleKind.IN) and self.amount is not None:
@@ -93,6 +98,11 @@ class ScaleRequest:
         """The original requests this one stands for (itself when it was not merged)."""
         return self.merged_from or (self,)
 
+    @property
+    def requests(self) -> int:
+        """How many requests this one answers (the counts of those it stands for)."""
+        return sum(request.count for request in self.covers)
+
     # Durable Functions serializes objects through static `to_json`/`from_json`: requests can
     # be activity/entity inputs and entity state as they are.
     @staticmethod
@@ -108,6 +118,8 @@ class ScaleRequest:
         }
         if obj.merged_from:
             document["mergedFrom"] = [ScaleRequest.to_json(r) for r in obj.merged_from]
+        if obj.count != 1:
+            document["count"] = obj.count
         return document
 
     @staticmethod
@@ -128,6 +140,7 @@ class ScaleRequest:
             rule=rule,
             reason=_text(data, "reason"),
             merged_from=tuple(ScaleRequest.from_json(r) for r in data.get("mergedFrom", ())),
+            count=_count_of(data.get("count", 1)),
         )
 
 
@@ -190,6 +203,12 @@ class Decision:
         )
 
 
+def _count_of(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"request count must be an integer, not {value!r}")
+    return value
+
+
 def _text(data: Mapping[str, Any], key: str) -> str:
     value = data[key]
     if not isinstance(value, str):
@@ -237,7 +256,7 @@ class Fate:
             "to": self.to_capacity,
             "outcome": self.outcome.value,
             "reason": self.reason,
-        }
+        } | ({"requests": self.request.count} if self.request.count != 1 else {})
 
 
 # --- Schedules -------------------------------------------------------------------------------
@@ -568,12 +587,14 @@ def _compose_manual(
 
 def _merge(alerts: list[ScaleRequest]) -> ScaleRequest:
     latest = alerts[-1]
-    if len(alerts) == 1:
+    total = sum(request.count for request in alerts)
+    if total == 1:
         return latest
     return dataclasses.replace(
         latest,
-        reason=f"{latest.reason} (and {_count(len(alerts) - 1, 'more alert')})",
+        reason=f"{latest.reason} (and {_count(total - 1, 'more alert')})",
         merged_from=tuple(alerts),
+        count=1,
     )
 
 

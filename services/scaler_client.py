@@ -7,13 +7,21 @@ it does (`orchestrators.scaler`):
 
 - not running: start it (two callers may race to start it; the loser looks again);
 - `working`: nothing to do, it looks at its requests again before it sleeps or ends;
-- `cooldown`: asleep; wake it (a `wake` event) for a manual or timer request, which must not
-  wait for the cooldown; an alert waits anyway, and the scaler notices it on its next look;
+- `cooldown` or `idle`: asleep; wake it (a `wake` event) for a manual or timer request, which
+  must not wait for the cooldown; an alert waits anyway, and the scaler notices it on its next look;
 - `ending`/`done`: it will not look again; wait (briefly) for it to end and start a new one.
 
 So an event is raised only on a scaler that waits for one (issue 14.11). What cannot be settled
 in time is `deferred`: the request is stored, and the scaling timer starts the scaler of any
 scale set with pending requests.
+
+A scaler started here holds a lease (`ScalerRequest.lease_until`): it does not end before it,
+and says it in its custom status. This process remembers the latest lease it read or gave per
+scaler; until that lease is about to end (`LEASE_MARGIN`, for clocks that differ), an alert's
+request is stored with its one signal and the scaler is not looked at: the request is stored
+before the lease ends, so the scaler's last look sees it. Urgent requests always look (they
+may have to wake it). A scaler that stops early anyway (ARM unreachable, terminated) leaves
+its requests pending for the scaling timer, as before.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 
 from appsettings import AppSettings
 from orchestrators.scale_requests import scale_set_entity
@@ -28,8 +37,10 @@ from orchestrators.scaler import (
     COOLDOWN,
     DONE,
     ENDING,
+    IDLE,
     WAKE_EVENT,
     scaler_instance_id,
+    scaler_linger,
 )
 from outsystems.messages import (
     SCALE_FRONTENDS,
@@ -78,6 +89,71 @@ async def runtime_status(client: DurableClient, instance_id: str) -> str | None:
 #: How long a trigger waits for an ending scaler to end before it leaves it to the timer.
 ENDING_WAIT_SECONDS = 2.0
 _ENDING_POLL_SECONDS = 0.05
+#: A lease is taken as ended this long before it does (clocks of hosts differ a little).
+LEASE_MARGIN = timedelta(seconds=1)
+
+#: The latest lease this process read or gave, per scaler instance id.
+_leases: dict[str, datetime] = {}
+
+
+class _Read:
+    """A status read of one scaler that triggers share: it begins after each of them stored
+    its request, so its answer is as good as a read of their own."""
+
+    def __init__(self) -> None:
+        self.answer: asyncio.Future[tuple[str | None, str | None] | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self.started = False
+
+
+#: The status read of each scaler that is under way or about to begin.
+_reads: dict[str, _Read] = {}
+
+
+def _leased(instance_id: str) -> bool:
+    """Whether a scaler's lease known here still holds (with the margin)."""
+    lease = _leases.get(instance_id)
+    return lease is not None and datetime.now(UTC) + LEASE_MARGIN < lease
+
+
+def _remember(instance_id: str, lease: datetime | None) -> None:
+    known = _leases.get(instance_id)
+    if lease is not None and (known is None or lease > known):
+        _leases[instance_id] = lease
+
+
+def forget_leases() -> None:
+    """Forget every lease known here (tests that end scalers behind the app's back)."""
+    _leases.clear()
+    _reads.clear()
+
+
+async def _look(client: DurableClient, instance_id: str) -> tuple[str | None, str | None]:
+    """`_scaler_state` by a read that begins after this call, shared with the triggers that
+    call meanwhile: a burst of concurrent requests makes one read at a time, not one each."""
+    read = _reads.get(instance_id)
+    while read is not None and read.started:
+        # Under way, so begun before this trigger's request was stored: wait for the next.
+        await asyncio.wait([read.answer])
+        read = _reads.get(instance_id)
+    if read is not None:
+        shared = await asyncio.shield(read.answer)
+        # None: the read failed or was given up; look alone.
+        return shared if shared is not None else await _scaler_state(client, instance_id)
+    read = _reads[instance_id] = _Read()
+    answer: tuple[str | None, str | None] | None = None
+    # Whatever happens (a failed read, this trigger given up at its deadline, even before the
+    # read began), the triggers that joined get an answer: None sends them to read alone.
+    try:
+        await asyncio.sleep(0)  # let the triggers that wait for the read under way join this one
+        read.started = True
+        answer = await _scaler_state(client, instance_id)
+        return answer
+    finally:
+        read.answer.set_result(answer)
+        if _reads.get(instance_id) is read:
+            del _reads[instance_id]
 
 
 async def _scaler_state(client: DurableClient, instance_id: str) -> tuple[str | None, str | None]:
@@ -87,7 +163,11 @@ async def _scaler_state(client: DurableClient, instance_id: str) -> tuple[str | 
     if status is None or runtime is None:
         return None, None
     custom = ScalerStatus.from_json(json_value(status.custom_status))
-    return runtime, custom.phase if custom is not None else None
+    if custom is None:
+        return runtime, None
+    if runtime in RUNNING_STATES and custom.phase not in (ENDING, DONE):
+        _remember(instance_id, custom.lease_until)
+    return runtime, custom.phase
 
 
 async def ensure_scaler(
@@ -100,14 +180,16 @@ async def ensure_scaler(
     """Make sure the scale set's scaler will decide what its entity holds (see the module
     docstring); returns `started`, `running`, `woken` or `deferred`."""
     instance_id = scaler_instance_id(scale_set_id)
+    if not urgent and _leased(instance_id):
+        return "running"
     deadline = time.monotonic() + ENDING_WAIT_SECONDS
     while time.monotonic() < deadline:
-        status, phase = await _scaler_state(client, instance_id)
+        status, phase = await _look(client, instance_id)
         if status in RUNNING_STATES:
             if phase in (ENDING, DONE):
                 await asyncio.sleep(_ENDING_POLL_SECONDS)
                 continue
-            if phase != COOLDOWN or not urgent:
+            if phase not in (COOLDOWN, IDLE) or not urgent:
                 return "running"
             try:
                 await client.raise_event(instance_id, WAKE_EVENT, None)
@@ -119,13 +201,16 @@ async def ensure_scaler(
                 continue
             return "woken"
         try:
-            request = ScalerRequest(scale_set_id, scaler_tuning(settings))
+            tuning = scaler_tuning(settings)
+            lease = datetime.now(UTC) + scaler_linger(tuning)
+            request = ScalerRequest(scale_set_id, tuning, lease)
             await client.start_new(SCALE_FRONTENDS.name, instance_id, request.to_json())
         # Refused because another trigger started it in between: look at that one instead.
         except Exception as error:
             log.info("scaler %s not started (%s); looking again", instance_id, error)
             await asyncio.sleep(_ENDING_POLL_SECONDS)
             continue
+        _remember(instance_id, lease)
         log.info("scaler %s started", instance_id)
         return "started"
     log.warning("scaler %s neither running nor started; the scaling timer will", instance_id)

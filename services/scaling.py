@@ -114,7 +114,8 @@ def _pending_json(entry: PendingRequest) -> dict[str, Any]:
         "amount": request.amount,
         "receivedAt": _zulu(request.received_at),
         "reason": request.reason,
-    }
+        "count": request.count,
+    } | ({"alertIds": list(entry.alert_ids)} if entry.alert_ids else {})
 
 
 @dataclass(frozen=True)

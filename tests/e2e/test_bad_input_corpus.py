@@ -582,10 +582,14 @@ def test_webhook_abuse_scales_nothing_the_app_did_not_deploy(stack: Stack) -> No
         "id with %2F..%2Fforged-vmss": 400,
     }
 
-    # The forged Resolved withdrew nothing; the 1 500 copies made one request. (Signals are
-    # stored before the webhook answers and applied by the entity soon after.)
+    # The forged Resolved withdrew nothing; the 1 500 copies made one request, which joined
+    # the kept one: alerts of one rule and direction are one pending request with a count
+    # (issue 16). (Signals are stored before the webhook answers and applied by the entity
+    # soon after.)
     wait_for(
-        lambda: [p["sourceId"] for p in scaling(stack)["pending"]] == [kept, "a5"],
+        lambda: (
+            [(p["count"], p["alertIds"]) for p in scaling(stack)["pending"]] == [(2, [kept, "a5"])]
+        ),
         what="the kept request and one request for the 1 500 copies",
     )
     assert live_scale_set(stack.sim, forged)["sku"]["capacity"] == 3

@@ -108,8 +108,11 @@ def running_stack(
     Azure does.
     """
     from arm.client import reset_connection
+    from services.scaler_client import forget_leases
 
     reset_connection()
+    # The scalers' leases this process knew were of another task hub.
+    forget_leases()
     try:
         with ThreadedHost(
             ROOT,

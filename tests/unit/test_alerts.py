@@ -314,6 +314,20 @@ def test_a_lone_surrogate_anywhere_is_refused_before_it_reaches_an_encoder() -> 
         spoiled = text.replace(where, where + "\\ud800", 1)
         with pytest.raises(AlertPayloadError, match="lone surrogate"):
             parse_alert(spoiled.encode())
+    # Every surrogate code point, escaped or sent as raw bytes (json reads bytes with
+    # "surrogatepass"), and a key; a valid pair escape is one character and passes.
+    for point in (0xD800, 0xDBFF, 0xDC00, 0xDFFF):
+        for raw in (
+            text.replace("Percentage CPU", f"Percentage CPU\\u{point:04x}", 1).encode(),
+            text.replace("Percentage CPU", "Percentage CPU" + chr(point), 1).encode(
+                "utf-8", "surrogatepass"
+            ),
+            text.replace('"metricName"', f'"metricName\\u{point:04x}"', 1).encode(),
+        ):
+            with pytest.raises(AlertPayloadError, match="lone surrogate"):
+                parse_alert(raw)
+    paired = text.replace("Percentage CPU", "Percentage CPU\\ud83d\\ude00", 1)
+    assert parse_alert(paired.encode()).reason is not None
 
 
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400", "-1e999"])

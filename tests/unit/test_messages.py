@@ -161,7 +161,7 @@ def test_the_scale_requests_state_reads_back_what_it_writes() -> None:
     state = ScaleRequestsState(
         "/subscriptions/sub/vmss",
         "acme",
-        (PendingRequest("r1", request, deferred=True),),
+        (PendingRequest("r1", request, deferred=True, alert_ids=("a-1",)),),
         at,
         (DecisionRecord({"requestId": "r0", "outcome": "applied"}),),
     )

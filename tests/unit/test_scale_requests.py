@@ -10,7 +10,9 @@ import pytest
 
 from orchestrators.scale_requests import (
     ENTITY_NAME,
+    MAX_ALERT_IDS,
     MAX_DECISIONS,
+    RECENT_IDS,
     scale_set_key,
 )
 from orchestrators.scaler import scaler_instance_id
@@ -92,7 +94,7 @@ def add(entity: Entity, request_id: str, body: dict[str, Any]) -> Any:
 def test_requests_are_kept_in_arrival_order_and_a_redelivery_is_stored_once() -> None:
     entity = Entity()
     assert add(entity, "r1", request()) is True
-    assert add(entity, "r2", request(source_id="alert-2")) is True
+    assert add(entity, "r2", request(source_id="alert-2", rule="cpu-high-2")) is True
     assert add(entity, "r1", request()) is False
     taken = entity.call("take")
     assert [p["id"] for p in taken["pending"]] == ["r1", "r2"]
@@ -133,9 +135,16 @@ def test_a_resolved_alert_withdraws_only_its_own_pending_requests() -> None:
     assert entity.call("withdraw", resolved) == 0
     # A signal of an older version of the app names the rule only: it withdraws nothing.
     assert entity.call("withdraw", {"rule": "acme-prod-frontends-cpu-high"}) == 0
-    assert [p["id"] for p in entity.data["pending"]] == ["high2", "low", "manual"]
+    # The two alerts of the rule were one pending request of two: the other alert's share stays.
+    pending = entity.data["pending"]
+    assert [p["id"] for p in pending] == ["high", "low", "manual"]
+    assert pending[0]["alertIds"] == [high + "0"]
+    assert (pending[0]["request"]["sourceId"], pending[0]["request"].get("count", 1)) == (
+        high + "0",
+        1,
+    )
     [record] = entity.data["decisions"]
-    assert (record["requestId"], record["outcome"]) == ("high", "skipped")
+    assert (record["requestId"], record["outcome"], record["sourceId"]) == ("high", "skipped", high)
     assert record["reason"] == (
         "withdrawn: alert acme-prod-frontends-cpu-high resolved before the request was decided"
     )
@@ -144,7 +153,7 @@ def test_a_resolved_alert_withdraws_only_its_own_pending_requests() -> None:
 def test_record_settles_defers_sets_the_cooldown_and_keeps_the_latest_decisions() -> None:
     entity = Entity()
     for index in range(3):
-        add(entity, f"r{index}", request(source_id=f"alert-{index}"))
+        add(entity, f"r{index}", request(source_id=f"alert-{index}", rule=f"rule-{index}"))
     until = (NOW + timedelta(minutes=10)).isoformat()
     snapshot = entity.call(
         "record",
@@ -192,3 +201,73 @@ def test_scaler_tuning_comes_from_the_settings() -> None:
     assert (tuning.poll_seconds, tuning.cooldown_scale, tuning.timeout_scale) == (0.5, 0.01, 0.1)
     with pytest.raises(InvalidSettingError, match="SCALING_COOLDOWN_SCALE"):
         AppSettings.load({**base, "SCALING_COOLDOWN_SCALE": "0"})
+
+
+# --- Issue 16: the state does not grow with the alerts pending ------------------------------------
+
+
+def test_alerts_of_one_rule_and_direction_are_one_pending_request_with_a_count() -> None:
+    entity = Entity()
+    for n in range(500):
+        assert add(entity, f"r{n}", request(source_id=f"alert-{n}")) is True
+    add(entity, "in", request(kind=ScaleKind.IN, source_id="alert-in"))
+    add(entity, "other", request(rule="cpu-high-2", source_id="alert-x"))
+    pending = entity.call("take")["pending"]
+    assert [(p["id"], p["request"].get("count", 1)) for p in pending] == [
+        ("r0", 500),
+        ("in", 1),
+        ("other", 1),
+    ]
+    # The latest alert stands for them, with the ids of the latest MAX_ALERT_IDS.
+    assert pending[0]["request"]["sourceId"] == "alert-499"
+    assert pending[0]["alertIds"] == [f"alert-{n}" for n in range(500 - MAX_ALERT_IDS, 500)]
+    # A re-delivery of a recent request is stored once, and the state stays bounded.
+    assert add(entity, "r499", request(source_id="alert-499")) is False
+    size = len(entity.state or "")
+    for n in range(500, 1500):
+        add(entity, f"r{n}", request(source_id=f"alert-{n}"))
+    assert len(entity.data["recentIds"]) == RECENT_IDS
+    assert len(entity.state or "") < size * 1.1
+
+
+def test_alerts_that_join_a_request_after_the_scaler_took_it_stay_pending() -> None:
+    entity = Entity()
+    for n in range(3):
+        add(entity, f"r{n}", request(source_id=f"alert-{n}"))
+    [taken] = entity.call("take")["pending"]
+    add(entity, "r3", request(source_id="alert-3"))
+    add(entity, "r4", request(source_id="alert-4"))
+    count = taken["request"]["count"]
+    after = entity.call("record", {"settled": [taken["id"]], "counts": {taken["id"]: count}})
+    [left] = after["pending"]
+    assert (left["request"]["count"], left["alertIds"], left["deferred"]) == (
+        2,
+        ["alert-3", "alert-4"],
+        False,
+    )
+    # Without counts (an older scaler), the whole request is settled.
+    assert entity.call("record", {"settled": [left["id"]]})["pending"] == []
+
+
+def test_a_state_written_before_issue_16_still_loads_one_entry_per_alert() -> None:
+    entity = Entity()
+    old = {
+        "scaleSet": VMSS,
+        "solutionId": "acme",
+        "pending": [
+            {"id": "r1", "request": request(source_id="alert-1"), "deferred": True},
+            {"id": "r2", "request": request(source_id="alert-2"), "deferred": False},
+        ],
+        "cooldownUntil": None,
+        "decisions": [{"requestId": "r0", "outcome": "applied"}],
+    }
+    entity.state, entity.exists = json.dumps(old), True
+    assert add(entity, "r0", request(source_id="alert-0")) is False
+    assert add(entity, "r3", request(source_id="alert-3")) is True
+    pending = entity.data["pending"]
+    assert [(p["id"], p["alertIds"]) for p in pending] == [
+        ("r1", ["alert-1", "alert-3"]),
+        ("r2", ["alert-2"]),
+    ]
+    assert entity.call("withdraw", {"alertId": "alert-2"}) == 1
+    assert [p["id"] for p in entity.data["pending"]] == ["r1"]

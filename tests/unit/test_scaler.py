@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from orchestrators.scale_requests import add_request, record_fates
-from orchestrators.scaler import WAKE_EVENT
+from orchestrators.scaler import WAKE_EVENT, scaler_linger
 from outsystems.messages import (
     AddScaleRequest,
     RecordFates,
@@ -65,10 +65,8 @@ def operation(status: str, error: dict[str, str] | None = None) -> dict[str, Any
     }
 
 
-def alert(n: int = 1, kind: ScaleKind = ScaleKind.OUT) -> ScaleRequest:
-    return ScaleRequest(
-        kind, None, ScaleSource.ALERT, f"alert-{n}", START, "cpu-high", "CPU 90 > 70"
-    )
+def alert(n: int = 1, kind: ScaleKind = ScaleKind.OUT, rule: str = "cpu-high") -> ScaleRequest:
+    return ScaleRequest(kind, None, ScaleSource.ALERT, f"alert-{n}", START, rule, "CPU 90 > 70")
 
 
 def manual(capacity: int, source_id: str = "m1") -> ScaleRequest:
@@ -120,7 +118,12 @@ class ScaleSet:
         return str(event["id"])
 
     def run(
-        self, *, wake: bool = False, poll: timedelta = POLL, timeout_scale: float = 1.0
+        self,
+        *,
+        wake: bool = False,
+        poll: timedelta = POLL,
+        timeout_scale: float = 1.0,
+        lease: timedelta | None = None,
     ) -> Outcome:
         tuning = {
             "pollSeconds": poll.total_seconds(),
@@ -129,7 +132,9 @@ class ScaleSet:
         }
         return Replay(
             orchestrator("scale_frontends"),
-            ScalerRequest(VMSS, Tuning.from_json(tuning)).to_json(),
+            ScalerRequest(
+                VMSS, Tuning.from_json(tuning), None if lease is None else START + lease
+            ).to_json(),
             name="scale_frontends",
             instance_id="scaler-test",
             activities={
@@ -381,16 +386,19 @@ def test_alerts_in_the_cooldown_are_announced_once_then_the_scaler_sleeps() -> N
     world.state["cooldownUntil"] = (START + timedelta(minutes=7)).isoformat()
     world.add("r1", alert(1))
     world.add("r2", alert(2))
+    world.add("r3", alert(3, rule="cpu-high-2"))
     outcome = world.run()
+    # The two alerts of one rule and direction are one pending request of two (issue 16).
     assert [(p["id"], p["deferred"]) for p in world.state["pending"]] == [
         ("r1", True),
-        ("r2", True),
+        ("r3", True),
     ]
-    assert [d["reason"] for d in world.state["decisions"]] == [
-        "cooldown until 2026-11-20T09:21:00Z: kept pending, decided once when it ends"
-    ] * 2
+    assert [(d["reason"], d.get("requests", 1)) for d in world.state["decisions"]] == [
+        ("cooldown until 2026-11-20T09:21:00Z: kept pending, decided once when it ends", 2),
+        ("cooldown until 2026-11-20T09:21:00Z: kept pending, decided once when it ends", 1),
+    ]
     [event] = world.events
-    assert (event["type"], event["data"]["requests"]) == ("outsystems.scale.skipped", 2)
+    assert (event["type"], event["data"]["requests"]) == ("outsystems.scale.skipped", 3)
     # It sleeps until the cooldown ends or NOTICE_POLLS polls passed, whichever comes first,
     # or until a trigger wakes it (alerts do not: issue 14.11); then it continues as new.
     [wait] = [call for call in outcome.calls if call.kind == "wait"]
@@ -422,11 +430,14 @@ def test_a_sleeping_scaler_that_is_woken_continues_at_once() -> None:
 def test_after_the_cooldown_the_kept_alerts_are_decided_once() -> None:
     world = ScaleSet(info(4), patch_results=[operation("Succeeded")])
     world.state["cooldownUntil"] = (START - timedelta(seconds=1)).isoformat()
-    for n in range(3):
+    world.add("r0", alert(0, rule="cpu-high-2"))
+    for n in range(1, 3):
         world.add(f"r{n}", alert(n))
     outcome = world.run()
     outcomes = [(d["requestId"], d["outcome"]) for d in world.state["decisions"]]
-    assert outcomes == [("r0", "coalesced"), ("r1", "coalesced"), ("r2", "applied")]
+    assert outcomes == [("r0", "coalesced"), ("r1", "applied")]
+    assert world.state["decisions"][-1]["reason"] == "CPU 90 > 70 (and 2 more alerts)"
+    assert world.state["pending"] == []
     assert activities(outcome).count("set_scale_set_capacity") == 1
     [event] = world.events
     assert (event["data"]["from"], event["data"]["to"], event["data"]["requests"]) == (4, 6, 3)
@@ -497,3 +508,57 @@ def test_a_request_stored_while_the_scaler_ends_is_decided_by_it() -> None:
     outcome = world.run()
     assert outcome.output == {"scaleSet": VMSS, "pending": 0}
     assert [c.input["capacity"] for c in outcome.named("set_scale_set_capacity")] == [4, 3]
+
+
+# --- Issue 16: the lease a trigger relies on to store alerts without looking at the scaler ------
+
+
+def test_a_scaler_with_a_lease_does_not_end_before_it_and_says_so_before_its_last_look() -> None:
+    world = ScaleSet(info())
+    outcome = world.run(lease=timedelta(seconds=30))
+    assert phases(outcome) == [("take", "working"), ("take", "idle")]
+    lease = (START + timedelta(seconds=30)).isoformat()
+    [sleep] = [call for call in outcome.calls if call.kind == "wait"]
+    assert (sleep.name, sleep.status) == (WAKE_EVENT, {"phase": "idle", "leaseUntil": lease})
+    assert timers(outcome) == [timedelta(seconds=30)]
+    assert outcome.continued_with is not None
+    assert outcome.continued_with["leaseUntil"] == lease
+
+    # Continued after its lease: nothing pending, it ends as a scaler without one does.
+    after = Replay(
+        orchestrator("scale_frontends"),
+        outcome.continued_with,
+        name="scale_frontends",
+        instance_id="scaler-test",
+        activities={},
+        entity=world.entity,
+        start=START + timedelta(seconds=31),
+    ).run()
+    assert after.output == {"scaleSet": VMSS, "pending": 0}
+    assert after.status == {"phase": "done", "leaseUntil": lease}
+
+
+def test_a_scaler_that_finds_requests_extends_its_lease() -> None:
+    world = ScaleSet(info(), patch_results=[operation("Succeeded")])
+    world.add("r1", alert())
+    outcome = world.run(lease=timedelta(seconds=1))
+    linger = scaler_linger(Tuning.from_json({"pollSeconds": POLL.total_seconds()}))
+    assert linger == 8 * POLL
+    # Extended when it took the request: it lingers that long after, then continues as new.
+    assert outcome.continued_with is not None
+    extended = outcome.continued_with["leaseUntil"]
+    assert extended == (START + linger).isoformat()
+    assert outcome.status == {"phase": "working", "leaseUntil": extended}
+
+
+def test_a_request_stored_while_the_scaler_turns_idle_is_decided_at_once() -> None:
+    world = ScaleSet(info(), patch_results=[operation("Succeeded")])
+
+    def store_at_last_look(take: int) -> None:
+        if take == 2:
+            world.add("m1", manual(3))
+
+    world.on_take = store_at_last_look
+    outcome = world.run(lease=timedelta(seconds=30))
+    assert [c.input["capacity"] for c in outcome.named("set_scale_set_capacity")] == [3]
+    assert world.state["pending"] == []

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from appsettings import AppSettings
-from orchestrators.scaler import WAKE_EVENT, scaler_instance_id
+from orchestrators.scaler import WAKE_EVENT, scaler_instance_id, scaler_linger
+from outsystems.messages import ScalerRequest
 from outsystems.scaling import ScaleKind, ScaleRequest, ScaleSource
-from services.scaler_client import ensure_scaler, submit
+from services.scaler_client import LEASE_MARGIN, ensure_scaler, forget_leases, scaler_tuning, submit
 from tests.unit.durable_fakes import FakeDurableClient, Instance
 
 VMSS = (
@@ -42,6 +43,7 @@ def ensure(client: FakeDurableClient, *, urgent: bool) -> str:
 
 def test_a_stopped_scaler_is_started() -> None:
     for client in (FakeDurableClient(), scaler("done", "Completed")):
+        forget_leases()
         assert ensure(client, urgent=False) == "started"
         assert (client.starts, client.events) == ([SCALER], [])
 
@@ -114,3 +116,116 @@ def test_an_alert_storm_raises_no_event_on_a_sleeping_scaler() -> None:
     manual = ScaleRequest(ScaleKind.EXACT, 4, ScaleSource.MANUAL, "m", NOW, None, "by hand")
     asyncio.run(submit(client, VMSS, "acme", manual, "m", SETTINGS))
     assert client.events == [(SCALER, WAKE_EVENT)]
+
+
+# --- Issue 16: one durable call per alert while the scaler's lease holds -------------------------
+
+
+class CountingClient(FakeDurableClient):
+    """Counts the status reads (each one a durable call)."""
+
+    looks = 0
+
+    async def get_status(self, instance_id: str, *args: Any, **kwargs: Any) -> Any:
+        self.looks += 1
+        return await super().get_status(instance_id, *args, **kwargs)
+
+
+def alert_request(n: int) -> ScaleRequest:
+    return ScaleRequest(ScaleKind.OUT, None, ScaleSource.ALERT, f"a{n}", NOW, "r", "x")
+
+
+def test_a_started_scaler_holds_a_lease_and_alerts_meanwhile_make_one_call_each() -> None:
+    client = CountingClient()
+    before = datetime.now(UTC)
+    asyncio.run(submit(client, VMSS, "acme", alert_request(0), "request-0", SETTINGS))
+    assert client.starts == [SCALER]
+    given = ScalerRequest.from_json(client.instances[SCALER].input)
+    linger = scaler_linger(scaler_tuning(SETTINGS))
+    assert given.lease_until is not None
+    assert before + linger <= given.lease_until <= datetime.now(UTC) + linger
+    looks = client.looks
+
+    async def storm() -> None:
+        await asyncio.gather(
+            *(
+                submit(client, VMSS, "acme", alert_request(n), f"request-{n}", SETTINGS)
+                for n in range(1, 50)
+            )
+        )
+
+    asyncio.run(storm())
+    # Each alert: its signal only; no status read, no start, no event.
+    assert len(client.signalled("add")) == 50
+    assert (client.looks, client.starts, client.events) == (looks, [SCALER], [])
+
+
+def test_an_urgent_request_looks_at_the_scaler_whatever_its_lease() -> None:
+    client = CountingClient()
+    asyncio.run(submit(client, VMSS, "acme", alert_request(0), "request-0", SETTINGS))
+    client.instances[SCALER].custom_status = {"phase": "idle"}
+    looks = client.looks
+    manual = ScaleRequest(ScaleKind.EXACT, 4, ScaleSource.MANUAL, "m", NOW, None, "by hand")
+    asyncio.run(submit(client, VMSS, "acme", manual, "m", SETTINGS))
+    assert client.looks == looks + 1
+    # Idle (lingering in its lease) is asleep: woken like a cooldown.
+    assert client.events == [(SCALER, WAKE_EVENT)]
+
+
+def test_a_lease_read_from_a_running_scaler_is_kept_until_it_is_about_to_end() -> None:
+    soon = datetime.now(UTC) + LEASE_MARGIN / 2
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    for phase, lease, kept in (
+        ("cooldown", later, True),
+        ("working", later, True),
+        ("cooldown", soon, False),
+        ("ending", later, False),
+    ):
+        forget_leases()
+        client = CountingClient(
+            instances={
+                SCALER: Instance("Running", {"phase": phase, "leaseUntil": lease.isoformat()})
+            }
+        )
+        assert ensure(client, urgent=False) in ("running", "deferred")
+        looks = client.looks
+        client.instances[SCALER].runtime_status = "Completed"
+        # With the lease kept, the next alert does not look (the scaler cannot have ended).
+        outcome = ensure(client, urgent=False)
+        assert (outcome, client.looks == looks) == (
+            ("running", True) if kept else ("started", False)
+        )
+
+
+def test_concurrent_requests_share_status_reads_that_began_after_they_were_stored() -> None:
+    """A read that began before a request was stored proves nothing for it (the scaler may
+    have ended since); one that began after is as good as its own: requests arriving while
+    a read runs share the next one."""
+    client = CountingClient(instances={SCALER: Instance("Running", {"phase": "working"})})
+    client.delay = 0.05
+
+    async def storm() -> list[str]:
+        first = asyncio.ensure_future(ensure_scaler(client, VMSS, SETTINGS))
+        await asyncio.sleep(0.01)  # the first read is under way
+        rest = [ensure_scaler(client, VMSS, SETTINGS) for _ in range(40)]
+        return [await first, *await asyncio.gather(*rest)]
+
+    assert asyncio.run(storm()) == ["running"] * 41
+    # The first request's read, then one read for the 40 that came while it ran.
+    assert (client.looks, client.starts, client.events) == (2, [], [])
+
+
+def test_requests_that_joined_a_read_given_up_read_alone() -> None:
+    """The first request's trigger gives up (its deadline) while others wait to share its
+    read: they read the status themselves, none waits forever."""
+    client = CountingClient(instances={SCALER: Instance("Running", {"phase": "working"})})
+    client.delay = 0.05
+
+    async def storm() -> list[str]:
+        first = asyncio.ensure_future(ensure_scaler(client, VMSS, SETTINGS))
+        await asyncio.sleep(0)  # its read is announced, about to begin
+        first.cancel()
+        rest = asyncio.gather(*(ensure_scaler(client, VMSS, SETTINGS) for _ in range(3)))
+        return list(await asyncio.wait_for(rest, 2))
+
+    assert asyncio.run(storm()) == ["running"] * 3

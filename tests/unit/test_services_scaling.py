@@ -161,7 +161,7 @@ def test_the_view_shows_the_live_policy_and_the_pending_requests() -> None:
     assert body["cooldownUntil"] == "2026-11-20T09:30:00Z"
     assert body["pending"] == [{"requestId": "r1", "source": "alert", "sourceId": "a1",
         "kind": "out", "amount": None, "receivedAt": "2026-11-20T09:14:00Z",
-        "reason": "cpu high"}]  # fmt: skip
+        "reason": "cpu high", "count": 1, "alertIds": ["a1"]}]  # fmt: skip
     assert (body["decisions"], body["scaler"]) == ([{"requestId": "r0"}], None)
     assert "note" not in body
 

@@ -11,15 +11,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import cache
+from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @cache
 def _functions() -> Mapping[str, Any]:
-    # The app can be indexed once per process (a second `get_functions` refuses the names).
-    import function_app
+    """This repository's app, imported afresh and indexed once per process.
 
-    return {f.get_function_name(): f for f in function_app.app.get_functions()}
+    Not `import function_app`: the local host registers each app it loads as `function_app`
+    (as the worker does), so after the integration tests have run the Durable samples in this
+    process that name is a sample's app, already indexed (a second `get_functions` refuses
+    its names). The host's own loader gives this repository's module, as the worker loads it.
+    """
+    from localdev.host.app_loader import find_app_instance, import_app_module
+
+    app = find_app_instance(import_app_module(ROOT, "function_app.py"))
+    return {f.get_function_name(): f for f in app.get_functions()}
 
 
 def indexed(name: str) -> Any:

@@ -325,7 +325,8 @@ def storm(app: Stack, senders: ProcessPoolExecutor, alerts: int) -> StormResult:
         alerts_per_second=sustained_rate(answers),
         first_alert_to_patch=first_write_after(app.sim.requests(), first_sent),
         settle_seconds=settle_seconds,
-        pending=len(view.get("pending") or []),
+        # Alerts, not entries: one pending request stands for every alert of its rule.
+        pending=sum(int(p.get("count", 1)) for p in view.get("pending") or []),
     )
 
 

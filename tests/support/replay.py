@@ -33,33 +33,34 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
+from azure.durable_functions.models.actions.ActionType import ActionType
+from azure.durable_functions.models.history.HistoryEventType import HistoryEventType
 
-#: History event types (azure/durable_functions/models/history/HistoryEventType.py).
-EXECUTION_STARTED = 0
-TASK_SCHEDULED = 4
-TASK_COMPLETED = 5
-TASK_FAILED = 6
-SUB_ORCHESTRATION_CREATED = 7
-SUB_ORCHESTRATION_COMPLETED = 8
-SUB_ORCHESTRATION_FAILED = 9
-TIMER_CREATED = 10
-TIMER_FIRED = 11
-ORCHESTRATOR_STARTED = 12
-ORCHESTRATOR_COMPLETED = 13
-EVENT_SENT = 14
-EVENT_RAISED = 15
+# History event and action types: the SDK's own enums (the published wire values), not copies.
+EXECUTION_STARTED = HistoryEventType.EXECUTION_STARTED.value
+TASK_SCHEDULED = HistoryEventType.TASK_SCHEDULED.value
+TASK_COMPLETED = HistoryEventType.TASK_COMPLETED.value
+TASK_FAILED = HistoryEventType.TASK_FAILED.value
+SUB_ORCHESTRATION_CREATED = HistoryEventType.SUB_ORCHESTRATION_INSTANCE_CREATED.value
+SUB_ORCHESTRATION_COMPLETED = HistoryEventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED.value
+SUB_ORCHESTRATION_FAILED = HistoryEventType.SUB_ORCHESTRATION_INSTANCE_FAILED.value
+TIMER_CREATED = HistoryEventType.TIMER_CREATED.value
+TIMER_FIRED = HistoryEventType.TIMER_FIRED.value
+ORCHESTRATOR_STARTED = HistoryEventType.ORCHESTRATOR_STARTED.value
+ORCHESTRATOR_COMPLETED = HistoryEventType.ORCHESTRATOR_COMPLETED.value
+EVENT_SENT = HistoryEventType.EVENT_SENT.value
+EVENT_RAISED = HistoryEventType.EVENT_RAISED.value
 
-#: Action types (azure/durable_functions/models/actions/ActionType.py).
-CALL_ACTIVITY = 0
-CALL_ACTIVITY_WITH_RETRY = 1
-CALL_SUB_ORCHESTRATOR = 2
-CALL_SUB_ORCHESTRATOR_WITH_RETRY = 3
-CONTINUE_AS_NEW = 4
-CREATE_TIMER = 5
-WAIT_FOR_EXTERNAL_EVENT = 6
-CALL_ENTITY = 7
-WHEN_ANY = 11
-WHEN_ALL = 12
+CALL_ACTIVITY = ActionType.CALL_ACTIVITY.value
+CALL_ACTIVITY_WITH_RETRY = ActionType.CALL_ACTIVITY_WITH_RETRY.value
+CALL_SUB_ORCHESTRATOR = ActionType.CALL_SUB_ORCHESTRATOR.value
+CALL_SUB_ORCHESTRATOR_WITH_RETRY = ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY.value
+CONTINUE_AS_NEW = ActionType.CONTINUE_AS_NEW.value
+CREATE_TIMER = ActionType.CREATE_TIMER.value
+WAIT_FOR_EXTERNAL_EVENT = ActionType.WAIT_FOR_EXTERNAL_EVENT.value
+CALL_ENTITY = ActionType.CALL_ENTITY.value
+WHEN_ANY = ActionType.WHEN_ANY.value
+WHEN_ALL = ActionType.WHEN_ALL.value
 
 START = datetime(2026, 11, 20, 9, 14, tzinfo=UTC)
 _STAMP = "%Y-%m-%dT%H:%M:%S.%fZ"  # azure/durable_functions/constants.py, DATETIME_STRING_FORMAT

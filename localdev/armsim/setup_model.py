@@ -1,8 +1,8 @@
 """An OutSystems server running `Install-OutSystems.ps1`: how its Custom Script Extension ends.
 
 The simulator has no VM. This model stands in for the server: when a Custom Script Extension
-whose public `settings.commandToExecute` runs `Install-OutSystems.ps1` (contract C1 of the
-project brief: `& '...\\Install-OutSystems.ps1' -Role 'frontend' -PlatformVersion '...' ...`)
+whose public `settings.commandToExecute` runs `Install-OutSystems.ps1` (the setup
+script's command line: `& '...\\Install-OutSystems.ps1' -Role 'frontend' ...`)
 completes on a VM or on new scale-set instances, it decides the script's exit code from the
 live resources, in the order the script checks them, and prints what the script prints. The
 script is the one the server really got: the VM's (or the scale set's) `userData`, which the

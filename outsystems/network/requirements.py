@@ -24,7 +24,8 @@ is published. The sources:
   00ae202d3387da443c7ff4ac508408876ac2d8c1, "Target VM subnet".
 
 The setup's own needs (Key Vault and the file share over HTTPS with the server's managed
-identity) are contract C1 of the project brief; the closed ports are issue 12's list.
+identity) are the setup script's own (`infra/scripts/Install-OutSystems.ps1`); the closed
+ports are issue 12's list.
 """
 
 from __future__ import annotations
@@ -152,7 +153,10 @@ BASTION_NSG: Final = Reference(
     "Target VM subnet",
 )
 SETUP_CONTRACT: Final = Reference(
-    "project brief", "BRIEF.md", "C1", "the setup reads Key Vault and writes the file share"
+    "this project",
+    "infra/scripts/Install-OutSystems.ps1",
+    "-",
+    "the setup reads Key Vault and writes the file share",
 )
 CLOSED_PORTS: Final = Reference(
     "project issues", "issue 12", "-", "Internet -> 3389/5985/5986/12000-12004/5672, -> SQL"

@@ -29,7 +29,8 @@ POWERSHELL_FILES = sorted((ROOT / "infra").rglob("*.ps1"))
 
 # The variables that hold secrets read from Key Vault, and what derives from them.
 SECRET_VARIABLES = ("DatabaseAdminPassword", "PrivateKey", "AdminPassword")
-# Contract C1 of the brief (/work/brief/BRIEF.md): the script's parameters, in this order.
+# The command-line contract between the topology and the script: its parameters, in this order
+# (written out here, independently of `outsystems.topology.SETUP_SCRIPT_PARAMETERS`).
 C1_PARAMETERS = (
     "Role",
     "PlatformVersion",

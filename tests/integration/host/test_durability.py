@@ -116,7 +116,6 @@ def test_sigkill_mid_orchestration_then_restart_resumes(tmp_path: Path) -> None:
         wait_until(lambda: status(base, "waiting-1")["customStatus"] == "waiting")
         process.send_signal(signal.SIGKILL)
         process.wait(10)
-    killed_at = time.monotonic()
     before_kill = log.read_text().split()
     # Step 3 was scheduled; on a loaded machine it may even have finished before the kill.
     assert before_kill[:3] == ["0", "1", "2"]
@@ -133,7 +132,6 @@ def test_sigkill_mid_orchestration_then_restart_resumes(tmp_path: Path) -> None:
         assert status(base, "waiting-1")["output"] == ["after restart", 2]
         wait_until(lambda: status(base, "timer-1")["runtimeStatus"] == "Completed")
         assert status(base, "timer-1")["output"] == "timed out"
-    assert time.monotonic() - killed_at < 20
 
     steps = log.read_text().split()
     # Completed steps never run again; the one in flight may run twice (at-least-once).

@@ -82,7 +82,21 @@ def hello(name: str) -> str:
 
 @app.activity_trigger(input_name="payload")
 def slow_step(payload: dict[str, Any]) -> int:
-    """Sleeps, then appends a line to a log file: lets tests count executions."""
+    """Sleeps, then appends a line to a log file: lets tests count executions.
+
+    With `rendezvous` (a directory) and `count`, it first leaves a mark there and waits until
+    `count` steps have left theirs: steps that run one after another never all meet, and the
+    first one's wait ends after 10 s with a failure (a liveness limit, not a measure of speed).
+    """
+    rendezvous = payload.get("rendezvous")
+    if rendezvous:
+        place = Path(rendezvous)
+        (place / f"step-{payload['step']}").touch()
+        deadline = time.monotonic() + 10
+        while len(list(place.iterdir())) < int(payload["count"]):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"step {payload['step']} met no other step: not parallel")
+            time.sleep(0.02)
     time.sleep(payload.get("sleep", 0))
     log = payload.get("log")
     if log:

@@ -1374,7 +1374,9 @@ class UpgradeRequest(NamedTuple):
     the environments after LifeTime (which always goes first), as the spec's `upgrade.order`
     gives them; `soak_seconds` how long to wait after an environment before the next one when
     no approval comes (None: wait for the approval). A second PUT after a failed or canceled
-    upgrade starts a new one with the same target, which skips what live state says is done.
+    upgrade starts a new one with the same target (`resumed`: the progress of the attempt it
+    resumes): environments that attempt finished are kept as they were (no second pause, the
+    same restore point), and each step skips what live state says is done.
     """
 
     operation_id: str
@@ -1383,6 +1385,7 @@ class UpgradeRequest(NamedTuple):
     order: tuple[str, ...]
     soak_seconds: float | None = None
     tuning: Tuning = Tuning()
+    resumed: "UpgradeProgress | None" = None
 
     @property
     def source(self) -> Versions:
@@ -1407,6 +1410,7 @@ class UpgradeRequest(NamedTuple):
             "order": list(self.order),
             "soakSeconds": self.soak_seconds,
             "tuning": self.tuning.to_json(),
+            "resumed": None if self.resumed is None else self.resumed.to_json(),
         }
 
     @staticmethod
@@ -1419,6 +1423,9 @@ class UpgradeRequest(NamedTuple):
             order=tuple(str(e) for e in document.get("order") or ()),
             soak_seconds=_optional_float(document.get("soakSeconds")),
             tuning=Tuning.from_json(document.get("tuning")),
+            resumed=None
+            if document.get("resumed") is None
+            else UpgradeProgress.from_json(document["resumed"]),
         )
 
 

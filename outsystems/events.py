@@ -48,6 +48,13 @@ class EventType(StrEnum):
     TEARDOWN_SUCCEEDED = "outsystems.teardown.succeeded"
     TEARDOWN_FAILED = "outsystems.teardown.failed"
     PLATFORM_DRIFTED = "outsystems.platform.drifted"
+    UPGRADE_STARTED = "outsystems.upgrade.started"
+    UPGRADE_STEP = "outsystems.upgrade.step"
+    UPGRADE_PAUSED = "outsystems.upgrade.paused"
+    UPGRADE_APPROVED = "outsystems.upgrade.approved"
+    UPGRADE_SUCCEEDED = "outsystems.upgrade.succeeded"
+    UPGRADE_FAILED = "outsystems.upgrade.failed"
+    UPGRADE_CANCELED = "outsystems.upgrade.canceled"
 
 
 class EventError(ValueError):

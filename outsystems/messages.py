@@ -1328,6 +1328,517 @@ class RecordFates(NamedTuple):
         )
 
 
+# --- Upgrades (issue 17) ---------------------------------------------------------------------
+#
+# `upgrade_platform` runs on the platform's instance id (`platform-<solutionId>`), like its
+# deployments and teardowns, so one operation of a platform runs at a time. Its input is an
+# `UpgradeRequest`; its custom status and its output an `UpgradeProgress`.
+
+UpgradeState = Literal[
+    "Pending", "Running", "AwaitingApproval", "Succeeded", "Failed", "Canceled", "Skipped"
+]
+_UPGRADE_STATES: Final = frozenset(
+    ("Pending", "Running", "AwaitingApproval", "Succeeded", "Failed", "Canceled", "Skipped")
+)
+#: The external event `POST /api/platforms/{id}/upgrade/approve` raises on the platform's
+#: instance; its data is `UpgradeApproval.to_json()`.
+UPGRADE_APPROVED_EVENT: Final = "UpgradeApproved"
+
+
+def _upgrade_state(value: Any) -> UpgradeState:
+    state = str(value or "")
+    if state not in _UPGRADE_STATES:
+        raise ValueError(f"unknown upgrade state {state!r}")
+    return cast(UpgradeState, state)
+
+
+class Versions(NamedTuple):
+    """A platform's Platform Server and LifeTime versions."""
+
+    platform: str
+    lifetime: str
+
+    def to_json(self) -> JsonObject:
+        return {"platformVersion": self.platform, "lifetimeVersion": self.lifetime}
+
+    @staticmethod
+    def from_json(data: Any) -> "Versions":
+        document = _object(data, "versions")
+        return Versions(str(document["platformVersion"]), str(document["lifetimeVersion"]))
+
+
+class UpgradeRequest(NamedTuple):
+    """The input of `upgrade_platform`.
+
+    `spec` is the spec to upgrade to (higher versions), `previous` the deployed one. `order` is
+    the environments after LifeTime (which always goes first), as the spec's `upgrade.order`
+    gives them; `soak_seconds` how long to wait after an environment before the next one when
+    no approval comes (None: wait for the approval). A second PUT after a failed or canceled
+    upgrade starts a new one with the same target (`resumed`: the progress of the attempt it
+    resumes): environments that attempt finished are kept as they were (no second pause, the
+    same restore point), and each step skips what live state says is done.
+    """
+
+    operation_id: str
+    spec: SpecDocument
+    previous: SpecDocument
+    order: tuple[str, ...]
+    soak_seconds: float | None = None
+    tuning: Tuning = Tuning()
+    resumed: "UpgradeProgress | None" = None
+
+    @property
+    def source(self) -> Versions:
+        return Versions(
+            str(self.previous.document["platformVersion"]),
+            str(self.previous.document["lifetimeVersion"]),
+        )
+
+    @property
+    def target(self) -> Versions:
+        return Versions(
+            str(self.spec.document["platformVersion"]),
+            str(self.spec.document["lifetimeVersion"]),
+        )
+
+    def to_json(self) -> JsonObject:
+        return {
+            "operation": "upgrade",
+            "operationId": self.operation_id,
+            "spec": self.spec.to_json(),
+            "previous": self.previous.to_json(),
+            "order": list(self.order),
+            "soakSeconds": self.soak_seconds,
+            "tuning": self.tuning.to_json(),
+            "resumed": None if self.resumed is None else self.resumed.to_json(),
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> "UpgradeRequest":
+        document = _object(data, "upgrade request")
+        return UpgradeRequest(
+            operation_id=str(document.get("operationId") or ""),
+            spec=SpecDocument.from_json(document["spec"]),
+            previous=SpecDocument.from_json(document["previous"]),
+            order=tuple(str(e) for e in document.get("order") or ()),
+            soak_seconds=_optional_float(document.get("soakSeconds")),
+            tuning=Tuning.from_json(document.get("tuning")),
+            resumed=None
+            if document.get("resumed") is None
+            else UpgradeProgress.from_json(document["resumed"]),
+        )
+
+
+class UpgradeApproval(NamedTuple):
+    """The data of the `UpgradeApproved` event: which environment's pause it ends, who said so."""
+
+    environment: str
+    by: str | None = None
+
+    def to_json(self) -> JsonObject:
+        return {"environment": self.environment, "by": self.by}
+
+    @staticmethod
+    def from_json(data: Any) -> "UpgradeApproval":
+        document = _object(data or {}, "upgrade approval")
+        return UpgradeApproval(
+            str(document.get("environment") or ""), _optional_str(document.get("by"))
+        )
+
+
+class RestorePoint(NamedTuple):
+    """What a rollback of an environment would restore from (never restored by the app).
+
+    `kind` is `copy` (a database copy made before the environment's upgrade: `database_id` is
+    the copy) or `pointInTime` (the source database's continuous backup: `restore_to` is the
+    moment to restore to).
+    """
+
+    kind: Literal["copy", "pointInTime"]
+    source_database_id: str
+    database_id: str | None = None
+    restore_to: datetime | None = None
+
+    def to_json(self) -> JsonObject:
+        return {
+            "kind": self.kind,
+            "sourceDatabaseId": self.source_database_id,
+            "databaseId": self.database_id,
+            "restoreTo": _moment_json(self.restore_to),
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> "RestorePoint | None":
+        if not data:
+            return None
+        document = _object(data, "restore point")
+        point_in_time = document.get("kind") == "pointInTime"
+        return RestorePoint(
+            kind="pointInTime" if point_in_time else "copy",
+            source_database_id=str(document["sourceDatabaseId"]),
+            database_id=_optional_str(document.get("databaseId")),
+            restore_to=_moment(document.get("restoreTo")),
+        )
+
+
+class ServerUpgrade(NamedTuple):
+    """One server's upgrade: a VM (`instance_id` None) or a scale-set instance.
+
+    `group` is the balanced upgrade's set of a front-end: `updating` (upgraded first, with the
+    controller) or `loaded` (serving while the first set is upgraded); None elsewhere.
+    `version` is the version the server is known to run.
+    """
+
+    name: str
+    state: UpgradeState
+    instance_id: str | None = None
+    group: Literal["updating", "loaded"] | None = None
+    version: str | None = None
+    step: str | None = None
+    error: ErrorInfo | None = None
+
+    def to_json(self) -> JsonObject:
+        return {
+            "name": self.name,
+            "instanceId": self.instance_id,
+            "group": self.group,
+            "state": self.state,
+            "version": self.version,
+            "step": self.step,
+            "error": None if self.error is None else self.error.to_json(),
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> "ServerUpgrade":
+        document = _object(data, "server upgrade")
+        group = document.get("group")
+        return ServerUpgrade(
+            name=str(document["name"]),
+            state=_upgrade_state(document.get("state")),
+            instance_id=_optional_str(document.get("instanceId")),
+            group=group if group in ("updating", "loaded") else None,
+            version=_optional_str(document.get("version")),
+            step=_optional_str(document.get("step")),
+            error=ErrorInfo.from_json(document.get("error")),
+        )
+
+
+class EnvironmentUpgrade(NamedTuple):
+    """One environment's upgrade: where it stands, its restore point, its servers."""
+
+    environment: str
+    state: UpgradeState
+    step: str | None = None
+    steps_done: int = 0
+    steps_total: int = 0
+    restore_point: RestorePoint | None = None
+    servers: tuple[ServerUpgrade, ...] = ()
+    error: ErrorInfo | None = None
+    #: When the environment's upgrade ended (its soak runs from here).
+    ended_at: datetime | None = None
+
+    def to_json(self) -> JsonObject:
+        return {
+            "environment": self.environment,
+            "state": self.state,
+            "step": self.step,
+            "stepsDone": self.steps_done,
+            "stepsTotal": self.steps_total,
+            "restorePoint": None if self.restore_point is None else self.restore_point.to_json(),
+            "servers": [server.to_json() for server in self.servers],
+            "error": None if self.error is None else self.error.to_json(),
+            "endedAt": _moment_json(self.ended_at),
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> "EnvironmentUpgrade":
+        document = _object(data, "environment upgrade")
+        return EnvironmentUpgrade(
+            environment=str(document["environment"]),
+            state=_upgrade_state(document.get("state")),
+            step=_optional_str(document.get("step")),
+            steps_done=int(document.get("stepsDone") or 0),
+            steps_total=int(document.get("stepsTotal") or 0),
+            restore_point=RestorePoint.from_json(document.get("restorePoint")),
+            servers=tuple(ServerUpgrade.from_json(s) for s in document.get("servers") or ()),
+            error=ErrorInfo.from_json(document.get("error")),
+            ended_at=_moment(document.get("endedAt")),
+        )
+
+
+class UpgradeProgress(NamedTuple):
+    """The custom status and the output of `upgrade_platform` (`docs/api.md`, `upgrade`).
+
+    `state` is the upgrade's (Running, AwaitingApproval, Succeeded, Failed, Canceled);
+    `awaiting` names the environment whose approval it waits for (None when it waits for none).
+    """
+
+    operation_id: str
+    source: Versions
+    target: Versions
+    state: UpgradeState
+    environments: tuple[EnvironmentUpgrade, ...]
+    awaiting: str | None = None
+    #: When the pause ends by itself (the soak time), if it does.
+    resumes_at: datetime | None = None
+
+    def environment(self, name: str) -> EnvironmentUpgrade | None:
+        return next((e for e in self.environments if e.environment == name), None)
+
+    def to_json(self) -> JsonObject:
+        return {
+            "operation": "upgrade",
+            "operationId": self.operation_id,
+            "from": self.source.to_json(),
+            "to": self.target.to_json(),
+            "state": self.state,
+            "awaiting": self.awaiting,
+            "resumesAt": _moment_json(self.resumes_at),
+            "environments": [e.to_json() for e in self.environments],
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> "UpgradeProgress":
+        document = _object(data, "upgrade progress")
+        return UpgradeProgress(
+            operation_id=str(document.get("operationId") or ""),
+            source=Versions.from_json(document["from"]),
+            target=Versions.from_json(document["to"]),
+            state=_upgrade_state(document.get("state")),
+            environments=tuple(
+                EnvironmentUpgrade.from_json(e) for e in document.get("environments") or ()
+            ),
+            awaiting=_optional_str(document.get("awaiting")),
+            resumes_at=_moment(document.get("resumesAt")),
+        )
+
+
+class HoldScaleSet(NamedTuple):
+    """The scale set entity's `hold` and `release` operations: an upgrade (its operation id)
+    holds the scaler's capacity changes while it runs on the scale set; requests stay pending."""
+
+    holder: str
+    reason: str = ""
+
+    def to_json(self) -> JsonObject:
+        return {"holder": self.holder, "reason": self.reason}
+
+    @staticmethod
+    def from_json(data: Any) -> "HoldScaleSet":
+        document = _object(data, "hold request")
+        return HoldScaleSet(str(document["holder"]), str(document.get("reason") or ""))
+
+
+# --- Upgrade activities ----------------------------------------------------------------------
+
+
+class DatabaseCopyRequest(NamedTuple):
+    """`begin_database_copy`: PUT a copy of a database on its server (createMode Copy); an
+    existing copy of that name is kept (a rerun answers its state)."""
+
+    subscription_id: str
+    solution_id: str
+    source_database_id: str
+    copy_name: str
+
+    def to_json(self) -> JsonObject:
+        return {
+            "subscriptionId": self.subscription_id,
+            "solutionId": self.solution_id,
+            "sourceDatabaseId": self.source_database_id,
+            "copyName": self.copy_name,
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> "DatabaseCopyRequest":
+        document = _object(data, "database copy request")
+        return DatabaseCopyRequest(
+            str(document["subscriptionId"]),
+            str(document["solutionId"]),
+            str(document["sourceDatabaseId"]),
+            str(document["copyName"]),
+        )
+
+
+FrontEndMode = Literal["Drain", "HoldDeployments", "Serve"]
+
+
+class RunCommandRequest(NamedTuple):
+    """`begin_run_command`: run the setup script on one scale-set instance in a front-end mode
+    (`docs/upgrades.md`), with the scale set model's C1 arguments."""
+
+    subscription_id: str
+    solution_id: str
+    scale_set_id: str
+    instance_id: str
+    mode: FrontEndMode
+
+    def to_json(self) -> JsonObject:
+        return {
+            "subscriptionId": self.subscription_id,
+            "solutionId": self.solution_id,
+            "scaleSet": self.scale_set_id,
+            "instanceId": self.instance_id,
+            "mode": self.mode,
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> "RunCommandRequest":
+        document = _object(data, "run command request")
+        mode = str(document["mode"])
+        if mode not in ("Drain", "HoldDeployments", "Serve"):
+            raise ValueError(f"unknown front-end mode {mode!r}")
+        return RunCommandRequest(
+            str(document["subscriptionId"]),
+            str(document["solutionId"]),
+            str(document["scaleSet"]),
+            str(document["instanceId"]),
+            cast(FrontEndMode, mode),
+        )
+
+
+class InstancesRequest(NamedTuple):
+    """`begin_manual_upgrade` and `begin_delete_instances`: some instances of a scale set."""
+
+    subscription_id: str
+    solution_id: str
+    scale_set_id: str
+    instance_ids: tuple[str, ...]
+
+    def to_json(self) -> JsonObject:
+        return {
+            "subscriptionId": self.subscription_id,
+            "solutionId": self.solution_id,
+            "scaleSet": self.scale_set_id,
+            "instanceIds": list(self.instance_ids),
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> "InstancesRequest":
+        document = _object(data, "instances request")
+        return InstancesRequest(
+            str(document["subscriptionId"]),
+            str(document["solutionId"]),
+            str(document["scaleSet"]),
+            tuple(str(i) for i in document["instanceIds"]),
+        )
+
+
+class ScaleSetInstance(NamedTuple):
+    """`read_scale_set_instances`: one instance, from the instances list and its instance view.
+
+    `setup_status` is the setup extension's status on the instance (`Succeeded`, `Failed`,
+    `Transitioning`, or None when it reports none) and `setup_message` its message (the
+    script's last line, `docs/upgrades.md`).
+    """
+
+    instance_id: str
+    name: str
+    private_ip: str | None
+    latest_model_applied: bool
+    provisioning_state: str
+    setup_status: str | None = None
+    setup_message: str | None = None
+
+    def to_json(self) -> JsonObject:
+        return {
+            "instanceId": self.instance_id,
+            "name": self.name,
+            "privateIp": self.private_ip,
+            "latestModelApplied": self.latest_model_applied,
+            "provisioningState": self.provisioning_state,
+            "setupStatus": self.setup_status,
+            "setupMessage": self.setup_message,
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> "ScaleSetInstance":
+        document = _object(data, "scale set instance")
+        return ScaleSetInstance(
+            instance_id=str(document["instanceId"]),
+            name=str(document.get("name") or ""),
+            private_ip=_optional_str(document.get("privateIp")),
+            latest_model_applied=bool(document.get("latestModelApplied")),
+            provisioning_state=str(document.get("provisioningState") or ""),
+            setup_status=_optional_str(document.get("setupStatus")),
+            setup_message=_optional_str(document.get("setupMessage")),
+        )
+
+
+class GatewaySwitch(NamedTuple):
+    """`begin_switch_gateway`: send the gateway's front-end traffic to `addresses` only (one
+    PUT of the gateway: a second backend pool holding them, the routing rules pointing to it),
+    or back to the scale set's own pool when `addresses` is None."""
+
+    subscription_id: str
+    solution_id: str
+    gateway_id: str
+    addresses: tuple[str, ...] | None
+
+    def to_json(self) -> JsonObject:
+        return {
+            "subscriptionId": self.subscription_id,
+            "solutionId": self.solution_id,
+            "gatewayId": self.gateway_id,
+            "addresses": None if self.addresses is None else list(self.addresses),
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> "GatewaySwitch":
+        document = _object(data, "gateway switch")
+        addresses = document.get("addresses")
+        return GatewaySwitch(
+            str(document["subscriptionId"]),
+            str(document["solutionId"]),
+            str(document["gatewayId"]),
+            None if addresses is None else tuple(str(a) for a in addresses),
+        )
+
+
+class GatewayRef(NamedTuple):
+    """`begin_backend_health`: which gateway."""
+
+    subscription_id: str
+    solution_id: str
+    gateway_id: str
+
+    def to_json(self) -> JsonObject:
+        return {
+            "subscriptionId": self.subscription_id,
+            "solutionId": self.solution_id,
+            "gatewayId": self.gateway_id,
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> "GatewayRef":
+        document = _object(data, "gateway reference")
+        return GatewayRef(
+            str(document["subscriptionId"]), str(document["solutionId"]), str(document["gatewayId"])
+        )
+
+
+class ActionOutcome(NamedTuple):
+    """`read_action_result`: what a finished POST action answered, reduced to what the upgrade
+    reads: for Run Command the script's last output line (`message`) and whether it reported
+    success; for `backendhealth` each backend address's health (`health`)."""
+
+    succeeded: bool
+    message: str = ""
+    health: Mapping[str, str] = _EMPTY
+
+    def to_json(self) -> JsonObject:
+        return {"succeeded": self.succeeded, "message": self.message, "health": dict(self.health)}
+
+    @staticmethod
+    def from_json(data: Any) -> "ActionOutcome":
+        document = _object(data, "action outcome")
+        return ActionOutcome(
+            bool(document.get("succeeded")),
+            str(document.get("message") or ""),
+            {str(k): str(v) for k, v in _object(document.get("health") or {}, "health").items()},
+        )
+
+
 # --- Contracts: which function takes which message and answers which -------------------------
 
 Request = TypeVar("Request")
@@ -1439,4 +1950,33 @@ ACTIVITIES: Final = (
     SET_SCALE_SET_CAPACITY,
     LIST_SCALE_SET_SERVERS,
 )
+UPGRADE_PLATFORM: Final = Contract(
+    "upgrade_platform", UpgradeRequest.from_json, UpgradeProgress.from_json
+)
+#: The upgrade's activities (issue 17; `activities/upgrade.py`).
+BEGIN_DATABASE_COPY: Final = Contract(
+    "begin_database_copy", DatabaseCopyRequest.from_json, Operation.from_json
+)
+BEGIN_RUN_COMMAND: Final = Contract(
+    "begin_run_command", RunCommandRequest.from_json, Operation.from_json
+)
+BEGIN_MANUAL_UPGRADE: Final = Contract(
+    "begin_manual_upgrade", InstancesRequest.from_json, Operation.from_json
+)
+BEGIN_DELETE_INSTANCES: Final = Contract(
+    "begin_delete_instances", InstancesRequest.from_json, Operation.from_json
+)
+READ_SCALE_SET_INSTANCES: Final = Contract(
+    "read_scale_set_instances", ScaleSetRef.from_json, list_of(ScaleSetInstance.from_json)
+)
+BEGIN_SWITCH_GATEWAY: Final = Contract(
+    "begin_switch_gateway", GatewaySwitch.from_json, Operation.from_json
+)
+BEGIN_BACKEND_HEALTH: Final = Contract(
+    "begin_backend_health", GatewayRef.from_json, Operation.from_json
+)
+READ_ACTION_RESULT: Final = Contract(
+    "read_action_result", Operation.from_json, ActionOutcome.from_json
+)
+
 ORCHESTRATIONS: Final = (DEPLOY_PLATFORM, DEPLOY_ENVIRONMENT, TEARDOWN_PLATFORM, SCALE_FRONTENDS)

@@ -42,6 +42,23 @@ _VERSION_RE = re.compile(r"11\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
 _IMAGE_VERSION_RE = re.compile(r"(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})")
 
 
+def version_key(version: str) -> tuple[int, ...]:
+    """A dotted version's parts as numbers, for ordering (`11.32.0.7` -> (11, 32, 0, 7))."""
+    return tuple(int(part) for part in version.split("."))
+
+
+def compare_versions(old: str, new: str) -> int:
+    """-1 when `new` is lower than `old`, 0 when equal, 1 when higher.
+
+    Only the parts both give are compared: a three-part version (`11.32.0`) is met by any build
+    of it (the setup script's rule, `docs/upgrades.md`), so `11.32.0` and `11.32.0.7` are equal.
+    """
+    a, b = version_key(old), version_key(new)
+    width = min(len(a), len(b))
+    a, b = a[:width], b[:width]
+    return (a < b) - (a > b)
+
+
 def _check_version(value: str) -> str:
     if not _VERSION_RE.fullmatch(value):
         raise ValueError("must be an OutSystems 11 version 11.x.y, e.g. '11.32.0'")

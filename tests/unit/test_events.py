@@ -35,6 +35,13 @@ CONTRACT_TYPES = {
     "outsystems.teardown.succeeded",
     "outsystems.teardown.failed",
     "outsystems.platform.drifted",
+    "outsystems.upgrade.started",
+    "outsystems.upgrade.step",
+    "outsystems.upgrade.paused",
+    "outsystems.upgrade.approved",
+    "outsystems.upgrade.succeeded",
+    "outsystems.upgrade.failed",
+    "outsystems.upgrade.canceled",
 }
 
 

@@ -201,3 +201,60 @@ def test_the_scaler_status_says_until_when_only_in_a_cooldown() -> None:
     assert ScalerStatus.from_json(wire(sleeping.to_json())) == sleeping
     assert ScalerStatus.from_json(None) is None
     assert ScalerStatus.from_json("working") is None
+
+
+def test_an_upgrade_request_and_its_progress_travel_as_json() -> None:
+    from outsystems.messages import (
+        EnvironmentUpgrade,
+        RestorePoint,
+        ServerUpgrade,
+        SpecDocument,
+        UpgradeProgress,
+        UpgradeRequest,
+        Versions,
+    )
+
+    old = SpecDocument({"platformVersion": "11.32.0", "lifetimeVersion": "11.25.2"})
+    new = SpecDocument({"platformVersion": "11.33.0", "lifetimeVersion": "11.26.0"})
+    request = UpgradeRequest("op-1", new, old, ("dev", "test", "prod"), 3600.0)
+    assert UpgradeRequest.from_json(json.loads(json.dumps(request.to_json()))) == request
+    assert request.source == Versions("11.32.0", "11.25.2")
+    assert request.target == Versions("11.33.0", "11.26.0")
+
+    progress = UpgradeProgress(
+        "op-1",
+        request.source,
+        request.target,
+        "AwaitingApproval",
+        (
+            EnvironmentUpgrade(
+                "life",
+                "Succeeded",
+                restore_point=RestorePoint("copy", "/sub/db", "/sub/db-copy"),
+                servers=(ServerUpgrade("acme-life-vm", "Succeeded", version="11.26.0"),),
+            ),
+            EnvironmentUpgrade("dev", "Pending"),
+        ),
+        awaiting="dev",
+    )
+    assert UpgradeProgress.from_json(json.loads(json.dumps(progress.to_json()))) == progress
+    with pytest.raises(ValueError, match="unknown upgrade state"):
+        UpgradeProgress.from_json({**progress.to_json(), "state": "Sleeping"})
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("11.32.0", "11.33.0", 1),
+        ("11.33.0", "11.32.0", -1),
+        ("11.32.0", "11.32.0.7", 0),
+        ("11.9.0", "11.10.0", 1),
+        ("11.32.0.7", "11.32.1", 1),
+    ],
+)
+def test_versions_compare_by_number_and_a_three_part_one_means_any_build(
+    old: str, new: str, expected: int
+) -> None:
+    from outsystems.spec.versions import compare_versions
+
+    assert compare_versions(old, new) == expected

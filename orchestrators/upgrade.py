@@ -362,10 +362,17 @@ class _Upgrade:
 
     # --- the whole upgrade --------------------------------------------------------------
 
-    def run(self) -> Steps[UpgradeProgress]:
-        from outsystems.upgrade import needs_approval, previous_environment
+    @property
+    def continued(self) -> bool:
+        """Whether this generation continues the same upgrade (`continue_as_new` after an
+        environment: `resumed` is its own progress), not a second attempt."""
+        resumed = self.request.resumed
+        return resumed is not None and resumed.operation_id == self.request.operation_id
 
+    def run(self) -> Steps[UpgradeProgress | None]:
         self.report()
+        if self.continued:
+            return (yield from self.environments())
         yield self.event(
             EventType.UPGRADE_STARTED,
             None,
@@ -378,6 +385,14 @@ class _Upgrade:
                 "resumed": self.request.resumed is not None,
             },
         )
+        return (yield from self.environments())
+
+    def environments(self) -> Steps[UpgradeProgress | None]:
+        """The environments still to upgrade, each after its approval; after each but the
+        last, a new generation of the instance (`continue_as_new` with the progress so far), so
+        that no episode replays the history of the environments before."""
+        from outsystems.upgrade import needs_approval, previous_environment
+
         for entry in self.progress.environments:
             environment = entry.environment
             if entry.state in ("Skipped", "Succeeded"):
@@ -412,6 +427,10 @@ class _Upgrade:
             yield self.event(
                 EventType.UPGRADE_STEP, environment, {"step": "done", "server": None, "error": None}
             )
+            if any(e.state not in ("Skipped", "Succeeded") for e in self.progress.environments):
+                continued = self.request._replace(resumed=self.progress)
+                self.context.continue_as_new(continued.to_json())
+                return None
         self.progress = self.progress._replace(state="Succeeded")
         self.report()
         yield self.event(EventType.UPGRADE_SUCCEEDED, None, {"to": self.request.target.to_json()})
@@ -712,8 +731,9 @@ class _Farm:
                     by_address.get(address, address),
                 )
                 return by_address.get(address, address)
-            context = self.upgrade.context
-            yield context.create_timer(self.upgrade.now + self.calls.tuning.poll)
+            # Four looks within the admission time (the probe's pace), not one per poll.
+            wait = max(self.calls.tuning.poll, self.upgrade.limit(ADMISSION_LIMIT) / 4)
+            yield self.upgrade.context.create_timer(self.upgrade.now + wait)
 
     def run(self) -> Steps[None]:
         from outsystems.upgrade import (
@@ -824,9 +844,9 @@ class _Farm:
 @orchestration(UPGRADE_PLATFORM)
 def upgrade_platform(
     context: df.DurableOrchestrationContext, request: UpgradeRequest
-) -> Steps[UpgradeProgress]:
+) -> Steps[UpgradeProgress | None]:
     """Upgrade LifeTime, then each environment of the order, pausing between them."""
     spec, _ = request.spec.parsed()
     previous, _ = request.previous.parsed()
-    result: UpgradeProgress = yield from _Upgrade(context, request, previous, spec).run()
+    result: UpgradeProgress | None = yield from _Upgrade(context, request, previous, spec).run()
     return result

@@ -331,6 +331,7 @@ class Platform:
             entity=self.entity,
             orchestrators={"deploy_environment": orchestrator("deploy_environment")},
             events=list(raised),
+            follow_continue=True,
         )
         return replay.run()
 
@@ -398,6 +399,14 @@ def test_a_farm_is_upgraded_lifetime_first_with_approvals_and_the_balanced_switc
         for s in outcome.statuses
     )
     assert outcome.status == outcome.output
+    # A new generation after each environment but the last: no episode replays the history of
+    # the environments before (the farm's own is the longest).
+    assert outcome.generations == 4
+    continued = [
+        c.input for c in outcome.calls if c.name == "continue_as_new" and "resumed" in c.input
+    ]
+    assert [c["resumed"]["operationId"] for c in continued] == ["op-1"] * 3
+    assert [e["type"] for e in platform.events].count("outsystems.upgrade.started") == 1
 
 
 def test_the_soak_time_ends_a_pause_without_an_approval() -> None:
@@ -406,7 +415,7 @@ def test_the_soak_time_ends_a_pause_without_an_approval() -> None:
     assert outcome.output["state"] == "Succeeded"
     approved = [e["data"] for e in platform.events if e["type"].endswith("approved")]
     assert [a["soakEnded"] for a in approved] == [True, True, True]
-    waiting = [s for s in outcome.statuses if s and s.get("state") == "AwaitingApproval"]
+    waiting = [c.status for c in outcome.calls if c.kind == "wait"]
     life = outcome.output["environments"][0]
     first = next(s for s in waiting if s["awaiting"] == "dev")
     # The soak runs from the end of the environment before.

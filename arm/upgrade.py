@@ -261,9 +261,20 @@ def read_instances(sender: Sender, scale_set_id: str) -> list[ScaleSetInstance]:
     return sorted(found, key=lambda i: (len(i.instance_id), i.instance_id))
 
 
+def _upgraded(instance: Mapping[str, Any]) -> bool:
+    """On the latest model, and its last operation succeeded: nothing to do on it again. An
+    instance on the latest model whose upgrade failed (its setup script exited 1 or 3010) is
+    upgraded again: the script says `already at` where it had finished, and collects the
+    outcome of a run that rebooted."""
+    properties = instance.get("properties") or {}
+    state = str(properties.get("provisioningState") or "")
+    return bool(properties.get("latestModelApplied")) and state.lower() == "succeeded"
+
+
 def begin_manual_upgrade(sender: Sender, scale_set_id: str, ids: Sequence[str]) -> Operation:
     """`VirtualMachineScaleSets_UpdateInstances` (POST `.../manualupgrade`) of the instances
-    not on the latest model yet; none left: done without a request."""
+    not upgraded yet (`_upgraded`); none left: done without a request. One still busy with an
+    earlier call's upgrade makes ARM answer 409: retried later, when it is done."""
     live = _instance_ids(list_instances(sender, scale_set_id))
     missing = [i for i in ids if i not in live]
     if missing:
@@ -274,7 +285,7 @@ def begin_manual_upgrade(sender: Sender, scale_set_id: str, ids: Sequence[str]) 
             scale_set_id,
         )
         return Operation(scale_set_id, "POST", "Failed", COMPUTE_API, error=error)
-    pending = [i for i in ids if not (live[i].get("properties") or {}).get("latestModelApplied")]
+    pending = [i for i in ids if not _upgraded(live[i])]
     if not pending:
         return Operation(
             scale_set_id, "POST", "Succeeded", COMPUTE_API, kept="on the latest model already"
@@ -359,12 +370,37 @@ def _pool_id(gateway_id: str, name: str) -> str:
     return f"{gateway_id}/backendAddressPools/{name}"
 
 
+#: What a gateway's GET carries that ARM computes: not sent back in the PUT.
+_READ_ONLY: Final = frozenset(
+    {"etag", "provisioningState", "resourceGuid", "operationalState", "backendIPConfigurations"}
+)
+
+
+def _writable(value: Any) -> Any:
+    """A GET body made a PUT body: without what ARM computes (`_READ_ONLY`, the principals of
+    user-assigned identities)."""
+    if isinstance(value, list):
+        return [_writable(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    body = {k: _writable(v) for k, v in value.items() if k not in _READ_ONLY}
+    identities = (body.get("identity") or {}).get("userAssignedIdentities")
+    if isinstance(identities, dict):
+        body["identity"] = {
+            **body["identity"],
+            "userAssignedIdentities": {key: {} for key in identities},
+        }
+        body["identity"].pop("principalId", None)
+        body["identity"].pop("tenantId", None)
+    return body
+
+
 def switched_gateway(
     gateway: Mapping[str, Any], gateway_id: str, addresses: Sequence[str] | None
 ) -> dict[str, Any] | None:
     """The gateway's body routing its rules' traffic to `addresses` only (a pool of its own),
     or back to its own pool (`None`); None when the gateway already routes so."""
-    body = json.loads(json.dumps(gateway))
+    body = _writable(json.loads(json.dumps(gateway)))
     properties = body.setdefault("properties", {})
     pools = [p for p in properties.get("backendAddressPools") or [] if isinstance(p, dict)]
     own = [p for p in pools if str(p.get("name", "")).lower() != UPGRADE_POOL]

@@ -359,6 +359,20 @@ def test_an_instance_failing_its_health_gate_is_named_with_the_scripts_line(
         "OutSystems setup failed: health check: /servicecenter/_ping.aspx failed for 10 minutes"
     )
 
+    # Resumed once the server is fixed: the failed instance is upgraded again, the other not.
+    servers.failing.clear()
+    runs = len(servers.runs)
+    since = _last_seq(sim)
+    again = _until_done(activity("begin_manual_upgrade")(_instances_request(["0", "1"])))
+    assert again.succeeded, again
+    assert len(_posts(sim, since, "manualupgrade")) == 1
+    assert servers.runs[runs:] == ["1"]
+    by_id = {i.instance_id: i for i in _instances()}
+    assert by_id["1"].setup_status == "Succeeded"
+    assert by_id["1"].setup_message == (
+        f"OutSystems setup succeeded: upgraded {PRODUCT} {OLD} to {NEW} (role frontend)"
+    )
+
 
 def test_an_unknown_instance_fails_the_upgrade_with_arms_code(sim: SimulatorServer) -> None:
     _farm()
@@ -572,3 +586,46 @@ def test_each_upgrade_action_of_the_role_is_needed(sim: SimulatorServer, action:
     assert operation.error is not None
     assert operation.error.code == "AuthorizationFailed"
     assert action.lower() in operation.error.message.lower()
+
+
+def test_the_switched_gateway_sends_back_nothing_arm_computes() -> None:
+    from arm.upgrade import switched_gateway
+
+    identity = (
+        f"{GROUP_ID}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/acme-appgw-id"
+    )
+    live = {
+        "id": GATEWAY,
+        "etag": 'W/"1"',
+        "identity": {
+            "type": "UserAssigned",
+            "userAssignedIdentities": {identity: {"principalId": "p", "clientId": "c"}},
+        },
+        "properties": {
+            "provisioningState": "Succeeded",
+            "resourceGuid": "g",
+            "operationalState": "Running",
+            "backendAddressPools": [
+                {
+                    "name": "frontends",
+                    "etag": 'W/"1"',
+                    "properties": {
+                        "provisioningState": "Succeeded",
+                        "backendIPConfigurations": [{"id": f"{VMSS}/virtualMachines/0/x"}],
+                    },
+                }
+            ],
+            "requestRoutingRules": [
+                {"name": "https", "properties": {"backendAddressPool": {"id": OWN_POOL}}}
+            ],
+        },
+    }
+    body = switched_gateway(live, GATEWAY, ["10.0.2.5"])
+    assert body is not None
+    text = json.dumps(body)
+    for computed in ("etag", "provisioningState", "resourceGuid", "operationalState"):
+        assert computed not in text
+    assert "backendIPConfigurations" not in text
+    assert body["identity"]["userAssignedIdentities"] == {identity: {}}
+    rule = body["properties"]["requestRoutingRules"][0]["properties"]
+    assert rule["backendAddressPool"]["id"] == f"{GATEWAY}/backendAddressPools/upgrade-servers"

@@ -24,12 +24,15 @@ from azure.core.rest import HttpRequest, HttpResponse
 
 from arm.operations import Sender, TransientArmError, error_of, get_resource, retry_after
 from outsystems.messages import ActionOutcome, ArmError, Operation, ScaleSetInstance
-from outsystems.resource_types import APP_GATEWAY, NIC, SCALE_SET, SQL_DATABASE, api_version
+from outsystems.resource_types import APP_GATEWAY, SCALE_SET, SQL_DATABASE, api_version
 from outsystems.topology import SETUP_SCRIPT_PATH
 
 COMPUTE_API: Final = api_version(SCALE_SET)
 NETWORK_API: Final = api_version(APP_GATEWAY)
-NIC_API: Final = api_version(NIC)
+#: The scale-set NIC reads exist at this Network version only: azure-mgmt-network 33.1.0 (which
+#: calls Network 2026-03-01 elsewhere) sends it for `NetworkInterfaces_ListVirtualMachineScale
+#: SetNetworkInterfaces` and the other scale-set NIC operations, as the REST spec defines them.
+VMSS_NIC_API: Final = "2018-10-01"
 SQL_API: Final = api_version(SQL_DATABASE)
 
 #: The gateway's second backend pool while an upgrade routes to one set of front-ends.
@@ -165,7 +168,7 @@ def list_instances(sender: Sender, scale_set_id: str) -> list[dict[str, Any]]:
 def _private_ips(sender: Sender, scale_set_id: str) -> dict[str, str]:
     """Instance id (lower case) → its primary private address, from the scale set's NICs
     (`NetworkInterfaces_ListVirtualMachineScaleSetNetworkInterfaces`)."""
-    nics = _list(sender, f"{scale_set_id}/networkInterfaces?api-version={NIC_API}")
+    nics = _list(sender, f"{scale_set_id}/networkInterfaces?api-version={VMSS_NIC_API}")
     found: dict[str, str] = {}
     # The primary NIC's primary IP configuration first.
     for nic in sorted(nics, key=lambda n: not (n.get("properties") or {}).get("primary")):

@@ -629,3 +629,18 @@ def test_the_switched_gateway_sends_back_nothing_arm_computes() -> None:
     assert body["identity"]["userAssignedIdentities"] == {identity: {}}
     rule = body["properties"]["requestRoutingRules"][0]["properties"]
     assert rule["backendAddressPool"]["id"] == f"{GATEWAY}/backendAddressPools/upgrade-servers"
+
+
+def test_the_scale_set_nics_are_listed_at_the_version_network_defines_them() -> None:
+    """azure-mgmt-network 33.1.0 is generated from the REST specs: it lists a scale set's NICs
+    at the one version the spec gives that operation, not at the provider's latest."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from azure.mgmt.network.operations._operations import (
+        build_network_interfaces_list_virtual_machine_scale_set_network_interfaces_request as build,
+    )
+
+    from arm.upgrade import VMSS_NIC_API
+
+    request = build("acme-rg", "acme-prod-vmss", SUBSCRIPTION)
+    assert parse_qs(urlsplit(request.url).query)["api-version"] == [VMSS_NIC_API]

@@ -446,9 +446,16 @@ def begin_switch_gateway(
     if gateway is None:
         error = ArmError("ResourceNotFound", "the gateway does not exist", gateway_id)
         return Operation(gateway_id, "PUT", "Failed", NETWORK_API, error=error)
+    state = str((gateway.get("properties") or {}).get("provisioningState") or "Succeeded")
     body = switched_gateway(gateway, gateway_id, addresses)
-    if body is None:
+    if body is None and state.lower() not in {"failed", "canceled"}:
+        if state.lower() != "succeeded":
+            # An earlier call's PUT of this very routing is still being applied: follow it.
+            return Operation(gateway_id, "PUT", "InProgress", NETWORK_API, poll_mode="resource")
         return Operation(gateway_id, "PUT", "Succeeded", NETWORK_API, kept="routes so already")
+    if body is None:
+        # The last PUT of this routing failed: send it again.
+        body = _writable(json.loads(json.dumps(gateway)))
     operation = begin_put(sender, gateway_id, NETWORK_API, body)
     refused = operation.error
     if operation.status == "Failed" and refused is not None and refused.code == _BUSY:

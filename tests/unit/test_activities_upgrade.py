@@ -504,6 +504,30 @@ def test_the_gateway_switches_to_one_set_in_one_put_and_back(sim: SimulatorServe
     assert "upgrade-servers" not in pools
 
 
+def test_a_switch_run_again_while_its_put_is_applied_follows_it(sim: SimulatorServer) -> None:
+    _farm()
+    first, _ = _instances()
+    assert first.private_ip is not None
+    request = {
+        "subscriptionId": SUBSCRIPTION,
+        "solutionId": SOLUTION,
+        "gatewayId": GATEWAY,
+        "addresses": [first.private_ip],
+    }
+    sim.configure({"latencyScale": 1.0})
+    try:
+        started = Operation.from_json(activity("begin_switch_gateway")(request))
+        assert started.status == "InProgress"
+        since = _last_seq(sim)
+        again = Operation.from_json(activity("begin_switch_gateway")(request))
+        assert again.status == "InProgress"  # not "routes so already": ARM is still applying it
+        assert [r for r in sim.requests(since) if r["method"] == "PUT"] == []
+        sim.fast_forward(3600)
+        assert _until_done(again.to_json()).succeeded
+    finally:
+        sim.configure({"latencyScale": 0.0})
+
+
 # --- begin_database_copy ----------------------------------------------------------------------
 
 

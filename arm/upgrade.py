@@ -501,7 +501,9 @@ def action_outcome(result: Any) -> ActionOutcome:
             if f"/{stream}/" in code:
                 streams[stream] = _last_line(status.get("message")) or ""
     message = streams["stdout"] or streams["stderr"]
-    if message.startswith("OutSystems setup failed"):
+    if message.startswith("OutSystems setup failed") or not streams["stdout"]:
+        # The script's failure line, or only an error (PowerShell refusing a parameter of a
+        # script older than the modes, docs/upgrades.md): Run Command reports no exit code.
         succeeded = False
     return ActionOutcome(succeeded, message)
 

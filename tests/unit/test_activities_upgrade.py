@@ -174,22 +174,22 @@ def sim(
         yield running
 
 
-def _scale_set(version: str, capacity: int = 2) -> dict[str, Any]:
+def _scale_set(version: str, capacity: int = 2, script: bytes | None = None) -> dict[str, Any]:
     body = bodies.scale_set(f"{VNET}/subnets/prod", capacity, prefix="acmefe", pool_id=OWN_POOL)
     profile = body["properties"]["virtualMachineProfile"]
     profile["extensionProfile"]["extensions"] = [_setup_extension(version)]
-    profile["userData"] = base64.b64encode(SCRIPT.read_bytes()).decode()
+    profile["userData"] = base64.b64encode(script or SCRIPT.read_bytes()).decode()
     return body
 
 
-def _farm(capacity: int = 2) -> None:
+def _farm(capacity: int = 2, script: bytes | None = None) -> None:
     """A prod gateway whose pool is a front-end scale set at the old version."""
     put(GROUP_ID, RESOURCES_API, {"location": bodies.LOCATION})
     put(VNET, NETWORK_API, bodies.vnet({"prod": "10.0.2.0/24", "gateway": "10.0.4.0/24"}))
     put(PIP, NETWORK_API, bodies.public_ip("acmeprod"))
     gateway = bodies.application_gateway(GATEWAY, f"{VNET}/subnets/gateway", PIP)
     put(GATEWAY, NETWORK_API, gateway)
-    put(VMSS, COMPUTE_API, _scale_set(OLD, capacity))
+    put(VMSS, COMPUTE_API, _scale_set(OLD, capacity, script))
 
 
 def _new_model() -> None:
@@ -413,6 +413,18 @@ def test_the_front_end_modes_run_with_the_models_arguments(sim: SimulatorServer)
     assert _run("1", "Drain") == ActionOutcome(True, "OutSystems front-end drained")
     assert _run("1", "HoldDeployments").message == "OutSystems front-end holding deployments"
     assert _run("1", "Serve").message == "OutSystems front-end serving"
+
+
+def test_a_front_end_whose_script_predates_the_modes_reports_no_success(
+    sim: SimulatorServer,
+) -> None:
+    # The script as it was before the modes (docs/upgrades.md: its Run Command output then has
+    # no `OutSystems front-end` line).
+    _farm(script=b"param([ValidateSet('Setup', 'Resume', 'WatchTermination')][string]$Mode)")
+    outcome = _run("0", "Drain")
+    assert not outcome.succeeded
+    assert "OutSystems front-end" not in outcome.message
+    assert "Mode" in outcome.message
 
 
 def test_run_command_on_a_scale_set_without_the_setup_extension_fails(

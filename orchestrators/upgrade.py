@@ -95,7 +95,7 @@ RUN_COMMAND_LIMIT: Final = timedelta(minutes=90)
 MANUAL_UPGRADE_LIMIT: Final = timedelta(hours=3)
 #: Gateway updates, capacity changes, instance deletions, backend health.
 ARM_LIMIT: Final = timedelta(minutes=60)
-#: How long a front-end may take to turn Healthy behind the gateway after a switch: the probe
+#: How long a front-end may take to turn Up behind the gateway after a switch: the probe
 #: runs every 30 s and admits a server after one success, drops it after 3 failures
 #: (`outsystems/topology.py`'s probe); four probe rounds.
 ADMISSION_LIMIT: Final = timedelta(minutes=2)
@@ -669,6 +669,7 @@ class _Farm:
                 operation, MANUAL_UPGRADE_LIMIT, "the manual upgrade"
             )
         yield from self.read()
+        first: ErrorInfo | None = None
         for instance_id in ids:
             instance = self.instances.get(instance_id)
             if instance is None:
@@ -678,31 +679,34 @@ class _Farm:
                     )
                 )
             verdict = instance_verdict(instance, self.upgrade.target)
+            error = None
             if not verdict.upgraded:
                 error = ErrorInfo(
                     "UpgradeFailed", f"{instance.name}: {verdict.problem}", instance.name
                 )
-                self.upgrade.server(
-                    self.environment,
-                    ServerUpgrade(
-                        instance.name,
-                        "Failed",
-                        instance_id=instance_id,
-                        group="updating" if instance_id in self.updating else "loaded",
-                        version=verdict.version,
-                        step=step,
-                        error=error,
-                        temporary=instance_id in self.temporary,
-                    ),
-                )
-                raise StepError(error)
+                first = first or error
+            # Every instance of the set as it stands, so a failure shows which are done.
+            self.upgrade.server(
+                self.environment,
+                ServerUpgrade(
+                    instance.name,
+                    "Succeeded" if error is None else "Failed",
+                    instance_id=instance_id,
+                    group="updating" if instance_id in self.updating else "loaded",
+                    version=verdict.version,
+                    step=None if error is None else step,
+                    error=error,
+                    temporary=instance_id in self.temporary,
+                ),
+            )
+        if first is not None:
+            raise StepError(first)
         if operation is not None and not operation.succeeded:
             raise StepError(_operation_error("UpgradeFailed", operation, "the manual upgrade"))
-        self.record(ids, "Succeeded")
         yield from self.done(step)
 
     def check_health(self, step: str, ids: Sequence[str]) -> Steps[str | None]:
-        """The gateway's backend health until every address is Healthy; the name of the first
+        """The gateway's backend health until every address is Up; the name of the first
         front-end that is not after the admission time (None when all are)."""
         from outsystems.upgrade import unhealthy
 

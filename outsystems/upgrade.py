@@ -319,7 +319,7 @@ def _environment_plan(
         (
             CHECK_UPDATING,
             gateway,
-            "the gateway's backend health: every updating front-end Healthy (else traffic back "
+            "the gateway's backend health: every updating front-end Up (else traffic back "
             "to the loaded set and stop)",
         ),
         (DRAIN_LOADED, vmss, "Run Command Drain on each loaded front-end"),
@@ -330,7 +330,7 @@ def _environment_plan(
         ),
         (SERVE_LOADED, vmss, "Run Command Serve on each loaded front-end"),
         (GATEWAY_TO_ALL, gateway, "the gateway sends traffic to the scale set's own pool again"),
-        (CHECK_ALL, gateway, "the gateway's backend health: every front-end Healthy"),
+        (CHECK_ALL, gateway, "the gateway's backend health: every front-end Up"),
         (REMOVE_TEMPORARY, vmss, "delete the temporary instances added for the split, if any"),
         (RELEASE, vmss, "release the scaler's hold; pending capacity requests apply"),
     ]
@@ -461,9 +461,16 @@ def run_command_problem(outcome: ActionOutcome, mode: str) -> str | None:
     return f"{mode} did not end with {expected!r}: {said or 'no output'}"
 
 
+#: A server the gateway sends traffic to: ARM's `ApplicationGatewayBackendHealthServer.health`
+#: is one of `Unknown`, `Up`, `Down`, `Partial`, `Draining` (Azure/azure-rest-api-specs,
+#: specification/network/resource-manager/Microsoft.Network/stable/2024-05-01/
+#: applicationGateway.json); only `Up` serves.
+HEALTHY: Final = "Up"
+
+
 def unhealthy(health: Mapping[str, str], addresses: Iterable[str]) -> dict[str, str]:
-    """The addresses whose backend health is not `Healthy` (absent: `Unknown`)."""
-    return {a: health.get(a, "Unknown") for a in addresses if health.get(a) != "Healthy"}
+    """The addresses whose backend health is not `Up` (absent: `Unknown`)."""
+    return {a: health.get(a, "Unknown") for a in addresses if health.get(a) != HEALTHY}
 
 
 # --- The progress (the upgrade's custom status and output) --------------------------------------

@@ -269,7 +269,9 @@ class Platform:
     def backend_health(self, request: dict[str, Any]) -> dict[str, Any]:
         operation = self.operation(request["gatewayId"], polls=1)
         health = {
-            s.ip: "Unhealthy" if s.ip in self.unhealthy else "Healthy"
+            # ARM's values (applicationGateway.json 2024-05-01: Unknown, Up, Down, Partial,
+            # Draining).
+            s.ip: "Down" if s.ip in self.unhealthy else "Up"
             for s in self.servers.values()
         }
         self.results[operation["pollUrl"]]["outcome"] = {"succeeded": True, "health": health}
@@ -454,6 +456,10 @@ def test_a_failed_health_gate_stops_the_upgrade_naming_the_instance() -> None:
     assert prod["step"] == "upgradeUpdating"
     failed = [s for s in prod["servers"] if s["state"] == "Failed"]
     assert [s["name"] for s in failed] == ["acme-fe000001"]
+    # The other instance of the set is shown upgraded, the loaded set untouched.
+    states = {s["name"]: (s["state"], s["version"]) for s in prod["servers"]}
+    assert states["acme-fe000000"] == ("Succeeded", NEW_BUILD)
+    assert states["acme-fe000002"] == states["acme-fe000003"] == ("Pending", OLD_BUILD)
     # The gateway still sends traffic to the loaded set (old version) only; nothing rolled back.
     assert platform.switches == [("10.0.3.12", "10.0.3.13")]
     assert [op for op, _ in platform.signals] == ["hold", "release"]

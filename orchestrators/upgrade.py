@@ -462,6 +462,7 @@ class _Farm:
 
     def __init__(self, upgrade: _Upgrade, environment: str, targets: UpgradeTargets) -> None:
         from outsystems.names import PlatformNames
+        from outsystems.upgrade import farm_minimum
 
         assert targets.scale_set is not None
         assert targets.gateway is not None
@@ -477,7 +478,7 @@ class _Farm:
         )
         self.controller = names.vm("prod")
         frontends = spec.frontends
-        self.minimum = frontends.min_capacity if frontends is not None else 1
+        self.minimum = farm_minimum(spec, upgrade.now)
         self.maximum = frontends.max_capacity if frontends is not None else self.minimum
         self.instances: dict[str, ScaleSetInstance] = {}
         self.updating: tuple[str, ...] = ()

@@ -584,3 +584,20 @@ def test_a_large_farm_needs_no_temporary_instance(count: int) -> None:
     assert platform.deleted == []
     assert platform.switches[0] == tuple(f"10.0.3.{10 + n}" for n in (2, 3, 4))
     assert platform.switches[1] == ("10.0.3.10", "10.0.3.11")
+
+
+def test_a_schedule_window_in_force_raises_the_minimum_of_each_set() -> None:
+    # spec-farm.json: minCapacity 2, and 4 on weekdays 08:00-19:00 Europe/Lisbon; the replay
+    # runs on a Friday morning (tests/support/replay.py START), so each set needs 4.
+    farm: dict[str, Any] = json.loads((ROOT / "examples" / "spec-farm.json").read_text())
+    old = parse_spec(
+        "acme", {**farm, "platformVersion": "11.32.0"}, default_subscription_id=SUBSCRIPTION
+    )
+    new = parse_spec(
+        "acme", {**farm, "platformVersion": "11.33.0"}, default_subscription_id=SUBSCRIPTION
+    )
+    platform = Platform(minimum=4)
+    outcome = platform.run(previous=old.to_json_dict(), spec=new.to_json_dict())
+    assert outcome.output["state"] == "Succeeded"
+    assert [len(s or ()) for s in platform.switches] == [4, 4, 0]
+    assert sorted(platform.deleted, key=int) == ["2", "3", "4", "5", "6", "7"]

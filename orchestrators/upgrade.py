@@ -93,6 +93,8 @@ RUN_COMMAND_LIMIT: Final = timedelta(minutes=90)
 #: A manual upgrade reruns the setup extension (itself limited to 90 minutes per run) on each
 #: instance, with reboots.
 MANUAL_UPGRADE_LIMIT: Final = timedelta(hours=3)
+#: How many times a manual upgrade is run again on instances whose setup asked for a reboot.
+REBOOT_RERUNS: Final = 3
 #: Gateway updates, capacity changes, instance deletions, backend health.
 ARM_LIMIT: Final = timedelta(minutes=60)
 #: How long a front-end may take to turn Up behind the gateway after a switch: the probe
@@ -535,6 +537,13 @@ class _Farm:
             found.append(instance.private_ip)
         return tuple(found)
 
+    def unfinished(self, instance_id: str) -> bool:
+        """Whether the instance's setup run ended 3010 (`OutSystems setup not finished`)."""
+        from outsystems.upgrade import last_line
+
+        message = last_line(self.instances[instance_id].setup_message)
+        return message.startswith("OutSystems setup not finished")
+
     def upgraded(self, ids: Sequence[str]) -> bool:
         from outsystems.upgrade import instance_verdict
 
@@ -659,7 +668,9 @@ class _Farm:
         todo = [i for i in ids if not self.upgraded([i])]
         self.record(todo, "Running", step)
         operation: Operation | None = None
-        if todo:
+        for _ in range(REBOOT_RERUNS + 1):
+            if not todo:
+                break
             operation = yield from self.calls.one(
                 BEGIN_MANUAL_UPGRADE,
                 InstancesRequest(
@@ -669,7 +680,11 @@ class _Farm:
             operation = yield from self.upgrade.wait_one(
                 operation, MANUAL_UPGRADE_LIMIT, "the manual upgrade"
             )
-        yield from self.read()
+            yield from self.read()
+            # A run that ended 3010 (a reboot, or a step going on in the background) is
+            # applied again until it reports 0 or 1 (docs/upgrades.md: "apply the extension
+            # again later"); on an instance, applying again is another manual upgrade.
+            todo = [i for i in todo if i in self.instances and self.unfinished(i)]
         first: ErrorInfo | None = None
         for instance_id in ids:
             instance = self.instances.get(instance_id)

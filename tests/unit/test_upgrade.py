@@ -83,6 +83,8 @@ class Platform:
     unhealthy: set[str] = field(default_factory=set)
     #: Servers (VM names) whose setup extension fails.
     setup_fails: set[str] = field(default_factory=set)
+    #: Instances whose first manual upgrade ends 3010 (a reboot the script scheduled).
+    reboot_once: set[str] = field(default_factory=set)
     #: Instances whose Run Command prints no front-end line (an older script).
     old_script: set[str] = field(default_factory=set)
     servers: dict[str, Server] = field(default_factory=dict)
@@ -236,6 +238,14 @@ class Platform:
             assert self.modes.get(instance_id) == "Drain"
             self.manual_upgrades.append(instance_id)
             server.latest = True
+            if instance_id in self.reboot_once:
+                self.reboot_once.discard(instance_id)
+                server.status = "Failed"
+                server.message = (
+                    "OutSystems setup not finished: reboot pending (hosting bundle); "
+                    "apply the extension again later"
+                )
+                continue
             if instance_id in self.gate_fails:
                 server.status = "Failed"
                 server.message = (
@@ -601,3 +611,13 @@ def test_a_schedule_window_in_force_raises_the_minimum_of_each_set() -> None:
     assert outcome.output["state"] == "Succeeded"
     assert [len(s or ()) for s in platform.switches] == [4, 4, 0]
     assert sorted(platform.deleted, key=int) == ["2", "3", "4", "5", "6", "7"]
+
+
+def test_an_instance_whose_setup_asked_for_a_reboot_is_upgraded_again() -> None:
+    platform = Platform(reboot_once={"1"})
+    outcome = platform.run()
+    assert outcome.output["state"] == "Succeeded"
+    # docs/upgrades.md: after a 3010 the same extension is applied again until 0 or 1.
+    assert platform.manual_upgrades.count("1") == 2
+    assert platform.manual_upgrades.count("0") == 1
+    assert {s.version for s in platform.servers.values()} == {NEW_BUILD}

@@ -32,7 +32,7 @@ import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import azure.durable_functions as df
 
@@ -54,6 +54,7 @@ from outsystems.messages import (
     UPGRADE_PLATFORM,
     ArmError,
     CapacityRequest,
+    Contract,
     DatabaseCopyRequest,
     EnvironmentRequest,
     EnvironmentUpgrade,
@@ -83,6 +84,9 @@ if TYPE_CHECKING:
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
+
+Request = TypeVar("Request")
+Answer = TypeVar("Answer")
 
 # Wait limits of the upgrade's operations (times `Tuning.timeout_scale`).
 #: A copy of an OutSystems platform database.
@@ -147,6 +151,8 @@ class _Upgrade:
         self.solution = spec.solution_id
         self.subscription = spec.subscription_id
         self.target = spec.platform_version
+        #: Step events not yet published (`step_done`).
+        self.queued: list[Any] = []
 
     # --- progress and events ------------------------------------------------------------
 
@@ -172,12 +178,49 @@ class _Upgrade:
     def begin_step(self, environment: str, step: str) -> None:
         self.update(self.environment(environment)._replace(state="Running", step=step))
 
-    def step_done(self, environment: str, step: str, server: str | None = None) -> Steps[None]:
+    def step_done(self, environment: str, step: str, server: str | None = None) -> None:
+        """Count a step done; its `step` event goes out with the upgrade's next call (one
+        episode less per step)."""
         current = self.environment(environment)
         self.update(current._replace(steps_done=min(current.steps_done + 1, current.steps_total)))
-        yield self.event(
-            EventType.UPGRADE_STEP, environment, {"step": step, "server": server, "error": None}
+        self.queued.append(
+            self.event(
+                EventType.UPGRADE_STEP,
+                environment,
+                {"step": step, "server": server, "error": None},
+            )
         )
+
+    def together(self, task: Any) -> Steps[Any]:
+        """Yield a task with the events waiting to go out; the task's own result."""
+        (result,) = yield from self.alongside([task])
+        return result
+
+    def alongside(self, tasks: Sequence[Any]) -> Steps[list[Any]]:
+        """Yield tasks (in parallel) with the events waiting to go out, in one flat `task_all`;
+        the tasks' own results, in order."""
+        if not self.queued and len(tasks) == 1:
+            return [(yield tasks[0])]
+        queued, self.queued = self.queued, []
+        results = yield self.context.task_all([*queued, *tasks])
+        return list(results[len(queued) :])
+
+    def publish(self, event: Any) -> Steps[None]:
+        """Publish an event now (with those waiting)."""
+        yield from self.together(event)
+
+    def one(self, contract: Contract[Request, Answer], request: Request) -> Steps[Answer]:
+        """`Calls.one`, with the events waiting to go out."""
+        answer = yield from self.together(self.calls.task(contract, request))
+        return contract.read_answer(answer)
+
+    def all(
+        self, contract: Contract[Request, Answer], requests: Sequence[Request]
+    ) -> Steps[list[Answer]]:
+        """`Calls.all`, with the events waiting to go out."""
+        tasks = [self.calls.task(contract, r) for r in requests]
+        answers = yield from self.alongside(tasks)
+        return [contract.read_answer(answer) for answer in answers]
 
     def event(self, event_type: str, environment: str | None, data: dict[str, Any]) -> Any:
         subject = self.solution if environment is None else f"{self.solution}/{environment}"
@@ -231,13 +274,15 @@ class _Upgrade:
             state="AwaitingApproval", awaiting=environment, resumes_at=resumes_at
         )
         self.report()
-        yield self.event(
-            EventType.UPGRADE_PAUSED,
-            environment,
-            {
-                "awaiting": environment,
-                "resumesAt": None if resumes_at is None else resumes_at.isoformat(),
-            },
+        yield from self.publish(
+            self.event(
+                EventType.UPGRADE_PAUSED,
+                environment,
+                {
+                    "awaiting": environment,
+                    "resumesAt": None if resumes_at is None else resumes_at.isoformat(),
+                },
+            )
         )
         approved_by: str | None = None
         while True:
@@ -262,10 +307,12 @@ class _Upgrade:
             )
         self.progress = self.progress._replace(state="Running", awaiting=None, resumes_at=None)
         self.report()
-        yield self.event(
-            EventType.UPGRADE_APPROVED,
-            environment,
-            {"by": approved_by, "soakEnded": approved_by is None},
+        yield from self.publish(
+            self.event(
+                EventType.UPGRADE_APPROVED,
+                environment,
+                {"by": approved_by, "soakEnded": approved_by is None},
+            )
         )
         return approved_by
 
@@ -282,7 +329,7 @@ class _Upgrade:
             source = targets.platform_database
             copy = restore_point_name(database_name(source), self.target)
             copy_id = f"{source.rsplit('/', 1)[0]}/{copy}"
-            operation = yield from self.calls.one(
+            operation = yield from self.one(
                 BEGIN_DATABASE_COPY,
                 DatabaseCopyRequest(self.subscription, self.solution, source, copy),
             )
@@ -291,7 +338,7 @@ class _Upgrade:
                 raise StepError(_operation_error("RestorePointFailed", operation, copy))
             point = RestorePoint("copy", source, copy_id)
             self.update(self.environment(environment)._replace(restore_point=point))
-        yield from self.step_done(environment, RESTORE_POINT)
+        self.step_done(environment, RESTORE_POINT)
 
     def setup_extension(
         self, environment: str, step: str, extension_id: str, server: str
@@ -308,14 +355,16 @@ class _Upgrade:
         )
         child = _instance_id(self.context.instance_id, self.request.operation_id, environment, step)
         try:
-            answer = yield self.calls.sub_task(DEPLOY_ENVIRONMENT, request, child)
+            answer = yield from self.together(
+                self.calls.sub_task(DEPLOY_ENVIRONMENT, request, child)
+            )
         except Exception as error:  # the SDK surfaces a failed sub-orchestration so
             raise StepError(ErrorInfo("SetupFailed", first_line(error), server)) from None
         result = DEPLOY_ENVIRONMENT.read_answer(answer)
         if not result.succeeded:
             failure = result.error or ErrorInfo("SetupFailed", "the setup did not succeed")
             raise StepError(ErrorInfo(failure.code or "SetupFailed", failure.message, server))
-        yield from self.step_done(environment, step, server)
+        self.step_done(environment, step, server)
 
     # --- a standalone server (dev, test, life, a standalone prod) ------------------------
 
@@ -351,7 +400,7 @@ class _Upgrade:
         self.begin_step(environment, HOLD)
         hold = HoldScaleSet(self.request.operation_id, f"upgrade to {self.spec.platform_version}")
         self.context.signal_entity(entity, "hold", hold.to_json())
-        yield from self.step_done(environment, HOLD)
+        self.step_done(environment, HOLD)
         try:
             yield from _Farm(self, environment, targets).run()
         except StepError:
@@ -360,7 +409,7 @@ class _Upgrade:
             raise
         self.begin_step(environment, RELEASE)
         self.context.signal_entity(entity, "release", hold.to_json())
-        yield from self.step_done(environment, RELEASE)
+        self.step_done(environment, RELEASE)
 
     # --- the whole upgrade --------------------------------------------------------------
 
@@ -375,17 +424,19 @@ class _Upgrade:
         self.report()
         if self.continued:
             return (yield from self.environments())
-        yield self.event(
-            EventType.UPGRADE_STARTED,
-            None,
-            {
-                "from": self.request.source.to_json(),
-                "to": self.request.target.to_json(),
-                "environments": [
-                    e.environment for e in self.progress.environments if e.state != "Skipped"
-                ],
-                "resumed": self.request.resumed is not None,
-            },
+        yield from self.publish(
+            self.event(
+                EventType.UPGRADE_STARTED,
+                None,
+                {
+                    "from": self.request.source.to_json(),
+                    "to": self.request.target.to_json(),
+                    "environments": [
+                        e.environment for e in self.progress.environments if e.state != "Skipped"
+                    ],
+                    "resumed": self.request.resumed is not None,
+                },
+            )
         )
         return (yield from self.environments())
 
@@ -426,8 +477,12 @@ class _Upgrade:
                     state="Succeeded", step=None, ended_at=self.now
                 )
             )
-            yield self.event(
-                EventType.UPGRADE_STEP, environment, {"step": "done", "server": None, "error": None}
+            yield from self.publish(
+                self.event(
+                    EventType.UPGRADE_STEP,
+                    environment,
+                    {"step": "done", "server": None, "error": None},
+                )
             )
             if any(e.state not in ("Skipped", "Succeeded") for e in self.progress.environments):
                 continued = self.request._replace(resumed=self.progress)
@@ -435,7 +490,9 @@ class _Upgrade:
                 return None
         self.progress = self.progress._replace(state="Succeeded")
         self.report()
-        yield self.event(EventType.UPGRADE_SUCCEEDED, None, {"to": self.request.target.to_json()})
+        yield from self.publish(
+            self.event(EventType.UPGRADE_SUCCEEDED, None, {"to": self.request.target.to_json()})
+        )
         return self.progress
 
     def fail(self, environment: str, error: ErrorInfo) -> Steps[None]:
@@ -444,10 +501,12 @@ class _Upgrade:
         self.update(current._replace(state="Failed", error=error, ended_at=self.now))
         self.progress = self.progress._replace(state="Failed")
         self.report()
-        yield self.event(
-            EventType.UPGRADE_FAILED,
-            environment,
-            {"step": step, "server": error.resource or None, "error": error.to_json()},
+        yield from self.publish(
+            self.event(
+                EventType.UPGRADE_FAILED,
+                environment,
+                {"step": step, "server": error.resource or None, "error": error.to_json()},
+            )
         )
 
 
@@ -493,11 +552,11 @@ class _Farm:
     def step(self, step: str) -> None:
         self.upgrade.begin_step(self.environment, step)
 
-    def done(self, step: str, server: str | None = None) -> Steps[None]:
-        yield from self.upgrade.step_done(self.environment, step, server)
+    def done(self, step: str, server: str | None = None) -> None:
+        self.upgrade.step_done(self.environment, step, server)
 
     def read(self) -> Steps[dict[str, ScaleSetInstance]]:
-        found = yield from self.calls.one(READ_SCALE_SET_INSTANCES, ScaleSetRef(self.scale_set))
+        found = yield from self.upgrade.one(READ_SCALE_SET_INSTANCES, ScaleSetRef(self.scale_set))
         self.instances = {i.instance_id: i for i in found}
         return self.instances
 
@@ -580,7 +639,7 @@ class _Farm:
                         self.scale_set.rsplit("/", 1)[-1],
                     )
                 )
-            operation = yield from self.calls.one(
+            operation = yield from self.upgrade.one(
                 SET_SCALE_SET_CAPACITY,
                 CapacityRequest(self.scale_set, capacity, self.upgrade.solution),
             )
@@ -611,13 +670,13 @@ class _Farm:
         )
         self.record(self.updating, "Pending")
         self.record(self.loaded, "Pending")
-        yield from self.done(SPLIT)
+        self.done(SPLIT)
 
     def switch(self, step: str, ids: Sequence[str] | None) -> Steps[None]:
         """One PUT of the gateway: traffic to these instances only, or (None) to the scale
         set's own pool again."""
         addresses = None if ids is None else self.addresses(ids)
-        operation = yield from self.calls.one(
+        operation = yield from self.upgrade.one(
             BEGIN_SWITCH_GATEWAY,
             GatewaySwitch(
                 self.upgrade.subscription, self.upgrade.solution, self.gateway, addresses
@@ -635,7 +694,7 @@ class _Farm:
 
         self.step(step)
         ids = list(ids)
-        started = yield from self.calls.all(
+        started = yield from self.upgrade.all(
             BEGIN_RUN_COMMAND,
             [
                 RunCommandRequest(
@@ -646,7 +705,7 @@ class _Farm:
         )
         ended = yield from self.upgrade.wait_all(started, RUN_COMMAND_LIMIT, f"Run Command {mode}")
         succeeded = [n for n, operation in enumerate(ended) if operation.succeeded]
-        outcomes = yield from self.calls.all(READ_ACTION_RESULT, [ended[n] for n in succeeded])
+        outcomes = yield from self.upgrade.all(READ_ACTION_RESULT, [ended[n] for n in succeeded])
         results = dict(zip(succeeded, outcomes, strict=True))
         for n, instance_id in enumerate(ids):
             name = self.names([instance_id])[0]
@@ -656,7 +715,7 @@ class _Farm:
             problem = run_command_problem(outcome, mode)
             if problem is not None:
                 raise StepError(ErrorInfo("RunCommandFailed", f"{name}: {problem}", name))
-        yield from self.done(step)
+        self.done(step)
 
     def upgrade_set(self, step: str, ids: Sequence[str]) -> Steps[None]:
         """The manual upgrade of a set's instances (those not already at the target); then
@@ -671,7 +730,7 @@ class _Farm:
         for _ in range(REBOOT_RERUNS + 1):
             if not todo:
                 break
-            operation = yield from self.calls.one(
+            operation = yield from self.upgrade.one(
                 BEGIN_MANUAL_UPGRADE,
                 InstancesRequest(
                     self.upgrade.subscription, self.upgrade.solution, self.scale_set, tuple(todo)
@@ -719,7 +778,7 @@ class _Farm:
             raise StepError(first)
         if operation is not None and not operation.succeeded:
             raise StepError(_operation_error("UpgradeFailed", operation, "the manual upgrade"))
-        yield from self.done(step)
+        self.done(step)
 
     def check_health(self, step: str, ids: Sequence[str]) -> Steps[str | None]:
         """The gateway's backend health until every address is Up; the name of the first
@@ -732,15 +791,15 @@ class _Farm:
         deadline = self.upgrade.now + self.upgrade.limit(ADMISSION_LIMIT)
         reference = GatewayRef(self.upgrade.subscription, self.upgrade.solution, self.gateway)
         while True:
-            operation = yield from self.calls.one(BEGIN_BACKEND_HEALTH, reference)
+            operation = yield from self.upgrade.one(BEGIN_BACKEND_HEALTH, reference)
             operation = yield from self.upgrade.wait_one(operation, ARM_LIMIT, "backend health")
             if not operation.succeeded:
                 name = self.gateway.rsplit("/", 1)[-1]
                 raise StepError(_operation_error("BackendHealthFailed", operation, name))
-            outcome = yield from self.calls.one(READ_ACTION_RESULT, operation)
+            outcome = yield from self.upgrade.one(READ_ACTION_RESULT, operation)
             bad = unhealthy(outcome.health, wanted)
             if not bad:
-                yield from self.done(step)
+                self.done(step)
                 return None
             if self.upgrade.now >= deadline:
                 address, health = next(iter(bad.items()))
@@ -781,12 +840,12 @@ class _Farm:
         if not self.upgraded(self.updating):
             self.step(GATEWAY_TO_LOADED)
             yield from self.switch(GATEWAY_TO_LOADED, self.loaded)  # page step 1
-            yield from self.done(GATEWAY_TO_LOADED)
+            self.done(GATEWAY_TO_LOADED)
             yield from self.run_mode(DRAIN_UPDATING, self.updating, "Drain")
             yield from self.run_mode(HOLD_LOADED, self.loaded, "HoldDeployments")  # step 2
         else:
             for skipped in (GATEWAY_TO_LOADED, DRAIN_UPDATING, HOLD_LOADED):
-                yield from self.done(skipped)
+                self.done(skipped)
         # Page step 3: the controller, then the front-ends of the updating set.
         self.upgrade.server(
             self.environment,
@@ -809,7 +868,7 @@ class _Farm:
         # Page step 5: the gateway to the updating set at once (one PUT).
         self.step(GATEWAY_TO_UPDATING)
         yield from self.switch(GATEWAY_TO_UPDATING, self.updating)
-        yield from self.done(GATEWAY_TO_UPDATING)
+        self.done(GATEWAY_TO_UPDATING)
         failed = yield from self.check_health(CHECK_UPDATING, self.updating)
         if failed is not None:
             # Traffic back to the loaded set (still serving the old version), then stop.
@@ -819,13 +878,13 @@ class _Farm:
         if not self.upgraded(self.loaded):
             yield from self.run_mode(DRAIN_LOADED, self.loaded, "Drain")
         else:
-            yield from self.done(DRAIN_LOADED)
+            self.done(DRAIN_LOADED)
         yield from self.upgrade_set(UPGRADE_LOADED, self.loaded)
         yield from self.run_mode(SERVE_LOADED, self.loaded, "Serve")
         # Page step 9: traffic to all front-ends.
         self.step(GATEWAY_TO_ALL)
         yield from self.switch(GATEWAY_TO_ALL, None)
-        yield from self.done(GATEWAY_TO_ALL)
+        self.done(GATEWAY_TO_ALL)
         failed = yield from self.check_health(CHECK_ALL, everyone)
         if failed is not None:
             raise StepError(self.failed_health)
@@ -835,7 +894,7 @@ class _Farm:
         self.step(step)
         temporary = sorted(self.temporary & set(self.instances))
         if temporary:
-            operation = yield from self.calls.one(
+            operation = yield from self.upgrade.one(
                 BEGIN_DELETE_INSTANCES,
                 InstancesRequest(
                     self.upgrade.subscription,
@@ -857,7 +916,7 @@ class _Farm:
                     servers=tuple(s for s in current.servers if s.instance_id not in temporary)
                 )
             )
-        yield from self.done(step)
+        self.done(step)
 
 
 @bp.orchestration_trigger(context_name="context")

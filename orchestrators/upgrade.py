@@ -618,7 +618,7 @@ class _Farm:
         """Two sets of at least the scale set's minimum each; temporary instances (at the old
         version: the model has not changed yet) added to the loaded set when there are too
         few (docs/upgrades.md, "Capacity")."""
-        from outsystems.upgrade import SPLIT, split_sets
+        from outsystems.upgrade import SPLIT, instance_order, split_sets
 
         self.step(SPLIT)
         before = self.upgrade.environment(self.environment)
@@ -652,6 +652,10 @@ class _Farm:
             live = yield from self.read()
             added = set(live) - before_ids
             self.temporary |= added
+            # Recorded at once: an attempt that stops here leaves them to the next one to use
+            # and delete.
+            self.loaded = tuple(sorted(added, key=instance_order))
+            self.record(self.loaded, "Pending")
             for instance_id in sorted(added):
                 instance = live[instance_id]
                 if instance.setup_status != "Succeeded":

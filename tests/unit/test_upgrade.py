@@ -87,6 +87,8 @@ class Platform:
     reboot_once: set[str] = field(default_factory=set)
     #: Instances whose Run Command prints no front-end line (an older script).
     old_script: set[str] = field(default_factory=set)
+    #: New instances (the temporary ones) fail their setup.
+    new_instances_fail: bool = False
     servers: dict[str, Server] = field(default_factory=dict)
     model: str = OLD_BUILD
     controller: str = OLD_BUILD
@@ -211,7 +213,10 @@ class Platform:
 
     def set_capacity(self, request: dict[str, Any]) -> dict[str, Any]:
         while len(self.servers) < request["capacity"]:
-            self.add_server(self.model)
+            server = self.add_server(self.model)
+            if self.new_instances_fail:
+                server.status = "Failed"
+                server.message = "OutSystems setup failed: SQL unreachable (line 300)"
         return self.operation(request["scaleSet"], polls=1)
 
     def run_command(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -621,3 +626,24 @@ def test_an_instance_whose_setup_asked_for_a_reboot_is_upgraded_again() -> None:
     assert platform.manual_upgrades.count("1") == 2
     assert platform.manual_upgrades.count("0") == 1
     assert {s.version for s in platform.servers.values()} == {NEW_BUILD}
+
+
+def test_temporary_instances_of_a_stopped_attempt_are_used_and_deleted_by_the_next() -> None:
+    platform = Platform(new_instances_fail=True)
+    first = platform.run()
+    prod = first.output["environments"][3]
+    assert (prod["state"], prod["error"]["code"]) == ("Failed", "TemporaryInstanceFailed")
+    assert prod["error"]["resource"] == "acme-fe000002"
+    assert platform.switches == []
+    assert {s["name"]: s["temporary"] for s in prod["servers"]} == {
+        "acme-fe000002": True,
+        "acme-fe000003": True,
+    }
+    # Repaired (say, by hand); the next attempt adds none and deletes those two at the end.
+    for server in platform.servers.values():
+        server.status = "Succeeded"
+    platform.new_instances_fail = False
+    second = platform.run(resumed=first.output, events=[])
+    assert second.output["state"] == "Succeeded"
+    assert sorted(platform.deleted) == ["2", "3"]
+    assert sorted(platform.servers) == ["0", "1"]

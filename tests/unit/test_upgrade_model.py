@@ -15,7 +15,13 @@ from typing import Any
 
 import pytest
 
-from outsystems.messages import ActionOutcome
+from outsystems.messages import (
+    ActionOutcome,
+    RestorePoint,
+    SpecDocument,
+    UpgradeProgress,
+    UpgradeRequest,
+)
 from outsystems.spec import PlatformSpec, parse_spec
 from outsystems.topology import build_topology
 from outsystems.upgrade import (
@@ -40,11 +46,14 @@ from outsystems.upgrade import (
     environments_to_upgrade,
     farm_minimum,
     is_at,
+    needs_approval,
     plan_upgrade,
+    previous_environment,
     restore_point_name,
     run_command_problem,
     setup_version,
     split_sets,
+    start_progress,
     unhealthy,
     upgrade_order,
 )
@@ -279,3 +288,48 @@ def test_what_the_script_reports() -> None:
         "10.0.2.6": "Draining",
         "10.0.2.7": "Unknown",
     }
+
+
+def _request(resumed: UpgradeProgress | None = None) -> UpgradeRequest:
+    return UpgradeRequest(
+        "op-2",
+        SpecDocument(NEW.to_json_dict()),
+        SpecDocument(OLD.to_json_dict()),
+        ("dev", "test", "prod"),
+        resumed=resumed,
+    )
+
+
+def test_a_resumed_upgrade_keeps_what_succeeded_and_pauses_only_before_what_never_started() -> None:
+    fresh = start_progress(_request(), OLD, NEW)
+    assert [(e.environment, e.state) for e in fresh.environments] == [
+        ("life", "Pending"),
+        ("dev", "Pending"),
+        ("test", "Pending"),
+        ("prod", "Pending"),
+    ]
+    assert [needs_approval(fresh, e, None) for e in ("life", "dev", "test", "prod")] == [
+        False,
+        True,
+        True,
+        True,
+    ]
+    point = RestorePoint("copy", "/db", "/db-pre")
+    before = fresh._replace(
+        operation_id="op-1",
+        state="Failed",
+        environments=(
+            fresh.environments[0]._replace(state="Succeeded", steps_done=2),
+            fresh.environments[1]._replace(state="Failed", restore_point=point),
+            fresh.environments[2],
+            fresh.environments[3],
+        ),
+    )
+    resumed = start_progress(_request(before), OLD, NEW)
+    assert resumed.environments[0] == before.environments[0]
+    dev = resumed.environments[1]
+    assert (dev.state, dev.restore_point, dev.steps_done) == ("Pending", point, 0)
+    # dev was approved in the first attempt: no second pause; test never started: a pause.
+    assert not needs_approval(resumed, "dev", before)
+    assert needs_approval(resumed, "test", before)
+    assert previous_environment(resumed, "test") == dev

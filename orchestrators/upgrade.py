@@ -299,12 +299,13 @@ class _Upgrade:
             if given.environment in ("", environment):
                 approved_by = given.by or "approval"
                 break
-            log.warning(
-                "upgrade %s awaits %s: an approval of %s is ignored",
-                self.request.operation_id,
-                environment,
-                given.environment,
-            )
+            if not context.is_replaying:
+                log.warning(
+                    "upgrade %s awaits %s: an approval of %s is ignored",
+                    self.request.operation_id,
+                    environment,
+                    given.environment,
+                )
         self.progress = self.progress._replace(state="Running", awaiting=None, resumes_at=None)
         self.report()
         yield from self.publish(

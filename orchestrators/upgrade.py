@@ -404,8 +404,9 @@ class _Upgrade:
         self.step_done(environment, HOLD)
         try:
             yield from _Farm(self, environment, targets).run()
-        except StepError:
-            # The scaler goes on at once; the upgrade stops where it failed (resumable).
+        # Any failure (a step's, or an activity that failed all its retries): the scaler goes
+        # on at once; the upgrade stops where it failed (resumable).
+        except Exception:
             self.context.signal_entity(entity, "release", hold.to_json())
             raise
         self.begin_step(environment, RELEASE)

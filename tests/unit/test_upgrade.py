@@ -647,3 +647,17 @@ def test_temporary_instances_of_a_stopped_attempt_are_used_and_deleted_by_the_ne
     assert second.output["state"] == "Succeeded"
     assert sorted(platform.deleted) == ["2", "3"]
     assert sorted(platform.servers) == ["0", "1"]
+
+
+def test_an_activity_that_keeps_failing_stops_the_upgrade_and_releases_the_hold() -> None:
+    platform = Platform()
+
+    def broken(request: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("ARM answered 503 ServiceUnavailable")
+
+    platform.run_command = broken  # type: ignore[method-assign]
+    outcome = platform.run()
+    prod = outcome.output["environments"][3]
+    assert (prod["state"], prod["error"]["code"]) == ("Failed", "ActivityFailed")
+    assert "503" in prod["error"]["message"]
+    assert [op for op, _ in platform.signals] == ["hold", "release"]

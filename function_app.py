@@ -11,11 +11,13 @@ from activities import events as event_activities
 from activities import resources as resource_activities
 from activities import scaling as scaling_activities
 from activities import teardown as teardown_activities
+from activities import upgrade as upgrade_activities
 from orchestrators import deploy as deploy_orchestrations
 from orchestrators import drift as drift_orchestrations
 from orchestrators import scale_requests as scale_request_entities
 from orchestrators import scaler as scaler_orchestrations
 from orchestrators import teardown as teardown_orchestrations
+from orchestrators import upgrade as upgrade_orchestrations
 from triggers import alerts as alert_triggers
 from triggers import drift as drift_triggers
 from triggers import openapi as openapi_trigger
@@ -39,5 +41,7 @@ for blueprint in (
     scaling_activities.bp,
     drift_triggers.bp,
     drift_orchestrations.bp,
+    upgrade_orchestrations.bp,
+    upgrade_activities.bp,
 ):
     app.register_functions(blueprint)

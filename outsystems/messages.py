@@ -1496,6 +1496,9 @@ class ServerUpgrade(NamedTuple):
     version: str | None = None
     step: str | None = None
     error: ErrorInfo | None = None
+    #: An instance the upgrade added to make two sets of the minimum size; it deletes it at the
+    #: end (a resumed upgrade knows it from here).
+    temporary: bool = False
 
     def to_json(self) -> JsonObject:
         return {
@@ -1506,6 +1509,7 @@ class ServerUpgrade(NamedTuple):
             "version": self.version,
             "step": self.step,
             "error": None if self.error is None else self.error.to_json(),
+            "temporary": self.temporary,
         }
 
     @staticmethod
@@ -1520,6 +1524,7 @@ class ServerUpgrade(NamedTuple):
             version=_optional_str(document.get("version")),
             step=_optional_str(document.get("step")),
             error=ErrorInfo.from_json(document.get("error")),
+            temporary=bool(document.get("temporary")),
         )
 
 
@@ -1937,19 +1942,6 @@ SCALE_FRONTENDS: Final = Contract(
     "scale_frontends", ScalerRequest.from_json, ScalerResult.from_json
 )
 
-ACTIVITIES: Final = (
-    PLAN_ENVIRONMENT,
-    BEGIN_APPLY_RESOURCE,
-    CHECK_OPERATIONS,
-    READ_OUTPUTS,
-    LIST_PLATFORM_RESOURCES,
-    BEGIN_DELETE_RESOURCE,
-    BEGIN_DELETE_RESOURCE_GROUP,
-    PUBLISH_EVENT,
-    INSPECT_SCALE_SET,
-    SET_SCALE_SET_CAPACITY,
-    LIST_SCALE_SET_SERVERS,
-)
 UPGRADE_PLATFORM: Final = Contract(
     "upgrade_platform", UpgradeRequest.from_json, UpgradeProgress.from_json
 )
@@ -1979,4 +1971,32 @@ READ_ACTION_RESULT: Final = Contract(
     "read_action_result", Operation.from_json, ActionOutcome.from_json
 )
 
-ORCHESTRATIONS: Final = (DEPLOY_PLATFORM, DEPLOY_ENVIRONMENT, TEARDOWN_PLATFORM, SCALE_FRONTENDS)
+ACTIVITIES: Final = (
+    PLAN_ENVIRONMENT,
+    BEGIN_APPLY_RESOURCE,
+    CHECK_OPERATIONS,
+    READ_OUTPUTS,
+    LIST_PLATFORM_RESOURCES,
+    BEGIN_DELETE_RESOURCE,
+    BEGIN_DELETE_RESOURCE_GROUP,
+    PUBLISH_EVENT,
+    INSPECT_SCALE_SET,
+    SET_SCALE_SET_CAPACITY,
+    LIST_SCALE_SET_SERVERS,
+    BEGIN_DATABASE_COPY,
+    BEGIN_RUN_COMMAND,
+    BEGIN_MANUAL_UPGRADE,
+    BEGIN_DELETE_INSTANCES,
+    READ_SCALE_SET_INSTANCES,
+    BEGIN_SWITCH_GATEWAY,
+    BEGIN_BACKEND_HEALTH,
+    READ_ACTION_RESULT,
+)
+
+ORCHESTRATIONS: Final = (
+    DEPLOY_PLATFORM,
+    DEPLOY_ENVIRONMENT,
+    TEARDOWN_PLATFORM,
+    SCALE_FRONTENDS,
+    UPGRADE_PLATFORM,
+)

@@ -680,3 +680,191 @@ def test_the_scale_set_nics_are_listed_at_the_version_network_defines_them() -> 
 
     request = build("acme-rg", "acme-prod-vmss", SUBSCRIPTION)
     assert parse_qs(urlsplit(request.url).query)["api-version"] == [VMSS_NIC_API]
+
+
+# --- the balanced sequence on a farm the app deployed ------------------------------------------
+#
+# The farm of examples/spec-farm.json (shared and prod resources) applied by the deployment's own
+# activity, with the simulator's OutSystems server model deciding each setup run (no decider of
+# ours): the activities meet the topology's real gateway (HTTPS listener, Key Vault certificate,
+# WAF policy, identity) and scale set, with the app's role only.
+
+FARM_SEED = "upgrade-activity-seed"
+
+
+def _farm_spec(version: str) -> dict[str, Any]:
+    from outsystems.spec import parse_spec as parse
+
+    body = json.loads((ROOT / "examples" / "spec-farm.json").read_text())
+    body["platformVersion"] = version
+    spec: dict[str, Any] = parse(
+        SOLUTION,
+        json.dumps(body).encode(),
+        default_subscription_id=SUBSCRIPTION,
+        managed_subscription_ids=(),
+    ).to_json_dict()
+    return spec
+
+
+def _apply(spec: dict[str, Any], resource_id: str) -> Operation:
+    answer = activity("begin_apply_resource")(
+        {"spec": spec, "resourceId": resource_id, "nonce": "n-1", "rerun": 0}
+    )
+    return _until_done(answer)
+
+
+@pytest.fixture
+def farm(simulator: SimulatorServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """The farm deployed at the old version; the ids the upgrade works on. No decider of the
+    tests above: the simulator's own model of the setup script decides."""
+    from outsystems.deployment import graph_of
+    from outsystems.resource_types import APP_GATEWAY, SQL_DATABASE, VM_EXTENSION
+
+    with app_on(
+        simulator,
+        monkeypatch,
+        PLATFORM_KEY_SEED=FARM_SEED,
+        ALERT_WEBHOOK_URL="https://ops.example.com/api/alerts?code=k",
+    ):
+        spec = _farm_spec(OLD)
+        _, graph = graph_of(spec)
+        for environment in ("shared", "prod"):
+            for resource in graph.for_environment(environment):
+                operation = _apply(spec, resource.id)
+                assert operation.succeeded, (resource.id, operation.error)
+        prod = graph.for_environment("prod")
+        yield {
+            "scaleSet": next(r.id for r in prod if r.type == SCALE_SET),
+            "gateway": next(r.id for r in prod if r.type == APP_GATEWAY),
+            "controllerSetup": next(r.id for r in prod if r.type == VM_EXTENSION),
+            "database": next(
+                r.id for r in prod if r.type == SQL_DATABASE and r.id.endswith("-prod-db")
+            ),
+        }
+
+
+def _farm_run(scale_set: str, instance: str, mode: str) -> ActionOutcome:
+    answer = activity("begin_run_command")(
+        {
+            "subscriptionId": SUBSCRIPTION,
+            "solutionId": SOLUTION,
+            "scaleSet": scale_set,
+            "instanceId": instance,
+            "mode": mode,
+        }
+    )
+    operation = _until_done(answer)
+    assert operation.succeeded, operation
+    return ActionOutcome.from_json(activity("read_action_result")(operation.to_json()))
+
+
+def _farm_switch(gateway: str, addresses: list[str] | None) -> None:
+    answer = activity("begin_switch_gateway")(
+        {
+            "subscriptionId": SUBSCRIPTION,
+            "solutionId": SOLUTION,
+            "gatewayId": gateway,
+            "addresses": addresses,
+        }
+    )
+    operation = _until_done(answer)
+    assert operation.succeeded, operation
+
+
+def _farm_health(gateway: str) -> dict[str, str]:
+    answer = activity("begin_backend_health")(
+        {"subscriptionId": SUBSCRIPTION, "solutionId": SOLUTION, "gatewayId": gateway}
+    )
+    operation = _until_done(answer)
+    assert operation.succeeded, operation
+    return dict(ActionOutcome.from_json(activity("read_action_result")(operation.to_json())).health)
+
+
+def _farm_instances(scale_set: str) -> dict[str, ScaleSetInstance]:
+    answer = activity("read_scale_set_instances")({"scaleSet": scale_set})
+    return {i.instance_id: i for i in map(ScaleSetInstance.from_json, answer)}
+
+
+def _farm_upgrade(scale_set: str, ids: list[str]) -> Operation:
+    request = {
+        "subscriptionId": SUBSCRIPTION,
+        "solutionId": SOLUTION,
+        "scaleSet": scale_set,
+        "instanceIds": ids,
+    }
+    return _until_done(activity("begin_manual_upgrade")(request))
+
+
+def test_the_balanced_upgrade_of_a_deployed_farm_step_by_step(farm: dict[str, str]) -> None:
+    scale_set, gateway = farm["scaleSet"], farm["gateway"]
+    copy = _until_done(
+        activity("begin_database_copy")(
+            {
+                "subscriptionId": SUBSCRIPTION,
+                "solutionId": SOLUTION,
+                "sourceDatabaseId": farm["database"],
+                "copyName": "acme-prod-db-pre-11-32-0",
+            }
+        )
+    )
+    assert copy.succeeded, copy
+    instances = _farm_instances(scale_set)
+    updating, loaded = instances["0"], instances["1"]
+    assert updating.private_ip
+    assert loaded.private_ip
+    installed = f"OutSystems setup succeeded: installed {PRODUCT} {OLD} (role frontend)"
+    assert {i.setup_message for i in instances.values()} == {installed}
+
+    _farm_switch(gateway, [loaded.private_ip])
+    assert _farm_run(scale_set, "0", "Drain").message == "OutSystems front-end drained"
+    assert _farm_run(scale_set, "1", "HoldDeployments").message == (
+        "OutSystems front-end holding deployments"
+    )
+    new = _farm_spec(NEW)
+    assert _apply(new, farm["controllerSetup"]).succeeded
+    assert _apply(new, scale_set).succeeded
+    assert [i.latest_model_applied for i in _farm_instances(scale_set).values()] == [False, False]
+
+    assert _farm_upgrade(scale_set, ["0"]).succeeded
+    after = _farm_instances(scale_set)
+    assert after["0"].latest_model_applied
+    assert after["0"].setup_status == "Succeeded"
+    assert after["0"].setup_message == (
+        f"OutSystems setup succeeded: upgraded {PRODUCT} {OLD} to {NEW} (role frontend)"
+    )
+    assert not after["1"].latest_model_applied
+    assert _farm_run(scale_set, "0", "Serve").message == "OutSystems front-end serving"
+    _farm_switch(gateway, [updating.private_ip])
+    assert _farm_health(gateway)[updating.private_ip] == "Up"
+
+    assert _farm_run(scale_set, "1", "Drain").message == "OutSystems front-end drained"
+    assert _farm_upgrade(scale_set, ["1"]).succeeded
+    assert _farm_run(scale_set, "1", "Serve").message == "OutSystems front-end serving"
+    _farm_switch(gateway, None)
+    health = _farm_health(gateway)
+    assert (health[updating.private_ip], health[loaded.private_ip]) == ("Up", "Up")
+    final = _farm_instances(scale_set)
+    assert all(i.latest_model_applied and i.setup_status == "Succeeded" for i in final.values())
+
+
+def test_a_health_gate_failing_on_a_deployed_farm_names_the_instance(
+    simulator: SimulatorServer, farm: dict[str, str]
+) -> None:
+    scale_set = farm["scaleSet"]
+    failing = _farm_instances(scale_set)["1"]
+    assert failing.private_ip is not None
+    new = _farm_spec(NEW)
+    assert _apply(new, farm["controllerSetup"]).succeeded
+    assert _apply(new, scale_set).succeeded
+    simulator.fail_health_gate(failing.private_ip, "HTTP 503")
+    operation = _farm_upgrade(scale_set, ["0", "1"])
+    assert operation.status == "Failed"
+    instances = _farm_instances(scale_set)
+    assert instances["0"].setup_status == "Succeeded"
+    assert instances["1"].setup_status == "Failed"
+    assert instances["1"].name == failing.name
+    assert instances["1"].setup_message is not None
+    assert instances["1"].setup_message.startswith(
+        "OutSystems setup failed: health check: /servicecenter/_ping.aspx failed for 10 minutes "
+        "after the upgrade (HTTP 503)"
+    )

@@ -274,10 +274,29 @@ def _upgraded(instance: Mapping[str, Any]) -> bool:
     return bool(properties.get("latestModelApplied")) and state.lower() == "succeeded"
 
 
+_SETTLED: Final = frozenset({"succeeded", "failed", "canceled"})
+
+
+def _busy(
+    scale_set_id: str, live: Mapping[str, Mapping[str, Any]], ids: Sequence[str], method: str
+) -> Operation | None:
+    """An operation following an instance that an action is changing now (`Updating`,
+    `Deleting`): the call ran before (a retried activity, a host that stopped before recording
+    its answer) and its action still runs; ARM would refuse a second one (409). The action ends
+    for all its instances at once, so one instance's state says when. `method` DELETE: the
+    instance gone counts as done."""
+    for instance_id in ids:
+        state = str((live[instance_id].get("properties") or {}).get("provisioningState") or "")
+        if state and state.lower() not in _SETTLED:
+            instance = f"{scale_set_id}/virtualMachines/{instance_id}"
+            return Operation(instance, method, "InProgress", COMPUTE_API, poll_mode="resource")
+    return None
+
+
 def begin_manual_upgrade(sender: Sender, scale_set_id: str, ids: Sequence[str]) -> Operation:
     """`VirtualMachineScaleSets_UpdateInstances` (POST `.../manualupgrade`) of the instances
-    not upgraded yet (`_upgraded`); none left: done without a request. One still busy with an
-    earlier call's upgrade makes ARM answer 409: retried later, when it is done."""
+    not upgraded yet (`_upgraded`); none left: done without a request; one still being
+    upgraded by an earlier call: that upgrade followed (`_busy`)."""
     live = _instance_ids(list_instances(sender, scale_set_id))
     missing = [i for i in ids if i not in live]
     if missing:
@@ -293,6 +312,9 @@ def begin_manual_upgrade(sender: Sender, scale_set_id: str, ids: Sequence[str]) 
         return Operation(
             scale_set_id, "POST", "Succeeded", COMPUTE_API, kept="on the latest model already"
         )
+    busy = _busy(scale_set_id, live, pending, "POST")
+    if busy is not None:
+        return busy
     return begin_post(
         sender,
         scale_set_id,
@@ -309,6 +331,9 @@ def begin_delete_instances(sender: Sender, scale_set_id: str, ids: Sequence[str]
     present = [i for i in ids if i in live]
     if not present:
         return Operation(scale_set_id, "POST", "Succeeded", COMPUTE_API, kept="already deleted")
+    busy = _busy(scale_set_id, live, present, "DELETE")
+    if busy is not None:
+        return busy
     return begin_post(
         sender,
         scale_set_id,

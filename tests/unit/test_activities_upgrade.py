@@ -192,9 +192,9 @@ def _farm(capacity: int = 2, script: bytes | None = None) -> None:
     put(VMSS, COMPUTE_API, _scale_set(OLD, capacity, script))
 
 
-def _new_model() -> None:
+def _new_model(capacity: int = 2) -> None:
     """The scale set's model at the new version (what `deploy_environment` applies)."""
-    put(VMSS, COMPUTE_API, _scale_set(NEW))
+    put(VMSS, COMPUTE_API, _scale_set(NEW, capacity))
 
 
 def _until_done(answer: Any, *, solution: str = SOLUTION) -> Operation:
@@ -372,6 +372,34 @@ def test_an_instance_failing_its_health_gate_is_named_with_the_scripts_line(
     assert by_id["1"].setup_message == (
         f"OutSystems setup succeeded: upgraded {PRODUCT} {OLD} to {NEW} (role frontend)"
     )
+
+
+def test_an_upgrade_or_delete_called_again_while_its_action_runs_follows_it(
+    sim: SimulatorServer,
+) -> None:
+    """A host stopped after the POST and before recording the answer runs the activity again:
+    it must neither fail on ARM's 409 nor start the action a second time."""
+    _farm(capacity=3)
+    _new_model(capacity=3)
+    sim.configure({"latencyScale": 1.0})
+    try:
+        for name, ids, action in (
+            ("begin_manual_upgrade", ["0"], "manualupgrade"),
+            ("begin_delete_instances", ["2"], "delete"),
+        ):
+            started = Operation.from_json(activity(name)(_instances_request(ids)))
+            assert started.status == "InProgress", started
+            since = _last_seq(sim)
+            again = Operation.from_json(activity(name)(_instances_request(ids)))
+            assert again.status == "InProgress", again
+            assert _posts(sim, since, action) == []
+            sim.fast_forward(7200)
+            assert _until_done(again.to_json()).succeeded
+    finally:
+        sim.configure({"latencyScale": 0.0})
+    instances = _instances()
+    assert [i.instance_id for i in instances] == ["0", "1"]
+    assert [i.latest_model_applied for i in instances] == [True, False]
 
 
 def test_an_unknown_instance_fails_the_upgrade_with_arms_code(sim: SimulatorServer) -> None:

@@ -104,6 +104,10 @@ def begin_post(
 # --- Database copies ---------------------------------------------------------------------
 
 
+#: `DatabaseStatus` values of a copy still being made (azure-mgmt-sql 4.0.0, from Databases.json).
+_COPY_UNDER_WAY: Final = frozenset({"copying", "creating", "restoring", "scaling"})
+
+
 def begin_database_copy(sender: Sender, source_database_id: str, copy_name: str) -> Operation:
     """PUT a copy of a database on its own server (`createMode: Copy`), unless it exists.
 
@@ -117,13 +121,16 @@ def begin_database_copy(sender: Sender, source_database_id: str, copy_name: str)
     copy_id = f"{server_id}/databases/{copy_name}"
     existing = get_resource(sender, copy_id, SQL_API)
     if existing is not None:
-        state = str((existing.get("properties") or {}).get("provisioningState") or "Succeeded")
-        if state.lower() in {"failed", "canceled"}:
-            error = ArmError("ProvisioningFailed", f"provisioningState is {state}", copy_id)
-            return Operation(copy_id, "PUT", "Failed", SQL_API, error=error)
-        if state.lower() == "succeeded":
+        # A database has no provisioningState: its `status` (Databases.json `DatabaseStatus`:
+        # Online, Copying, Creating, ...) says whether the copy is done.
+        status = str((existing.get("properties") or {}).get("status") or "Online")
+        if status.lower() == "online":
             return Operation(copy_id, "PUT", "Succeeded", SQL_API, kept="the copy exists")
-        return Operation(copy_id, "PUT", "InProgress", SQL_API, poll_mode="resource")
+        if status.lower() in _COPY_UNDER_WAY:
+            # An earlier call's copy, whose operation URL is lost: look again later.
+            raise TransientArmError(f"{copy_id}: the copy is {status}")
+        error = ArmError("CopyNotOnline", f"the copy exists but is {status}", copy_id)
+        return Operation(copy_id, "PUT", "Failed", SQL_API, error=error)
     source = get_resource(sender, source_database_id, SQL_API)
     if source is None:
         error = ArmError(

@@ -595,6 +595,39 @@ def test_the_restore_point_is_a_copy_of_the_database_kept_on_a_rerun(
     assert [r for r in sim.requests(since) if r["method"] == "PUT"] == []
 
 
+def test_a_copy_called_again_while_it_is_made_is_retried_not_started_twice(
+    sim: SimulatorServer,
+) -> None:
+    """A database reports no provisioningState, only its `status` (Databases.json); a copy
+    still `Creating` is neither reported done nor started again: the activity asks to be
+    retried."""
+    from arm.secrets import RedactedError
+
+    put(GROUP_ID, RESOURCES_API, {"location": bodies.LOCATION})
+    put(SQL, SQL_API, bodies.sql_server())
+    put(DATABASE, SQL_API, bodies.sql_database())
+    request = {
+        "subscriptionId": SUBSCRIPTION,
+        "solutionId": SOLUTION,
+        "sourceDatabaseId": DATABASE,
+        "copyName": "acme-prod-db-pre-11-32-0",
+    }
+    sim.configure({"latencyScale": 1.0})
+    try:
+        sim.fast_forward(3600)
+        started = Operation.from_json(activity("begin_database_copy")(request))
+        assert started.status == "InProgress"
+        since = _last_seq(sim)
+        with pytest.raises(RedactedError, match=r"TransientArmError: .* the copy is Creating"):
+            activity("begin_database_copy")(request)
+        assert [r for r in sim.requests(since) if r["method"] == "PUT"] == []
+        sim.fast_forward(3600)
+        again = Operation.from_json(activity("begin_database_copy")(request))
+        assert (again.status, again.kept) == ("Succeeded", "the copy exists")
+    finally:
+        sim.configure({"latencyScale": 0.0})
+
+
 def test_a_copy_of_a_missing_database_fails(sim: SimulatorServer) -> None:
     put(GROUP_ID, RESOURCES_API, {"location": bodies.LOCATION})
     put(SQL, SQL_API, bodies.sql_server())

@@ -22,6 +22,7 @@ from typing import Any, Final, Literal
 
 from azure.core.rest import HttpRequest, HttpResponse
 
+from arm.live import list_pages
 from arm.operations import Sender, TransientArmError, error_of, get_resource, retry_after
 from outsystems.messages import ActionOutcome, ArmError, Operation, ScaleSetInstance
 from outsystems.resource_types import APP_GATEWAY, SCALE_SET, SQL_DATABASE, api_version
@@ -43,16 +44,6 @@ RUN_POWERSHELL: Final = "RunPowerShellScript"
 _BUSY: Final = "AnotherOperationInProgress"
 _TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
 FinalState = Literal["location", "azure-async-operation"]
-
-
-def _json(response: HttpResponse) -> Any:
-    text = response.text()
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
 
 
 def _raise_if_retryable(response: HttpResponse, what: str, *, busy_too: bool) -> None:
@@ -151,23 +142,9 @@ def _instance_ids(instances: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[s
     return {str(i.get("instanceId") or i.get("name")): i for i in instances}
 
 
-def _list(sender: Sender, url: str) -> list[dict[str, Any]]:
-    from arm.operations import raise_for_status
-
-    items: list[dict[str, Any]] = []
-    next_url: str | None = url
-    while next_url:
-        response = sender.send_request(HttpRequest("GET", next_url))
-        raise_for_status(response, url)
-        page = _json(response) or {}
-        items.extend(i for i in page.get("value") or () if isinstance(i, dict))
-        next_url = page.get("nextLink") or None
-    return items
-
-
 def list_instances(sender: Sender, scale_set_id: str) -> list[dict[str, Any]]:
     """The scale set's instances with their instance views (`$expand=instanceView`)."""
-    return _list(
+    return list_pages(
         sender, f"{scale_set_id}/virtualMachines?$expand=instanceView&api-version={COMPUTE_API}"
     )
 
@@ -175,7 +152,7 @@ def list_instances(sender: Sender, scale_set_id: str) -> list[dict[str, Any]]:
 def _private_ips(sender: Sender, scale_set_id: str) -> dict[str, str]:
     """Instance id (lower case) → its primary private address, from the scale set's NICs
     (`NetworkInterfaces_ListVirtualMachineScaleSetNetworkInterfaces`)."""
-    nics = _list(sender, f"{scale_set_id}/networkInterfaces?api-version={VMSS_NIC_API}")
+    nics = list_pages(sender, f"{scale_set_id}/networkInterfaces?api-version={VMSS_NIC_API}")
     found: dict[str, str] = {}
     # The primary NIC's primary IP configuration first.
     for nic in sorted(nics, key=lambda n: not (n.get("properties") or {}).get("primary")):
@@ -315,20 +292,8 @@ def begin_manual_upgrade(sender: Sender, scale_set_id: str, ids: Sequence[str]) 
         )
         return Operation(scale_set_id, "POST", "Failed", COMPUTE_API, error=error)
     pending = [i for i in ids if not _upgraded(live[i])]
-    if not pending:
-        return Operation(
-            scale_set_id, "POST", "Succeeded", COMPUTE_API, kept="on the latest model already"
-        )
-    busy = _busy(scale_set_id, live, pending, "POST")
-    if busy is not None:
-        return busy
-    return begin_post(
-        sender,
-        scale_set_id,
-        "manualupgrade",
-        COMPUTE_API,
-        {"instanceIds": pending},
-        final_state="azure-async-operation",
+    return _instance_action(
+        sender, scale_set_id, "manualupgrade", live, pending, "on the latest model already"
     )
 
 
@@ -336,18 +301,26 @@ def begin_delete_instances(sender: Sender, scale_set_id: str, ids: Sequence[str]
     """`VirtualMachineScaleSets_DeleteInstances` (POST `.../delete`) of those still there."""
     live = _instance_ids(list_instances(sender, scale_set_id))
     present = [i for i in ids if i in live]
-    if not present:
-        return Operation(scale_set_id, "POST", "Succeeded", COMPUTE_API, kept="already deleted")
-    busy = _busy(scale_set_id, live, present, "DELETE")
+    return _instance_action(sender, scale_set_id, "delete", live, present, "already deleted")
+
+
+def _instance_action(
+    sender: Sender,
+    scale_set_id: str,
+    action: str,
+    live: Mapping[str, Mapping[str, Any]],
+    ids: Sequence[str],
+    nothing_to_do: str,
+) -> Operation:
+    """POST a scale set's instance action on `ids`: none, done; one busy, followed."""
+    if not ids:
+        return Operation(scale_set_id, "POST", "Succeeded", COMPUTE_API, kept=nothing_to_do)
+    busy = _busy(scale_set_id, live, ids, "DELETE" if action == "delete" else "POST")
     if busy is not None:
         return busy
+    body = {"instanceIds": list(ids)}
     return begin_post(
-        sender,
-        scale_set_id,
-        "delete",
-        COMPUTE_API,
-        {"instanceIds": present},
-        final_state="azure-async-operation",
+        sender, scale_set_id, action, COMPUTE_API, body, final_state="azure-async-operation"
     )
 
 
@@ -559,4 +532,8 @@ def read_action_result(sender: Sender, operation: Operation, endpoint: str) -> A
     if response.status_code >= 400:
         error = error_of(response, operation.resource_id)
         return ActionOutcome(False, f"{error.code}: {error.message}")
-    return action_outcome(_json(response))
+    try:
+        result = response.json()
+    except ValueError:
+        result = None
+    return action_outcome(result)

@@ -210,8 +210,8 @@ def _until_done(answer: Any, *, solution: str = SOLUTION) -> Operation:
     raise AssertionError(f"{operation} did not end")
 
 
-def _instances() -> list[ScaleSetInstance]:
-    answer = activity("read_scale_set_instances")({"scaleSet": VMSS})
+def _instances(scale_set: str = VMSS) -> list[ScaleSetInstance]:
+    answer = activity("read_scale_set_instances")({"scaleSet": scale_set})
     return [ScaleSetInstance.from_json(i) for i in answer]
 
 
@@ -228,21 +228,21 @@ def _last_seq(sim: SimulatorServer) -> int:
     return int(requests[-1]["seq"]) if requests else 0
 
 
-def _instances_request(ids: list[str]) -> dict[str, Any]:
+def _instances_request(ids: list[str], scale_set: str = VMSS) -> dict[str, Any]:
     return {
         "subscriptionId": SUBSCRIPTION,
         "solutionId": SOLUTION,
-        "scaleSet": VMSS,
+        "scaleSet": scale_set,
         "instanceIds": ids,
     }
 
 
-def _run(instance: str, mode: str) -> ActionOutcome:
+def _run(instance: str, mode: str, scale_set: str = VMSS) -> ActionOutcome:
     answer = activity("begin_run_command")(
         {
             "subscriptionId": SUBSCRIPTION,
             "solutionId": SOLUTION,
-            "scaleSet": VMSS,
+            "scaleSet": scale_set,
             "instanceId": instance,
             "mode": mode,
         }
@@ -252,9 +252,9 @@ def _run(instance: str, mode: str) -> ActionOutcome:
     return ActionOutcome.from_json(activity("read_action_result")(operation.to_json()))
 
 
-def _backend_health() -> dict[str, str]:
+def _backend_health(gateway: str = GATEWAY) -> dict[str, str]:
     answer = activity("begin_backend_health")(
-        {"subscriptionId": SUBSCRIPTION, "solutionId": SOLUTION, "gatewayId": GATEWAY}
+        {"subscriptionId": SUBSCRIPTION, "solutionId": SOLUTION, "gatewayId": gateway}
     )
     operation = _until_done(answer)
     assert operation.succeeded, operation
@@ -263,12 +263,12 @@ def _backend_health() -> dict[str, str]:
     return dict(outcome.health)
 
 
-def _switch(addresses: list[str] | None) -> Operation:
+def _switch(addresses: list[str] | None, gateway: str = GATEWAY) -> Operation:
     answer = activity("begin_switch_gateway")(
         {
             "subscriptionId": SUBSCRIPTION,
             "solutionId": SOLUTION,
-            "gatewayId": GATEWAY,
+            "gatewayId": gateway,
             "addresses": addresses,
         }
     )
@@ -571,19 +571,23 @@ def test_a_switch_run_again_while_its_put_is_applied_follows_it(sim: SimulatorSe
 # --- begin_database_copy ----------------------------------------------------------------------
 
 
-def test_the_restore_point_is_a_copy_of_the_database_kept_on_a_rerun(
-    sim: SimulatorServer,
-) -> None:
+def _database() -> dict[str, Any]:
+    """The prod platform database on its server; the request of its restore point's copy."""
     put(GROUP_ID, RESOURCES_API, {"location": bodies.LOCATION})
     put(SQL, SQL_API, bodies.sql_server())
-    _until_done(Operation(SQL, "PUT", "InProgress", SQL_API, poll_mode="resource").to_json())
     put(DATABASE, SQL_API, bodies.sql_database())
-    request = {
+    return {
         "subscriptionId": SUBSCRIPTION,
         "solutionId": SOLUTION,
         "sourceDatabaseId": DATABASE,
         "copyName": "acme-prod-db-pre-11-32-0",
     }
+
+
+def test_the_restore_point_is_a_copy_of_the_database_kept_on_a_rerun(
+    sim: SimulatorServer,
+) -> None:
+    request = _database()
     operation = _until_done(activity("begin_database_copy")(request))
     assert operation.succeeded, operation
     assert operation.resource_id == f"{SQL}/databases/acme-prod-db-pre-11-32-0"
@@ -591,7 +595,7 @@ def test_the_restore_point_is_a_copy_of_the_database_kept_on_a_rerun(
     assert copy is not None
     since = _last_seq(sim)
     again = Operation.from_json(activity("begin_database_copy")(request))
-    assert again.succeeded
+    assert (again.status, again.kept) == ("Succeeded", "the copy exists")
     assert [r for r in sim.requests(since) if r["method"] == "PUT"] == []
 
 
@@ -603,18 +607,9 @@ def test_a_copy_called_again_while_it_is_made_is_retried_not_started_twice(
     retried."""
     from arm.secrets import RedactedError
 
-    put(GROUP_ID, RESOURCES_API, {"location": bodies.LOCATION})
-    put(SQL, SQL_API, bodies.sql_server())
-    put(DATABASE, SQL_API, bodies.sql_database())
-    request = {
-        "subscriptionId": SUBSCRIPTION,
-        "solutionId": SOLUTION,
-        "sourceDatabaseId": DATABASE,
-        "copyName": "acme-prod-db-pre-11-32-0",
-    }
+    request = _database()
     sim.configure({"latencyScale": 1.0})
     try:
-        sim.fast_forward(3600)
         started = Operation.from_json(activity("begin_database_copy")(request))
         assert started.status == "InProgress"
         since = _last_seq(sim)
@@ -804,56 +799,12 @@ def farm(simulator: SimulatorServer, monkeypatch: pytest.MonkeyPatch) -> Iterato
         }
 
 
-def _farm_run(scale_set: str, instance: str, mode: str) -> ActionOutcome:
-    answer = activity("begin_run_command")(
-        {
-            "subscriptionId": SUBSCRIPTION,
-            "solutionId": SOLUTION,
-            "scaleSet": scale_set,
-            "instanceId": instance,
-            "mode": mode,
-        }
-    )
-    operation = _until_done(answer)
-    assert operation.succeeded, operation
-    return ActionOutcome.from_json(activity("read_action_result")(operation.to_json()))
-
-
-def _farm_switch(gateway: str, addresses: list[str] | None) -> None:
-    answer = activity("begin_switch_gateway")(
-        {
-            "subscriptionId": SUBSCRIPTION,
-            "solutionId": SOLUTION,
-            "gatewayId": gateway,
-            "addresses": addresses,
-        }
-    )
-    operation = _until_done(answer)
-    assert operation.succeeded, operation
-
-
-def _farm_health(gateway: str) -> dict[str, str]:
-    answer = activity("begin_backend_health")(
-        {"subscriptionId": SUBSCRIPTION, "solutionId": SOLUTION, "gatewayId": gateway}
-    )
-    operation = _until_done(answer)
-    assert operation.succeeded, operation
-    return dict(ActionOutcome.from_json(activity("read_action_result")(operation.to_json())).health)
-
-
 def _farm_instances(scale_set: str) -> dict[str, ScaleSetInstance]:
-    answer = activity("read_scale_set_instances")({"scaleSet": scale_set})
-    return {i.instance_id: i for i in map(ScaleSetInstance.from_json, answer)}
+    return {i.instance_id: i for i in _instances(scale_set)}
 
 
 def _farm_upgrade(scale_set: str, ids: list[str]) -> Operation:
-    request = {
-        "subscriptionId": SUBSCRIPTION,
-        "solutionId": SOLUTION,
-        "scaleSet": scale_set,
-        "instanceIds": ids,
-    }
-    return _until_done(activity("begin_manual_upgrade")(request))
+    return _until_done(activity("begin_manual_upgrade")(_instances_request(ids, scale_set)))
 
 
 def test_the_balanced_upgrade_of_a_deployed_farm_step_by_step(farm: dict[str, str]) -> None:
@@ -876,9 +827,9 @@ def test_the_balanced_upgrade_of_a_deployed_farm_step_by_step(farm: dict[str, st
     installed = f"OutSystems setup succeeded: installed {PRODUCT} {OLD} (role frontend)"
     assert {i.setup_message for i in instances.values()} == {installed}
 
-    _farm_switch(gateway, [loaded.private_ip])
-    assert _farm_run(scale_set, "0", "Drain").message == "OutSystems front-end drained"
-    assert _farm_run(scale_set, "1", "HoldDeployments").message == (
+    assert _switch([loaded.private_ip], gateway).succeeded
+    assert _run("0", "Drain", scale_set).message == "OutSystems front-end drained"
+    assert _run("1", "HoldDeployments", scale_set).message == (
         "OutSystems front-end holding deployments"
     )
     new = _farm_spec(NEW)
@@ -894,15 +845,15 @@ def test_the_balanced_upgrade_of_a_deployed_farm_step_by_step(farm: dict[str, st
         f"OutSystems setup succeeded: upgraded {PRODUCT} {OLD} to {NEW} (role frontend)"
     )
     assert not after["1"].latest_model_applied
-    assert _farm_run(scale_set, "0", "Serve").message == "OutSystems front-end serving"
-    _farm_switch(gateway, [updating.private_ip])
-    assert _farm_health(gateway)[updating.private_ip] == "Up"
+    assert _run("0", "Serve", scale_set).message == "OutSystems front-end serving"
+    assert _switch([updating.private_ip], gateway).succeeded
+    assert _backend_health(gateway)[updating.private_ip] == "Up"
 
-    assert _farm_run(scale_set, "1", "Drain").message == "OutSystems front-end drained"
+    assert _run("1", "Drain", scale_set).message == "OutSystems front-end drained"
     assert _farm_upgrade(scale_set, ["1"]).succeeded
-    assert _farm_run(scale_set, "1", "Serve").message == "OutSystems front-end serving"
-    _farm_switch(gateway, None)
-    health = _farm_health(gateway)
+    assert _run("1", "Serve", scale_set).message == "OutSystems front-end serving"
+    assert _switch(None, gateway).succeeded
+    health = _backend_health(gateway)
     assert (health[updating.private_ip], health[loaded.private_ip]) == ("Up", "Up")
     final = _farm_instances(scale_set)
     assert all(i.latest_model_applied and i.setup_status == "Succeeded" for i in final.values())

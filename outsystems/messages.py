@@ -1501,6 +1501,9 @@ class ServerUpgrade(NamedTuple):
     version: str | None = None
     step: str | None = None
     error: ErrorInfo | None = None
+    #: An instance the upgrade added to make two sets of the minimum size; it deletes it at the
+    #: end (a resumed upgrade knows it from here).
+    temporary: bool = False
 
     def to_json(self) -> JsonObject:
         return {
@@ -1511,6 +1514,7 @@ class ServerUpgrade(NamedTuple):
             "version": self.version,
             "step": self.step,
             "error": None if self.error is None else self.error.to_json(),
+            "temporary": self.temporary,
         }
 
     @staticmethod
@@ -1525,6 +1529,7 @@ class ServerUpgrade(NamedTuple):
             version=_optional_str(document.get("version")),
             step=_optional_str(document.get("step")),
             error=ErrorInfo.from_json(document.get("error")),
+            temporary=bool(document.get("temporary")),
         )
 
 
@@ -1984,4 +1989,10 @@ READ_ACTION_RESULT: Final = Contract(
     "read_action_result", Operation.from_json, ActionOutcome.from_json
 )
 
-ORCHESTRATIONS: Final = (DEPLOY_PLATFORM, DEPLOY_ENVIRONMENT, TEARDOWN_PLATFORM, SCALE_FRONTENDS)
+ORCHESTRATIONS: Final = (
+    DEPLOY_PLATFORM,
+    DEPLOY_ENVIRONMENT,
+    TEARDOWN_PLATFORM,
+    SCALE_FRONTENDS,
+    UPGRADE_PLATFORM,
+)

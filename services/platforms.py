@@ -689,8 +689,36 @@ async def state(client: DurableClient, solution_id: str) -> dict[str, Any]:
     return platform_state(solution_id, operation, children)
 
 
+#: The steps of an upgrade that run `deploy_environment` as a sub-orchestration
+#: (`outsystems.upgrade`: SETUP, CONTROLLER, SCALE_SET_MODEL).
+_UPGRADE_CHILD_STEPS = ("setup", "controller", "scaleSetModel")
+
+
+def upgrade_child_instance_id(
+    instance_id: str, operation_id: str, environment: str, step: str
+) -> str:
+    """The instance id `upgrade_platform` gives a step's `deploy_environment` (one per attempt;
+    `orchestrators.upgrade`)."""
+    return f"{instance_id}:upgrade:{operation_id}:{environment}:{step}"
+
+
+def upgrade_children(operation: OperationStatus) -> list[str]:
+    """The sub-orchestrations an upgrade may be running: those of its running environments."""
+    progress = operation.upgrade
+    if operation.kind != "upgrade" or progress is None or not operation.operation_id:
+        return []
+    return [
+        upgrade_child_instance_id(
+            operation.instance_id, operation.operation_id, env.environment, step
+        )
+        for env in progress.environments
+        if env.state == "Running"
+        for step in _UPGRADE_CHILD_STEPS
+    ]
+
+
 async def cancel(client: DurableClient, solution_id: str) -> Canceled:
-    """Stop the running deployment or teardown; resources stay as they are."""
+    """Stop the running deployment, upgrade or teardown; resources stay as they are."""
     operation = await last_platform_operation(client, solution_id)
     if operation is None:
         raise unknown_platform(solution_id)
@@ -705,6 +733,10 @@ async def cancel(client: DurableClient, solution_id: str) -> Canceled:
     for env, child in children.items():
         if child and child.running:
             await client.terminate(child_instance_id(instance_id, env), "parent canceled")
+    for child_id in upgrade_children(operation):
+        child = await read_operation(client, child_id, show_input=False)
+        if child and child.running:
+            await client.terminate(child_id, "parent canceled")
     log.info("operation %s of %s canceled", instance_id, solution_id)
     return Canceled(instance_id, operation.operation_id)
 

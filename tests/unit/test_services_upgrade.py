@@ -377,3 +377,28 @@ def test_an_upgrade_that_ends_before_the_event_is_a_409() -> None:
     client = Ending(awaiting("prod").instances)
     error = refusal(platforms.approve_upgrade(client, "acme", None))
     assert (error.kind, error.code) == ("conflict", "NoUpgradeAwaitingApproval")
+
+
+# --- cancel ----------------------------------------------------------------------------------
+
+
+def test_the_child_ids_are_those_upgrade_platform_gives() -> None:
+    from orchestrators import upgrade as orchestration
+    from outsystems.upgrade import CONTROLLER, SCALE_SET_MODEL, SETUP
+
+    assert platforms._UPGRADE_CHILD_STEPS == (SETUP, CONTROLLER, SCALE_SET_MODEL)
+    for step in platforms._UPGRADE_CHILD_STEPS:
+        assert platforms.upgrade_child_instance_id(
+            INSTANCE, "u1", "prod", step
+        ) == orchestration._instance_id(INSTANCE, "u1", "prod", step)
+
+
+def test_cancel_stops_the_upgrade_and_the_step_its_running_environment_runs() -> None:
+    client = upgrading("Running", "Running")
+    controller = platforms.upgrade_child_instance_id(INSTANCE, "u1", "prod", "controller")
+    done = platforms.upgrade_child_instance_id(INSTANCE, "u1", "prod", "setup")
+    client.instances[controller] = Instance("Running")
+    client.instances[done] = Instance("Completed")
+    canceled = asyncio.run(platforms.cancel(client, "acme"))
+    assert (canceled.instance_id, canceled.operation_id) == (INSTANCE, "u1")
+    assert [instance for instance, _ in client.terminated] == [INSTANCE, controller]

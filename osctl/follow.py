@@ -66,6 +66,8 @@ class ServerUpgradeView:
     version: str | None = None
     step: str | None = None
     error: EnvFailure | None = None
+    #: Added by the upgrade for the time of the balanced upgrade.
+    temporary: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ class UpgradeView:
                             version=_optional_str(server.get("version")),
                             step=_optional_str(server.get("step")),
                             error=_failure(server.get("error")),
+                            temporary=bool(server.get("temporary")),
                         )
                         for server in item.get("servers") or []
                         if isinstance(server, dict)

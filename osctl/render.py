@@ -479,8 +479,8 @@ def _group(server: ServerUpgradeView) -> str:
 
 
 def _server_label(server: ServerUpgradeView) -> str:
-    group = _group(server)
-    return f"{server.name} [{group}]" if group else server.name
+    marks = [mark for mark in (_group(server), "temporary" if server.temporary else "") if mark]
+    return f"{server.name} [{', '.join(marks)}]" if marks else server.name
 
 
 def _server_detail(server: ServerUpgradeView) -> str:

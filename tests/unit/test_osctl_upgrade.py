@@ -102,6 +102,7 @@ PROD_RUNNING = environment(
     [
         server("acme-prod-vmss_0", "Succeeded", "updating", instanceId="0", version="11.33.0"),
         server("acme-prod-vmss_1", "Running", "loaded", instanceId="1", step="upgradeLoaded"),
+        server("acme-prod-vmss_2", "Succeeded", "updating", instanceId="2", temporary=True),
     ],
     step="upgradeLoaded",
 )
@@ -341,6 +342,7 @@ def test_the_live_bars_of_an_upgrade_have_one_bar_per_server_under_its_environme
         "prod",
         "acme-prod-vmss_0 [U]",
         "acme-prod-vmss_1 [L]",
+        "acme-prod-vmss_2 [U, temporary]",
         "test",
     ]
     done = {t.description.strip(): (t.completed, t.total) for t in view.progress.tasks}

@@ -11,6 +11,7 @@ from activities import events as event_activities
 from activities import resources as resource_activities
 from activities import scaling as scaling_activities
 from activities import teardown as teardown_activities
+from activities import upgrade as upgrade_activities
 from orchestrators import deploy as deploy_orchestrations
 from orchestrators import drift as drift_orchestrations
 from orchestrators import scale_requests as scale_request_entities
@@ -41,5 +42,6 @@ for blueprint in (
     drift_triggers.bp,
     drift_orchestrations.bp,
     upgrade_orchestrations.bp,
+    upgrade_activities.bp,
 ):
     app.register_functions(blueprint)

@@ -93,9 +93,11 @@ RUN_COMMAND_LIMIT: Final = timedelta(minutes=90)
 #: A manual upgrade reruns the setup extension (itself limited to 90 minutes per run) on each
 #: instance, with reboots.
 MANUAL_UPGRADE_LIMIT: Final = timedelta(hours=3)
+#: How many times a manual upgrade is run again on instances whose setup asked for a reboot.
+REBOOT_RERUNS: Final = 3
 #: Gateway updates, capacity changes, instance deletions, backend health.
 ARM_LIMIT: Final = timedelta(minutes=60)
-#: How long a front-end may take to turn Healthy behind the gateway after a switch: the probe
+#: How long a front-end may take to turn Up behind the gateway after a switch: the probe
 #: runs every 30 s and admits a server after one success, drops it after 3 failures
 #: (`outsystems/topology.py`'s probe); four probe rounds.
 ADMISSION_LIMIT: Final = timedelta(minutes=2)
@@ -362,10 +364,17 @@ class _Upgrade:
 
     # --- the whole upgrade --------------------------------------------------------------
 
-    def run(self) -> Steps[UpgradeProgress]:
-        from outsystems.upgrade import needs_approval, previous_environment
+    @property
+    def continued(self) -> bool:
+        """Whether this generation continues the same upgrade (`continue_as_new` after an
+        environment: `resumed` is its own progress), not a second attempt."""
+        resumed = self.request.resumed
+        return resumed is not None and resumed.operation_id == self.request.operation_id
 
+    def run(self) -> Steps[UpgradeProgress | None]:
         self.report()
+        if self.continued:
+            return (yield from self.environments())
         yield self.event(
             EventType.UPGRADE_STARTED,
             None,
@@ -378,6 +387,14 @@ class _Upgrade:
                 "resumed": self.request.resumed is not None,
             },
         )
+        return (yield from self.environments())
+
+    def environments(self) -> Steps[UpgradeProgress | None]:
+        """The environments still to upgrade, each after its approval; after each but the
+        last, a new generation of the instance (`continue_as_new` with the progress so far), so
+        that no episode replays the history of the environments before."""
+        from outsystems.upgrade import needs_approval, previous_environment
+
         for entry in self.progress.environments:
             environment = entry.environment
             if entry.state in ("Skipped", "Succeeded"):
@@ -412,6 +429,10 @@ class _Upgrade:
             yield self.event(
                 EventType.UPGRADE_STEP, environment, {"step": "done", "server": None, "error": None}
             )
+            if any(e.state not in ("Skipped", "Succeeded") for e in self.progress.environments):
+                continued = self.request._replace(resumed=self.progress)
+                self.context.continue_as_new(continued.to_json())
+                return None
         self.progress = self.progress._replace(state="Succeeded")
         self.report()
         yield self.event(EventType.UPGRADE_SUCCEEDED, None, {"to": self.request.target.to_json()})
@@ -443,6 +464,7 @@ class _Farm:
 
     def __init__(self, upgrade: _Upgrade, environment: str, targets: UpgradeTargets) -> None:
         from outsystems.names import PlatformNames
+        from outsystems.upgrade import farm_minimum
 
         assert targets.scale_set is not None
         assert targets.gateway is not None
@@ -458,7 +480,7 @@ class _Farm:
         )
         self.controller = names.vm("prod")
         frontends = spec.frontends
-        self.minimum = frontends.min_capacity if frontends is not None else 1
+        self.minimum = farm_minimum(spec, upgrade.now)
         self.maximum = frontends.max_capacity if frontends is not None else self.minimum
         self.instances: dict[str, ScaleSetInstance] = {}
         self.updating: tuple[str, ...] = ()
@@ -514,6 +536,13 @@ class _Farm:
                 )
             found.append(instance.private_ip)
         return tuple(found)
+
+    def unfinished(self, instance_id: str) -> bool:
+        """Whether the instance's setup run ended 3010 (`OutSystems setup not finished`)."""
+        from outsystems.upgrade import last_line
+
+        message = last_line(self.instances[instance_id].setup_message)
+        return message.startswith("OutSystems setup not finished")
 
     def upgraded(self, ids: Sequence[str]) -> bool:
         from outsystems.upgrade import instance_verdict
@@ -639,7 +668,9 @@ class _Farm:
         todo = [i for i in ids if not self.upgraded([i])]
         self.record(todo, "Running", step)
         operation: Operation | None = None
-        if todo:
+        for _ in range(REBOOT_RERUNS + 1):
+            if not todo:
+                break
             operation = yield from self.calls.one(
                 BEGIN_MANUAL_UPGRADE,
                 InstancesRequest(
@@ -649,7 +680,12 @@ class _Farm:
             operation = yield from self.upgrade.wait_one(
                 operation, MANUAL_UPGRADE_LIMIT, "the manual upgrade"
             )
-        yield from self.read()
+            yield from self.read()
+            # A run that ended 3010 (a reboot, or a step going on in the background) is
+            # applied again until it reports 0 or 1 (docs/upgrades.md: "apply the extension
+            # again later"); on an instance, applying again is another manual upgrade.
+            todo = [i for i in todo if i in self.instances and self.unfinished(i)]
+        first: ErrorInfo | None = None
         for instance_id in ids:
             instance = self.instances.get(instance_id)
             if instance is None:
@@ -659,31 +695,34 @@ class _Farm:
                     )
                 )
             verdict = instance_verdict(instance, self.upgrade.target)
+            error = None
             if not verdict.upgraded:
                 error = ErrorInfo(
                     "UpgradeFailed", f"{instance.name}: {verdict.problem}", instance.name
                 )
-                self.upgrade.server(
-                    self.environment,
-                    ServerUpgrade(
-                        instance.name,
-                        "Failed",
-                        instance_id=instance_id,
-                        group="updating" if instance_id in self.updating else "loaded",
-                        version=verdict.version,
-                        step=step,
-                        error=error,
-                        temporary=instance_id in self.temporary,
-                    ),
-                )
-                raise StepError(error)
+                first = first or error
+            # Every instance of the set as it stands, so a failure shows which are done.
+            self.upgrade.server(
+                self.environment,
+                ServerUpgrade(
+                    instance.name,
+                    "Succeeded" if error is None else "Failed",
+                    instance_id=instance_id,
+                    group="updating" if instance_id in self.updating else "loaded",
+                    version=verdict.version,
+                    step=None if error is None else step,
+                    error=error,
+                    temporary=instance_id in self.temporary,
+                ),
+            )
+        if first is not None:
+            raise StepError(first)
         if operation is not None and not operation.succeeded:
             raise StepError(_operation_error("UpgradeFailed", operation, "the manual upgrade"))
-        self.record(ids, "Succeeded")
         yield from self.done(step)
 
     def check_health(self, step: str, ids: Sequence[str]) -> Steps[str | None]:
-        """The gateway's backend health until every address is Healthy; the name of the first
+        """The gateway's backend health until every address is Up; the name of the first
         front-end that is not after the admission time (None when all are)."""
         from outsystems.upgrade import unhealthy
 
@@ -712,8 +751,9 @@ class _Farm:
                     by_address.get(address, address),
                 )
                 return by_address.get(address, address)
-            context = self.upgrade.context
-            yield context.create_timer(self.upgrade.now + self.calls.tuning.poll)
+            # Four looks within the admission time (the probe's pace), not one per poll.
+            wait = max(self.calls.tuning.poll, self.upgrade.limit(ADMISSION_LIMIT) / 4)
+            yield self.upgrade.context.create_timer(self.upgrade.now + wait)
 
     def run(self) -> Steps[None]:
         from outsystems.upgrade import (
@@ -824,9 +864,9 @@ class _Farm:
 @orchestration(UPGRADE_PLATFORM)
 def upgrade_platform(
     context: df.DurableOrchestrationContext, request: UpgradeRequest
-) -> Steps[UpgradeProgress]:
+) -> Steps[UpgradeProgress | None]:
     """Upgrade LifeTime, then each environment of the order, pausing between them."""
     spec, _ = request.spec.parsed()
     previous, _ = request.previous.parsed()
-    result: UpgradeProgress = yield from _Upgrade(context, request, previous, spec).run()
+    result: UpgradeProgress | None = yield from _Upgrade(context, request, previous, spec).run()
     return result

@@ -219,6 +219,9 @@ def upgrade_of(current: OperationStatus | None, spec: Mapping[str, Any]) -> Upgr
     """Whether `spec` (the new spec's JSON) upgrades the platform whose last operation is
     `current` (not running): None for a deployment; `ServiceError` for what is refused."""
     request = current.request if current is not None else None
+    if isinstance(request, TeardownRequest) and current is not None:
+        _check_after_teardown(current, request, spec)
+        return None
     if current is None or not isinstance(request, DeployRequest | UpgradeRequest):
         return None
     if isinstance(request, UpgradeRequest) and upgrade_outcome(current) != "Succeeded":
@@ -250,6 +253,28 @@ def upgrade_of(current: OperationStatus | None, spec: Mapping[str, Any]) -> Upgr
     else:
         outputs = current.result.outputs if current.result else {}
     return UpgradeStart(request.spec, outputs)
+
+
+def _check_after_teardown(
+    current: OperationStatus, request: TeardownRequest, spec: Mapping[str, Any]
+) -> None:
+    """After a teardown of part of a platform, the environments left keep their versions: a
+    redeployment does not upgrade them (only an upgrade does, once all four stand again)."""
+    if torn_down(current, ENVIRONMENTS):
+        return  # nothing is left: any version goes
+    before = request.spec.document
+    lower = version_changes(DeployRequest(request.operation_id, request.spec), spec)
+    higher = [
+        FieldError(
+            field,
+            f"cannot upgrade part of a platform: after the teardown of "
+            f"{', '.join(request.environments)}, PUT the spec at {field} {before[field]} to "
+            "deploy them again, then upgrade",
+        )
+        for field in _higher(before, spec)
+    ]
+    if lower or higher:
+        raise _invalid(*lower, *higher)
 
 
 def _resumed(

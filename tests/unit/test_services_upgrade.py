@@ -402,3 +402,32 @@ def test_cancel_stops_the_upgrade_and_the_step_its_running_environment_runs() ->
     canceled = asyncio.run(platforms.cancel(client, "acme"))
     assert (canceled.instance_id, canceled.operation_id) == (INSTANCE, "u1")
     assert [instance for instance, _ in client.terminated] == [INSTANCE, controller]
+
+
+def test_after_a_partial_teardown_the_versions_stay_until_all_four_stand_again() -> None:
+    def torn(environments: list[str]) -> FakeDurableClient:
+        request = {
+            "operation": "teardown",
+            "operationId": "t1",
+            "spec": spec(**OLD),
+            "environments": environments,
+        }
+        output = {"status": "Succeeded", "environments": {}}
+        instance = Instance("Completed", None, request, output, "2026-12-03T11:00:00Z")
+        return FakeDurableClient(instances={INSTANCE: instance})
+
+    client = torn(["dev"])
+    error = refusal(platforms.deploy(client, FakeArm(), SETTINGS, "acme", body(**NEW)))
+    assert [d.target for d in error.details] == ["platformVersion", "lifetimeVersion"]
+    assert "after the teardown of dev" in error.details[0].message
+    lower = body(platformVersion="11.30.0", lifetimeVersion="11.24.0")
+    error = refusal(platforms.deploy(client, FakeArm(), SETTINGS, "acme", lower))
+    assert [d.target for d in error.details] == ["platformVersion"]
+    assert client.starts == []
+    # The same versions redeploy; once all four are gone, a new platform takes any version.
+    assert asyncio.run(platforms.deploy(client, FakeArm(), SETTINGS, "acme", body(**OLD))).kind == (
+        "deploy"
+    )
+    everything = torn(["dev", "test", "prod", "life"])
+    started = asyncio.run(platforms.deploy(everything, FakeArm(), SETTINGS, "acme", body(**NEW)))
+    assert started.kind == "deploy"

@@ -22,9 +22,18 @@ from osctl.follow import Snapshot
 from osctl.main import app
 from osctl.redact import Redactor
 from osctl.render import LiveView, PlainView
-from tests.unit.test_osctl_main import CLEAN_ENV, KEY
 
 runner = CliRunner()
+KEY = "FaKeFuNcTiOnKeY-upgrade-abcdefghijklmnopqrstuvwxyz0123456789=="
+# The CLI must not pick up the machine's own settings or colour preferences.
+CLEAN_ENV: dict[str, str | None] = {
+    "OSCTL_URL": None,
+    "OSCTL_KEY": None,
+    "FORCE_COLOR": None,
+    "TTY_COMPATIBLE": None,
+    "TTY_INTERACTIVE": None,
+    "COLUMNS": None,
+}
 OPERATION = "6f1c1f0e-5d1a-4c52-9a7e-2b1d8f0c9e11"
 FROM = {"platformVersion": "11.32.0", "lifetimeVersion": "11.25.2"}
 TO = {"platformVersion": "11.33.0", "lifetimeVersion": "11.26.0"}

@@ -73,11 +73,9 @@ _EXIT_CODE_RE: Final = re.compile(r"exit code of:?\s*'?(\d+)'?", re.IGNORECASE)
 #: shortest interval (`Tuning.poll_seconds`, `OPERATION_POLL_SECONDS`), each next one this many
 #: times later than the last, never later than `POLL_CEILING` times the shortest. A generic
 #: policy (an operation that has run long is likely to run a while more), not a table of
-#: durations per type: `docs/performance.md`, "Polling", has the trade-off and the choice
-#: (8: a poll at most every 2 minutes at Azure's 15 s; 4 cost a third more polls and
-#: orchestrator episodes in the fan-out benchmark for no wall time it could measure).
+#: durations per type: `docs/performance.md`, "Polling", has the trade-off and the choice.
 POLL_GROWTH: Final = 1.5
-POLL_CEILING: Final = 8.0
+POLL_CEILING: Final = 4.0
 #: An operation whose next poll is this fraction of its interval away or less is polled with
 #: one that is due: fewer checks and orchestrator episodes, at most a quarter early.
 POLL_EARLY: Final = 0.25

@@ -222,24 +222,22 @@ def test_resources_the_plan_leaves_alone_are_not_applied() -> None:
 
 def test_a_running_operation_is_polled_after_durable_timers_that_back_off() -> None:
     gateway = the(APP_GATEWAY, "test")
-    arm = Arm(scripts={gateway.id.lower(): running(8)})
+    arm = Arm(scripts={gateway.id.lower(): running(6)})
     outcome = arm.run()
     assert outcome.output["status"] == "Succeeded"
     checks = [c for c in outcome.calls if c.name == "check_operations"]
-    assert [c.input["operations"][0]["resourceId"] for c in checks] == [gateway.id] * 9
+    assert [c.input["operations"][0]["resourceId"] for c in checks] == [gateway.id] * 7
     assert {c.input["subscriptionId"] for c in checks} == {SUBSCRIPTION}
     timers = [c for c in outcome.calls if c.kind == "timer"]
-    # The shortest interval first, then 1.5 times the last, up to eight times the shortest.
+    # The shortest interval first, then 1.5 times the last, up to four times the shortest.
     assert [(t.input - t.at).total_seconds() for t in timers] == [
         5.0,
         7.5,
         11.25,
         16.875,
-        25.3125,
-        37.96875,
-        40.0,
-        40.0,
-        40.0,
+        20.0,
+        20.0,
+        20.0,
     ]
 
 
@@ -250,7 +248,7 @@ def test_an_operation_is_polled_after_arms_retry_after_within_the_bounds() -> No
             gateway.id.lower(): running(1),
             vm.id.lower(): running(1),
         },
-        # 9 s is honoured; 600 s is cut to the ceiling (eight times the shortest interval).
+        # 9 s is honoured; 600 s is cut to the ceiling (four times the shortest interval).
         retry_after={gateway.id.lower(): 9.0, vm.id.lower(): 600.0},
     )
     outcome = arm.run()
@@ -266,7 +264,7 @@ def test_an_operation_is_polled_after_arms_retry_after_within_the_bounds() -> No
         if c.kind == "timer" and c.status and c.status.get("step", "").endswith(vm.name)
     ]
     assert test_timers == [9.0, 9.0]
-    assert dev_timers == [40.0, 40.0]
+    assert dev_timers == [20.0, 20.0]
 
 
 def test_an_input_without_a_walk_version_replays_with_the_fixed_interval() -> None:

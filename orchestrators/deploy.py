@@ -10,7 +10,7 @@ finish. Deterministic: time comes from the context, the graph from the spec.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import azure.durable_functions as df
@@ -34,6 +34,7 @@ from outsystems.messages import (
     ErrorInfo,
     Operation,
     OutputsRequest,
+    PlannedAction,
     PlanRequest,
     PlatformResult,
     PlatformStatus,
@@ -227,57 +228,91 @@ def deploy_platform(
         context.set_custom_status(PlatformStatus(phase, environments).to_json())
 
     report("planning")
-    yield calls.event(
+    started = calls.event(
         EventType.DEPLOYMENT_STARTED,
         solution,
         {"instanceId": context.instance_id, "resourceGroup": spec.resource_group},
     )
+    # Walk version 3 publishes it while the shared resources are planned, and reads its answer
+    # with the last events'; before, it was waited for first.
+    pending_events = [started] if request.walk_version >= 3 else []
+    if not pending_events:
+        yield started
 
-    scopes = [SHARED, *ENVIRONMENTS]
-    try:
-        plans = yield from calls.all(
-            PLAN_ENVIRONMENT, [PlanRequest(request.spec, scope) for scope in scopes]
+    def child(scope: str, apply: tuple[str, ...]) -> Any:
+        return calls.sub_task(
+            DEPLOY_ENVIRONMENT,
+            EnvironmentRequest(
+                request.spec, scope, apply, request.tuning, nonce, walk_version=request.walk_version
+            ),
+            child_instance_id(context.instance_id, scope),
         )
-    except Exception as error:  # see drive_walk
-        environments = _failed_everywhere(ErrorInfo("PlanFailed", str(error)[:500]), totals)
-    else:
-        apply = {
-            scope: tuple(item.id for item in plan if item.action != "noop")
-            for scope, plan in zip(scopes, plans, strict=True)
-        }
 
-        def child(scope: str) -> Any:
-            return calls.sub_task(
-                DEPLOY_ENVIRONMENT,
-                EnvironmentRequest(
-                    request.spec,
-                    scope,
-                    apply[scope],
-                    request.tuning,
-                    nonce,
-                    walk_version=request.walk_version,
-                ),
-                child_instance_id(context.instance_id, scope),
-            )
+    def to_apply(plan: Sequence[PlannedAction]) -> tuple[str, ...]:
+        return tuple(item.id for item in plan if item.action != "noop")
 
-        report("shared")
-        shared = DEPLOY_ENVIRONMENT.read_answer((yield child(SHARED)))
-        if not shared.succeeded:
-            failure = shared.error or ErrorInfo("SharedResourcesFailed", "")
-            cause = ErrorInfo(
-                failure.code or "SharedResourcesFailed",
-                f"shared resources failed: {failure.message}",
-                failure.resource,
+    def plan_failed(error: Exception) -> dict[str, EnvironmentProgress]:
+        return _failed_everywhere(ErrorInfo("PlanFailed", str(error)[:500]), totals)
+
+    plan_error: Exception | None = None
+    shared: EnvironmentProgress | None = None
+    apply: dict[str, tuple[str, ...]] = {}
+    if request.walk_version < 3:
+        # Walk versions 1-2: every scope planned before the shared resources start.
+        scopes = [SHARED, *ENVIRONMENTS]
+        try:
+            plans = yield from calls.all(
+                PLAN_ENVIRONMENT, [PlanRequest(request.spec, scope) for scope in scopes]
             )
-            environments = _failed_everywhere(cause, totals)
+        except Exception as error:  # see drive_walk
+            plan_error = error
         else:
-            environments = {env: p.running() for env, p in environments.items()}
-            report("environments")
-            results = yield context.task_all([child(env) for env in ENVIRONMENTS])
-            environments = {
-                env: DEPLOY_ENVIRONMENT.read_answer(result)
-                for env, result in zip(ENVIRONMENTS, results, strict=True)
-            }
+            apply = {scope: to_apply(plan) for scope, plan in zip(scopes, plans, strict=True)}
+            report("shared")
+            shared = DEPLOY_ENVIRONMENT.read_answer((yield child(SHARED, apply[SHARED])))
+    else:
+        # The shared resources start once their own plan is read; the environments' plans run
+        # while they deploy (the environments need the shared resources done anyway).
+        try:
+            shared_plan = yield from calls.one(PLAN_ENVIRONMENT, PlanRequest(request.spec, SHARED))
+        except Exception as error:  # see drive_walk
+            plan_error = error
+        else:
+            report("shared")
+            shared_task = child(SHARED, to_apply(shared_plan))
+            plan_tasks = [
+                calls.task(PLAN_ENVIRONMENT, PlanRequest(request.spec, env)) for env in ENVIRONMENTS
+            ]
+            try:
+                plans = yield context.task_all(plan_tasks)
+            except Exception as error:  # see drive_walk
+                plan_error = error
+            else:
+                apply = {
+                    env: to_apply(PLAN_ENVIRONMENT.read_answer(plan))
+                    for env, plan in zip(ENVIRONMENTS, plans, strict=True)
+                }
+            # Whatever the environments' plans said, the shared walk is waited for.
+            shared = DEPLOY_ENVIRONMENT.read_answer((yield shared_task))
+
+    if plan_error is not None:
+        environments = plan_failed(plan_error)
+    elif shared is not None and not shared.succeeded:
+        failure = shared.error or ErrorInfo("SharedResourcesFailed", "")
+        cause = ErrorInfo(
+            failure.code or "SharedResourcesFailed",
+            f"shared resources failed: {failure.message}",
+            failure.resource,
+        )
+        environments = _failed_everywhere(cause, totals)
+    else:
+        environments = {env: p.running() for env, p in environments.items()}
+        report("environments")
+        results = yield context.task_all([child(env, apply[env]) for env in ENVIRONMENTS])
+        environments = {
+            env: DEPLOY_ENVIRONMENT.read_answer(result)
+            for env, result in zip(ENVIRONMENTS, results, strict=True)
+        }
 
     outputs: dict[str, EnvironmentOutputs] = {}
     if any(e.succeeded for e in environments.values()):
@@ -305,6 +340,6 @@ def deploy_platform(
             },
         )
     )
-    yield context.task_all(events)
+    yield context.task_all([*pending_events, *events])
     report("done")
     return PlatformResult("Succeeded" if succeeded else "Failed", environments, outputs)

@@ -217,8 +217,10 @@ class SpecDocument(NamedTuple):
 #: all shared resources (what instances started before carry: their histories must replay as
 #: they were written, so `from_json` of an input without the key reads 1). 2: polls after
 #: `Retry-After` or a backoff per operation, `continue_as_new` every few polls, environments
-#: as soon as the shared resources they need are done.
-WALK_VERSION: Final = 2
+#: as soon as the shared resources they need are done. 3: `deploy_platform` starts the shared
+#: resources once their own plan is read and plans the environments meanwhile (and publishes
+#: `deployment.started` alongside the shared plan instead of before it).
+WALK_VERSION: Final = 3
 
 
 def _walk_version(document: Mapping[str, Any]) -> int:

@@ -62,6 +62,8 @@ class Arm:
     scripts: dict[str, Script] = field(default_factory=dict)
     plan_action: Callable[[str], str] = lambda resource_id: "create"
     plan_fails: bool = False
+    #: Environments whose plan cannot be read (`plan_fails`: every scope's).
+    plan_fails_in: tuple[str, ...] = ()
     #: ARM's `Retry-After` (seconds) on a resource's running operation.
     retry_after: dict[str, float] = field(default_factory=dict)
     started: list[str] = field(default_factory=list)
@@ -88,7 +90,7 @@ class Arm:
         return operation
 
     def plan(self, request: dict[str, Any]) -> list[dict[str, Any]]:
-        if self.plan_fails:
+        if self.plan_fails or request["environment"] in self.plan_fails_in:
             raise RuntimeError("ARM answered 503 ServiceUnavailable")
         return [
             {"id": r.id, "action": self.plan_action(r.id)}
@@ -112,7 +114,7 @@ class Arm:
         self.events.append(event)
         return str(event["id"])
 
-    def run(self, tuning: dict[str, float] = TUNING, walk_version: int | None = 2) -> Outcome:
+    def run(self, tuning: dict[str, float] = TUNING, walk_version: int | None = 3) -> Outcome:
         """Deploy; `walk_version` None: the input as versions before walk version 2 wrote it."""
         request: dict[str, Any] = {
             "operation": "deploy",
@@ -171,6 +173,42 @@ def test_a_platform_deploys_shared_resources_first_then_the_four_environments() 
         "deployment.succeeded",
     ]
     assert outcome.status["phase"] == "done"
+
+
+def test_the_shared_resources_start_while_the_environments_are_planned() -> None:
+    outcome = Arm().run()
+    plans = {c.input["environment"]: c for c in outcome.named("plan_environment")}
+    # The shared plan alone first; the environments' plans are asked in the episode that
+    # starts the shared walk (phase "shared"), before its first resource is applied.
+    assert plans[SHARED].status["phase"] == "planning"
+    assert {plans[env].status["phase"] for env in ENVIRONMENTS} == {"shared"}
+    first_apply = next(n for n, c in enumerate(outcome.calls) if c.name == "begin_apply_resource")
+    assert all(outcome.calls.index(plans[env]) < first_apply for env in ENVIRONMENTS)
+    children = [c.input["environment"] for c in outcome.calls if c.kind == "orchestration"]
+    assert children == [SHARED, *ENVIRONMENTS]
+    assert statuses(outcome) == dict.fromkeys(ENVIRONMENTS, "Succeeded")
+
+
+def test_an_input_of_walk_version_2_plans_every_scope_before_the_shared_resources() -> None:
+    # Instances started before walk version 3 replay their histories as they were written.
+    outcome = Arm().run(walk_version=2)
+    assert outcome.error is None
+    plans = outcome.named("plan_environment")
+    assert len(plans) == 1 + len(ENVIRONMENTS)
+    assert {c.status["phase"] for c in plans} == {"planning"}
+    assert statuses(outcome) == dict.fromkeys(ENVIRONMENTS, "Succeeded")
+
+
+def test_an_environment_plan_that_fails_waits_for_the_shared_resources_then_fails_all() -> None:
+    arm = Arm(plan_fails_in=("prod",))
+    outcome = arm.run()
+    assert outcome.output["status"] == "Failed"
+    assert {p["error"]["code"] for p in outcome.output["environments"].values()} == {"PlanFailed"}
+    children = [c.input["environment"] for c in outcome.calls if c.kind == "orchestration"]
+    assert children == [SHARED]
+    # The shared walk ran to its end before the deployment ended.
+    assert sorted(arm.started) == sorted(r.id for r in GRAPH.for_environment(SHARED))
+    assert arm.event_types()[-1] == "deployment.failed"
 
 
 def test_resources_the_plan_leaves_alone_are_not_applied() -> None:

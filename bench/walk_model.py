@@ -1,0 +1,99 @@
+"""A zero-overhead model of the deployment's walks: what the poll policy alone costs and allows.
+
+Runs `outsystems.deployment.Walk` (the walk the orchestrations drive) over the farm sample's
+graph in simulated time, with each create lasting what the simulator's latency table says at the
+fan-out's latency scale, and no orchestrator or activity time at all: every poll is answered at
+the instant it is due, every start at once. Prints, per poll ceiling, for the deployment's
+design (the shared walk, then one walk per environment) and for one walk over the whole
+platform: the wall time ÷ the critical path (the lateness the polls alone add), the polls, the
+start steps and the least orchestrator episodes they imply (two per poll: the timer, the
+check's answer; one per start step at best). A model, not a measurement: the phase of each
+operation's end against its poll schedule comes from the latency table, so read the trend, not
+the digits.
+
+    .venv/bin/python -m bench.walk_model
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from outsystems.messages import OperationStatus
+    from outsystems.topology import Resource
+
+LATENCY_SCALE = 0.005
+POLL_SECONDS = 0.05
+CEILINGS = (2.0, 4.0, 6.0, 8.0)
+_T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _walk(
+    resources: Sequence[Resource], durations: dict[str, float], start: datetime
+) -> tuple[datetime, int, int]:
+    """Drive one walk to its end; when it ended, its polls and its start steps."""
+    from outsystems.deployment import Walk
+    from outsystems.messages import Operation
+
+    walk = Walk(resources, [r.id for r in resources], poll_seconds=POLL_SECONDS)
+    now, polls, starts = start, 0, 0
+    ends: dict[str, datetime] = {}
+    while not walk.finished:
+        ready = walk.ready(now)
+        if ready:
+            starts += 1
+            for resource in ready:
+                seconds = durations[resource.id]
+                ends[resource.id] = now + timedelta(seconds=seconds)
+                status: OperationStatus = "Succeeded" if seconds <= 0 else "InProgress"
+                operation = Operation(resource.id, "PUT", status, poll_mode="async-operation")
+                walk.started(resource.id, operation, now)
+            continue
+        wake = walk.next_wake(now)
+        if wake is None:
+            raise RuntimeError("the walk waits for nothing")
+        now, polls = max(wake, now), polls + 1
+        for operation in walk.due(now):
+            done = now >= ends[operation.resource_id]
+            walk.checked(operation._replace(status="Succeeded" if done else "InProgress"), now)
+    return now, polls, starts
+
+
+def main() -> None:
+    import outsystems.deployment as deployment
+    from bench.common import example, graph_of, path_figures
+    from localdev.armsim.latency import operation_seconds
+    from outsystems.names import ENVIRONMENTS, SHARED
+
+    graph = graph_of("acme", example("spec-farm.json"))
+    critical = path_figures(graph).critical_path * LATENCY_SCALE
+    durations = {
+        r.id: operation_seconds(r.type, "create", dict(r.body)) * LATENCY_SCALE for r in graph
+    }
+    print(f"critical path {critical:.2f} s, shortest poll {POLL_SECONDS:g} s, no overhead")
+    print("ceiling  design           wall s  / critical  polls  start steps  episodes at least")
+    for ceiling in CEILINGS:
+        deployment.POLL_CEILING = ceiling  # type: ignore[misc]
+        shared_end, polls, starts = _walk(graph.for_environment(SHARED), durations, _T0)
+        end = shared_end
+        for env in ENVIRONMENTS:
+            env_end, env_polls, env_starts = _walk(
+                graph.for_environment(env), durations, shared_end
+            )
+            end, polls, starts = max(end, env_end), polls + env_polls, starts + env_starts
+        one_end, one_polls, one_starts = _walk(list(graph), durations, _T0)
+        for design, finish, n_polls, n_starts in (
+            ("per environment", end, polls, starts),
+            ("one walk", one_end, one_polls, one_starts),
+        ):
+            wall = (finish - _T0).total_seconds()
+            print(
+                f"{ceiling:>6g}x  {design:15s}  {wall:6.2f}  {wall / critical:10.3f}  "
+                f"{n_polls:5d}  {n_starts:11d}  {2 * n_polls + n_starts:17d}"
+            )
+
+
+if __name__ == "__main__":
+    main()

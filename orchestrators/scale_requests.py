@@ -23,6 +23,7 @@ two thousand alerts wait.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 import re
@@ -54,6 +55,7 @@ RECENT_IDS = 256
 MAX_ALERT_IDS = 32
 
 
+@functools.lru_cache(maxsize=1024)
 def scale_set_key(scale_set_id: str) -> str:
     """The entity key of a scale set: stable, lowercase, URL-safe (no slashes).
 

@@ -188,7 +188,13 @@ def record_fates(state: ScaleRequestsState, operation: RecordFates) -> ScaleRequ
     state = state._replace(pending=tuple(pending))
     if operation.sets_cooldown:
         state = state._replace(cooldown_until=operation.cooldown_until)
-    return append_records(state, operation.records)
+    # A cooldown notice for a request withdrawn since the scaler took it (its alert resolved
+    # meanwhile) speaks of a request no longer pending: the withdrawal is its last record.
+    still = {entry.id for entry in state.pending}
+    records = [
+        r for r in operation.records if r.request_id not in deferred or r.request_id in still
+    ]
+    return append_records(state, records)
 
 
 def append_records(

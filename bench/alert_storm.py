@@ -85,17 +85,24 @@ class Answer(NamedTuple):
 
 _local = threading.local()
 _pool: ThreadPoolExecutor | None = None
+#: Each `send_alerts` call's number: a thread's connection serves one call only (the host of
+#: the previous call may be gone, its keep-alive connections with it).
+_batch = 0
 
 
 def _connection(url: str) -> http.client.HTTPConnection:
-    """This sender thread's keep-alive connection to the host (plain `http.client`: the senders
-    stand for Azure Monitor, so their own CPU should take as little of the machine as it can)."""
+    """This sender thread's keep-alive connection to the host for this batch (plain
+    `http.client`: the senders stand for Azure Monitor, so their own CPU should take as little
+    of the machine as it can)."""
     connection: http.client.HTTPConnection | None = getattr(_local, "connection", None)
-    if connection is None:
+    if connection is None or getattr(_local, "batch", None) != _batch:
+        if connection is not None:
+            connection.close()
         parts = urlsplit(url)
         connection = _local.connection = http.client.HTTPConnection(
             parts.hostname or "127.0.0.1", parts.port, timeout=120
         )
+        _local.batch = _batch
     return connection
 
 
@@ -123,7 +130,8 @@ def send_alerts(
     url: str, template: dict[str, Any], first: int, count: int, senders: int
 ) -> list[Answer]:
     """In the senders' process: `count` alerts (ids from `first`) from `senders` threads."""
-    global _pool
+    global _pool, _batch
+    _batch += 1
     if _pool is None:
         _pool = ThreadPoolExecutor(senders, thread_name_prefix="sender")
     bodies = [json.dumps(storm_alert(template, first + i)).encode() for i in range(count)]

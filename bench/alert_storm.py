@@ -195,6 +195,9 @@ class StormResult:
     first_alert_to_patch: float | None
     settle_seconds: float
     pending: int
+    #: CPU seconds of this process (the host and the simulator) per alert, from the first
+    #: alert sent to the last answer: less moved by other work on the machine than the times.
+    host_cpu_per_alert: float = 0.0
 
     @property
     def answered_2xx(self) -> int:
@@ -330,7 +333,9 @@ def storm(app: Stack, senders: ProcessPoolExecutor, alerts: int) -> StormResult:
     changes_before = capacity_changes(app)
     capacity_before = live_capacity(app)
     started = time.monotonic()
+    cpu_before = time.process_time()
     answers = senders.submit(send_alerts, url, template, 0, alerts, SENDERS).result()
+    cpu = time.process_time() - cpu_before
     view = wait_settled(app, capacity_before, timeout=120 + alerts * 0.5)
     settle_seconds = time.monotonic() - started
     latencies = [a.elapsed for a in answers]
@@ -351,6 +356,7 @@ def storm(app: Stack, senders: ProcessPoolExecutor, alerts: int) -> StormResult:
         settle_seconds=settle_seconds,
         # Alerts, not entries: one pending request stands for every alert of its rule.
         pending=sum(int(p.get("count", 1)) for p in view.get("pending") or []),
+        host_cpu_per_alert=cpu / alerts if alerts else 0.0,
     )
 
 
@@ -428,6 +434,7 @@ def report(result: AlertsResult) -> str:
             _ms(r.first_alert_to_patch),
             r.pending,
             r.settle_seconds,
+            r.host_cpu_per_alert * 1000,
         )
         for r in result.storms
     ]
@@ -449,6 +456,7 @@ def report(result: AlertsResult) -> str:
                 "1st alert->PATCH ms",
                 "kept pending",
                 "settled after s",
+                "host CPU ms/alert",
             ),
         ),
     ]

@@ -23,6 +23,7 @@ two thousand alerts wait.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 import re
@@ -54,6 +55,7 @@ RECENT_IDS = 256
 MAX_ALERT_IDS = 32
 
 
+@functools.lru_cache(maxsize=1024)
 def scale_set_key(scale_set_id: str) -> str:
     """The entity key of a scale set: stable, lowercase, URL-safe (no slashes).
 
@@ -186,7 +188,13 @@ def record_fates(state: ScaleRequestsState, operation: RecordFates) -> ScaleRequ
     state = state._replace(pending=tuple(pending))
     if operation.sets_cooldown:
         state = state._replace(cooldown_until=operation.cooldown_until)
-    return append_records(state, operation.records)
+    # A cooldown notice for a request withdrawn since the scaler took it (its alert resolved
+    # meanwhile) speaks of a request no longer pending: the withdrawal is its last record.
+    still = {entry.id for entry in state.pending}
+    records = [
+        r for r in operation.records if r.request_id not in deferred or r.request_id in still
+    ]
+    return append_records(state, records)
 
 
 def append_records(

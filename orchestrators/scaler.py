@@ -25,9 +25,10 @@ Its custom status says what it does, for the triggers (`services.scaler_client`)
 awaited), `ending` and `done` (it will not look again), with `leaseUntil` when it holds one.
 It says `cooldown`, `idle` or `ending` *before* its last look at the requests, so a request is
 either seen by that look or stored after the status says so: then a trigger wakes the sleeping
-scaler (for an urgent request) or waits for the ending one to end and starts another. Alerts
-never wake it, so an alert storm raises no event nobody waits for (issue 14.11: the SDK keeps
-such events and warns at every replay).
+scaler (for an urgent request, or any request when `idle`) or waits for the ending one to end
+and starts another. Alerts never wake it in a cooldown, and the triggers that share a look raise
+one event, so an alert storm raises no event nobody waits for (issue 14.11: the SDK keeps such
+events and warns at every replay).
 """
 
 from __future__ import annotations

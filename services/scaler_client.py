@@ -7,8 +7,10 @@ it does (`orchestrators.scaler`):
 
 - not running: start it (two callers may race to start it; the loser looks again);
 - `working`: nothing to do, it looks at its requests again before it sleeps or ends;
-- `cooldown` or `idle`: asleep; wake it (a `wake` event) for a manual or timer request, which
-  must not wait for the cooldown; an alert waits anyway, and the scaler notices it on its next look;
+- `idle`: asleep with nothing pending, until its lease ends; wake it (a `wake` event) for any
+  request: nothing holds a request back, so none should wait for the lease to end;
+- `cooldown`: asleep; wake it for a manual or timer request, which must not wait for the
+  cooldown; an alert waits anyway, and the scaler notices it on its next look;
 - `ending`/`done`: it will not look again; wait (briefly) for it to end and start a new one.
 
 So an event is raised only on a scaler that waits for one (issue 14.11). What cannot be settled
@@ -18,9 +20,12 @@ scale set with pending requests.
 A scaler started here holds a lease (`ScalerRequest.lease_until`): it does not end before it,
 and says it in its custom status. This process remembers the latest lease it read or gave per
 scaler; until that lease is about to end (`LEASE_MARGIN`, for clocks that differ), an alert's
-request is stored with its one signal and the scaler is not looked at: the request is stored
-before the lease ends, so the scaler's last look sees it. Urgent requests always look (they
-may have to wake it). A scaler that stops early anyway (ARM unreachable, terminated) leaves
+request is stored with its one signal and the scaler is looked at no more than once per
+`IDLE_LOOK_SECONDS` (the requests stored meanwhile share that look): the request is stored
+before the lease ends, so the scaler's last look sees it anyway, and the look only finds a
+scaler that went `idle` early, to wake it (issue 16: an alert waited for the lease to end,
+up to two seconds, when it came after a quiet moment). Urgent requests always look (they may
+have to wake it). A scaler that stops early anyway (ARM unreachable, terminated) leaves
 its requests pending for the scaling timer, as before.
 """
 
@@ -91,6 +96,15 @@ ENDING_WAIT_SECONDS = 2.0
 _ENDING_POLL_SECONDS = 0.05
 #: A lease is taken as ended this long before it does (clocks of hosts differ a little).
 LEASE_MARGIN = timedelta(seconds=1)
+#: While a lease holds, an alert looks at the scaler (to wake it when it is `idle`) only when
+#: no look of this process began within this many seconds: a storm's cost stays one durable
+#: call per alert, plus a few reads a second.
+IDLE_LOOK_SECONDS = 0.25
+
+#: When the latest look at each scaler began here (`time.monotonic()`), per instance id.
+_looked: dict[str, float] = {}
+#: When this process last raised a `wake` on each scaler (`time.monotonic()`).
+_woken: dict[str, float] = {}
 
 #: The latest lease this process read or gave, per scaler instance id.
 _leases: dict[str, datetime] = {}
@@ -123,10 +137,18 @@ def _remember(instance_id: str, lease: datetime | None) -> None:
         _leases[instance_id] = lease
 
 
+def _look_due(instance_id: str) -> bool:
+    """Whether no look at this scaler began here within `IDLE_LOOK_SECONDS`."""
+    looked = _looked.get(instance_id)
+    return looked is None or time.monotonic() - looked >= IDLE_LOOK_SECONDS
+
+
 def forget_leases() -> None:
     """Forget every lease known here (tests that end scalers behind the app's back)."""
     _leases.clear()
     _reads.clear()
+    _looked.clear()
+    _woken.clear()
 
 
 async def _look(client: DurableClient, instance_id: str) -> tuple[str | None, str | None]:
@@ -148,6 +170,7 @@ async def _look(client: DurableClient, instance_id: str) -> tuple[str | None, st
     try:
         await asyncio.sleep(0)  # let the triggers that wait for the read under way join this one
         read.started = True
+        _looked[instance_id] = time.monotonic()
         answer = await _scaler_state(client, instance_id)
         return answer
     finally:
@@ -180,23 +203,32 @@ async def ensure_scaler(
     """Make sure the scale set's scaler will decide what its entity holds (see the module
     docstring); returns `started`, `running`, `woken` or `deferred`."""
     instance_id = scaler_instance_id(scale_set_id)
-    if not urgent and _leased(instance_id):
+    if not urgent and _leased(instance_id) and not _look_due(instance_id):
         return "running"
     deadline = time.monotonic() + ENDING_WAIT_SECONDS
     while time.monotonic() < deadline:
+        asked = time.monotonic()
         status, phase = await _look(client, instance_id)
         if status in RUNNING_STATES:
             if phase in (ENDING, DONE):
                 await asyncio.sleep(_ENDING_POLL_SECONDS)
                 continue
-            if phase not in (COOLDOWN, IDLE) or not urgent:
+            # Idle: nothing pending, nothing in the way: any request wakes it. In a cooldown
+            # only an urgent one does (an alert would wait for the cooldown anyway).
+            if phase != IDLE and (phase != COOLDOWN or not urgent):
                 return "running"
+            if _woken.get(instance_id, -1.0) >= asked:
+                # Woken by a trigger that shared this read (or a later one): after this
+                # request was stored, so the scaler's next look sees it. One event, not one each.
+                return "woken"
+            _woken[instance_id] = time.monotonic()
             try:
                 await client.raise_event(instance_id, WAKE_EVENT, None)
             # The client raises a plain Exception for every refusal; here the scaler finished
             # between the status and the event (410/404): look again.
             except Exception as error:
                 log.info("scaler %s could not be woken (%s); looking again", instance_id, error)
+                _woken.pop(instance_id, None)
                 await asyncio.sleep(_ENDING_POLL_SECONDS)
                 continue
             return "woken"
@@ -211,6 +243,7 @@ async def ensure_scaler(
             await asyncio.sleep(_ENDING_POLL_SECONDS)
             continue
         _remember(instance_id, lease)
+        _looked[instance_id] = time.monotonic()
         log.info("scaler %s started", instance_id)
         return "started"
     log.warning("scaler %s neither running nor started; the scaling timer will", instance_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from outsystems.alerts import (
     MAX_ALERT_TARGETS,
     AlertPayloadError,
+    is_resource_id,
     is_scale_set_id,
     parse_alert,
     stale_reason,
@@ -506,3 +508,27 @@ def test_old_alerts_are_too_old_to_act_on() -> None:
     assert stale_reason(parse_alert(body), NOW, hour) == (
         "the alert carries no valid firedDateTime: its age cannot be told"
     )
+
+
+def test_the_ascii_fast_path_refuses_exactly_the_characters_the_per_character_check_refuses() -> (
+    None
+):
+    """Issue 16: ASCII ids and names are checked by one regex instead of a loop over their
+    characters; for every ASCII character the verdict is the loop's (the categories are
+    Python's `unicodedata`, the same table the loop reads)."""
+    from outsystems.alerts import _ASCII_CONTROL, _ASCII_REFUSED_IN_ID
+
+    base = VMSS
+    assert is_resource_id(base)
+    for code in range(128):
+        c = chr(code)
+        category = unicodedata.category(c)
+        refused = c in "?#%\\" or category in {"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"}
+        assert (_ASCII_REFUSED_IN_ID.search(c) is not None) is refused, repr(c)
+        assert (_ASCII_CONTROL.search(c) is not None) is (category in {"Cc", "Cs"}), repr(c)
+        if refused:
+            assert not is_resource_id(f"{base}{c}x"), repr(c)
+    # Beyond ASCII the loop still decides.
+    assert not is_resource_id(base + "\u202e")
+    assert not is_resource_id(base + "\u00a0x")
+    assert is_resource_id(base + "\u00e9")

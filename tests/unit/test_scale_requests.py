@@ -271,3 +271,27 @@ def test_a_state_written_before_issue_16_still_loads_one_entry_per_alert() -> No
     ]
     assert entity.call("withdraw", {"alertId": "alert-2"}) == 1
     assert [p["id"] for p in entity.data["pending"]] == ["r1"]
+
+
+def test_a_cooldown_notice_for_a_request_withdrawn_meanwhile_is_not_recorded() -> None:
+    """The scaler took an alert's request, the alert was resolved (its request withdrawn, a
+    `withdrawn` record), then the scaler's cooldown notice for it arrived: the notice spoke of
+    a request no longer pending and is dropped; a notice for one still pending is kept."""
+    entity = Entity()
+    add(entity, "gone", request(source_id="alert-1", rule="cpu-high"))
+    add(entity, "kept", request(source_id="alert-2", rule="cpu-high-2"))
+    assert entity.call("withdraw", {"alertId": "alert-1", "rule": "cpu-high"}) == 1
+    notice = "cooldown until 2026-11-20T09:24:00Z: kept pending, decided once when it ends"
+    entity.call(
+        "record",
+        {
+            "deferred": ["gone", "kept"],
+            "records": [
+                {"requestId": "gone", "outcome": "skipped", "reason": notice},
+                {"requestId": "kept", "outcome": "skipped", "reason": notice},
+            ],
+        },
+    )
+    decisions = [(d["requestId"], d["reason"].split(":")[0]) for d in entity.data["decisions"]]
+    assert decisions == [("gone", "withdrawn"), ("kept", "cooldown until 2026-11-20T09")]
+    assert [(p["id"], p["deferred"]) for p in entity.data["pending"]] == [("kept", True)]

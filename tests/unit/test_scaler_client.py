@@ -20,7 +20,14 @@ from appsettings import AppSettings
 from orchestrators.scaler import WAKE_EVENT, scaler_instance_id, scaler_linger
 from outsystems.messages import ScalerRequest
 from outsystems.scaling import ScaleKind, ScaleRequest, ScaleSource
-from services.scaler_client import LEASE_MARGIN, ensure_scaler, forget_leases, scaler_tuning, submit
+from services.scaler_client import (
+    IDLE_LOOK_SECONDS,
+    LEASE_MARGIN,
+    ensure_scaler,
+    forget_leases,
+    scaler_tuning,
+    submit,
+)
 from tests.unit.durable_fakes import FakeDurableClient, Instance
 
 VMSS = (
@@ -229,3 +236,45 @@ def test_requests_that_joined_a_read_given_up_read_alone() -> None:
         return list(await asyncio.wait_for(rest, 2))
 
     assert asyncio.run(storm()) == ["running"] * 3
+
+
+def test_an_alert_wakes_a_scaler_idle_in_its_lease_looking_a_few_times_a_second_at_most() -> None:
+    """Issue 16: a scaler lingering `idle` in its lease (nothing pending) waited for the lease
+    to end before it saw an alert that came after a quiet moment (up to two seconds). An alert
+    looks at it again once no look began within `IDLE_LOOK_SECONDS`, and wakes it when idle;
+    the alerts of a storm within that time make no further read."""
+    client = CountingClient()
+    asyncio.run(submit(client, VMSS, "acme", alert_request(0), "request-0", SETTINGS))
+    client.instances[SCALER].custom_status = {"phase": "idle"}
+    looks = client.looks
+
+    async def storm(first: int) -> None:
+        await asyncio.gather(
+            *(
+                submit(client, VMSS, "acme", alert_request(n), f"request-{n}", SETTINGS)
+                for n in range(first, first + 30)
+            )
+        )
+
+    asyncio.run(storm(1))
+    # Within the interval of the start: the lease holds, nothing is read.
+    assert (client.looks, client.events) == (looks, [])
+    time.sleep(IDLE_LOOK_SECONDS)
+    asyncio.run(storm(31))
+    # One read for the storm, which finds it idle: one wake-up.
+    assert (client.looks, client.events) == (looks + 1, [(SCALER, WAKE_EVENT)])
+    assert client.starts == [SCALER]
+
+
+def test_an_alert_looking_under_a_lease_leaves_a_scaler_in_cooldown_asleep() -> None:
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    forget_leases()
+    client = CountingClient(
+        instances={
+            SCALER: Instance("Running", {"phase": "cooldown", "leaseUntil": later.isoformat()})
+        }
+    )
+    for _ in range(2):
+        assert ensure(client, urgent=False) == "running"
+        time.sleep(IDLE_LOOK_SECONDS)
+    assert (client.looks, client.starts, client.events) == (2, [], [])

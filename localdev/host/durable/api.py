@@ -82,6 +82,7 @@ class DurableHttpApi:
         self._keys = keys
         self._require_keys = require_keys
         self._origin = origin
+        self._bindings: dict[str, str] = {}
 
     # --- the binding -----------------------------------------------------------------------
 
@@ -107,8 +108,15 @@ class DurableHttpApi:
         }
 
     def client_binding(self) -> str:
-        """The ``durableClient`` binding value the SDK's client is constructed from."""
+        """The ``durableClient`` binding value the SDK's client is constructed from (built once
+        per origin: every HTTP trigger with a durable client asks for it)."""
         origin = self._origin()
+        cached = self._bindings.get(origin)
+        if cached is None:
+            cached = self._bindings[origin] = self._client_binding(origin)
+        return cached
+
+    def _client_binding(self, origin: str) -> str:
         code = f"?code={quote(self._keys.durable_system_key)}" if self._require_keys else ""
         creation = f"{origin}{WEBHOOK_PREFIX}/orchestrators/{{functionName}}[/{{instanceId}}]"
         wait_query = "timeout={timeoutInSeconds}&pollingInterval={intervalInSeconds}"

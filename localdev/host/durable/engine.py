@@ -6,7 +6,8 @@ entities) write messages to the task hub and wake whoever must act on them. The 
 that work: each orchestration instance's episodes one at a time (`episodes.py`, on the
 orchestrator pool, at most ``maxConcurrentOrchestratorFunctions`` at once), activity work items
 (`activities.py`, at most ``maxConcurrentActivityFunctions``), each entity's operations one
-batch at a time, in order (`entities.py`), and timer messages when they become visible. Every
+batch at a time, in order (`entities.py`; clients' signals wait `ENTITY_SIGNAL_WINDOW_SECONDS`
+for more to join their batch), and timer messages when they become visible. Every
 step is committed to the hub before what it starts is dispatched, so a host killed at any point
 resumes at `start` from what the hub holds.
 """
@@ -49,6 +50,12 @@ from localdev.host.invoke import Invoker
 
 logger = logging.getLogger(__name__)
 
+#: How long a client's signal waits for more signals to the same entity before its batch runs:
+#: an alert storm's signals run a few per batch, one state load and save for several, instead
+#: of one batch each (issue 16). The Durable extension batches an entity's queued operations
+#: too; an orchestration's call never waits for it.
+ENTITY_SIGNAL_WINDOW_SECONDS = 0.02
+
 
 class DurableEngine:
     """Runs orchestrations, activities and entities of one task hub for one indexed app."""
@@ -62,6 +69,7 @@ class DurableEngine:
         max_activities: int,
         max_orchestrators: int,
         entity_batch_size: int = 50,
+        entity_signal_window: float = ENTITY_SIGNAL_WINDOW_SECONDS,
         record_episodes: bool = False,
         versioning: VersionPolicy | None = None,
     ) -> None:
@@ -98,6 +106,11 @@ class DurableEngine:
         self._again: set[str] = set()
         self._entities_running: set[str] = set()
         self._entities_again: set[str] = set()
+        # Entities with an operation that is not a client's signal (an orchestration's call
+        # or signal, or what the hub held at start): their next batch runs at once.
+        self._entities_urgent: set[str] = set()
+        self._entity_lingers: dict[str, asyncio.Event] = {}
+        self._entity_signal_window = entity_signal_window
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer_task: asyncio.Task[None] | None = None
         self._timers: list[tuple[str, str]] = []
@@ -250,7 +263,7 @@ class DurableEngine:
         entity_id = entity_scheduler_id(name, key)
         with self.store.transaction() as db:
             self.store.add_entity_op(db, entity_id, operation, input_text, signal=True)
-        self._notify_entity(entity_id)
+        self._notify_entity(entity_id, signal=True)
 
     def read_entity(self, name: str, key: str) -> tuple[bool, str | None]:
         entity_id = entity_scheduler_id(name, key)
@@ -365,9 +378,16 @@ class DurableEngine:
         if instance_id is not None:
             self._notify(instance_id)
 
-    def _notify_entity(self, entity_id: str) -> None:
+    def _notify_entity(self, entity_id: str, *, signal: bool = False) -> None:
+        """Run the entity's operations: at once, or, when only clients' signals wait, after
+        `entity_signal_window` (more signals join the batch)."""
         if self._closing:
             return
+        if not signal:
+            self._entities_urgent.add(entity_id)
+            linger = self._entity_lingers.get(entity_id)
+            if linger is not None:
+                linger.set()
         if entity_id in self._entities_running:
             self._entities_again.add(entity_id)
             return
@@ -377,6 +397,15 @@ class DurableEngine:
     async def _entity_loop(self, entity_id: str) -> None:
         try:
             while True:
+                if entity_id not in self._entities_urgent and self._entity_signal_window > 0:
+                    linger = self._entity_lingers[entity_id] = asyncio.Event()
+                    try:
+                        await asyncio.wait_for(linger.wait(), self._entity_signal_window)
+                    except TimeoutError:
+                        pass
+                    finally:
+                        del self._entity_lingers[entity_id]
+                self._entities_urgent.discard(entity_id)
                 self._entities_again.discard(entity_id)
                 woken = await self._entities.run_batch(entity_id)
                 if woken is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import azure.durable_functions as df
 
@@ -36,10 +36,15 @@ Answer = TypeVar("Answer")
 Steps = Generator[Any, Any, Answer]
 
 
+#: How many times Durable runs an activity before its failure reaches the orchestration.
+ACTIVITY_ATTEMPTS: Final = 5
+
+
 def retry_options(tuning: Tuning) -> df.RetryOptions:
     """Retries of activities that failed transiently (after the ARM pipeline's own retries)."""
     return df.RetryOptions(
-        first_retry_interval_in_milliseconds=tuning.retry_milliseconds, max_number_of_attempts=5
+        first_retry_interval_in_milliseconds=tuning.retry_milliseconds,
+        max_number_of_attempts=ACTIVITY_ATTEMPTS,
     )
 
 

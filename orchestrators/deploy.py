@@ -10,7 +10,9 @@ finish. Deterministic: time comes from the context, the graph from the spec.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import azure.durable_functions as df
@@ -38,6 +40,7 @@ from outsystems.messages import (
     PlanRequest,
     PlatformResult,
     PlatformStatus,
+    SpecDocument,
 )
 from outsystems.names import ENVIRONMENTS, SHARED
 
@@ -48,6 +51,7 @@ if TYPE_CHECKING:
     from outsystems.topology import Resource
 
 bp = df.Blueprint()
+log = logging.getLogger(__name__)
 
 Request = TypeVar("Request")
 
@@ -202,6 +206,39 @@ def deploy_environment(
     return walk.progress()
 
 
+#: How many times a deployment plans again after ARM throttled its plan's reads, and the first
+#: wait (a multiple of the retry interval, doubling each time, at most `PLAN_WAIT_CEILING`).
+#: The activity's own retries come within seconds; a subscription whose read budget is spent
+#: (many deployments at once) needs minutes to refill ("Throttling Resource Manager requests":
+#: the bucket refills by 25 reads a second per principal and region).
+PLAN_THROTTLE_ROUNDS: Final = 6
+PLAN_WAIT_CEILING: Final = timedelta(minutes=5)
+
+
+def plan_scopes(
+    calls: Calls, spec: SpecDocument, scopes: Sequence[str]
+) -> Steps[list[list[PlannedAction]]]:
+    """The plans of `scopes`, read in parallel; planned again after a durable timer when ARM
+    throttled the reads (each round waits twice as long), any other failure raised at once."""
+    from outsystems.arm_errors import throttled
+
+    context = calls.context
+    wait = timedelta(seconds=max(calls.tuning.retry_seconds, 1.0))
+    requests = [PlanRequest(spec, scope) for scope in scopes]
+    for round_ in range(PLAN_THROTTLE_ROUNDS + 1):
+        try:
+            return (yield from calls.all(PLAN_ENVIRONMENT, requests))
+        # The Durable SDK surfaces an activity that failed all its retries as a plain Exception.
+        except Exception as error:
+            if round_ == PLAN_THROTTLE_ROUNDS or not throttled(str(error)):
+                raise
+            if not context.is_replaying:
+                log.warning("plan of %s throttled; planning again in %s", scopes, wait)
+            yield context.create_timer(context.current_utc_datetime + wait)
+            wait = min(wait * 2, PLAN_WAIT_CEILING)
+    raise AssertionError("unreachable")
+
+
 def _failed_everywhere(
     error: ErrorInfo, totals: Mapping[str, int]
 ) -> dict[str, EnvironmentProgress]:
@@ -274,24 +311,18 @@ def deploy_platform(
         # The shared resources start once their own plan is read; the environments' plans run
         # while they deploy (the environments need the shared resources done anyway).
         try:
-            shared_plan = yield from calls.one(PLAN_ENVIRONMENT, PlanRequest(request.spec, SHARED))
+            (shared_plan,) = yield from plan_scopes(calls, request.spec, [SHARED])
         except Exception as error:  # see drive_walk
             plan_error = error
         else:
             report("shared")
             shared_task = child(SHARED, to_apply(shared_plan))
-            plan_tasks = [
-                calls.task(PLAN_ENVIRONMENT, PlanRequest(request.spec, env)) for env in ENVIRONMENTS
-            ]
             try:
-                plans = yield context.task_all(plan_tasks)
+                plans = yield from plan_scopes(calls, request.spec, ENVIRONMENTS)
             except Exception as error:  # see drive_walk
                 plan_error = error
             else:
-                apply = {
-                    env: to_apply(PLAN_ENVIRONMENT.read_answer(plan))
-                    for env, plan in zip(ENVIRONMENTS, plans, strict=True)
-                }
+                apply = {env: to_apply(plan) for env, plan in zip(ENVIRONMENTS, plans, strict=True)}
             # Whatever the environments' plans said, the shared walk is waited for.
             shared = DEPLOY_ENVIRONMENT.read_answer((yield shared_task))
 

@@ -49,3 +49,19 @@ TRANSIENT_CODES: Final = CodeSet(
 )
 #: Every code whose operation is worth another attempt.
 RETRYABLE_CODES: Final = CodeSet(BUSY_CODES | TRANSIENT_CODES)
+
+#: How a throttled request reads once it failed an activity: azure-core writes an ARM error as
+#: `(<code>) <message>`, and a 429 without an ARM body as "Operation returned an invalid status
+#: 'Too Many Requests'" (its `HttpResponseError` for the status's reason phrase, RFC 6585).
+_THROTTLED_MARKS: Final = (
+    "(subscriptionrequeststhrottled)",
+    "(toomanyrequests)",
+    "'too many requests'",
+)
+
+
+def throttled(message: str) -> bool:
+    """Whether a failure's message says ARM throttled the request (429): the same request may
+    be sent again once the caller's request budget has refilled."""
+    text = message.lower()
+    return any(mark in text for mark in _THROTTLED_MARKS)

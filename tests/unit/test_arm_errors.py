@@ -70,3 +70,59 @@ def test_the_deployment_walk_retries_a_throttled_or_retryable_operation(code: st
     retry_at = walk.next_retry_at()
     assert retry_at is not None
     assert [r.id for r in walk.ready(retry_at)] == [NIC_A.id]
+
+
+def _http_error(status: int, reason: str, body: dict[str, Any] | None) -> Exception:
+    """The error azure-core (the SDKs' pipeline) raises for an ARM answer, built by azure-core."""
+    import json
+
+    import requests
+    from azure.core.exceptions import HttpResponseError
+    from azure.core.pipeline.transport import HttpRequest, RequestsTransportResponse
+    from azure.mgmt.core.exceptions import ARMErrorFormat
+
+    answer = requests.Response()
+    answer.status_code = status
+    answer.reason = reason
+    answer._content = b"" if body is None else json.dumps(body).encode()
+    answer.headers["Content-Type"] = "application/json"
+    request = HttpRequest("GET", "https://management.azure.com/subscriptions/s/resourcegroups")
+    return HttpResponseError(
+        response=RequestsTransportResponse(request, answer), error_format=ARMErrorFormat
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "body", "expected"),
+    [
+        # ARM's throttling answer (the page above): 429 with its code.
+        (
+            429,
+            "Too Many Requests",
+            {
+                "error": {
+                    "code": "SubscriptionRequestsThrottled",
+                    "message": "Please try again after '6' seconds.",
+                }
+            },
+            True,
+        ),
+        # A 429 without ARM's body: azure-core names the status's reason phrase (RFC 6585).
+        (429, "Too Many Requests", None, True),
+        (
+            503,
+            "Service Unavailable",
+            {"error": {"code": "ServiceUnavailable", "message": "x"}},
+            False,
+        ),
+        (403, "Forbidden", {"error": {"code": "AuthorizationFailed", "message": "no"}}, False),
+    ],
+)
+def test_a_throttled_request_is_told_by_its_message_as_the_sdk_writes_it(
+    status: int, reason: str, body: dict[str, Any] | None, expected: bool
+) -> None:
+    from outsystems.arm_errors import throttled
+
+    error = _http_error(status, reason, body)
+    # As an orchestration sees it: the activity's failure message, wrapped by Durable.
+    assert throttled(f"Activity function 'plan_environment' failed: {error}") is expected

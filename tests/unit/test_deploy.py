@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from orchestrators.calls import ACTIVITY_ATTEMPTS
+from orchestrators.deploy import PLAN_THROTTLE_ROUNDS
 from outsystems.deployment import graph_of
 from outsystems.messages import CheckRequest
 from outsystems.names import ENVIRONMENTS, SHARED
@@ -64,6 +66,9 @@ class Arm:
     plan_fails: bool = False
     #: Environments whose plan cannot be read (`plan_fails`: every scope's).
     plan_fails_in: tuple[str, ...] = ()
+    #: How many plan reads of each scope ARM throttles (429) before it answers.
+    plan_throttled: int = 0
+    plan_calls: dict[str, int] = field(default_factory=dict)
     #: ARM's `Retry-After` (seconds) on a resource's running operation.
     retry_after: dict[str, float] = field(default_factory=dict)
     started: list[str] = field(default_factory=list)
@@ -92,6 +97,17 @@ class Arm:
     def plan(self, request: dict[str, Any]) -> list[dict[str, Any]]:
         if self.plan_fails or request["environment"] in self.plan_fails_in:
             raise RuntimeError("ARM answered 503 ServiceUnavailable")
+        scope = request["environment"]
+        self.plan_calls[scope] = self.plan_calls.get(scope, 0) + 1
+        if self.plan_calls[scope] <= self.plan_throttled:
+            # As azure-core writes ARM's 429 (its HttpResponseError: `(code) message`); the code
+            # and wording are ARM's: Microsoft Learn, "Troubleshoot the
+            # SubscriptionRequestsThrottled error code (429)".
+            raise RuntimeError(
+                "(SubscriptionRequestsThrottled) Number of 'read' requests for subscription "
+                "'sub' actor 'app' exceeded. Please try again after '6' seconds after "
+                "additional tokens are available."
+            )
         return [
             {"id": r.id, "action": self.plan_action(r.id)}
             for r in GRAPH.for_environment(request["environment"])
@@ -362,6 +378,26 @@ def test_failed_shared_resources_fail_every_environment_without_starting_them() 
     children = [c.input["environment"] for c in outcome.calls if c.kind == "orchestration"]
     assert children == [SHARED]
     assert "read_outputs" not in [c.name for c in outcome.calls]
+
+
+def test_a_throttled_plan_is_read_again_after_growing_waits_and_the_deployment_goes_on() -> None:
+    # Every attempt of the first two rounds throttled (Durable's own retries of the activity
+    # come within seconds), the third round's first attempt answers.
+    arm = Arm(plan_throttled=2 * ACTIVITY_ATTEMPTS)
+    outcome = arm.run()
+    assert outcome.output["status"] == "Succeeded"
+    assert statuses(outcome) == dict.fromkeys(ENVIRONMENTS, "Succeeded")
+    assert arm.plan_calls == dict.fromkeys((SHARED, *ENVIRONMENTS), 2 * ACTIVITY_ATTEMPTS + 1)
+    waits = [c.input - c.at for c in outcome.calls if c.kind == "timer"][:2]
+    assert waits[1] == 2 * waits[0] > timedelta(0)
+
+
+def test_a_plan_throttled_past_every_round_fails_every_environment() -> None:
+    arm = Arm(plan_throttled=100)
+    outcome = arm.run()
+    assert outcome.output["status"] == "Failed"
+    assert {p["error"]["code"] for p in outcome.output["environments"].values()} == {"PlanFailed"}
+    assert arm.plan_calls[SHARED] == (1 + PLAN_THROTTLE_ROUNDS) * ACTIVITY_ATTEMPTS
 
 
 def test_a_plan_that_cannot_be_read_fails_every_environment() -> None:

@@ -18,7 +18,13 @@ from typing import Any, Literal
 from appsettings import AppSettings
 from orchestrators.scale_requests import scale_set_entity
 from orchestrators.scaler import scaler_instance_id
-from outsystems.messages import DecisionRecord, PendingRequest, ScaleRequestsState, ScaleSetInfo
+from outsystems.messages import (
+    DecisionRecord,
+    HoldScaleSet,
+    PendingRequest,
+    ScaleRequestsState,
+    ScaleSetInfo,
+)
 from outsystems.policy import WEEKDAYS, PolicyTagError, ScalingPolicy, capped, policy_from_tags
 from outsystems.resource_types import SCALE_SET
 from outsystems.scale_set_lookup import foreign_reason
@@ -132,7 +138,8 @@ class ScaleAccepted:
 
 @dataclass(frozen=True)
 class ScalingView:
-    """What `GET .../scaling` shows: policy, live capacity, cooldown, requests, decisions."""
+    """What `GET .../scaling` shows: policy, live capacity, cooldown, requests, decisions, and
+    the upgrade holding the scale set."""
 
     scale_set: str
     capacity: int | None
@@ -142,6 +149,8 @@ class ScalingView:
     pending: Sequence[PendingRequest]
     scaler: str | None
     note: str | None = None
+    #: The upgrade holding the scaler's capacity changes (issue 17), None when nothing does.
+    held_by: HoldScaleSet | None = None
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -151,6 +160,7 @@ class ScalingView:
             "cooldownUntil": _zulu(self.cooldown_until),
             "decisions": [record.to_json() for record in self.decisions],
             "pending": [_pending_json(entry) for entry in self.pending],
+            "heldBy": None if self.held_by is None else self.held_by.to_json(),
             "scaler": self.scaler,
         }
         if self.note:
@@ -275,6 +285,7 @@ async def view(
         pending=state.pending,
         scaler=scaler,
         note="the scale set does not exist (yet)" if not info.exists else policy_note,
+        held_by=state.held_by,
     )
 
 

@@ -163,7 +163,16 @@ def test_the_view_shows_the_live_policy_and_the_pending_requests() -> None:
         "kind": "out", "amount": None, "receivedAt": "2026-11-20T09:14:00Z",
         "reason": "cpu high", "count": 1, "alertIds": ["a1"]}]  # fmt: skip
     assert (body["decisions"], body["scaler"]) == ([{"requestId": "r0"}], None)
+    assert body["heldBy"] is None
     assert "note" not in body
+
+
+def test_the_view_says_which_upgrade_holds_the_scale_set() -> None:
+    client = deployed(FARM)
+    hold = {"holder": "platform-acme:upgrade-1", "reason": "upgrade to 11.33.0"}
+    client.entity_states[scale_set_key(VMSS)] = {"pending": [], "heldBy": hold}
+    view = asyncio.run(scaling.view(client, FakeScaleSets(managed(4)), SETTINGS, "acme"))
+    assert view.to_json()["heldBy"] == hold
 
 
 def test_the_view_of_a_missing_scale_set_shows_the_specs_policy_and_says_why() -> None:

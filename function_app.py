@@ -11,6 +11,7 @@ from activities import events as event_activities
 from activities import resources as resource_activities
 from activities import scaling as scaling_activities
 from activities import teardown as teardown_activities
+from activities import upgrade as upgrade_activities
 from orchestrators import deploy as deploy_orchestrations
 from orchestrators import drift as drift_orchestrations
 from orchestrators import scale_requests as scale_request_entities
@@ -39,5 +40,6 @@ for blueprint in (
     scaling_activities.bp,
     drift_triggers.bp,
     drift_orchestrations.bp,
+    upgrade_activities.bp,
 ):
     app.register_functions(blueprint)

@@ -14,6 +14,7 @@ recorded in the request log the admin API and tests read.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -174,6 +175,13 @@ class Engine:
 
     def _handle_recorded(self, request: SimRequest, record: RequestRecord) -> SimResponse:
         route = parse_route(request.path)
+        if (
+            route is not None
+            and route.kind == "operation_status"
+            and (request.param("monitor") or "").lower() == "true"
+        ):
+            # A status URL with `monitor=true` is a Location (Compute's): it answers the result.
+            route = dataclasses.replace(route, kind="operation_result")
         headers: dict[str, str] = {}
         try:
             if route is None:

@@ -242,6 +242,16 @@ def result_url(request: SimRequest, op: Operation) -> str:
     if op.namespace.lower() == "microsoft.resources":
         base = f"{request.base_url}/subscriptions/{op.subscription}"
         return f"{base}/operationresults/{op.id}?{version}"
+    if op.namespace.lower() == "microsoft.compute":
+        # Compute's Location is its status URL with `monitor=true` (answered as a result): its
+        # poll is authorized as `Microsoft.Compute/locations/operations/read`, the only
+        # asynchronous-operation read Compute publishes (MicrosoftDocs/azure-docs,
+        # articles/role-based-access-control/resource-provider-operations.md, commit d6526ee2:
+        # there is no `Microsoft.Compute/locations/operationResults/read`).
+        return (
+            f"{request.base_url}/subscriptions/{op.subscription}/providers/{op.namespace}/"
+            f"locations/{op.location}/operations/{op.id}?monitor=true&{version}"
+        )
     # Storage's Location is `.../locations/{loc}/asyncoperations/{id}` (its poll's action
     # is `Microsoft.Storage/locations/asyncoperations/read`); the others `operationResults`.
     segment = (

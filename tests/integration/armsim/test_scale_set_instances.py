@@ -246,7 +246,13 @@ def test_actions_answer_as_long_running_operations(clients: Clients, raw: Raw) -
         "/providers/Microsoft.Compute/locations/westeurope/operations/"
         in (answer.headers["Azure-AsyncOperation"])
     )
-    assert "/operationResults/" in answer.headers["Location"]
+    # Compute's Location is its operation URL with `monitor=true` (see localdev/armsim/
+    # operations.py, `result_url`), polled with `Microsoft.Compute/locations/operations/read`.
+    assert (
+        "/providers/Microsoft.Compute/locations/westeurope/operations/"
+        in (answer.headers["Location"])
+    )
+    assert "monitor=true" in answer.headers["Location"]
     assert raw.wait(answer).body["status"] == "Succeeded"
     result = raw.send("GET", answer.headers["Location"])
     assert (result.status, result.body) == (200, None)

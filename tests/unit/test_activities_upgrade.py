@@ -1,0 +1,574 @@
+"""The upgrade's activities (`activities/upgrade.py`) against ARM on the wire.
+
+Each activity runs as the worker runs it (the registered function, JSON in and out) against the
+ARM simulator on loopback, through the app's own connection, with the caller holding exactly
+the app's role (`infra/app/platform-operator-role.json`): what works here works with those
+rights and no more (`test_each_upgrade_action_of_the_role_is_needed` removes each one).
+
+The ARM facts relied on, from the published REST specs (Azure/azure-rest-api-specs; the app
+calls Compute 2026-04-01, Network 2026-03-01, Sql 2025-01-01 with the same operations):
+- specification/compute/resource-manager/Microsoft.Compute/ComputeRP/stable/2024-11-01/
+  virtualMachineScaleSet.json: `VirtualMachineScaleSets_UpdateInstances` (POST
+  `.../manualupgrade`, body `VirtualMachineScaleSetVMInstanceRequiredIDs`, long-running),
+  `VirtualMachineScaleSets_DeleteInstances` (POST `.../delete`, same body), `VirtualMachine
+  ScaleSetVMs_List` (`$expand=instanceView`; `latestModelApplied`, `provisioningState`,
+  `instanceView.computerName`, `instanceView.extensions[]`: `VirtualMachineExtensionInstanceView`
+  `name`, `statuses[]`, `substatuses[]` with `code` and `message`).
+- .../ComputeRP/stable/2024-11-01/runCommand.json: `VirtualMachineScaleSetVMs_RunCommand` (POST
+  `.../virtualmachines/{instanceId}/runCommand`, `RunCommandInput.commandId` +
+  `script`), `RunCommandResult.value` (instance view statuses), `final-state-via: location`.
+- specification/network/resource-manager/Microsoft.Network/stable/2024-05-01/
+  applicationGateway.json: `ApplicationGateways_BackendHealth` (POST `.../backendhealth`,
+  `final-state-via: location`), `ApplicationGatewayBackendHealth.backendAddressPools[]
+  .backendHttpSettingsCollection[].servers[]` `address`, `health` (`Unknown`, `Up`, `Down`,
+  `Partial`, `Draining`); a gateway's `backendAddressPools[].properties.backendAddresses[]`
+  `ipAddress`, `requestRoutingRules[].properties.backendAddressPool.id`.
+- .../network/.../stable/2024-05-01/networkInterface.json:
+  `NetworkInterfaces_ListVirtualMachineScaleSetNetworkInterfaces` (GET
+  `.../virtualMachineScaleSets/{vmss}/networkInterfaces`), each NIC's `virtualMachine.id` and
+  `ipConfigurations[].properties.privateIPAddress`.
+- specification/sql/resource-manager/Microsoft.Sql/stable/2021-11-01/Databases.json: a database
+  PUT with `createMode: Copy` and `sourceDatabaseId`.
+What the setup script prints (the instance view's last line, Run Command's output) is the
+project's own contract, docs/upgrades.md ("What the script reports").
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from localdev.armsim import extensions
+from localdev.armsim.authorization import Permissions
+from localdev.armsim.extensions import ScriptResult
+from localdev.armsim.hooks import ArmSim
+from localdev.armsim.server import SimulatorServer
+from localdev.armsim.store import Resource
+from localdev.armsim.testing import running_simulator
+from outsystems.messages import ActionOutcome, Operation, ScaleSetInstance
+from outsystems.resource_types import SCALE_SET
+from outsystems.spec import parse_spec
+from outsystems.topology import build_topology
+from tests.support import armsim_bodies as bodies
+from tests.support.arm_loopback import SUBSCRIPTION, app_on, get, put, send
+from tests.support.functions import activity
+
+ROOT = Path(__file__).resolve().parents[2]
+ROLE = ROOT / "infra" / "app" / "platform-operator-role.json"
+SCRIPT = ROOT / "infra" / "scripts" / "Install-OutSystems.ps1"
+GROUP_ID = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/acme-rg"
+VNET = f"{GROUP_ID}/providers/Microsoft.Network/virtualNetworks/acme-vnet"
+GATEWAY = f"{GROUP_ID}/providers/Microsoft.Network/applicationGateways/acme-prod-appgw"
+OWN_POOL = f"{GATEWAY}/backendAddressPools/frontends"
+PIP = f"{GROUP_ID}/providers/Microsoft.Network/publicIPAddresses/acme-prod-pip"
+VMSS = f"{GROUP_ID}/providers/Microsoft.Compute/virtualMachineScaleSets/acme-prod-vmss"
+SQL = f"{GROUP_ID}/providers/Microsoft.Sql/servers/acme-prod-sql"
+DATABASE = f"{SQL}/databases/acme-prod-db"
+RESOURCES_API = "2025-04-01"
+NETWORK_API = "2026-03-01"
+COMPUTE_API = "2026-04-01"
+SQL_API = "2025-01-01"
+SOLUTION = "acme"
+OLD, NEW = "11.31.0", "11.32.0"
+PRODUCT = "Platform Server"
+
+
+def _setup_extension(version: str) -> dict[str, Any]:
+    """The scale set's setup extension as the topology writes it (C1), at `version`."""
+    body = json.loads((ROOT / "examples" / "spec-farm.json").read_text())
+    body["platformVersion"] = version
+    graph = build_topology(parse_spec(SOLUTION, body, default_subscription_id=SUBSCRIPTION))
+    scale_set = next(r for r in graph if r.type == SCALE_SET)
+    profile = scale_set.body["properties"]["virtualMachineProfile"]
+    extension: dict[str, Any] = profile["extensionProfile"]["extensions"][0]
+    return extension
+
+
+class Servers:
+    """What the front-ends' setup script does, as docs/upgrades.md says it reports: each
+    instance remembers its version; `failing` instances fail the health gate of an upgrade."""
+
+    def __init__(self) -> None:
+        self.versions: dict[str, str] = {}
+        self.failing: set[str] = set()
+        self.runs: list[str] = []
+
+    def decide(
+        self, engine: ArmSim, host: Resource, extension: Mapping[str, Any]
+    ) -> ScriptResult | None:
+        command = str(extension["properties"]["settings"]["commandToExecute"])
+        wanted = re.search(r"-PlatformVersion '([^']+)'", command)
+        if wanted is None:
+            return None
+        version = wanted.group(1)
+        instances = [
+            i
+            for i in engine.store.children(host.id, f"{SCALE_SET}/virtualMachines")
+            if i.state != "Deleting"
+        ]
+        targets = host.extra.get("targetInstances")
+        if isinstance(targets, list):
+            instances = [i for i in instances if i.name in targets]
+        else:
+            instances = [i for i in instances if i.state == "Creating"] or instances
+        outcome: ScriptResult | None = None
+        for instance in instances:
+            self.runs.append(instance.name)
+            before = self.versions.get(instance.name)
+            if before is None:
+                line = f"OutSystems setup succeeded: installed {PRODUCT} {version} (role frontend)"
+                result = ScriptResult(0, line, line)
+            elif before == version:
+                line = f"OutSystems setup succeeded: already at {PRODUCT} {version} (role frontend)"
+                result = ScriptResult(0, line, line)
+            elif instance.name in self.failing:
+                line = (
+                    "OutSystems setup failed: health check: /servicecenter/_ping.aspx failed for "
+                    "10 minutes after the upgrade (HTTP 503) (line 812)"
+                )
+                result = ScriptResult(1, line, line)
+            else:
+                line = (
+                    f"OutSystems setup succeeded: upgraded Platform Server {before} to {version} "
+                    "(role frontend)"
+                )
+                result = ScriptResult(0, line, line)
+            if result.exit_code == 0:
+                self.versions[instance.name] = version
+            instance.extra.setdefault("extensions", {})[str(extension["name"])] = {
+                **result.to_json(),
+                "error": extensions.failure_of(
+                    str(extension["name"]), extension["properties"], result
+                ),
+            }
+            if outcome is None or result.exit_code != 0:
+                outcome = result
+        return outcome
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[SimulatorServer]:
+    with running_simulator(throttling=False, permissions_file=ROLE) as sim:
+        yield sim
+
+
+@pytest.fixture
+def servers() -> Iterator[Servers]:
+    model = Servers()
+    extensions.register_outcome_decider("CustomScriptExtension", model.decide)
+    yield model
+    extensions.unregister_outcome_decider("CustomScriptExtension")
+
+
+@pytest.fixture
+def sim(
+    simulator: SimulatorServer, monkeypatch: pytest.MonkeyPatch, servers: Servers
+) -> Iterator[SimulatorServer]:
+    with app_on(simulator, monkeypatch) as running:
+        yield running
+
+
+def _scale_set(version: str, capacity: int = 2) -> dict[str, Any]:
+    body = bodies.scale_set(f"{VNET}/subnets/prod", capacity, prefix="acmefe", pool_id=OWN_POOL)
+    profile = body["properties"]["virtualMachineProfile"]
+    profile["extensionProfile"]["extensions"] = [_setup_extension(version)]
+    profile["userData"] = base64.b64encode(SCRIPT.read_bytes()).decode()
+    return body
+
+
+def _farm(capacity: int = 2) -> None:
+    """A prod gateway whose pool is a front-end scale set at the old version."""
+    put(GROUP_ID, RESOURCES_API, {"location": bodies.LOCATION})
+    put(VNET, NETWORK_API, bodies.vnet({"prod": "10.0.2.0/24", "gateway": "10.0.4.0/24"}))
+    put(PIP, NETWORK_API, bodies.public_ip("acmeprod"))
+    gateway = bodies.application_gateway(GATEWAY, f"{VNET}/subnets/gateway", PIP)
+    put(GATEWAY, NETWORK_API, gateway)
+    put(VMSS, COMPUTE_API, _scale_set(OLD, capacity))
+
+
+def _new_model() -> None:
+    """The scale set's model at the new version (what `deploy_environment` applies)."""
+    put(VMSS, COMPUTE_API, _scale_set(NEW))
+
+
+def _until_done(answer: Any, *, solution: str = SOLUTION) -> Operation:
+    operation = Operation.from_json(answer)
+    for _ in range(20):
+        if operation.done:
+            return operation
+        checked = activity("check_operations")(
+            {"subscriptionId": SUBSCRIPTION, "solutionId": solution, "operations": [answer]}
+        )
+        answer = checked[0]
+        operation = Operation.from_json(answer)
+    raise AssertionError(f"{operation} did not end")
+
+
+def _instances() -> list[ScaleSetInstance]:
+    answer = activity("read_scale_set_instances")({"scaleSet": VMSS})
+    return [ScaleSetInstance.from_json(i) for i in answer]
+
+
+def _posts(sim: SimulatorServer, since: int, action: str) -> list[dict[str, Any]]:
+    return [
+        r
+        for r in sim.requests(since)
+        if r["method"] == "POST" and r["path"].endswith(f"/{action.lower()}")
+    ]
+
+
+def _last_seq(sim: SimulatorServer) -> int:
+    requests = sim.requests()
+    return int(requests[-1]["seq"]) if requests else 0
+
+
+def _instances_request(ids: list[str]) -> dict[str, Any]:
+    return {
+        "subscriptionId": SUBSCRIPTION,
+        "solutionId": SOLUTION,
+        "scaleSet": VMSS,
+        "instanceIds": ids,
+    }
+
+
+def _run(instance: str, mode: str) -> ActionOutcome:
+    answer = activity("begin_run_command")(
+        {
+            "subscriptionId": SUBSCRIPTION,
+            "solutionId": SOLUTION,
+            "scaleSet": VMSS,
+            "instanceId": instance,
+            "mode": mode,
+        }
+    )
+    operation = _until_done(answer)
+    assert operation.succeeded, operation
+    return ActionOutcome.from_json(activity("read_action_result")(operation.to_json()))
+
+
+def _backend_health() -> dict[str, str]:
+    answer = activity("begin_backend_health")(
+        {"subscriptionId": SUBSCRIPTION, "solutionId": SOLUTION, "gatewayId": GATEWAY}
+    )
+    operation = _until_done(answer)
+    assert operation.succeeded, operation
+    outcome = ActionOutcome.from_json(activity("read_action_result")(operation.to_json()))
+    assert outcome.succeeded
+    return dict(outcome.health)
+
+
+def _switch(addresses: list[str] | None) -> Operation:
+    answer = activity("begin_switch_gateway")(
+        {
+            "subscriptionId": SUBSCRIPTION,
+            "solutionId": SOLUTION,
+            "gatewayId": GATEWAY,
+            "addresses": addresses,
+        }
+    )
+    return _until_done(answer)
+
+
+# --- read_scale_set_instances ----------------------------------------------------------------
+
+
+def test_the_instances_are_read_with_address_model_and_the_scripts_last_line(
+    sim: SimulatorServer,
+) -> None:
+    _farm()
+    instances = _instances()
+    assert [i.instance_id for i in instances] == ["0", "1"]
+    assert all(i.name.startswith("acmefe") for i in instances)
+    assert all(i.latest_model_applied and i.provisioning_state == "Succeeded" for i in instances)
+    assert [i.setup_status for i in instances] == ["Succeeded", "Succeeded"]
+    assert {i.setup_message for i in instances} == {
+        f"OutSystems setup succeeded: installed Platform Server {OLD} (role frontend)"
+    }
+    # The addresses are the ones Network lists for each instance's NIC (read by the test with
+    # rights of its own: the app does not need this read).
+    sim.set_permissions(None)
+    for instance in instances:
+        nics = send(
+            "GET", f"{VMSS}/virtualMachines/{instance.instance_id}/networkInterfaces", NETWORK_API
+        ).json()["value"]
+        expected = nics[0]["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"]
+        assert instance.private_ip == expected
+    assert len({i.private_ip for i in instances}) == 2
+
+
+def test_a_missing_scale_set_has_no_instances(sim: SimulatorServer) -> None:
+    put(GROUP_ID, RESOURCES_API, {"location": bodies.LOCATION})
+    assert _instances() == []
+
+
+# --- begin_manual_upgrade -------------------------------------------------------------------
+
+
+def test_a_manual_upgrade_takes_the_named_instances_to_the_new_model_once(
+    sim: SimulatorServer, servers: Servers
+) -> None:
+    _farm()
+    _new_model()
+    assert [i.latest_model_applied for i in _instances()] == [False, False]
+
+    since = _last_seq(sim)
+    operation = _until_done(activity("begin_manual_upgrade")(_instances_request(["0"])))
+    assert operation.succeeded, operation
+    assert len(_posts(sim, since, "manualupgrade")) == 1
+    first, second = _instances()
+    assert (first.latest_model_applied, second.latest_model_applied) == (True, False)
+    assert first.setup_status == "Succeeded"
+    assert first.setup_message == (
+        f"OutSystems setup succeeded: upgraded Platform Server {OLD} to {NEW} (role frontend)"
+    )
+    assert servers.versions[first.instance_id] == NEW
+    assert servers.versions[second.instance_id] == OLD
+
+    # Run again (a retried activity, a resumed upgrade): nothing is upgraded twice.
+    runs = len(servers.runs)
+    since = _last_seq(sim)
+    again = Operation.from_json(activity("begin_manual_upgrade")(_instances_request(["0"])))
+    assert again.succeeded
+    assert _posts(sim, since, "manualupgrade") == []
+    assert len(servers.runs) == runs
+
+
+def test_an_instance_failing_its_health_gate_is_named_with_the_scripts_line(
+    sim: SimulatorServer, servers: Servers
+) -> None:
+    _farm()
+    _new_model()
+    failing = _instances()[1]
+    servers.failing.add(failing.instance_id)
+    operation = _until_done(activity("begin_manual_upgrade")(_instances_request(["0", "1"])))
+    assert operation.status == "Failed"
+    assert operation.error is not None
+    assert operation.error.code == "VMExtensionProvisioningError"
+    by_id = {i.instance_id: i for i in _instances()}
+    assert by_id["0"].setup_status == "Succeeded"
+    assert by_id["1"].latest_model_applied  # the new model stays on it
+    assert by_id["1"].setup_status == "Failed"
+    assert by_id["1"].setup_message is not None
+    assert by_id["1"].setup_message.startswith(
+        "OutSystems setup failed: health check: /servicecenter/_ping.aspx failed for 10 minutes"
+    )
+
+
+def test_an_unknown_instance_fails_the_upgrade_with_arms_code(sim: SimulatorServer) -> None:
+    _farm()
+    _new_model()
+    operation = Operation.from_json(activity("begin_manual_upgrade")(_instances_request(["7"])))
+    assert operation.status == "Failed"
+    assert operation.error is not None
+    assert operation.error.code == "InvalidParameter"
+
+
+# --- begin_delete_instances -------------------------------------------------------------------
+
+
+def test_temporary_instances_are_deleted_once_and_the_capacity_follows(
+    sim: SimulatorServer,
+) -> None:
+    _farm(capacity=3)
+    since = _last_seq(sim)
+    operation = _until_done(activity("begin_delete_instances")(_instances_request(["2"])))
+    assert operation.succeeded, operation
+    assert len(_posts(sim, since, "delete")) == 1
+    assert [i.instance_id for i in _instances()] == ["0", "1"]
+    live = get(VMSS, COMPUTE_API)
+    assert live is not None
+    assert live["sku"]["capacity"] == 2
+
+    since = _last_seq(sim)
+    again = Operation.from_json(activity("begin_delete_instances")(_instances_request(["2"])))
+    assert again.succeeded
+    assert _posts(sim, since, "delete") == []
+
+
+# --- begin_run_command and read_action_result -------------------------------------------------
+
+
+def test_the_front_end_modes_run_with_the_models_arguments(sim: SimulatorServer) -> None:
+    _farm()
+    assert _run("1", "Drain") == ActionOutcome(True, "OutSystems front-end drained")
+    assert _run("1", "HoldDeployments").message == "OutSystems front-end holding deployments"
+    assert _run("1", "Serve").message == "OutSystems front-end serving"
+
+
+def test_run_command_on_a_scale_set_without_the_setup_extension_fails(
+    sim: SimulatorServer,
+) -> None:
+    _farm()
+    body = _scale_set(OLD)
+    body["properties"]["virtualMachineProfile"]["extensionProfile"] = {"extensions": []}
+    put(VMSS, COMPUTE_API, body)
+    answer = activity("begin_run_command")(
+        {
+            "subscriptionId": SUBSCRIPTION,
+            "solutionId": SOLUTION,
+            "scaleSet": VMSS,
+            "instanceId": "0",
+            "mode": "Drain",
+        }
+    )
+    operation = Operation.from_json(answer)
+    assert operation.status == "Failed"
+
+
+def test_the_front_end_script_is_the_models_invocation_with_a_mode() -> None:
+    from arm.upgrade import front_end_script, setup_invocation
+
+    command = _setup_extension(NEW)["properties"]["settings"]["commandToExecute"]
+    script = front_end_script(command, "Drain")
+    invocation = command.split("& ", 1)[1].split("; exit $LASTEXITCODE", 1)[0]
+    assert script == f"& {invocation} -Mode 'Drain'; exit $LASTEXITCODE"
+    # An earlier -Mode in the model's command is replaced, not repeated.
+    again = front_end_script(script.replace("; exit $LASTEXITCODE", ""), "Serve")
+    assert again.count("-Mode") == 1
+    assert again.endswith("-Mode 'Serve'; exit $LASTEXITCODE")
+    names = [name for name, _ in setup_invocation(command)]
+    assert names[:3] == ["Role", "PlatformVersion", "LifetimeVersion"]
+
+
+# --- the gateway -------------------------------------------------------------------------------
+
+
+def test_a_drained_front_end_is_down_in_the_backend_health(sim: SimulatorServer) -> None:
+    _farm()
+    first, second = _instances()
+    assert _backend_health() == {first.private_ip: "Up", second.private_ip: "Up"}
+    _run(second.instance_id, "Drain")
+    assert _backend_health() == {first.private_ip: "Up", second.private_ip: "Down"}
+
+
+def _routes() -> tuple[set[str], dict[str, list[str]]]:
+    live = get(GATEWAY, NETWORK_API)
+    assert live is not None
+    properties = live["properties"]
+    rules = {
+        str(r["properties"]["backendAddressPool"]["id"]).rsplit("/", 1)[-1]
+        for r in properties["requestRoutingRules"]
+        if r["properties"].get("backendAddressPool")
+    }
+    pools = {
+        str(p["name"]): [a["ipAddress"] for a in p["properties"].get("backendAddresses") or []]
+        for p in properties["backendAddressPools"]
+    }
+    return rules, pools
+
+
+def test_the_gateway_switches_to_one_set_in_one_put_and_back(sim: SimulatorServer) -> None:
+    _farm()
+    first, second = _instances()
+    assert first.private_ip is not None
+    since = _last_seq(sim)
+    operation = _switch([first.private_ip])
+    assert operation.succeeded, operation
+    puts = [r for r in sim.requests(since) if r["method"] == "PUT"]
+    assert [r["path"] for r in puts] == [GATEWAY.lower()]
+    rules, pools = _routes()
+    assert rules == {"upgrade-servers"}
+    assert pools["upgrade-servers"] == [first.private_ip]
+    assert second.private_ip not in pools["upgrade-servers"]
+    health = _backend_health()
+    assert health[first.private_ip] == "Up"
+
+    # The same switch again writes nothing.
+    since = _last_seq(sim)
+    assert _switch([first.private_ip]).succeeded
+    assert [r for r in sim.requests(since) if r["method"] == "PUT"] == []
+
+    assert _switch(None).succeeded
+    rules, pools = _routes()
+    assert rules == {"frontends"}
+    assert "upgrade-servers" not in pools
+
+
+# --- begin_database_copy ----------------------------------------------------------------------
+
+
+def test_the_restore_point_is_a_copy_of_the_database_kept_on_a_rerun(
+    sim: SimulatorServer,
+) -> None:
+    put(GROUP_ID, RESOURCES_API, {"location": bodies.LOCATION})
+    put(SQL, SQL_API, bodies.sql_server())
+    _until_done(Operation(SQL, "PUT", "InProgress", SQL_API, poll_mode="resource").to_json())
+    put(DATABASE, SQL_API, bodies.sql_database())
+    request = {
+        "subscriptionId": SUBSCRIPTION,
+        "solutionId": SOLUTION,
+        "sourceDatabaseId": DATABASE,
+        "copyName": "acme-prod-db-pre-11-32-0",
+    }
+    operation = _until_done(activity("begin_database_copy")(request))
+    assert operation.succeeded, operation
+    assert operation.resource_id == f"{SQL}/databases/acme-prod-db-pre-11-32-0"
+    copy = get(operation.resource_id, SQL_API)
+    assert copy is not None
+    since = _last_seq(sim)
+    again = Operation.from_json(activity("begin_database_copy")(request))
+    assert again.succeeded
+    assert [r for r in sim.requests(since) if r["method"] == "PUT"] == []
+
+
+def test_a_copy_of_a_missing_database_fails(sim: SimulatorServer) -> None:
+    put(GROUP_ID, RESOURCES_API, {"location": bodies.LOCATION})
+    put(SQL, SQL_API, bodies.sql_server())
+    request = {
+        "subscriptionId": SUBSCRIPTION,
+        "solutionId": SOLUTION,
+        "sourceDatabaseId": f"{SQL}/databases/nothing",
+        "copyName": "nothing-pre-11-32-0",
+    }
+    operation = _until_done(activity("begin_database_copy")(request))
+    assert operation.status == "Failed"
+
+
+# --- the role -----------------------------------------------------------------------------------
+
+UPGRADE_ACTIONS = {
+    "Microsoft.Compute/virtualMachineScaleSets/manualUpgrade/action": "manual upgrade",
+    "Microsoft.Compute/virtualMachineScaleSets/delete/action": "delete instances",
+    "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/runCommand/action": "run command",
+    "Microsoft.Network/applicationGateways/backendhealth/action": "backend health",
+}
+
+
+def _attempt(what: str) -> Any:
+    if what == "manual upgrade":
+        _new_model()
+        return activity("begin_manual_upgrade")(_instances_request(["0"]))
+    if what == "delete instances":
+        return activity("begin_delete_instances")(_instances_request(["1"]))
+    if what == "run command":
+        return activity("begin_run_command")(
+            {
+                "subscriptionId": SUBSCRIPTION,
+                "solutionId": SOLUTION,
+                "scaleSet": VMSS,
+                "instanceId": "0",
+                "mode": "Drain",
+            }
+        )
+    return activity("begin_backend_health")(
+        {"subscriptionId": SUBSCRIPTION, "solutionId": SOLUTION, "gatewayId": GATEWAY}
+    )
+
+
+@pytest.mark.parametrize("action", sorted(UPGRADE_ACTIONS))
+def test_each_upgrade_action_of_the_role_is_needed(sim: SimulatorServer, action: str) -> None:
+    role = Permissions.load(ROLE)
+    assert action in role.actions
+    _farm()
+    sim.set_permissions(role.without(action))
+    operation = Operation.from_json(_attempt(UPGRADE_ACTIONS[action]))
+    assert operation.status == "Failed"
+    assert operation.error is not None
+    assert operation.error.code == "AuthorizationFailed"
+    assert action.lower() in operation.error.message.lower()

@@ -1391,6 +1391,9 @@ class UpgradeRequest(NamedTuple):
     soak_seconds: float | None = None
     tuning: Tuning = Tuning()
     resumed: "UpgradeProgress | None" = None
+    #: What the platform's environments offer (the last deployment's outputs), carried so that
+    #: the platform's state still shows them while and after the upgrade runs.
+    outputs: "Mapping[str, EnvironmentOutputs]" = _EMPTY
 
     @property
     def source(self) -> Versions:
@@ -1416,6 +1419,7 @@ class UpgradeRequest(NamedTuple):
             "soakSeconds": self.soak_seconds,
             "tuning": self.tuning.to_json(),
             "resumed": None if self.resumed is None else self.resumed.to_json(),
+            "outputs": outputs_to_json(self.outputs),
         }
 
     @staticmethod
@@ -1431,6 +1435,7 @@ class UpgradeRequest(NamedTuple):
             resumed=None
             if document.get("resumed") is None
             else UpgradeProgress.from_json(document["resumed"]),
+            outputs=outputs_from_json(document.get("outputs")),
         )
 
 

@@ -12,6 +12,12 @@ Durable's runtime status says whether the orchestration ran to its end, not whet
 got what was asked: a deployment whose four environments all failed still `Completed`. The
 top-level `status` says that (issue 14.1): `Running`, `Succeeded`, `PartiallySucceeded`,
 `Failed` or `Canceled`, from the outcome of each environment the operation was about.
+
+An upgrade (issue 17) is an operation of the platform too: its input an `UpgradeRequest`, its
+custom status and output an `UpgradeProgress`, shown as the state's `upgrade`. Once it ended
+without finishing (canceled, or the orchestration crashed), what its last custom status said
+was running is shown as canceled or failed (`ended_upgrade`), which is also the progress a
+second PUT resumes.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ from outsystems.messages import (
     PlatformResult,
     PlatformStatus,
     TeardownRequest,
+    UpgradeProgress,
+    UpgradeRequest,
+    UpgradeState,
     outputs_to_json,
 )
 from outsystems.names import ENVIRONMENTS
@@ -43,7 +52,8 @@ _FINAL_ENVIRONMENT_STATES = frozenset({"Succeeded", "Failed", "Canceled", "Delet
 Outcome = Literal["Running", "Succeeded", "PartiallySucceeded", "Failed", "Canceled"]
 OUTCOMES: tuple[Outcome, ...] = ("Running", "Succeeded", "PartiallySucceeded", "Failed", "Canceled")
 
-PlatformRequest = DeployRequest | TeardownRequest
+PlatformRequest = DeployRequest | TeardownRequest | UpgradeRequest
+OperationKind = Literal["deploy", "teardown", "upgrade"]
 
 
 def operation_status(runtime_status: str) -> str:
@@ -83,6 +93,8 @@ def request_of(value: Any) -> PlatformRequest | None:
     try:
         if value.get("operation") == "teardown":
             return TeardownRequest.from_json(value)
+        if value.get("operation") == "upgrade":
+            return UpgradeRequest.from_json(value)
         return DeployRequest.from_json(value)
     except (KeyError, TypeError, ValueError):
         return None
@@ -118,6 +130,8 @@ class OperationStatus:
     #: A sub-orchestration's own progress: its result once it ended, its custom status before.
     environment: EnvironmentProgress | None = None
     failure: str | None = None
+    #: An upgrade's progress: its output once it ended, its custom status before.
+    upgrade: UpgradeProgress | None = None
 
     @staticmethod
     def of(status: InstanceStatus | None) -> OperationStatus | None:
@@ -125,11 +139,23 @@ class OperationStatus:
         if status is None or runtime is None:
             return None
         output = status.output
+        custom = status.custom_status
+        request = request_of(json_value(status.input_))
+        if isinstance(request, UpgradeRequest) or _is_upgrade(custom):
+            upgrade = _read(UpgradeProgress.from_json, output)
+            return OperationStatus(
+                instance_id=str(status.instance_id),
+                runtime_status=runtime,
+                created_time=_iso(status.created_time),
+                last_updated_time=_iso(status.last_updated_time),
+                request=request,
+                failure=output if isinstance(output, str) else None,
+                upgrade=upgrade or _read(UpgradeProgress.from_json, custom),
+            )
         result = _read(PlatformResult.from_json, output)
         environment = (
             _read(EnvironmentProgress.from_json, output) if isinstance(output, dict) else None
         )
-        custom = status.custom_status
         if environment is None:
             environment = _read(EnvironmentProgress.from_json, custom)
         return OperationStatus(
@@ -137,7 +163,7 @@ class OperationStatus:
             runtime_status=runtime,
             created_time=_iso(status.created_time),
             last_updated_time=_iso(status.last_updated_time),
-            request=request_of(json_value(status.input_)),
+            request=request,
             result=result,
             progress=_read(PlatformStatus.from_json, custom),
             environment=environment,
@@ -149,12 +175,75 @@ class OperationStatus:
         return self.runtime_status in RUNNING_STATES
 
     @property
-    def kind(self) -> str:
-        return "teardown" if isinstance(self.request, TeardownRequest) else "deploy"
+    def kind(self) -> OperationKind:
+        if isinstance(self.request, TeardownRequest):
+            return "teardown"
+        if isinstance(self.request, UpgradeRequest) or self.upgrade is not None:
+            return "upgrade"
+        return "deploy"
 
     @property
     def operation_id(self) -> str | None:
         return (self.request.operation_id or None) if self.request else None
+
+
+def _is_upgrade(value: Any) -> bool:
+    value = json_value(value)
+    return isinstance(value, dict) and value.get("operation") == "upgrade"
+
+
+_UNFINISHED: frozenset[UpgradeState] = frozenset({"Running", "AwaitingApproval"})
+
+
+def ended_upgrade(operation: OperationStatus) -> UpgradeProgress | None:
+    """An upgrade's progress as the platform's state shows it: once the orchestration ended
+    without saying so itself (a cancel terminates it; a crash fails it), what its last custom
+    status says runs or awaits approval is `Canceled` (or `Failed`) and nothing awaits."""
+    progress = operation.upgrade
+    if progress is None or operation.running:
+        return progress
+    runtime = operation.runtime_status
+    if runtime == "Completed" and progress.state not in _UNFINISHED:
+        return progress
+    ended: UpgradeState = "Canceled" if runtime == "Terminated" else "Failed"
+    if runtime == "Completed":
+        ended = "Failed"  # an output that still says it runs: the orchestration did not finish
+    environments = tuple(
+        env._replace(
+            state=ended,
+            servers=tuple(
+                server._replace(state=ended) if server.state in _UNFINISHED else server
+                for server in env.servers
+            ),
+        )
+        if env.state in _UNFINISHED
+        else env
+        for env in progress.environments
+    )
+    return progress._replace(
+        state=ended if progress.state in _UNFINISHED else progress.state,
+        environments=environments,
+        awaiting=None,
+        resumes_at=None,
+    )
+
+
+def upgrade_outcome(operation: OperationStatus) -> Outcome:
+    """How an upgrade went: Succeeded when every environment is upgraded; PartiallySucceeded
+    when it stopped (failed, or was canceled) after some were."""
+    runtime = operation.runtime_status
+    if runtime in RUNNING_STATES:
+        return "Running"
+    progress = ended_upgrade(operation)
+    if runtime == "Completed" and progress is not None and progress.state == "Succeeded":
+        return "Succeeded"
+    stopped: Outcome = "Canceled" if runtime == "Terminated" else "Failed"
+    if progress is not None:
+        if progress.state == "Canceled":
+            stopped = "Canceled"
+        if any(env.state == "Succeeded" for env in progress.environments):
+            return "PartiallySucceeded"
+    return stopped
 
 
 def last_operation(operation: OperationStatus) -> dict[str, Any]:
@@ -195,6 +284,8 @@ def outcome(operation: OperationStatus, environments: Mapping[str, EnvironmentPr
 
 def operation_outcome(operation: OperationStatus) -> Outcome:
     """The outcome of an operation from its own status alone (its result, once it ended)."""
+    if operation.kind == "upgrade":
+        return upgrade_outcome(operation)
     return outcome(operation, operation.result.environments if operation.result else {})
 
 
@@ -228,17 +319,28 @@ def platform_state(
             if progress.status not in _FINAL_ENVIRONMENT_STATES:
                 environments[name] = progress.ended(ended, error if ended == "Failed" else None)
     spec = operation.request.spec.document if operation.request else {}
-    return {
+    request = operation.request
+    if operation.kind == "upgrade":
+        status = upgrade_outcome(operation)
+        outputs = outputs_to_json(request.outputs) if isinstance(request, UpgradeRequest) else {}
+    else:
+        status = outcome(operation, environments)
+        outputs = outputs_to_json(result.outputs) if result else {}
+    document: dict[str, Any] = {
         "solutionId": solution_id,
         "subscriptionId": spec.get("subscriptionId"),
         "resourceGroup": spec.get("resourceGroup"),
-        "status": outcome(operation, environments),
+        "status": status,
         "lastOperation": last_operation(operation),
         "environments": {
             env: environments[env].to_json() for env in ENVIRONMENTS if env in environments
         },
-        "outputs": outputs_to_json(result.outputs) if result else {},
+        "outputs": outputs,
     }
+    if operation.kind == "upgrade":
+        upgrade = ended_upgrade(operation)
+        document["upgrade"] = None if upgrade is None else upgrade.to_json()
+    return document
 
 
 def operation_document(operation_id: str, state: Mapping[str, Any]) -> dict[str, Any]:
@@ -254,4 +356,5 @@ def operation_document(operation_id: str, state: Mapping[str, Any]) -> dict[str,
         "updatedAt": last["updatedAt"],
         "environments": state["environments"],
         "outputs": state["outputs"],
+        **({"upgrade": state["upgrade"]} if "upgrade" in state else {}),
     }

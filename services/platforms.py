@@ -1,11 +1,17 @@
-"""Platform use cases: deploy, plan, tear down, cancel, the platform's state and operations,
-and the list of platforms (`docs/api.md`).
+"""Platform use cases: deploy, upgrade, plan, tear down, cancel, the platform's state and
+operations, and the list of platforms (`docs/api.md`).
 
 Each platform has one orchestration instance id, shared by its deployments and teardowns, so
 two operations on one platform never run at once; each operation gets an id of its own, kept
 in the orchestration's input. The rules on what may be started (one operation at a time, fixed
 versions, what Azure already holds) live here; the HTTP triggers parse the request and map the
 results and `ServiceError`s to answers.
+
+A PUT of a deployed platform's spec with a higher `platformVersion` and/or `lifetimeVersion`,
+and otherwise the same spec, starts its upgrade (`upgrade_platform`, issue 17) instead of a
+deployment; a lower version is refused (OutSystems does not downgrade: a rollback is a restore
+from the restore points), and so is any other change made together with the upgrade. After an
+upgrade that stopped (failed, or canceled), a PUT of the same spec resumes it.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from appsettings import AppSettings
 from orchestrators.deploy import child_instance_id
@@ -25,32 +31,41 @@ from outsystems.errors import ApiError, FieldError, SpecError
 from outsystems.messages import (
     DEPLOY_PLATFORM,
     TEARDOWN_PLATFORM,
+    UPGRADE_APPROVED_EVENT,
+    UPGRADE_PLATFORM,
     DeployRequest,
+    EnvironmentOutputs,
     SpecDocument,
     TeardownRequest,
     Tuning,
+    UpgradeApproval,
+    UpgradeProgress,
+    UpgradeRequest,
 )
 from outsystems.names import ENVIRONMENTS, Environment, is_valid_solution_id
 from outsystems.tags import managed_solution
 from services.errors import ServiceError, arm_unavailable, unknown_platform
 from services.platform_state import (
+    OperationKind,
     OperationStatus,
     Outcome,
     PlatformRequest,
+    ended_upgrade,
     last_operation,
     operation_document,
     operation_outcome,
+    operation_status,
     platform_state,
+    upgrade_outcome,
 )
 from services.ports import ArmUnavailableError, DurableClient, PlatformArm
 
 if TYPE_CHECKING:
     from outsystems.plan import Plan
     from outsystems.spec import PlatformSpec
+    from outsystems.upgrade import PlannedUpgradeStep
 
 log = logging.getLogger(__name__)
-
-OperationKind = Literal["deploy", "teardown"]
 
 
 def platform_instance_id(solution_id: str) -> str:
@@ -101,23 +116,163 @@ def torn_down(operation: OperationStatus, environments: Iterable[str]) -> bool:
     )
 
 
+VERSION_FIELDS: tuple[str, ...] = ("platformVersion", "lifetimeVersion")
+#: What may differ between the deployed spec and the spec of its upgrade.
+_UPGRADE_FIELDS = frozenset((*VERSION_FIELDS, "upgrade"))
+#: The most differences an upgrade's refusal lists.
+_MAX_DIFFERENCES = 10
+
+
 def version_changes(previous: PlatformRequest | None, spec: Mapping[str, Any]) -> list[FieldError]:
-    """In-place upgrades are not supported: the versions of a deployed platform are fixed.
+    """A lower version than the deployed one, per field: OutSystems does not downgrade.
 
     `previous` is the request of the platform's last operation, `spec` the new spec's JSON.
+    A higher version is an upgrade (`upgrade_of`); nothing deployed yet (or the last operation
+    a teardown), any version goes.
     """
-    if not isinstance(previous, DeployRequest):
+    from outsystems.spec.versions import compare_versions
+
+    if not isinstance(previous, DeployRequest | UpgradeRequest):
         return []
     before = previous.spec.document
     return [
         FieldError(
             field,
-            f"cannot change {field} of a deployed platform from {before[field]} to "
-            f"{spec[field]}: in-place upgrades are not supported",
+            f"cannot lower {field} of a deployed platform from {before[field]} to "
+            f"{spec[field]}: OutSystems does not downgrade; a rollback is a restore of each "
+            "environment's database from its restore point (docs/upgrades.md)",
         )
-        for field in ("platformVersion", "lifetimeVersion")
-        if before.get(field) and before.get(field) != spec.get(field)
+        for field in VERSION_FIELDS
+        if before.get(field)
+        and spec.get(field)
+        and compare_versions(str(before[field]), str(spec[field])) < 0
     ]
+
+
+def _higher(before: Mapping[str, Any], spec: Mapping[str, Any]) -> list[str]:
+    from outsystems.spec.versions import compare_versions
+
+    return [
+        field
+        for field in VERSION_FIELDS
+        if before.get(field)
+        and spec.get(field)
+        and compare_versions(str(before[field]), str(spec[field])) > 0
+    ]
+
+
+def _differences(before: Any, after: Any, path: str = "") -> list[str]:
+    """The JSON paths where two documents differ (a list is compared whole)."""
+    if isinstance(before, Mapping) and isinstance(after, Mapping):
+        found: list[str] = []
+        for key in sorted(set(before) | set(after)):
+            found.extend(
+                _differences(before.get(key), after.get(key), f"{path}.{key}" if path else key)
+            )
+        return found
+    return [] if before == after else [path]
+
+
+def _normalized(document: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A spec document as today's parser normalizes it (an older one may lack a default)."""
+    from outsystems.spec import PlatformSpec
+
+    try:
+        return PlatformSpec.from_json_dict(document).to_json_dict()
+    except SpecError:
+        return document
+
+
+def other_changes(before: Mapping[str, Any], spec: Mapping[str, Any]) -> list[FieldError]:
+    """What differs besides the versions (and the `upgrade` block) between the deployed spec
+    and the spec of an upgrade: refused, since an upgrade changes versions only."""
+    paths = [
+        path
+        for path in _differences(_normalized(before), spec)
+        if path.split(".", 1)[0] not in _UPGRADE_FIELDS
+    ]
+    return [
+        FieldError(
+            path,
+            "cannot change together with an upgrade of the versions: upgrade with the deployed "
+            "spec and only the versions raised, then PUT this change",
+        )
+        for path in paths[:_MAX_DIFFERENCES]
+    ]
+
+
+@dataclass(frozen=True)
+class UpgradeStart:
+    """What an upgrade starts from: the deployed spec, the outputs its environments offer,
+    and the progress of the stopped attempt it resumes (None for a new upgrade)."""
+
+    previous: SpecDocument
+    outputs: Mapping[str, EnvironmentOutputs]
+    resumed: UpgradeProgress | None = None
+
+
+def _invalid(*errors: FieldError) -> ServiceError:
+    return ServiceError.invalid(ApiError("The platform spec is invalid.", list(errors)))
+
+
+def upgrade_of(current: OperationStatus | None, spec: Mapping[str, Any]) -> UpgradeStart | None:
+    """Whether `spec` (the new spec's JSON) upgrades the platform whose last operation is
+    `current` (not running): None for a deployment; `ServiceError` for what is refused."""
+    request = current.request if current is not None else None
+    if current is None or not isinstance(request, DeployRequest | UpgradeRequest):
+        return None
+    if isinstance(request, UpgradeRequest) and upgrade_outcome(current) != "Succeeded":
+        return _resumed(current, request, spec)
+    before = request.spec.document
+    lower = version_changes(request, spec)
+    if lower:
+        raise _invalid(*lower)
+    higher = _higher(before, spec)
+    if not higher:
+        return None
+    outcome = operation_outcome(current)
+    if isinstance(request, DeployRequest) and outcome != "Succeeded":
+        raise _invalid(
+            *(
+                FieldError(
+                    field,
+                    f"cannot upgrade: the platform's last deployment did not succeed ({outcome}); "
+                    f"PUT the spec at {field} {before[field]} to finish it first",
+                )
+                for field in higher
+            )
+        )
+    others = other_changes(before, spec)
+    if others:
+        raise _invalid(*others)
+    if isinstance(request, UpgradeRequest):
+        outputs = request.outputs
+    else:
+        outputs = current.result.outputs if current.result else {}
+    return UpgradeStart(request.spec, outputs)
+
+
+def _resumed(
+    current: OperationStatus, request: UpgradeRequest, spec: Mapping[str, Any]
+) -> UpgradeStart:
+    """After an upgrade that stopped, only its own spec (and upgrade block) resumes it."""
+    target = request.spec.document
+    stopped = ended_upgrade(current)
+    state = stopped.state if stopped is not None else operation_outcome(current)
+    problems = [
+        FieldError(
+            field,
+            f"the upgrade to {field} {target[field]} stopped ({state}): PUT its spec again to "
+            f"resume it, not {field} {spec.get(field)}; a rollback is a restore from the "
+            "restore points (docs/upgrades.md)",
+        )
+        for field in VERSION_FIELDS
+        if target.get(field) != spec.get(field)
+    ]
+    problems = problems or other_changes(target, spec)
+    if problems:
+        raise _invalid(*problems)
+    return UpgradeStart(request.previous, request.outputs, stopped)
 
 
 @dataclass(frozen=True)
@@ -158,6 +313,8 @@ class Started:
     solution_id: str
     operation_id: str
     kind: OperationKind
+    #: The operation id of the stopped upgrade this one resumes.
+    resumes: str | None = None
 
 
 @dataclass(frozen=True)
@@ -203,7 +360,8 @@ def _conflict(solution_id: str, operation: OperationStatus) -> ServiceError:
     return ServiceError(
         "conflict",
         "Conflict",
-        f"A {operation.kind} of platform {solution_id} is running (instance "
+        f"{'An' if operation.kind == 'upgrade' else 'A'} {operation.kind} of platform "
+        f"{solution_id} is running (instance "
         f"{operation.instance_id}); wait for it to finish or cancel it.",
     )
 
@@ -306,14 +464,31 @@ async def deploy(
     if current and current.running:
         raise _conflict(solution_id, current)
     spec_json = spec.to_json_dict()
-    changes = version_changes(previous, spec_json)
-    if changes:
-        raise ServiceError.invalid(ApiError("The platform spec is invalid.", changes))
+    upgrade = upgrade_of(current, spec_json)
     await asyncio.to_thread(preflight, arm, settings, spec)
     operation_id = new_operation_id()
-    request = DeployRequest(operation_id, SpecDocument(spec_json), deployment_tuning(settings))
+    started: Started
+    if upgrade is not None:
+        settings_of = spec.upgrade_settings
+        upgrade_request = UpgradeRequest(
+            operation_id,
+            SpecDocument(spec_json),
+            upgrade.previous,
+            tuple(settings_of.order),
+            settings_of.soak_seconds,
+            deployment_tuning(settings),
+            upgrade.resumed,
+            upgrade.outputs,
+        )
+        name, document = UPGRADE_PLATFORM.name, upgrade_request.to_json()
+        resumes = upgrade.resumed.operation_id or None if upgrade.resumed else None
+        started = Started(solution_id, operation_id, "upgrade", resumes)
+    else:
+        request = DeployRequest(operation_id, SpecDocument(spec_json), deployment_tuning(settings))
+        name, document = DEPLOY_PLATFORM.name, request.to_json()
+        started = Started(solution_id, operation_id, "deploy")
     try:
-        await client.start_new(DEPLOY_PLATFORM.name, instance_id, request.to_json())
+        await client.start_new(name, instance_id, document)
     except Exception as error:
         # Lost the check-then-start race: the instance started in between. The client raises a
         # plain Exception for any refusal, so look again before answering.
@@ -321,21 +496,100 @@ async def deploy(
         if current and current.running:
             raise _conflict(solution_id, current) from error
         raise
-    log.info("deployment of %s started (operation %s)", solution_id, operation_id)
-    return Started(solution_id, operation_id, "deploy")
+    log.info("%s of %s started (operation %s)", started.kind, solution_id, operation_id)
+    return started
 
 
 def plan(arm: PlatformArm, settings: AppSettings, solution_id: str, body: bytes) -> Plan:
     """What a deployment of `body` would do, read from the live state, changing nothing.
     Blocking: ARM reads."""
+    return _resource_plan(arm, settings, _checked_spec(arm, settings, solution_id, body, None))
+
+
+def _resource_plan(arm: PlatformArm, settings: AppSettings, spec: PlatformSpec) -> Plan:
     from outsystems.deployment import graph_of
     from outsystems.plan import plan as plan_graph
 
-    spec = _checked_spec(arm, settings, solution_id, body, None)
     preflight(arm, settings, spec)
     _, graph = graph_of(spec.to_json_dict())
     live = arm.read_live(spec.subscription_id, graph.resources)
     return plan_graph(graph, {r.id: body for r, body in zip(graph.resources, live, strict=True)})
+
+
+@dataclass(frozen=True)
+class UpgradePlan:
+    """What a PUT of an upgrade would do: its steps in order (`outsystems.upgrade`)."""
+
+    previous: SpecDocument
+    spec: SpecDocument
+    order: tuple[str, ...]
+    soak_minutes: int | None
+    steps: tuple[PlannedUpgradeStep, ...]
+    #: The stopped upgrade a PUT would resume (its operation id), and the environments that
+    #: attempt upgraded (kept as they are: their steps are not shown).
+    resumes: str | None = None
+    kept: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        def versions(document: SpecDocument) -> dict[str, Any]:
+            return {field: document.document.get(field) for field in VERSION_FIELDS}
+
+        return {
+            "operation": "upgrade",
+            "from": versions(self.previous),
+            "to": versions(self.spec),
+            "order": ["life", *self.order],
+            "soakMinutes": self.soak_minutes,
+            "resumes": self.resumes,
+            "kept": list(self.kept),
+            "steps": [step.to_json() for step in self.steps],
+        }
+
+
+def upgrade_plan(spec: PlatformSpec, upgrade: UpgradeStart) -> UpgradePlan:
+    """The steps of the upgrade `upgrade_of` found, without those of environments the stopped
+    attempt it resumes already upgraded."""
+    from outsystems.spec import PlatformSpec as Spec
+    from outsystems.upgrade import plan_upgrade
+
+    settings_of = spec.upgrade_settings
+    previous = Spec.from_json_dict(upgrade.previous.document)
+    resumed = upgrade.resumed
+    kept = tuple(
+        env.environment
+        for env in (resumed.environments if resumed else ())
+        if env.state in ("Succeeded", "Skipped")
+    )
+    steps = tuple(
+        step
+        for step in plan_upgrade(previous, spec, tuple(settings_of.order))
+        if step.environment not in kept
+    )
+    return UpgradePlan(
+        upgrade.previous,
+        SpecDocument(spec.to_json_dict()),
+        tuple(settings_of.order),
+        settings_of.soak_minutes,
+        steps,
+        (resumed.operation_id or None) if resumed else None,
+        kept,
+    )
+
+
+async def plan_of(
+    client: DurableClient, arm: PlatformArm, settings: AppSettings, solution_id: str, body: bytes
+) -> Plan | UpgradePlan:
+    """What a PUT of `body` would do, changing nothing: the steps of an upgrade when it raises
+    the deployed platform's versions, else what a deployment would do to each resource (read
+    from the live state)."""
+    instance_id = platform_instance_id(solution_id)
+    current = await read_operation(client, instance_id) if _nameable(solution_id) else None
+    previous = current.request if current else None
+    spec = await asyncio.to_thread(_checked_spec, arm, settings, solution_id, body, previous)
+    upgrade = upgrade_of(current, spec.to_json_dict())
+    if upgrade is not None:
+        return upgrade_plan(spec, upgrade)
+    return await asyncio.to_thread(_resource_plan, arm, settings, spec)
 
 
 async def teardown(
@@ -357,6 +611,63 @@ async def teardown(
     await client.start_new(TEARDOWN_PLATFORM.name, standing.instance_id, request.to_json())
     log.info("teardown of %s (%s) started", solution_id, ",".join(environments))
     return Started(solution_id, operation_id, "teardown")
+
+
+@dataclass(frozen=True)
+class Approved:
+    """An approval sent to the upgrade that awaited it."""
+
+    solution_id: str
+    operation_id: str | None
+    environment: str
+
+
+def _nothing_awaits(solution_id: str, why: str) -> ServiceError:
+    return ServiceError(
+        "conflict",
+        "NoUpgradeAwaitingApproval",
+        f"No upgrade of platform {solution_id[:40]} awaits an approval: {why}.",
+    )
+
+
+async def approve_upgrade(
+    client: DurableClient, solution_id: str, environment: str | None = None
+) -> Approved:
+    """Approve the next environment of the platform's upgrade, paused before it: raises the
+    `UpgradeApproved` event on the upgrade's instance. `environment`, when given, must be the
+    one the upgrade awaits (an approval of the wrong environment approves nothing)."""
+    operation = await last_platform_operation(client, solution_id)
+    if operation is None:
+        raise unknown_platform(solution_id)
+    progress = operation.upgrade
+    if operation.kind != "upgrade":
+        raise _nothing_awaits(solution_id, f"its last operation is a {operation.kind}")
+    if not operation.running:
+        raise _nothing_awaits(
+            solution_id, f"its upgrade ended ({operation_status(operation.runtime_status)})"
+        )
+    if progress is None or progress.state != "AwaitingApproval" or not progress.awaiting:
+        state = progress.state if progress is not None else "Pending"
+        raise _nothing_awaits(solution_id, f"its upgrade is {state}")
+    awaiting = progress.awaiting
+    if environment is not None and environment != awaiting:
+        raise ServiceError(
+            "invalid",
+            "WrongEnvironment",
+            f"The upgrade of platform {solution_id} awaits the approval of {awaiting}.",
+            [FieldError("environment", f"must be {awaiting}, the environment the upgrade awaits")],
+        )
+    approval = UpgradeApproval(awaiting)
+    try:
+        await client.raise_event(operation.instance_id, UPGRADE_APPROVED_EVENT, approval.to_json())
+    except Exception as error:
+        # The upgrade ended (or was canceled) between the read and the event: say so.
+        again = await read_operation(client, operation.instance_id, show_input=False)
+        if again is None or not again.running:
+            raise _nothing_awaits(solution_id, "its upgrade ended") from error
+        raise
+    log.info("upgrade of %s: %s approved", solution_id, awaiting)
+    return Approved(solution_id, operation.operation_id, awaiting)
 
 
 async def _children(client: DurableClient, instance_id: str) -> dict[str, OperationStatus | None]:

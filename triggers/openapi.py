@@ -74,7 +74,7 @@ _OUTCOME = {
     "description": "How the operation went, from the outcome of each environment it was about "
     "(Durable's runtimeStatus says Completed even when every environment failed).",
 }
-_KIND = {"type": "string", "enum": ["deploy", "teardown"]}
+_KIND = {"type": "string", "enum": ["deploy", "teardown", "upgrade"]}
 _LAST_OPERATION = _object(
     {
         "kind": _KIND,
@@ -92,8 +92,162 @@ _ACCEPTED = _object(
         "solutionId": {"type": "string"},
         "kind": _KIND,
         "status": {"type": "string", "const": "Running"},
+        "resumes": {
+            "type": "string",
+            "format": "uuid",
+            "description": "An upgrade that resumes a stopped one: that upgrade's operation id.",
+        },
     },
     ["id", "solutionId", "kind", "status"],
+)
+_UPGRADE_STATE = {
+    "type": "string",
+    "enum": [
+        "Pending",
+        "Running",
+        "AwaitingApproval",
+        "Succeeded",
+        "Failed",
+        "Canceled",
+        "Skipped",
+    ],
+}
+_VERSIONS = _object(
+    {"platformVersion": {"type": "string"}, "lifetimeVersion": {"type": "string"}},
+    ["platformVersion", "lifetimeVersion"],
+)
+_ERROR_INFO = {
+    "oneOf": [
+        {"type": "null"},
+        _object(
+            {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "resource": {"type": "string"},
+            },
+            ["code", "message"],
+        ),
+    ]
+}
+_UPGRADE = _object(
+    {
+        "operation": {"type": "string", "const": "upgrade"},
+        "operationId": {"type": "string"},
+        "from": _VERSIONS,
+        "to": _VERSIONS,
+        "state": _UPGRADE_STATE,
+        "awaiting": {
+            **_NULLABLE_STRING,
+            "description": "The environment whose approval the upgrade waits for "
+            "(POST /platforms/{solutionId}/upgrade/approve).",
+        },
+        "resumesAt": {
+            **_NULLABLE_STRING,
+            "format": "date-time",
+            "description": "When the pause ends by itself (the spec's upgrade.soakMinutes).",
+        },
+        "environments": {
+            "type": "array",
+            "items": _object(
+                {
+                    "environment": {"type": "string"},
+                    "state": _UPGRADE_STATE,
+                    "step": _NULLABLE_STRING,
+                    "stepsDone": {"type": "integer", "minimum": 0},
+                    "stepsTotal": {"type": "integer", "minimum": 0},
+                    "restorePoint": {
+                        "oneOf": [
+                            {"type": "null"},
+                            _object(
+                                {
+                                    "kind": {"type": "string", "enum": ["copy", "pointInTime"]},
+                                    "sourceDatabaseId": {"type": "string"},
+                                    "databaseId": _NULLABLE_STRING,
+                                    "restoreTo": {**_NULLABLE_STRING, "format": "date-time"},
+                                },
+                                ["kind", "sourceDatabaseId"],
+                            ),
+                        ]
+                    },
+                    "servers": {
+                        "type": "array",
+                        "items": _object(
+                            {
+                                "name": {"type": "string"},
+                                "instanceId": _NULLABLE_STRING,
+                                "group": {
+                                    "type": ["string", "null"],
+                                    "enum": ["updating", "loaded", None],
+                                },
+                                "state": _UPGRADE_STATE,
+                                "version": _NULLABLE_STRING,
+                                "step": _NULLABLE_STRING,
+                                "error": _ERROR_INFO,
+                            },
+                            ["name", "state"],
+                        ),
+                    },
+                    "error": _ERROR_INFO,
+                    "endedAt": {**_NULLABLE_STRING, "format": "date-time"},
+                },
+                ["environment", "state", "stepsDone", "stepsTotal", "servers"],
+            ),
+        },
+    },
+    ["operation", "from", "to", "state", "environments"],
+)
+_UPGRADE_PLAN = _object(
+    {
+        "operation": {"type": "string", "const": "upgrade"},
+        "from": _VERSIONS,
+        "to": _VERSIONS,
+        "order": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "LifeTime first, then the spec's upgrade.order.",
+        },
+        "soakMinutes": {"type": ["integer", "null"]},
+        "resumes": {**_NULLABLE_STRING, "description": "The stopped upgrade a PUT resumes."},
+        "kept": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Environments the resumed upgrade already upgraded (no steps shown).",
+        },
+        "steps": {
+            "type": "array",
+            "items": _object(
+                {
+                    "environment": {"type": "string"},
+                    "step": {"type": "string"},
+                    "target": {"type": "string", "description": "ARM id; empty for an approval"},
+                    "detail": {"type": "string"},
+                },
+                ["environment", "step", "target", "detail"],
+            ),
+        },
+    },
+    ["operation", "from", "to", "order", "steps"],
+)
+_APPROVAL = {
+    "type": "object",
+    "properties": {
+        "environment": {
+            "type": "string",
+            "enum": ["dev", "test", "prod", "life"],
+            "description": "The environment the upgrade awaits; when given and another one is "
+            "awaited, 400 (nothing approved).",
+        }
+    },
+    "additionalProperties": False,
+}
+_APPROVED = _object(
+    {
+        "solutionId": {"type": "string"},
+        "operationId": {"type": "string", "format": "uuid"},
+        "environment": {"type": "string"},
+        "status": {"type": "string", "const": "Approved"},
+    },
+    ["solutionId", "environment", "status"],
 )
 _ENVIRONMENT_STATE = _object(
     {
@@ -130,6 +284,10 @@ _PLATFORM_STATE = _object(
         "lastOperation": _ref("LastOperation"),
         "environments": _ENVIRONMENTS,
         "outputs": {"type": "object"},
+        "upgrade": {
+            "oneOf": [{"type": "null"}, _ref("Upgrade")],
+            "description": "When the last operation is an upgrade: its progress.",
+        },
     },
     ["solutionId", "status", "lastOperation", "environments", "outputs"],
 )
@@ -144,6 +302,7 @@ _OPERATION = _object(
         "updatedAt": _NULLABLE_STRING,
         "environments": _ENVIRONMENTS,
         "outputs": {"type": "object"},
+        "upgrade": {"oneOf": [{"type": "null"}, _ref("Upgrade")]},
     },
     ["id", "solutionId", "kind", "status", "environments", "outputs"],
 )
@@ -347,9 +506,10 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "OutSystems 11 on Azure: provisioning and front-end scaling",
             "version": "1.0.0",
-            "description": "Create, follow, plan, scale and tear down OutSystems platforms. "
-            "Every route but this document needs a function key. PUT and DELETE follow Azure's "
-            "asynchronous-operation pattern: poll the Location of their 202 (with the key) "
+            "description": "Create, follow, plan, upgrade, scale and tear down OutSystems "
+            "platforms. Every route but this document needs a function key. PUT and "
+            "DELETE follow Azure's asynchronous-operation pattern: poll the Location of their 202 "
+            "(with the key) "
             "until it answers 200. Request bodies are limited to "
             f"{MAX_BODY_BYTES} bytes (413).",
         },
@@ -363,14 +523,20 @@ def document() -> dict[str, Any]:
             "/platforms/{solutionId}": {
                 **in_path,
                 "put": _operation(
-                    "Create or update a platform from a spec",
+                    "Create or update a platform from a spec; upgrade it when the spec raises "
+                    "platformVersion and/or lifetimeVersion",
                     {
-                        "202": _accepted("Deployment started"),
+                        "202": _accepted(
+                            "Deployment started (kind deploy), or upgrade started or resumed "
+                            "(kind upgrade)"
+                        ),
                         "400": _error(
                             "Invalid spec (InvalidSpec), or one that what exists in Azure "
-                            "rules out (PreflightFailed); each detail names the field"
+                            "rules out (PreflightFailed), a lower version than deployed, other "
+                            "changes made together with an upgrade, or another target than "
+                            "the stopped upgrade's (BadRequest); each detail names the field"
                         ),
-                        "409": _error("A deployment or teardown is running"),
+                        "409": _error("An operation of the platform is running"),
                         "413": _TOO_LARGE,
                         "503": _ARM_UNAVAILABLE,
                     },
@@ -427,7 +593,10 @@ def document() -> dict[str, Any]:
                 "post": _operation(
                     "What a PUT with this spec would change",
                     {
-                        "200": _json("Plan", "Plan"),
+                        "200": _json(
+                            {"oneOf": [_ref("Plan"), _ref("UpgradePlan")]},
+                            "The change of each resource, or the steps of an upgrade in order",
+                        ),
                         "400": _error("Invalid spec, or one that what exists in Azure rules out"),
                         "413": _TOO_LARGE,
                         "503": _ARM_UNAVAILABLE,
@@ -435,10 +604,36 @@ def document() -> dict[str, Any]:
                     requestBody=spec_body,
                 ),
             },
+            "/platforms/{solutionId}/upgrade/approve": {
+                **in_path,
+                "post": _operation(
+                    "Let the paused upgrade go on to the environment it awaits",
+                    {
+                        "202": {
+                            **_json("Approved", "Approval sent to the upgrade"),
+                            "headers": _POLLING_HEADERS,
+                        },
+                        "400": _error(
+                            "The body names another environment than the one awaited "
+                            "(WrongEnvironment), or is not an approval (InvalidApproval)"
+                        ),
+                        "404": _error("Unknown platform"),
+                        "409": _error(
+                            "No upgrade of the platform awaits an approval "
+                            "(NoUpgradeAwaitingApproval)"
+                        ),
+                        "413": _TOO_LARGE,
+                    },
+                    requestBody={
+                        "required": False,
+                        "content": {"application/json": {"schema": _ref("Approval")}},
+                    },
+                ),
+            },
             "/platforms/{solutionId}/cancel": {
                 **in_path,
                 "post": _operation(
-                    "Stop the running deployment or teardown",
+                    "Stop the running deployment, upgrade or teardown",
                     {
                         "202": {
                             **_json(
@@ -540,6 +735,10 @@ def document() -> dict[str, Any]:
                 "PlatformState": _PLATFORM_STATE,
                 "PlatformList": _PLATFORM_LIST,
                 "Plan": _PLAN,
+                "Upgrade": _UPGRADE,
+                "UpgradePlan": _UPGRADE_PLAN,
+                "Approval": _APPROVAL,
+                "Approved": _APPROVED,
                 "ScaleRequest": _SCALE_REQUEST,
                 "ScaleAccepted": _SCALE_ACCEPTED,
                 "Scaling": _SCALING,

@@ -1,4 +1,5 @@
-"""HTTP API for platforms: deploy, follow, plan, cancel, tear down, list (`docs/api.md`).
+"""HTTP API for platforms: deploy and upgrade, follow, plan, approve an upgrade's next
+environment, cancel, tear down, list (`docs/api.md`).
 
 Each route parses the request, asks the platform use cases (`services.platforms`) and maps
 their result, or their refusal, to the answer; bad input answers 4xx with the error envelope
@@ -16,6 +17,7 @@ https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-http
 
 from __future__ import annotations
 
+import json
 import math
 from urllib.parse import quote, urlsplit
 
@@ -65,6 +67,8 @@ def _accepted(req: func.HttpRequest, started: Started, settings: AppSettings) ->
         "kind": started.kind,
         "status": "Running",
     }
+    if started.resumes:
+        body["resumes"] = started.resumes
     url = operation_url(req, started.solution_id, started.operation_id)
     return json_response(body, 202, _polling_headers(url, settings))
 
@@ -74,7 +78,8 @@ def _accepted(req: func.HttpRequest, started: Started, settings: AppSettings) ->
 async def put_platform(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    """Create or update a platform to match the spec; starts the deployment orchestration."""
+    """Create or update a platform to match the spec; starts the deployment orchestration, or
+    the upgrade when the spec raises a deployed platform's versions."""
     if oversized := too_large(req):
         return oversized
     settings = AppSettings.load()
@@ -140,18 +145,82 @@ async def get_operation(
 
 
 @bp.route(route="platforms/{solutionId}/plan", methods=["POST"])
-def plan_platform(req: func.HttpRequest) -> func.HttpResponse:
-    """What a PUT with this body would do, read from the live state, changing nothing."""
+@bp.durable_client_input(client_name="client")
+async def plan_platform(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """What a PUT with this body would do, changing nothing: each resource's change read from
+    the live state, or an upgrade's steps in order."""
     if oversized := too_large(req):
         return oversized
     settings = AppSettings.load()
     try:
-        result = platforms.plan(
-            AzurePlatformArm(), settings, route_param(req, "solutionId"), req.get_body()
+        result = await platforms.plan_of(
+            client, AzurePlatformArm(), settings, route_param(req, "solutionId"), req.get_body()
         )
     except ServiceError as error:
         return error_answer(error)
     return json_response(result.to_json())
+
+
+class _ApprovalError(ApiError):
+    """The body of an approval is not one."""
+
+    code = "InvalidApproval"
+
+    def __init__(self, target: str, message: str) -> None:
+        super().__init__("The approval is invalid.", [FieldError(target, message)])
+
+
+def _approved_environment(req: func.HttpRequest) -> str | None:
+    """The environment the body names (`{"environment": "test"}`), None for an empty body or
+    `{}`; `_ApprovalError` otherwise."""
+    raw = req.get_body()
+    if not raw or not raw.strip():
+        return None
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise _ApprovalError("body", "must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise _ApprovalError("body", 'must be a JSON object: {"environment": "<env>"}')
+    unknown = sorted(set(body) - {"environment"})
+    if unknown:
+        raise _ApprovalError(_shown(unknown, 40), "unknown field; give environment only")
+    environment = body.get("environment")
+    if environment is None:
+        return None
+    if environment not in ENVIRONMENTS:
+        raise _ApprovalError("environment", f"must be one of {', '.join(ENVIRONMENTS)}")
+    return str(environment)
+
+
+@bp.route(route="platforms/{solutionId}/upgrade/approve", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def approve_upgrade(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Let the platform's upgrade go on to the environment it awaits (202); 409 when no
+    upgrade awaits an approval, 400 when the body names another environment."""
+    if oversized := too_large(req):
+        return oversized
+    solution_id = route_param(req, "solutionId")
+    try:
+        environment = _approved_environment(req)
+        approved = await platforms.approve_upgrade(client, solution_id, environment)
+    except (ServiceError, ApiError) as error:
+        return error_answer(error)
+    body: dict[str, object] = {
+        "solutionId": solution_id,
+        "environment": approved.environment,
+        "status": "Approved",
+    }
+    headers = {}
+    if approved.operation_id:
+        body["operationId"] = approved.operation_id
+        url = operation_url(req, solution_id, approved.operation_id)
+        headers = _polling_headers(url, AppSettings.load())
+    return json_response(body, 202, headers)
 
 
 def _shown(names: list[str], limit: int = 80) -> str:

@@ -8,9 +8,9 @@ safe to put in orchestration input.
 
 The package, by concern: `model` (the models), `fields` (checks of single fields, tags),
 `network` (a new VNet's address plan or the user's subnets), `versions` (OutSystems versions and
-pinned images), `secrets` (secrets refused), `reporting` (problems as `FieldError`s), `parsing`
-(a request body into a spec), `naming` (the naming scheme a platform keeps). Import from the
-package: these names are its interface.
+pinned images), `upgrade` (how an upgrade of the versions goes), `secrets` (secrets refused),
+`reporting` (problems as `FieldError`s), `parsing` (a request body into a spec), `naming` (the
+naming scheme a platform keeps). Import from the package: these names are its interface.
 """
 
 from outsystems.spec.fields import (
@@ -68,6 +68,12 @@ from outsystems.spec.network import (
 )
 from outsystems.spec.parsing import parse_spec, spec_json_schema
 from outsystems.spec.secrets import MAX_DEPTH
+from outsystems.spec.upgrade import (
+    DEFAULT_UPGRADE_ORDER,
+    MAX_SOAK_MINUTES,
+    UpgradeEnvironment,
+    UpgradeSpec,
+)
 from outsystems.spec.versions import (
     DEFAULT_LIFETIME_VERSION,
     DEFAULT_PLATFORM_VERSION,
@@ -89,11 +95,13 @@ __all__ = [
     "DEFAULT_MAX_CAPACITY",
     "DEFAULT_MIN_CAPACITY",
     "DEFAULT_PLATFORM_VERSION",
+    "DEFAULT_UPGRADE_ORDER",
     "DEFAULT_VM_SIZE",
     "DEFAULT_WINDOWS_SERVER_IMAGE_VERSION",
     "GATEWAY",
     "MAX_DEPTH",
     "MAX_FRONTENDS",
+    "MAX_SOAK_MINUTES",
     "MAX_TAGS_PER_RESOURCE",
     "NAT_GATEWAY_OUTBOUND",
     "OUTSYSTEMS_BASE_IMAGE_VERSIONS",
@@ -130,6 +138,8 @@ __all__ = [
     "SubscriptionId",
     "TimeZoneName",
     "TlsSpec",
+    "UpgradeEnvironment",
+    "UpgradeSpec",
     "Version",
     "VmSize",
     "WafMode",

@@ -49,6 +49,7 @@ from outsystems.spec.fields import (
 )
 from outsystems.spec.network import AddressPlan, NetworkSpec, address_plan, network_problems
 from outsystems.spec.reporting import field_errors
+from outsystems.spec.upgrade import UpgradeSpec
 from outsystems.spec.versions import (
     DEFAULT_LIFETIME_VERSION,
     DEFAULT_PLATFORM_VERSION,
@@ -288,6 +289,8 @@ class PlatformSpec(SpecModel):
     #: customer has installed theirs in Service Center (then any capacity).
     license: License = "trial"
     tags: dict[str, str] = Field(default_factory=dict)
+    #: How an upgrade of the versions goes (`outsystems.spec.upgrade`); absent: the defaults.
+    upgrade: UpgradeSpec | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -375,6 +378,11 @@ class PlatformSpec(SpecModel):
     def frontends(self) -> FrontendsSpec | None:
         """The production front-ends of a farm; None for a standalone production."""
         return self.environments.prod.frontends
+
+    @property
+    def upgrade_settings(self) -> UpgradeSpec:
+        """The `upgrade` block, its defaults when the spec gives none."""
+        return self.upgrade if self.upgrade is not None else UpgradeSpec()
 
     @property
     def is_farm(self) -> bool:

@@ -141,15 +141,17 @@ def test_torn_down_needs_a_completed_teardown_of_every_environment_asked() -> No
     assert not torn_down(status("Completed", deployed, succeeded), ["dev"])
 
 
-def test_versions_of_a_deployed_platform_are_fixed() -> None:
-    deployed = SpecDocument({"platformVersion": "11.32.0"})
+def test_versions_of_a_deployed_platform_are_never_lowered() -> None:
+    deployed = SpecDocument({"platformVersion": "11.32.0", "lifetimeVersion": "11.25.2"})
     before = DeployRequest("op", deployed)
-    spec = {"platformVersion": "11.33.0", "lifetimeVersion": "11.25.2"}
-    [change] = version_changes(before, spec)
+    [change] = version_changes(before, {"platformVersion": "11.31.9", "lifetimeVersion": "11.25.2"})
     assert change.target == "platformVersion"
-    assert "from 11.32.0 to 11.33.0" in change.message
-    assert version_changes(before, {"platformVersion": "11.32.0"}) == []
+    assert "from 11.32.0 to 11.31.9" in change.message
+    # Higher is an upgrade (services.platforms.upgrade_of), and a build of the same version equal.
+    assert version_changes(before, {"platformVersion": "11.33.0"}) == []
+    assert version_changes(before, {"platformVersion": "11.32.0.7"}) == []
     # Nothing deployed yet, or the last operation a teardown: any version goes.
+    spec = {"platformVersion": "11.31.0", "lifetimeVersion": "11.25.2"}
     assert version_changes(None, spec) == []
     assert version_changes(TeardownRequest("op", deployed, ("dev",)), spec) == []
 
@@ -196,8 +198,8 @@ def test_an_invalid_spec_is_refused_with_its_fields() -> None:
     assert client.starts == []
 
 
-def test_a_version_change_of_a_deployed_platform_is_refused() -> None:
-    deployed = {"operation": "deploy", "spec": {"platformVersion": "11.31.0", "naming": "legacy"}}
+def test_a_lower_version_than_deployed_is_refused() -> None:
+    deployed = {"operation": "deploy", "spec": {"platformVersion": "11.33.0", "naming": "legacy"}}
     client = platform("Completed", deployed, {"status": "Succeeded"})
     error = refusal(platforms.deploy(client, FakeArm(), SETTINGS, "acme", BODY))
     assert (error.kind, error.code) == ("invalid", "BadRequest")

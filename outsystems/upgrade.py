@@ -1,0 +1,329 @@
+"""The upgrade of a platform's OutSystems versions (issue 17), as pure decisions.
+
+What `upgrade_platform` (`orchestrators/upgrade.py`) does, and what `POST .../plan` shows of it,
+step by step: which environments, in which order, which steps on which resource. No I/O: the
+orchestration reads live state through activities and hands it here.
+
+It follows OutSystems' own pages (OutSystems/docs-product; `docs/upgrades.md` says which fact
+comes from which page):
+
+- `src/setup-infra-platform/upgrade/upgrade-platform.md`: LifeTime first, then the environments
+  in their staging order, with time between them to test; each environment's databases backed
+  up before its upgrade (a rollback is a restore, never attempted by the app).
+- `src/setup-infra-platform/upgrade/balanced-upgrade-highly-loaded-farms.md`: the production
+  farm in two sets of front-ends, "updating" (with the controller) and "loaded", each able to
+  carry the load alone; the load balancer sends traffic to one set at a time.
+- `src/setup-infra-platform/setup/azure/additional-configurations.md`, "Update Azure Scale Sets
+  to a Newer Platform Version": the controller before the scale set's version.
+- `src/deploying-apps/balanced-app-deploy.md`: deployments held on the loaded set while the
+  controller is upgraded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
+
+from outsystems.names import SETUP_EXTENSION, Environment, PlatformNames
+from outsystems.resource_types import APP_GATEWAY, SCALE_SET, SQL_DATABASE, VM, VM_EXTENSION
+from outsystems.spec.versions import compare_versions
+
+if TYPE_CHECKING:
+    from outsystems.spec import PlatformSpec
+
+#: LifeTime is always upgraded first (upgrade-platform.md: "LifeTime must always be the most
+#: up-to-date environment").
+LIFETIME: Final = "life"
+#: The order of the other environments when the spec gives none (Development, Test, Production).
+DEFAULT_ORDER: Final[tuple[str, ...]] = ("dev", "test", "prod")
+
+# --- Step names (the progress's `step`, the events' `step`, the plan's `step`) ------------------
+
+#: The wait for the approval (or the soak) before an environment.
+APPROVAL: Final = "approval"
+#: A copy of the environment's platform database, before anything changes.
+RESTORE_POINT: Final = "restorePoint"
+#: A standalone (or LifeTime) server's setup extension run again with the new versions.
+SETUP: Final = "setup"
+# The production farm, balanced (balanced-upgrade-highly-loaded-farms.md, steps 1 to 9).
+HOLD: Final = "holdScaler"
+SPLIT: Final = "split"
+GATEWAY_TO_LOADED: Final = "gatewayToLoaded"
+DRAIN_UPDATING: Final = "drainUpdating"
+HOLD_LOADED: Final = "holdDeploymentsLoaded"
+CONTROLLER: Final = "controller"
+SCALE_SET_MODEL: Final = "scaleSetModel"
+UPGRADE_UPDATING: Final = "upgradeUpdating"
+SERVE_UPDATING: Final = "serveUpdating"
+GATEWAY_TO_UPDATING: Final = "gatewayToUpdating"
+CHECK_UPDATING: Final = "backendHealthUpdating"
+DRAIN_LOADED: Final = "drainLoaded"
+UPGRADE_LOADED: Final = "upgradeLoaded"
+SERVE_LOADED: Final = "serveLoaded"
+GATEWAY_TO_ALL: Final = "gatewayToAll"
+CHECK_ALL: Final = "backendHealthAll"
+REMOVE_TEMPORARY: Final = "removeTemporary"
+RELEASE: Final = "releaseScaler"
+
+STANDALONE_STEPS: Final[tuple[str, ...]] = (RESTORE_POINT, SETUP)
+FARM_STEPS: Final[tuple[str, ...]] = (
+    RESTORE_POINT,
+    HOLD,
+    SPLIT,
+    GATEWAY_TO_LOADED,
+    DRAIN_UPDATING,
+    HOLD_LOADED,
+    CONTROLLER,
+    SCALE_SET_MODEL,
+    UPGRADE_UPDATING,
+    SERVE_UPDATING,
+    GATEWAY_TO_UPDATING,
+    CHECK_UPDATING,
+    DRAIN_LOADED,
+    UPGRADE_LOADED,
+    SERVE_LOADED,
+    GATEWAY_TO_ALL,
+    CHECK_ALL,
+    REMOVE_TEMPORARY,
+    RELEASE,
+)
+
+
+class PlannedUpgradeStep(NamedTuple):
+    """One step of an upgrade as the plan shows it: in which environment, what, on which
+    resource (an ARM id; empty for an approval), and in words."""
+
+    environment: str
+    step: str
+    target: str
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment,
+            "step": self.step,
+            "target": self.target,
+            "detail": self.detail,
+        }
+
+
+# --- What an environment's upgrade works on ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UpgradeTargets:
+    """The ARM ids an environment's upgrade works on, named as the topology names them."""
+
+    environment: str
+    vm: str
+    setup_extension: str
+    platform_database: str
+    #: The production farm's scale set and gateway (None for a standalone server).
+    scale_set: str | None = None
+    gateway: str | None = None
+
+    @staticmethod
+    def of(spec: PlatformSpec, environment: str) -> UpgradeTargets:
+        env = _environment(environment)
+        names = PlatformNames.of(
+            spec.solution_id, spec.subscription_id, spec.resource_group, spec.naming
+        )
+        group = f"/subscriptions/{spec.subscription_id}/resourceGroups/{spec.resource_group}"
+
+        def arm_id(resource_type: str, *parts: str) -> str:
+            namespace, *types = resource_type.split("/")
+            path = "/".join(f"{t}/{n}" for t, n in zip(types, parts, strict=True))
+            return f"{group}/providers/{namespace}/{path}"
+
+        farm = env == "prod" and spec.is_farm
+        return UpgradeTargets(
+            environment=env,
+            vm=arm_id(VM, names.vm(env)),
+            setup_extension=arm_id(VM_EXTENSION, names.vm(env), SETUP_EXTENSION),
+            platform_database=arm_id(
+                SQL_DATABASE, names.sql_server(env), names.database(env, "platform")
+            ),
+            scale_set=arm_id(SCALE_SET, names.scale_set) if farm else None,
+            gateway=arm_id(APP_GATEWAY, names.app_gateway(env)) if farm else None,
+        )
+
+
+def _environment(name: str) -> Environment:
+    if name not in ("dev", "test", "prod", "life"):
+        raise ValueError(f"unknown environment {name!r}")
+    return cast(Environment, name)
+
+
+def restore_point_name(database_name: str, target_platform_version: str) -> str:
+    """The name of the copy made before an environment's upgrade:
+    `<database>-pre-<target version, dots as dashes>` (e.g. `acme-dev-db-pre-11-33-0`)."""
+    return f"{database_name}-pre-{target_platform_version.replace('.', '-')}"
+
+
+def database_name(database_id: str) -> str:
+    """The last segment of a database's ARM id."""
+    return database_id.rstrip("/").rsplit("/", 1)[-1]
+
+
+# --- Which environments, in which order --------------------------------------------------------
+
+
+def upgrade_order(order: Iterable[str]) -> tuple[str, ...]:
+    """LifeTime first, then `order` (each environment once; `life` in `order` is ignored)."""
+    seen: list[str] = [LIFETIME]
+    for env in order:
+        if env not in seen:
+            seen.append(env)
+    return tuple(seen)
+
+
+def environment_changes(previous: PlatformSpec, spec: PlatformSpec, environment: str) -> bool:
+    """Whether the environment's servers get new versions.
+
+    LifeTime's server runs LifeTime with its bundled Platform Server, so it changes with either
+    version; the other environments run Platform Server only, so they change with it only.
+    """
+    platform = compare_versions(previous.platform_version, spec.platform_version) > 0
+    if environment == LIFETIME:
+        return platform or compare_versions(previous.lifetime_version, spec.lifetime_version) > 0
+    return platform
+
+
+def environments_to_upgrade(
+    previous: PlatformSpec, spec: PlatformSpec, order: Iterable[str]
+) -> tuple[str, ...]:
+    """The environments whose servers change, LifeTime first, then in `order`."""
+    return tuple(e for e in upgrade_order(order) if environment_changes(previous, spec, e))
+
+
+def environment_steps(spec: PlatformSpec, environment: str) -> tuple[str, ...]:
+    """The steps of one environment's upgrade (a farm's production, or a standalone server)."""
+    return FARM_STEPS if environment == "prod" and spec.is_farm else STANDALONE_STEPS
+
+
+# --- The plan ----------------------------------------------------------------------------------
+
+
+def _role(spec: PlatformSpec, environment: str) -> str:
+    if environment == LIFETIME:
+        return "lifetime"
+    if environment == "prod" and spec.is_farm:
+        return "controller"
+    return "standalone"
+
+
+def _versions_text(previous: PlatformSpec, spec: PlatformSpec, environment: str) -> str:
+    platform = f"Platform Server {previous.platform_version} to {spec.platform_version}"
+    if environment != LIFETIME:
+        return platform
+    return f"LifeTime {previous.lifetime_version} to {spec.lifetime_version} ({platform})"
+
+
+def plan_upgrade(
+    previous: PlatformSpec, spec: PlatformSpec, order: Sequence[str] = DEFAULT_ORDER
+) -> tuple[PlannedUpgradeStep, ...]:
+    """What upgrading the deployed `previous` to `spec` does, step by step, in order.
+
+    LifeTime first, then the environments of `order` whose servers change; an approval (or the
+    soak) between two environments. Empty when no version rises.
+    """
+    steps: list[PlannedUpgradeStep] = []
+    environments = environments_to_upgrade(previous, spec, order)
+    for index, env in enumerate(environments):
+        if index:
+            steps.append(
+                PlannedUpgradeStep(
+                    env,
+                    APPROVAL,
+                    "",
+                    f"pause until the upgrade of {env} is approved (or the soak time ends); "
+                    "test the environments upgraded so far first",
+                )
+            )
+        steps.extend(_environment_plan(previous, spec, env))
+    return tuple(steps)
+
+
+def _environment_plan(
+    previous: PlatformSpec, spec: PlatformSpec, env: str
+) -> list[PlannedUpgradeStep]:
+    targets = UpgradeTargets.of(spec, env)
+    versions = _versions_text(previous, spec, env)
+    copy = restore_point_name(database_name(targets.platform_database), spec.platform_version)
+    steps = [
+        PlannedUpgradeStep(
+            env,
+            RESTORE_POINT,
+            targets.platform_database,
+            f"restore point: copy the platform database to {copy} (a rollback is a restore "
+            "from it, never automatic)",
+        )
+    ]
+    if targets.scale_set is None or targets.gateway is None:
+        steps.append(
+            PlannedUpgradeStep(
+                env,
+                SETUP,
+                targets.setup_extension,
+                f"{versions} on the {_role(spec, env)} server: its setup extension runs again "
+                "with the new versions (the server is down meanwhile) and its health gate "
+                "must pass",
+            )
+        )
+        return steps
+    frontends = spec.frontends
+    minimum = frontends.min_capacity if frontends is not None else 1
+    vmss, gateway = targets.scale_set, targets.gateway
+    farm = [
+        (HOLD, vmss, "hold the scaler's capacity changes on the scale set (requests stay pending)"),
+        (
+            SPLIT,
+            vmss,
+            f"split the front-ends in two sets, updating and loaded, of at least {minimum} each "
+            "(the scale set's minimum); when there are too few, add temporary instances at "
+            f"{previous.platform_version} first",
+        ),
+        (GATEWAY_TO_LOADED, gateway, "the gateway sends traffic to the loaded set only"),
+        (DRAIN_UPDATING, vmss, "Run Command Drain on each updating front-end"),
+        (HOLD_LOADED, vmss, "Run Command HoldDeployments on each loaded front-end"),
+        (
+            CONTROLLER,
+            targets.setup_extension,
+            f"{versions} on the deployment controller: its setup extension runs again "
+            "with the new version (-UpgradeEnvironment) and its health gate must pass",
+        ),
+        (
+            SCALE_SET_MODEL,
+            vmss,
+            f"the scale set's model gets Platform Server {spec.platform_version} "
+            "(capacity kept as it is)",
+        ),
+        (
+            UPGRADE_UPDATING,
+            vmss,
+            "manual upgrade of the updating front-ends: each takes the new model, upgrades and "
+            "passes its health gate",
+        ),
+        (SERVE_UPDATING, vmss, "Run Command Serve on each updating front-end"),
+        (GATEWAY_TO_UPDATING, gateway, "the gateway sends traffic to the updating set only"),
+        (
+            CHECK_UPDATING,
+            gateway,
+            "the gateway's backend health: every updating front-end Healthy (else traffic back "
+            "to the loaded set and stop)",
+        ),
+        (DRAIN_LOADED, vmss, "Run Command Drain on each loaded front-end"),
+        (
+            UPGRADE_LOADED,
+            vmss,
+            "manual upgrade of the loaded front-ends; each upgrades and passes its health gate",
+        ),
+        (SERVE_LOADED, vmss, "Run Command Serve on each loaded front-end"),
+        (GATEWAY_TO_ALL, gateway, "the gateway sends traffic to the scale set's own pool again"),
+        (CHECK_ALL, gateway, "the gateway's backend health: every front-end Healthy"),
+        (REMOVE_TEMPORARY, vmss, "delete the temporary instances added for the split, if any"),
+        (RELEASE, vmss, "release the scaler's hold; pending capacity requests apply"),
+    ]
+    steps.extend(PlannedUpgradeStep(env, step, target, detail) for step, target, detail in farm)
+    return steps

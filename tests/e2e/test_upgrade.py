@@ -133,6 +133,9 @@ def test_a_farm_is_upgraded_lifetime_first_with_approvals_balanced_and_resumed_a
     assert response.status_code == 202, response.text
     assert stack.wait(SOLUTION)["lastOperation"]["runtimeStatus"] == "Completed"
     stack.events()
+    # Some latency from here: the upgrade's operations stay in flight long enough for the test
+    # to see its phases (the hold, above all) through the API.
+    sim.configure({"latencyScale": 0.002})
     watch = FarmWatch(sim, GATEWAY, SCALE_SET_ID)
     watch.start()
     # The health gate fails on the first front-end after its upgrade, whichever set it is in.

@@ -225,3 +225,46 @@ def test_the_timer_leaves_alone_what_the_app_does_not_manage() -> None:
     assert (report.scale_sets, report.requested, report.kicked) == (0, 0, 0)
     assert arm.reads == [SUB], "only the managed subscriptions are listed"
     assert (client.signals, client.starts) == ([], [])
+
+
+# --- Issue 17: a hold whose upgrade no longer runs ------------------------------------------------
+
+HOLD = {"holder": "op-upgrade", "reason": "upgrade to 11.33.0"}
+
+
+def upgrading(runtime_status: str) -> FakeDurableClient:
+    request = {"operation": "upgrade", "operationId": "op-upgrade", "spec": FARM,
+               "previous": FARM, "order": ["dev", "test", "prod"]}  # fmt: skip
+    instance = Instance(runtime_status, None, request)
+    return FakeDurableClient(instances={"platform-acme": instance})
+
+
+def test_the_timer_keeps_the_hold_of_the_running_upgrade() -> None:
+    client = upgrading("Running")
+    client.entity_states[scale_set_key(VMSS)] = {"pending": [], "heldBy": HOLD}
+    report = asyncio.run(scaling.enforce_all(client, FakeScaleSets(managed(2)), SETTINGS, NOW))
+    assert (report.released, client.signalled("release")) == (0, [])
+
+
+@pytest.mark.parametrize("runtime_status", ["Terminated", "Failed", "Completed"])
+def test_the_timer_releases_the_hold_of_an_upgrade_that_no_longer_runs(
+    runtime_status: str,
+) -> None:
+    """A canceled upgrade (terminated) never sends its release: the timer does, once it sees
+    the holder is not the platform's running operation, and starts the scaler of what waits."""
+    client = upgrading(runtime_status)
+    waiting = ScaleRequest(ScaleKind.DELTA, 1, ScaleSource.MANUAL, "r1", NOW, None, "by hand")
+    entry = {"id": "r1", "request": ScaleRequest.to_json(waiting), "deferred": True}
+    client.entity_states[scale_set_key(VMSS)] = {"pending": [entry], "heldBy": HOLD}
+    report = asyncio.run(scaling.enforce_all(client, FakeScaleSets(managed(2)), SETTINGS, NOW))
+    assert report.released == 1
+    assert client.signalled("release") == [(scale_set_key(VMSS), HOLD)]
+    assert client.starts == [scaler_instance_id(VMSS)]
+
+
+def test_the_timer_releases_a_hold_whose_holder_is_another_operation() -> None:
+    client = deployed(FARM)
+    client.entity_states[scale_set_key(VMSS)] = {"pending": [], "heldBy": HOLD}
+    asyncio.run(scaling.enforce_all(client, FakeScaleSets(managed(2)), SETTINGS, NOW))
+    assert client.signalled("release") == [(scale_set_key(VMSS), HOLD)]
+    assert client.starts == []

@@ -17,6 +17,7 @@ from orchestrators import drift as drift_orchestrations
 from orchestrators import scale_requests as scale_request_entities
 from orchestrators import scaler as scaler_orchestrations
 from orchestrators import teardown as teardown_orchestrations
+from orchestrators import upgrade as upgrade_orchestrations
 from triggers import alerts as alert_triggers
 from triggers import drift as drift_triggers
 from triggers import openapi as openapi_trigger
@@ -41,5 +42,6 @@ for blueprint in (
     drift_triggers.bp,
     drift_orchestrations.bp,
     upgrade_activities.bp,
+    upgrade_orchestrations.bp,
 ):
     app.register_functions(blueprint)

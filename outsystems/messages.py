@@ -1506,6 +1506,9 @@ class ServerUpgrade(NamedTuple):
     version: str | None = None
     step: str | None = None
     error: ErrorInfo | None = None
+    #: An instance the upgrade added to make two sets of the minimum size; it deletes it at the
+    #: end (a resumed upgrade knows it from here).
+    temporary: bool = False
 
     def to_json(self) -> JsonObject:
         return {
@@ -1516,6 +1519,7 @@ class ServerUpgrade(NamedTuple):
             "version": self.version,
             "step": self.step,
             "error": None if self.error is None else self.error.to_json(),
+            "temporary": self.temporary,
         }
 
     @staticmethod
@@ -1530,6 +1534,7 @@ class ServerUpgrade(NamedTuple):
             version=_optional_str(document.get("version")),
             step=_optional_str(document.get("step")),
             error=ErrorInfo.from_json(document.get("error")),
+            temporary=bool(document.get("temporary")),
         )
 
 
@@ -1998,4 +2003,10 @@ ACTIVITIES: Final = (
     READ_ACTION_RESULT,
 )
 
-ORCHESTRATIONS: Final = (DEPLOY_PLATFORM, DEPLOY_ENVIRONMENT, TEARDOWN_PLATFORM, SCALE_FRONTENDS)
+ORCHESTRATIONS: Final = (
+    DEPLOY_PLATFORM,
+    DEPLOY_ENVIRONMENT,
+    TEARDOWN_PLATFORM,
+    SCALE_FRONTENDS,
+    UPGRADE_PLATFORM,
+)

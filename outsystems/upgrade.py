@@ -21,10 +21,19 @@ comes from which page):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
 
+from outsystems.messages import (
+    ActionOutcome,
+    EnvironmentUpgrade,
+    ScaleSetInstance,
+    ServerUpgrade,
+    UpgradeProgress,
+    UpgradeRequest,
+)
 from outsystems.names import SETUP_EXTENSION, Environment, PlatformNames
 from outsystems.resource_types import APP_GATEWAY, SCALE_SET, SQL_DATABASE, VM, VM_EXTENSION
 from outsystems.spec.versions import compare_versions
@@ -115,7 +124,7 @@ class PlannedUpgradeStep(NamedTuple):
 class UpgradeTargets:
     """The ARM ids an environment's upgrade works on, named as the topology names them."""
 
-    environment: str
+    environment: Environment
     vm: str
     setup_extension: str
     platform_database: str
@@ -327,3 +336,216 @@ def _environment_plan(
     ]
     steps.extend(PlannedUpgradeStep(env, step, target, detail) for step, target, detail in farm)
     return steps
+
+
+# --- The production farm's two sets (balanced-upgrade-highly-loaded-farms.md) -------------------
+
+
+class Split(NamedTuple):
+    """The front-ends in two sets: `updating` (upgraded first, with the controller) and
+    `loaded` (serving meanwhile), and how many temporary instances to add first so that each
+    set holds at least the scale set's minimum."""
+
+    updating: tuple[str, ...]
+    loaded: tuple[str, ...]
+    add: int = 0
+
+
+def instance_order(instance_id: str) -> tuple[int, str]:
+    """Scale set instance ids are numbers in Uniform mode: order them as numbers."""
+    return (int(instance_id), "") if instance_id.isdigit() else (1 << 62, instance_id)
+
+
+def split_sets(
+    instance_ids: Iterable[str],
+    minimum: int,
+    *,
+    temporary: Iterable[str] = (),
+    known: Mapping[str, str] | None = None,
+) -> Split:
+    """Split the instances in two sets of at least `minimum` each (balanced-upgrade: "each set
+    must be able to handle the full load"; the scale set's minimum is that load's floor).
+
+    The instances the upgrade added (`temporary`) come last, so they fill the loaded set first
+    (they carry the old model: docs/upgrades.md, "Capacity"). `known`: the sets of a resumed
+    attempt (instance id -> group), kept for the instances that still exist, so that a resumed
+    upgrade continues with the same sets. When there are fewer than twice the minimum, `add`
+    says how many to add (then split again with them).
+    """
+    minimum = max(minimum, 1)
+    temporaries = set(temporary)
+    ids = sorted(set(instance_ids), key=lambda i: (i in temporaries, instance_order(i)))
+    if known:
+        updating = tuple(i for i in ids if known.get(i) == "updating")
+        loaded = tuple(i for i in ids if known.get(i) == "loaded")
+        others = [i for i in ids if i not in known]
+        if others:
+            loaded = (*loaded, *others)
+        if len(updating) >= minimum and len(loaded) >= minimum:
+            return Split(updating, loaded)
+    if len(ids) < 2 * minimum:
+        half = max(minimum, len(ids) // 2)
+        return Split(tuple(ids[:half]), tuple(ids[half:]), 2 * minimum - len(ids))
+    half = len(ids) // 2
+    return Split(tuple(ids[:half]), tuple(ids[half:]))
+
+
+# --- What the setup script says (docs/upgrades.md, "What the script reports") --------------------
+
+_SETUP_SUCCEEDED = re.compile(
+    r"OutSystems setup succeeded: (?:upgraded (?:Platform Server|LifeTime) \S+ to"
+    r"|installed (?:Platform Server|LifeTime)|already at (?:Platform Server|LifeTime)) "
+    r"(?P<version>[0-9]+(?:\.[0-9]+)+) \(role (?P<role>[a-z]+)\)"
+)
+#: The last line of a front-end mode's run (`OutSystems front-end {state}`).
+FRONTEND_LINES: Final[Mapping[str, str]] = {
+    "Drain": "OutSystems front-end drained",
+    "HoldDeployments": "OutSystems front-end holding deployments",
+    "Serve": "OutSystems front-end serving",
+}
+
+
+def last_line(message: str | None) -> str:
+    """The last non-empty line of a script's output (Run Command and the extension's instance
+    view keep the last 4,096 bytes: the script's verdict is its last line)."""
+    lines = [line.strip() for line in (message or "").splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def setup_version(message: str | None) -> str | None:
+    """The version a successful setup run reports (`upgraded ... to <new>`, `installed <new>`,
+    `already at <new>`), None for any other line."""
+    match = _SETUP_SUCCEEDED.fullmatch(last_line(message))
+    return match.group("version") if match else None
+
+
+def is_at(version: str | None, target: str) -> bool:
+    """Whether a server's reported version meets the target (a three-part target is met by any
+    build of it, as the script decides: `compare_versions`)."""
+    return version is not None and compare_versions(target, version) >= 0
+
+
+class InstanceVerdict(NamedTuple):
+    """Whether a scale-set instance runs the target version with the scale set's latest model."""
+
+    upgraded: bool
+    version: str | None
+    problem: str
+
+
+def instance_verdict(instance: ScaleSetInstance, target: str) -> InstanceVerdict:
+    """An instance is upgraded when it has the latest model, its setup extension succeeded and
+    the script's last line reports the target version (`docs/upgrades.md`)."""
+    version = setup_version(instance.setup_message)
+    if not instance.latest_model_applied:
+        return InstanceVerdict(False, version, "does not have the scale set's latest model")
+    if instance.setup_status != "Succeeded":
+        said = last_line(instance.setup_message) or "no message"
+        return InstanceVerdict(
+            False, version, f"setup {instance.setup_status or 'did not report'}: {said}"
+        )
+    if not is_at(version, target):
+        said = last_line(instance.setup_message) or "no message"
+        return InstanceVerdict(False, version, f"setup did not report {target}: {said}")
+    return InstanceVerdict(True, version, "")
+
+
+def run_command_problem(outcome: ActionOutcome, mode: str) -> str | None:
+    """Why a front-end mode's Run Command did not do its job (None when it did): the script's
+    last line must be the mode's own (`OutSystems front-end drained`, ...). A front-end with
+    an older script prints no such line (docs/upgrades.md)."""
+    expected = FRONTEND_LINES[mode]
+    said = last_line(outcome.message)
+    if outcome.succeeded and said == expected:
+        return None
+    return f"{mode} did not end with {expected!r}: {said or 'no output'}"
+
+
+def unhealthy(health: Mapping[str, str], addresses: Iterable[str]) -> dict[str, str]:
+    """The addresses whose backend health is not `Healthy` (absent: `Unknown`)."""
+    return {a: health.get(a, "Unknown") for a in addresses if health.get(a) != "Healthy"}
+
+
+# --- The progress (the upgrade's custom status and output) --------------------------------------
+
+
+def start_progress(
+    request: UpgradeRequest, previous: PlatformSpec, spec: PlatformSpec
+) -> UpgradeProgress:
+    """The progress an upgrade starts from: every environment of the order, LifeTime first,
+    `Skipped` when its servers do not change, `Pending` otherwise; a resumed attempt's
+    environments that ended `Succeeded` are kept as they were, and the others keep their
+    restore point and servers (the same restore point, the same sets of front-ends)."""
+    resumed = request.resumed
+    environments: list[EnvironmentUpgrade] = []
+    for env in upgrade_order(request.order):
+        if not environment_changes(previous, spec, env):
+            environments.append(EnvironmentUpgrade(env, "Skipped"))
+            continue
+        total = len(environment_steps(spec, env))
+        before = resumed.environment(env) if resumed is not None else None
+        if before is not None and before.state == "Succeeded":
+            environments.append(before)
+        elif before is not None:
+            environments.append(
+                EnvironmentUpgrade(
+                    env,
+                    "Pending",
+                    steps_total=total,
+                    restore_point=before.restore_point,
+                    servers=tuple(s._replace(state="Pending", error=None) for s in before.servers),
+                )
+            )
+        else:
+            environments.append(EnvironmentUpgrade(env, "Pending", steps_total=total))
+    return UpgradeProgress(
+        request.operation_id, request.source, request.target, "Running", tuple(environments)
+    )
+
+
+def needs_approval(
+    progress: UpgradeProgress, environment: str, resumed: UpgradeProgress | None
+) -> bool:
+    """Whether the upgrade pauses before `environment`: after an environment that was upgraded
+    (now or by the resumed attempt), unless the resumed attempt had already started it (it was
+    approved then)."""
+    names = [e.environment for e in progress.environments if e.state != "Skipped"]
+    if environment not in names or names.index(environment) == 0:
+        return False
+    before = resumed.environment(environment) if resumed is not None else None
+    return before is None or before.state in ("Pending", "AwaitingApproval", "Skipped")
+
+
+def previous_environment(progress: UpgradeProgress, environment: str) -> EnvironmentUpgrade | None:
+    """The environment upgraded just before `environment` (the one a soak runs after)."""
+    upgraded = [e for e in progress.environments if e.state != "Skipped"]
+    names = [e.environment for e in upgraded]
+    index = names.index(environment) if environment in names else 0
+    return upgraded[index - 1] if index > 0 else None
+
+
+def with_environment(progress: UpgradeProgress, update: EnvironmentUpgrade) -> UpgradeProgress:
+    """The progress with one environment's entry replaced."""
+    return progress._replace(
+        environments=tuple(
+            update if e.environment == update.environment else e for e in progress.environments
+        )
+    )
+
+
+def with_server(environment: EnvironmentUpgrade, server: ServerUpgrade) -> EnvironmentUpgrade:
+    """The environment with one server's entry replaced (by instance id, else by name) or
+    added."""
+
+    def same(other: ServerUpgrade) -> bool:
+        if server.instance_id is not None or other.instance_id is not None:
+            return other.instance_id == server.instance_id
+        return other.name == server.name
+
+    servers = list(environment.servers)
+    index = next((n for n, other in enumerate(servers) if same(other)), None)
+    if index is None:
+        servers.append(server)
+    else:
+        servers[index] = server
+    return environment._replace(servers=tuple(servers))

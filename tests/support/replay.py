@@ -59,6 +59,7 @@ CONTINUE_AS_NEW = ActionType.CONTINUE_AS_NEW.value
 CREATE_TIMER = ActionType.CREATE_TIMER.value
 WAIT_FOR_EXTERNAL_EVENT = ActionType.WAIT_FOR_EXTERNAL_EVENT.value
 CALL_ENTITY = ActionType.CALL_ENTITY.value
+SIGNAL_ENTITY = ActionType.SIGNAL_ENTITY.value
 WHEN_ANY = ActionType.WHEN_ANY.value
 WHEN_ALL = ActionType.WHEN_ALL.value
 
@@ -198,7 +199,7 @@ class Call:
     """One thing the orchestration asked for, with its decoded input and the custom status it
     had set when it asked."""
 
-    kind: str  # activity | timer | entity | orchestration | wait | continue
+    kind: str  # activity | timer | entity | signal | orchestration | wait | continue
     name: str
     input: Any
     at: datetime
@@ -331,6 +332,11 @@ class Replay:
                     continue
                 event_id = sequence
                 sequence += 1
+                if kind == SIGNAL_ENTITY:
+                    # Fire and forget: an EventSent in the history, no completion
+                    # (`DurableOrchestrationContext._record_fire_and_forget_action`).
+                    self._signal(action, event_id, history, now, status)
+                    continue
                 order += 1
                 pending.append(self._schedule(action, event_id, order, history, now, status))
             if state.get("isDone") or state.get("error") or continued is not None:
@@ -380,6 +386,16 @@ class Replay:
         raise AssertionError(f"no end after {self.max_episodes} episodes")
 
     # --- turning actions into history and outcomes -------------------------------------------
+
+    def _signal(
+        self, action: dict[str, Any], event_id: int, history: History, now: datetime, status: Any
+    ) -> None:
+        entity_id, operation = action["instanceId"], action["operation"]
+        value = _loads(action.get("input"))
+        self.calls.append(Call("signal", operation, value, now, status))
+        history.event_sent(now, event_id, entity_id, operation, str(uuid.UUID(int=event_id + 1)))
+        if self.entity is not None:
+            self.entity(entity_id, operation, value)
 
     def _schedule(
         self,

@@ -41,7 +41,7 @@ for blueprint in (
     scaling_activities.bp,
     drift_triggers.bp,
     drift_orchestrations.bp,
-    upgrade_activities.bp,
     upgrade_orchestrations.bp,
+    upgrade_activities.bp,
 ):
     app.register_functions(blueprint)

@@ -24,12 +24,15 @@ from azure.core.rest import HttpRequest, HttpResponse
 
 from arm.operations import Sender, TransientArmError, error_of, get_resource, retry_after
 from outsystems.messages import ActionOutcome, ArmError, Operation, ScaleSetInstance
-from outsystems.resource_types import APP_GATEWAY, NIC, SCALE_SET, SQL_DATABASE, api_version
+from outsystems.resource_types import APP_GATEWAY, SCALE_SET, SQL_DATABASE, api_version
 from outsystems.topology import SETUP_SCRIPT_PATH
 
 COMPUTE_API: Final = api_version(SCALE_SET)
 NETWORK_API: Final = api_version(APP_GATEWAY)
-NIC_API: Final = api_version(NIC)
+#: The scale-set NIC reads exist at this Network version only: azure-mgmt-network 33.1.0 (which
+#: calls Network 2026-03-01 elsewhere) sends it for `NetworkInterfaces_ListVirtualMachineScale
+#: SetNetworkInterfaces` and the other scale-set NIC operations, as the REST spec defines them.
+VMSS_NIC_API: Final = "2018-10-01"
 SQL_API: Final = api_version(SQL_DATABASE)
 
 #: The gateway's second backend pool while an upgrade routes to one set of front-ends.
@@ -165,7 +168,7 @@ def list_instances(sender: Sender, scale_set_id: str) -> list[dict[str, Any]]:
 def _private_ips(sender: Sender, scale_set_id: str) -> dict[str, str]:
     """Instance id (lower case) → its primary private address, from the scale set's NICs
     (`NetworkInterfaces_ListVirtualMachineScaleSetNetworkInterfaces`)."""
-    nics = _list(sender, f"{scale_set_id}/networkInterfaces?api-version={NIC_API}")
+    nics = _list(sender, f"{scale_set_id}/networkInterfaces?api-version={VMSS_NIC_API}")
     found: dict[str, str] = {}
     # The primary NIC's primary IP configuration first.
     for nic in sorted(nics, key=lambda n: not (n.get("properties") or {}).get("primary")):
@@ -261,9 +264,20 @@ def read_instances(sender: Sender, scale_set_id: str) -> list[ScaleSetInstance]:
     return sorted(found, key=lambda i: (len(i.instance_id), i.instance_id))
 
 
+def _upgraded(instance: Mapping[str, Any]) -> bool:
+    """On the latest model, and its last operation succeeded: nothing to do on it again. An
+    instance on the latest model whose upgrade failed (its setup script exited 1 or 3010) is
+    upgraded again: the script says `already at` where it had finished, and collects the
+    outcome of a run that rebooted."""
+    properties = instance.get("properties") or {}
+    state = str(properties.get("provisioningState") or "")
+    return bool(properties.get("latestModelApplied")) and state.lower() == "succeeded"
+
+
 def begin_manual_upgrade(sender: Sender, scale_set_id: str, ids: Sequence[str]) -> Operation:
     """`VirtualMachineScaleSets_UpdateInstances` (POST `.../manualupgrade`) of the instances
-    not on the latest model yet; none left: done without a request."""
+    not upgraded yet (`_upgraded`); none left: done without a request. One still busy with an
+    earlier call's upgrade makes ARM answer 409: retried later, when it is done."""
     live = _instance_ids(list_instances(sender, scale_set_id))
     missing = [i for i in ids if i not in live]
     if missing:
@@ -274,7 +288,7 @@ def begin_manual_upgrade(sender: Sender, scale_set_id: str, ids: Sequence[str]) 
             scale_set_id,
         )
         return Operation(scale_set_id, "POST", "Failed", COMPUTE_API, error=error)
-    pending = [i for i in ids if not (live[i].get("properties") or {}).get("latestModelApplied")]
+    pending = [i for i in ids if not _upgraded(live[i])]
     if not pending:
         return Operation(
             scale_set_id, "POST", "Succeeded", COMPUTE_API, kept="on the latest model already"
@@ -359,12 +373,37 @@ def _pool_id(gateway_id: str, name: str) -> str:
     return f"{gateway_id}/backendAddressPools/{name}"
 
 
+#: What a gateway's GET carries that ARM computes: not sent back in the PUT.
+_READ_ONLY: Final = frozenset(
+    {"etag", "provisioningState", "resourceGuid", "operationalState", "backendIPConfigurations"}
+)
+
+
+def _writable(value: Any) -> Any:
+    """A GET body made a PUT body: without what ARM computes (`_READ_ONLY`, the principals of
+    user-assigned identities)."""
+    if isinstance(value, list):
+        return [_writable(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    body = {k: _writable(v) for k, v in value.items() if k not in _READ_ONLY}
+    identities = (body.get("identity") or {}).get("userAssignedIdentities")
+    if isinstance(identities, dict):
+        body["identity"] = {
+            **body["identity"],
+            "userAssignedIdentities": {key: {} for key in identities},
+        }
+        body["identity"].pop("principalId", None)
+        body["identity"].pop("tenantId", None)
+    return body
+
+
 def switched_gateway(
     gateway: Mapping[str, Any], gateway_id: str, addresses: Sequence[str] | None
 ) -> dict[str, Any] | None:
     """The gateway's body routing its rules' traffic to `addresses` only (a pool of its own),
     or back to its own pool (`None`); None when the gateway already routes so."""
-    body = json.loads(json.dumps(gateway))
+    body = _writable(json.loads(json.dumps(gateway)))
     properties = body.setdefault("properties", {})
     pools = [p for p in properties.get("backendAddressPools") or [] if isinstance(p, dict)]
     own = [p for p in pools if str(p.get("name", "")).lower() != UPGRADE_POOL]
@@ -407,9 +446,16 @@ def begin_switch_gateway(
     if gateway is None:
         error = ArmError("ResourceNotFound", "the gateway does not exist", gateway_id)
         return Operation(gateway_id, "PUT", "Failed", NETWORK_API, error=error)
+    state = str((gateway.get("properties") or {}).get("provisioningState") or "Succeeded")
     body = switched_gateway(gateway, gateway_id, addresses)
-    if body is None:
+    if body is None and state.lower() not in {"failed", "canceled"}:
+        if state.lower() != "succeeded":
+            # An earlier call's PUT of this very routing is still being applied: follow it.
+            return Operation(gateway_id, "PUT", "InProgress", NETWORK_API, poll_mode="resource")
         return Operation(gateway_id, "PUT", "Succeeded", NETWORK_API, kept="routes so already")
+    if body is None:
+        # The last PUT of this routing failed: send it again.
+        body = _writable(json.loads(json.dumps(gateway)))
     operation = begin_put(sender, gateway_id, NETWORK_API, body)
     refused = operation.error
     if operation.status == "Failed" and refused is not None and refused.code == _BUSY:
@@ -455,7 +501,9 @@ def action_outcome(result: Any) -> ActionOutcome:
             if f"/{stream}/" in code:
                 streams[stream] = _last_line(status.get("message")) or ""
     message = streams["stdout"] or streams["stderr"]
-    if message.startswith("OutSystems setup failed"):
+    if message.startswith("OutSystems setup failed") or not streams["stdout"]:
+        # The script's failure line, or only an error (PowerShell refusing a parameter of a
+        # script older than the modes, docs/upgrades.md): Run Command reports no exit code.
         succeeded = False
     return ActionOutcome(succeeded, message)
 

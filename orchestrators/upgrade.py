@@ -32,7 +32,7 @@ import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import azure.durable_functions as df
 
@@ -54,6 +54,7 @@ from outsystems.messages import (
     UPGRADE_PLATFORM,
     ArmError,
     CapacityRequest,
+    Contract,
     DatabaseCopyRequest,
     EnvironmentRequest,
     EnvironmentUpgrade,
@@ -84,6 +85,9 @@ if TYPE_CHECKING:
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
 
+Request = TypeVar("Request")
+Answer = TypeVar("Answer")
+
 # Wait limits of the upgrade's operations (times `Tuning.timeout_scale`).
 #: A copy of an OutSystems platform database.
 COPY_LIMIT: Final = timedelta(hours=6)
@@ -93,9 +97,11 @@ RUN_COMMAND_LIMIT: Final = timedelta(minutes=90)
 #: A manual upgrade reruns the setup extension (itself limited to 90 minutes per run) on each
 #: instance, with reboots.
 MANUAL_UPGRADE_LIMIT: Final = timedelta(hours=3)
+#: How many times a manual upgrade is run again on instances whose setup asked for a reboot.
+REBOOT_RERUNS: Final = 3
 #: Gateway updates, capacity changes, instance deletions, backend health.
 ARM_LIMIT: Final = timedelta(minutes=60)
-#: How long a front-end may take to turn Healthy behind the gateway after a switch: the probe
+#: How long a front-end may take to turn Up behind the gateway after a switch: the probe
 #: runs every 30 s and admits a server after one success, drops it after 3 failures
 #: (`outsystems/topology.py`'s probe); four probe rounds.
 ADMISSION_LIMIT: Final = timedelta(minutes=2)
@@ -145,6 +151,8 @@ class _Upgrade:
         self.solution = spec.solution_id
         self.subscription = spec.subscription_id
         self.target = spec.platform_version
+        #: Step events not yet published (`step_done`).
+        self.queued: list[Any] = []
 
     # --- progress and events ------------------------------------------------------------
 
@@ -170,12 +178,49 @@ class _Upgrade:
     def begin_step(self, environment: str, step: str) -> None:
         self.update(self.environment(environment)._replace(state="Running", step=step))
 
-    def step_done(self, environment: str, step: str, server: str | None = None) -> Steps[None]:
+    def step_done(self, environment: str, step: str, server: str | None = None) -> None:
+        """Count a step done; its `step` event goes out with the upgrade's next call (one
+        episode less per step)."""
         current = self.environment(environment)
         self.update(current._replace(steps_done=min(current.steps_done + 1, current.steps_total)))
-        yield self.event(
-            EventType.UPGRADE_STEP, environment, {"step": step, "server": server, "error": None}
+        self.queued.append(
+            self.event(
+                EventType.UPGRADE_STEP,
+                environment,
+                {"step": step, "server": server, "error": None},
+            )
         )
+
+    def together(self, task: Any) -> Steps[Any]:
+        """Yield a task with the events waiting to go out; the task's own result."""
+        (result,) = yield from self.alongside([task])
+        return result
+
+    def alongside(self, tasks: Sequence[Any]) -> Steps[list[Any]]:
+        """Yield tasks (in parallel) with the events waiting to go out, in one flat `task_all`;
+        the tasks' own results, in order."""
+        if not self.queued and len(tasks) == 1:
+            return [(yield tasks[0])]
+        queued, self.queued = self.queued, []
+        results = yield self.context.task_all([*queued, *tasks])
+        return list(results[len(queued) :])
+
+    def publish(self, event: Any) -> Steps[None]:
+        """Publish an event now (with those waiting)."""
+        yield from self.together(event)
+
+    def one(self, contract: Contract[Request, Answer], request: Request) -> Steps[Answer]:
+        """`Calls.one`, with the events waiting to go out."""
+        answer = yield from self.together(self.calls.task(contract, request))
+        return contract.read_answer(answer)
+
+    def all(
+        self, contract: Contract[Request, Answer], requests: Sequence[Request]
+    ) -> Steps[list[Answer]]:
+        """`Calls.all`, with the events waiting to go out."""
+        tasks = [self.calls.task(contract, r) for r in requests]
+        answers = yield from self.alongside(tasks)
+        return [contract.read_answer(answer) for answer in answers]
 
     def event(self, event_type: str, environment: str | None, data: dict[str, Any]) -> Any:
         subject = self.solution if environment is None else f"{self.solution}/{environment}"
@@ -229,13 +274,15 @@ class _Upgrade:
             state="AwaitingApproval", awaiting=environment, resumes_at=resumes_at
         )
         self.report()
-        yield self.event(
-            EventType.UPGRADE_PAUSED,
-            environment,
-            {
-                "awaiting": environment,
-                "resumesAt": None if resumes_at is None else resumes_at.isoformat(),
-            },
+        yield from self.publish(
+            self.event(
+                EventType.UPGRADE_PAUSED,
+                environment,
+                {
+                    "awaiting": environment,
+                    "resumesAt": None if resumes_at is None else resumes_at.isoformat(),
+                },
+            )
         )
         approved_by: str | None = None
         while True:
@@ -252,18 +299,21 @@ class _Upgrade:
             if given.environment in ("", environment):
                 approved_by = given.by or "approval"
                 break
-            log.warning(
-                "upgrade %s awaits %s: an approval of %s is ignored",
-                self.request.operation_id,
-                environment,
-                given.environment,
-            )
+            if not context.is_replaying:
+                log.warning(
+                    "upgrade %s awaits %s: an approval of %s is ignored",
+                    self.request.operation_id,
+                    environment,
+                    given.environment,
+                )
         self.progress = self.progress._replace(state="Running", awaiting=None, resumes_at=None)
         self.report()
-        yield self.event(
-            EventType.UPGRADE_APPROVED,
-            environment,
-            {"by": approved_by, "soakEnded": approved_by is None},
+        yield from self.publish(
+            self.event(
+                EventType.UPGRADE_APPROVED,
+                environment,
+                {"by": approved_by, "soakEnded": approved_by is None},
+            )
         )
         return approved_by
 
@@ -280,7 +330,7 @@ class _Upgrade:
             source = targets.platform_database
             copy = restore_point_name(database_name(source), self.target)
             copy_id = f"{source.rsplit('/', 1)[0]}/{copy}"
-            operation = yield from self.calls.one(
+            operation = yield from self.one(
                 BEGIN_DATABASE_COPY,
                 DatabaseCopyRequest(self.subscription, self.solution, source, copy),
             )
@@ -289,7 +339,7 @@ class _Upgrade:
                 raise StepError(_operation_error("RestorePointFailed", operation, copy))
             point = RestorePoint("copy", source, copy_id)
             self.update(self.environment(environment)._replace(restore_point=point))
-        yield from self.step_done(environment, RESTORE_POINT)
+        self.step_done(environment, RESTORE_POINT)
 
     def setup_extension(
         self, environment: str, step: str, extension_id: str, server: str
@@ -306,14 +356,16 @@ class _Upgrade:
         )
         child = _instance_id(self.context.instance_id, self.request.operation_id, environment, step)
         try:
-            answer = yield self.calls.sub_task(DEPLOY_ENVIRONMENT, request, child)
+            answer = yield from self.together(
+                self.calls.sub_task(DEPLOY_ENVIRONMENT, request, child)
+            )
         except Exception as error:  # the SDK surfaces a failed sub-orchestration so
             raise StepError(ErrorInfo("SetupFailed", first_line(error), server)) from None
         result = DEPLOY_ENVIRONMENT.read_answer(answer)
         if not result.succeeded:
             failure = result.error or ErrorInfo("SetupFailed", "the setup did not succeed")
             raise StepError(ErrorInfo(failure.code or "SetupFailed", failure.message, server))
-        yield from self.step_done(environment, step, server)
+        self.step_done(environment, step, server)
 
     # --- a standalone server (dev, test, life, a standalone prod) ------------------------
 
@@ -349,35 +401,53 @@ class _Upgrade:
         self.begin_step(environment, HOLD)
         hold = HoldScaleSet(self.request.operation_id, f"upgrade to {self.spec.platform_version}")
         self.context.signal_entity(entity, "hold", hold.to_json())
-        yield from self.step_done(environment, HOLD)
+        self.step_done(environment, HOLD)
         try:
             yield from _Farm(self, environment, targets).run()
-        except StepError:
-            # The scaler goes on at once; the upgrade stops where it failed (resumable).
+        # Any failure (a step's, or an activity that failed all its retries): the scaler goes
+        # on at once; the upgrade stops where it failed (resumable).
+        except Exception:
             self.context.signal_entity(entity, "release", hold.to_json())
             raise
         self.begin_step(environment, RELEASE)
         self.context.signal_entity(entity, "release", hold.to_json())
-        yield from self.step_done(environment, RELEASE)
+        self.step_done(environment, RELEASE)
 
     # --- the whole upgrade --------------------------------------------------------------
 
-    def run(self) -> Steps[UpgradeProgress]:
+    @property
+    def continued(self) -> bool:
+        """Whether this generation continues the same upgrade (`continue_as_new` after an
+        environment: `resumed` is its own progress), not a second attempt."""
+        resumed = self.request.resumed
+        return resumed is not None and resumed.operation_id == self.request.operation_id
+
+    def run(self) -> Steps[UpgradeProgress | None]:
+        self.report()
+        if self.continued:
+            return (yield from self.environments())
+        yield from self.publish(
+            self.event(
+                EventType.UPGRADE_STARTED,
+                None,
+                {
+                    "from": self.request.source.to_json(),
+                    "to": self.request.target.to_json(),
+                    "environments": [
+                        e.environment for e in self.progress.environments if e.state != "Skipped"
+                    ],
+                    "resumed": self.request.resumed is not None,
+                },
+            )
+        )
+        return (yield from self.environments())
+
+    def environments(self) -> Steps[UpgradeProgress | None]:
+        """The environments still to upgrade, each after its approval; after each but the
+        last, a new generation of the instance (`continue_as_new` with the progress so far), so
+        that no episode replays the history of the environments before."""
         from outsystems.upgrade import needs_approval, previous_environment
 
-        self.report()
-        yield self.event(
-            EventType.UPGRADE_STARTED,
-            None,
-            {
-                "from": self.request.source.to_json(),
-                "to": self.request.target.to_json(),
-                "environments": [
-                    e.environment for e in self.progress.environments if e.state != "Skipped"
-                ],
-                "resumed": self.request.resumed is not None,
-            },
-        )
         for entry in self.progress.environments:
             environment = entry.environment
             if entry.state in ("Skipped", "Succeeded"):
@@ -409,12 +479,22 @@ class _Upgrade:
                     state="Succeeded", step=None, ended_at=self.now
                 )
             )
-            yield self.event(
-                EventType.UPGRADE_STEP, environment, {"step": "done", "server": None, "error": None}
+            yield from self.publish(
+                self.event(
+                    EventType.UPGRADE_STEP,
+                    environment,
+                    {"step": "done", "server": None, "error": None},
+                )
             )
+            if any(e.state not in ("Skipped", "Succeeded") for e in self.progress.environments):
+                continued = self.request._replace(resumed=self.progress)
+                self.context.continue_as_new(continued.to_json())
+                return None
         self.progress = self.progress._replace(state="Succeeded")
         self.report()
-        yield self.event(EventType.UPGRADE_SUCCEEDED, None, {"to": self.request.target.to_json()})
+        yield from self.publish(
+            self.event(EventType.UPGRADE_SUCCEEDED, None, {"to": self.request.target.to_json()})
+        )
         return self.progress
 
     def fail(self, environment: str, error: ErrorInfo) -> Steps[None]:
@@ -423,10 +503,12 @@ class _Upgrade:
         self.update(current._replace(state="Failed", error=error, ended_at=self.now))
         self.progress = self.progress._replace(state="Failed")
         self.report()
-        yield self.event(
-            EventType.UPGRADE_FAILED,
-            environment,
-            {"step": step, "server": error.resource or None, "error": error.to_json()},
+        yield from self.publish(
+            self.event(
+                EventType.UPGRADE_FAILED,
+                environment,
+                {"step": step, "server": error.resource or None, "error": error.to_json()},
+            )
         )
 
 
@@ -443,6 +525,7 @@ class _Farm:
 
     def __init__(self, upgrade: _Upgrade, environment: str, targets: UpgradeTargets) -> None:
         from outsystems.names import PlatformNames
+        from outsystems.upgrade import farm_minimum
 
         assert targets.scale_set is not None
         assert targets.gateway is not None
@@ -458,7 +541,7 @@ class _Farm:
         )
         self.controller = names.vm("prod")
         frontends = spec.frontends
-        self.minimum = frontends.min_capacity if frontends is not None else 1
+        self.minimum = farm_minimum(spec, upgrade.now)
         self.maximum = frontends.max_capacity if frontends is not None else self.minimum
         self.instances: dict[str, ScaleSetInstance] = {}
         self.updating: tuple[str, ...] = ()
@@ -471,11 +554,11 @@ class _Farm:
     def step(self, step: str) -> None:
         self.upgrade.begin_step(self.environment, step)
 
-    def done(self, step: str, server: str | None = None) -> Steps[None]:
-        yield from self.upgrade.step_done(self.environment, step, server)
+    def done(self, step: str, server: str | None = None) -> None:
+        self.upgrade.step_done(self.environment, step, server)
 
     def read(self) -> Steps[dict[str, ScaleSetInstance]]:
-        found = yield from self.calls.one(READ_SCALE_SET_INSTANCES, ScaleSetRef(self.scale_set))
+        found = yield from self.upgrade.one(READ_SCALE_SET_INSTANCES, ScaleSetRef(self.scale_set))
         self.instances = {i.instance_id: i for i in found}
         return self.instances
 
@@ -515,6 +598,13 @@ class _Farm:
             found.append(instance.private_ip)
         return tuple(found)
 
+    def unfinished(self, instance_id: str) -> bool:
+        """Whether the instance's setup run ended 3010 (`OutSystems setup not finished`)."""
+        from outsystems.upgrade import last_line
+
+        message = last_line(self.instances[instance_id].setup_message)
+        return message.startswith("OutSystems setup not finished")
+
     def upgraded(self, ids: Sequence[str]) -> bool:
         from outsystems.upgrade import instance_verdict
 
@@ -530,7 +620,7 @@ class _Farm:
         """Two sets of at least the scale set's minimum each; temporary instances (at the old
         version: the model has not changed yet) added to the loaded set when there are too
         few (docs/upgrades.md, "Capacity")."""
-        from outsystems.upgrade import SPLIT, split_sets
+        from outsystems.upgrade import SPLIT, instance_order, split_sets
 
         self.step(SPLIT)
         before = self.upgrade.environment(self.environment)
@@ -551,7 +641,7 @@ class _Farm:
                         self.scale_set.rsplit("/", 1)[-1],
                     )
                 )
-            operation = yield from self.calls.one(
+            operation = yield from self.upgrade.one(
                 SET_SCALE_SET_CAPACITY,
                 CapacityRequest(self.scale_set, capacity, self.upgrade.solution),
             )
@@ -564,6 +654,10 @@ class _Farm:
             live = yield from self.read()
             added = set(live) - before_ids
             self.temporary |= added
+            # Recorded at once: an attempt that stops here leaves them to the next one to use
+            # and delete.
+            self.loaded = tuple(sorted(added, key=instance_order))
+            self.record(self.loaded, "Pending")
             for instance_id in sorted(added):
                 instance = live[instance_id]
                 if instance.setup_status != "Succeeded":
@@ -582,13 +676,13 @@ class _Farm:
         )
         self.record(self.updating, "Pending")
         self.record(self.loaded, "Pending")
-        yield from self.done(SPLIT)
+        self.done(SPLIT)
 
     def switch(self, step: str, ids: Sequence[str] | None) -> Steps[None]:
         """One PUT of the gateway: traffic to these instances only, or (None) to the scale
         set's own pool again."""
         addresses = None if ids is None else self.addresses(ids)
-        operation = yield from self.calls.one(
+        operation = yield from self.upgrade.one(
             BEGIN_SWITCH_GATEWAY,
             GatewaySwitch(
                 self.upgrade.subscription, self.upgrade.solution, self.gateway, addresses
@@ -606,7 +700,7 @@ class _Farm:
 
         self.step(step)
         ids = list(ids)
-        started = yield from self.calls.all(
+        started = yield from self.upgrade.all(
             BEGIN_RUN_COMMAND,
             [
                 RunCommandRequest(
@@ -617,7 +711,7 @@ class _Farm:
         )
         ended = yield from self.upgrade.wait_all(started, RUN_COMMAND_LIMIT, f"Run Command {mode}")
         succeeded = [n for n, operation in enumerate(ended) if operation.succeeded]
-        outcomes = yield from self.calls.all(READ_ACTION_RESULT, [ended[n] for n in succeeded])
+        outcomes = yield from self.upgrade.all(READ_ACTION_RESULT, [ended[n] for n in succeeded])
         results = dict(zip(succeeded, outcomes, strict=True))
         for n, instance_id in enumerate(ids):
             name = self.names([instance_id])[0]
@@ -627,7 +721,7 @@ class _Farm:
             problem = run_command_problem(outcome, mode)
             if problem is not None:
                 raise StepError(ErrorInfo("RunCommandFailed", f"{name}: {problem}", name))
-        yield from self.done(step)
+        self.done(step)
 
     def upgrade_set(self, step: str, ids: Sequence[str]) -> Steps[None]:
         """The manual upgrade of a set's instances (those not already at the target); then
@@ -639,8 +733,10 @@ class _Farm:
         todo = [i for i in ids if not self.upgraded([i])]
         self.record(todo, "Running", step)
         operation: Operation | None = None
-        if todo:
-            operation = yield from self.calls.one(
+        for _ in range(REBOOT_RERUNS + 1):
+            if not todo:
+                break
+            operation = yield from self.upgrade.one(
                 BEGIN_MANUAL_UPGRADE,
                 InstancesRequest(
                     self.upgrade.subscription, self.upgrade.solution, self.scale_set, tuple(todo)
@@ -649,7 +745,12 @@ class _Farm:
             operation = yield from self.upgrade.wait_one(
                 operation, MANUAL_UPGRADE_LIMIT, "the manual upgrade"
             )
-        yield from self.read()
+            yield from self.read()
+            # A run that ended 3010 (a reboot, or a step going on in the background) is
+            # applied again until it reports 0 or 1 (docs/upgrades.md: "apply the extension
+            # again later"); on an instance, applying again is another manual upgrade.
+            todo = [i for i in todo if i in self.instances and self.unfinished(i)]
+        first: ErrorInfo | None = None
         for instance_id in ids:
             instance = self.instances.get(instance_id)
             if instance is None:
@@ -659,31 +760,34 @@ class _Farm:
                     )
                 )
             verdict = instance_verdict(instance, self.upgrade.target)
+            error = None
             if not verdict.upgraded:
                 error = ErrorInfo(
                     "UpgradeFailed", f"{instance.name}: {verdict.problem}", instance.name
                 )
-                self.upgrade.server(
-                    self.environment,
-                    ServerUpgrade(
-                        instance.name,
-                        "Failed",
-                        instance_id=instance_id,
-                        group="updating" if instance_id in self.updating else "loaded",
-                        version=verdict.version,
-                        step=step,
-                        error=error,
-                        temporary=instance_id in self.temporary,
-                    ),
-                )
-                raise StepError(error)
+                first = first or error
+            # Every instance of the set as it stands, so a failure shows which are done.
+            self.upgrade.server(
+                self.environment,
+                ServerUpgrade(
+                    instance.name,
+                    "Succeeded" if error is None else "Failed",
+                    instance_id=instance_id,
+                    group="updating" if instance_id in self.updating else "loaded",
+                    version=verdict.version,
+                    step=None if error is None else step,
+                    error=error,
+                    temporary=instance_id in self.temporary,
+                ),
+            )
+        if first is not None:
+            raise StepError(first)
         if operation is not None and not operation.succeeded:
             raise StepError(_operation_error("UpgradeFailed", operation, "the manual upgrade"))
-        self.record(ids, "Succeeded")
-        yield from self.done(step)
+        self.done(step)
 
     def check_health(self, step: str, ids: Sequence[str]) -> Steps[str | None]:
-        """The gateway's backend health until every address is Healthy; the name of the first
+        """The gateway's backend health until every address is Up; the name of the first
         front-end that is not after the admission time (None when all are)."""
         from outsystems.upgrade import unhealthy
 
@@ -693,15 +797,15 @@ class _Farm:
         deadline = self.upgrade.now + self.upgrade.limit(ADMISSION_LIMIT)
         reference = GatewayRef(self.upgrade.subscription, self.upgrade.solution, self.gateway)
         while True:
-            operation = yield from self.calls.one(BEGIN_BACKEND_HEALTH, reference)
+            operation = yield from self.upgrade.one(BEGIN_BACKEND_HEALTH, reference)
             operation = yield from self.upgrade.wait_one(operation, ARM_LIMIT, "backend health")
             if not operation.succeeded:
                 name = self.gateway.rsplit("/", 1)[-1]
                 raise StepError(_operation_error("BackendHealthFailed", operation, name))
-            outcome = yield from self.calls.one(READ_ACTION_RESULT, operation)
+            outcome = yield from self.upgrade.one(READ_ACTION_RESULT, operation)
             bad = unhealthy(outcome.health, wanted)
             if not bad:
-                yield from self.done(step)
+                self.done(step)
                 return None
             if self.upgrade.now >= deadline:
                 address, health = next(iter(bad.items()))
@@ -712,8 +816,9 @@ class _Farm:
                     by_address.get(address, address),
                 )
                 return by_address.get(address, address)
-            context = self.upgrade.context
-            yield context.create_timer(self.upgrade.now + self.calls.tuning.poll)
+            # Four looks within the admission time (the probe's pace), not one per poll.
+            wait = max(self.calls.tuning.poll, self.upgrade.limit(ADMISSION_LIMIT) / 4)
+            yield self.upgrade.context.create_timer(self.upgrade.now + wait)
 
     def run(self) -> Steps[None]:
         from outsystems.upgrade import (
@@ -741,12 +846,12 @@ class _Farm:
         if not self.upgraded(self.updating):
             self.step(GATEWAY_TO_LOADED)
             yield from self.switch(GATEWAY_TO_LOADED, self.loaded)  # page step 1
-            yield from self.done(GATEWAY_TO_LOADED)
+            self.done(GATEWAY_TO_LOADED)
             yield from self.run_mode(DRAIN_UPDATING, self.updating, "Drain")
             yield from self.run_mode(HOLD_LOADED, self.loaded, "HoldDeployments")  # step 2
         else:
             for skipped in (GATEWAY_TO_LOADED, DRAIN_UPDATING, HOLD_LOADED):
-                yield from self.done(skipped)
+                self.done(skipped)
         # Page step 3: the controller, then the front-ends of the updating set.
         self.upgrade.server(
             self.environment,
@@ -769,7 +874,7 @@ class _Farm:
         # Page step 5: the gateway to the updating set at once (one PUT).
         self.step(GATEWAY_TO_UPDATING)
         yield from self.switch(GATEWAY_TO_UPDATING, self.updating)
-        yield from self.done(GATEWAY_TO_UPDATING)
+        self.done(GATEWAY_TO_UPDATING)
         failed = yield from self.check_health(CHECK_UPDATING, self.updating)
         if failed is not None:
             # Traffic back to the loaded set (still serving the old version), then stop.
@@ -779,13 +884,13 @@ class _Farm:
         if not self.upgraded(self.loaded):
             yield from self.run_mode(DRAIN_LOADED, self.loaded, "Drain")
         else:
-            yield from self.done(DRAIN_LOADED)
+            self.done(DRAIN_LOADED)
         yield from self.upgrade_set(UPGRADE_LOADED, self.loaded)
         yield from self.run_mode(SERVE_LOADED, self.loaded, "Serve")
         # Page step 9: traffic to all front-ends.
         self.step(GATEWAY_TO_ALL)
         yield from self.switch(GATEWAY_TO_ALL, None)
-        yield from self.done(GATEWAY_TO_ALL)
+        self.done(GATEWAY_TO_ALL)
         failed = yield from self.check_health(CHECK_ALL, everyone)
         if failed is not None:
             raise StepError(self.failed_health)
@@ -795,7 +900,7 @@ class _Farm:
         self.step(step)
         temporary = sorted(self.temporary & set(self.instances))
         if temporary:
-            operation = yield from self.calls.one(
+            operation = yield from self.upgrade.one(
                 BEGIN_DELETE_INSTANCES,
                 InstancesRequest(
                     self.upgrade.subscription,
@@ -817,16 +922,16 @@ class _Farm:
                     servers=tuple(s for s in current.servers if s.instance_id not in temporary)
                 )
             )
-        yield from self.done(step)
+        self.done(step)
 
 
 @bp.orchestration_trigger(context_name="context")
 @orchestration(UPGRADE_PLATFORM)
 def upgrade_platform(
     context: df.DurableOrchestrationContext, request: UpgradeRequest
-) -> Steps[UpgradeProgress]:
+) -> Steps[UpgradeProgress | None]:
     """Upgrade LifeTime, then each environment of the order, pausing between them."""
     spec, _ = request.spec.parsed()
     previous, _ = request.previous.parsed()
-    result: UpgradeProgress = yield from _Upgrade(context, request, previous, spec).run()
+    result: UpgradeProgress | None = yield from _Upgrade(context, request, previous, spec).run()
     return result

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
 
 from outsystems.messages import (
@@ -283,6 +284,10 @@ def _environment_plan(
         return steps
     frontends = spec.frontends
     minimum = frontends.min_capacity if frontends is not None else 1
+    floors = sorted({w.min_capacity for w in frontends.schedules}) if frontends else []
+    during = (
+        f" ({floors[-1]} during its schedule windows)" if floors and floors[-1] > minimum else ""
+    )
     vmss, gateway = targets.scale_set, targets.gateway
     farm = [
         (HOLD, vmss, "hold the scaler's capacity changes on the scale set (requests stay pending)"),
@@ -290,8 +295,8 @@ def _environment_plan(
             SPLIT,
             vmss,
             f"split the front-ends in two sets, updating and loaded, of at least {minimum} each "
-            "(the scale set's minimum); when there are too few, add temporary instances at "
-            f"{previous.platform_version} first",
+            f"(the scale set's minimum{during}); when there are too few, add temporary "
+            f"instances at {previous.platform_version} first",
         ),
         (GATEWAY_TO_LOADED, gateway, "the gateway sends traffic to the loaded set only"),
         (DRAIN_UPDATING, vmss, "Run Command Drain on each updating front-end"),
@@ -319,7 +324,7 @@ def _environment_plan(
         (
             CHECK_UPDATING,
             gateway,
-            "the gateway's backend health: every updating front-end Healthy (else traffic back "
+            "the gateway's backend health: every updating front-end Up (else traffic back "
             "to the loaded set and stop)",
         ),
         (DRAIN_LOADED, vmss, "Run Command Drain on each loaded front-end"),
@@ -330,7 +335,7 @@ def _environment_plan(
         ),
         (SERVE_LOADED, vmss, "Run Command Serve on each loaded front-end"),
         (GATEWAY_TO_ALL, gateway, "the gateway sends traffic to the scale set's own pool again"),
-        (CHECK_ALL, gateway, "the gateway's backend health: every front-end Healthy"),
+        (CHECK_ALL, gateway, "the gateway's backend health: every front-end Up"),
         (REMOVE_TEMPORARY, vmss, "delete the temporary instances added for the split, if any"),
         (RELEASE, vmss, "release the scaler's hold; pending capacity requests apply"),
     ]
@@ -461,9 +466,16 @@ def run_command_problem(outcome: ActionOutcome, mode: str) -> str | None:
     return f"{mode} did not end with {expected!r}: {said or 'no output'}"
 
 
+#: A server the gateway sends traffic to: ARM's `ApplicationGatewayBackendHealthServer.health`
+#: is one of `Unknown`, `Up`, `Down`, `Partial`, `Draining` (Azure/azure-rest-api-specs,
+#: specification/network/resource-manager/Microsoft.Network/stable/2024-05-01/
+#: applicationGateway.json); only `Up` serves.
+HEALTHY: Final = "Up"
+
+
 def unhealthy(health: Mapping[str, str], addresses: Iterable[str]) -> dict[str, str]:
-    """The addresses whose backend health is not `Healthy` (absent: `Unknown`)."""
-    return {a: health.get(a, "Unknown") for a in addresses if health.get(a) != "Healthy"}
+    """The addresses whose backend health is not `Up` (absent: `Unknown`)."""
+    return {a: health.get(a, "Unknown") for a in addresses if health.get(a) != HEALTHY}
 
 
 # --- The progress (the upgrade's custom status and output) --------------------------------------
@@ -549,3 +561,15 @@ def with_server(environment: EnvironmentUpgrade, server: ServerUpgrade) -> Envir
     else:
         servers[index] = server
     return environment._replace(servers=tuple(servers))
+
+
+def farm_minimum(spec: PlatformSpec, now: datetime) -> int:
+    """The fewest front-ends each set must hold: the scale set's minimum in force at `now`
+    (its `minCapacity`, or a schedule window's higher floor), as the scaler would keep it."""
+    from outsystems.scaling import schedule_floor
+
+    frontends = spec.frontends
+    if frontends is None:
+        return 1
+    policy = frontends.policy()
+    return max(policy.min_capacity, schedule_floor(policy, now) or 0, 1)

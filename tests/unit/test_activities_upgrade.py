@@ -174,22 +174,22 @@ def sim(
         yield running
 
 
-def _scale_set(version: str, capacity: int = 2) -> dict[str, Any]:
+def _scale_set(version: str, capacity: int = 2, script: bytes | None = None) -> dict[str, Any]:
     body = bodies.scale_set(f"{VNET}/subnets/prod", capacity, prefix="acmefe", pool_id=OWN_POOL)
     profile = body["properties"]["virtualMachineProfile"]
     profile["extensionProfile"]["extensions"] = [_setup_extension(version)]
-    profile["userData"] = base64.b64encode(SCRIPT.read_bytes()).decode()
+    profile["userData"] = base64.b64encode(script or SCRIPT.read_bytes()).decode()
     return body
 
 
-def _farm(capacity: int = 2) -> None:
+def _farm(capacity: int = 2, script: bytes | None = None) -> None:
     """A prod gateway whose pool is a front-end scale set at the old version."""
     put(GROUP_ID, RESOURCES_API, {"location": bodies.LOCATION})
     put(VNET, NETWORK_API, bodies.vnet({"prod": "10.0.2.0/24", "gateway": "10.0.4.0/24"}))
     put(PIP, NETWORK_API, bodies.public_ip("acmeprod"))
     gateway = bodies.application_gateway(GATEWAY, f"{VNET}/subnets/gateway", PIP)
     put(GATEWAY, NETWORK_API, gateway)
-    put(VMSS, COMPUTE_API, _scale_set(OLD, capacity))
+    put(VMSS, COMPUTE_API, _scale_set(OLD, capacity, script))
 
 
 def _new_model() -> None:
@@ -359,6 +359,20 @@ def test_an_instance_failing_its_health_gate_is_named_with_the_scripts_line(
         "OutSystems setup failed: health check: /servicecenter/_ping.aspx failed for 10 minutes"
     )
 
+    # Resumed once the server is fixed: the failed instance is upgraded again, the other not.
+    servers.failing.clear()
+    runs = len(servers.runs)
+    since = _last_seq(sim)
+    again = _until_done(activity("begin_manual_upgrade")(_instances_request(["0", "1"])))
+    assert again.succeeded, again
+    assert len(_posts(sim, since, "manualupgrade")) == 1
+    assert servers.runs[runs:] == ["1"]
+    by_id = {i.instance_id: i for i in _instances()}
+    assert by_id["1"].setup_status == "Succeeded"
+    assert by_id["1"].setup_message == (
+        f"OutSystems setup succeeded: upgraded {PRODUCT} {OLD} to {NEW} (role frontend)"
+    )
+
 
 def test_an_unknown_instance_fails_the_upgrade_with_arms_code(sim: SimulatorServer) -> None:
     _farm()
@@ -399,6 +413,18 @@ def test_the_front_end_modes_run_with_the_models_arguments(sim: SimulatorServer)
     assert _run("1", "Drain") == ActionOutcome(True, "OutSystems front-end drained")
     assert _run("1", "HoldDeployments").message == "OutSystems front-end holding deployments"
     assert _run("1", "Serve").message == "OutSystems front-end serving"
+
+
+def test_a_front_end_whose_script_predates_the_modes_reports_no_success(
+    sim: SimulatorServer,
+) -> None:
+    # The script as it was before the modes (docs/upgrades.md: its Run Command output then has
+    # no `OutSystems front-end` line).
+    _farm(script=b"param([ValidateSet('Setup', 'Resume', 'WatchTermination')][string]$Mode)")
+    outcome = _run("0", "Drain")
+    assert not outcome.succeeded
+    assert "OutSystems front-end" not in outcome.message
+    assert "Mode" in outcome.message
 
 
 def test_run_command_on_a_scale_set_without_the_setup_extension_fails(
@@ -490,6 +516,30 @@ def test_the_gateway_switches_to_one_set_in_one_put_and_back(sim: SimulatorServe
     assert "upgrade-servers" not in pools
 
 
+def test_a_switch_run_again_while_its_put_is_applied_follows_it(sim: SimulatorServer) -> None:
+    _farm()
+    first, _ = _instances()
+    assert first.private_ip is not None
+    request = {
+        "subscriptionId": SUBSCRIPTION,
+        "solutionId": SOLUTION,
+        "gatewayId": GATEWAY,
+        "addresses": [first.private_ip],
+    }
+    sim.configure({"latencyScale": 1.0})
+    try:
+        started = Operation.from_json(activity("begin_switch_gateway")(request))
+        assert started.status == "InProgress"
+        since = _last_seq(sim)
+        again = Operation.from_json(activity("begin_switch_gateway")(request))
+        assert again.status == "InProgress"  # not "routes so already": ARM is still applying it
+        assert [r for r in sim.requests(since) if r["method"] == "PUT"] == []
+        sim.fast_forward(3600)
+        assert _until_done(again.to_json()).succeeded
+    finally:
+        sim.configure({"latencyScale": 0.0})
+
+
 # --- begin_database_copy ----------------------------------------------------------------------
 
 
@@ -572,3 +622,61 @@ def test_each_upgrade_action_of_the_role_is_needed(sim: SimulatorServer, action:
     assert operation.error is not None
     assert operation.error.code == "AuthorizationFailed"
     assert action.lower() in operation.error.message.lower()
+
+
+def test_the_switched_gateway_sends_back_nothing_arm_computes() -> None:
+    from arm.upgrade import switched_gateway
+
+    identity = (
+        f"{GROUP_ID}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/acme-appgw-id"
+    )
+    live = {
+        "id": GATEWAY,
+        "etag": 'W/"1"',
+        "identity": {
+            "type": "UserAssigned",
+            "userAssignedIdentities": {identity: {"principalId": "p", "clientId": "c"}},
+        },
+        "properties": {
+            "provisioningState": "Succeeded",
+            "resourceGuid": "g",
+            "operationalState": "Running",
+            "backendAddressPools": [
+                {
+                    "name": "frontends",
+                    "etag": 'W/"1"',
+                    "properties": {
+                        "provisioningState": "Succeeded",
+                        "backendIPConfigurations": [{"id": f"{VMSS}/virtualMachines/0/x"}],
+                    },
+                }
+            ],
+            "requestRoutingRules": [
+                {"name": "https", "properties": {"backendAddressPool": {"id": OWN_POOL}}}
+            ],
+        },
+    }
+    body = switched_gateway(live, GATEWAY, ["10.0.2.5"])
+    assert body is not None
+    text = json.dumps(body)
+    for computed in ("etag", "provisioningState", "resourceGuid", "operationalState"):
+        assert computed not in text
+    assert "backendIPConfigurations" not in text
+    assert body["identity"]["userAssignedIdentities"] == {identity: {}}
+    rule = body["properties"]["requestRoutingRules"][0]["properties"]
+    assert rule["backendAddressPool"]["id"] == f"{GATEWAY}/backendAddressPools/upgrade-servers"
+
+
+def test_the_scale_set_nics_are_listed_at_the_version_network_defines_them() -> None:
+    """azure-mgmt-network 33.1.0 is generated from the REST specs: it lists a scale set's NICs
+    at the one version the spec gives that operation, not at the provider's latest."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from azure.mgmt.network.operations._operations import (
+        build_network_interfaces_list_virtual_machine_scale_set_network_interfaces_request as build,
+    )
+
+    from arm.upgrade import VMSS_NIC_API
+
+    request = build("acme-rg", "acme-prod-vmss", SUBSCRIPTION)
+    assert parse_qs(urlsplit(request.url).query)["api-version"] == [VMSS_NIC_API]

@@ -83,8 +83,12 @@ class Platform:
     unhealthy: set[str] = field(default_factory=set)
     #: Servers (VM names) whose setup extension fails.
     setup_fails: set[str] = field(default_factory=set)
+    #: Instances whose first manual upgrade ends 3010 (a reboot the script scheduled).
+    reboot_once: set[str] = field(default_factory=set)
     #: Instances whose Run Command prints no front-end line (an older script).
     old_script: set[str] = field(default_factory=set)
+    #: New instances (the temporary ones) fail their setup.
+    new_instances_fail: bool = False
     servers: dict[str, Server] = field(default_factory=dict)
     model: str = OLD_BUILD
     controller: str = OLD_BUILD
@@ -209,7 +213,10 @@ class Platform:
 
     def set_capacity(self, request: dict[str, Any]) -> dict[str, Any]:
         while len(self.servers) < request["capacity"]:
-            self.add_server(self.model)
+            server = self.add_server(self.model)
+            if self.new_instances_fail:
+                server.status = "Failed"
+                server.message = "OutSystems setup failed: SQL unreachable (line 300)"
         return self.operation(request["scaleSet"], polls=1)
 
     def run_command(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -236,6 +243,14 @@ class Platform:
             assert self.modes.get(instance_id) == "Drain"
             self.manual_upgrades.append(instance_id)
             server.latest = True
+            if instance_id in self.reboot_once:
+                self.reboot_once.discard(instance_id)
+                server.status = "Failed"
+                server.message = (
+                    "OutSystems setup not finished: reboot pending (hosting bundle); "
+                    "apply the extension again later"
+                )
+                continue
             if instance_id in self.gate_fails:
                 server.status = "Failed"
                 server.message = (
@@ -269,7 +284,9 @@ class Platform:
     def backend_health(self, request: dict[str, Any]) -> dict[str, Any]:
         operation = self.operation(request["gatewayId"], polls=1)
         health = {
-            s.ip: "Unhealthy" if s.ip in self.unhealthy else "Healthy"
+            # ARM's values (applicationGateway.json 2024-05-01: Unknown, Up, Down, Partial,
+            # Draining).
+            s.ip: "Down" if s.ip in self.unhealthy else "Up"
             for s in self.servers.values()
         }
         self.results[operation["pollUrl"]]["outcome"] = {"succeeded": True, "health": health}
@@ -331,6 +348,7 @@ class Platform:
             entity=self.entity,
             orchestrators={"deploy_environment": orchestrator("deploy_environment")},
             events=list(raised),
+            follow_continue=True,
         )
         return replay.run()
 
@@ -398,6 +416,14 @@ def test_a_farm_is_upgraded_lifetime_first_with_approvals_and_the_balanced_switc
         for s in outcome.statuses
     )
     assert outcome.status == outcome.output
+    # A new generation after each environment but the last: no episode replays the history of
+    # the environments before (the farm's own is the longest).
+    assert outcome.generations == 4
+    continued = [
+        c.input for c in outcome.calls if c.name == "continue_as_new" and "resumed" in c.input
+    ]
+    assert [c["resumed"]["operationId"] for c in continued] == ["op-1"] * 3
+    assert [e["type"] for e in platform.events].count("outsystems.upgrade.started") == 1
 
 
 def test_the_soak_time_ends_a_pause_without_an_approval() -> None:
@@ -406,7 +432,7 @@ def test_the_soak_time_ends_a_pause_without_an_approval() -> None:
     assert outcome.output["state"] == "Succeeded"
     approved = [e["data"] for e in platform.events if e["type"].endswith("approved")]
     assert [a["soakEnded"] for a in approved] == [True, True, True]
-    waiting = [s for s in outcome.statuses if s and s.get("state") == "AwaitingApproval"]
+    waiting = [c.status for c in outcome.calls if c.kind == "wait"]
     life = outcome.output["environments"][0]
     first = next(s for s in waiting if s["awaiting"] == "dev")
     # The soak runs from the end of the environment before.
@@ -445,6 +471,10 @@ def test_a_failed_health_gate_stops_the_upgrade_naming_the_instance() -> None:
     assert prod["step"] == "upgradeUpdating"
     failed = [s for s in prod["servers"] if s["state"] == "Failed"]
     assert [s["name"] for s in failed] == ["acme-fe000001"]
+    # The other instance of the set is shown upgraded, the loaded set untouched.
+    states = {s["name"]: (s["state"], s["version"]) for s in prod["servers"]}
+    assert states["acme-fe000000"] == ("Succeeded", NEW_BUILD)
+    assert states["acme-fe000002"] == states["acme-fe000003"] == ("Pending", OLD_BUILD)
     # The gateway still sends traffic to the loaded set (old version) only; nothing rolled back.
     assert platform.switches == [("10.0.3.12", "10.0.3.13")]
     assert [op for op, _ in platform.signals] == ["hold", "release"]
@@ -569,3 +599,65 @@ def test_a_large_farm_needs_no_temporary_instance(count: int) -> None:
     assert platform.deleted == []
     assert platform.switches[0] == tuple(f"10.0.3.{10 + n}" for n in (2, 3, 4))
     assert platform.switches[1] == ("10.0.3.10", "10.0.3.11")
+
+
+def test_a_schedule_window_in_force_raises_the_minimum_of_each_set() -> None:
+    # spec-farm.json: minCapacity 2, and 4 on weekdays 08:00-19:00 Europe/Lisbon; the replay
+    # runs on a Friday morning (tests/support/replay.py START), so each set needs 4.
+    farm: dict[str, Any] = json.loads((ROOT / "examples" / "spec-farm.json").read_text())
+    old = parse_spec(
+        "acme", {**farm, "platformVersion": "11.32.0"}, default_subscription_id=SUBSCRIPTION
+    )
+    new = parse_spec(
+        "acme", {**farm, "platformVersion": "11.33.0"}, default_subscription_id=SUBSCRIPTION
+    )
+    platform = Platform(minimum=4)
+    outcome = platform.run(previous=old.to_json_dict(), spec=new.to_json_dict())
+    assert outcome.output["state"] == "Succeeded"
+    assert [len(s or ()) for s in platform.switches] == [4, 4, 0]
+    assert sorted(platform.deleted, key=int) == ["2", "3", "4", "5", "6", "7"]
+
+
+def test_an_instance_whose_setup_asked_for_a_reboot_is_upgraded_again() -> None:
+    platform = Platform(reboot_once={"1"})
+    outcome = platform.run()
+    assert outcome.output["state"] == "Succeeded"
+    # docs/upgrades.md: after a 3010 the same extension is applied again until 0 or 1.
+    assert platform.manual_upgrades.count("1") == 2
+    assert platform.manual_upgrades.count("0") == 1
+    assert {s.version for s in platform.servers.values()} == {NEW_BUILD}
+
+
+def test_temporary_instances_of_a_stopped_attempt_are_used_and_deleted_by_the_next() -> None:
+    platform = Platform(new_instances_fail=True)
+    first = platform.run()
+    prod = first.output["environments"][3]
+    assert (prod["state"], prod["error"]["code"]) == ("Failed", "TemporaryInstanceFailed")
+    assert prod["error"]["resource"] == "acme-fe000002"
+    assert platform.switches == []
+    assert {s["name"]: s["temporary"] for s in prod["servers"]} == {
+        "acme-fe000002": True,
+        "acme-fe000003": True,
+    }
+    # Repaired (say, by hand); the next attempt adds none and deletes those two at the end.
+    for server in platform.servers.values():
+        server.status = "Succeeded"
+    platform.new_instances_fail = False
+    second = platform.run(resumed=first.output, events=[])
+    assert second.output["state"] == "Succeeded"
+    assert sorted(platform.deleted) == ["2", "3"]
+    assert sorted(platform.servers) == ["0", "1"]
+
+
+def test_an_activity_that_keeps_failing_stops_the_upgrade_and_releases_the_hold() -> None:
+    platform = Platform()
+
+    def broken(request: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("ARM answered 503 ServiceUnavailable")
+
+    platform.run_command = broken  # type: ignore[method-assign]
+    outcome = platform.run()
+    prod = outcome.output["environments"][3]
+    assert (prod["state"], prod["error"]["code"]) == ("Failed", "ActivityFailed")
+    assert "503" in prod["error"]["message"]
+    assert [op for op, _ in platform.signals] == ["hold", "release"]

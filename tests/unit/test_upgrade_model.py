@@ -9,11 +9,19 @@ balanced-upgrade-highly-loaded-farms.md (steps 1 to 9, the controller in the upd
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from outsystems.messages import (
+    ActionOutcome,
+    RestorePoint,
+    SpecDocument,
+    UpgradeProgress,
+    UpgradeRequest,
+)
 from outsystems.spec import PlatformSpec, parse_spec
 from outsystems.topology import build_topology
 from outsystems.upgrade import (
@@ -33,10 +41,20 @@ from outsystems.upgrade import (
     UPGRADE_LOADED,
     UPGRADE_UPDATING,
     PlannedUpgradeStep,
+    Split,
     UpgradeTargets,
     environments_to_upgrade,
+    farm_minimum,
+    is_at,
+    needs_approval,
     plan_upgrade,
+    previous_environment,
     restore_point_name,
+    run_command_problem,
+    setup_version,
+    split_sets,
+    start_progress,
+    unhealthy,
     upgrade_order,
 )
 
@@ -191,3 +209,127 @@ def test_planned_step_json() -> None:
 def test_unknown_environment(env: str) -> None:
     with pytest.raises(ValueError, match="unknown environment"):
         UpgradeTargets.of(NEW, env)
+
+
+def test_the_sets_hold_at_least_the_minimum_and_temporaries_fill_the_loaded_set() -> None:
+    assert split_sets(["0", "1"], 2) == Split(("0", "1"), (), 2)
+    assert split_sets(["0", "1", "2", "3"], 2, temporary=["2", "3"]) == Split(
+        ("0", "1"), ("2", "3")
+    )
+    assert split_sets(["0", "1", "2"], 2) == Split(("0", "1"), ("2",), 1)
+    # Numbers, not text: instance 10 comes after 9.
+    assert split_sets(["10", "9", "8", "11"], 2) == Split(("8", "9"), ("10", "11"))
+    assert split_sets([str(n) for n in range(5)], 2) == Split(("0", "1"), ("2", "3", "4"))
+    # A resumed attempt keeps its sets.
+    known = {"0": "loaded", "1": "loaded", "2": "updating", "3": "updating"}
+    assert split_sets(["0", "1", "2", "3"], 2, known=known) == Split(("2", "3"), ("0", "1"))
+
+
+def test_the_minimum_is_the_one_in_force_then() -> None:
+    body = json.loads((ROOT / "examples" / "spec-farm.json").read_text())
+    farm = parse_spec("acme", body, default_subscription_id=SUBSCRIPTION)
+    # spec-farm.json: minCapacity 2, and 4 on weekdays 08:00-19:00 Europe/Lisbon.
+    friday_morning = datetime(2026, 11, 20, 9, 14, tzinfo=UTC)
+    sunday = datetime(2026, 11, 22, 9, 14, tzinfo=UTC)
+    assert farm_minimum(farm, friday_morning) == 4
+    assert farm_minimum(farm, sunday) == 2
+    split = next(
+        s
+        for s in plan_upgrade(farm, farm.model_copy(update={"platform_version": "11.40.0"}))
+        if s.step == "split"
+    )
+    assert (
+        "at least 2 each (the scale set's minimum (4 during its schedule windows))" in split.detail
+    )
+
+
+def test_what_the_script_reports() -> None:
+    # docs/upgrades.md, "What the script reports".
+    line = (
+        "OutSystems setup succeeded: upgraded Platform Server 11.31.0.3 to 11.32.0.9 "
+        "(role frontend)"
+    )
+    assert setup_version("noise\n" + line + "\n") == "11.32.0.9"
+    assert (
+        setup_version("OutSystems setup succeeded: installed LifeTime 11.27.0.1 (role lifetime)")
+        == "11.27.0.1"
+    )
+    assert (
+        setup_version(
+            "OutSystems setup succeeded: already at Platform Server 11.32.0.9 (role controller)"
+        )
+        == "11.32.0.9"
+    )
+    assert (
+        setup_version(
+            "OutSystems setup failed: downgrade refused: Platform Server 11.33.0.1 is "
+            "installed, 11.32.0 was requested (line 90)"
+        )
+        is None
+    )
+    assert (
+        setup_version(
+            "OutSystems setup not finished: reboot pending (hosting bundle); apply the "
+            "extension again later"
+        )
+        is None
+    )
+    assert is_at("11.32.0.9", "11.32.0")
+    assert not is_at("11.31.0.3", "11.32.0")
+    assert (
+        run_command_problem(ActionOutcome(True, "x\nOutSystems front-end drained"), "Drain") is None
+    )
+    problem = run_command_problem(ActionOutcome(True, "OutSystems front-end serving"), "Drain")
+    assert problem is not None
+    assert "OutSystems front-end drained" in problem
+    assert unhealthy(
+        {"10.0.2.5": "Up", "10.0.2.6": "Draining"}, ["10.0.2.5", "10.0.2.6", "10.0.2.7"]
+    ) == {
+        "10.0.2.6": "Draining",
+        "10.0.2.7": "Unknown",
+    }
+
+
+def _request(resumed: UpgradeProgress | None = None) -> UpgradeRequest:
+    return UpgradeRequest(
+        "op-2",
+        SpecDocument(NEW.to_json_dict()),
+        SpecDocument(OLD.to_json_dict()),
+        ("dev", "test", "prod"),
+        resumed=resumed,
+    )
+
+
+def test_a_resumed_upgrade_keeps_what_succeeded_and_pauses_only_before_what_never_started() -> None:
+    fresh = start_progress(_request(), OLD, NEW)
+    assert [(e.environment, e.state) for e in fresh.environments] == [
+        ("life", "Pending"),
+        ("dev", "Pending"),
+        ("test", "Pending"),
+        ("prod", "Pending"),
+    ]
+    assert [needs_approval(fresh, e, None) for e in ("life", "dev", "test", "prod")] == [
+        False,
+        True,
+        True,
+        True,
+    ]
+    point = RestorePoint("copy", "/db", "/db-pre")
+    before = fresh._replace(
+        operation_id="op-1",
+        state="Failed",
+        environments=(
+            fresh.environments[0]._replace(state="Succeeded", steps_done=2),
+            fresh.environments[1]._replace(state="Failed", restore_point=point),
+            fresh.environments[2],
+            fresh.environments[3],
+        ),
+    )
+    resumed = start_progress(_request(before), OLD, NEW)
+    assert resumed.environments[0] == before.environments[0]
+    dev = resumed.environments[1]
+    assert (dev.state, dev.restore_point, dev.steps_done) == ("Pending", point, 0)
+    # dev was approved in the first attempt: no second pause; test never started: a pause.
+    assert not needs_approval(resumed, "dev", before)
+    assert needs_approval(resumed, "test", before)
+    assert previous_environment(resumed, "test") == dev

@@ -10,6 +10,8 @@ and a target still busy with the first run's operation, raise so that Durable's 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import azure.durable_functions as df
 
@@ -35,6 +37,9 @@ from outsystems.messages import (
     ScaleSetRef,
 )
 from outsystems.resource_types import subscription_of
+
+if TYPE_CHECKING:
+    from arm.operations import Sender
 
 # Function-local imports: see `docs/architecture.md`, "Cold start".
 
@@ -85,18 +90,9 @@ def begin_run_command(request: RunCommandRequest) -> Operation:
 @serves(BEGIN_MANUAL_UPGRADE)
 def begin_manual_upgrade(request: InstancesRequest) -> Operation:
     """Start the upgrade of instances to the scale set's latest model (those not on it yet)."""
-    from activities.resources import redacted_operation
-    from arm.client import sender
     from arm.upgrade import begin_manual_upgrade as begin
 
-    operation = begin(sender(request.subscription_id), request.scale_set_id, request.instance_ids)
-    log.info(
-        "upgrade instances %s of %s: %s",
-        ",".join(request.instance_ids),
-        request.scale_set_id,
-        operation.status,
-    )
-    return redacted_operation(operation, request.solution_id)
+    return _instances_action("upgrade", begin, request)
 
 
 @bp.activity_trigger(input_name="request")
@@ -104,13 +100,21 @@ def begin_manual_upgrade(request: InstancesRequest) -> Operation:
 @serves(BEGIN_DELETE_INSTANCES)
 def begin_delete_instances(request: InstancesRequest) -> Operation:
     """Start deleting instances (the upgrade's temporary ones); those gone count as deleted."""
+    from arm.upgrade import begin_delete_instances as begin
+
+    return _instances_action("delete", begin, request)
+
+
+def _instances_action(
+    what: str, begin: Callable[[Sender, str, Sequence[str]], Operation], request: InstancesRequest
+) -> Operation:
     from activities.resources import redacted_operation
     from arm.client import sender
-    from arm.upgrade import begin_delete_instances as begin
 
     operation = begin(sender(request.subscription_id), request.scale_set_id, request.instance_ids)
     log.info(
-        "delete instances %s of %s: %s",
+        "%s instances %s of %s: %s",
+        what,
         ",".join(request.instance_ids),
         request.scale_set_id,
         operation.status,

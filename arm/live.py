@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from outsystems.resource_types import RESOURCE_GROUP, api_version
 from outsystems.topology import Resource
+
+if TYPE_CHECKING:
+    from arm.operations import Sender
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -37,12 +40,17 @@ def read_live(subscription_id: str, resources: Sequence[Resource]) -> list[dict[
 
 def list_all(subscription_id: str, url: str) -> list[dict[str, Any]]:
     """Every item of an ARM list, following `nextLink` pages."""
+    from arm.client import sender
+
+    return list_pages(sender(subscription_id), url)
+
+
+def list_pages(client: Sender, url: str) -> list[dict[str, Any]]:
+    """Every item of an ARM list read through `client`, following `nextLink` pages."""
     from azure.core.rest import HttpRequest
 
-    from arm.client import sender
     from arm.operations import raise_for_status
 
-    client = sender(subscription_id)
     items: list[dict[str, Any]] = []
     next_url: str | None = url
     while next_url:

@@ -22,6 +22,7 @@ from typing import Any, Final, Literal
 
 from azure.core.rest import HttpRequest, HttpResponse
 
+from arm.live import list_pages
 from arm.operations import Sender, TransientArmError, error_of, get_resource, retry_after
 from outsystems.messages import ActionOutcome, ArmError, Operation, ScaleSetInstance
 from outsystems.resource_types import APP_GATEWAY, SCALE_SET, SQL_DATABASE, api_version
@@ -43,16 +44,6 @@ RUN_POWERSHELL: Final = "RunPowerShellScript"
 _BUSY: Final = "AnotherOperationInProgress"
 _TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
 FinalState = Literal["location", "azure-async-operation"]
-
-
-def _json(response: HttpResponse) -> Any:
-    text = response.text()
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
 
 
 def _raise_if_retryable(response: HttpResponse, what: str, *, busy_too: bool) -> None:
@@ -104,6 +95,10 @@ def begin_post(
 # --- Database copies ---------------------------------------------------------------------
 
 
+#: `DatabaseStatus` values of a copy still being made (azure-mgmt-sql 4.0.0, from Databases.json).
+_COPY_UNDER_WAY: Final = frozenset({"copying", "creating", "restoring", "scaling"})
+
+
 def begin_database_copy(sender: Sender, source_database_id: str, copy_name: str) -> Operation:
     """PUT a copy of a database on its own server (`createMode: Copy`), unless it exists.
 
@@ -117,13 +112,16 @@ def begin_database_copy(sender: Sender, source_database_id: str, copy_name: str)
     copy_id = f"{server_id}/databases/{copy_name}"
     existing = get_resource(sender, copy_id, SQL_API)
     if existing is not None:
-        state = str((existing.get("properties") or {}).get("provisioningState") or "Succeeded")
-        if state.lower() in {"failed", "canceled"}:
-            error = ArmError("ProvisioningFailed", f"provisioningState is {state}", copy_id)
-            return Operation(copy_id, "PUT", "Failed", SQL_API, error=error)
-        if state.lower() == "succeeded":
+        # A database has no provisioningState: its `status` (Databases.json `DatabaseStatus`:
+        # Online, Copying, Creating, ...) says whether the copy is done.
+        status = str((existing.get("properties") or {}).get("status") or "Online")
+        if status.lower() == "online":
             return Operation(copy_id, "PUT", "Succeeded", SQL_API, kept="the copy exists")
-        return Operation(copy_id, "PUT", "InProgress", SQL_API, poll_mode="resource")
+        if status.lower() in _COPY_UNDER_WAY:
+            # An earlier call's copy, whose operation URL is lost: look again later.
+            raise TransientArmError(f"{copy_id}: the copy is {status}")
+        error = ArmError("CopyNotOnline", f"the copy exists but is {status}", copy_id)
+        return Operation(copy_id, "PUT", "Failed", SQL_API, error=error)
     source = get_resource(sender, source_database_id, SQL_API)
     if source is None:
         error = ArmError(
@@ -144,23 +142,9 @@ def _instance_ids(instances: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[s
     return {str(i.get("instanceId") or i.get("name")): i for i in instances}
 
 
-def _list(sender: Sender, url: str) -> list[dict[str, Any]]:
-    from arm.operations import raise_for_status
-
-    items: list[dict[str, Any]] = []
-    next_url: str | None = url
-    while next_url:
-        response = sender.send_request(HttpRequest("GET", next_url))
-        raise_for_status(response, url)
-        page = _json(response) or {}
-        items.extend(i for i in page.get("value") or () if isinstance(i, dict))
-        next_url = page.get("nextLink") or None
-    return items
-
-
 def list_instances(sender: Sender, scale_set_id: str) -> list[dict[str, Any]]:
     """The scale set's instances with their instance views (`$expand=instanceView`)."""
-    return _list(
+    return list_pages(
         sender, f"{scale_set_id}/virtualMachines?$expand=instanceView&api-version={COMPUTE_API}"
     )
 
@@ -168,7 +152,7 @@ def list_instances(sender: Sender, scale_set_id: str) -> list[dict[str, Any]]:
 def _private_ips(sender: Sender, scale_set_id: str) -> dict[str, str]:
     """Instance id (lower case) → its primary private address, from the scale set's NICs
     (`NetworkInterfaces_ListVirtualMachineScaleSetNetworkInterfaces`)."""
-    nics = _list(sender, f"{scale_set_id}/networkInterfaces?api-version={VMSS_NIC_API}")
+    nics = list_pages(sender, f"{scale_set_id}/networkInterfaces?api-version={VMSS_NIC_API}")
     found: dict[str, str] = {}
     # The primary NIC's primary IP configuration first.
     for nic in sorted(nics, key=lambda n: not (n.get("properties") or {}).get("primary")):
@@ -274,10 +258,29 @@ def _upgraded(instance: Mapping[str, Any]) -> bool:
     return bool(properties.get("latestModelApplied")) and state.lower() == "succeeded"
 
 
+_SETTLED: Final = frozenset({"succeeded", "failed", "canceled"})
+
+
+def _busy(
+    scale_set_id: str, live: Mapping[str, Mapping[str, Any]], ids: Sequence[str], method: str
+) -> Operation | None:
+    """An operation following an instance that an action is changing now (`Updating`,
+    `Deleting`): the call ran before (a retried activity, a host that stopped before recording
+    its answer) and its action still runs; ARM would refuse a second one (409). The action ends
+    for all its instances at once, so one instance's state says when. `method` DELETE: the
+    instance gone counts as done."""
+    for instance_id in ids:
+        state = str((live[instance_id].get("properties") or {}).get("provisioningState") or "")
+        if state and state.lower() not in _SETTLED:
+            instance = f"{scale_set_id}/virtualMachines/{instance_id}"
+            return Operation(instance, method, "InProgress", COMPUTE_API, poll_mode="resource")
+    return None
+
+
 def begin_manual_upgrade(sender: Sender, scale_set_id: str, ids: Sequence[str]) -> Operation:
     """`VirtualMachineScaleSets_UpdateInstances` (POST `.../manualupgrade`) of the instances
-    not upgraded yet (`_upgraded`); none left: done without a request. One still busy with an
-    earlier call's upgrade makes ARM answer 409: retried later, when it is done."""
+    not upgraded yet (`_upgraded`); none left: done without a request; one still being
+    upgraded by an earlier call: that upgrade followed (`_busy`)."""
     live = _instance_ids(list_instances(sender, scale_set_id))
     missing = [i for i in ids if i not in live]
     if missing:
@@ -289,17 +292,8 @@ def begin_manual_upgrade(sender: Sender, scale_set_id: str, ids: Sequence[str]) 
         )
         return Operation(scale_set_id, "POST", "Failed", COMPUTE_API, error=error)
     pending = [i for i in ids if not _upgraded(live[i])]
-    if not pending:
-        return Operation(
-            scale_set_id, "POST", "Succeeded", COMPUTE_API, kept="on the latest model already"
-        )
-    return begin_post(
-        sender,
-        scale_set_id,
-        "manualupgrade",
-        COMPUTE_API,
-        {"instanceIds": pending},
-        final_state="azure-async-operation",
+    return _instance_action(
+        sender, scale_set_id, "manualupgrade", live, pending, "on the latest model already"
     )
 
 
@@ -307,15 +301,26 @@ def begin_delete_instances(sender: Sender, scale_set_id: str, ids: Sequence[str]
     """`VirtualMachineScaleSets_DeleteInstances` (POST `.../delete`) of those still there."""
     live = _instance_ids(list_instances(sender, scale_set_id))
     present = [i for i in ids if i in live]
-    if not present:
-        return Operation(scale_set_id, "POST", "Succeeded", COMPUTE_API, kept="already deleted")
+    return _instance_action(sender, scale_set_id, "delete", live, present, "already deleted")
+
+
+def _instance_action(
+    sender: Sender,
+    scale_set_id: str,
+    action: str,
+    live: Mapping[str, Mapping[str, Any]],
+    ids: Sequence[str],
+    nothing_to_do: str,
+) -> Operation:
+    """POST a scale set's instance action on `ids`: none, done; one busy, followed."""
+    if not ids:
+        return Operation(scale_set_id, "POST", "Succeeded", COMPUTE_API, kept=nothing_to_do)
+    busy = _busy(scale_set_id, live, ids, "DELETE" if action == "delete" else "POST")
+    if busy is not None:
+        return busy
+    body = {"instanceIds": list(ids)}
     return begin_post(
-        sender,
-        scale_set_id,
-        "delete",
-        COMPUTE_API,
-        {"instanceIds": present},
-        final_state="azure-async-operation",
+        sender, scale_set_id, action, COMPUTE_API, body, final_state="azure-async-operation"
     )
 
 
@@ -527,4 +532,8 @@ def read_action_result(sender: Sender, operation: Operation, endpoint: str) -> A
     if response.status_code >= 400:
         error = error_of(response, operation.resource_id)
         return ActionOutcome(False, f"{error.code}: {error.message}")
-    return action_outcome(_json(response))
+    try:
+        result = response.json()
+    except ValueError:
+        result = None
+    return action_outcome(result)

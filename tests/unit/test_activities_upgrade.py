@@ -192,9 +192,9 @@ def _farm(capacity: int = 2, script: bytes | None = None) -> None:
     put(VMSS, COMPUTE_API, _scale_set(OLD, capacity, script))
 
 
-def _new_model() -> None:
+def _new_model(capacity: int = 2) -> None:
     """The scale set's model at the new version (what `deploy_environment` applies)."""
-    put(VMSS, COMPUTE_API, _scale_set(NEW))
+    put(VMSS, COMPUTE_API, _scale_set(NEW, capacity))
 
 
 def _until_done(answer: Any, *, solution: str = SOLUTION) -> Operation:
@@ -210,8 +210,8 @@ def _until_done(answer: Any, *, solution: str = SOLUTION) -> Operation:
     raise AssertionError(f"{operation} did not end")
 
 
-def _instances() -> list[ScaleSetInstance]:
-    answer = activity("read_scale_set_instances")({"scaleSet": VMSS})
+def _instances(scale_set: str = VMSS) -> list[ScaleSetInstance]:
+    answer = activity("read_scale_set_instances")({"scaleSet": scale_set})
     return [ScaleSetInstance.from_json(i) for i in answer]
 
 
@@ -228,21 +228,21 @@ def _last_seq(sim: SimulatorServer) -> int:
     return int(requests[-1]["seq"]) if requests else 0
 
 
-def _instances_request(ids: list[str]) -> dict[str, Any]:
+def _instances_request(ids: list[str], scale_set: str = VMSS) -> dict[str, Any]:
     return {
         "subscriptionId": SUBSCRIPTION,
         "solutionId": SOLUTION,
-        "scaleSet": VMSS,
+        "scaleSet": scale_set,
         "instanceIds": ids,
     }
 
 
-def _run(instance: str, mode: str) -> ActionOutcome:
+def _run(instance: str, mode: str, scale_set: str = VMSS) -> ActionOutcome:
     answer = activity("begin_run_command")(
         {
             "subscriptionId": SUBSCRIPTION,
             "solutionId": SOLUTION,
-            "scaleSet": VMSS,
+            "scaleSet": scale_set,
             "instanceId": instance,
             "mode": mode,
         }
@@ -252,9 +252,9 @@ def _run(instance: str, mode: str) -> ActionOutcome:
     return ActionOutcome.from_json(activity("read_action_result")(operation.to_json()))
 
 
-def _backend_health() -> dict[str, str]:
+def _backend_health(gateway: str = GATEWAY) -> dict[str, str]:
     answer = activity("begin_backend_health")(
-        {"subscriptionId": SUBSCRIPTION, "solutionId": SOLUTION, "gatewayId": GATEWAY}
+        {"subscriptionId": SUBSCRIPTION, "solutionId": SOLUTION, "gatewayId": gateway}
     )
     operation = _until_done(answer)
     assert operation.succeeded, operation
@@ -263,12 +263,12 @@ def _backend_health() -> dict[str, str]:
     return dict(outcome.health)
 
 
-def _switch(addresses: list[str] | None) -> Operation:
+def _switch(addresses: list[str] | None, gateway: str = GATEWAY) -> Operation:
     answer = activity("begin_switch_gateway")(
         {
             "subscriptionId": SUBSCRIPTION,
             "solutionId": SOLUTION,
-            "gatewayId": GATEWAY,
+            "gatewayId": gateway,
             "addresses": addresses,
         }
     )
@@ -372,6 +372,34 @@ def test_an_instance_failing_its_health_gate_is_named_with_the_scripts_line(
     assert by_id["1"].setup_message == (
         f"OutSystems setup succeeded: upgraded {PRODUCT} {OLD} to {NEW} (role frontend)"
     )
+
+
+def test_an_upgrade_or_delete_called_again_while_its_action_runs_follows_it(
+    sim: SimulatorServer,
+) -> None:
+    """A host stopped after the POST and before recording the answer runs the activity again:
+    it must neither fail on ARM's 409 nor start the action a second time."""
+    _farm(capacity=3)
+    _new_model(capacity=3)
+    sim.configure({"latencyScale": 1.0})
+    try:
+        for name, ids, action in (
+            ("begin_manual_upgrade", ["0"], "manualupgrade"),
+            ("begin_delete_instances", ["2"], "delete"),
+        ):
+            started = Operation.from_json(activity(name)(_instances_request(ids)))
+            assert started.status == "InProgress", started
+            since = _last_seq(sim)
+            again = Operation.from_json(activity(name)(_instances_request(ids)))
+            assert again.status == "InProgress", again
+            assert _posts(sim, since, action) == []
+            sim.fast_forward(7200)
+            assert _until_done(again.to_json()).succeeded
+    finally:
+        sim.configure({"latencyScale": 0.0})
+    instances = _instances()
+    assert [i.instance_id for i in instances] == ["0", "1"]
+    assert [i.latest_model_applied for i in instances] == [True, False]
 
 
 def test_an_unknown_instance_fails_the_upgrade_with_arms_code(sim: SimulatorServer) -> None:
@@ -543,19 +571,23 @@ def test_a_switch_run_again_while_its_put_is_applied_follows_it(sim: SimulatorSe
 # --- begin_database_copy ----------------------------------------------------------------------
 
 
-def test_the_restore_point_is_a_copy_of_the_database_kept_on_a_rerun(
-    sim: SimulatorServer,
-) -> None:
+def _database() -> dict[str, Any]:
+    """The prod platform database on its server; the request of its restore point's copy."""
     put(GROUP_ID, RESOURCES_API, {"location": bodies.LOCATION})
     put(SQL, SQL_API, bodies.sql_server())
-    _until_done(Operation(SQL, "PUT", "InProgress", SQL_API, poll_mode="resource").to_json())
     put(DATABASE, SQL_API, bodies.sql_database())
-    request = {
+    return {
         "subscriptionId": SUBSCRIPTION,
         "solutionId": SOLUTION,
         "sourceDatabaseId": DATABASE,
         "copyName": "acme-prod-db-pre-11-32-0",
     }
+
+
+def test_the_restore_point_is_a_copy_of_the_database_kept_on_a_rerun(
+    sim: SimulatorServer,
+) -> None:
+    request = _database()
     operation = _until_done(activity("begin_database_copy")(request))
     assert operation.succeeded, operation
     assert operation.resource_id == f"{SQL}/databases/acme-prod-db-pre-11-32-0"
@@ -563,8 +595,32 @@ def test_the_restore_point_is_a_copy_of_the_database_kept_on_a_rerun(
     assert copy is not None
     since = _last_seq(sim)
     again = Operation.from_json(activity("begin_database_copy")(request))
-    assert again.succeeded
+    assert (again.status, again.kept) == ("Succeeded", "the copy exists")
     assert [r for r in sim.requests(since) if r["method"] == "PUT"] == []
+
+
+def test_a_copy_called_again_while_it_is_made_is_retried_not_started_twice(
+    sim: SimulatorServer,
+) -> None:
+    """A database reports no provisioningState, only its `status` (Databases.json); a copy
+    still `Creating` is neither reported done nor started again: the activity asks to be
+    retried."""
+    from arm.secrets import RedactedError
+
+    request = _database()
+    sim.configure({"latencyScale": 1.0})
+    try:
+        started = Operation.from_json(activity("begin_database_copy")(request))
+        assert started.status == "InProgress"
+        since = _last_seq(sim)
+        with pytest.raises(RedactedError, match=r"TransientArmError: .* the copy is Creating"):
+            activity("begin_database_copy")(request)
+        assert [r for r in sim.requests(since) if r["method"] == "PUT"] == []
+        sim.fast_forward(3600)
+        again = Operation.from_json(activity("begin_database_copy")(request))
+        assert (again.status, again.kept) == ("Succeeded", "the copy exists")
+    finally:
+        sim.configure({"latencyScale": 0.0})
 
 
 def test_a_copy_of_a_missing_database_fails(sim: SimulatorServer) -> None:
@@ -680,3 +736,147 @@ def test_the_scale_set_nics_are_listed_at_the_version_network_defines_them() -> 
 
     request = build("acme-rg", "acme-prod-vmss", SUBSCRIPTION)
     assert parse_qs(urlsplit(request.url).query)["api-version"] == [VMSS_NIC_API]
+
+
+# --- the balanced sequence on a farm the app deployed ------------------------------------------
+#
+# The farm of examples/spec-farm.json (shared and prod resources) applied by the deployment's own
+# activity, with the simulator's OutSystems server model deciding each setup run (no decider of
+# ours): the activities meet the topology's real gateway (HTTPS listener, Key Vault certificate,
+# WAF policy, identity) and scale set, with the app's role only.
+
+FARM_SEED = "upgrade-activity-seed"
+
+
+def _farm_spec(version: str) -> dict[str, Any]:
+    from outsystems.spec import parse_spec as parse
+
+    body = json.loads((ROOT / "examples" / "spec-farm.json").read_text())
+    body["platformVersion"] = version
+    spec: dict[str, Any] = parse(
+        SOLUTION,
+        json.dumps(body).encode(),
+        default_subscription_id=SUBSCRIPTION,
+        managed_subscription_ids=(),
+    ).to_json_dict()
+    return spec
+
+
+def _apply(spec: dict[str, Any], resource_id: str) -> Operation:
+    answer = activity("begin_apply_resource")(
+        {"spec": spec, "resourceId": resource_id, "nonce": "n-1", "rerun": 0}
+    )
+    return _until_done(answer)
+
+
+@pytest.fixture
+def farm(simulator: SimulatorServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """The farm deployed at the old version; the ids the upgrade works on. No decider of the
+    tests above: the simulator's own model of the setup script decides."""
+    from outsystems.deployment import graph_of
+    from outsystems.resource_types import APP_GATEWAY, SQL_DATABASE, VM_EXTENSION
+
+    with app_on(
+        simulator,
+        monkeypatch,
+        PLATFORM_KEY_SEED=FARM_SEED,
+        ALERT_WEBHOOK_URL="https://ops.example.com/api/alerts?code=k",
+    ):
+        spec = _farm_spec(OLD)
+        _, graph = graph_of(spec)
+        for environment in ("shared", "prod"):
+            for resource in graph.for_environment(environment):
+                operation = _apply(spec, resource.id)
+                assert operation.succeeded, (resource.id, operation.error)
+        prod = graph.for_environment("prod")
+        yield {
+            "scaleSet": next(r.id for r in prod if r.type == SCALE_SET),
+            "gateway": next(r.id for r in prod if r.type == APP_GATEWAY),
+            "controllerSetup": next(r.id for r in prod if r.type == VM_EXTENSION),
+            "database": next(
+                r.id for r in prod if r.type == SQL_DATABASE and r.id.endswith("-prod-db")
+            ),
+        }
+
+
+def _farm_instances(scale_set: str) -> dict[str, ScaleSetInstance]:
+    return {i.instance_id: i for i in _instances(scale_set)}
+
+
+def _farm_upgrade(scale_set: str, ids: list[str]) -> Operation:
+    return _until_done(activity("begin_manual_upgrade")(_instances_request(ids, scale_set)))
+
+
+def test_the_balanced_upgrade_of_a_deployed_farm_step_by_step(farm: dict[str, str]) -> None:
+    scale_set, gateway = farm["scaleSet"], farm["gateway"]
+    copy = _until_done(
+        activity("begin_database_copy")(
+            {
+                "subscriptionId": SUBSCRIPTION,
+                "solutionId": SOLUTION,
+                "sourceDatabaseId": farm["database"],
+                "copyName": "acme-prod-db-pre-11-32-0",
+            }
+        )
+    )
+    assert copy.succeeded, copy
+    instances = _farm_instances(scale_set)
+    updating, loaded = instances["0"], instances["1"]
+    assert updating.private_ip
+    assert loaded.private_ip
+    installed = f"OutSystems setup succeeded: installed {PRODUCT} {OLD} (role frontend)"
+    assert {i.setup_message for i in instances.values()} == {installed}
+
+    assert _switch([loaded.private_ip], gateway).succeeded
+    assert _run("0", "Drain", scale_set).message == "OutSystems front-end drained"
+    assert _run("1", "HoldDeployments", scale_set).message == (
+        "OutSystems front-end holding deployments"
+    )
+    new = _farm_spec(NEW)
+    assert _apply(new, farm["controllerSetup"]).succeeded
+    assert _apply(new, scale_set).succeeded
+    assert [i.latest_model_applied for i in _farm_instances(scale_set).values()] == [False, False]
+
+    assert _farm_upgrade(scale_set, ["0"]).succeeded
+    after = _farm_instances(scale_set)
+    assert after["0"].latest_model_applied
+    assert after["0"].setup_status == "Succeeded"
+    assert after["0"].setup_message == (
+        f"OutSystems setup succeeded: upgraded {PRODUCT} {OLD} to {NEW} (role frontend)"
+    )
+    assert not after["1"].latest_model_applied
+    assert _run("0", "Serve", scale_set).message == "OutSystems front-end serving"
+    assert _switch([updating.private_ip], gateway).succeeded
+    assert _backend_health(gateway)[updating.private_ip] == "Up"
+
+    assert _run("1", "Drain", scale_set).message == "OutSystems front-end drained"
+    assert _farm_upgrade(scale_set, ["1"]).succeeded
+    assert _run("1", "Serve", scale_set).message == "OutSystems front-end serving"
+    assert _switch(None, gateway).succeeded
+    health = _backend_health(gateway)
+    assert (health[updating.private_ip], health[loaded.private_ip]) == ("Up", "Up")
+    final = _farm_instances(scale_set)
+    assert all(i.latest_model_applied and i.setup_status == "Succeeded" for i in final.values())
+
+
+def test_a_health_gate_failing_on_a_deployed_farm_names_the_instance(
+    simulator: SimulatorServer, farm: dict[str, str]
+) -> None:
+    scale_set = farm["scaleSet"]
+    failing = _farm_instances(scale_set)["1"]
+    assert failing.private_ip is not None
+    new = _farm_spec(NEW)
+    assert _apply(new, farm["controllerSetup"]).succeeded
+    assert _apply(new, scale_set).succeeded
+    simulator.fail_health_gate(failing.private_ip, "HTTP 503")
+    operation = _farm_upgrade(scale_set, ["0", "1"])
+    assert operation.status == "Failed"
+    instances = _farm_instances(scale_set)
+    assert instances["0"].setup_status == "Succeeded"
+    assert instances["1"].setup_status == "Failed"
+    assert instances["1"].name == failing.name
+    assert instances["1"].setup_message is not None
+    assert instances["1"].setup_message.startswith(
+        "OutSystems setup failed: health check: /servicecenter/_ping.aspx failed for 10 minutes "
+        "after the upgrade (HTTP 503)"
+    )

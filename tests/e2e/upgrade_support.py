@@ -89,6 +89,12 @@ class FarmWatch:
         with self._lock:
             return list(self.snapshots)
 
+    def now(self) -> Snapshot:
+        """The farm as the app's last request left it (recorded too: after the last request of
+        a pause, nothing else takes a snapshot)."""
+        self._look(self.sim)
+        return self.taken()[-1]
+
     def violations(self, minimum: int) -> list[str]:
         """Every moment the gateway served two versions at once, or fewer than `minimum`."""
         found = []
@@ -104,7 +110,8 @@ class FarmWatch:
         return found
 
     def first_at(self, server: str, version: str) -> int | None:
-        """The index of the first snapshot where `server` runs `version`."""
+        """The index of the first snapshot where `server` runs `version` (now included)."""
+        self._look(self.sim)
         for index, snapshot in enumerate(self.taken()):
             if snapshot.versions.get(server) == version:
                 return index

@@ -44,6 +44,8 @@ class UpgradeResult:
     operations: int
     requests: int
     whole_upgrade: float
+    #: The longest operations: (method and the path's last two segments, seconds).
+    longest: tuple[tuple[str, float], ...] = ()
 
     @property
     def ratio(self) -> float:
@@ -91,6 +93,21 @@ def measure(records: Sequence[Mapping[str, Any]]) -> tuple[float, float, int, in
     return max(ends) - start, sum(b - a for a, b in steps), len(steps), len(operations)
 
 
+def longest_operations(
+    records: Sequence[Mapping[str, Any]], count: int = 5
+) -> tuple[tuple[str, float], ...]:
+    """The `count` longest operations, named by method and the path's last two segments."""
+    found = [
+        (
+            f"{r['method']} {'/'.join(str(r['path']).rsplit('/', 2)[-2:])}",
+            float(r["operation"]["end"]) - float(r["operation"]["start"]),
+        )
+        for r in records
+        if r.get("operation") and r["operation"].get("end") is not None
+    ]
+    return tuple(sorted(found, key=lambda f: -f[1])[:count])
+
+
 def farm_at(versions: Mapping[str, str], frontends: int) -> dict[str, Any]:
     spec = copy.deepcopy(example("spec-farm.json"))
     spec.update(versions)
@@ -128,6 +145,7 @@ def run_one(frontends: int, latency_scale: float) -> UpgradeResult:
         operations=operations,
         requests=len(records),
         whole_upgrade=whole,
+        longest=longest_operations(records),
     )
 
 
@@ -162,7 +180,13 @@ def report(results: Sequence[UpgradeResult]) -> str:
         "whole upgrade s (host clock)",
     )
     scale = results[0].latency_scale if results else 0.0
+    longest = "\n".join(
+        f"  N={r.frontends}: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in r.longest)
+        for r in results
+    )
     return (
         f"production upgrade at latency scale {scale:g} (simulator clock; soak 0, no approvals)\n"
         + format_table(rows, header)
+        + "\nlongest operations:\n"
+        + longest
     )

@@ -176,7 +176,9 @@ def begin_backend_health(request: GatewayRef) -> Operation:
 @redacting
 @serves(READ_ACTION_RESULT)
 def read_action_result(request: Operation) -> ActionOutcome:
-    """What a finished Run Command or backend-health action answered."""
+    """What a finished Run Command or backend-health action answered: the script's last line
+    (and whether it reported success), or each backend address's health in ARM's own words
+    (`ApplicationGatewayBackendHealthServer.health`: Unknown, Up, Down, Partial, Draining)."""
     from arm.client import connection, sender
     from arm.secrets import redact
     from arm.upgrade import read_action_result as read

@@ -140,6 +140,11 @@ class ApiClient:
     def plan(self, solution_id: str, spec: JSONObject) -> JSONObject:
         return self._json("POST", _platform_path(solution_id, "plan"), spec)
 
+    def approve_upgrade(self, solution_id: str, environment: str | None = None) -> Accepted:
+        """Let the platform's paused upgrade go on (`environment`: the one it must await)."""
+        body = {"environment": environment} if environment else {}
+        return self._accepted("POST", _platform_path(solution_id, "upgrade/approve"), body)
+
     def cancel(self, solution_id: str) -> Accepted:
         return self._accepted("POST", _platform_path(solution_id, "cancel"), None)
 

@@ -1,4 +1,4 @@
-"""Following a deployment or teardown until it ends, and judging how it ended.
+"""Following a deployment, upgrade or teardown until it ends, and judging how it ended.
 
 After a PUT or DELETE the `Location` of the 202 is polled: the app's operation route, which
 answers 202 with the operation's progress while it runs and 200 with its result (Azure's
@@ -6,7 +6,9 @@ asynchronous-operation pattern). Without one (`osctl wait`), the platform state
 (`GET /api/platforms/{id}`) is polled instead; right after a request it may still describe the
 previous, finished operation (the orchestration's instance id is the same for every run of a
 platform), so a terminal state equal to the one seen before does not end the wait. Each answer
-becomes a `Snapshot` handed to a `ProgressSink` (the live bars or the plain lines).
+becomes a `Snapshot` handed to a `ProgressSink` (the live bars or the plain lines). An upgrade's
+snapshot carries its progress per environment and per server (`UpgradeView`, the API's
+`upgrade`).
 """
 
 from __future__ import annotations
@@ -53,6 +55,111 @@ class EnvironmentProgress:
 
 
 @dataclass(frozen=True)
+class ServerUpgradeView:
+    """One server of an upgrade: a VM, or a scale-set instance in the set `updating` or
+    `loaded` of the balanced upgrade."""
+
+    name: str
+    state: str
+    instance_id: str | None = None
+    group: str | None = None
+    version: str | None = None
+    step: str | None = None
+    error: EnvFailure | None = None
+    #: Added by the upgrade for the time of the balanced upgrade.
+    temporary: bool = False
+
+
+@dataclass(frozen=True)
+class EnvironmentUpgradeView:
+    name: str
+    state: str
+    done: int
+    total: int
+    step: str | None
+    servers: tuple[ServerUpgradeView, ...]
+    error: EnvFailure | None
+    restore_point: str | None = None
+
+
+@dataclass(frozen=True)
+class UpgradeView:
+    """The API's `upgrade` (`docs/api.md`, Upgrades): the upgrade's state, the environment it
+    awaits the approval of, its environments in the order they are upgraded."""
+
+    state: str
+    source: str
+    target: str
+    environments: tuple[EnvironmentUpgradeView, ...]
+    awaiting: str | None = None
+    resumes_at: str | None = None
+
+    @classmethod
+    def parse(cls, raw: Any) -> UpgradeView | None:
+        if not isinstance(raw, dict):
+            return None
+        environments = []
+        for item in raw.get("environments") or []:
+            if not isinstance(item, dict):
+                continue
+            restore = item.get("restorePoint")
+            environments.append(
+                EnvironmentUpgradeView(
+                    name=str(item.get("environment") or "?"),
+                    state=str(item.get("state") or "Pending"),
+                    done=_int(item.get("stepsDone")),
+                    total=_int(item.get("stepsTotal")),
+                    step=_optional_str(item.get("step")),
+                    servers=tuple(
+                        ServerUpgradeView(
+                            name=str(server.get("name") or "?"),
+                            state=str(server.get("state") or "Pending"),
+                            instance_id=_optional_str(server.get("instanceId")),
+                            group=_optional_str(server.get("group")),
+                            version=_optional_str(server.get("version")),
+                            step=_optional_str(server.get("step")),
+                            error=_failure(server.get("error")),
+                            temporary=bool(server.get("temporary")),
+                        )
+                        for server in item.get("servers") or []
+                        if isinstance(server, dict)
+                    ),
+                    error=_failure(item.get("error")),
+                    restore_point=_optional_str(
+                        (restore.get("databaseId") or restore.get("restoreTo"))
+                        if isinstance(restore, dict)
+                        else None
+                    ),
+                )
+            )
+        return cls(
+            state=str(raw.get("state") or "Pending"),
+            source=_versions(raw.get("from")),
+            target=_versions(raw.get("to")),
+            environments=tuple(environments),
+            awaiting=_optional_str(raw.get("awaiting")),
+            resumes_at=_optional_str(raw.get("resumesAt")),
+        )
+
+
+def _versions(raw: Any) -> str:
+    """`11.33.0 (LifeTime 11.26.0)` from `{"platformVersion", "lifetimeVersion"}`."""
+    if not isinstance(raw, dict):
+        return "?"
+    return f"{raw.get('platformVersion', '?')} (LifeTime {raw.get('lifetimeVersion', '?')})"
+
+
+def _failure(error: Any) -> EnvFailure | None:
+    if not isinstance(error, dict):
+        return None
+    return EnvFailure(
+        code=str(error.get("code") or "Error"),
+        message=str(error.get("message") or ""),
+        resource=_optional_str(error.get("resource")),
+    )
+
+
+@dataclass(frozen=True)
 class Operation:
     kind: str
     instance_id: str | None
@@ -92,6 +199,8 @@ class Snapshot:
     raw: JSONObject = field(default_factory=dict)
     #: The API's top-level outcome (`Running`, `Succeeded`, ...); None from an older app.
     status: str | None = None
+    #: An upgrade's progress (the API's `upgrade`); None for other operations.
+    upgrade: UpgradeView | None = None
 
     @property
     def terminal(self) -> bool:
@@ -107,6 +216,7 @@ class Snapshot:
             outputs=outputs if isinstance(outputs, dict) else {},
             raw=raw,
             status=_optional_str(raw.get("status")),
+            upgrade=UpgradeView.parse(raw.get("upgrade")),
         )
 
     @classmethod
@@ -143,8 +253,10 @@ class Snapshot:
                 "lastOperation": last,
                 "environments": environments or {},
                 "outputs": outputs or {},
+                **({"upgrade": raw["upgrade"]} if "upgrade" in raw else {}),
             },
             status=status,
+            upgrade=UpgradeView.parse(raw.get("upgrade")),
         )
 
     @classmethod
@@ -199,7 +311,6 @@ def parse_environments(raw: Any) -> tuple[EnvironmentProgress, ...]:
         item = raw[name]
         if not isinstance(item, dict):
             continue
-        error = item.get("error")
         result.append(
             EnvironmentProgress(
                 name=name,
@@ -207,15 +318,7 @@ def parse_environments(raw: Any) -> tuple[EnvironmentProgress, ...]:
                 done=_int(item.get("resourcesDone")),
                 total=_int(item.get("resourcesTotal")),
                 step=_optional_str(item.get("step")),
-                error=(
-                    EnvFailure(
-                        code=str(error.get("code") or "Error"),
-                        message=str(error.get("message") or ""),
-                        resource=_optional_str(error.get("resource")),
-                    )
-                    if isinstance(error, dict)
-                    else None
-                ),
+                error=_failure(item.get("error")),
             )
         )
     return tuple(result)

@@ -44,13 +44,23 @@ DEFAULT_POLL_INTERVAL = 2.0
 
 app = typer.Typer(
     name="osctl",
-    help="Deploy, follow, scale and tear down OutSystems platforms through the function app's API.",
+    help="Deploy, upgrade, follow, scale and tear down OutSystems platforms through the function "
+    "app's API.",
     no_args_is_help=True,
     add_completion=False,
     # Locals in a traceback would include the function key.
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+upgrade_app = typer.Typer(
+    name="upgrade",
+    help="Upgrades of a platform's versions (start one with deploy and a spec with higher "
+    "versions).",
+    no_args_is_help=True,
+)
+app.add_typer(upgrade_app)
 
 
 class UsageError(Exception):
@@ -148,13 +158,23 @@ def deploy(
     poll_interval: PollInterval = DEFAULT_POLL_INTERVAL,
     json_flag: JsonFlag = False,
 ) -> None:
-    """Create or update a platform from a spec and follow the deployment until it ends."""
+    """Create or update a platform from a spec and follow the deployment until it ends.
+
+    A spec with higher versions upgrades the platform (the same spec again resumes an upgrade
+    that stopped); the upgrade pauses between environments for: osctl upgrade approve."""
     output, client = _context(ctx, json_flag)
     hints = {409: _busy_hint(solution_id)}
     with _handled(output, hints):
         spec = _read_spec(spec_file)
         baseline = _current_operation(client, solution_id)
         accepted = client.deploy(solution_id, spec)
+        kind = "upgrade" if accepted.body.get("kind") == "upgrade" else "deploy"
+        if kind == "upgrade":
+            resumes = accepted.body.get("resumes")
+            what = f"Upgrade of {solution_id}" + (f" (resuming {resumes})" if resumes else "")
+            title = f"{'Resuming the upgrade' if resumes else 'Upgrading'} {solution_id} on "
+        else:
+            what, title = f"Deployment of {solution_id}", f"Deploying {solution_id} on "
         _accepted_or_follow(
             output,
             Follower(
@@ -163,12 +183,12 @@ def deploy(
                 poll_interval,
                 baseline=baseline,
                 status_url=accepted.status_url,
-                kind="deploy",
+                kind=kind,
             ),
             accepted,
             no_wait,
-            what=f"Deployment of {solution_id}",
-            title=f"Deploying {solution_id} on {client.base_url}",
+            what=what,
+            title=title + client.base_url,
         )
 
 
@@ -291,9 +311,40 @@ def destroy(
         )
 
 
+@upgrade_app.command("approve")
+def approve(
+    ctx: typer.Context,
+    solution_id: SolutionId,
+    environment: Annotated[
+        str | None,
+        typer.Option(
+            "--environment",
+            "-e",
+            help="The environment you approve; refused (nothing approved) when the upgrade "
+            "awaits another one.",
+        ),
+    ] = None,
+    json_flag: JsonFlag = False,
+) -> None:
+    """Let the platform's paused upgrade go on to the environment it awaits."""
+    output, client = _context(ctx, json_flag)
+    hints = {
+        404: _unknown_hint(),
+        409: f"See where the upgrade stands with: osctl status {solution_id}",
+    }
+    with _handled(output, hints):
+        accepted = client.approve_upgrade(solution_id, environment)
+        if output.json_mode:
+            output.json(accepted.body)
+            return
+        approved = accepted.body.get("environment") or environment or "the next environment"
+        output.line(f"Approved: the upgrade of {solution_id} goes on to {approved}.", style="bold")
+        output.line(f"Follow it with: osctl wait {solution_id}")
+
+
 @app.command()
 def cancel(ctx: typer.Context, solution_id: SolutionId, json_flag: JsonFlag = False) -> None:
-    """Stop the running deployment or teardown; resources stay as they are."""
+    """Stop the running deployment, upgrade or teardown; resources stay as they are."""
     output, client = _context(ctx, json_flag)
     with _handled(output, {404: _unknown_hint()}):
         accepted = client.cancel(solution_id)

@@ -2,7 +2,8 @@
 
 All text passes through a `Redactor` before it is drawn, and the consoles write through a
 `RedactingWriter`, so a function key can reach neither the screen nor a CI log. On a terminal,
-progress is one live bar per environment; anywhere else (a pipe, a CI log, `--plain`) it is one
+progress is one live bar per environment (for an upgrade, one per environment and one per
+server); anywhere else (a pipe, a CI log, `--plain`) it is one
 plain line per change, without colours or cursor movement.
 """
 
@@ -34,10 +35,14 @@ from rich.text import Text
 
 from osctl.client import ApiConnectionError, ApiError, JSONObject
 from osctl.follow import (
+    EnvFailure,
     EnvironmentProgress,
+    EnvironmentUpgradeView,
     Outcome,
     ProgressSink,
+    ServerUpgradeView,
     Snapshot,
+    UpgradeView,
     involved,
     platform_order,
 )
@@ -57,7 +62,11 @@ STATUS_STYLES = {
     "Canceled": "yellow",
     "Terminated": "yellow",
     "Deleted": "magenta",
+    "AwaitingApproval": "bold magenta",
+    "Skipped": "dim",
 }
+#: How a state reads in a bar's status column (12 characters wide).
+STATUS_LABELS = {"AwaitingApproval": "Awaiting"}
 ACTION_STYLES = {"create": "green", "update": "yellow", "noop": "dim"}
 ACTION_MARKS = {"create": "+", "update": "~", "noop": " "}
 OUTPUT_LABELS = {
@@ -157,6 +166,10 @@ class Output:
         kind = operation.kind if operation else "operation"
         status = operation.runtime_status if operation else "unknown"
         envs = involved(snapshot, targets)
+        upgrade = snapshot.upgrade
+        if upgrade is not None:
+            self._upgrade_summary(snapshot, upgrade, result)
+            return
         if kind == "deploy":
             done = sum(env.status == "Succeeded" for env in envs)
             counts = f"{done}/{len(envs)} environments succeeded"
@@ -182,6 +195,40 @@ class Output:
             elif env.status in {"Failed", "Canceled"}:
                 self.line(f"  {env.name}: {env.status}", style=STATUS_STYLES[env.status])
         self.outputs(snapshot.outputs)
+
+    def _upgrade_summary(self, snapshot: Snapshot, upgrade: UpgradeView, result: Outcome) -> None:
+        operation = snapshot.operation
+        what = f"upgrade of {snapshot.solution_id} to {upgrade.target}"
+        done = sum(env.state == "Succeeded" for env in upgrade.environments)
+        counts = f": {done}/{len(upgrade.environments)} environments upgraded"
+        duration = _duration(operation.started_at, operation.updated_at) if operation else None
+        took = f" in {duration}" if duration else ""
+        if result is Outcome.SUCCEEDED:
+            head = Text(f"✓ {what} succeeded{took}", style="bold green")
+        elif result is Outcome.CANCELED or upgrade.state == "Canceled":
+            head = Text(f"■ {what} canceled", style="bold yellow")
+        else:
+            head = Text(f"✗ {what} stopped ({upgrade.state})", style="bold red")
+        head.append(counts, style="")
+        self.out.print(head, soft_wrap=True)
+        for env in upgrade.environments:
+            if env.error is not None:
+                self._error_lines(env.name, env.error)
+            for server in env.servers:
+                if server.error is not None:
+                    self._error_lines(f"{env.name} {server.name}", server.error)
+        if result is not Outcome.SUCCEEDED:
+            self.line(
+                "Resume it with the same spec (osctl deploy), or cancel it; a rollback is a "
+                "restore from each environment's restore point.",
+                style="dim",
+            )
+        self.outputs(snapshot.outputs)
+
+    def _error_lines(self, who: str, error: EnvFailure) -> None:
+        self.line(f"  {who}: {error.code}: {error.message}", style=STATUS_STYLES["Failed"])
+        if error.resource:
+            self.line(f"    resource: {error.resource}")
 
     def _failure_lines(self, env: EnvironmentProgress) -> None:
         assert env.error is not None
@@ -238,10 +285,23 @@ class Output:
                     f", updated {operation.updated_at or '-'}",
                 ),
             )
+        upgrade = snapshot.upgrade
+        if upgrade is not None:
+            info.add_row(
+                "Upgrade",
+                Text.assemble(
+                    f"{upgrade.source} → {upgrade.target} ",
+                    (upgrade.state, STATUS_STYLES.get(upgrade.state, "")),
+                ),
+            )
         self.out.print(info)
-        if snapshot.environments:
+        if upgrade is not None:
+            self.out.print(upgrade_table(upgrade))
+        elif snapshot.environments:
             self.out.print(environments_table(snapshot.environments))
         self.outputs(snapshot.outputs)
+        if upgrade is not None and upgrade.awaiting and upgrade.state == "AwaitingApproval":
+            self.line(awaiting_line(snapshot.solution_id, upgrade), style="bold magenta")
         if operation is not None and not operation.terminal:
             self.line(f"Follow it with: osctl wait {snapshot.solution_id}", style="dim")
 
@@ -274,6 +334,9 @@ class Output:
         on narrow terminals and in CI logs.
         """
         data = self.redactor.data(data)
+        if data.get("operation") == "upgrade":
+            self.upgrade_plan(data)
+            return
         resources = [item for item in data.get("resources") or [] if isinstance(item, dict)]
         table = Table("", "Env", "Type", "Name", "Changed fields")
         details: list[Text] = []
@@ -310,6 +373,41 @@ class Output:
             )
         else:
             self.line(f"No changes: all {noop} resources match the spec.", style="bold")
+
+    def upgrade_plan(self, data: JSONObject) -> None:
+        """An upgrade's steps in order: environment, step, resource, what it does."""
+        source = data.get("from") or {}
+        target = data.get("to") or {}
+        self.line(
+            f"Upgrade from Platform Server {source.get('platformVersion', '?')} (LifeTime "
+            f"{source.get('lifetimeVersion', '?')}) to {target.get('platformVersion', '?')} "
+            f"(LifeTime {target.get('lifetimeVersion', '?')}), in the order "
+            f"{', '.join(str(env) for env in data.get('order') or [])}.",
+            style="bold",
+        )
+        if data.get("resumes"):
+            kept = ", ".join(str(env) for env in data.get("kept") or []) or "none"
+            self.line(f"Resumes the stopped upgrade {data['resumes']} (already upgraded: {kept}).")
+        steps = [item for item in data.get("steps") or [] if isinstance(item, dict)]
+        table = Table("#", "Env", "Step", "Resource", "What", show_lines=False)
+        for number, step in enumerate(steps, start=1):
+            target_id = str(step.get("target") or "")
+            table.add_row(
+                str(number),
+                str(step.get("environment", "")),
+                str(step.get("step", "")),
+                target_id.rsplit("/", 1)[-1] if target_id else "-",
+                str(step.get("detail", "")),
+            )
+        if steps:
+            self.out.print(table)
+        soak = data.get("soakMinutes")
+        pause = (
+            f"each pause ends after {soak} minutes unless approved sooner"
+            if soak is not None
+            else "each pause waits for: osctl upgrade approve <solutionId>"
+        )
+        self.line(f"Plan: {len(steps)} steps; {pause}.", style="bold")
 
     def scaling(self, data: JSONObject, limit: int) -> None:
         data = self.redactor.data(data)
@@ -376,6 +474,62 @@ def environments_table(environments: Sequence[EnvironmentProgress]) -> Table:
     return table
 
 
+def _group(server: ServerUpgradeView) -> str:
+    return {"updating": "U", "loaded": "L"}.get(server.group or "", "")
+
+
+def _server_label(server: ServerUpgradeView) -> str:
+    marks = [mark for mark in (_group(server), "temporary" if server.temporary else "") if mark]
+    return f"{server.name} [{', '.join(marks)}]" if marks else server.name
+
+
+def _server_detail(server: ServerUpgradeView) -> str:
+    if server.error is not None:
+        text = f"{server.error.code}: {server.error.message}"
+        return f"{text} ({server.error.resource})" if server.error.resource else text
+    parts = [server.step or "", f"at {server.version}" if server.version else ""]
+    return " ".join(part for part in parts if part)
+
+
+def _environment_detail(env: EnvironmentUpgradeView, upgrade: UpgradeView) -> str:
+    if env.error is not None:
+        text = f"{env.error.code}: {env.error.message}"
+        return f"{text} ({env.error.resource})" if env.error.resource else text
+    if upgrade.awaiting == env.name and upgrade.state == "AwaitingApproval":
+        return "awaiting approval" + (
+            f" (or the soak, until {upgrade.resumes_at})" if upgrade.resumes_at else ""
+        )
+    return env.step or ""
+
+
+def awaiting_line(solution_id: str, upgrade: UpgradeView) -> str:
+    soak = f" (or it goes on by itself at {upgrade.resumes_at})" if upgrade.resumes_at else ""
+    return (
+        f"The upgrade awaits the approval of {upgrade.awaiting}{soak}: "
+        f"osctl upgrade approve {solution_id}"
+    )
+
+
+def upgrade_table(upgrade: UpgradeView) -> Table:
+    """The upgrade's environments in their order, each followed by its servers."""
+    table = Table("Environment / server", "State", "Steps", "Step / error")
+    for env in upgrade.environments:
+        table.add_row(
+            Text(env.name, style="bold"),
+            Text(env.state, style=STATUS_STYLES.get(env.state, "")),
+            f"{env.done}/{env.total}",
+            _environment_detail(env, upgrade),
+        )
+        for server in env.servers:
+            table.add_row(
+                f"  {_server_label(server)}",
+                Text(server.state, style=STATUS_STYLES.get(server.state, "")),
+                "",
+                _server_detail(server),
+            )
+    return table
+
+
 class PlainView:
     """One line whenever the operation's status or an environment's state changes."""
 
@@ -384,12 +538,17 @@ class PlainView:
         self._redactor = redactor
         self._operation: str | None = None
         self._seen: dict[str, EnvironmentProgress] = {}
+        self._lines: dict[str, str] = {}
+        self._awaiting: str | None = None
 
     def update(self, snapshot: Snapshot) -> None:
         operation = snapshot.operation
         if operation is not None and operation.runtime_status != self._operation:
             self._operation = operation.runtime_status
             self._print(f"{snapshot.solution_id}: {operation.kind} {operation.runtime_status}")
+        if snapshot.upgrade is not None:
+            self._upgrade(snapshot.solution_id, snapshot.upgrade)
+            return
         for env in snapshot.environments:
             if self._seen.get(env.name) == env:
                 continue
@@ -402,6 +561,25 @@ class PlainView:
             elif env.step:
                 line += f" {env.step}"
             self._print(line.rstrip())
+
+    def _upgrade(self, solution_id: str, upgrade: UpgradeView) -> None:
+        """One line per change of an environment's or a server's state or step."""
+        for env in upgrade.environments:
+            line = f"{env.name:<5} {env.state:<16} {env.done:>2}/{env.total:<2}"
+            self._changed(env.name, f"{line} {_environment_detail(env, upgrade)}".rstrip())
+            for server in env.servers:
+                text = f"  {_server_label(server)} {server.state} {_server_detail(server)}"
+                self._changed(f"{env.name}/{server.name}", text.rstrip())
+        awaiting = upgrade.awaiting if upgrade.state == "AwaitingApproval" else None
+        if awaiting != self._awaiting:
+            self._awaiting = awaiting
+            if awaiting:
+                self._print(awaiting_line(solution_id, upgrade))
+
+    def _changed(self, key: str, line: str) -> None:
+        if self._lines.get(key) != line:
+            self._lines[key] = line
+            self._print(line)
 
     def _print(self, line: str) -> None:
         self._console.print(Text(self._redactor.text(line)), soft_wrap=True)
@@ -417,15 +595,21 @@ class _StatusColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         status = str(task.fields.get("status", ""))
         style = STATUS_STYLES.get(status, "")
+        label = STATUS_LABELS.get(status, status)
         if status in {"Running", "Pending"}:
             frame = self._spinner.render(task.get_time())
-            return Text.assemble(frame if isinstance(frame, Text) else "", " ", (status, style))
-        mark = {"Succeeded": "✓", "Deleted": "✓", "Failed": "✗"}.get(status, "■")
-        return Text.assemble((mark, style), " ", (status, style))
+            return Text.assemble(frame if isinstance(frame, Text) else "", " ", (label, style))
+        mark = {"Succeeded": "✓", "Deleted": "✓", "Failed": "✗", "AwaitingApproval": "⏸"}.get(
+            status, "■"
+        )
+        return Text.assemble((mark, style), " ", (label, style))
 
 
 class LiveView:
-    """One live progress bar per environment: resources done/total, status, current step."""
+    """One live progress bar per environment: resources done/total, status, current step.
+
+    For an upgrade: one bar per environment (its steps done/total) and, under it, one per
+    server (done once the server is upgraded), in the order the upgrade goes."""
 
     def __init__(self, console: Console, redactor: Redactor) -> None:
         self._redactor = redactor
@@ -437,7 +621,8 @@ class LiveView:
                 "{task.description}",
                 style="bold",
                 markup=False,
-                table_column=Column(width=5, no_wrap=True),
+                # An environment's name (5), or an upgrade's server name (wider).
+                table_column=Column(min_width=5, max_width=28, no_wrap=True, overflow="ellipsis"),
             ),
             BarColumn(bar_width=30, table_column=Column(width=30, no_wrap=True)),
             MofNCompleteColumn(table_column=Column(width=7, justify="right", no_wrap=True)),
@@ -453,6 +638,9 @@ class LiveView:
         )
 
     def update(self, snapshot: Snapshot) -> None:
+        if snapshot.upgrade is not None:
+            self._upgrade(snapshot.upgrade)
+            return
         for env in snapshot.environments:
             step = env.step or ""
             if env.error is not None:
@@ -467,6 +655,35 @@ class LiveView:
             else:
                 self.progress.update(
                     task, total=total, completed=env.done, status=env.status, step=step
+                )
+
+    def _upgrade(self, upgrade: UpgradeView) -> None:
+        rows: list[tuple[str, str, int | None, int, str, str]] = []
+        for env in upgrade.environments:
+            total = env.total or None
+            detail = _environment_detail(env, upgrade)
+            rows.append((env.name, f"{env.name:<5}", total, env.done, env.state, detail))
+            for server in env.servers:
+                done = 1 if server.state in {"Succeeded", "Skipped"} else 0
+                label = f"  {_server_label(server)}"
+                detail = _server_detail(server)
+                rows.append((f"{env.name}/{server.name}", label, 1, done, server.state, detail))
+        if [row[0] for row in rows] != list(self._tasks):
+            # A server first seen (the farm's instances, once read): the bars are drawn again in
+            # order, each server under its environment.
+            for task in self._tasks.values():
+                self.progress.remove_task(task)
+            self._tasks.clear()
+        for key, description, total, done, status, step in rows:
+            step = self._redactor.text(step)
+            existing = self._tasks.get(key)
+            if existing is None:
+                self._tasks[key] = self.progress.add_task(
+                    description, total=total, completed=done, status=status, step=step
+                )
+            else:
+                self.progress.update(
+                    existing, total=total, completed=done, status=status, step=step
                 )
 
 

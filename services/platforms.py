@@ -219,6 +219,9 @@ def upgrade_of(current: OperationStatus | None, spec: Mapping[str, Any]) -> Upgr
     """Whether `spec` (the new spec's JSON) upgrades the platform whose last operation is
     `current` (not running): None for a deployment; `ServiceError` for what is refused."""
     request = current.request if current is not None else None
+    if isinstance(request, TeardownRequest) and current is not None:
+        _check_after_teardown(current, request, spec)
+        return None
     if current is None or not isinstance(request, DeployRequest | UpgradeRequest):
         return None
     if isinstance(request, UpgradeRequest) and upgrade_outcome(current) != "Succeeded":
@@ -250,6 +253,28 @@ def upgrade_of(current: OperationStatus | None, spec: Mapping[str, Any]) -> Upgr
     else:
         outputs = current.result.outputs if current.result else {}
     return UpgradeStart(request.spec, outputs)
+
+
+def _check_after_teardown(
+    current: OperationStatus, request: TeardownRequest, spec: Mapping[str, Any]
+) -> None:
+    """After a teardown of part of a platform, the environments left keep their versions: a
+    redeployment does not upgrade them (only an upgrade does, once all four stand again)."""
+    if torn_down(current, ENVIRONMENTS):
+        return  # nothing is left: any version goes
+    before = request.spec.document
+    lower = version_changes(DeployRequest(request.operation_id, request.spec), spec)
+    higher = [
+        FieldError(
+            field,
+            f"cannot upgrade part of a platform: after the teardown of "
+            f"{', '.join(request.environments)}, PUT the spec at {field} {before[field]} to "
+            "deploy them again, then upgrade",
+        )
+        for field in _higher(before, spec)
+    ]
+    if lower or higher:
+        raise _invalid(*lower, *higher)
 
 
 def _resumed(
@@ -689,8 +714,36 @@ async def state(client: DurableClient, solution_id: str) -> dict[str, Any]:
     return platform_state(solution_id, operation, children)
 
 
+#: The steps of an upgrade that run `deploy_environment` as a sub-orchestration
+#: (`outsystems.upgrade`: SETUP, CONTROLLER, SCALE_SET_MODEL).
+_UPGRADE_CHILD_STEPS = ("setup", "controller", "scaleSetModel")
+
+
+def upgrade_child_instance_id(
+    instance_id: str, operation_id: str, environment: str, step: str
+) -> str:
+    """The instance id `upgrade_platform` gives a step's `deploy_environment` (one per attempt;
+    `orchestrators.upgrade`)."""
+    return f"{instance_id}:upgrade:{operation_id}:{environment}:{step}"
+
+
+def upgrade_children(operation: OperationStatus) -> list[str]:
+    """The sub-orchestrations an upgrade may be running: those of its running environments."""
+    progress = operation.upgrade
+    if operation.kind != "upgrade" or progress is None or not operation.operation_id:
+        return []
+    return [
+        upgrade_child_instance_id(
+            operation.instance_id, operation.operation_id, env.environment, step
+        )
+        for env in progress.environments
+        if env.state == "Running"
+        for step in _UPGRADE_CHILD_STEPS
+    ]
+
+
 async def cancel(client: DurableClient, solution_id: str) -> Canceled:
-    """Stop the running deployment or teardown; resources stay as they are."""
+    """Stop the running deployment, upgrade or teardown; resources stay as they are."""
     operation = await last_platform_operation(client, solution_id)
     if operation is None:
         raise unknown_platform(solution_id)
@@ -705,6 +758,10 @@ async def cancel(client: DurableClient, solution_id: str) -> Canceled:
     for env, child in children.items():
         if child and child.running:
             await client.terminate(child_instance_id(instance_id, env), "parent canceled")
+    for child_id in upgrade_children(operation):
+        child = await read_operation(client, child_id, show_input=False)
+        if child and child.running:
+            await client.terminate(child_id, "parent canceled")
     log.info("operation %s of %s canceled", instance_id, solution_id)
     return Canceled(instance_id, operation.operation_id)
 

@@ -183,6 +183,11 @@ _UPGRADE = _object(
                                 "version": _NULLABLE_STRING,
                                 "step": _NULLABLE_STRING,
                                 "error": _ERROR_INFO,
+                                "temporary": {
+                                    "type": "boolean",
+                                    "description": "An instance the upgrade added to keep two "
+                                    "sets of the minimum size; deleted at its end.",
+                                },
                             },
                             ["name", "state"],
                         ),

@@ -12,7 +12,7 @@ import jsonschema  # type: ignore[import-untyped]
 from services import platforms
 from services.platform_state import OperationStatus, operation_outcome
 from tests.unit.durable_fakes import FakeDurableClient, Instance
-from tests.unit.test_services_upgrade import INSTANCE, OUTPUTS, progress, upgrading
+from tests.unit.upgrade_support import INSTANCE, OUTPUTS, progress, upgrading
 from triggers.openapi import document
 
 

@@ -1,5 +1,6 @@
 """The platform use cases (`services.platforms`), driven through their ports with hand-written
-fakes: the Durable client of `durable_fakes` and an ARM that answers from a dict."""
+fakes: the Durable client of `durable_fakes` and an ARM that answers from a dict
+(`platform_fakes`)."""
 
 from __future__ import annotations
 
@@ -10,63 +11,21 @@ from typing import Any
 
 import pytest
 
-from appsettings import AppSettings
 from orchestrators.deploy import child_instance_id
 from outsystems.errors import FieldError
 from outsystems.messages import DeployRequest, PlatformResult, SpecDocument, TeardownRequest
-from outsystems.names import Environment, NamingScheme
-from outsystems.spec import PlatformSpec
-from outsystems.topology import Resource
+from outsystems.names import Environment
 from services import platforms
 from services.errors import ServiceError
 from services.platform_state import OperationStatus, request_of
 from services.platforms import Started, standing_platform, torn_down, version_changes
-from services.ports import ArmUnavailableError
 from tests.unit.durable_fakes import FakeDurableClient, Instance
+from tests.unit.platform_fakes import SETTINGS, SUB, FakeArm
 
-SUB = "11111111-2222-3333-4444-555555555555"
-SETTINGS = AppSettings.load({"AZURE_SUBSCRIPTION_ID": SUB})
 SPEC = {"solutionId": "acme", "subscriptionId": "s"}
 INSTANCE = "platform-acme"
 BODY = json.dumps({"location": "westeurope"}).encode()
 EVERYTHING: list[Environment] = ["dev", "test", "prod", "life"]
-
-
-class FakeArm:
-    """`services.ports.PlatformArm` from plain data; `unavailable` makes every read fail as
-    ARM's transient errors do."""
-
-    def __init__(self) -> None:
-        self.naming: NamingScheme | None = None
-        self.problems: list[FieldError] = []
-        self.groups: dict[str, list[Mapping[str, Any]]] = {}
-        self.unavailable = False
-        self.asked: list[str] = []
-
-    def _ask(self, what: str) -> None:
-        self.asked.append(what)
-        if self.unavailable:
-            raise ArmUnavailableError("429 SubscriptionRequestsThrottled")
-
-    def deployed_naming(self, spec: PlatformSpec) -> NamingScheme | None:
-        self._ask("naming")
-        return self.naming
-
-    def preflight_problems(
-        self, spec: PlatformSpec, allowed_vnet_ids: Sequence[str]
-    ) -> list[FieldError]:
-        self._ask("preflight")
-        return self.problems
-
-    def read_live(
-        self, subscription_id: str, resources: Sequence[Resource]
-    ) -> list[Mapping[str, Any] | None]:
-        self._ask("live")
-        return [None for _ in resources]
-
-    def resource_groups(self, subscription_ids: Sequence[str]) -> list[list[Mapping[str, Any]]]:
-        self._ask("groups")
-        return [self.groups.get(subscription, []) for subscription in subscription_ids]
 
 
 def platform(runtime: str, request: Mapping[str, Any], output: Any = None) -> FakeDurableClient:

@@ -6,105 +6,32 @@ client of `durable_fakes` and the ARM fake of `test_services_platforms`."""
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import pytest
 
 from outsystems.messages import (
     UPGRADE_APPROVED_EVENT,
-    EnvironmentOutputs,
-    EnvironmentUpgrade,
-    ServerUpgrade,
-    SpecDocument,
     UpgradeApproval,
-    UpgradeProgress,
     UpgradeRequest,
     Versions,
 )
-from outsystems.spec import parse_spec
 from services import platforms
 from services.errors import ServiceError
 from tests.unit.durable_fakes import FakeDurableClient, Instance
-from tests.unit.test_services_platforms import SETTINGS, SUB, FakeArm
-
-INSTANCE = "platform-acme"
-OLD = {"platformVersion": "11.31.0", "lifetimeVersion": "11.24.0"}
-NEW = {"platformVersion": "11.32.0", "lifetimeVersion": "11.25.2"}
-OUTPUTS = {"dev": EnvironmentOutputs(("10.0.1.4",), "https://dev.example/ServiceCenter")}
-
-
-def spec(**fields: Any) -> dict[str, Any]:
-    """A normalized spec document, as a deployment's input holds it."""
-    body = {"location": "westeurope", **fields}
-    return parse_spec("acme", body, default_subscription_id=SUB).to_json_dict()
-
-
-def body(**fields: Any) -> bytes:
-    return json.dumps({"location": "westeurope", **fields}).encode()
-
-
-def deployed(status: str = "Succeeded", **fields: Any) -> FakeDurableClient:
-    """A platform whose last operation is a deployment of a spec at the old versions."""
-    request = {"operation": "deploy", "operationId": "d0", "spec": spec(**OLD, **fields)}
-    output = {
-        "status": status,
-        "environments": {
-            env: {"status": status, "resourcesDone": 1, "resourcesTotal": 1}
-            for env in ("dev", "test", "prod", "life")
-        },
-        "outputs": {env: o.to_json() for env, o in OUTPUTS.items()},
-    }
-    instance = Instance("Completed", None, request, output, "2026-12-03T09:00:00Z")
-    return FakeDurableClient(instances={INSTANCE: instance})
-
-
-def progress(
-    state: str = "Failed", awaiting: str | None = None, operation_id: str = "u1"
-) -> UpgradeProgress:
-    return UpgradeProgress(
-        operation_id,
-        Versions(OLD["platformVersion"], OLD["lifetimeVersion"]),
-        Versions(NEW["platformVersion"], NEW["lifetimeVersion"]),
-        state,  # type: ignore[arg-type]
-        (
-            EnvironmentUpgrade("life", "Succeeded", steps_done=2, steps_total=2),
-            EnvironmentUpgrade("dev", "Succeeded", steps_done=2, steps_total=2),
-            EnvironmentUpgrade(
-                "prod",
-                "Running" if state in ("Running", "AwaitingApproval") else state,  # type: ignore[arg-type]
-                step="upgradeUpdating",
-                servers=(
-                    ServerUpgrade("acme-prod-fe_0", "Succeeded", "0", "updating", "11.32.0"),
-                    ServerUpgrade("acme-prod-fe_1", "Running", "1", "updating"),
-                ),
-            ),
-            EnvironmentUpgrade("test", "Pending"),
-        ),
-        awaiting,
-    )
-
-
-def upgrading(
-    runtime: str, state: str, *, awaiting: str | None = None, as_output: bool = False
-) -> FakeDurableClient:
-    """A platform whose last operation is an upgrade from OLD to NEW."""
-    request = UpgradeRequest(
-        "u1",
-        SpecDocument(spec(**NEW)),
-        SpecDocument(spec(**OLD)),
-        ("dev", "prod", "test"),
-        outputs=OUTPUTS,
-    ).to_json()
-    shown = progress(state, awaiting).to_json()
-    instance = Instance(
-        runtime,
-        None if as_output else shown,
-        request,
-        shown if as_output else None,
-        "2026-12-03T10:00:00Z",
-    )
-    return FakeDurableClient(instances={INSTANCE: instance})
+from tests.unit.platform_fakes import SETTINGS, FakeArm
+from tests.unit.upgrade_support import (
+    INSTANCE,
+    NEW,
+    OLD,
+    OUTPUTS,
+    RecordingClient,
+    awaiting,
+    body,
+    deployed,
+    spec,
+    upgrading,
+)
 
 
 def refusal(coroutine: Any) -> ServiceError:
@@ -311,23 +238,6 @@ def test_the_plan_refuses_what_the_put_would_refuse() -> None:
 # --- approvals ---------------------------------------------------------------------------------
 
 
-class RecordingClient(FakeDurableClient):
-    """Keeps each event's data as well."""
-
-    def __init__(self, instances: dict[str, Instance]) -> None:
-        super().__init__(instances=instances)
-        self.event_data: list[Any] = []
-
-    async def raise_event(self, instance_id: str, event_name: str, event_data: Any = None) -> None:
-        await super().raise_event(instance_id, event_name, event_data)
-        self.event_data.append(event_data)
-
-
-def awaiting(environment: str = "prod", runtime: str = "Running") -> RecordingClient:
-    source = upgrading(runtime, "AwaitingApproval", awaiting=environment)
-    return RecordingClient(source.instances)
-
-
 def test_an_approval_of_the_awaited_environment_raises_the_event() -> None:
     for named in (None, "prod"):
         client = awaiting("prod")
@@ -377,3 +287,57 @@ def test_an_upgrade_that_ends_before_the_event_is_a_409() -> None:
     client = Ending(awaiting("prod").instances)
     error = refusal(platforms.approve_upgrade(client, "acme", None))
     assert (error.kind, error.code) == ("conflict", "NoUpgradeAwaitingApproval")
+
+
+# --- cancel ----------------------------------------------------------------------------------
+
+
+def test_the_child_ids_are_those_upgrade_platform_gives() -> None:
+    from orchestrators import upgrade as orchestration
+    from outsystems.upgrade import CONTROLLER, SCALE_SET_MODEL, SETUP
+
+    assert platforms._UPGRADE_CHILD_STEPS == (SETUP, CONTROLLER, SCALE_SET_MODEL)
+    for step in platforms._UPGRADE_CHILD_STEPS:
+        assert platforms.upgrade_child_instance_id(
+            INSTANCE, "u1", "prod", step
+        ) == orchestration._instance_id(INSTANCE, "u1", "prod", step)
+
+
+def test_cancel_stops_the_upgrade_and_the_step_its_running_environment_runs() -> None:
+    client = upgrading("Running", "Running")
+    controller = platforms.upgrade_child_instance_id(INSTANCE, "u1", "prod", "controller")
+    done = platforms.upgrade_child_instance_id(INSTANCE, "u1", "prod", "setup")
+    client.instances[controller] = Instance("Running")
+    client.instances[done] = Instance("Completed")
+    canceled = asyncio.run(platforms.cancel(client, "acme"))
+    assert (canceled.instance_id, canceled.operation_id) == (INSTANCE, "u1")
+    assert [instance for instance, _ in client.terminated] == [INSTANCE, controller]
+
+
+def test_after_a_partial_teardown_the_versions_stay_until_all_four_stand_again() -> None:
+    def torn(environments: list[str]) -> FakeDurableClient:
+        request = {
+            "operation": "teardown",
+            "operationId": "t1",
+            "spec": spec(**OLD),
+            "environments": environments,
+        }
+        output = {"status": "Succeeded", "environments": {}}
+        instance = Instance("Completed", None, request, output, "2026-12-03T11:00:00Z")
+        return FakeDurableClient(instances={INSTANCE: instance})
+
+    client = torn(["dev"])
+    error = refusal(platforms.deploy(client, FakeArm(), SETTINGS, "acme", body(**NEW)))
+    assert [d.target for d in error.details] == ["platformVersion", "lifetimeVersion"]
+    assert "after the teardown of dev" in error.details[0].message
+    lower = body(platformVersion="11.30.0", lifetimeVersion="11.24.0")
+    error = refusal(platforms.deploy(client, FakeArm(), SETTINGS, "acme", lower))
+    assert [d.target for d in error.details] == ["platformVersion"]
+    assert client.starts == []
+    # The same versions redeploy; once all four are gone, a new platform takes any version.
+    assert asyncio.run(platforms.deploy(client, FakeArm(), SETTINGS, "acme", body(**OLD))).kind == (
+        "deploy"
+    )
+    everything = torn(["dev", "test", "prod", "life"])
+    started = asyncio.run(platforms.deploy(everything, FakeArm(), SETTINGS, "acme", body(**NEW)))
+    assert started.kind == "deploy"

@@ -13,7 +13,7 @@ import pytest
 from outsystems.messages import UPGRADE_APPROVED_EVENT
 from tests.support.functions import client_function
 from tests.unit.durable_fakes import FakeDurableClient
-from tests.unit.test_services_upgrade import INSTANCE, awaiting, deployed, upgrading
+from tests.unit.upgrade_support import INSTANCE, awaiting, deployed, upgrading
 
 BASE = "https://app.example/api/platforms/acme"
 
@@ -97,7 +97,7 @@ def test_the_put_of_a_resumed_upgrade_says_what_it_resumes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from services import platforms
-    from tests.unit.test_services_platforms import FakeArm
+    from tests.unit.platform_fakes import FakeArm
 
     monkeypatch.setattr("triggers.platforms.AzurePlatformArm", FakeArm)
     client = upgrading("Completed", "Failed", as_output=True)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -241,6 +242,9 @@ def test_a_farm_is_upgraded_lifetime_first_with_approvals_balanced_and_resumed_a
 
     applied = wait_until(applied_decisions, what="the kept alert applied after the release")
     assert capacity(sim) == 4
+    # Decided after the production upgrade ended (the release is its last step).
+    decided = datetime.fromisoformat(applied[0]["at"])
+    assert decided >= datetime.fromisoformat(environment(done, "prod")["endedAt"])
     view = scaling(stack)
     assert [(d["source"], d["from"], d["to"]) for d in applied] == [("alert", 2, 4)]
     assert view["heldBy"] is None

@@ -1,4 +1,5 @@
-"""Run the benchmarks: `python -m bench [fanout|alerts|coldstart|fleet|all] [--quick] [--json F]`.
+"""Run the benchmarks: `python -m bench [fanout|alerts|coldstart|fleet|upgrade|all] [--quick]
+[--json F]`.
 
 Each benchmark prints its figures and ratios measured side by side in the same run. The exit
 status is 0 whatever the numbers are: benchmarks inform, they do not gate.
@@ -16,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-BENCHMARKS = ("coldstart", "fanout", "alerts", "fleet")
+BENCHMARKS = ("coldstart", "fanout", "alerts", "fleet", "upgrade")
 
 
 def _fanout(quick: bool) -> tuple[str, Any]:
@@ -47,11 +48,19 @@ def _fleet(quick: bool) -> tuple[str, Any]:
     return fleet.report(results), [r.to_json() for r in results]
 
 
+def _upgrade(quick: bool) -> tuple[str, Any]:
+    from bench import upgrade
+
+    results = upgrade.run(sizes=(2,) if quick else (2, 4, 8))
+    return upgrade.report(results), [r.to_json() for r in results]
+
+
 RUNNERS: dict[str, Callable[[bool], tuple[str, Any]]] = {
     "fanout": _fanout,
     "alerts": _alerts,
     "coldstart": _coldstart,
     "fleet": _fleet,
+    "upgrade": _upgrade,
 }
 
 

@@ -9,8 +9,14 @@ recorded, so a scaler that stops half-way loses nothing: the next one finds the 
 State (`outsystems.messages.ScaleRequestsState`; its JSON is what `read_entity_state` reads
 for `GET .../scaling`):
 `{"scaleSet", "solutionId", "pending": [{"id", "request", "deferred", "alertIds"}],
-"cooldownUntil", "decisions": [...], "recentIds": [...]}`; `decisions` keeps the latest
-`MAX_DECISIONS` records, oldest first.
+"cooldownUntil", "heldBy", "decisions": [...], "recentIds": [...]}`; `decisions` keeps the
+latest `MAX_DECISIONS` records, oldest first.
+
+An upgrade holds the scale set while it works on its instances (issue 17): `hold` stores
+`HoldScaleSet` as `heldBy`, and until the same holder sends `release` the scaler decides
+nothing; requests keep arriving and stay pending (the scaler announces each once), and are
+decided after the release. Both clear the pending requests' `deferred` mark: the wait has a new
+reason, to be announced again.
 
 Its size does not grow with the alerts pending (issue 16): the alerts of one rule and direction
 are ONE pending request, the latest of them with their `count` (and the ids of the latest
@@ -35,6 +41,7 @@ import azure.durable_functions as df
 from outsystems.messages import (
     AddScaleRequest,
     DecisionRecord,
+    HoldScaleSet,
     PendingRequest,
     RecordFates,
     ScaleRequestsState,
@@ -170,6 +177,30 @@ def withdraw_alert(
     return append_records(state._replace(pending=tuple(remaining)), records), withdrawn
 
 
+def _unannounced(pending: tuple[PendingRequest, ...]) -> tuple[PendingRequest, ...]:
+    return tuple(entry._replace(deferred=False) for entry in pending)
+
+
+def hold(state: ScaleRequestsState, operation: HoldScaleSet) -> ScaleRequestsState:
+    """Hold the scaler's capacity changes for an upgrade. Holding again with the same holder
+    changes nothing (a replayed signal); another holder takes over the hold (one operation of a
+    platform runs at a time, so the previous holder is over)."""
+    current = state.held_by
+    if current is not None and current.holder == operation.holder:
+        return state
+    if current is not None:
+        log.warning("hold of %s replaces the hold of %s", operation.holder, current.holder)
+    return state._replace(held_by=operation, pending=_unannounced(state.pending))
+
+
+def release(state: ScaleRequestsState, operation: HoldScaleSet) -> tuple[ScaleRequestsState, bool]:
+    """Release the hold; False (nothing changes) when `operation` is not the current holder."""
+    current = state.held_by
+    if current is None or current.holder != operation.holder:
+        return state, False
+    return state._replace(held_by=None, pending=_unannounced(state.pending)), True
+
+
 def record_fates(state: ScaleRequestsState, operation: RecordFates) -> ScaleRequestsState:
     """Apply what the scaler decided: settled requests leave, deferred ones are marked."""
     settled, deferred = set(operation.settled), set(operation.deferred)
@@ -205,7 +236,8 @@ def append_records(
 
 @bp.entity_trigger(context_name="context", entity_name=ENTITY_NAME)
 def track_scale_requests(context: df.DurableEntityContext) -> None:
-    """Operations: `add`, `withdraw`, `take`, `record` (see the module docstring)."""
+    """Operations: `add`, `withdraw`, `take`, `record`, `hold`, `release` (see the module
+    docstring)."""
     state = ScaleRequestsState.from_json(context.get_state(lambda: None))
     operation = context.operation_name
     data = context.get_input()
@@ -223,6 +255,14 @@ def track_scale_requests(context: df.DurableEntityContext) -> None:
     elif operation == "record":
         state = record_fates(state, RecordFates.from_json(data))
         context.set_result(state.to_json(decisions=False))
+    elif operation == "hold":
+        state = hold(state, HoldScaleSet.from_json(data))
+        context.set_result(True)
+    elif operation == "release":
+        state, released = release(state, HoldScaleSet.from_json(data))
+        if not released:
+            log.info("release by %s ignored by %s", data.get("holder"), context.entity_key)
+        context.set_result(released)
     else:
         raise ValueError(f"unknown operation {operation!r} of {ENTITY_NAME}")
     context.set_state(state.to_json())

@@ -20,9 +20,16 @@ until the lease ends (or a trigger wakes it) and looks once more. A trigger that
 stores an alert's request without looking at the scaler again until the lease is about to end:
 one durable call per alert in a storm (issue 16).
 
+While an upgrade holds the scale set (the entity's `heldBy`, issue 17) it decides nothing:
+it announces each pending request once (a `skipped` record and event "held by upgrade <id>"),
+says `held`, sleeps for `NOTICE_POLLS` polls and looks again, so the requests are decided soon
+after the release.
+
 Its custom status says what it does, for the triggers (`services.scaler_client`): `working`
 (it will look at its requests again), `cooldown` and `idle` (asleep: a `wake` event is
-awaited), `ending` and `done` (it will not look again), with `leaseUntil` when it holds one.
+awaited), `held` (asleep, looking again by itself: a request cannot be decided before the
+release, so nothing wakes it), `ending` and `done` (it will not look again), with `leaseUntil`
+when it holds one.
 It says `cooldown`, `idle` or `ending` *before* its last look at the requests, so a request is
 either seen by that look or stored after the status says so: then a trigger wakes the sleeping
 scaler (for an urgent request, or any request when `idle`) or waits for the ending one to end
@@ -85,6 +92,8 @@ WAKE_EVENT = "wake"
 WORKING, COOLDOWN, ENDING, DONE = "working", "cooldown", "ending", "done"
 #: Asleep until its lease ends (nothing pending): a `wake` event is awaited.
 IDLE = "idle"
+#: An upgrade holds the scale set: asleep, looking again by itself after `NOTICE_POLLS` polls.
+HELD = "held"
 #: A sleeping scaler looks at its requests again after this many polls at most.
 NOTICE_POLLS = 4
 #: Rounds per execution before `continue_as_new`, to keep the history short.
@@ -123,6 +132,8 @@ class _Round:
         self.requests = [entry.request for entry in self.entries]
         self._ids = {id(entry.request): entry.id for entry in self.entries}
         self.cooldown_until = state.cooldown_until
+        self.held_by = state.held_by
+        self.solution_id = state.solution_id
 
     def request_id(self, request: ScaleRequest) -> str:
         return self._ids[id(request)]
@@ -143,6 +154,10 @@ class _Round:
             for entry in self.entries
             if not entry.deferred and entry.request.source is ScaleSource.ALERT
         ]
+
+    def unannounced(self) -> list[tuple[str, ScaleRequest]]:
+        """The requests of every source not announced yet (held: none is decided)."""
+        return [(entry.id, entry.request) for entry in self.entries if not entry.deferred]
 
 
 def _usable(info: ScaleSetInfo, ceiling: int | None) -> tuple[ScalingPolicy | None, str | None]:
@@ -238,6 +253,15 @@ def scale_frontends(
                 return ScalerResult(scale_set_id, 0)
             status(WORKING)
         extend()
+        if work.held_by is not None:
+            unannounced = work.unannounced()
+            if unannounced:
+                yield from _announce_hold(calls, scale_set_id, entity, work, unannounced, publish)
+            status(HELD)
+            yield from _sleep(context, None, context.current_utc_datetime + notice)
+            status(WORKING)
+            again()
+            return None
         now = context.current_utc_datetime
         batch = coalesce(work.requests, now, work.cooldown_until)
         newly_deferred = work.undeferred_alerts() if batch.request is None else []
@@ -360,6 +384,33 @@ def _sleep(
         timer.cancel()
 
 
+def _announce_hold(
+    calls: Calls,
+    scale_set_id: str,
+    entity: df.EntityId,
+    work: _Round,
+    waiting: list[tuple[str, ScaleRequest]],
+    publish: Callable[[Decision, str | None], Generator[Any, Any, None]],
+) -> Generator[Any, Any, None]:
+    """Say once that these requests wait for the upgrade holding the scale set."""
+    hold = work.held_by
+    assert hold is not None
+    try:
+        inspected = yield from calls.one(INSPECT_SCALE_SET, ScaleSetRef(scale_set_id))
+        info = inspected.info
+    # An activity that failed all its retries (a plain Exception): announce without capacity.
+    except Exception:
+        info = ScaleSetInfo(scale_set_id, exists=True)
+    if info.solution_id is None:
+        info = info._replace(solution_id=work.solution_id)
+    about = f" ({hold.reason})" if hold.reason else ""
+    reason = (
+        f"held by upgrade {hold.holder}{about}: kept pending, decided once the upgrade "
+        "releases the scale set"
+    )
+    yield from _announce(calls.context, entity, work, waiting, info, publish, reason)
+
+
 def _announce(
     context: df.DurableOrchestrationContext,
     entity: df.EntityId,
@@ -367,11 +418,14 @@ def _announce(
     deferred: list[tuple[str, ScaleRequest]],
     info: ScaleSetInfo,
     publish: Callable[[Decision, str | None], Generator[Any, Any, None]],
+    reason: str | None = None,
 ) -> Generator[Any, Any, None]:
-    """Say once that these alert requests wait for the cooldown (they stay pending)."""
+    """Say once that these requests wait (for the cooldown, unless `reason` says what for):
+    they stay pending."""
     now = context.current_utc_datetime
     until = work.cooldown_until
-    reason = f"cooldown until {_zulu(until)}: kept pending, decided once when it ends"
+    if reason is None:
+        reason = f"cooldown until {_zulu(until)}: kept pending, decided once when it ends"
     requests = tuple(request for _, request in deferred)
     capacity = info.capacity or 0
     representative = requests[-1]

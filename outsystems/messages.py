@@ -1132,7 +1132,8 @@ class CapacityRequest(NamedTuple):
 
 class PendingRequest(NamedTuple):
     """A stored request the scaler has not decided yet; `deferred` once it was announced as
-    waiting for the cooldown.
+    waiting for the cooldown, or for the upgrade holding the scale set (a `hold` or `release`
+    clears it: the next wait is announced again).
 
     The alerts of one rule and direction are one pending request (issue 16): `id` is the first
     one's request id, `request` the latest alert with their `count`, `alert_ids` the ids of the
@@ -1211,6 +1212,8 @@ class ScaleRequestsState(NamedTuple):
     decisions: tuple[DecisionRecord, ...] = ()
     #: The ids of the latest requests stored (bounded): a re-delivered one is stored once.
     recent_ids: tuple[str, ...] = ()
+    #: The upgrade holding the scaler's capacity changes (`hold` / `release`), None when free.
+    held_by: "HoldScaleSet | None" = None
 
     def to_json(self, *, decisions: bool = True) -> JsonObject:
         document: JsonObject = {
@@ -1218,6 +1221,7 @@ class ScaleRequestsState(NamedTuple):
             "solutionId": self.solution_id,
             "pending": [entry.to_json() for entry in self.pending],
             "cooldownUntil": _moment_json(self.cooldown_until),
+            "heldBy": None if self.held_by is None else self.held_by.to_json(),
         }
         if decisions:
             document["decisions"] = [record.to_json() for record in self.decisions]
@@ -1235,6 +1239,7 @@ class ScaleRequestsState(NamedTuple):
             cooldown_until=_moment(document.get("cooldownUntil")),
             decisions=tuple(DecisionRecord.from_json(r) for r in document.get("decisions") or ()),
             recent_ids=tuple(str(i) for i in document.get("recentIds") or ()),
+            held_by=HoldScaleSet.from_json(held) if (held := document.get("heldBy")) else None,
         )
 
 

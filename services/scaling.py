@@ -18,7 +18,13 @@ from typing import Any, Literal
 from appsettings import AppSettings
 from orchestrators.scale_requests import scale_set_entity
 from orchestrators.scaler import scaler_instance_id
-from outsystems.messages import DecisionRecord, PendingRequest, ScaleRequestsState, ScaleSetInfo
+from outsystems.messages import (
+    DecisionRecord,
+    HoldScaleSet,
+    PendingRequest,
+    ScaleRequestsState,
+    ScaleSetInfo,
+)
 from outsystems.policy import WEEKDAYS, PolicyTagError, ScalingPolicy, capped, policy_from_tags
 from outsystems.resource_types import SCALE_SET
 from outsystems.scale_set_lookup import foreign_reason
@@ -26,7 +32,7 @@ from outsystems.scaling import ScaleKind, ScaleRequest, ScaleSource, timer_reque
 from outsystems.times import utc_z
 from services.errors import ServiceError, unknown_platform
 from services.platform_state import RUNNING_STATES, json_value
-from services.platforms import standing_platform
+from services.platforms import last_platform_operation, standing_platform
 from services.ports import DurableClient, ScaleSetArm
 from services.scaler_client import ensure_scaler, runtime_status, submit
 
@@ -35,7 +41,7 @@ log = logging.getLogger(__name__)
 _TIMER_NAMESPACE = uuid.UUID("0c5f3f0e-8a4b-4f59-a0a4-6f1d1c8e2b77")
 
 ManualField = Literal["capacity", "delta"]
-TimerAction = Literal["requested", "kicked", "nothing"]
+TimerAction = Literal["requested", "kicked", "released", "nothing"]
 
 
 @dataclass(frozen=True)
@@ -132,7 +138,8 @@ class ScaleAccepted:
 
 @dataclass(frozen=True)
 class ScalingView:
-    """What `GET .../scaling` shows: policy, live capacity, cooldown, requests, decisions."""
+    """What `GET .../scaling` shows: policy, live capacity, cooldown, requests, decisions, and
+    the upgrade holding the scale set."""
 
     scale_set: str
     capacity: int | None
@@ -142,6 +149,8 @@ class ScalingView:
     pending: Sequence[PendingRequest]
     scaler: str | None
     note: str | None = None
+    #: The upgrade holding the scaler's capacity changes (issue 17), None when nothing does.
+    held_by: HoldScaleSet | None = None
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -151,6 +160,7 @@ class ScalingView:
             "cooldownUntil": _zulu(self.cooldown_until),
             "decisions": [record.to_json() for record in self.decisions],
             "pending": [_pending_json(entry) for entry in self.pending],
+            "heldBy": None if self.held_by is None else self.held_by.to_json(),
             "scaler": self.scaler,
         }
         if self.note:
@@ -172,6 +182,10 @@ class TimerReport:
     @property
     def kicked(self) -> int:
         return self.actions.count("kicked")
+
+    @property
+    def released(self) -> int:
+        return self.actions.count("released")
 
 
 async def farm(client: DurableClient, solution_id: str) -> Farm:
@@ -275,6 +289,7 @@ async def view(
         pending=state.pending,
         scaler=scaler,
         note="the scale set does not exist (yet)" if not info.exists else policy_note,
+        held_by=state.held_by,
     )
 
 
@@ -286,16 +301,42 @@ def managed_scale_sets(arm: ScaleSetArm, settings: AppSettings) -> list[ScaleSet
     return found
 
 
+async def stale_hold(
+    client: DurableClient, info: ScaleSetInfo, state: ScaleRequestsState
+) -> HoldScaleSet | None:
+    """The hold of an upgrade that no longer runs (canceled: a terminated orchestration
+    releases nothing; or gone): the scaler would otherwise stay held for good. None when the
+    scale set is free or its holder is the platform's running operation."""
+    hold = state.held_by
+    solution_id = state.solution_id or info.solution_id
+    if hold is None or solution_id is None:
+        return None
+    current = await last_platform_operation(client, solution_id)
+    if current is not None and current.running and current.operation_id == hold.holder:
+        return None
+    return hold
+
+
 async def enforce(
     client: DurableClient, settings: AppSettings, info: ScaleSetInfo, now: datetime
 ) -> TimerAction:
-    """What the timer does for one scale set: ask for the schedule floor or a drift repair
-    (`requested`), start the scaler of requests that wait without one (`kicked`), or
-    `nothing`."""
+    """What the timer does for one scale set: release the hold of an upgrade that no longer
+    runs (`released`), ask for the schedule floor or a drift repair (`requested`), start the
+    scaler of requests that wait without one (`kicked`), or `nothing`."""
     foreign = foreign_reason(info.id, settings.all_subscription_ids)
     if foreign is not None or not info.managed:
         log.warning("timer: %s", foreign or info.not_managed_reason)
         return "nothing"
+    entity = await client.read_entity_state(scale_set_entity(info.id))
+    state = ScaleRequestsState.from_json(json_value(entity.entity_state))
+    stale = await stale_hold(client, info, state)
+    if stale is not None:
+        # Only this holder's hold ends: an upgrade that took the hold since keeps it.
+        await client.signal_entity(scale_set_entity(info.id), "release", stale.to_json())
+        log.warning("timer: released %s from upgrade %s, which no longer runs", info.id, stale)
+        if state.pending:
+            await ensure_scaler(client, info.id, settings)
+        return "released"
     policy = enforced_policy(info, settings.scaling_max_capacity)
     request = (
         timer_request(info.capacity, policy, now)
@@ -307,8 +348,6 @@ async def enforce(
         await submit(client, info.id, info.solution_id, request, request_id, settings)
         log.info("timer: %s for %s (%s)", request.reason, info.id, request_id)
         return "requested"
-    entity = await client.read_entity_state(scale_set_entity(info.id))
-    state = ScaleRequestsState.from_json(json_value(entity.entity_state))
     if not entity.entity_exists or not state.pending:
         return "nothing"
     if await runtime_status(client, scaler_instance_id(info.id)) in RUNNING_STATES:

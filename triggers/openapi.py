@@ -388,6 +388,7 @@ _SCALING = _object(
         "policy": {"type": "object"},
         "cooldownUntil": _NULLABLE_STRING,
         "decisions": {"type": "array", "items": {"type": "object"}},
+        "heldBy": {"type": ["object", "null"]},
     },
     ["scaleSet", "policy", "decisions"],
 )

@@ -180,7 +180,13 @@ def test_record_settles_defers_sets_the_cooldown_and_keeps_the_latest_decisions(
 def test_a_new_entity_answers_empty(operation: str) -> None:
     entity = Entity()
     snapshot = entity.call(operation, {} if operation == "record" else None)
-    assert snapshot == {"scaleSet": None, "solutionId": None, "pending": [], "cooldownUntil": None}
+    assert snapshot == {
+        "scaleSet": None,
+        "solutionId": None,
+        "pending": [],
+        "cooldownUntil": None,
+        "heldBy": None,
+    }
 
 
 def test_scaler_tuning_comes_from_the_settings() -> None:
@@ -295,3 +301,60 @@ def test_a_cooldown_notice_for_a_request_withdrawn_meanwhile_is_not_recorded() -
     decisions = [(d["requestId"], d["reason"].split(":")[0]) for d in entity.data["decisions"]]
     assert decisions == [("gone", "withdrawn"), ("kept", "cooldown until 2026-11-20T09")]
     assert [(p["id"], p["deferred"]) for p in entity.data["pending"]] == [("kept", True)]
+
+
+# --- Issue 17: an upgrade holds the scale set ---------------------------------------------------
+
+HOLD = {"holder": "platform-acme:upgrade-1", "reason": "upgrade to 11.33.0"}
+
+
+def test_a_hold_is_stored_and_seen_by_take_and_only_its_holder_releases_it() -> None:
+    entity = Entity()
+    add(entity, "r1", request())
+    assert entity.call("hold", HOLD) is True
+    assert entity.call("take")["heldBy"] == HOLD
+    # Requests keep arriving while held: they are stored as ever.
+    assert add(entity, "r2", request(source_id="alert-2", rule="cpu-high-2")) is True
+    assert [p["id"] for p in entity.data["pending"]] == ["r1", "r2"]
+    # Another operation's release (a stale one) leaves the hold alone.
+    assert entity.call("release", {"holder": "platform-acme:upgrade-0"}) is False
+    assert entity.data["heldBy"] == HOLD
+    assert entity.call("release", HOLD) is True
+    assert entity.call("take")["heldBy"] is None
+    # A replayed release changes nothing.
+    assert entity.call("release", HOLD) is False
+    assert [p["id"] for p in entity.data["pending"]] == ["r1", "r2"]
+
+
+def test_hold_and_release_ask_for_the_wait_to_be_announced_again() -> None:
+    entity = Entity()
+    add(entity, "r1", request())
+    entity.call("record", {"deferred": ["r1"]})
+    assert entity.data["pending"][0]["deferred"] is True
+    entity.call("hold", HOLD)
+    assert entity.data["pending"][0]["deferred"] is False
+    # Announced under the hold; the same hold signalled again (a replay) keeps the mark.
+    entity.call("record", {"deferred": ["r1"]})
+    entity.call("hold", HOLD)
+    assert entity.data["pending"][0]["deferred"] is True
+    entity.call("release", HOLD)
+    assert entity.data["pending"][0]["deferred"] is False
+
+
+def test_a_new_holder_takes_over_the_hold() -> None:
+    entity = Entity()
+    entity.call("hold", HOLD)
+    other = {"holder": "platform-acme:upgrade-2", "reason": ""}
+    entity.call("hold", other)
+    assert entity.data["heldBy"] == other
+    assert entity.call("release", HOLD) is False
+    assert entity.call("release", other) is True
+
+
+def test_a_hold_without_holder_fails_and_leaves_the_state_alone() -> None:
+    entity = Entity()
+    entity.call("hold", HOLD)
+    before = entity.data
+    [result] = entity.run(("release", {"reason": "no holder"}))
+    assert result["isError"]
+    assert entity.data == before

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from orchestrators.scale_requests import add_request, record_fates
+from orchestrators.scale_requests import add_request, record_fates, release
 from orchestrators.scaler import WAKE_EVENT, scaler_linger
 from outsystems.messages import (
     AddScaleRequest,
+    HoldScaleSet,
     RecordFates,
     ScaleRequestsState,
     ScalerRequest,
@@ -562,3 +563,96 @@ def test_a_request_stored_while_the_scaler_turns_idle_is_decided_at_once() -> No
     outcome = world.run(lease=timedelta(seconds=30))
     assert [c.input["capacity"] for c in outcome.named("set_scale_set_capacity")] == [3]
     assert world.state["pending"] == []
+
+
+# --- Issue 17: an upgrade holds the scale set ---------------------------------------------------
+
+HOLD = HoldScaleSet("platform-acme:upgrade-1", "upgrade to 11.33.0")
+HELD = (
+    "held by upgrade platform-acme:upgrade-1 (upgrade to 11.33.0): kept pending, decided once "
+    "the upgrade releases the scale set"
+)
+
+
+def held(world: ScaleSet) -> ScaleSet:
+    world.state["heldBy"] = HOLD.to_json()
+    return world
+
+
+def test_a_held_scale_set_is_not_scaled_its_requests_are_announced_once_and_kept() -> None:
+    world = held(ScaleSet(info(4)))
+    world.add("r1", alert(1))
+    world.add("m1", manual(6))
+    outcome = world.run()
+    # Nothing decided, not even the manual request, which never waits for a cooldown.
+    assert activities(outcome) == ["inspect_scale_set", "publish_event"]
+    assert [(p["id"], p["deferred"]) for p in world.state["pending"]] == [
+        ("r1", True),
+        ("m1", True),
+    ]
+    assert [(d["requestId"], d["outcome"], d["reason"]) for d in world.state["decisions"]] == [
+        ("r1", "skipped", HELD),
+        ("m1", "skipped", HELD),
+    ]
+    assert [(d["from"], d["to"]) for d in world.state["decisions"]] == [(4, 4), (4, 4)]
+    [event] = world.events
+    assert (event["type"], event["data"]["reason"], event["data"]["requests"]) == (
+        "outsystems.scale.skipped",
+        HELD,
+        2,
+    )
+    # It says `held` and looks again after NOTICE_POLLS polls; no trigger wakes it for a request
+    # that could not be decided anyway.
+    [sleep] = [call for call in outcome.calls if call.kind == "wait"]
+    assert sleep.status == {"phase": "held"}
+    assert timers(outcome) == [4 * POLL]
+    assert outcome.continued_with is not None
+    assert outcome.status == {"phase": "working"}
+
+    # The next look, still held: nothing new to say, it sleeps again.
+    again = ScaleSet(info(4), state=world.state).run()
+    assert activities(again) == []
+    assert again.continued_with is not None
+    assert len(world.state["decisions"]) == 2
+
+
+def test_a_request_arriving_during_the_hold_is_announced_once_on_its_own() -> None:
+    world = held(ScaleSet(info(4)))
+    world.add("r1", alert(1))
+    world.run()
+    follow = ScaleSet(info(4), state=world.state)
+    follow.add("r2", alert(2, rule="cpu-high-2"))
+    outcome = follow.run()
+    assert activities(outcome) == ["inspect_scale_set", "publish_event"]
+    assert [(d["requestId"], d["reason"]) for d in follow.state["decisions"]] == [
+        ("r1", HELD),
+        ("r2", HELD),
+    ]
+    assert [event["data"]["requests"] for event in follow.events] == [1]
+
+
+def test_after_the_release_the_kept_requests_are_decided() -> None:
+    world = held(ScaleSet(info(4)))
+    world.add("r1", alert(1))
+    world.add("m1", manual(6))
+    world.run()
+    state = ScaleRequestsState.from_json(world.state)
+    released, ok = release(state, HOLD)
+    assert ok
+    after = ScaleSet(info(4), patch_results=[operation("Succeeded")], state=released.to_json())
+    outcome = after.run()
+    assert [c.input["capacity"] for c in outcome.named("set_scale_set_capacity")] == [6]
+    assert after.state["pending"] == []
+    # The manual request applied; the alert before it superseded by it, as without a hold.
+    assert [(d["requestId"], d["outcome"], d["reason"]) for d in after.state["decisions"][2:]] == [
+        ("r1", "coalesced", "superseded by manual request m1"),
+        ("m1", "applied", "by hand"),
+    ]
+    assert after.events[-1]["type"] == "outsystems.scale.applied"
+
+
+def test_a_held_scaler_with_nothing_pending_ends() -> None:
+    world = held(ScaleSet(info(4)))
+    outcome = world.run()
+    assert outcome.output == {"scaleSet": VMSS, "pending": 0}
+    assert activities(outcome) == []

@@ -163,7 +163,16 @@ def test_the_view_shows_the_live_policy_and_the_pending_requests() -> None:
         "kind": "out", "amount": None, "receivedAt": "2026-11-20T09:14:00Z",
         "reason": "cpu high", "count": 1, "alertIds": ["a1"]}]  # fmt: skip
     assert (body["decisions"], body["scaler"]) == ([{"requestId": "r0"}], None)
+    assert body["heldBy"] is None
     assert "note" not in body
+
+
+def test_the_view_says_which_upgrade_holds_the_scale_set() -> None:
+    client = deployed(FARM)
+    hold = {"holder": "platform-acme:upgrade-1", "reason": "upgrade to 11.33.0"}
+    client.entity_states[scale_set_key(VMSS)] = {"pending": [], "heldBy": hold}
+    view = asyncio.run(scaling.view(client, FakeScaleSets(managed(4)), SETTINGS, "acme"))
+    assert view.to_json()["heldBy"] == hold
 
 
 def test_the_view_of_a_missing_scale_set_shows_the_specs_policy_and_says_why() -> None:
@@ -216,3 +225,46 @@ def test_the_timer_leaves_alone_what_the_app_does_not_manage() -> None:
     assert (report.scale_sets, report.requested, report.kicked) == (0, 0, 0)
     assert arm.reads == [SUB], "only the managed subscriptions are listed"
     assert (client.signals, client.starts) == ([], [])
+
+
+# --- Issue 17: a hold whose upgrade no longer runs ------------------------------------------------
+
+HOLD = {"holder": "op-upgrade", "reason": "upgrade to 11.33.0"}
+
+
+def upgrading(runtime_status: str) -> FakeDurableClient:
+    request = {"operation": "upgrade", "operationId": "op-upgrade", "spec": FARM,
+               "previous": FARM, "order": ["dev", "test", "prod"]}  # fmt: skip
+    instance = Instance(runtime_status, None, request)
+    return FakeDurableClient(instances={"platform-acme": instance})
+
+
+def test_the_timer_keeps_the_hold_of_the_running_upgrade() -> None:
+    client = upgrading("Running")
+    client.entity_states[scale_set_key(VMSS)] = {"pending": [], "heldBy": HOLD}
+    report = asyncio.run(scaling.enforce_all(client, FakeScaleSets(managed(2)), SETTINGS, NOW))
+    assert (report.released, client.signalled("release")) == (0, [])
+
+
+@pytest.mark.parametrize("runtime_status", ["Terminated", "Failed", "Completed"])
+def test_the_timer_releases_the_hold_of_an_upgrade_that_no_longer_runs(
+    runtime_status: str,
+) -> None:
+    """A canceled upgrade (terminated) never sends its release: the timer does, once it sees
+    the holder is not the platform's running operation, and starts the scaler of what waits."""
+    client = upgrading(runtime_status)
+    waiting = ScaleRequest(ScaleKind.DELTA, 1, ScaleSource.MANUAL, "r1", NOW, None, "by hand")
+    entry = {"id": "r1", "request": ScaleRequest.to_json(waiting), "deferred": True}
+    client.entity_states[scale_set_key(VMSS)] = {"pending": [entry], "heldBy": HOLD}
+    report = asyncio.run(scaling.enforce_all(client, FakeScaleSets(managed(2)), SETTINGS, NOW))
+    assert report.released == 1
+    assert client.signalled("release") == [(scale_set_key(VMSS), HOLD)]
+    assert client.starts == [scaler_instance_id(VMSS)]
+
+
+def test_the_timer_releases_a_hold_whose_holder_is_another_operation() -> None:
+    client = deployed(FARM)
+    client.entity_states[scale_set_key(VMSS)] = {"pending": [], "heldBy": HOLD}
+    asyncio.run(scaling.enforce_all(client, FakeScaleSets(managed(2)), SETTINGS, NOW))
+    assert client.signalled("release") == [(scale_set_key(VMSS), HOLD)]
+    assert client.starts == []

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from appsettings import AppSettings
 from orchestrators.deploy import child_instance_id
+from orchestrators.scale_requests import scale_set_entity
 from outsystems.errors import ApiError, FieldError, SpecError
 from outsystems.messages import (
     DEPLOY_PLATFORM,
@@ -35,6 +36,7 @@ from outsystems.messages import (
     UPGRADE_PLATFORM,
     DeployRequest,
     EnvironmentOutputs,
+    HoldScaleSet,
     SpecDocument,
     TeardownRequest,
     Tuning,
@@ -742,6 +744,25 @@ def upgrade_children(operation: OperationStatus) -> list[str]:
     ]
 
 
+async def _release_upgrade_hold(client: DurableClient, operation: OperationStatus) -> None:
+    """A terminated upgrade cannot release the scaler's hold on the farm's scale set itself:
+    release it here, at once (the scaling timer would, at its next run). The entity ignores a
+    release from another holder than the upgrade, so this is safe when none was taken."""
+    from outsystems.upgrade import UpgradeTargets
+
+    request = operation.request
+    if not isinstance(request, UpgradeRequest):
+        return
+    spec, _ = request.spec.parsed()
+    if not spec.is_farm:
+        return
+    scale_set = UpgradeTargets.of(spec, "prod").scale_set
+    if scale_set is None:
+        return
+    release = HoldScaleSet(request.operation_id, "upgrade canceled")
+    await client.signal_entity(scale_set_entity(scale_set), "release", release.to_json())
+
+
 async def cancel(client: DurableClient, solution_id: str) -> Canceled:
     """Stop the running deployment, upgrade or teardown; resources stay as they are."""
     operation = await last_platform_operation(client, solution_id)
@@ -762,6 +783,7 @@ async def cancel(client: DurableClient, solution_id: str) -> Canceled:
         child = await read_operation(client, child_id, show_input=False)
         if child and child.running:
             await client.terminate(child_id, "parent canceled")
+    await _release_upgrade_hold(client, operation)
     log.info("operation %s of %s canceled", instance_id, solution_id)
     return Canceled(instance_id, operation.operation_id)
 

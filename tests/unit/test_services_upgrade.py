@@ -10,12 +10,15 @@ from typing import Any
 
 import pytest
 
+from orchestrators.scale_requests import scale_set_key
 from outsystems.messages import (
     UPGRADE_APPROVED_EVENT,
+    SpecDocument,
     UpgradeApproval,
     UpgradeRequest,
     Versions,
 )
+from outsystems.upgrade import UpgradeTargets
 from services import platforms
 from services.errors import ServiceError
 from tests.unit.durable_fakes import FakeDurableClient, Instance
@@ -312,6 +315,12 @@ def test_cancel_stops_the_upgrade_and_the_step_its_running_environment_runs() ->
     canceled = asyncio.run(platforms.cancel(client, "acme"))
     assert (canceled.instance_id, canceled.operation_id) == (INSTANCE, "u1")
     assert [instance for instance, _ in client.terminated] == [INSTANCE, controller]
+    # The terminated upgrade cannot release the scaler's hold itself: the cancel does, as the
+    # upgrade's holder (the entity ignores another holder's release).
+    [(key, release)] = client.signalled("release")
+    assert release["holder"] == "u1"
+    farm, _ = SpecDocument(spec(**NEW)).parsed()
+    assert key == scale_set_key(UpgradeTargets.of(farm, "prod").scale_set or "")
 
 
 def test_after_a_partial_teardown_the_versions_stay_until_all_four_stand_again() -> None:

@@ -12,15 +12,19 @@ the hand-written Durable client of `durable_fakes`.
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
+
+import pytest
 
 from appsettings import AppSettings
 from orchestrators.scaler import WAKE_EVENT, scaler_instance_id, scaler_linger
 from outsystems.messages import ScalerRequest
 from outsystems.scaling import ScaleKind, ScaleRequest, ScaleSource
+from services import scaler_client
 from services.scaler_client import (
+    ENDING_WAIT_SECONDS,
     IDLE_LOOK_SECONDS,
     LEASE_MARGIN,
     ensure_scaler,
@@ -91,11 +95,20 @@ def test_an_ending_scaler_is_waited_for_then_started_again() -> None:
     assert (client.starts, client.events) == ([SCALER], [])
 
 
-def test_a_scaler_that_does_not_end_in_time_is_left_to_the_timer() -> None:
+def test_a_scaler_that_does_not_end_in_time_is_left_to_the_timer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The trigger's clock is injected (not a margin on wall time): each look at the ending
+    # scaler takes a quarter of the wait, so the trigger gives up after four looks, at the
+    # deadline, and leaves the requests to the scaling timer.
     client = EndingScaler(looks=10_000)
-    started = time.monotonic()
+
+    def monotonic() -> float:
+        return (10_000 - client.looks) * ENDING_WAIT_SECONDS / 4
+
+    monkeypatch.setattr(scaler_client, "time", SimpleNamespace(monotonic=monotonic))
     assert ensure(client, urgent=False) == "deferred"
-    assert time.monotonic() - started < 3.0
+    assert client.looks == 10_000 - 4
     assert (client.starts, client.events) == ([], [])
 
 
@@ -238,7 +251,30 @@ def test_requests_that_joined_a_read_given_up_read_alone() -> None:
     assert asyncio.run(storm()) == ["running"] * 3
 
 
-def test_an_alert_wakes_a_scaler_idle_in_its_lease_looking_a_few_times_a_second_at_most() -> None:
+class Clock:
+    """The trigger's clock (`services.scaler_client.time`), moved by the test: what happens
+    "within" an interval does not depend on how fast a loaded machine runs the test."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(scaler_client, "time", clock)
+    return clock
+
+
+def test_an_alert_wakes_a_scaler_idle_in_its_lease_looking_a_few_times_a_second_at_most(
+    clock: Clock,
+) -> None:
     """Issue 16: a scaler lingering `idle` in its lease (nothing pending) waited for the lease
     to end before it saw an alert that came after a quiet moment (up to two seconds). An alert
     looks at it again once no look began within `IDLE_LOOK_SECONDS`, and wakes it when idle;
@@ -259,14 +295,14 @@ def test_an_alert_wakes_a_scaler_idle_in_its_lease_looking_a_few_times_a_second_
     asyncio.run(storm(1))
     # Within the interval of the start: the lease holds, nothing is read.
     assert (client.looks, client.events) == (looks, [])
-    time.sleep(IDLE_LOOK_SECONDS)
+    clock.sleep(IDLE_LOOK_SECONDS)
     asyncio.run(storm(31))
     # One read for the storm, which finds it idle: one wake-up.
     assert (client.looks, client.events) == (looks + 1, [(SCALER, WAKE_EVENT)])
     assert client.starts == [SCALER]
 
 
-def test_an_alert_looking_under_a_lease_leaves_a_scaler_in_cooldown_asleep() -> None:
+def test_an_alert_looking_under_a_lease_leaves_a_scaler_in_cooldown_asleep(clock: Clock) -> None:
     later = datetime.now(UTC) + timedelta(minutes=5)
     forget_leases()
     client = CountingClient(
@@ -276,5 +312,5 @@ def test_an_alert_looking_under_a_lease_leaves_a_scaler_in_cooldown_asleep() -> 
     )
     for _ in range(2):
         assert ensure(client, urgent=False) == "running"
-        time.sleep(IDLE_LOOK_SECONDS)
+        clock.sleep(IDLE_LOOK_SECONDS)
     assert (client.looks, client.starts, client.events) == (2, [], [])

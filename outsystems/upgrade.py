@@ -42,8 +42,8 @@ from outsystems.spec.versions import compare_versions
 if TYPE_CHECKING:
     from outsystems.spec import PlatformSpec
 
-#: LifeTime is always upgraded first (upgrade-platform.md: "LifeTime must always be the most
-#: up-to-date environment").
+#: LifeTime is always upgraded first (upgrade-platform.md: "When upgrading your infrastructure,
+#: make sure that LifeTime is the most up-to-date environment").
 LIFETIME: Final = "life"
 #: The order of the other environments when the spec gives none (Development, Test, Production).
 DEFAULT_ORDER: Final[tuple[str, ...]] = ("dev", "test", "prod")

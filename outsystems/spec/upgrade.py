@@ -1,10 +1,10 @@
 """The spec's `upgrade` block: how an upgrade of the platform's versions goes (issue 17).
 
-LifeTime is always upgraded first (OutSystems: "LifeTime must always be the most up-to-date
-environment", docs-product `src/setup/upgrade-platform.md`); `order` is the order of the other
-three after it, each one once. After each environment but the last the upgrade pauses until it
-is approved (`POST /api/platforms/{solutionId}/upgrade/approve`) or, with `soakMinutes`, until
-that much time has passed since the environment's upgrade ended.
+LifeTime is always upgraded first (OutSystems: "make sure that LifeTime is the most up-to-date
+environment", docs-product `src/setup-infra-platform/upgrade/upgrade-platform.md`); `order` is
+the order of the other three after it, each one once. After each environment but the last the
+upgrade pauses until it is approved (`POST /api/platforms/{solutionId}/upgrade/approve`) or,
+with `soakMinutes`, until that much time has passed since the environment's upgrade ended.
 """
 
 from __future__ import annotations

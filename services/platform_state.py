@@ -57,8 +57,15 @@ OperationKind = Literal["deploy", "teardown", "upgrade"]
 
 
 def operation_status(runtime_status: str) -> str:
-    """The runtime status shown to users: a terminated operation was canceled by a user."""
-    return "Canceled" if runtime_status == "Terminated" else runtime_status
+    """The runtime status shown to users. A terminated operation was canceled by a user; an
+    orchestration that continued as new is still running (it restarted with a fresh history,
+    which is how the upgrade keeps its history short), so it is not shown as a third state
+    that flickers between episodes."""
+    if runtime_status == "Terminated":
+        return "Canceled"
+    if runtime_status == "ContinuedAsNew":
+        return "Running"
+    return runtime_status
 
 
 def _iso(value: datetime | str | None) -> str | None:

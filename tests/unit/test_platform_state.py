@@ -174,6 +174,18 @@ def test_status_of_an_operation_that_runs_is_running() -> None:
         assert state["status"] == "Running", runtime
 
 
+def test_an_operation_between_two_episodes_is_shown_running() -> None:
+    # Durable's OrchestrationRuntimeStatus has ContinuedAsNew (azure-functions-durable 1.7.0,
+    # models/OrchestrationRuntimeStatus.py): the instance restarted with a fresh history. Users
+    # see it running, not a status that comes and goes between the upgrade's episodes.
+    state = platform_state("acme", operation("ContinuedAsNew"), {"dev": child(progress("Running"))})
+    assert state["lastOperation"]["runtimeStatus"] == "Running"
+    assert (
+        platform_state("acme", operation("Terminated"), {})["lastOperation"]["runtimeStatus"]
+        == "Canceled"
+    )
+
+
 def test_status_of_a_canceled_or_crashed_operation() -> None:
     assert platform_state("acme", operation("Terminated"), {})["status"] == "Canceled"
     assert platform_state("acme", operation("Failed", output="boom"), {})["status"] == "Failed"

@@ -18,9 +18,12 @@ from activities.typed import serves
 from arm.secrets import redacting
 from outsystems.messages import (
     BEGIN_APPLY_RESOURCE,
+    BEGIN_APPLY_RESOURCES,
     CHECK_OPERATIONS,
     PLAN_ENVIRONMENT,
     READ_OUTPUTS,
+    ApplyBatchRequest,
+    ApplyItem,
     ApplyRequest,
     CheckRequest,
     EnvironmentOutputs,
@@ -29,11 +32,20 @@ from outsystems.messages import (
     PlannedAction,
     PlanRequest,
 )
-from outsystems.resource_types import SCALE_SET, SQL_SERVER, VM
+from outsystems.resource_types import (
+    KEY_VAULT,
+    KEY_VAULT_SECRET_TYPE,
+    RESOURCE_GROUP,
+    ROLE_ASSIGNMENT,
+    SCALE_SET,
+    SQL_SERVER,
+    VM,
+)
 
 if TYPE_CHECKING:
     from arm.operations import Sender
-    from outsystems.topology import Resource
+    from outsystems.spec import PlatformSpec
+    from outsystems.topology import Resource, ResourceGraph
 
 # Function-local imports: see `docs/architecture.md`, "Cold start".
 
@@ -94,7 +106,6 @@ def _desired_body(
 ) -> dict[str, Any]:
     """What to send for `resource` given its live state."""
     from outsystems.policy import policy_from_tags
-    from outsystems.resource_types import KEY_VAULT, RESOURCE_GROUP
     from outsystems.scaling import clamp_for_redeploy
     from outsystems.tags import keep_foreign_tags
 
@@ -152,6 +163,68 @@ def _replace_stale_assignment(
             raise RuntimeError(f"{deleted.error.code}: {deleted.error.message}")
 
 
+#: Types whose desired body depends on their live state (`_desired_body`, the secrets kept as
+#: they are, the stale role assignment): only these are read before their PUT. The body of any
+#: other type is the same whether it exists or not, and the plan read it moments before.
+_READ_BEFORE_PUT: Final = frozenset(
+    t.lower()
+    for t in (
+        *_CREATE_ONLY_FIELDS,
+        SCALE_SET,
+        RESOURCE_GROUP,
+        KEY_VAULT,
+        KEY_VAULT_SECRET_TYPE,
+        ROLE_ASSIGNMENT,
+    )
+)
+
+
+def reads_before_put(resource_type: str) -> bool:
+    """Whether starting a resource of this type reads its live state first."""
+    return resource_type.lower() in _READ_BEFORE_PUT
+
+
+def _begin(
+    client: Sender, spec: PlatformSpec, graph: ResourceGraph, request: ApplyRequest
+) -> Operation:
+    """PUT one resource's desired body (secrets filled in here); its operation as ARM started
+    it. Raises what the ARM pipeline could not absorb (Durable retries the activity)."""
+    from arm.operations import begin_put, get_resource
+    from arm.secrets import RenderContext, render_body
+    from outsystems.resource_types import VM_EXTENSION
+
+    resource = graph.get(request.resource_id)
+    live = (
+        get_resource(client, resource.id, resource.api_version)
+        if reads_before_put(resource.type)
+        else None
+    )
+    if resource.type == KEY_VAULT_SECRET_TYPE and live is not None:
+        log.info("secret %s exists: kept as it is", resource.name)
+        return Operation(resource.id, "PUT", "Succeeded", resource.api_version)
+    deleted_vault = (
+        resource.type == KEY_VAULT
+        and live is None
+        and _deleted_vault(client, resource, spec.location)
+    )
+    body = _desired_body(resource, live, deleted_vault)
+    if request.rerun and resource.type == VM_EXTENSION:
+        body["properties"] = {**body["properties"], "forceUpdateTag": str(request.rerun)}
+    context = RenderContext(
+        spec=spec,
+        graph=graph,
+        resource=resource,
+        nonce=request.nonce,
+        read=lambda resource_id, version: get_resource(client, resource_id, version),
+    )
+    rendered = render_body(body, context)
+    if resource.type == ROLE_ASSIGNMENT and live is not None:
+        _replace_stale_assignment(client, resource, live, rendered)
+    operation = begin_put(client, resource.id, resource.api_version, rendered)
+    log.info("PUT %s: %s", resource.id, operation.status)
+    return redacted_operation(operation, spec.solution_id)
+
+
 @bp.activity_trigger(input_name="request")
 @redacting
 @serves(BEGIN_APPLY_RESOURCE)
@@ -160,47 +233,48 @@ def begin_apply_resource(request: ApplyRequest) -> Operation:
 
     A secret of the platform's vault that exists is never written again. A setup extension
     run again because its last run asked for it (the server rebooted in between) gets a new
-    `forceUpdateTag`, which makes the Custom Script Extension run the command again.
+    `forceUpdateTag`, which makes the Custom Script Extension run the command again. Only the
+    types whose body depends on their live state read it first (`reads_before_put`).
     """
     from arm.client import sender
-    from arm.operations import begin_put, get_resource
-    from arm.secrets import RenderContext, redacted_errors, render_body
-    from outsystems.resource_types import (
-        KEY_VAULT,
-        KEY_VAULT_SECRET_TYPE,
-        ROLE_ASSIGNMENT,
-        VM_EXTENSION,
-    )
+    from arm.secrets import redacted_errors
 
     spec, graph = request.spec.parsed()
     with redacted_errors(spec.solution_id):
-        resource = graph.get(request.resource_id)
+        return _begin(sender(spec.subscription_id), spec, graph, request)
+
+
+@bp.activity_trigger(input_name="request")
+@redacting
+@serves(BEGIN_APPLY_RESOURCES)
+def begin_apply_resources(request: ApplyBatchRequest) -> list[Operation]:
+    """`begin_apply_resource` for each resource of the batch, in parallel; their operations in
+    the batch's order.
+
+    Idempotent as each PUT is. When one of them raises (what the ARM pipeline's own retries
+    could not absorb), the others are still sent and the activity raises the first error, so
+    that Durable runs the whole batch again: a PUT sent again for a resource whose operation
+    runs answers as ARM does (the walk waits for a busy resource, `BUSY_CODES`).
+    """
+    from arm.client import sender
+    from arm.live import parallel
+    from arm.secrets import redacted_errors
+
+    spec, graph = request.spec.parsed()
+    with redacted_errors(spec.solution_id):
         client = sender(spec.subscription_id)
-        live = get_resource(client, resource.id, resource.api_version)
-        if resource.type == KEY_VAULT_SECRET_TYPE and live is not None:
-            log.info("secret %s exists: kept as it is", resource.name)
-            return Operation(resource.id, "PUT", "Succeeded", resource.api_version)
-        deleted_vault = (
-            resource.type == KEY_VAULT
-            and live is None
-            and _deleted_vault(client, resource, spec.location)
-        )
-        body = _desired_body(resource, live, deleted_vault)
-        if request.rerun and resource.type == VM_EXTENSION:
-            body["properties"] = {**body["properties"], "forceUpdateTag": str(request.rerun)}
-        context = RenderContext(
-            spec=spec,
-            graph=graph,
-            resource=resource,
-            nonce=request.nonce,
-            read=lambda resource_id, version: get_resource(client, resource_id, version),
-        )
-        rendered = render_body(body, context)
-        if resource.type == ROLE_ASSIGNMENT and live is not None:
-            _replace_stale_assignment(client, resource, live, rendered)
-        operation = begin_put(client, resource.id, resource.api_version, rendered)
-        log.info("PUT %s: %s", resource.id, operation.status)
-        return redacted_operation(operation, spec.solution_id)
+
+        def begin(item: ApplyItem) -> Operation | BaseException:
+            try:
+                return _begin(client, spec, graph, request.single(item))
+            except Exception as error:  # raised below, once every PUT was sent
+                return error
+
+        outcomes = parallel(begin, request.items)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return [outcome for outcome in outcomes if isinstance(outcome, Operation)]
 
 
 def redacted_operation(operation: Operation, solution_id: str | None) -> Operation:

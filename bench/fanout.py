@@ -53,6 +53,7 @@ TIMED_FUNCTIONS = (
     "deploy_environment",
     "plan_environment",
     "begin_apply_resource",
+    "begin_apply_resources",
     "check_operations",
     "publish_event",
     "read_outputs",

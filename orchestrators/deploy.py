@@ -21,11 +21,14 @@ from orchestrators.calls import Calls, Steps, first_line, orchestration
 from outsystems.events import EventType
 from outsystems.messages import (
     BEGIN_APPLY_RESOURCE,
+    BEGIN_APPLY_RESOURCES,
     CHECK_OPERATIONS,
     DEPLOY_ENVIRONMENT,
     DEPLOY_PLATFORM,
     PLAN_ENVIRONMENT,
     READ_OUTPUTS,
+    ApplyBatchRequest,
+    ApplyItem,
     ApplyRequest,
     CheckRequest,
     Contract,
@@ -77,9 +80,13 @@ def walk_steps(
     solution_id: str,
     report: Callable[[], None],
     limit: int = STEPS_PER_GENERATION,
+    start: Callable[[list[Resource]], Steps[list[Operation]]] | None = None,
 ) -> Steps[bool]:
     """Drive a walk for at most `limit` steps: start what is ready, else wait (a durable
     timer) until a running operation's next poll or a backoff's end, then poll what is due.
+
+    What is ready starts with one `begin` activity per resource, or with `start(ready)` where
+    given (walk version 4: one activity for them all, so one answer and one episode).
 
     Each operation is polled after ARM's `Retry-After` or its own backoff
     (`outsystems.deployment.poll_wait`), never all at one fixed pace. True when the walk
@@ -94,7 +101,10 @@ def walk_steps(
         ready = walk.ready(now)
         try:
             if ready:
-                started = yield from calls.all(begin, [request_for(r) for r in ready])
+                if start is not None:
+                    started = yield from start(ready)
+                else:
+                    started = yield from calls.all(begin, [request_for(r) for r in ready])
                 for resource, operation in zip(ready, started, strict=True):
                     walk.started(resource.id, operation, context.current_utc_datetime)
             else:
@@ -186,19 +196,38 @@ def deploy_environment(
     def report() -> None:
         context.set_custom_status(walk.progress().to_json())
 
+    def start(ready: list[Resource]) -> Steps[list[Operation]]:
+        items = tuple(ApplyItem(r.id, walk.rerun_of(r.id)) for r in ready)
+        batch = ApplyBatchRequest(request.spec, items, nonce)
+        return (yield from calls.one(BEGIN_APPLY_RESOURCES, batch))
+
+    def request_for(resource: Resource) -> ApplyRequest:
+        return ApplyRequest(request.spec, resource.id, nonce, walk.rerun_of(resource.id))
+
     report()
-    drive = drive_walk if request.walk_version < 2 else walk_steps
-    finished = yield from drive(
-        calls,
-        walk,
-        begin=BEGIN_APPLY_RESOURCE,
-        request_for=lambda resource: ApplyRequest(
-            request.spec, resource.id, nonce, walk.rerun_of(resource.id)
-        ),
-        subscription_id=spec.subscription_id,
-        solution_id=spec.solution_id,
-        report=report,
-    )
+    version = request.walk_version
+    if version < 2:
+        finished = yield from drive_walk(
+            calls,
+            walk,
+            begin=BEGIN_APPLY_RESOURCE,
+            request_for=request_for,
+            subscription_id=spec.subscription_id,
+            solution_id=spec.solution_id,
+            report=report,
+        )
+    else:
+        finished = yield from walk_steps(
+            calls,
+            walk,
+            begin=BEGIN_APPLY_RESOURCE,
+            request_for=request_for,
+            subscription_id=spec.subscription_id,
+            solution_id=spec.solution_id,
+            report=report,
+            # Walk versions 2-3 started one activity per resource, as their histories hold.
+            start=start if version >= 4 else None,
+        )
     if not finished:
         # A fresh history for the rest of the walk (same instance id, so the same nonce).
         context.continue_as_new(request._replace(walk=walk.state()).to_json())

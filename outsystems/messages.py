@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AddScaleRequest",
+    "ApplyBatchRequest",
+    "ApplyItem",
     "ApplyRequest",
     "ArmError",
     "CapacityRequest",
@@ -219,8 +221,10 @@ class SpecDocument(NamedTuple):
 #: `Retry-After` or a backoff per operation, `continue_as_new` every few polls, environments
 #: as soon as the shared resources they need are done. 3: `deploy_platform` starts the shared
 #: resources once their own plan is read and plans the environments meanwhile (and publishes
-#: `deployment.started` alongside the shared plan instead of before it).
-WALK_VERSION: Final = 3
+#: `deployment.started` alongside the shared plan instead of before it). 4: the resources that
+#: become ready together start in one `begin_apply_resources` activity (one answer, one episode)
+#: instead of one `begin_apply_resource` each.
+WALK_VERSION: Final = 4
 
 
 def _walk_version(document: Mapping[str, Any]) -> int:
@@ -771,6 +775,54 @@ class ApplyRequest(NamedTuple):
             nonce=str(document.get("nonce") or ""),
             rerun=int(document.get("rerun") or 0),
         )
+
+
+class ApplyItem(NamedTuple):
+    """One resource of an `ApplyBatchRequest`."""
+
+    resource_id: str
+    #: How many times the resource is run again after its server rebooted (0: the first run).
+    rerun: int = 0
+
+    def to_json(self) -> JsonObject:
+        return {"resourceId": self.resource_id, "rerun": self.rerun}
+
+    @staticmethod
+    def from_json(data: Any) -> "ApplyItem":
+        document = _object(data, "apply item")
+        return ApplyItem(str(document["resourceId"]), int(document.get("rerun") or 0))
+
+
+class ApplyBatchRequest(NamedTuple):
+    """`begin_apply_resources`: PUT the resources that became ready together (walk version 4);
+    the answer has their operations in the same order."""
+
+    spec: SpecDocument
+    items: tuple[ApplyItem, ...]
+    nonce: str = ""
+
+    def to_json(self) -> JsonObject:
+        return {
+            "spec": self.spec.to_json(),
+            "items": [item.to_json() for item in self.items],
+            "nonce": self.nonce,
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> "ApplyBatchRequest":
+        document = _object(data, "apply batch request")
+        items = document.get("items")
+        if not isinstance(items, list) or not items:
+            raise ValueError("an apply batch request needs at least one item")
+        return ApplyBatchRequest(
+            spec=SpecDocument.from_json(document["spec"]),
+            items=tuple(ApplyItem.from_json(item) for item in items),
+            nonce=str(document.get("nonce") or ""),
+        )
+
+    def single(self, item: ApplyItem) -> ApplyRequest:
+        """The one-resource request of `item` (what `begin_apply_resource` takes)."""
+        return ApplyRequest(self.spec, item.resource_id, self.nonce, item.rerun)
 
 
 class CheckRequest(NamedTuple):
@@ -1917,6 +1969,9 @@ PLAN_ENVIRONMENT: Final = Contract(
 BEGIN_APPLY_RESOURCE: Final = Contract(
     "begin_apply_resource", ApplyRequest.from_json, Operation.from_json
 )
+BEGIN_APPLY_RESOURCES: Final = Contract(
+    "begin_apply_resources", ApplyBatchRequest.from_json, list_of(Operation.from_json)
+)
 CHECK_OPERATIONS: Final = Contract(
     "check_operations", CheckRequest.from_json, list_of(Operation.from_json)
 )
@@ -1986,6 +2041,7 @@ READ_ACTION_RESULT: Final = Contract(
 ACTIVITIES: Final = (
     PLAN_ENVIRONMENT,
     BEGIN_APPLY_RESOURCE,
+    BEGIN_APPLY_RESOURCES,
     CHECK_OPERATIONS,
     READ_OUTPUTS,
     LIST_PLATFORM_RESOURCES,

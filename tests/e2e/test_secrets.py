@@ -283,6 +283,6 @@ def test_host_console_output_holds_no_secret(
     console = output.read_text(errors="replace")
     # The activities' own lines and the host's invocation lines are there (at debug level).
     assert "PUT /subscriptions/" in console
-    assert "Executed 'Functions.begin_apply_resource' (Succeeded" in console
+    assert "Executed 'Functions.begin_apply_resources' (Succeeded" in console
     assert_no_leak({"host output": console})
     assert_codes_redacted(console)

@@ -20,7 +20,7 @@ import pytest
 from orchestrators.calls import ACTIVITY_ATTEMPTS
 from orchestrators.deploy import PLAN_THROTTLE_ROUNDS
 from outsystems.deployment import graph_of
-from outsystems.messages import CheckRequest
+from outsystems.messages import WALK_VERSION, CheckRequest
 from outsystems.names import ENVIRONMENTS, SHARED
 from outsystems.resource_types import APP_GATEWAY, VM
 from outsystems.spec import parse_spec
@@ -72,6 +72,8 @@ class Arm:
     #: ARM's `Retry-After` (seconds) on a resource's running operation.
     retry_after: dict[str, float] = field(default_factory=dict)
     started: list[str] = field(default_factory=list)
+    #: The resources of each `begin_apply_resources` call (walk version 4), in call order.
+    batches: list[list[str]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     replay: Replay | None = None
 
@@ -117,6 +119,10 @@ class Arm:
         self.started.append(request["resourceId"])
         return self._operation(request["resourceId"])
 
+    def apply_batch(self, request: dict[str, Any]) -> list[dict[str, Any]]:
+        self.batches.append([item["resourceId"] for item in request["items"]])
+        return [self.apply({**request, **item}) for item in request["items"]]
+
     def check(self, request: dict[str, Any]) -> list[dict[str, Any]]:
         return [self._operation(o.resource_id) for o in CheckRequest.from_json(request).operations]
 
@@ -130,7 +136,9 @@ class Arm:
         self.events.append(event)
         return str(event["id"])
 
-    def run(self, tuning: dict[str, float] = TUNING, walk_version: int | None = 3) -> Outcome:
+    def run(
+        self, tuning: dict[str, float] = TUNING, walk_version: int | None = WALK_VERSION
+    ) -> Outcome:
         """Deploy; `walk_version` None: the input as versions before walk version 2 wrote it."""
         request: dict[str, Any] = {
             "operation": "deploy",
@@ -148,6 +156,7 @@ class Arm:
             activities={
                 "plan_environment": self.plan,
                 "begin_apply_resource": self.apply,
+                "begin_apply_resources": self.apply_batch,
                 "check_operations": self.check,
                 "read_outputs": self.outputs,
                 "publish_event": self.publish,
@@ -198,11 +207,42 @@ def test_the_shared_resources_start_while_the_environments_are_planned() -> None
     # starts the shared walk (phase "shared"), before its first resource is applied.
     assert plans[SHARED].status["phase"] == "planning"
     assert {plans[env].status["phase"] for env in ENVIRONMENTS} == {"shared"}
-    first_apply = next(n for n, c in enumerate(outcome.calls) if c.name == "begin_apply_resource")
+    first_apply = next(
+        n for n, c in enumerate(outcome.calls) if c.name == "begin_apply_resources"
+    )
     assert all(outcome.calls.index(plans[env]) < first_apply for env in ENVIRONMENTS)
     children = [c.input["environment"] for c in outcome.calls if c.kind == "orchestration"]
     assert children == [SHARED, *ENVIRONMENTS]
     assert statuses(outcome) == dict.fromkeys(ENVIRONMENTS, "Succeeded")
+
+
+def test_the_resources_that_become_ready_together_start_in_one_activity() -> None:
+    arm = Arm()
+    outcome = arm.run()
+    assert outcome.output["status"] == "Succeeded"
+    assert not outcome.named("begin_apply_resource")
+    # Every resource once, in fewer activities than resources; each batch holds only resources
+    # whose dependencies were done before it was sent (in earlier batches, or outside the walk).
+    assert sorted(r for batch in arm.batches for r in batch) == sorted(r.id for r in GRAPH)
+    assert len(arm.batches) < len(GRAPH) // 3
+    by_id = {r.id.lower(): r for r in GRAPH}
+    done: set[str] = set()
+    for batch in arm.batches:
+        for resource_id in batch:
+            assert {d.lower() for d in by_id[resource_id.lower()].depends_on} <= done
+        done |= {resource_id.lower() for resource_id in batch}
+    # The batch carries the deployment's nonce (the secrets it creates derive from it).
+    batches = outcome.named("begin_apply_resources")
+    assert {c.input["nonce"] for c in batches} == {batches[0].input["nonce"]} != {""}
+
+
+def test_an_input_of_walk_version_3_starts_one_activity_per_resource() -> None:
+    # Instances started before walk version 4 replay their histories as they were written.
+    arm = Arm()
+    outcome = arm.run(walk_version=3)
+    assert outcome.output["status"] == "Succeeded"
+    assert len(outcome.named("begin_apply_resource")) == len(GRAPH)
+    assert not arm.batches
 
 
 def test_an_input_of_walk_version_2_plans_every_scope_before_the_shared_resources() -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -216,19 +216,6 @@ class ScriptRuns:
     def rebuilds(self, instance: str) -> list[ScriptRun]:
         """The manual upgrades (or reimages) that named this instance."""
         return [r for r in self.taken() if r.why == "rebuild" and instance in r.instances]
-
-
-def wait_until(
-    probe: Callable[[], Any], *, what: str, timeout: float = 120, interval: float = 0.1
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
 
 
 def platform_state(base: str, solution_id: str) -> dict[str, Any]:

@@ -138,8 +138,14 @@ def begin_database_copy(sender: Sender, source_database_id: str, copy_name: str)
 # --- Scale-set instances -----------------------------------------------------------------
 
 
+def _instance_id(instance: Mapping[str, Any]) -> str:
+    """A listed instance's `instanceId` (its id's last segment): ARM's `name` of an instance is
+    `{scale set}_{instanceId}`, not the id the instance actions take."""
+    return str(instance.get("instanceId") or str(instance.get("id") or "").rsplit("/", 1)[-1])
+
+
 def _instance_ids(instances: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
-    return {str(i.get("instanceId") or i.get("name")): i for i in instances}
+    return {_instance_id(i): i for i in instances}
 
 
 def list_instances(sender: Sender, scale_set_id: str) -> list[dict[str, Any]]:
@@ -236,7 +242,7 @@ def read_instances(sender: Sender, scale_set_id: str) -> list[ScaleSetInstance]:
         )
         found.append(
             ScaleSetInstance(
-                instance_id=str(instance.get("instanceId") or instance.get("name")),
+                instance_id=_instance_id(instance),
                 name=str(computer or instance.get("name") or ""),
                 private_ip=addresses.get(str(instance.get("id") or "").lower()),
                 latest_model_applied=bool(properties.get("latestModelApplied")),

@@ -19,6 +19,11 @@ test may set any address's health (`SimulatorServer.set_backend_health`, `PUT
 /_sim/backendHealth`), which wins until cleared. Each pool is listed
 with the HTTP settings its routing rules pair it with (all settings when no rule names it). The
 `healthProbeLog` texts are ours.
+
+`routed_servers` is the read tests use to ask what a gateway serves now: the servers of the pools
+its request routing rules name, each with the health above and the OutSystems version its machine
+runs (Application Gateway sends a rule's requests to the healthy members of the rule's pool:
+MicrosoftDocs/azure-docs `articles/application-gateway/application-gateway-probe-overview.md`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from localdev.armsim import setup_model
 from localdev.armsim.hooks import ArmSim
 from localdev.armsim.latency import action_seconds
 from localdev.armsim.messages import SimRequest, SimResponse
@@ -54,6 +60,20 @@ class Server:
     address: str
     ip_configuration: str | None
     machine: Resource | None
+
+
+@dataclass(frozen=True)
+class RoutedServer:
+    """A server of a backend pool that one of a gateway's request routing rules names."""
+
+    pool: str
+    address: str
+    #: As `backendhealth` reports it now (`HEALTH_VALUES`).
+    health: str
+    #: The ARM id of the VM or scale-set instance at the address (None: no machine has it).
+    machine_id: str | None
+    #: The OutSystems version the setup script last installed on that machine (`setup_model`).
+    version: str | None
 
 
 def start(engine: ArmSim, gateway: Resource, request: SimRequest) -> SimResponse:
@@ -93,6 +113,35 @@ def backend_health(engine: ArmSim, gateway: Resource) -> dict[str, Any]:
             }
         )
     return {"backendAddressPools": pools}
+
+
+def routed_servers(engine: ArmSim, gateway: Resource) -> list[RoutedServer]:
+    """Every server of the backend pools the gateway's request routing rules name, in pool
+    order: the gateway sends traffic to those whose `health` is `Up`. A pool no rule names is
+    left out; a pool two rules name is listed once. Takes the store's lock."""
+    with engine.store.lock:
+        properties = gateway.body.get("properties") or {}
+        routed = {
+            key(str(get_path(rule, "properties.backendAddressPool.id") or ""))
+            for rule in properties.get("requestRoutingRules") or []
+        }
+        found = []
+        for pool in properties.get("backendAddressPools") or []:
+            name = str(pool.get("name", ""))
+            if key(f"{gateway.id}/backendAddressPools/{name}") not in routed:
+                continue
+            for server in _servers(engine, gateway, pool):
+                machine = server.machine
+                found.append(
+                    RoutedServer(
+                        pool=name,
+                        address=server.address,
+                        health=_health(engine, server),
+                        machine_id=None if machine is None else machine.id,
+                        version=None if machine is None else setup_model.installed_version(machine),
+                    )
+                )
+        return found
 
 
 def _paired_settings(properties: dict[str, Any], pool_id: str) -> list[str]:

@@ -861,8 +861,22 @@ def instance_network_interfaces(
     return found
 
 
+def instance_name(instance_id: str) -> str:
+    """ARM's name of the scale-set instance with this id: `{vmss}_{instanceId}`."""
+    *_, scale_set, _, instance = instance_id.rstrip("/").split("/")
+    return f"{scale_set}_{instance}"
+
+
 class ScaleSetInstance(Behaviour):
-    """A scale-set instance: deleting one lowers the scale set's capacity, as in Azure."""
+    """A scale-set instance: deleting one lowers the scale set's capacity, as in Azure.
+
+    Its id ends `/virtualMachineScaleSets/{vmss}/virtualMachines/{instanceId}` and ARM names it
+    `{vmss}_{instanceId}` (azure-rest-api-specs, specification/compute/resource-manager/
+    Microsoft.Compute/ComputeRP/stable/2024-11-01/examples/virtualMachineScaleSetExamples/
+    VirtualMachineScaleSetVM_List_WithResiliencyView.json, commit 3ab2b9e9: `"name":
+    "{vmss-vm-name}_1"`, `"instanceId": "1"`, id `.../virtualMachines/1`); the store keeps it
+    under its id, so `Resource.name` is the instance id.
+    """
 
     def listed(
         self, engine: ArmSim, resource: Resource, child_type: str
@@ -883,6 +897,7 @@ class ScaleSetInstance(Behaviour):
         self, engine: ArmSim, resource: Resource, view: dict[str, Any], expand: str
     ) -> None:
         view["instanceId"] = resource.name
+        view["name"] = instance_name(resource.id)
         properties = properties_of(view)
         properties["vmId"] = resource.extra.get("vmId", "")
         scale_set = engine.store.get(resource.id.rsplit("/", 2)[0])

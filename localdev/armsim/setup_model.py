@@ -152,6 +152,8 @@ CONTROLLER_WAIT_MINUTES: Final = 20
 #: The resources the script asks IMDS for tokens for.
 VAULT_RESOURCE: Final = "https://vault.azure.net"
 STORAGE_RESOURCE: Final = "https://storage.azure.com/"
+#: Where a machine keeps the version its setup last installed (in its `extra`).
+_VERSION_KEY: Final = "outsystemsVersion"
 #: The statements whose line the script reports, found in the delivered script.
 _PREFLIGHT_THROW: Final = re.compile(r'^\s*if \(\$missing\.Count -gt 0\) \{ throw "Preflight:')
 _CONTROLLER_THROW: Final = re.compile(r'^\s*throw "the controller \$ControllerAddress ')
@@ -675,6 +677,13 @@ def _run_on(
     return ScriptResult(1, last if script.last_line_to_stderr else "", last)
 
 
+def installed_version(machine: Resource) -> str | None:
+    """The OutSystems version the setup script last installed on a VM or scale-set instance
+    (None: never set up), as the version step below keeps it."""
+    version = machine.extra.get(_VERSION_KEY)
+    return None if version is None else str(version)
+
+
 def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split("."))
 
@@ -688,16 +697,16 @@ def _versions(
     """The script's version step (`Confirm-TargetVersion`) and, after an upgrade, its health
     gate (`Complete-Upgrade`): (outcome, failure message, failure line). The simulator has no
     repository of builds: a server is at the version it was asked for, as written (kept in the
-    machine's `extra["outsystemsVersion"]`)."""
+    machine's `extra`, `installed_version` reads it)."""
     extra = server.machine.extra
     role = arguments["Role"]
     product = "LifeTime" if role == "lifetime" else "Platform Server"
     target = arguments["LifetimeVersion" if role == "lifetime" else "PlatformVersion"]
-    installed = extra.get("outsystemsVersion")
+    installed = extra.get(_VERSION_KEY)
     if installed is None:
         if arguments.get("Mode", "Setup").lower() == "upgrade":
             return None, NOTHING_TO_UPGRADE.format(product=product), script.nothing_line
-        extra["outsystemsVersion"] = target
+        extra[_VERSION_KEY] = target
         return INSTALLED.format(product=product, version=target, role=role), None, 0
     wanted = _version(target)
     have = _version(str(installed))[: len(wanted)]
@@ -707,7 +716,7 @@ def _versions(
     if have == wanted:
         return ALREADY_AT.format(product=product, version=installed, role=role), None, 0
     # The new version is installed; then the health gate asks the probe path on the server.
-    extra["outsystemsVersion"] = target
+    extra[_VERSION_KEY] = target
     reason = engine.store.health_gate_failures.get(str(server.address or "").lower())
     if reason is not None:
         failed = HEALTH_GATE_FAILED.format(

@@ -116,8 +116,10 @@ def scaling(stack: Stack) -> dict[str, Any]:
     return body
 
 
-def wait_for(probe: Callable[[], T], *, what: str, timeout: float = 30, interval: float = 0.1) -> T:
-    """Poll `probe` until it returns something truthy."""
+def wait_for(
+    probe: Callable[[], T | None], *, what: str, timeout: float = 30, interval: float = 0.1
+) -> T:
+    """Poll `probe` until it returns something truthy, and return that."""
     deadline = time.monotonic() + timeout
     while True:
         value = probe()

@@ -42,8 +42,9 @@ from tests.e2e.scaling_support import (
     farm_spec,
     post_alert,
     scaling,
+    wait_for,
 )
-from tests.e2e.upgrade_support import FarmWatch, ScriptRuns, platform_state, wait_until
+from tests.e2e.upgrade_support import FarmWatch, ScriptRuns, platform_state
 from tests.support.azurite import Azurite
 from tests.support.host_process import host_process, wait_terminal, write_settings
 from tests.support.stack import TERMINAL, Stack, app_settings, running_stack
@@ -152,7 +153,7 @@ def test_a_farm_is_upgraded_lifetime_first_with_approvals_balanced_and_resumed_a
     assert response.status_code == 202, response.text
 
     # LifeTime alone first; then the pause before dev (after each environment but the last).
-    paused = wait_until(lambda: awaiting(stack, "dev"), what="the pause before dev")
+    paused = wait_for(lambda: awaiting(stack, "dev"), what="the pause before dev", timeout=120)
     assert [e["environment"] for e in paused["environments"]] == ["life", "dev", "test", "prod"]
     assert [e["state"] for e in paused["environments"]] == [
         "Succeeded",
@@ -169,7 +170,7 @@ def test_a_farm_is_upgraded_lifetime_first_with_approvals_balanced_and_resumed_a
     assert wrong.status_code == 400, wrong.text
     assert awaiting(stack, "dev") is not None
     assert approve(stack, "dev").status_code == 202
-    paused = wait_until(lambda: awaiting(stack, "test"), what="the pause before test")
+    paused = wait_for(lambda: awaiting(stack, "test"), what="the pause before test", timeout=120)
     life_at = watch.first_at(VMS["life"], NEW["lifetimeVersion"])
     dev_at = watch.first_at(VMS["dev"], NEW["platformVersion"])
     assert life_at is not None
@@ -181,13 +182,13 @@ def test_a_farm_is_upgraded_lifetime_first_with_approvals_balanced_and_resumed_a
     assert environment(paused, "dev")["restorePoint"]["kind"] in ("copy", "pointInTime")
 
     assert approve(stack, "test").status_code == 202
-    wait_until(lambda: awaiting(stack, "prod"), what="the pause before prod")
+    wait_for(lambda: awaiting(stack, "prod"), what="the pause before prod", timeout=120)
     assert watch.now().versions[VMS["test"]] == NEW["platformVersion"]
     assert watch.now().versions[VMS["prod"]] == OLD["platformVersion"]
     assert approve(stack, "prod").status_code == 202
 
     # The production farm: the health gate fails on one instance; the upgrade stops naming it.
-    failed = wait_until(lambda: ended(stack), what="the upgrade to stop", timeout=180)
+    failed = wait_for(lambda: ended(stack), what="the upgrade to stop", timeout=180)
     assert failed["state"] == "Failed", failed
     prod = environment(failed, "prod")
     assert prod["state"] == "Failed"
@@ -205,7 +206,9 @@ def test_a_farm_is_upgraded_lifetime_first_with_approvals_balanced_and_resumed_a
     # LifeTime, dev and test upgraded, production failed (contract C4: from the environments).
     assert stack.state(SOLUTION)["status"] == "PartiallySucceeded"
     # The hold ends with the upgrade, also on failure.
-    wait_until(lambda: scaling(stack)["heldBy"] is None, what="the release after the failure")
+    wait_for(
+        lambda: scaling(stack)["heldBy"] is None, what="the release after the failure", timeout=120
+    )
     events += stack.events()
 
     # The second PUT resumes: the lower environments are kept, production finishes.
@@ -215,16 +218,20 @@ def test_a_farm_is_upgraded_lifetime_first_with_approvals_balanced_and_resumed_a
     assert response.status_code == 202, response.text
 
     # An alert during the resumed production upgrade waits for the release.
-    wait_until(lambda: scaling(stack)["heldBy"] is not None, what="the hold of the resumed upgrade")
+    wait_for(
+        lambda: scaling(stack)["heldBy"] is not None,
+        what="the hold of the resumed upgrade",
+        timeout=120,
+    )
     assert post_alert(stack, alert("high")).status_code == 202
 
     def held_notice() -> bool:
         return any(d["reason"].startswith("held by upgrade ") for d in scaling(stack)["decisions"])
 
-    wait_until(held_notice, what="the alert's hold notice")
+    wait_for(held_notice, what="the alert's hold notice", timeout=120)
     if awaiting(stack, "prod") is not None:
         assert approve(stack, "prod").status_code == 202
-    done = wait_until(lambda: ended(stack), what="the resumed upgrade", timeout=180)
+    done = wait_for(lambda: ended(stack), what="the resumed upgrade", timeout=180)
     assert done["state"] == "Succeeded", [
         (e["environment"], e["step"], e["error"], [(v["name"], v["state"]) for v in e["servers"]])
         for e in done["environments"]
@@ -240,7 +247,9 @@ def test_a_farm_is_upgraded_lifetime_first_with_approvals_balanced_and_resumed_a
     def applied_decisions() -> list[dict[str, Any]]:
         return [d for d in scaling(stack)["decisions"] if d["outcome"] == "applied"]
 
-    applied = wait_until(applied_decisions, what="the kept alert applied after the release")
+    applied = wait_for(
+        applied_decisions, what="the kept alert applied after the release", timeout=120
+    )
     assert capacity(sim) == 4
     # Decided after the production upgrade ended (the release is its last step).
     decided = datetime.fromisoformat(applied[0]["at"])
@@ -299,7 +308,7 @@ def test_sigkill_during_the_production_upgrade_resumes_and_upgrades_no_instance_
                 for r in sim.requests()
             )
 
-        wait_until(upgrading_instances, what="the first manual upgrade", timeout=240)
+        wait_for(upgrading_instances, what="the first manual upgrade", timeout=240)
         state = platform_state(base, SOLUTION)
         assert state["lastOperation"]["runtimeStatus"] == "Running", state
         process.kill()

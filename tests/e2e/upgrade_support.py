@@ -10,9 +10,9 @@ healthy members of the backend pool the rule names, and stops sending to a membe
 finds unhealthy (MicrosoftDocs/azure-docs `articles/application-gateway/
 application-gateway-probe-overview.md`, "the application gateway ... automatically removes an
 unhealthy instance from the pool"; `application-gateway-components.md`, request routing rules).
-The simulator's backend health (`localdev/armsim/backend_health.py`) models exactly that; the
-version a server runs is the one its setup script last installed (`setup_model.py`,
-`docs/upgrades.md`).
+The simulator's backend health (`localdev/armsim/backend_health.py`, read through its
+`routed_servers`) models exactly that; the version a server runs is the one its setup script
+last installed (`setup_model.installed_version`, `docs/upgrades.md`).
 
 `ScriptRuns` wraps the simulator's setup-script model to record every run of the setup
 extension: on which VM, or on which scale-set instances and why (new instances, or a
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +33,6 @@ from localdev.armsim import backend_health, extensions, setup_model
 from localdev.armsim.hooks import ArmSim
 from localdev.armsim.server import SimulatorServer
 from localdev.armsim.store import Resource
-from localdev.armsim.validation import get_path
 
 GATEWAY_TYPE = "microsoft.network/applicationgateways"
 VM_TYPE = "microsoft.compute/virtualmachines"
@@ -131,29 +130,19 @@ def snapshot_of(engine: ArmSim, gateway_name: str, scale_set_id: str) -> Snapsho
     )
     serving: list[tuple[str, str | None]] = []
     if gateway is not None:
-        properties = gateway.body.get("properties") or {}
-        routed = {
-            str(get_path(rule, "properties.backendAddressPool.id") or "").lower()
-            for rule in properties.get("requestRoutingRules") or []
-        }
-        for pool in properties.get("backendAddressPools") or []:
-            pool_id = f"{gateway.id}/backendAddressPools/{pool.get('name', '')}".lower()
-            if pool_id not in routed:
-                continue
-            for server in backend_health._servers(engine, gateway, pool):
-                if backend_health._health(engine, server) != "Up":
-                    continue
-                machine = server.machine
-                version = None if machine is None else machine.extra.get("outsystemsVersion")
-                serving.append((server.address, version))
+        serving = [
+            (server.address, server.version)
+            for server in backend_health.routed_servers(engine, gateway)
+            if server.health == "Up"
+        ]
     versions: dict[str, str | None] = {}
     for resource in store.resources.values():
         if resource.type.lower() == VM_TYPE:
-            versions[resource.name] = resource.extra.get("outsystemsVersion")
+            versions[resource.name] = setup_model.installed_version(resource)
     scale_set = store.get(scale_set_id)
     if scale_set is not None:
         for instance in store.children(scale_set.id, INSTANCE_TYPE):
-            versions[f"instance {instance.name}"] = instance.extra.get("outsystemsVersion")
+            versions[f"instance {instance.name}"] = setup_model.installed_version(instance)
     last = store.requests[-1] if store.requests else None
     request = f"after {last.method} {last.path}" if last is not None else "at the start"
     return Snapshot(time.monotonic(), request, tuple(sorted(serving)), versions)
@@ -216,19 +205,6 @@ class ScriptRuns:
     def rebuilds(self, instance: str) -> list[ScriptRun]:
         """The manual upgrades (or reimages) that named this instance."""
         return [r for r in self.taken() if r.why == "rebuild" and instance in r.instances]
-
-
-def wait_until(
-    probe: Callable[[], Any], *, what: str, timeout: float = 120, interval: float = 0.1
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
 
 
 def platform_state(base: str, solution_id: str) -> dict[str, Any]:

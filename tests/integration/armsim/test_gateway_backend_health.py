@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError
 
+from localdev.armsim import backend_health
 from localdev.armsim.server import SimulatorServer
 from tests.support import armsim_bodies as bodies
 from tests.support.armsim_clients import SUBSCRIPTION, Clients, Raw, error_of
@@ -93,6 +94,47 @@ def test_backend_health_lists_the_pool_servers(clients: Clients, raw: Raw) -> No
     )
     assert "ipConfiguration" not in by_address[VM_ADDRESS]  # listed by address in the pool
     assert {s["health"] for s in servers} <= {"Unknown", "Up", "Down", "Partial", "Draining"}
+
+
+def test_routed_servers_are_the_routed_pools_servers_with_the_health_backendhealth_reports(
+    clients: Clients, raw: Raw, sim: SimulatorServer
+) -> None:
+    _farm(clients)
+    first, second = _instance_addresses(raw)
+    sim.set_backend_health(second, "Down")
+    answered = _servers(clients)
+    # A second pool that no routing rule names: the gateway sends nothing there.
+    gateway = raw.send("GET", GATEWAY, api=NETWORK_API).body
+    gateway["properties"]["backendAddressPools"].append(
+        {"name": "spare", "properties": {"backendAddresses": [{"ipAddress": "10.0.0.50"}]}}
+    )
+    assert raw.put(GATEWAY, gateway, api=NETWORK_API).status == 200
+
+    resource = sim.engine.store.get(GATEWAY)
+    assert resource is not None
+    routed = backend_health.routed_servers(sim.engine, resource)
+
+    # The same servers and health as the ARM answer, from the routed pool only.
+    assert {(s.pool, s.address, s.health) for s in routed} == {
+        ("frontends", address, health) for address, health in answered.items()
+    }
+    assert {s.address: s.health for s in routed} == {
+        VM_ADDRESS: "Up",
+        NOBODY: "Down",
+        first: "Up",
+        second: "Down",
+    }
+    machines = {s.address: s.machine_id for s in routed}
+    vm_id = machines[VM_ADDRESS]
+    assert vm_id is not None
+    assert vm_id.lower() == f"{GROUP_ID}/providers/Microsoft.Compute/virtualMachines/vm".lower()
+    assert machines[NOBODY] is None
+    assert {machines[first], machines[second]} == {
+        f"{VMSS}/virtualMachines/0",
+        f"{VMSS}/virtualMachines/1",
+    }
+    # No setup script ran on these machines: no OutSystems version.
+    assert {s.version for s in routed} == {None}
 
 
 def test_tests_mark_a_server_down_in_process_and_through_the_admin_api(

@@ -137,6 +137,27 @@ def test_instances_get_and_list_with_instance_view(clients: Clients, raw: Raw) -
     assert raw.send("GET", f"{VMSS}/virtualMachines/7", api=COMPUTE_API).status == 404
 
 
+def test_an_instance_is_named_scale_set_underscore_instance_id(clients: Clients, raw: Raw) -> None:
+    # Oracle: Azure/azure-rest-api-specs, specification/compute/resource-manager/Microsoft.Compute/
+    # ComputeRP/stable/2024-11-01/examples/virtualMachineScaleSetExamples/
+    # VirtualMachineScaleSetVM_List_WithResiliencyView.json (commit 3ab2b9e9): each listed VM has
+    # `"name": "{vmss-vm-name}_1"`, `"instanceId": "1"` and an id ending `/virtualMachineScaleSets/
+    # {vmss-name}/virtualMachines/1`; VirtualMachineScaleSetVM_Get_WithVMSizeProperties.json
+    # (commit 6ac15e8a) names instance 0's OS disk `vmss3176_vmss3176_0_OsDisk_...`, the scale
+    # set's name before `_0`.
+    _deploy(clients, _scale_set())
+    vms = clients.compute.virtual_machine_scale_set_vms
+    listed = list(vms.list(G, "fe"))
+    assert [(vm.name, vm.instance_id) for vm in listed] == [
+        ("fe_0", "0"),
+        ("fe_1", "1"),
+        ("fe_2", "2"),
+    ]
+    assert [vm.id for vm in listed] == [f"{VMSS}/virtualMachines/{i}" for i in ("0", "1", "2")]
+    one = raw.send("GET", f"{VMSS}/virtualMachines/1", api=COMPUTE_API).body
+    assert (one["name"], one["instanceId"], one["id"]) == ("fe_1", "1", f"{VMSS}/virtualMachines/1")
+
+
 def test_model_change_leaves_manual_instances_behind_until_manual_upgrade(
     clients: Clients, commands: list[str], raw: Raw
 ) -> None:

@@ -479,6 +479,25 @@ def test_a_server_is_upgraded_in_place_never_downgraded(world: World, raw: Raw) 
     assert refused.message == failure("setup", 1, last)
 
 
+def test_installed_version_reads_the_version_the_script_last_installed(
+    world: World, sim: SimulatorServer
+) -> None:
+    vm = world.vm()
+
+    def installed() -> str | None:
+        machine = sim.engine.store.get(vm)
+        assert machine is not None
+        return setup_model.installed_version(machine)
+
+    assert installed() is None
+    ok(world.setup())
+    assert installed() == "11.32.0"
+    ok(world.setup(PlatformVersion="11.33.0"))
+    assert installed() == "11.33.0"
+    assert world.setup(PlatformVersion="11.32.0").status == 400  # the downgrade refused
+    assert installed() == "11.33.0"
+
+
 def test_lifetime_is_versioned_by_its_own_parameter(world: World, raw: Raw) -> None:
     world.vm()
     ok(world.setup(Role="lifetime"))

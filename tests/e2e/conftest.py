@@ -24,11 +24,33 @@ def _simulator() -> Iterator[SimulatorServer]:
         yield sim
 
 
+#: The settings a test may change through the admin API (`SimConfig.update`), each put back to
+#: the session's simulator's value before every test: a test that fails half-way (e.g. with a
+#: lowered vCPU quota) must not fail the tests after it.
+RESETTABLE = (
+    "latencyScale",
+    "faultRate",
+    "seed",
+    "faultRetryAfter",
+    "throttling",
+    "buckets",
+    "vcpuQuota",
+    "pageSize",
+    "maxPollRetryAfter",
+)
+
+
+@pytest.fixture(scope="session")
+def _simulator_defaults(_simulator: SimulatorServer) -> dict[str, object]:
+    settings = _simulator.config.to_json()
+    return {name: settings[name] for name in RESETTABLE}
+
+
 @pytest.fixture
-def sim(_simulator: SimulatorServer) -> SimulatorServer:
-    """The session's simulator, emptied and back to defaults for each test."""
+def sim(_simulator: SimulatorServer, _simulator_defaults: dict[str, object]) -> SimulatorServer:
+    """The session's simulator, emptied and back to its defaults for each test."""
     _simulator.reset()
-    _simulator.configure({"latencyScale": 0.0, "faultRate": 0.0, "seed": 0, "throttling": True})
+    _simulator.configure(_simulator_defaults)
     return _simulator
 
 

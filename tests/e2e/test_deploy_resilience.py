@@ -11,6 +11,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -224,7 +225,12 @@ def test_quota_failure_fails_prod_only_and_a_second_put_completes_it(stack: Stac
     assert [e["subject"] for e in failed] == ["acme/prod"]
     assert failed[0]["data"]["error"]["code"] == "OperationNotAllowed"
     assert failed[0]["data"]["error"]["resource"].lower() == scale_set.id.lower()
-    outcome = [e for e in events if e["type"].startswith("outsystems.deployment.")]
+    # A storage queue does not promise order (the started event's publication may also be
+    # retried): events are ordered by their CloudEvents `time` (CloudEvents 1.0, "time").
+    outcome = sorted(
+        (e for e in events if e["type"].startswith("outsystems.deployment.")),
+        key=lambda e: datetime.fromisoformat(str(e["time"])),
+    )
     assert [e["type"] for e in outcome] == [
         "outsystems.deployment.started",
         "outsystems.deployment.failed",

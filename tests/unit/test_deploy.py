@@ -207,9 +207,7 @@ def test_the_shared_resources_start_while_the_environments_are_planned() -> None
     # starts the shared walk (phase "shared"), before its first resource is applied.
     assert plans[SHARED].status["phase"] == "planning"
     assert {plans[env].status["phase"] for env in ENVIRONMENTS} == {"shared"}
-    first_apply = next(
-        n for n, c in enumerate(outcome.calls) if c.name == "begin_apply_resources"
-    )
+    first_apply = next(n for n, c in enumerate(outcome.calls) if c.name == "begin_apply_resources")
     assert all(outcome.calls.index(plans[env]) < first_apply for env in ENVIRONMENTS)
     children = [c.input["environment"] for c in outcome.calls if c.kind == "orchestration"]
     assert children == [SHARED, *ENVIRONMENTS]

@@ -62,7 +62,7 @@ def _walk(
 
 
 def main() -> None:
-    import outsystems.deployment as deployment
+    import outsystems.polling as polling
     from bench.common import example, graph_of, path_figures
     from localdev.armsim.latency import operation_seconds
     from outsystems.names import ENVIRONMENTS, SHARED
@@ -75,7 +75,7 @@ def main() -> None:
     print(f"critical path {critical:.2f} s, shortest poll {POLL_SECONDS:g} s, no overhead")
     print("ceiling  design           wall s  / critical  polls  start steps  episodes at least")
     for ceiling in CEILINGS:
-        deployment.POLL_CEILING = ceiling  # type: ignore[misc]
+        polling.POLL_CEILING = ceiling  # type: ignore[misc]
         shared_end, polls, starts = _walk(graph.for_environment(SHARED), durations, _T0)
         end = shared_end
         for env in ENVIRONMENTS:

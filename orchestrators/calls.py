@@ -5,15 +5,17 @@ message and gets a message back; the JSON stays inside the contract's readers. `
 turns a generator taking `(context, request)` and returning a message into the function the
 Durable SDK registers. `wait_for_operation` is the one loop that polls an ARM operation with
 durable timers until it ends or passes its deadline (a single resource's operation: the
-scaler's capacity change, the teardown's resource group); `poll` is its one step (a timer, then
-`check_operations`), which the deployment's and teardown's walks take for all their running
-operations at once. All deterministic: time comes from the context.
+scaler's capacity change, the teardown's resource group), when it can have changed
+(`outsystems.polling`: ARM's `Retry-After`, else a backoff). `poll` is one step (a timer, then
+`check_operations`); the walks of instances started before walk version 2 and the upgrade's
+waits take it for all their running operations at once. All deterministic: time comes from
+the context.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
 import azure.durable_functions as df
@@ -29,6 +31,7 @@ from outsystems.messages import (
     Tuning,
     to_wire,
 )
+from outsystems.polling import poll_interval, poll_wait
 
 Request = TypeVar("Request")
 Answer = TypeVar("Answer")
@@ -96,15 +99,17 @@ class Calls:
         return self.task(PUBLISH_EVENT, CloudEvent(event))
 
     def poll(
-        self, subscription_id: str, solution_id: str | None, operations: Sequence[Operation]
+        self,
+        subscription_id: str,
+        solution_id: str | None,
+        operations: Sequence[Operation],
+        after: timedelta | None = None,
     ) -> Steps[list[Operation]]:
-        """Wait one polling interval (a durable timer), then check running operations once.
-
-        The one step of every wait on ARM: the deployment's and teardown's walks poll all their
-        running operations with it, `wait_for_operation` one operation.
-        """
+        """Wait `after` (a durable timer; None: the shortest interval, `Tuning.poll`), then
+        check running operations once."""
         context = self.context
-        yield context.create_timer(context.current_utc_datetime + self.tuning.poll)
+        wait = self.tuning.poll if after is None else after
+        yield context.create_timer(context.current_utc_datetime + wait)
         request = CheckRequest(subscription_id, solution_id, tuple(operations))
         return (yield from self.one(CHECK_OPERATIONS, request))
 
@@ -118,8 +123,17 @@ class Calls:
         timed_out: Callable[[], str],
     ) -> Steps[Operation]:
         """Poll one operation after durable timers until it ends; past `deadline`, the
-        operation as failed with `OperationTimedOut` (`timed_out()` says what did not end)."""
+        operation as failed with `OperationTimedOut` (`timed_out()` says what did not end).
+
+        Each poll comes when the operation can have changed, as the walks poll theirs: after
+        ARM's `Retry-After` on its last answer (the begin answer's for the first poll), else
+        after the backoff's next interval from `Tuning.poll_seconds`. Histories written when
+        every poll came after `Tuning.poll` replay: the steps are the same (a timer, then
+        `check_operations`), only the timers' times differ.
+        """
         context = self.context
+        shortest = self.tuning.poll_seconds
+        interval: float | None = None
         while not operation.done:
             if context.current_utc_datetime > deadline:
                 error = ArmError("OperationTimedOut", timed_out(), operation.resource_id)
@@ -130,7 +144,9 @@ class Calls:
                     operation.api_version,
                     error=error,
                 )
-            (operation,) = yield from self.poll(subscription_id, solution_id, [operation])
+            interval = poll_interval(shortest, interval)
+            wait = timedelta(seconds=poll_wait(shortest, interval, operation.retry_after))
+            (operation,) = yield from self.poll(subscription_id, solution_id, [operation], wait)
         return operation
 
 

@@ -25,6 +25,13 @@ from outsystems.messages import (
     StepState,
     WalkState,
 )
+
+# The polling policy lives in its own light module (the scaler loads it at cold start); the
+# names stay importable from here.
+from outsystems.polling import POLL_CEILING as POLL_CEILING
+from outsystems.polling import POLL_GROWTH as POLL_GROWTH
+from outsystems.polling import poll_interval as poll_interval
+from outsystems.polling import poll_wait as poll_wait
 from outsystems.resource_types import (
     APP_GATEWAY,
     BASTION_HOST,
@@ -69,31 +76,9 @@ MAX_REBOOT_RERUNS: Final = 6
 _EXIT_CODE_RE: Final = re.compile(r"exit code of:?\s*'?(\d+)'?", re.IGNORECASE)
 
 
-#: How a running operation is polled when ARM gives no `Retry-After`: the first poll after the
-#: shortest interval (`Tuning.poll_seconds`, `OPERATION_POLL_SECONDS`), each next one this many
-#: times later than the last, never later than `POLL_CEILING` times the shortest. A generic
-#: policy (an operation that has run long is likely to run a while more), not a table of
-#: durations per type: `docs/performance.md`, "Polling", has the trade-off and the choice.
-POLL_GROWTH: Final = 1.5
-POLL_CEILING: Final = 4.0
 #: An operation whose next poll is this fraction of its interval away or less is polled with
 #: one that is due: fewer checks and orchestrator episodes, at most a quarter early.
 POLL_EARLY: Final = 0.25
-
-
-def poll_interval(shortest: float, previous: float | None) -> float:
-    """The interval (seconds) before the next poll of an operation polled after `previous`
-    (None: not polled yet)."""
-    if previous is None or previous <= 0:
-        return shortest
-    return min(previous * POLL_GROWTH, shortest * POLL_CEILING)
-
-
-def poll_wait(shortest: float, interval: float, retry_after: float | None) -> float:
-    """How long to wait before the next poll: ARM's `Retry-After` where it gave one, else the
-    backoff's interval; never under the shortest interval nor over the ceiling."""
-    wait = interval if retry_after is None else retry_after
-    return max(shortest, min(wait, shortest * POLL_CEILING))
 
 
 def reboot_requested(message: str) -> bool:

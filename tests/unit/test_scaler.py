@@ -184,7 +184,8 @@ def test_a_slow_operation_is_polled_after_timers_then_recorded_with_its_cooldown
         for call in outcome.calls
         if call.name in ("set_scale_set_capacity", "check_operations")
     } == {"acme"}
-    assert timers(outcome) == [POLL, 2 * POLL]
+    # Polled after the shortest interval, then 1.5 times later (`outsystems.polling`).
+    assert timers(outcome) == [POLL, POLL + POLL * 1.5]
     [record] = world.state["decisions"]
     assert (record["requestId"], record["outcome"], record["from"], record["to"]) == (
         "r1",
@@ -194,7 +195,7 @@ def test_a_slow_operation_is_polled_after_timers_then_recorded_with_its_cooldown
     )
     assert world.state["pending"] == []
     # The cooldown runs from the moment the new capacity is there.
-    assert world.state["cooldownUntil"] == (START + 2 * POLL + timedelta(minutes=10)).isoformat()
+    assert world.state["cooldownUntil"] == (START + POLL * 2.5 + timedelta(minutes=10)).isoformat()
     [event] = world.events
     assert (event["type"], event["subject"], event["data"]["requests"]) == (
         "outsystems.scale.applied",
@@ -239,9 +240,11 @@ def test_an_operation_still_running_past_its_limit_is_given_up() -> None:
     [record] = world.state["decisions"]
     assert record["outcome"] == "skipped"
     assert "OperationTimedOut" in record["reason"]
-    # Polled every `poll` until the limit (a scale set's operation: 120 minutes, as in a
-    # deployment), then given up without a cooldown.
-    assert timers(outcome) == [poll * n for n in range(1, 26)]
+    # Polled after 5 minutes, each next poll 1.5 times later, never more than 20 minutes apart,
+    # until the limit (a scale set's operation: 120 minutes, as in a deployment), then given
+    # up without a cooldown.
+    minutes = [5, 12.5, 23.75, 40.625, 60.625, 80.625, 100.625, 120.625]
+    assert timers(outcome) == [timedelta(minutes=m) for m in minutes]
     assert world.state["cooldownUntil"] is None
 
 
@@ -251,11 +254,11 @@ def test_the_operation_limit_follows_the_timeout_scale() -> None:
     )
     world.add("r1", alert())
     poll = timedelta(minutes=5)
-    # 120 minutes scaled down to 12: polled at 5, 10 and 15 minutes, then given up.
+    # 120 minutes scaled down to 12: polled at 5 and 12.5 minutes, then given up.
     outcome = world.run(poll=poll, timeout_scale=0.1)
     [record] = world.state["decisions"]
     assert "OperationTimedOut" in record["reason"]
-    assert timers(outcome) == [poll, 2 * poll, 3 * poll]
+    assert timers(outcome) == [poll, poll * 2.5]
 
 
 def test_a_transiently_failed_change_is_sent_again_with_the_same_target() -> None:

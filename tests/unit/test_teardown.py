@@ -195,7 +195,10 @@ def test_a_group_deletion_past_its_limit_fails_the_teardown() -> None:
     [event] = arm.events
     assert event["data"]["error"]["code"] == "OperationTimedOut"
     assert event["data"]["error"]["resource"] == GROUP
-    assert len([call for call in outcome.calls if call.kind == "timer"]) == 5
+    # Polled after 5, 7.5 and 11.25 seconds (the backoff of `outsystems.polling`): at 23.75 s
+    # the group still goes, past its 20 seconds.
+    waits = [(c.input - c.at).total_seconds() for c in outcome.calls if c.kind == "timer"]
+    assert waits == [5.0, 7.5, 11.25]
 
 
 def test_nothing_listed_is_nothing_to_delete() -> None:

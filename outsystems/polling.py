@@ -1,0 +1,36 @@
+"""When to poll a running ARM operation again: ARM's `Retry-After`, else a backoff.
+
+One policy for every wait on ARM: the deployment's and teardown's walks
+(`outsystems.deployment.Walk`) and the waits on one operation (`orchestrators.calls`,
+`Calls.wait_for_operation`: the scaler's capacity change, the teardown's resource group).
+Pure and light (nothing but the standard library), so the orchestrators the worker loads at
+cold start can use it without the graph modules. `docs/performance.md`, "Polling", has the
+trade-off and the choice.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: How a running operation is polled when ARM gives no `Retry-After`: the first poll after the
+#: shortest interval (`Tuning.poll_seconds`, `OPERATION_POLL_SECONDS`), each next one this many
+#: times later than the last, never later than `POLL_CEILING` times the shortest. A generic
+#: policy (an operation that has run long is likely to run a while more), not a table of
+#: durations per type.
+POLL_GROWTH: Final = 1.5
+POLL_CEILING: Final = 4.0
+
+
+def poll_interval(shortest: float, previous: float | None) -> float:
+    """The interval (seconds) before the next poll of an operation polled after `previous`
+    (None: not polled yet)."""
+    if previous is None or previous <= 0:
+        return shortest
+    return min(previous * POLL_GROWTH, shortest * POLL_CEILING)
+
+
+def poll_wait(shortest: float, interval: float, retry_after: float | None) -> float:
+    """How long to wait before the next poll: ARM's `Retry-After` where it gave one, else the
+    backoff's interval; never under the shortest interval nor over the ceiling."""
+    wait = interval if retry_after is None else retry_after
+    return max(shortest, min(wait, shortest * POLL_CEILING))

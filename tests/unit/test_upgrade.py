@@ -186,6 +186,10 @@ class Platform:
             self.controller = NEW_BUILD
         return {**self.operation(resource_id), "method": "PUT"}
 
+    def apply_batch(self, request: dict[str, Any]) -> list[dict[str, Any]]:
+        """`begin_apply_resources` (walk version 4): `apply` for each item, in order."""
+        return [self.apply({**request, **item}) for item in request["items"]]
+
     def publish(self, event: dict[str, Any]) -> str:
         self.events.append(event)
         return str(event["id"])
@@ -333,6 +337,7 @@ class Platform:
             instance_id=INSTANCE,
             activities={
                 "begin_apply_resource": self.apply,
+                "begin_apply_resources": self.apply_batch,
                 "check_operations": self.check,
                 "publish_event": self.publish,
                 "begin_database_copy": self.copy,

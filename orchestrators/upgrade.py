@@ -241,9 +241,19 @@ class _Upgrade:
         self, operations: Sequence[Operation], limit: timedelta, what: str
     ) -> Steps[list[Operation]]:
         """Poll operations (`Calls.poll`, durable timers) until every one ended; past the limit
-        the ones still running end as failed with `OperationTimedOut`."""
+        the ones still running end as failed with `OperationTimedOut`.
+
+        Polls come when one of them can have changed (`outsystems.polling`, as the deployment's
+        walks and `Calls.wait_for_operation` poll): after the shortest `Retry-After` ARM gave
+        the running ones, else after the backoff's next interval. Histories written when every
+        poll came after `Tuning.poll` replay: the steps are the same, only the timers' times
+        differ."""
+        from outsystems.polling import poll_interval, poll_wait
+
         operations = list(operations)
         deadline = self.now + self.limit(limit)
+        shortest = self.calls.tuning.poll_seconds
+        interval: float | None = None
         while True:
             running = [n for n, operation in enumerate(operations) if not operation.done]
             if not running:
@@ -254,8 +264,14 @@ class _Upgrade:
                     error = ArmError("OperationTimedOut", f"{what} did not end", late.resource_id)
                     operations[n] = late._replace(status="Failed", error=error)
                 return operations
+            interval = poll_interval(shortest, interval)
+            hints = [hint for n in running if (hint := operations[n].retry_after) is not None]
+            wait = poll_wait(shortest, interval, min(hints) if hints else None)
             checked = yield from self.calls.poll(
-                self.subscription, self.solution, [operations[n] for n in running]
+                self.subscription,
+                self.solution,
+                [operations[n] for n in running],
+                timedelta(seconds=wait),
             )
             for n, operation in zip(running, checked, strict=True):
                 operations[n] = operation

@@ -104,6 +104,9 @@ class Platform:
     signals: list[tuple[str, Any]] = field(default_factory=list)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     polls: dict[str, int] = field(default_factory=dict)
+    #: How many checks a database copy stays running, and ARM's `Retry-After` on it (seconds).
+    copy_polls: int = 1
+    copy_retry_after: float | None = None
     _next: int = 0
 
     def __post_init__(self) -> None:
@@ -198,7 +201,10 @@ class Platform:
 
     def copy(self, request: dict[str, Any]) -> dict[str, Any]:
         self.copies.append(request["copyName"])
-        return self.operation(request["sourceDatabaseId"], polls=1)
+        operation = self.operation(request["sourceDatabaseId"], polls=self.copy_polls)
+        if self.copy_retry_after is not None:
+            operation["retryAfter"] = self.copy_retry_after
+        return operation
 
     def instances(self, request: dict[str, Any]) -> list[dict[str, Any]]:
         assert request["scaleSet"] == PROD.scale_set
@@ -666,3 +672,32 @@ def test_an_activity_that_keeps_failing_stops_the_upgrade_and_releases_the_hold(
     assert (prod["state"], prod["error"]["code"]) == ("Failed", "ActivityFailed")
     assert "503" in prod["error"]["message"]
     assert [op for op, _ in platform.signals] == ["hold", "release"]
+
+
+def _first_copy_waits(outcome: Any) -> list[float]:
+    """The timers (seconds) between the first database copy and the next step after it."""
+    calls = outcome.calls
+    start = next(n for n, c in enumerate(calls) if c.name == "begin_database_copy") + 1
+    waits: list[float] = []
+    for call in calls[start:]:
+        if call.kind == "timer":
+            waits.append((call.input - call.at).total_seconds())
+        elif call.name != "check_operations":
+            break
+    return waits
+
+
+def test_a_running_step_is_polled_after_a_backoff_not_at_a_fixed_pace() -> None:
+    outcome = Platform(copy_polls=6).run()
+    assert outcome.output["state"] == "Succeeded"
+    # The shortest interval (5 s here) first, each next 1.5 times the last, at most 4 times the
+    # shortest: the deployment's policy (`outsystems.polling`), six checks for six polls.
+    assert _first_copy_waits(outcome) == [5.0, 7.5, 11.25, 16.875, 20.0, 20.0]
+
+
+def test_a_running_step_is_polled_after_arms_retry_after() -> None:
+    # ARM's `Retry-After` is in seconds and tells the client when to poll again
+    # (Azure/azure-resource-manager-rpc, v1.0/Addendum.md, "Asynchronous Operations").
+    outcome = Platform(copy_polls=3, copy_retry_after=12.0).run()
+    assert outcome.output["state"] == "Succeeded"
+    assert _first_copy_waits(outcome) == [12.0, 12.0, 12.0]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
 from azure.core.exceptions import HttpResponseError
@@ -100,6 +100,13 @@ def _provisioning_state(body: Any) -> str | None:
         if isinstance(props, dict) and isinstance(props.get("provisioningState"), str):
             return str(props["provisioningState"])
     return None
+
+
+def _database_status(body: Any) -> str:
+    """A SQL database's `status`, lowered ("" for anything else)."""
+    props = body.get("properties") if isinstance(body, dict) else None
+    status = props.get("status") if isinstance(props, dict) else None
+    return status.lower() if isinstance(status, str) else ""
 
 
 def _started(
@@ -232,6 +239,11 @@ def check(sender: Sender, operation: Operation, endpoint: str) -> Operation:
     return operation
 
 
+#: A SQL database's `status` while it is still being made: it reports no provisioningState
+#: (azure-mgmt-sql 4.0.0 `DatabaseStatus`, from Azure/azure-rest-api-specs Databases.json).
+DATABASE_UNDER_WAY: Final = frozenset({"copying", "creating", "restoring", "scaling"})
+
+
 def _check_by_resource(sender: Sender, operation: Operation) -> Operation:
     operation = operation._replace(retry_after=None)
     live = get_resource(sender, operation.resource_id, operation.api_version)
@@ -240,6 +252,8 @@ def _check_by_resource(sender: Sender, operation: Operation) -> Operation:
             return operation._replace(status="Succeeded")
         error = ArmError("ResourceNotFound", "the resource disappeared", operation.resource_id)
         return _failed(operation, error)
+    if _provisioning_state(live) is None and _database_status(live) in DATABASE_UNDER_WAY:
+        return operation
     state = (_provisioning_state(live) or "Succeeded").lower()
     if state == "succeeded":
         return operation._replace(status="Succeeded")

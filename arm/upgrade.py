@@ -23,7 +23,14 @@ from typing import Any, Final, Literal
 from azure.core.rest import HttpRequest, HttpResponse
 
 from arm.live import list_pages
-from arm.operations import Sender, TransientArmError, error_of, get_resource, retry_after
+from arm.operations import (
+    DATABASE_UNDER_WAY,
+    Sender,
+    TransientArmError,
+    error_of,
+    get_resource,
+    retry_after,
+)
 from outsystems.messages import ActionOutcome, ArmError, Operation, ScaleSetInstance
 from outsystems.resource_types import APP_GATEWAY, SCALE_SET, SQL_DATABASE, api_version
 from outsystems.topology import SETUP_SCRIPT_PATH
@@ -95,10 +102,6 @@ def begin_post(
 # --- Database copies ---------------------------------------------------------------------
 
 
-#: `DatabaseStatus` values of a copy still being made (azure-mgmt-sql 4.0.0, from Databases.json).
-_COPY_UNDER_WAY: Final = frozenset({"copying", "creating", "restoring", "scaling"})
-
-
 def begin_database_copy(sender: Sender, source_database_id: str, copy_name: str) -> Operation:
     """PUT a copy of a database on its own server (`createMode: Copy`), unless it exists.
 
@@ -117,9 +120,10 @@ def begin_database_copy(sender: Sender, source_database_id: str, copy_name: str)
         status = str((existing.get("properties") or {}).get("status") or "Online")
         if status.lower() == "online":
             return Operation(copy_id, "PUT", "Succeeded", SQL_API, kept="the copy exists")
-        if status.lower() in _COPY_UNDER_WAY:
-            # An earlier call's copy, whose operation URL is lost: look again later.
-            raise TransientArmError(f"{copy_id}: the copy is {status}")
+        if status.lower() in DATABASE_UNDER_WAY:
+            # An earlier call's copy (the activity ran twice), whose operation URL is lost: it is
+            # followed by the database's own `status` until it is Online (`check`, by resource).
+            return Operation(copy_id, "PUT", "InProgress", SQL_API, poll_mode="resource")
         error = ArmError("CopyNotOnline", f"the copy exists but is {status}", copy_id)
         return Operation(copy_id, "PUT", "Failed", SQL_API, error=error)
     source = get_resource(sender, source_database_id, SQL_API)

@@ -68,12 +68,15 @@ def begin_post(
     body: Mapping[str, Any] | None,
     *,
     final_state: FinalState,
+    busy_answers: bool = False,
 ) -> Operation:
     """POST `{resource_id}/{action}` (a long-running action); return its operation at once.
 
     The operation is polled where its final state is: the `Location` URL for actions whose
     result is read afterwards (`final_state="location"`), else `Azure-AsyncOperation` (which
-    carries the error of a failed operation), falling back to the other header.
+    carries the error of a failed operation), falling back to the other header. ARM's 409 (the
+    resource is busy) raises for a retry, unless `busy_answers`: then it is answered as a failed
+    operation with ARM's code, for the orchestration to wait as long as the action may take.
     """
     request = HttpRequest(
         "POST",
@@ -81,7 +84,7 @@ def begin_post(
         json=dict(body) if body is not None else None,
     )
     response = sender.send_request(request)
-    _raise_if_retryable(response, resource_id, busy_too=True)
+    _raise_if_retryable(response, resource_id, busy_too=not busy_answers)
     if response.status_code >= 400:
         return Operation(resource_id, "POST", "Failed", api, error=error_of(response, resource_id))
     base = Operation(resource_id, "POST", "InProgress", api, retry_after=retry_after(response))
@@ -378,7 +381,18 @@ def begin_run_command(sender: Sender, scale_set_id: str, instance_id: str, mode:
         error = ArmError(reason, f"cannot run -Mode {mode} on {instance}: {reason}", instance)
         return Operation(instance, "POST", "Failed", COMPUTE_API, error=error)
     body = {"commandId": RUN_POWERSHELL, "script": [front_end_script(commands[0], mode)]}
-    return begin_post(sender, instance, "runCommand", COMPUTE_API, body, final_state="location")
+    # A script still running on the instance (this activity's first run, its answer lost) is
+    # ARM's 409 `Conflict`; Run Command allows a script 90 minutes, longer than Durable's few
+    # retries: the orchestration waits for it (`outsystems.upgrade.run_command_busy`).
+    return begin_post(
+        sender,
+        instance,
+        "runCommand",
+        COMPUTE_API,
+        body,
+        final_state="location",
+        busy_answers=True,
+    )
 
 
 # --- The gateway ---------------------------------------------------------------------------

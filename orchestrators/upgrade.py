@@ -712,19 +712,35 @@ class _Farm:
     def run_mode(self, step: str, ids: Sequence[str], mode: FrontEndMode) -> Steps[None]:
         """Run Command of the setup script in a front-end mode on each instance (in parallel:
         one script at a time per VM); each must end with the mode's own line."""
-        from outsystems.upgrade import run_command_problem
+        from outsystems.deployment import BUSY_BACKOFF_SECONDS
+        from outsystems.polling import poll_interval
+        from outsystems.upgrade import run_command_busy, run_command_problem
 
         self.step(step)
         ids = list(ids)
-        started = yield from self.upgrade.all(
-            BEGIN_RUN_COMMAND,
-            [
-                RunCommandRequest(
-                    self.upgrade.subscription, self.upgrade.solution, self.scale_set, i, mode
-                )
-                for i in ids
-            ],
-        )
+        requests = [
+            RunCommandRequest(
+                self.upgrade.subscription, self.upgrade.solution, self.scale_set, i, mode
+            )
+            for i in ids
+        ]
+        deadline = self.upgrade.now + self.upgrade.limit(RUN_COMMAND_LIMIT)
+        started = yield from self.upgrade.all(BEGIN_RUN_COMMAND, requests)
+        # An instance still running a script (an earlier run of this step, its answer lost)
+        # refuses another: wait for it with durable timers and ask again, as long as a script
+        # may run; past that, the refusal stands and names the server below.
+        busy = [n for n, operation in enumerate(started) if run_command_busy(operation)]
+        shortest = BUSY_BACKOFF_SECONDS * self.upgrade.calls.tuning.backoff_scale
+        interval: float | None = None
+        while busy and self.upgrade.now <= deadline:
+            # The backoff of every wait on ARM (`outsystems.polling`), from the busy wait.
+            interval = poll_interval(shortest, interval)
+            wait = timedelta(seconds=interval)
+            yield self.upgrade.context.create_timer(self.upgrade.now + wait)
+            again = yield from self.upgrade.all(BEGIN_RUN_COMMAND, [requests[n] for n in busy])
+            for n, operation in zip(busy, again, strict=True):
+                started[n] = operation
+            busy = [n for n in busy if run_command_busy(started[n])]
         ended = yield from self.upgrade.wait_all(started, RUN_COMMAND_LIMIT, f"Run Command {mode}")
         succeeded = [n for n, operation in enumerate(ended) if operation.succeeded]
         outcomes = yield from self.upgrade.all(READ_ACTION_RESULT, [ended[n] for n in succeeded])

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
 from outsystems.messages import (
     ActionOutcome,
     EnvironmentUpgrade,
+    Operation,
     ScaleSetInstance,
     ServerUpgrade,
     UpgradeProgress,
@@ -453,6 +454,24 @@ def instance_verdict(instance: ScaleSetInstance, target: str) -> InstanceVerdict
         said = last_line(instance.setup_message) or "no message"
         return InstanceVerdict(False, version, f"setup did not report {target}: {said}")
     return InstanceVerdict(True, version, "")
+
+
+#: ARM's code when Run Command is asked for a script while another runs on the VM: 409
+#: `Conflict`, "Run command extension execution is in progress. Please wait for completion
+#: before invoking a run command." (ARM's answer as Azure CLI users quote it:
+#: Azure/azure-cli#32305, 2025-10-22; MicrosoftDocs/azure-docs#43356, 2019-11-22; the REST
+#: spec does not list it). Run Command lets a script run 90 minutes (run-command.md).
+RUN_COMMAND_BUSY_CODE: Final = "Conflict"
+
+
+def run_command_busy(operation: Operation) -> bool:
+    """Whether a Run Command was refused because another script still runs on the instance."""
+    error = operation.error
+    return (
+        operation.status == "Failed"
+        and error is not None
+        and error.code.lower() == RUN_COMMAND_BUSY_CODE.lower()
+    )
 
 
 def run_command_problem(outcome: ActionOutcome, mode: str) -> str | None:

@@ -485,6 +485,42 @@ def test_run_command_on_a_scale_set_without_the_setup_extension_fails(
     assert operation.status == "Failed"
 
 
+def test_run_command_while_a_script_runs_answers_arms_conflict_for_the_orchestration(
+    sim: SimulatorServer,
+) -> None:
+    """ARM refuses a second script while one runs on the VM: 409 `Conflict`, "Run command
+    extension execution is in progress. Please wait for completion before invoking a run
+    command." (as Azure CLI users quote it: Azure/azure-cli#32305). The activity answers it as
+    a failed operation with ARM's code, so that the upgrade waits for the script (up to Run
+    Command's 90 minutes) instead of failing after Durable's few retries."""
+    from outsystems.upgrade import run_command_busy
+
+    _farm()
+    request = {
+        "subscriptionId": SUBSCRIPTION,
+        "solutionId": SOLUTION,
+        "scaleSet": VMSS,
+        "instanceId": "0",
+        "mode": "Drain",
+    }
+    sim.configure({"latencyScale": 1.0})
+    try:
+        first = Operation.from_json(activity("begin_run_command")(request))
+        assert first.status == "InProgress"
+        refused = Operation.from_json(activity("begin_run_command")(request))
+        assert refused.status == "Failed"
+        assert refused.error is not None
+        assert refused.error.code == "Conflict"
+        assert "in progress" in refused.error.message
+        assert run_command_busy(refused)
+        sim.fast_forward(7200)
+        assert _until_done(first.to_json()).succeeded
+        again = Operation.from_json(activity("begin_run_command")(request))
+        assert not run_command_busy(again)
+    finally:
+        sim.configure({"latencyScale": 0.0})
+
+
 def test_the_front_end_script_is_the_models_invocation_with_a_mode() -> None:
     from arm.upgrade import front_end_script, setup_invocation
 

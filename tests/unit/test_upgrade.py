@@ -104,6 +104,9 @@ class Platform:
     signals: list[tuple[str, Any]] = field(default_factory=list)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     polls: dict[str, int] = field(default_factory=dict)
+    #: Instances that refuse this many Run Commands (a script of an earlier run still runs).
+    busy_runs: dict[str, int] = field(default_factory=dict)
+    run_commands: list[tuple[str, str]] = field(default_factory=list)
     #: How many checks a database copy stays running, and ARM's `Retry-After` on it (seconds).
     copy_polls: int = 1
     copy_retry_after: float | None = None
@@ -232,6 +235,16 @@ class Platform:
     def run_command(self, request: dict[str, Any]) -> dict[str, Any]:
         server = self.servers[request["instanceId"]]
         mode = request["mode"]
+        self.run_commands.append((server.instance_id, mode))
+        if self.busy_runs.get(server.instance_id, 0) > 0:
+            self.busy_runs[server.instance_id] -= 1
+            # ARM's refusal while a script runs (Azure/azure-cli#32305: 409, code Conflict).
+            error = {
+                "code": "Conflict",
+                "message": "Run command extension execution is in progress. Please wait for "
+                "completion before invoking a run command.",
+            }
+            return self.operation(request["scaleSet"], error=error)
         operation = self.operation(request["scaleSet"], polls=1)
         line = {"Drain": "drained", "HoldDeployments": "holding deployments", "Serve": "serving"}
         if server.instance_id in self.old_script:
@@ -701,3 +714,36 @@ def test_a_running_step_is_polled_after_arms_retry_after() -> None:
     outcome = Platform(copy_polls=3, copy_retry_after=12.0).run()
     assert outcome.output["state"] == "Succeeded"
     assert _first_copy_waits(outcome) == [12.0, 12.0, 12.0]
+
+
+def test_an_instance_still_running_a_script_is_waited_for_then_asked_again() -> None:
+    platform = Platform(busy_runs={"0": 2})
+    outcome = platform.run()
+    assert outcome.error is None
+    assert outcome.output["state"] == "Succeeded"
+    # Refused twice while its earlier script ran, asked again after durable timers, then done.
+    first = [mode for instance, mode in platform.run_commands if instance == "0"]
+    assert first[:3] == [first[0]] * 3
+    waits = [(c.input - c.at).total_seconds() for c in outcome.calls if c.kind == "timer"]
+    assert [w for w in waits if w >= 30] == [30.0, 45.0]
+
+
+def test_an_instance_busy_past_the_run_command_limit_stops_the_upgrade_naming_it() -> None:
+    platform = Platform(busy_runs={"0": 10_000})
+    outcome = platform.run()
+    assert outcome.output["state"] == "Failed"
+    prod = next(e for e in outcome.output["environments"] if e["environment"] == "prod")
+    # ARM's code and words, and the server: what an on-call engineer needs to look at.
+    assert prod["error"]["code"] == "Conflict"
+    assert prod["error"]["message"].startswith("acme-fe000000: Conflict: Run command extension")
+    # Asked again after 30 s, 45 s, ... up to 2 minutes apart, for Run Command's 90 minutes.
+    asked = [mode for instance, mode in platform.run_commands if instance == "0"]
+    # (the polls of running operations wait 20 s at most here: TUNING's 5 s, 4 times)
+    waits = [
+        w
+        for c in outcome.calls
+        if c.kind == "timer" and (w := (c.input - c.at).total_seconds()) >= 30
+    ]
+    assert waits[:5] == [30.0, 45.0, 67.5, 101.25, 120.0]
+    assert sum(waits[: len(asked) - 1]) >= 90 * 60
+    assert 40 < len(asked) < 60

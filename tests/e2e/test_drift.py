@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import requests
-
 from outsystems.resource_types import NSG, PUBLIC_IP, RESOURCE_GROUP, VM, api_version
 from tests.e2e.scaling_support import (
     SCALE_SET_ID,
     SOLUTION,
+    arm,
     capacity,
     deploy_farm,
     example,
@@ -89,14 +88,14 @@ def test_hand_changes_are_drift_announced_and_a_put_of_the_same_spec_repairs_the
     # (The whole NSG with one more rule, as ARM templates and inline rules write it: the
     # simulator does not fold `.../securityRules/{name}` children into their NSG.)
     nsg_url = f"{sim.url}{nsg.id}?api-version={api_version(NSG)}"
-    live_nsg = requests.get(nsg_url, timeout=10).json()
+    live_nsg = arm("GET", nsg_url).json()
     live_nsg["properties"]["securityRules"].append({"name": "rdp-from-home", **HAND_RULE})
-    rule = requests.put(nsg_url, json=live_nsg, timeout=10)
+    rule = arm("PUT", nsg_url, json=live_nsg)
     assert rule.status_code in (200, 201), rule.text
-    resized = requests.patch(
+    resized = arm(
+        "PATCH",
         f"{sim.url}{vm.id}?api-version={api_version(VM)}",
         json={"properties": {"hardwareProfile": {"vmSize": "Standard_D2s_v5"}}},
-        timeout=10,
     )
     assert resized.status_code in (200, 202), resized.text
     target = capacity(sim) + 1
@@ -143,7 +142,7 @@ def test_hand_changes_are_drift_announced_and_a_put_of_the_same_spec_repairs_the
     deploy_farm(stack, spec)
     repaired = check(stack)
     assert (repaired["status"], repaired["differences"]) == ("InSync", [])
-    repaired_nsg = requests.get(nsg_url, timeout=10).json()
+    repaired_nsg = arm("GET", nsg_url).json()
     names = [r["name"] for r in repaired_nsg["properties"]["securityRules"]]
     assert "rdp-from-home" not in names
 
@@ -159,7 +158,8 @@ def test_a_resource_carrying_the_platforms_tags_outside_its_spec_is_drift(stack:
     location = group.body["location"]
     ours = {"managedBy": "outsystems-azure-ops", "osSolutionId": SOLUTION, "osEnvironment": "dev"}
     for name, tags in (("acme-hand-pip", ours), ("someone-elses-pip", {"owner": "net-team"})):
-        created = requests.put(
+        created = arm(
+            "PUT",
             f"{stack.sim.url}{group.id}/providers/Microsoft.Network/publicIPAddresses/{name}"
             f"?api-version={api_version(PUBLIC_IP)}",
             json={
@@ -168,7 +168,6 @@ def test_a_resource_carrying_the_platforms_tags_outside_its_spec_is_drift(stack:
                 "sku": {"name": "Standard"},
                 "properties": {"publicIPAllocationMethod": "Static"},
             },
-            timeout=10,
         )
         assert created.status_code in (200, 201), created.text
     quiet_point(stack)

@@ -24,6 +24,7 @@ from tests.e2e.scaling_support import (
     SCALE_SET_ID,
     SOLUTION,
     alert,
+    arm,
     capacity,
     capacity_writes,
     copy_of_the_farm_scale_set,
@@ -691,16 +692,16 @@ def test_a_scale_in_names_the_servers_to_remove_from_service_center(stack: Stack
     path = f"platforms/{SOLUTION}/scale"
     assert stack.api("POST", path, json={"capacity": 4}).status_code == 202
     wait_for(lambda: capacity(stack.sim) == 4, what="the scale-out")
-    instances = requests.get(
-        f"{stack.sim.url}{SCALE_SET_ID}/virtualMachines?api-version={SCALE_SET_API}", timeout=10
+    instances = arm(
+        "GET", f"{stack.sim.url}{SCALE_SET_ID}/virtualMachines?api-version={SCALE_SET_API}"
     ).json()["value"]
     before = {i["properties"]["osProfile"]["computerName"] for i in instances}
     assert len(before) == 4
     stack.events()
     assert stack.api("POST", path, json={"capacity": 2}).status_code == 202
     wait_for(lambda: capacity(stack.sim) == 2, what="the scale-in")
-    instances = requests.get(
-        f"{stack.sim.url}{SCALE_SET_ID}/virtualMachines?api-version={SCALE_SET_API}", timeout=10
+    instances = arm(
+        "GET", f"{stack.sim.url}{SCALE_SET_ID}/virtualMachines?api-version={SCALE_SET_API}"
     ).json()["value"]
     removed = before - {i["properties"]["osProfile"]["computerName"] for i in instances}
     assert len(removed) == 2

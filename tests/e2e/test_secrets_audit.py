@@ -29,7 +29,7 @@ import requests
 
 from localdev.armsim.server import SimulatorServer
 from outsystems.resource_types import ACTION_GROUP, SCALE_SET, VM
-from tests.e2e.scaling_support import SCALE_SET_ID, SOLUTION, alert, farm_spec, wait_for
+from tests.e2e.scaling_support import SCALE_SET_ID, SOLUTION, alert, arm, farm_spec, wait_for
 from tests.support.azurite import Azurite
 from tests.support.leaks import assert_no_leak, dump_hub, leaks, secret_values
 from tests.support.stack import HOST_KEY, SECRETS, Stack, assert_torn_down, keyed_stack
@@ -86,10 +86,10 @@ def arm_answers(sim: SimulatorServer) -> dict[str, str]:
     answers = {}
     try:
         for resource in sim.resources():
-            response = requests.get(
+            response = arm(
+                "GET",
                 f"{sim.url}{resource['id']}",
                 params={"api-version": "2024-03-01", "$expand": "userData"},
-                timeout=30,
             )
             assert response.status_code == 200, (resource["id"], response.text)
             body, stored = response.json(), resource["body"]

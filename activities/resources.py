@@ -10,6 +10,8 @@ applies; permanent ARM errors come back as a failed operation carrying ARM's cod
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import azure.durable_functions as df
@@ -179,16 +181,53 @@ _READ_BEFORE_PUT: Final = frozenset(
 )
 
 
-def reads_before_put(resource_type: str) -> bool:
-    """Whether starting a resource of this type reads its live state first."""
-    return resource_type.lower() in _READ_BEFORE_PUT
+#: Of those, the types whose live state only decides what an existing one keeps (a role
+#: assignment read to find one naming an earlier principal): not read again when the plan,
+#: moments before, found the resource absent and this is its first attempt (`ApplyItem.absent`).
+#: A second run of the activity sends the same body, which ARM takes as the same assignment.
+_NOT_READ_WHEN_ABSENT: Final = frozenset((ROLE_ASSIGNMENT.lower(),))
+
+
+def reads_before_put(resource_type: str, absent: bool = False) -> bool:
+    """Whether starting a resource of this type reads its live state first (`absent`: the plan
+    found none and this is its first attempt)."""
+    kind = resource_type.lower()
+    return kind in _READ_BEFORE_PUT and not (absent and kind in _NOT_READ_WHEN_ABSENT)
+
+
+class _BatchReads:
+    """The live bodies that a batch's resources refer to (an identity's principal, a secret's
+    nonce, the subscription's tenant), each read once for the whole batch: what a resource
+    refers to is done before it starts, so it does not change while the batch starts. Shared by
+    the batch's threads; the bodies are only read."""
+
+    def __init__(self, client: Sender) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+        self._bodies: dict[tuple[str, str], dict[str, Any] | None] = {}
+
+    def __call__(self, resource_id: str, api_version: str) -> dict[str, Any] | None:
+        from arm.operations import get_resource
+
+        key = (resource_id.lower(), api_version)
+        with self._lock:
+            if key in self._bodies:
+                return self._bodies[key]
+        body = get_resource(self._client, resource_id, api_version)
+        with self._lock:
+            return self._bodies.setdefault(key, body)
 
 
 def _begin(
-    client: Sender, spec: PlatformSpec, graph: ResourceGraph, request: ApplyRequest
+    client: Sender,
+    spec: PlatformSpec,
+    graph: ResourceGraph,
+    request: ApplyRequest,
+    read: Callable[[str, str], dict[str, Any] | None] | None = None,
 ) -> Operation:
     """PUT one resource's desired body (secrets filled in here); its operation as ARM started
-    it. Raises what the ARM pipeline could not absorb (Durable retries the activity)."""
+    it. Raises what the ARM pipeline could not absorb (Durable retries the activity). `read`
+    reads what the body refers to (default: straight from ARM)."""
     from arm.operations import begin_put, get_resource
     from arm.secrets import RenderContext, render_body
     from outsystems.resource_types import VM_EXTENSION
@@ -196,7 +235,7 @@ def _begin(
     resource = graph.get(request.resource_id)
     live = (
         get_resource(client, resource.id, resource.api_version)
-        if reads_before_put(resource.type)
+        if reads_before_put(resource.type, request.absent)
         else None
     )
     if resource.type == KEY_VAULT_SECRET_TYPE and live is not None:
@@ -215,7 +254,7 @@ def _begin(
         graph=graph,
         resource=resource,
         nonce=request.nonce,
-        read=lambda resource_id, version: get_resource(client, resource_id, version),
+        read=read or (lambda resource_id, version: get_resource(client, resource_id, version)),
     )
     rendered = render_body(body, context)
     if resource.type == ROLE_ASSIGNMENT and live is not None:
@@ -263,10 +302,11 @@ def begin_apply_resources(request: ApplyBatchRequest) -> list[Operation]:
     spec, graph = request.spec.parsed()
     with redacted_errors(spec.solution_id):
         client = sender(spec.subscription_id)
+        reads = _BatchReads(client)
 
         def begin(item: ApplyItem) -> Operation | BaseException:
             try:
-                return _begin(client, spec, graph, request.single(item))
+                return _begin(client, spec, graph, request.single(item), reads)
             except Exception as error:  # raised below, once every PUT was sent
                 return error
 

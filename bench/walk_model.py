@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from outsystems.messages import OperationStatus
@@ -27,18 +27,27 @@ if TYPE_CHECKING:
 LATENCY_SCALE = 0.005
 POLL_SECONDS = 0.05
 CEILINGS = (2.0, 4.0, 6.0, 8.0)
+#: `outsystems.deployment.POLL_EARLY`: how early (a fraction of its interval) an operation is
+#: polled along with one that is due.
+EARLY = (0.0, 0.25, 0.5)
 _T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _walk(
-    resources: Sequence[Resource], durations: dict[str, float], start: datetime
-) -> tuple[datetime, int, int]:
-    """Drive one walk to its end; when it ended, its polls and its start steps."""
+    resources: Sequence[Resource] | None,
+    durations: dict[str, float],
+    start: datetime,
+    walk: Any = None,
+) -> tuple[datetime, int, int, int]:
+    """Drive one walk (or `walk`, a `PlatformWalk`) to its end; when it ended, its polls, its
+    start steps and the operations it read (ARM reads of operations)."""
     from outsystems.deployment import Walk
     from outsystems.messages import Operation
 
-    walk = Walk(resources, [r.id for r in resources], poll_seconds=POLL_SECONDS)
-    now, polls, starts = start, 0, 0
+    if walk is None:
+        assert resources is not None
+        walk = Walk(resources, [r.id for r in resources], poll_seconds=POLL_SECONDS)
+    now, polls, starts, reads = start, 0, 0, 0
     ends: dict[str, datetime] = {}
     while not walk.finished:
         ready = walk.ready(now)
@@ -55,16 +64,20 @@ def _walk(
         if wake is None:
             raise RuntimeError("the walk waits for nothing")
         now, polls = max(wake, now), polls + 1
-        for operation in walk.due(now):
+        due = walk.due(now)
+        reads += len(due)
+        for operation in due:
             done = now >= ends[operation.resource_id]
             walk.checked(operation._replace(status="Succeeded" if done else "InProgress"), now)
-    return now, polls, starts
+    return now, polls, starts, reads
 
 
 def main() -> None:
+    import outsystems.deployment as deployment
     import outsystems.polling as polling
     from bench.common import example, graph_of, path_figures
     from localdev.armsim.latency import operation_seconds
+    from outsystems.deployment import PlatformWalk, Walk
     from outsystems.names import ENVIRONMENTS, SHARED
 
     graph = graph_of("acme", example("spec-farm.json"))
@@ -73,26 +86,45 @@ def main() -> None:
         r.id: operation_seconds(r.type, "create", dict(r.body)) * LATENCY_SCALE for r in graph
     }
     print(f"critical path {critical:.2f} s, shortest poll {POLL_SECONDS:g} s, no overhead")
-    print("ceiling  design           wall s  / critical  polls  start steps  episodes at least")
+    print(
+        "ceiling  early  design           wall s  / critical  polls  operation reads  "
+        "start steps  episodes at least"
+    )
     for ceiling in CEILINGS:
-        polling.POLL_CEILING = ceiling  # type: ignore[misc]
-        shared_end, polls, starts = _walk(graph.for_environment(SHARED), durations, _T0)
-        end = shared_end
-        for env in ENVIRONMENTS:
-            env_end, env_polls, env_starts = _walk(
-                graph.for_environment(env), durations, shared_end
+        for early in EARLY:
+            polling.POLL_CEILING = ceiling  # type: ignore[misc]
+            deployment.POLL_EARLY = early  # type: ignore[misc]
+            end, polls, starts, reads = _walk(graph.for_environment(SHARED), durations, _T0)
+            shared_end = end
+            for env in ENVIRONMENTS:
+                env_end, env_polls, env_starts, env_reads = _walk(
+                    graph.for_environment(env), durations, shared_end
+                )
+                end = max(end, env_end)
+                polls, starts, reads = polls + env_polls, starts + env_starts, reads + env_reads
+            scopes = (SHARED, *ENVIRONMENTS)
+            platform = PlatformWalk(
+                {
+                    scope: Walk(
+                        graph.for_environment(scope),
+                        [r.id for r in graph.for_environment(scope)],
+                        poll_seconds=POLL_SECONDS,
+                    )
+                    for scope in scopes
+                },
+                shared=SHARED,
             )
-            end, polls, starts = max(end, env_end), polls + env_polls, starts + env_starts
-        one_end, one_polls, one_starts = _walk(list(graph), durations, _T0)
-        for design, finish, n_polls, n_starts in (
-            ("per environment", end, polls, starts),
-            ("one walk", one_end, one_polls, one_starts),
-        ):
-            wall = (finish - _T0).total_seconds()
-            print(
-                f"{ceiling:>6g}x  {design:15s}  {wall:6.2f}  {wall / critical:10.3f}  "
-                f"{n_polls:5d}  {n_starts:11d}  {2 * n_polls + n_starts:17d}"
-            )
+            one = _walk(None, durations, _T0, platform)
+            for design, (finish, n_polls, n_starts, n_reads) in (
+                ("per environment", (end, polls, starts, reads)),
+                ("one walk", one),
+            ):
+                wall = (finish - _T0).total_seconds()
+                print(
+                    f"{ceiling:>6g}x  {early:5g}  {design:15s}  {wall:6.2f}  "
+                    f"{wall / critical:10.3f}  {n_polls:5d}  {n_reads:15d}  {n_starts:11d}  "
+                    f"{2 * n_polls + n_starts:17d}"
+                )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 import azure.durable_functions as df
 
@@ -24,6 +25,7 @@ from outsystems.messages import (
     BEGIN_APPLY_RESOURCES,
     CHECK_OPERATIONS,
     DEPLOY_ENVIRONMENT,
+    DEPLOY_ENVIRONMENTS,
     DEPLOY_PLATFORM,
     PLAN_ENVIRONMENT,
     READ_OUTPUTS,
@@ -36,6 +38,7 @@ from outsystems.messages import (
     EnvironmentOutputs,
     EnvironmentProgress,
     EnvironmentRequest,
+    EnvironmentsRequest,
     ErrorInfo,
     Operation,
     OutputsRequest,
@@ -44,12 +47,15 @@ from outsystems.messages import (
     PlatformResult,
     PlatformStatus,
     SpecDocument,
+    WalkState,
 )
 from outsystems.names import ENVIRONMENTS, SHARED
 
 # Function-local imports: see `docs/architecture.md`, "Cold start".
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from outsystems.deployment import Walk
     from outsystems.topology import Resource
 
@@ -60,8 +66,29 @@ Request = TypeVar("Request")
 
 
 def child_instance_id(parent_id: str, environment: str) -> str:
-    """The deterministic instance id of an environment's sub-orchestration."""
+    """The deterministic instance id of an environment's sub-orchestration (walk versions 1-4)."""
     return f"{parent_id}:{environment}"
+
+
+def walk_instance_id(parent_id: str) -> str:
+    """The deterministic instance id of `deploy_environments` (walk version 5)."""
+    return f"{parent_id}:walk"
+
+
+class Walker(Protocol):
+    """What `walk_steps` drives: one walk (`outsystems.deployment.Walk`) or several walked as
+    one (`PlatformWalk`)."""
+
+    @property
+    def finished(self) -> bool: ...
+    def ready(self, now: datetime) -> list[Resource]: ...
+    def rerun_of(self, resource_id: str) -> int: ...
+    def next_wake(self, now: datetime) -> datetime | None: ...
+    def due(self, at: datetime) -> list[Operation]: ...
+    def started(self, resource_id: str, operation: Operation, now: datetime) -> None: ...
+    def checked(self, operation: Operation, now: datetime) -> None: ...
+    def check_deadlines(self, now: datetime) -> None: ...
+    def fail(self, resource_id: str | None, code: str, message: str) -> None: ...
 
 
 #: Steps (a start of what is ready, or a poll) one generation of a walk's orchestration takes
@@ -72,7 +99,7 @@ STEPS_PER_GENERATION: Final = 20
 
 def walk_steps(
     calls: Calls,
-    walk: Walk,
+    walk: Walker,
     *,
     begin: Contract[Request, Operation],
     request_for: Callable[[Resource], Request],
@@ -206,33 +233,93 @@ def deploy_environment(
 
     report()
     version = request.walk_version
-    if version < 2:
-        finished = yield from drive_walk(
-            calls,
-            walk,
-            begin=BEGIN_APPLY_RESOURCE,
-            request_for=request_for,
-            subscription_id=spec.subscription_id,
-            solution_id=spec.solution_id,
-            report=report,
-        )
-    else:
-        finished = yield from walk_steps(
-            calls,
-            walk,
-            begin=BEGIN_APPLY_RESOURCE,
-            request_for=request_for,
-            subscription_id=spec.subscription_id,
-            solution_id=spec.solution_id,
-            report=report,
-            # Walk versions 2-3 started one activity per resource, as their histories hold.
-            start=start if version >= 4 else None,
-        )
+    # Walk versions 1 polled at one fixed pace; 2-3 started one activity per resource, as
+    # their histories hold.
+    drive = (
+        drive_walk if version < 2 else partial(walk_steps, start=start if version >= 4 else None)
+    )
+    finished = yield from drive(
+        calls,
+        walk,
+        begin=BEGIN_APPLY_RESOURCE,
+        request_for=request_for,
+        subscription_id=spec.subscription_id,
+        solution_id=spec.solution_id,
+        report=report,
+    )
     if not finished:
         # A fresh history for the rest of the walk (same instance id, so the same nonce).
         context.continue_as_new(request._replace(walk=walk.state()).to_json())
         return None
     return walk.progress()
+
+
+@bp.orchestration_trigger(context_name="context")
+@orchestration(DEPLOY_ENVIRONMENTS)
+def deploy_environments(
+    context: df.DurableOrchestrationContext, request: EnvironmentsRequest
+) -> Steps[PlatformStatus | None]:
+    """Create or update the shared resources and every environment's, walked as one (walk
+    version 5): one batch starts what is ready anywhere, one timer and one check poll what is
+    due anywhere. Each scope keeps its own outcome (`outsystems.deployment.PlatformWalk`)."""
+    from outsystems.deployment import PlatformWalk, Walk
+
+    spec, graph = request.spec.parsed()
+    tuning = request.tuning
+    calls = Calls(context, tuning)
+    walk = PlatformWalk(
+        {
+            scope: Walk(
+                graph.for_environment(scope),
+                request.apply.get(scope, ()),
+                timeout_scale=tuning.timeout_scale,
+                backoff_scale=tuning.backoff_scale,
+                poll_seconds=tuning.poll_seconds,
+            )
+            for scope in (SHARED, *ENVIRONMENTS)
+        },
+        shared=SHARED,
+    )
+    if request.walks is not None:
+        walk.resume(request.walks)
+
+    def report() -> None:
+        context.set_custom_status(PlatformStatus(walk.phase, walk.progress()).to_json())
+
+    absent = {resource_id.lower() for resource_id in request.absent}
+
+    def start(ready: list[Resource]) -> Steps[list[Operation]]:
+        items = tuple(
+            ApplyItem(
+                r.id,
+                walk.rerun_of(r.id),
+                absent=r.id.lower() in absent and walk.first_attempt(r.id),
+            )
+            for r in ready
+        )
+        batch = ApplyBatchRequest(request.spec, items, request.nonce)
+        return (yield from calls.one(BEGIN_APPLY_RESOURCES, batch))
+
+    def request_for(resource: Resource) -> ApplyRequest:  # only `start` is used
+        return ApplyRequest(request.spec, resource.id, request.nonce, walk.rerun_of(resource.id))
+
+    report()
+    finished = yield from walk_steps(
+        calls,
+        walk,
+        begin=BEGIN_APPLY_RESOURCE,
+        request_for=request_for,
+        subscription_id=spec.subscription_id,
+        solution_id=spec.solution_id,
+        report=report,
+        start=start,
+    )
+    if not finished:
+        # A fresh history for the rest of the walks (same instance id, so the same nonce).
+        state: dict[str, WalkState] = walk.state()
+        context.continue_as_new(request._replace(walks=state).to_json())
+        return None
+    return PlatformStatus("done", walk.progress())
 
 
 #: How many times a deployment plans again after ARM throttled its plan's reads, and the first
@@ -323,7 +410,30 @@ def deploy_platform(
     plan_error: Exception | None = None
     shared: EnvironmentProgress | None = None
     apply: dict[str, tuple[str, ...]] = {}
-    if request.walk_version < 3:
+    walked: PlatformStatus | None = None
+    if request.walk_version >= 5:
+        # Every scope planned at once, then one walk of them all (`deploy_environments`).
+        scopes = [SHARED, *ENVIRONMENTS]
+        try:
+            plans = yield from plan_scopes(calls, request.spec, scopes)
+        except Exception as error:  # see drive_walk
+            plan_error = error
+        else:
+            apply = {scope: to_apply(plan) for scope, plan in zip(scopes, plans, strict=True)}
+            report("shared")
+            walk_request = EnvironmentsRequest(
+                request.spec,
+                apply,
+                request.tuning,
+                nonce,
+                walk_version=request.walk_version,
+                absent=tuple(i.id for plan in plans for i in plan if i.action == "create"),
+            )
+            answer = yield calls.sub_task(
+                DEPLOY_ENVIRONMENTS, walk_request, walk_instance_id(context.instance_id)
+            )
+            walked = DEPLOY_ENVIRONMENTS.read_answer(answer)
+    elif request.walk_version < 3:
         # Walk versions 1-2: every scope planned before the shared resources start.
         scopes = [SHARED, *ENVIRONMENTS]
         try:
@@ -357,6 +467,8 @@ def deploy_platform(
 
     if plan_error is not None:
         environments = plan_failed(plan_error)
+    elif walked is not None:
+        environments = {env: walked.environments[env] for env in ENVIRONMENTS}
     elif shared is not None and not shared.succeeded:
         failure = shared.error or ErrorInfo("SharedResourcesFailed", "")
         cause = ErrorInfo(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -167,6 +167,8 @@ class Walk:
     _running: list[_Step] = field(init=False)
     _done: set[str] = field(init=False)
     _ids: set[str] = field(init=False)
+    #: The resources the plan left alone (done from the start).
+    _unchanged: frozenset[str] = field(init=False)
     error: ErrorInfo | None = field(init=False, default=None)
     step: str | None = field(init=False, default=None)
 
@@ -175,6 +177,7 @@ class Walk:
         self._ids = {r.id.lower() for r in self.resources}
         self._pending = [_Step(r) for r in self.resources if r.id.lower() in apply]
         self._done = {r.id.lower() for r in self.resources if r.id.lower() not in apply}
+        self._unchanged = frozenset(self._done)
         self._running = []
 
     # --- what to do next ------------------------------------------------------------------
@@ -189,8 +192,12 @@ class Walk:
         """The operations in flight, as the activities returned them."""
         return [step.operation for step in self._running if step.operation is not None]
 
-    def ready(self, now: datetime) -> list[Resource]:
-        """Pending resources whose dependencies are all done and whose backoff has passed."""
+    def ready(self, now: datetime, outside_done: Container[str] | None = None) -> list[Resource]:
+        """Pending resources whose dependencies are all done and whose backoff has passed.
+
+        A dependency outside the walk counts as done, or, where `outside_done` is given (the
+        lower-cased ids done elsewhere: the shared walk's, when it runs alongside), when in it.
+        """
         if self.error is not None:
             return []
         return [
@@ -198,7 +205,9 @@ class Walk:
             for step in self._pending
             if (step.not_before is None or step.not_before <= now)
             and all(
-                dep.lower() in self._done or dep.lower() not in self._ids
+                dep.lower() in self._done
+                if dep.lower() in self._ids
+                else outside_done is None or dep.lower() in outside_done
                 for dep in step.resource.depends_on
             )
         ]
@@ -209,6 +218,13 @@ class Walk:
             (s for s in self._pending if s.resource.id.lower() == resource_id.lower()), None
         )
         return step.reruns if step is not None else 0
+
+    def first_attempt(self, resource_id: str) -> bool:
+        """Whether the resource is to start for the first time (no attempt, no rerun yet)."""
+        return any(
+            s.resource.id.lower() == resource_id.lower() and s.attempts == 0 and s.reruns == 0
+            for s in self._pending
+        )
 
     def next_retry_at(self) -> datetime | None:
         """When the earliest backed-off resource may start again."""
@@ -370,6 +386,21 @@ class Walk:
         return resource_id.lower() in self._done
 
     @property
+    def done_ids(self) -> frozenset[str]:
+        """The lower-cased ids of the resources done (or that needed nothing)."""
+        return frozenset(self._done)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing started yet (nor failed): what it applies all waits for its dependencies."""
+        return (
+            self.error is None
+            and not self._running
+            and self._done == self._unchanged
+            and all(s.attempts == 0 and s.not_before is None for s in self._pending)
+        )
+
+    @property
     def done_count(self) -> int:
         return sum(1 for r in self.resources if r.id.lower() in self._done)
 
@@ -391,6 +422,118 @@ class Walk:
             step if status == "Running" else None,
             self.error,
         )
+
+
+class PlatformWalk:
+    """The shared resources' walk and each environment's, driven as one (walk version 5).
+
+    One orchestration steps them all: what is ready anywhere starts in one batch, and the
+    operations due to be polled anywhere are polled with one timer and one check, so the five
+    walks share their orchestrator episodes instead of each polling on its own. Each walk keeps
+    its own outcome: an environment's resource waits only for the shared resources it depends
+    on (`Walk.ready`'s `outside_done`), a permanent failure stops that environment alone, and a
+    failure of the shared resources stops every environment with it as the cause.
+
+    Offers what `orchestrators.deploy.walk_steps` drives, as `Walk` does.
+    """
+
+    def __init__(self, walks: Mapping[str, Walk], shared: str) -> None:
+        """`walks` by scope; `shared` names the one the others depend on."""
+        self.walks = dict(walks)
+        self.shared = shared
+        self._scope_of = {
+            r.id.lower(): scope for scope, walk in self.walks.items() for r in walk.resources
+        }
+
+    def _walk_of(self, resource_id: str) -> Walk:
+        return self.walks[self._scope_of[resource_id.lower()]]
+
+    def _unfinished(self) -> list[Walk]:
+        return [walk for walk in self.walks.values() if not walk.finished]
+
+    def _settle(self) -> None:
+        """Once the shared resources failed, every environment still walking fails with them."""
+        failure = self.walks[self.shared].error
+        if failure is None:
+            return
+        for scope, walk in self.walks.items():
+            if scope != self.shared and walk.error is None:
+                walk.fail(
+                    failure.resource or None,
+                    failure.code or "SharedResourcesFailed",
+                    f"shared resources failed: {failure.message}",
+                )
+
+    @property
+    def finished(self) -> bool:
+        return all(walk.finished for walk in self.walks.values())
+
+    def ready(self, now: datetime) -> list[Resource]:
+        shared = self.walks[self.shared]
+        done = shared.done_ids
+        ready = shared.ready(now)
+        for scope, walk in self.walks.items():
+            if scope != self.shared:
+                ready += walk.ready(now, outside_done=done)
+        return ready
+
+    def rerun_of(self, resource_id: str) -> int:
+        return self._walk_of(resource_id).rerun_of(resource_id)
+
+    def first_attempt(self, resource_id: str) -> bool:
+        return self._walk_of(resource_id).first_attempt(resource_id)
+
+    def next_wake(self, now: datetime) -> datetime | None:
+        wakes = [wake for walk in self._unfinished() if (wake := walk.next_wake(now)) is not None]
+        return min(wakes) if wakes else None
+
+    def due(self, at: datetime) -> list[Operation]:
+        return [operation for walk in self._unfinished() for operation in walk.due(at)]
+
+    def started(self, resource_id: str, operation: Operation, now: datetime) -> None:
+        self._walk_of(resource_id).started(resource_id, operation, now)
+        self._settle()
+
+    def checked(self, operation: Operation, now: datetime) -> None:
+        self._walk_of(operation.resource_id).checked(operation, now)
+        self._settle()
+
+    def check_deadlines(self, now: datetime) -> None:
+        for walk in self._unfinished():
+            walk.check_deadlines(now)
+        self._settle()
+
+    def fail(self, resource_id: str | None, code: str, message: str) -> None:
+        """A permanent failure of one resource's walk; with no resource (an activity that
+        failed all its retries, for a batch that may span them), of every walk still going."""
+        walks = self._unfinished() if resource_id is None else [self._walk_of(resource_id)]
+        for walk in walks:
+            walk.fail(resource_id, code, message)
+        self._settle()
+
+    def state(self) -> dict[str, WalkState]:
+        return {scope: walk.state() for scope, walk in self.walks.items()}
+
+    def resume(self, states: Mapping[str, WalkState]) -> None:
+        for scope, state in states.items():
+            self.walks[scope].resume(state)
+
+    def progress(self) -> dict[str, EnvironmentProgress]:
+        """Each scope's entry in the platform state: `Pending` while none of its resources has
+        started and the shared resources it waits for are not done."""
+        shared_finished = self.walks[self.shared].finished
+        shown: dict[str, EnvironmentProgress] = {}
+        for scope, walk in self.walks.items():
+            progress = walk.progress()
+            if scope != self.shared and not shared_finished and walk.idle and not walk.finished:
+                progress = progress._replace(status="Pending", step=None)
+            shown[scope] = progress
+        return shown
+
+    @property
+    def phase(self) -> str:
+        """`shared` while the shared resources deploy, then `environments`."""
+        return "environments" if self.walks[self.shared].finished else "shared"
 
 
 def _minutes(delta: timedelta) -> str:

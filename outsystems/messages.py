@@ -223,8 +223,11 @@ class SpecDocument(NamedTuple):
 #: resources once their own plan is read and plans the environments meanwhile (and publishes
 #: `deployment.started` alongside the shared plan instead of before it). 4: the resources that
 #: become ready together start in one `begin_apply_resources` activity (one answer, one episode)
-#: instead of one `begin_apply_resource` each.
-WALK_VERSION: Final = 4
+#: instead of one `begin_apply_resource` each. 5: every scope is planned first, then the shared
+#: resources and the four environments walk as one (`deploy_environments`, one sub-orchestration
+#: instead of five): what is ready anywhere starts in one batch and what is due anywhere is
+#: polled with one timer and one check, so the walks share their episodes.
+WALK_VERSION: Final = 5
 
 
 def _walk_version(document: Mapping[str, Any]) -> int:
@@ -340,6 +343,56 @@ class EnvironmentRequest(NamedTuple):
             nonce=_optional_str(document.get("nonce")) or None,
             walk=None if document.get("walk") is None else WalkState.from_json(document["walk"]),
             walk_version=_walk_version(document),
+        )
+
+
+class EnvironmentsRequest(NamedTuple):
+    """The input of `deploy_environments` (walk version 5): the shared resources and every
+    environment's, walked as one; what to apply per scope, from the plans."""
+
+    spec: SpecDocument
+    apply: Mapping[str, tuple[str, ...]]
+    tuning: Tuning
+    #: Secrets created by this deployment derive their values from it.
+    nonce: str
+    #: Where each scope's walk stands, when an earlier generation continued as new.
+    walks: "Mapping[str, WalkState] | None" = None
+    walk_version: int = WALK_VERSION
+    #: The resources the plans found absent (action `create`).
+    absent: tuple[str, ...] = ()
+
+    def to_json(self) -> JsonObject:
+        document: JsonObject = {
+            "spec": self.spec.to_json(),
+            "apply": {scope: list(ids) for scope, ids in self.apply.items()},
+            "absent": list(self.absent),
+            "tuning": self.tuning.to_json(),
+            "nonce": self.nonce,
+            "walkVersion": self.walk_version,
+        }
+        if self.walks is not None:
+            document["walks"] = {scope: walk.to_json() for scope, walk in self.walks.items()}
+        return document
+
+    @staticmethod
+    def from_json(data: Any) -> "EnvironmentsRequest":
+        document = _object(data, "environments request")
+        walks = document.get("walks")
+        return EnvironmentsRequest(
+            spec=SpecDocument.from_json(document["spec"]),
+            apply={
+                str(scope): tuple(str(i) for i in ids)
+                for scope, ids in _object(document["apply"], "apply").items()
+            },
+            tuning=Tuning.from_json(document.get("tuning")),
+            nonce=str(document["nonce"]),
+            walks=None
+            if walks is None
+            else {
+                str(scope): WalkState.from_json(w) for scope, w in _object(walks, "walks").items()
+            },
+            walk_version=_walk_version(document),
+            absent=tuple(str(i) for i in document.get("absent") or ()),
         )
 
 
@@ -757,14 +810,20 @@ class ApplyRequest(NamedTuple):
     nonce: str = ""
     #: How many times the resource is run again after its server rebooted (0: the first run).
     rerun: int = 0
+    #: The deployment's plan found no such resource and this is its first attempt (see
+    #: `ApplyItem.absent`).
+    absent: bool = False
 
     def to_json(self) -> JsonObject:
-        return {
+        document: JsonObject = {
             "spec": self.spec.to_json(),
             "resourceId": self.resource_id,
             "nonce": self.nonce,
             "rerun": self.rerun,
         }
+        if self.absent:
+            document["absent"] = True
+        return document
 
     @staticmethod
     def from_json(data: Any) -> "ApplyRequest":
@@ -774,6 +833,7 @@ class ApplyRequest(NamedTuple):
             resource_id=str(document["resourceId"]),
             nonce=str(document.get("nonce") or ""),
             rerun=int(document.get("rerun") or 0),
+            absent=document.get("absent") is True,
         )
 
 
@@ -783,14 +843,25 @@ class ApplyItem(NamedTuple):
     resource_id: str
     #: How many times the resource is run again after its server rebooted (0: the first run).
     rerun: int = 0
+    #: The deployment's plan, read moments before, found no such resource, and this is the
+    #: resource's first attempt: a type whose live state only decides what an existing one
+    #: keeps need not be read again before its PUT (walk version 5).
+    absent: bool = False
 
     def to_json(self) -> JsonObject:
-        return {"resourceId": self.resource_id, "rerun": self.rerun}
+        document: JsonObject = {"resourceId": self.resource_id, "rerun": self.rerun}
+        if self.absent:
+            document["absent"] = True
+        return document
 
     @staticmethod
     def from_json(data: Any) -> "ApplyItem":
         document = _object(data, "apply item")
-        return ApplyItem(str(document["resourceId"]), int(document.get("rerun") or 0))
+        return ApplyItem(
+            str(document["resourceId"]),
+            int(document.get("rerun") or 0),
+            absent=document.get("absent") is True,
+        )
 
 
 class ApplyBatchRequest(NamedTuple):
@@ -822,7 +893,7 @@ class ApplyBatchRequest(NamedTuple):
 
     def single(self, item: ApplyItem) -> ApplyRequest:
         """The one-resource request of `item` (what `begin_apply_resource` takes)."""
-        return ApplyRequest(self.spec, item.resource_id, self.nonce, item.rerun)
+        return ApplyRequest(self.spec, item.resource_id, self.nonce, item.rerun, item.absent)
 
 
 class CheckRequest(NamedTuple):
@@ -2001,6 +2072,10 @@ DEPLOY_PLATFORM: Final = Contract(
 )
 DEPLOY_ENVIRONMENT: Final = Contract(
     "deploy_environment", EnvironmentRequest.from_json, EnvironmentProgress.from_json
+)
+#: Walk version 5: its output's `environments` has every scope's outcome, `shared` included.
+DEPLOY_ENVIRONMENTS: Final = Contract(
+    "deploy_environments", EnvironmentsRequest.from_json, PlatformStatus.from_json
 )
 TEARDOWN_PLATFORM: Final = Contract(
     "teardown_platform", TeardownRequest.from_json, PlatformResult.from_json

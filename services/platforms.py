@@ -22,11 +22,11 @@ import logging
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from appsettings import AppSettings
-from orchestrators.deploy import child_instance_id
+from orchestrators.deploy import child_instance_id, walk_instance_id
 from orchestrators.scale_requests import scale_set_entity
 from outsystems.errors import ApiError, FieldError, SpecError
 from outsystems.messages import (
@@ -697,14 +697,32 @@ async def approve_upgrade(
     return Approved(solution_id, operation.operation_id, awaiting)
 
 
+def _child_ids(instance_id: str) -> list[str]:
+    """The sub-orchestrations a deployment may run: one per environment (walk versions 1-4),
+    or one walk of them all (5)."""
+    return [
+        *(child_instance_id(instance_id, env) for env in ENVIRONMENTS),
+        walk_instance_id(instance_id),
+    ]
+
+
 async def _children(client: DurableClient, instance_id: str) -> dict[str, OperationStatus | None]:
+    """Each environment's live progress, as its sub-orchestration shows it: its own (walk
+    versions 1-4) or its entry in the one walk of all environments (5)."""
     statuses = await asyncio.gather(
         *(
-            read_operation(client, child_instance_id(instance_id, env), show_input=False)
-            for env in ENVIRONMENTS
+            read_operation(client, child_id, show_input=False)
+            for child_id in _child_ids(instance_id)
         )
     )
-    return dict(zip(ENVIRONMENTS, statuses, strict=True))
+    children: dict[str, OperationStatus | None] = dict(zip(ENVIRONMENTS, statuses, strict=False))
+    walk = statuses[-1]
+    if walk is not None:
+        shown = walk.result or walk.progress
+        for env, progress in (shown.environments if shown else {}).items():
+            if env in children:
+                children[env] = replace(walk, environment=progress)
+    return children
 
 
 async def state(client: DurableClient, solution_id: str) -> dict[str, Any]:
@@ -775,11 +793,7 @@ async def cancel(client: DurableClient, solution_id: str) -> Canceled:
     instance_id = operation.instance_id
     await client.terminate(instance_id, "canceled by a user")
     # Terminating an orchestration leaves its sub-orchestrations running: stop them too.
-    children = await _children(client, instance_id)
-    for env, child in children.items():
-        if child and child.running:
-            await client.terminate(child_instance_id(instance_id, env), "parent canceled")
-    for child_id in upgrade_children(operation):
+    for child_id in [*_child_ids(instance_id), *upgrade_children(operation)]:
         child = await read_operation(client, child_id, show_input=False)
         if child and child.running:
             await client.terminate(child_id, "parent canceled")

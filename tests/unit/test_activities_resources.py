@@ -22,7 +22,7 @@ from localdev.armsim.server import SimulatorServer
 from localdev.armsim.testing import running_simulator
 from outsystems.deployment import graph_of
 from outsystems.messages import Operation, PlannedAction, outputs_from_json
-from outsystems.resource_types import PUBLIC_IP
+from outsystems.resource_types import PUBLIC_IP, ROLE_ASSIGNMENT
 from outsystems.spec import parse_spec
 from outsystems.topology import Resource
 from tests.support.arm_loopback import SUBSCRIPTION, app_on, get
@@ -165,3 +165,49 @@ def test_only_the_types_whose_body_depends_on_live_state_are_read_before_their_p
             resource.type
         )
     assert {r.type for r in GRAPH if reads_before_put(r.type)} >= {GROUP.type}
+
+
+def _needed_by(resources: list[Resource]) -> list[Resource]:
+    """Everything `resources` depend on, directly or not, in the graph's (dependency) order."""
+    by_id = {r.id.lower(): r for r in GRAPH}
+    needed: set[str] = set()
+    frontier = [d.lower() for r in resources for d in r.depends_on]
+    while frontier:
+        resource_id = frontier.pop()
+        if resource_id not in needed and resource_id in by_id:
+            needed.add(resource_id)
+            frontier += [d.lower() for d in by_id[resource_id].depends_on]
+    return [r for r in GRAPH if r.id.lower() in needed]
+
+
+def test_a_batch_reads_what_its_resources_refer_to_once_and_an_absent_assignment_not_at_all(
+    sim: SimulatorServer,
+) -> None:
+    identity = next(r for r in GRAPH if r.name == "acme-dev-id")
+    assignments = [r for r in GRAPH if r.type == ROLE_ASSIGNMENT and identity.id in r.depends_on]
+    assert len(assignments) >= 3
+    for resource in _needed_by(assignments):
+        assert apply(resource).succeeded, resource.id
+    since = len(sim.requests())
+    answer: Any = activity("begin_apply_resources")(
+        {
+            "spec": SPEC,
+            "items": [{"resourceId": r.id, "absent": True} for r in assignments],
+            "nonce": "n-1",
+        }
+    )
+    assert {Operation.from_json(o).status for o in answer} <= {"Succeeded", "InProgress"}
+    sent = [(q["method"], q["path"].lower()) for q in sim.requests(since)]
+    # Every assignment names the identity's principal: read once for the batch, not each time.
+    assert sent.count(("GET", identity.id.lower())) == 1
+    for assignment in assignments:
+        assert ("PUT", assignment.id.lower()) in sent
+        # The plan found it absent moments before: not read again (first attempt).
+        assert ("GET", assignment.id.lower()) not in sent
+    # Not absent (a retry, or one that exists): read first, for an earlier principal.
+    since = len(sim.requests())
+    activity("begin_apply_resources")(
+        {"spec": SPEC, "items": [{"resourceId": assignments[0].id}], "nonce": "n-1"}
+    )
+    sent = [(q["method"], q["path"].lower()) for q in sim.requests(since)]
+    assert ("GET", assignments[0].id.lower()) in sent

@@ -161,7 +161,9 @@ class Arm:
                 "read_outputs": self.outputs,
                 "publish_event": self.publish,
             },
-            orchestrators={"deploy_environment": orchestrator("deploy_environment")},
+            orchestrators={
+                name: orchestrator(name) for name in ("deploy_environment", "deploy_environments")
+            },
         )
         return self.replay.run()
 
@@ -169,20 +171,32 @@ class Arm:
         return [event["type"].removeprefix("outsystems.") for event in self.events]
 
 
+def step_of(status: Any, environment: str) -> str:
+    """What a walk's custom status says `environment` is doing ("" for nothing)."""
+    shown = ((status or {}).get("environments") or {}).get(environment) or {}
+    return str(shown.get("step") or "")
+
+
 def statuses(outcome: Outcome) -> dict[str, str]:
     return {env: progress["status"] for env, progress in outcome.output["environments"].items()}
 
 
-def test_a_platform_deploys_shared_resources_first_then_the_four_environments() -> None:
+def test_a_platform_deploys_its_shared_resources_and_four_environments_in_one_walk() -> None:
     arm = Arm()
     outcome = arm.run()
     assert outcome.error is None
     assert outcome.output["status"] == "Succeeded"
     assert statuses(outcome) == dict.fromkeys(ENVIRONMENTS, "Succeeded")
-    children = [c for c in outcome.calls if c.kind == "orchestration"]
-    # The children have deterministic instance ids: shared first, alone, then the four.
-    assert [c.input["environment"] for c in children] == [SHARED, *ENVIRONMENTS]
-    assert {c.input["nonce"] for c in children} == {children[0].input["nonce"]}
+    # Walk version 5: every scope planned, then one sub-orchestration walks them all, with a
+    # deterministic instance id and what each scope's plan said to apply.
+    [child] = [c for c in outcome.calls if c.kind == "orchestration"]
+    assert child.name == "deploy_environments"
+    assert arm.replay is not None
+    assert list(arm.replay.children) == [f"{INSTANCE}:walk"]
+    assert sorted(child.input["apply"]) == sorted((SHARED, *ENVIRONMENTS))
+    for scope in (SHARED, *ENVIRONMENTS):
+        assert child.input["apply"][scope] == [r.id for r in GRAPH.for_environment(scope)]
+    assert child.input["nonce"]
     # Every resource was applied once, each after everything it depends on.
     assert sorted(arm.started) == sorted(r.id for r in GRAPH)
     position = {resource_id.lower(): n for n, resource_id in enumerate(arm.started)}
@@ -200,8 +214,74 @@ def test_a_platform_deploys_shared_resources_first_then_the_four_environments() 
     assert outcome.status["phase"] == "done"
 
 
-def test_the_shared_resources_start_while_the_environments_are_planned() -> None:
+def test_an_input_of_walk_version_4_walks_shared_first_then_each_environment_in_its_own() -> None:
+    # Instances started before walk version 5 replay their histories as they were written.
+    arm = Arm()
+    outcome = arm.run(walk_version=4)
+    assert outcome.error is None
+    assert statuses(outcome) == dict.fromkeys(ENVIRONMENTS, "Succeeded")
+    children = [c for c in outcome.calls if c.kind == "orchestration"]
+    # The children have deterministic instance ids: shared first, alone, then the four.
+    assert {c.name for c in children} == {"deploy_environment"}
+    assert [c.input["environment"] for c in children] == [SHARED, *ENVIRONMENTS]
+    assert {c.input["nonce"] for c in children} == {children[0].input["nonce"]}
+    assert sorted(arm.started) == sorted(r.id for r in GRAPH)
+    assert len(arm.batches) < len(GRAPH) // 3
+
+
+def test_every_scope_is_planned_before_the_one_walk_starts() -> None:
     outcome = Arm().run()
+    plans = outcome.named("plan_environment")
+    assert sorted(c.input["environment"] for c in plans) == sorted((SHARED, *ENVIRONMENTS))
+    assert {c.status["phase"] for c in plans} == {"planning"}
+    walk = next(n for n, c in enumerate(outcome.calls) if c.kind == "orchestration")
+    assert all(outcome.calls.index(c) < walk for c in plans)
+
+
+def _dependents(resource_id: str) -> set[str]:
+    """The lower-cased ids of everything that depends on `resource_id`, directly or not."""
+    found: set[str] = set()
+    frontier = {resource_id.lower()}
+    while frontier:
+        frontier = {
+            r.id.lower()
+            for r in GRAPH
+            if r.id.lower() not in found and {d.lower() for d in r.depends_on} & frontier
+        }
+        found |= frontier
+    return found
+
+
+def test_an_environments_resources_start_before_the_shared_walk_ends() -> None:
+    # A slow shared resource that some environment resources do not need: they start while it
+    # runs (issue 16, "start what can start"), and those that need it wait for it.
+    shared = GRAPH.for_environment(SHARED)
+    environment_ids = {r.id.lower() for env in ENVIRONMENTS for r in GRAPH.for_environment(env)}
+    slow = next(
+        r
+        for r in shared
+        if environment_ids - _dependents(r.id)
+        and _dependents(r.id) & environment_ids
+        and r.type != "Microsoft.Resources/resourceGroups"
+    )
+    arm = Arm(scripts={slow.id.lower(): running(5)})
+    outcome = arm.run()
+    assert statuses(outcome) == dict.fromkeys(ENVIRONMENTS, "Succeeded")
+    checks = [c for c in outcome.calls if c.name == "check_operations"]
+    last_check = outcome.calls.index(checks[-1])
+    batches = [c for c in outcome.calls if c.name == "begin_apply_resources"]
+    before = {
+        item["resourceId"].lower()
+        for c in batches
+        if outcome.calls.index(c) < last_check
+        for item in c.input["items"]
+    }
+    assert before & environment_ids, "no environment resource started while it ran"
+    assert not before & _dependents(slow.id)
+
+
+def test_an_input_of_walk_version_4_starts_the_shared_resources_while_it_plans_the_rest() -> None:
+    outcome = Arm().run(walk_version=4)
     plans = {c.input["environment"]: c for c in outcome.named("plan_environment")}
     # The shared plan alone first; the environments' plans are asked in the episode that
     # starts the shared walk (phase "shared"), before its first resource is applied.
@@ -253,9 +333,19 @@ def test_an_input_of_walk_version_2_plans_every_scope_before_the_shared_resource
     assert statuses(outcome) == dict.fromkeys(ENVIRONMENTS, "Succeeded")
 
 
-def test_an_environment_plan_that_fails_waits_for_the_shared_resources_then_fails_all() -> None:
+def test_an_environment_plan_that_fails_fails_all_and_starts_nothing() -> None:
     arm = Arm(plan_fails_in=("prod",))
     outcome = arm.run()
+    assert outcome.output["status"] == "Failed"
+    assert {p["error"]["code"] for p in outcome.output["environments"].values()} == {"PlanFailed"}
+    assert "orchestration" not in outcome.kinds()
+    assert arm.started == []
+    assert arm.event_types()[-1] == "deployment.failed"
+
+
+def test_an_input_of_walk_version_4_walks_the_shared_resources_when_a_plan_fails() -> None:
+    arm = Arm(plan_fails_in=("prod",))
+    outcome = arm.run(walk_version=4)
     assert outcome.output["status"] == "Failed"
     assert {p["error"]["code"] for p in outcome.output["environments"].values()} == {"PlanFailed"}
     children = [c.input["environment"] for c in outcome.calls if c.kind == "orchestration"]
@@ -295,30 +385,30 @@ def test_a_running_operation_is_polled_after_durable_timers_that_back_off() -> N
     ]
 
 
-def test_an_operation_is_polled_after_arms_retry_after_within_the_bounds() -> None:
-    gateway, vm = the(APP_GATEWAY, "test"), the(VM, "dev")
-    arm = Arm(
-        scripts={
-            gateway.id.lower(): running(1),
-            vm.id.lower(): running(1),
-        },
+@pytest.mark.parametrize(
+    ("resource_type", "environment", "retry_after", "waits"),
+    [
         # 9 s is honoured; 600 s is cut to the ceiling (four times the shortest interval).
-        retry_after={gateway.id.lower(): 9.0, vm.id.lower(): 600.0},
+        (APP_GATEWAY, "test", 9.0, [9.0, 9.0]),
+        (VM, "dev", 600.0, [20.0, 20.0]),
+    ],
+)
+def test_an_operation_is_polled_after_arms_retry_after_within_the_bounds(
+    resource_type: str, environment: str, retry_after: float, waits: list[float]
+) -> None:
+    resource = the(resource_type, environment)
+    arm = Arm(
+        scripts={resource.id.lower(): running(1)},
+        retry_after={resource.id.lower(): retry_after},
     )
     outcome = arm.run()
     assert outcome.output["status"] == "Succeeded"
-    test_timers = [
+    timers = [
         (c.input - c.at).total_seconds()
         for c in outcome.calls
-        if c.kind == "timer" and c.status and c.status.get("step", "").endswith(gateway.name)
+        if c.kind == "timer" and step_of(c.status, environment).endswith(resource.name)
     ]
-    dev_timers = [
-        (c.input - c.at).total_seconds()
-        for c in outcome.calls
-        if c.kind == "timer" and c.status and c.status.get("step", "").endswith(vm.name)
-    ]
-    assert test_timers == [9.0, 9.0]
-    assert dev_timers == [20.0, 20.0]
+    assert timers == waits
 
 
 def test_an_input_without_a_walk_version_replays_with_the_fixed_interval() -> None:
@@ -353,9 +443,9 @@ def test_a_long_walk_continues_as_new_and_no_episode_replays_a_long_history() ->
     assert prod["resourcesDone"] == prod["resourcesTotal"] == len(GRAPH.for_environment("prod"))
     continued = [c for c in outcome.calls if c.name == "continue_as_new"]
     assert len(continued) >= 2
-    assert all(c.input["environment"] == "prod" and c.input["walk"] for c in continued)
+    assert all(c.input["walks"]["prod"]["running"] for c in continued)
     assert arm.replay is not None
-    child = arm.replay.children[f"{INSTANCE}:prod"]
+    child = arm.replay.children[f"{INSTANCE}:walk"]
     assert child.generations == len(continued) + 1
     # Bounded: a generation's history holds at most 20 steps, whatever the walk's length
     # (issue 16's target: no episode replays more than 300 history events).
@@ -404,7 +494,7 @@ def test_an_operation_past_its_limit_fails_its_environment_as_timed_out() -> Non
     assert statuses(outcome)["dev"] == "Succeeded"
 
 
-def test_failed_shared_resources_fail_every_environment_without_starting_them() -> None:
+def test_failed_shared_resources_fail_every_environment_and_start_nothing_that_needs_them() -> None:
     vnet = next(r for r in GRAPH.for_environment(SHARED) if r.type.endswith("virtualNetworks"))
     arm = Arm(scripts={vnet.id.lower(): [("Failed", {"code": "InvalidRequest", "message": "no"})]})
     outcome = arm.run()
@@ -413,9 +503,19 @@ def test_failed_shared_resources_fail_every_environment_without_starting_them() 
     error = outcome.output["environments"]["dev"]["error"]
     assert (error["code"], error["resource"]) == ("InvalidRequest", vnet.id)
     assert error["message"].startswith("shared resources failed")
+    assert not {r.lower() for r in arm.started} & _dependents(vnet.id)
+    assert "read_outputs" not in [c.name for c in outcome.calls]
+
+
+def test_an_input_of_walk_version_4_starts_no_environment_when_shared_resources_fail() -> None:
+    vnet = next(r for r in GRAPH.for_environment(SHARED) if r.type.endswith("virtualNetworks"))
+    arm = Arm(scripts={vnet.id.lower(): [("Failed", {"code": "InvalidRequest", "message": "no"})]})
+    outcome = arm.run(walk_version=4)
+    assert statuses(outcome) == dict.fromkeys(ENVIRONMENTS, "Failed")
+    error = outcome.output["environments"]["dev"]["error"]
+    assert error["message"].startswith("shared resources failed")
     children = [c.input["environment"] for c in outcome.calls if c.kind == "orchestration"]
     assert children == [SHARED]
-    assert "read_outputs" not in [c.name for c in outcome.calls]
 
 
 def test_a_throttled_plan_is_read_again_after_growing_waits_and_the_deployment_goes_on() -> None:
@@ -456,7 +556,9 @@ def test_progress_is_published_as_the_custom_status_while_an_environment_runs(
     outcome = arm.run()
     polling = [c for c in outcome.calls if c.name == "check_operations"]
     [poll] = polling
-    # The environment's own status says what it is doing while it waits.
-    assert poll.status["status"] == "Running"
-    assert poll.status["step"] == f"creating {gateway.name}"
-    assert poll.status["resourcesTotal"] == len(GRAPH.for_environment(environment))
+    # The walk's status says what each environment is doing while it waits.
+    shown = poll.status["environments"][environment]
+    assert poll.status["phase"] == "environments"
+    assert shown["status"] == "Running"
+    assert shown["step"] == f"creating {gateway.name}"
+    assert shown["resourcesTotal"] == len(GRAPH.for_environment(environment))

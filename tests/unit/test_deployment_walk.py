@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from outsystems.deployment import MAX_ATTEMPTS, Walk, display_name, timeout_for
-from outsystems.messages import Operation
+from outsystems.deployment import MAX_ATTEMPTS, PlatformWalk, Walk, display_name, timeout_for
+from outsystems.messages import Operation, WalkState
 from outsystems.resource_types import NIC, NSG, SCALE_SET, VM, VNET
 from outsystems.teardown import Found, deletion_graph, rank, select
 from outsystems.topology import Resource
@@ -327,3 +328,109 @@ def test_polls_back_off_per_operation_and_honour_retry_after_within_bounds() -> 
     assert walk.next_wake(now) == now + timedelta(seconds=25)
     walk.checked(hinted._replace(retry_after=1.0), now)
     assert walk.next_wake(now) == now + timedelta(seconds=10)
+
+
+# --- several walks driven as one (walk version 5) ------------------------------------------
+
+S1, S2 = res("s1"), res("s2", "s1")
+#: `x` needs the shared `s1` only; `y` needs `s2` too; `z` is in another environment.
+X, Y, Z = res("x", "s1"), res("y", "x", "s2"), res("z", "s1")
+
+
+def platform_walk(apply: dict[str, list[Resource]] | None = None) -> PlatformWalk:
+    scopes = {"shared": [S1, S2], "dev": [X, Y], "test": [Z]}
+    apply = apply or scopes
+    return PlatformWalk(
+        {
+            scope: Walk(resources, [r.id for r in apply.get(scope, [])])
+            for scope, resources in scopes.items()
+        },
+        shared="shared",
+    )
+
+
+def test_an_environments_resource_starts_once_the_shared_ones_it_needs_are_done() -> None:
+    walk = platform_walk()
+    assert names(walk.ready(T0)) == ["s1"]
+    assert {scope: p.status for scope, p in walk.progress().items()} == {
+        "shared": "Running", "dev": "Pending", "test": "Pending",
+    }  # fmt: skip
+    assert walk.phase == "shared"
+    walk.started(S1.id, op(S1, "Succeeded"), T0)
+    # s2 (shared) and what needs s1 alone start together, before the shared walk ends.
+    assert names(walk.ready(T0)) == ["s2", "x", "z"]
+    walk.started(S2.id, op(S2, "InProgress"), T0)
+    walk.started(X.id, op(X, "Succeeded"), T0)
+    walk.started(Z.id, op(Z, "InProgress"), T0)
+    assert walk.ready(T0) == []  # y waits for s2
+    assert walk.progress()["dev"].status == "Running"
+    # One poll for what runs in two walks.
+    assert {o.resource_id for o in walk.due(walk.next_wake(T0) or T0)} == {S2.id, Z.id}
+    walk.checked(op(S2, "Succeeded"), T0)
+    assert names(walk.ready(T0)) == ["y"]
+    assert walk.phase == "environments"
+    walk.started(Y.id, op(Y, "Succeeded"), T0)
+    walk.checked(op(Z, "Succeeded"), T0)
+    assert walk.finished
+    assert {p.status for p in walk.progress().values()} == {"Succeeded"}
+
+
+def test_a_failure_in_one_environment_leaves_the_others_walking() -> None:
+    walk = platform_walk()
+    walk.started(S1.id, op(S1, "Succeeded"), T0)
+    walk.started(S2.id, op(S2, "Succeeded"), T0)
+    walk.started(X.id, op(X, "Failed", "InvalidParameter"), T0)
+    walk.started(Z.id, op(Z, "InProgress"), T0)
+    progress = walk.progress()
+    assert (progress["dev"].status, progress["test"].status) == ("Failed", "Running")
+    assert not walk.finished
+    assert walk.ready(T0) == []
+    walk.checked(op(Z, "Succeeded"), T0)
+    assert walk.finished
+    assert walk.progress()["test"].status == "Succeeded"
+
+
+def test_failed_shared_resources_fail_every_environment_with_them_as_the_cause() -> None:
+    walk = platform_walk()
+    walk.started(S1.id, op(S1, "Succeeded"), T0)
+    walk.started(Z.id, op(Z, "InProgress"), T0)
+    walk.started(S2.id, op(S2, "Failed", "InvalidRequest"), T0)
+    assert walk.finished
+    for scope in ("dev", "test"):
+        error = walk.progress()[scope].error
+        assert error is not None
+        assert (error.code, error.resource) == ("InvalidRequest", S2.id)
+        assert error.message.startswith("shared resources failed: InvalidRequest happened")
+
+
+def test_an_activity_that_failed_fails_every_walk_still_going() -> None:
+    walk = platform_walk()
+    walk.started(S1.id, op(S1, "Succeeded"), T0)
+    walk.started(S2.id, op(S2, "Succeeded"), T0)
+    walk.started(Z.id, op(Z, "Succeeded"), T0)
+    walk.fail(None, "ActivityFailed", "the check failed")
+    progress = walk.progress()
+    assert (progress["shared"].status, progress["test"].status) == ("Succeeded", "Succeeded")
+    assert progress["dev"].error is not None
+    assert progress["dev"].error.code == "ActivityFailed"
+
+
+def test_walks_driven_as_one_round_trip_through_their_state_messages() -> None:
+    walk = platform_walk()
+    walk.started(S1.id, op(S1, "Succeeded"), T0)
+    walk.started(S2.id, op(S2, "InProgress"), T0)
+    walk.started(X.id, op(X, "Succeeded"), T0)
+    states = {
+        scope: WalkState.from_json(json.loads(json.dumps(state.to_json())))
+        for scope, state in walk.state().items()
+    }
+    again = platform_walk()
+    again.resume(states)
+    assert again.progress() == walk.progress()
+    assert again.ready(T0) == [Z]
+    assert [o.resource_id for o in again.due(T0 + timedelta(minutes=1))] == [S2.id]
+
+
+def test_a_scope_the_plan_left_alone_is_done_at_once() -> None:
+    walk = platform_walk({"shared": [S1, S2], "dev": [X, Y]})
+    assert walk.progress()["test"].status == "Succeeded"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from orchestrators.deploy import child_instance_id
+from orchestrators.deploy import child_instance_id, walk_instance_id
 from outsystems.errors import FieldError
 from outsystems.messages import DeployRequest, PlatformResult, SpecDocument, TeardownRequest
 from outsystems.names import Environment
@@ -248,6 +248,30 @@ def test_cancel_stops_the_operation_and_its_running_environments() -> None:
         INSTANCE,
         child_instance_id(INSTANCE, "dev"),
     ]
+
+
+def test_cancel_stops_the_walk_of_all_environments() -> None:
+    # Walk version 5: one sub-orchestration walks every environment.
+    client = platform("Running", {"operation": "deploy", "operationId": "op", "spec": SPEC})
+    client.instances[walk_instance_id(INSTANCE)] = Instance("Running")
+    asyncio.run(platforms.cancel(client, "acme"))
+    assert [instance for instance, _ in client.terminated] == [INSTANCE, f"{INSTANCE}:walk"]
+
+
+def test_the_state_of_a_running_deployment_shows_each_environments_entry_in_the_walk() -> None:
+    client = platform("Running", {"operation": "deploy", "operationId": "op", "spec": SPEC})
+    dev = {"status": "Running", "resourcesDone": 3, "resourcesTotal": 9,
+           "step": "creating acme-dev-vm", "error": None}  # fmt: skip
+    test = {**dev, "status": "Pending", "resourcesDone": 0, "step": None}
+    shared = {**dev, "step": "creating acme-vnet"}
+    walk = {"phase": "shared", "environments": {"shared": shared, "dev": dev, "test": test}}
+    client.instances[walk_instance_id(INSTANCE)] = Instance(
+        "Running", walk, None, None, "2026-11-20T09:00:01Z"
+    )
+    state = asyncio.run(platforms.state(client, "acme"))
+    assert state["status"] == "Running"
+    # The shared resources are no environment of the API (`docs/api.md`).
+    assert state["environments"] == {"dev": dev, "test": test}
 
 
 def test_cancel_with_nothing_running_is_refused() -> None:

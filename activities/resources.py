@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import azure.durable_functions as df
 
+from activities.redaction import redacting
 from activities.typed import serves
-from arm.secrets import redacting
 from outsystems.messages import (
     BEGIN_APPLY_RESOURCE,
     BEGIN_APPLY_RESOURCES,

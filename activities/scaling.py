@@ -11,8 +11,8 @@ import logging
 
 import azure.durable_functions as df
 
+from activities.redaction import redacting
 from activities.typed import serves
-from arm.secrets import redacting
 from outsystems.messages import (
     INSPECT_SCALE_SET,
     LIST_SCALE_SET_SERVERS,

@@ -6,8 +6,8 @@ import logging
 
 import azure.durable_functions as df
 
+from activities.redaction import redacting
 from activities.typed import serves
-from arm.secrets import redacting
 from outsystems.messages import (
     BEGIN_DELETE_RESOURCE,
     BEGIN_DELETE_RESOURCE_GROUP,

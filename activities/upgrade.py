@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import azure.durable_functions as df
 
+from activities.redaction import redacting
 from activities.typed import serves
-from arm.secrets import redacting
 from outsystems.messages import (
     BEGIN_BACKEND_HEALTH,
     BEGIN_DATABASE_COPY,

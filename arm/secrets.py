@@ -20,7 +20,6 @@ error text. Nothing here is logged or returned to an orchestration.
 from __future__ import annotations
 
 import base64
-import functools
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -28,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any
 
 from appsettings import SECRET_SETTINGS, required
 from outsystems import placeholders
@@ -362,22 +361,3 @@ def redacted_errors(solution_id: str | None) -> Iterator[None]:
     except Exception as error:
         message = redact(f"{type(error).__name__}: {error}", solution_id=solution_id)
         raise RedactedError(message) from None
-
-
-Activity = TypeVar("Activity", bound=Callable[[Any], Any])
-
-
-def redacting(activity: Activity) -> Activity:
-    """An activity whose exceptions reach history only as `RedactedError` (see
-    `redacted_errors`). Put it below `@bp.activity_trigger`; the request names the platform in
-    `solutionId` or `spec.solutionId`."""
-
-    @functools.wraps(activity)
-    def run(request: Any) -> Any:
-        solution = None
-        if isinstance(request, Mapping):
-            solution = request.get("solutionId") or (request.get("spec") or {}).get("solutionId")
-        with redacted_errors(str(solution) if solution else None):
-            return activity(request)
-
-    return cast(Activity, run)

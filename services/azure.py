@@ -10,18 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from arm.scale_sets import (
-    ManagedScaleSets,
-    list_scale_sets,
-    quick_connection,
-    read_scale_set,
-    scaling_key,
-)
 from outsystems.messages import ScaleSetInfo
 from outsystems.resource_types import subscription_of
 from services.ports import ArmUnavailableError
 
 if TYPE_CHECKING:
+    from arm.scale_sets import ManagedScaleSets
     from outsystems.errors import FieldError
     from outsystems.names import NamingScheme
     from outsystems.spec import PlatformSpec
@@ -95,11 +89,13 @@ class AzureScaleSets:
 
     def read_scale_set(self, scale_set_id: str) -> ScaleSetInfo:
         from arm.client import sender
+        from arm.scale_sets import read_scale_set, scaling_key
 
         return read_scale_set(sender(subscription_of(scale_set_id)), scale_set_id, scaling_key())
 
     def list_scale_sets(self, subscription_id: str) -> list[ScaleSetInfo]:
         from arm.client import sender
+        from arm.scale_sets import list_scale_sets, scaling_key
 
         return list(list_scale_sets(sender(subscription_id), subscription_id, scaling_key()))
 
@@ -118,6 +114,7 @@ _directories: dict[str, ManagedScaleSets] = {}
 def managed_scale_sets(endpoint: str) -> ManagedScaleSets:
     """The process's cache of what ARM at `endpoint` says about scale sets
     (`services.ports.ScaleSetDirectory`)."""
+    from arm.scale_sets import ManagedScaleSets
     from outsystems.alerts import MAX_ALERT_TARGETS
 
     key = endpoint.lower()
@@ -137,6 +134,8 @@ def managed_scale_sets(endpoint: str) -> ManagedScaleSets:
 def _quick_reader(endpoint: str) -> Any:
     def read(resource_id: str) -> ScaleSetInfo:
         from azure.mgmt.resource.resources import ResourceManagementClient
+
+        from arm.scale_sets import quick_connection, read_scale_set, scaling_key
 
         client = quick_connection(endpoint).client(
             ResourceManagementClient, subscription_of(resource_id)

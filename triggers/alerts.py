@@ -32,7 +32,6 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from appsettings import AppSettings
-from services.alerts import AlertAccepted, AlertIntake
 from services.azure import managed_scale_sets
 from services.errors import ServiceError
 from triggers.http import error_answer, json_response, too_large
@@ -48,6 +47,7 @@ async def receive_alert(
 ) -> func.HttpResponse:
     """Accept an Azure Monitor alert as a scale request for the scale sets it targets."""
     from outsystems.alerts import MAX_ALERT_BYTES, AlertPayloadError, parse_alert
+    from services.alerts import AlertAccepted, AlertIntake
 
     if oversized := too_large(req, MAX_ALERT_BYTES):
         return oversized

@@ -16,7 +16,6 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from appsettings import AppSettings
-from services import drift
 from services.azure import AzurePlatformArm
 from services.errors import ServiceError
 from triggers.http import error_answer, json_response, route_param
@@ -31,6 +30,8 @@ async def get_drift(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """The platform's last drift check: when, and every difference found."""
+    import services.drift as drift
+
     try:
         found = await drift.view(client, route_param(req, "solutionId"))
     except ServiceError as error:
@@ -44,6 +45,8 @@ async def check_platform_drift(
     timer: func.TimerRequest, client: df.DurableOrchestrationClient
 ) -> None:
     """Compare every managed platform with its live state; record and announce drift."""
+    import services.drift as drift
+
     arm = AzurePlatformArm()
     report = await drift.check_all(client, arm, arm, AppSettings.load(), datetime.now(UTC))
     log.info(

@@ -13,7 +13,6 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from services.platform_state import OUTCOMES
 from triggers.http import MAX_BODY_BYTES, json_response
 
 bp = df.Blueprint()
@@ -68,12 +67,6 @@ _ERROR = _object(
     },
     ["error"],
 )
-_OUTCOME = {
-    "type": "string",
-    "enum": list(OUTCOMES),
-    "description": "How the operation went, from the outcome of each environment it was about "
-    "(Durable's runtimeStatus says Completed even when every environment failed).",
-}
 _KIND = {"type": "string", "enum": ["deploy", "teardown", "upgrade"]}
 _LAST_OPERATION = _object(
     {
@@ -498,6 +491,7 @@ def _operation(summary: str, responses: dict[str, Any], **extra: Any) -> dict[st
 def document() -> dict[str, Any]:
     """The OpenAPI document."""
     from outsystems.spec import spec_json_schema
+    from services.platform_state import OUTCOMES
 
     spec_schema = _relocate_refs(spec_json_schema())
     definitions = spec_schema.pop("$defs", {})
@@ -732,7 +726,13 @@ def document() -> dict[str, Any]:
                 "PlatformSpec": spec_schema,
                 **definitions,
                 "Error": _ERROR,
-                "Outcome": _OUTCOME,
+                "Outcome": {
+                    "type": "string",
+                    "enum": list(OUTCOMES),
+                    "description": "How the operation went, from the outcome of each environment "
+                    "it was about (Durable's runtimeStatus says Completed even when every "
+                    "environment failed).",
+                },
                 "Accepted": _ACCEPTED,
                 "Operation": _OPERATION,
                 "LastOperation": _LAST_OPERATION,

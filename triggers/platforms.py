@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 import azure.durable_functions as df
@@ -27,11 +28,12 @@ import azure.functions as func
 from appsettings import AppSettings
 from outsystems.errors import ApiError, FieldError
 from outsystems.names import ENVIRONMENTS, Environment
-from services import platforms
 from services.azure import AzurePlatformArm
 from services.errors import ServiceError
-from services.platforms import Started
 from triggers.http import error_answer, json_response, route_param, too_large
+
+if TYPE_CHECKING:
+    from services.platforms import Started
 
 bp = df.Blueprint(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -80,6 +82,8 @@ async def put_platform(
 ) -> func.HttpResponse:
     """Create or update a platform to match the spec; starts the deployment orchestration, or
     the upgrade when the spec raises a deployed platform's versions."""
+    import services.platforms as platforms
+
     if oversized := too_large(req):
         return oversized
     settings = AppSettings.load()
@@ -98,6 +102,8 @@ async def get_platform(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """The platform's state: last operation, per-environment progress, outputs."""
+    import services.platforms as platforms
+
     try:
         state = await platforms.state(client, route_param(req, "solutionId"))
     except ServiceError as error:
@@ -111,6 +117,8 @@ async def cancel_platform(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Stop the running deployment or teardown; resources stay as they are."""
+    import services.platforms as platforms
+
     if oversized := too_large(req):
         return oversized
     solution_id = route_param(req, "solutionId")
@@ -132,6 +140,8 @@ async def get_operation(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """One operation of a platform: 202 while it runs, 200 with its result once it ended."""
+    import services.platforms as platforms
+
     solution_id = route_param(req, "solutionId")
     operation_id = route_param(req, "operationId")
     try:
@@ -151,6 +161,8 @@ async def plan_platform(
 ) -> func.HttpResponse:
     """What a PUT with this body would do, changing nothing: each resource's change read from
     the live state, or an upgrade's steps in order."""
+    import services.platforms as platforms
+
     if oversized := too_large(req):
         return oversized
     settings = AppSettings.load()
@@ -202,6 +214,8 @@ async def approve_upgrade(
 ) -> func.HttpResponse:
     """Let the platform's upgrade go on to the environment it awaits (202); 409 when no
     upgrade awaits an approval, 400 when the body names another environment."""
+    import services.platforms as platforms
+
     if oversized := too_large(req):
         return oversized
     solution_id = route_param(req, "solutionId")
@@ -256,6 +270,8 @@ async def delete_platform(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Tear the platform down (all of it, or `?environments=dev,test`)."""
+    import services.platforms as platforms
+
     if oversized := too_large(req):
         return oversized
     try:
@@ -278,5 +294,7 @@ async def list_platforms(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """The platforms this app manages, found by their tags in the managed subscriptions."""
+    import services.platforms as platforms
+
     listed = await platforms.list_platforms(client, AzurePlatformArm(), AppSettings.load())
     return json_response({"platforms": [platform.to_json() for platform in listed]})

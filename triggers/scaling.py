@@ -17,17 +17,19 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import azure.durable_functions as df
 import azure.functions as func
 
 from appsettings import AppSettings
 from outsystems.errors import ApiError, FieldError
-from services import scaling
 from services.azure import AzureScaleSets
 from services.errors import ServiceError
-from services.scaling import ManualField
 from triggers.http import error_answer, json_response, route_param, too_large
+
+if TYPE_CHECKING:
+    from services.scaling import ManualField
 
 bp = df.Blueprint(http_auth_level=func.AuthLevel.FUNCTION)
 log = logging.getLogger(__name__)
@@ -67,6 +69,8 @@ async def scale_platform(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Set the production front-end capacity by hand, through the scale set's scaler."""
+    import services.scaling as scaling
+
     if oversized := too_large(req):
         return oversized
     try:
@@ -90,6 +94,8 @@ async def get_scaling(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """The scaling policy, live capacity, cooldown, pending requests and recent decisions."""
+    import services.scaling as scaling
+
     try:
         found = await scaling.view(
             client, AzureScaleSets(), AppSettings.load(), route_param(req, "solutionId")
@@ -105,6 +111,8 @@ async def enforce_scaling_schedules(
     timer: func.TimerRequest, client: df.DurableOrchestrationClient
 ) -> None:
     """Schedule floors and drift repair for every managed farm; restart idle scalers."""
+    import services.scaling as scaling
+
     report = await scaling.enforce_all(
         client, AzureScaleSets(), AppSettings.load(), datetime.now(UTC)
     )

@@ -245,7 +245,7 @@ def test_every_secret_type_renders_without_placeholders_left(
 
 
 def test_an_activity_fails_with_its_secrets_masked_before_history_sees_it() -> None:
-    from arm.secrets import redacting
+    from activities.redaction import redacting
 
     leaked = "Sup3r-Secret-Passw0rd-x7"
     redact_me = {"PLATFORM_KEY_SEED": "seed", "VM_ADMIN_PASSWORD": leaked}

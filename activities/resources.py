@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import azure.durable_functions as df
@@ -63,16 +63,47 @@ def plan_environment(request: PlanRequest) -> list[PlannedAction]:
 
     Only the actions travel (not the changes, which quote live bodies): the history stays small.
     """
-    from arm.live import read_live
     from outsystems.plan import plan_resource
 
     spec, graph = request.spec.parsed()
     resources = graph.for_environment(request.environment)
-    live = read_live(spec.subscription_id, resources)
+    live = _live_for_plan(spec, resources)
     return [
         PlannedAction(r.id, plan_resource(r, body).action)
         for r, body in zip(resources, live, strict=True)
     ]
+
+
+def _live_for_plan(
+    spec: PlatformSpec, resources: Sequence[Resource]
+) -> list[dict[str, Any] | None]:
+    """The live body of each resource (None: absent), read with one request when the
+    platform's resource group does not exist: a resource whose id is under a group lives in it
+    and goes with it ("When you delete a resource group, all of its resources are also
+    deleted", Microsoft Learn, "Azure Resource Manager resource group and resource deletion"),
+    so a first deployment's plan does not read each of its resources."""
+    from arm.client import sender
+    from arm.live import RESOURCES_API_VERSION, read_live
+    from arm.operations import get_resource
+
+    group_id = f"/subscriptions/{spec.subscription_id}/resourceGroups/{spec.resource_group}"
+    inside = f"{group_id.lower()}/"
+    if not any(r.id.lower().startswith(inside) for r in resources):
+        return read_live(spec.subscription_id, resources)
+    group = get_resource(sender(spec.subscription_id), group_id, RESOURCES_API_VERSION)
+    if group is not None:
+        others = [r for r in resources if r.id.lower() != group_id.lower()]
+        bodies = dict(
+            zip((r.id for r in others), read_live(spec.subscription_id, others), strict=True)
+        )
+        return [group if r.id.lower() == group_id.lower() else bodies[r.id] for r in resources]
+    outside = [
+        r
+        for r in resources
+        if not r.id.lower().startswith(inside) and r.id.lower() != group_id.lower()
+    ]
+    read = dict(zip((r.id for r in outside), read_live(spec.subscription_id, outside), strict=True))
+    return [read.get(r.id) for r in resources]
 
 
 #: Write-only fields a PUT must not send again for a resource that exists: ARM does not let an
@@ -204,6 +235,8 @@ class _BatchReads:
     def __init__(self, client: Sender) -> None:
         self._client = client
         self._lock = threading.Lock()
+        #: One lock per body: a thread that needs a body another one is reading waits for it.
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._bodies: dict[tuple[str, str], dict[str, Any] | None] = {}
 
     def __call__(self, resource_id: str, api_version: str) -> dict[str, Any] | None:
@@ -211,11 +244,11 @@ class _BatchReads:
 
         key = (resource_id.lower(), api_version)
         with self._lock:
-            if key in self._bodies:
-                return self._bodies[key]
-        body = get_resource(self._client, resource_id, api_version)
-        with self._lock:
-            return self._bodies.setdefault(key, body)
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._bodies:
+                self._bodies[key] = get_resource(self._client, resource_id, api_version)
+            return self._bodies[key]
 
 
 def _begin(

@@ -3,50 +3,41 @@
 Runs `outsystems.deployment.Walk` (the walk the orchestrations drive) over the farm sample's
 graph in simulated time, with each create lasting what the simulator's latency table says at the
 fan-out's latency scale, and no orchestrator or activity time at all: every poll is answered at
-the instant it is due, every start at once. Prints, per poll ceiling, for the deployment's
-design (the shared walk, then one walk per environment) and for one walk over the whole
-platform: the wall time ÷ the critical path (the lateness the polls alone add), the polls, the
-start steps and the least orchestrator episodes they imply (two per poll: the timer, the
-check's answer; one per start step at best). A model, not a measurement: the phase of each
-operation's end against its poll schedule comes from the latency table, so read the trend, not
-the digits.
+the instant it is due, every start at once. Prints, per poll ceiling and early fraction, for
+walk version 4 (the shared walk, then one walk per environment) and walk version 5 (one walk of
+them all, `PlatformWalk`): the wall time ÷ the critical path (the lateness the polls alone add),
+the polls (wake-ups), the operations read, the start steps and the least orchestrator episodes
+they imply (two per poll: the timer, the check's answer; one per start step at best). A model,
+not a measurement: the phase of each operation's end against its poll schedule comes from the
+latency table, so read the trend, not the digits.
 
     .venv/bin/python -m bench.walk_model
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from outsystems.messages import OperationStatus
-    from outsystems.topology import Resource
 
 LATENCY_SCALE = 0.005
 POLL_SECONDS = 0.05
 CEILINGS = (2.0, 4.0, 6.0, 8.0)
-#: `outsystems.deployment.POLL_EARLY`: how early (a fraction of its interval) an operation is
-#: polled along with one that is due.
+#: `Walk.poll_early`: how early (a fraction of its interval) an operation is polled along with
+#: one that is due.
 EARLY = (0.0, 0.25, 0.5)
 _T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _walk(
-    resources: Sequence[Resource] | None,
-    durations: dict[str, float],
-    start: datetime,
-    walk: Any = None,
+    walk: Any, durations: dict[str, float], start: datetime
 ) -> tuple[datetime, int, int, int]:
-    """Drive one walk (or `walk`, a `PlatformWalk`) to its end; when it ended, its polls, its
-    start steps and the operations it read (ARM reads of operations)."""
-    from outsystems.deployment import Walk
+    """Drive a walk (`Walk` or `PlatformWalk`) to its end; when it ended, its polls (wake-ups),
+    its start steps and the operations it read (ARM reads of operations)."""
     from outsystems.messages import Operation
 
-    if walk is None:
-        assert resources is not None
-        walk = Walk(resources, [r.id for r in resources], poll_seconds=POLL_SECONDS)
     now, polls, starts, reads = start, 0, 0, 0
     ends: dict[str, datetime] = {}
     while not walk.finished:
@@ -73,8 +64,6 @@ def _walk(
 
 
 def main() -> None:
-    import outsystems.deployment as deployment
-    import outsystems.polling as polling
     from bench.common import example, graph_of, path_figures
     from localdev.armsim.latency import operation_seconds
     from outsystems.deployment import PlatformWalk, Walk
@@ -90,31 +79,32 @@ def main() -> None:
         "ceiling  early  design           wall s  / critical  polls  operation reads  "
         "start steps  episodes at least"
     )
+
+    def walk_of(scope: str, ceiling: float, early: float) -> Walk:
+        resources = graph.for_environment(scope)
+        ids = [r.id for r in resources]
+        return Walk(
+            resources, ids, poll_seconds=POLL_SECONDS, poll_ceiling=ceiling, poll_early=early
+        )
+
     for ceiling in CEILINGS:
         for early in EARLY:
-            polling.POLL_CEILING = ceiling  # type: ignore[misc]
-            deployment.POLL_EARLY = early  # type: ignore[misc]
-            end, polls, starts, reads = _walk(graph.for_environment(SHARED), durations, _T0)
+            policy = (ceiling, early)
+            # Walk version 4: the shared walk, then one walk per environment, each on its own.
+            end, polls, starts, reads = _walk(walk_of(SHARED, *policy), durations, _T0)
             shared_end = end
             for env in ENVIRONMENTS:
                 env_end, env_polls, env_starts, env_reads = _walk(
-                    graph.for_environment(env), durations, shared_end
+                    walk_of(env, *policy), durations, shared_end
                 )
                 end = max(end, env_end)
                 polls, starts, reads = polls + env_polls, starts + env_starts, reads + env_reads
-            scopes = (SHARED, *ENVIRONMENTS)
+            # Walk version 5: one walk of them all.
             platform = PlatformWalk(
-                {
-                    scope: Walk(
-                        graph.for_environment(scope),
-                        [r.id for r in graph.for_environment(scope)],
-                        poll_seconds=POLL_SECONDS,
-                    )
-                    for scope in scopes
-                },
+                {scope: walk_of(scope, *policy) for scope in (SHARED, *ENVIRONMENTS)},
                 shared=SHARED,
             )
-            one = _walk(None, durations, _T0, platform)
+            one = _walk(platform, durations, _T0)
             for design, (finish, n_polls, n_starts, n_reads) in (
                 ("per environment", (end, polls, starts, reads)),
                 ("one walk", one),

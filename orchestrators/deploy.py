@@ -203,17 +203,20 @@ def deploy_environment(
     context: df.DurableOrchestrationContext, request: EnvironmentRequest
 ) -> Steps[EnvironmentProgress | None]:
     """Create or update one environment's resources (or the shared ones), then report."""
-    from outsystems.deployment import Walk
+    from outsystems.deployment import Walk, poll_policy
 
     spec, graph = request.spec.parsed()
     tuning = request.tuning
     calls = Calls(context, tuning)
+    ceiling, early = poll_policy(request.walk_version)
     walk = Walk(
         graph.for_environment(request.environment),
         request.apply,
         timeout_scale=tuning.timeout_scale,
         backoff_scale=tuning.backoff_scale,
         poll_seconds=tuning.poll_seconds,
+        poll_ceiling=ceiling,
+        poll_early=early,
     )
     if request.walk is not None:
         walk.resume(request.walk)

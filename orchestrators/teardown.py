@@ -64,7 +64,7 @@ def teardown_platform(
     context: df.DurableOrchestrationContext, request: TeardownRequest
 ) -> Steps[PlatformResult | None]:
     """Delete the platform's resources (all, or some environments') and maybe its group."""
-    from outsystems.deployment import Walk, timeout_for
+    from outsystems.deployment import Walk, poll_policy, timeout_for
     from outsystems.resource_types import RESOURCE_GROUP
     from outsystems.teardown import Found, deletion_graph, select
 
@@ -81,6 +81,7 @@ def teardown_platform(
         listed = request.found  # an earlier generation listed them
     found = [Found(f.id, f.type, f.environment) for f in listed]
     resources = deletion_graph(select(found, environments, whole_platform=whole))
+    ceiling, early = poll_policy(request.walk_version)
     walk = Walk(
         resources,
         [r.id for r in resources],
@@ -88,6 +89,8 @@ def teardown_platform(
         backoff_scale=tuning.backoff_scale,
         verb="deleting",
         poll_seconds=tuning.poll_seconds,
+        poll_ceiling=ceiling,
+        poll_early=early,
     )
     if request.walk is not None:
         walk.resume(request.walk)

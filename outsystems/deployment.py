@@ -30,6 +30,7 @@ from outsystems.messages import (
 # names stay importable from here.
 from outsystems.polling import POLL_CEILING as POLL_CEILING
 from outsystems.polling import POLL_GROWTH as POLL_GROWTH
+from outsystems.polling import WALK_POLL_CEILING as WALK_POLL_CEILING
 from outsystems.polling import poll_interval as poll_interval
 from outsystems.polling import poll_wait as poll_wait
 from outsystems.resource_types import (
@@ -77,8 +78,19 @@ _EXIT_CODE_RE: Final = re.compile(r"exit code of:?\s*'?(\d+)'?", re.IGNORECASE)
 
 
 #: An operation whose next poll is this fraction of its interval away or less is polled with
-#: one that is due: fewer checks and orchestrator episodes, at most a quarter early.
-POLL_EARLY: Final = 0.25
+#: one that is due: fewer checks and orchestrator episodes, at most half an interval early.
+POLL_EARLY: Final = 0.5
+#: What walks before walk version 5 used (`poll_policy`): their histories replay with them.
+_POLL_EARLY_BEFORE_5: Final = 0.25
+
+
+def poll_policy(walk_version: int) -> tuple[float, float]:
+    """The poll ceiling (in multiples of the shortest interval) and the early fraction of a walk
+    of this version (`outsystems.messages.WALK_VERSION`): a walk started before version 5
+    replays its history with the values it was written with."""
+    if walk_version >= 5:
+        return WALK_POLL_CEILING, POLL_EARLY
+    return POLL_CEILING, _POLL_EARLY_BEFORE_5
 
 
 def reboot_requested(message: str) -> bool:
@@ -163,6 +175,10 @@ class Walk:
     verb: str = "creating"
     #: The shortest interval between polls of one operation (seconds; `Tuning.poll_seconds`).
     poll_seconds: float = 15.0
+    #: The longest interval, in multiples of the shortest, and how early (a fraction of its
+    #: interval) an operation is polled along with one that is due (`poll_policy`).
+    poll_ceiling: float = WALK_POLL_CEILING
+    poll_early: float = POLL_EARLY
     _pending: list[_Step] = field(init=False)
     _running: list[_Step] = field(init=False)
     _done: set[str] = field(init=False)
@@ -240,14 +256,14 @@ class Walk:
 
     def due(self, at: datetime) -> list[Operation]:
         """The running operations to poll at `at`: those whose next poll is due, and those due
-        within `POLL_EARLY` of their interval (one check for several, one episode less)."""
+        within `poll_early` of their interval (one check for several, one episode less)."""
         return [
             step.operation
             for step in self._running
             if step.operation is not None
             and (
                 step.next_poll is None
-                or step.next_poll - at <= timedelta(seconds=step.interval * POLL_EARLY)
+                or step.next_poll - at <= timedelta(seconds=step.interval * self.poll_early)
             )
         ]
 
@@ -277,9 +293,9 @@ class Walk:
         self._settle(step, now)
 
     def _schedule_poll(self, step: _Step, now: datetime) -> None:
-        step.interval = poll_interval(self.poll_seconds, step.interval or None)
+        step.interval = poll_interval(self.poll_seconds, step.interval or None, self.poll_ceiling)
         retry_after = None if step.operation is None else step.operation.retry_after
-        wait = poll_wait(self.poll_seconds, step.interval, retry_after)
+        wait = poll_wait(self.poll_seconds, step.interval, retry_after, self.poll_ceiling)
         step.next_poll = now + timedelta(seconds=wait)
 
     def fail(self, resource_id: str | None, code: str, message: str) -> None:

@@ -19,18 +19,25 @@ from typing import Final
 #: durations per type.
 POLL_GROWTH: Final = 1.5
 POLL_CEILING: Final = 4.0
+#: The ceiling of the deployment's and teardown's walks (`outsystems.deployment.Walk`): a walk
+#: polls many operations with one timer and one check, each wake-up costs the orchestration
+#: two episodes, and a later ceiling lets more operations share each wake-up
+#: (`docs/performance.md`, "Polling", has the trade-off). A single wait keeps `POLL_CEILING`.
+WALK_POLL_CEILING: Final = 6.0
 
 
-def poll_interval(shortest: float, previous: float | None) -> float:
+def poll_interval(shortest: float, previous: float | None, ceiling: float | None = None) -> float:
     """The interval (seconds) before the next poll of an operation polled after `previous`
-    (None: not polled yet)."""
+    (None: not polled yet); `ceiling` in multiples of the shortest (default `POLL_CEILING`)."""
     if previous is None or previous <= 0:
         return shortest
-    return min(previous * POLL_GROWTH, shortest * POLL_CEILING)
+    return min(previous * POLL_GROWTH, shortest * (ceiling or POLL_CEILING))
 
 
-def poll_wait(shortest: float, interval: float, retry_after: float | None) -> float:
+def poll_wait(
+    shortest: float, interval: float, retry_after: float | None, ceiling: float | None = None
+) -> float:
     """How long to wait before the next poll: ARM's `Retry-After` where it gave one, else the
     backoff's interval; never under the shortest interval nor over the ceiling."""
     wait = interval if retry_after is None else retry_after
-    return max(shortest, min(wait, shortest * POLL_CEILING))
+    return max(shortest, min(wait, shortest * (ceiling or POLL_CEILING)))

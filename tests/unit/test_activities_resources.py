@@ -211,3 +211,29 @@ def test_a_batch_reads_what_its_resources_refer_to_once_and_an_absent_assignment
     )
     sent = [(q["method"], q["path"].lower()) for q in sim.requests(since)]
     assert ("GET", assignments[0].id.lower()) in sent
+
+
+def test_the_plan_of_a_platform_whose_group_does_not_exist_reads_the_group_alone(
+    sim: SimulatorServer,
+) -> None:
+    # A resource whose id is under a resource group lives in it and cannot outlive it:
+    # "When you delete a resource group, all of its resources are also deleted" (Microsoft
+    # Learn, "Azure Resource Manager resource group and resource deletion",
+    # learn.microsoft.com/azure/azure-resource-manager/management/delete-resource-group). So
+    # with no group nothing of the platform exists, and one read tells the whole plan.
+    group = f"/subscriptions/{SUBSCRIPTION}/resourcegroups/acme-rg"
+    for scope in ("shared", "dev"):
+        since = len(sim.requests())
+        actions = plan(scope)
+        reads = [q["path"].lower() for q in sim.requests(since) if q["method"] == "GET"]
+        assert reads == [group], scope
+        assert set(actions.values()) == {"create"}
+        assert sorted(actions) == sorted(r.id for r in GRAPH.for_environment(scope))
+    # Once the group exists, each resource is read, and what exists is seen.
+    assert apply(GROUP).succeeded
+    assert apply(NSG).succeeded
+    since = len(sim.requests())
+    actions = plan("shared")
+    reads = [q["path"].lower() for q in sim.requests(since) if q["method"] == "GET"]
+    assert len(reads) == len(SHARED)
+    assert (actions[GROUP.id], actions[NSG.id]) == ("noop", "noop")

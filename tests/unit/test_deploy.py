@@ -373,24 +373,33 @@ def test_a_running_operation_is_polled_after_durable_timers_that_back_off() -> N
     assert [c.input["operations"][0]["resourceId"] for c in checks] == [gateway.id] * 7
     assert {c.input["subscriptionId"] for c in checks} == {SUBSCRIPTION}
     timers = [c for c in outcome.calls if c.kind == "timer"]
-    # The shortest interval first, then 1.5 times the last, up to four times the shortest.
+    # The shortest interval first, then 1.5 times the last, up to six times the shortest
+    # (walk version 5; a single wait stops at four times, `outsystems.polling`).
     assert [(t.input - t.at).total_seconds() for t in timers] == [
         5.0,
         7.5,
         11.25,
         16.875,
-        20.0,
-        20.0,
-        20.0,
+        25.3125,
+        30.0,
+        30.0,
     ]
+
+
+def test_an_input_of_walk_version_4_polls_up_to_the_ceiling_it_was_written_with() -> None:
+    # Its history holds timers of four times the shortest interval at most: it replays them.
+    gateway = the(APP_GATEWAY, "test")
+    outcome = Arm(scripts={gateway.id.lower(): running(6)}).run(walk_version=4)
+    timers = [(c.input - c.at).total_seconds() for c in outcome.calls if c.kind == "timer"]
+    assert timers == [5.0, 7.5, 11.25, 16.875, 20.0, 20.0, 20.0]
 
 
 @pytest.mark.parametrize(
     ("resource_type", "environment", "retry_after", "waits"),
     [
-        # 9 s is honoured; 600 s is cut to the ceiling (four times the shortest interval).
+        # 9 s is honoured; 600 s is cut to the walk's ceiling (six times the shortest interval).
         (APP_GATEWAY, "test", 9.0, [9.0, 9.0]),
-        (VM, "dev", 600.0, [20.0, 20.0]),
+        (VM, "dev", 600.0, [30.0, 30.0]),
     ],
 )
 def test_an_operation_is_polled_after_arms_retry_after_within_the_bounds(

@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from outsystems.deployment import MAX_ATTEMPTS, PlatformWalk, Walk, display_name, timeout_for
+from outsystems.deployment import (
+    MAX_ATTEMPTS,
+    PlatformWalk,
+    Walk,
+    display_name,
+    poll_policy,
+    timeout_for,
+)
 from outsystems.messages import Operation, WalkState
 from outsystems.resource_types import NIC, NSG, SCALE_SET, VM, VNET
 from outsystems.teardown import Found, deletion_graph, rank, select
@@ -307,22 +314,35 @@ def test_a_walk_round_trips_through_its_state_message_mid_way() -> None:
     assert resumed.next_wake(T0) == walk.next_wake(T0) == T0 + timedelta(seconds=5)
 
 
-def test_polls_back_off_per_operation_and_honour_retry_after_within_bounds() -> None:
-    walk = Walk([A, B], [A.id, B.id], poll_seconds=10)
+@pytest.mark.parametrize(
+    ("version", "early_at", "waits"),
+    [
+        # Walk version 5: within half its interval an operation is polled with one that is
+        # due; the intervals grow to six times the shortest.
+        (5, 5, [15.0, 22.5, 33.75, 50.625, 60.0]),
+        # Before: within a quarter, up to four times (what those histories replay with).
+        (4, 8, [15.0, 22.5, 33.75, 40.0, 40.0]),
+    ],
+)
+def test_polls_back_off_per_operation_and_honour_retry_after_within_bounds(
+    version: int, early_at: int, waits: list[float]
+) -> None:
+    ceiling, early = poll_policy(version)
+    walk = Walk([A, B], [A.id, B.id], poll_seconds=10, poll_ceiling=ceiling, poll_early=early)
     walk.started(A.id, op(A, "InProgress"), T0)
     # The first poll after the shortest interval.
     assert walk.next_wake(T0) == T0 + timedelta(seconds=10)
-    assert walk.due(T0 + timedelta(seconds=7)) == []
-    # Within a quarter of its interval, it is polled with another that is due.
-    assert [o.resource_id for o in walk.due(T0 + timedelta(seconds=8))] == [A.id]
+    assert walk.due(T0 + timedelta(seconds=early_at - 1)) == []
+    # Early enough, it is polled with another that is due.
+    assert [o.resource_id for o in walk.due(T0 + timedelta(seconds=early_at))] == [A.id]
     now = T0
-    waits = []
+    seen = []
     for _ in range(5):
         now = walk.next_wake(now) or now
         assert [o.resource_id for o in walk.due(now)] == [A.id]
         walk.checked(op(A, "InProgress"), now)
-        waits.append(((walk.next_wake(now) or now) - now).total_seconds())
-    assert waits == [15.0, 22.5, 33.75, 40.0, 40.0]
+        seen.append(((walk.next_wake(now) or now) - now).total_seconds())
+    assert seen == waits
     hinted = op(A, "InProgress")._replace(retry_after=25.0)
     walk.checked(hinted, now)
     assert walk.next_wake(now) == now + timedelta(seconds=25)

@@ -51,6 +51,7 @@ SPEC_FILE = "spec-farm.json"
 TIMED_FUNCTIONS = (
     "deploy_platform",
     "deploy_environment",
+    "deploy_environments",
     "plan_environment",
     "begin_apply_resource",
     "begin_apply_resources",

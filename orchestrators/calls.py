@@ -7,9 +7,10 @@ Durable SDK registers. `wait_for_operation` is the one loop that polls an ARM op
 durable timers until it ends or passes its deadline (a single resource's operation: the
 scaler's capacity change, the teardown's resource group), when it can have changed
 (`outsystems.polling`: ARM's `Retry-After`, else a backoff). `poll` is one step (a timer, then
-`check_operations`); the walks of instances started before walk version 2 and the upgrade's
-waits take it for all their running operations at once. All deterministic: time comes from
-the context.
+`check_operations`) for all the running operations at once: the upgrade's waits give it the
+wait their own backoff and `Retry-After` chose (`after`); only the walks of instances started
+before walk version 2 take its default, the fixed shortest interval. All deterministic: time
+comes from the context.
 """
 
 from __future__ import annotations

@@ -1,11 +1,14 @@
-"""The deployment orchestration: shared resources first, then the four environments in parallel.
+"""The deployment orchestration: every scope planned, then all resources walked as one.
 
 `deploy_platform` plans against the live state (so a redeploy sends PUTs only for what differs),
-deploys the shared resources, then fans out one `deploy_environment` sub-orchestration per
-environment. Each walks its part of the graph in dependency order, starting resources as soon as
-their dependencies are done and polling running operations with durable timers: no activity
-waits on a long Azure operation. A permanent ARM error fails that environment only; the others
-finish. Deterministic: time comes from the context, the graph from the spec.
+then starts one `deploy_environments` sub-orchestration that walks the shared resources and the
+four environments together (walk version 5, `outsystems.deployment.PlatformWalk`): a resource
+starts as soon as what it depends on is done, whatever its scope, and running operations are
+polled with durable timers, all that is due with one timer and one check, so the five walks
+share their episodes. No activity waits on a long Azure operation. A permanent ARM error fails
+that environment only; the others finish; a failure of the shared resources fails them all.
+Instances started before walk version 5 replay through `deploy_environment`, one
+sub-orchestration per scope. Deterministic: time comes from the context, the graph from the spec.
 """
 
 from __future__ import annotations
@@ -423,7 +426,9 @@ def deploy_platform(
             plan_error = error
         else:
             apply = {scope: to_apply(plan) for scope, plan in zip(scopes, plans, strict=True)}
-            report("shared")
+            # The walk's own status has each environment's progress (`services.platforms`).
+            environments = {env: p.running() for env, p in environments.items()}
+            report("environments")
             walk_request = EnvironmentsRequest(
                 request.spec,
                 apply,

@@ -27,6 +27,7 @@ from outsystems.messages import (
     ApplyBatchRequest,
     ApplyItem,
     ApplyRequest,
+    ArmError,
     CheckRequest,
     EnvironmentOutputs,
     Operation,
@@ -323,14 +324,21 @@ def begin_apply_resources(request: ApplyBatchRequest) -> list[Operation]:
     """`begin_apply_resource` for each resource of the batch, in parallel; their operations in
     the batch's order.
 
-    Idempotent as each PUT is. When one of them raises (what the ARM pipeline's own retries
-    could not absorb), the others are still sent and the activity raises the first error, so
-    that Durable runs the whole batch again: a PUT sent again for a resource whose operation
-    runs answers as ARM does (the walk waits for a busy resource, `BUSY_CODES`).
+    Idempotent as each PUT is. A resource whose requests ARM kept throttling (429, past the
+    pipeline's own retries: the subscription's request budget is spent) is answered as not
+    started, a failed operation with ARM's throttling code, which the walk waits out and sends
+    again (`THROTTLED_CODES`), while the rest of the batch goes on: sending the whole batch
+    again would spend the budget on what already started. When one of them raises otherwise
+    (what the ARM pipeline's own retries could not absorb), the others are still sent and the
+    activity raises the first error, so that Durable runs the whole batch again: a PUT sent
+    again for a resource whose operation runs answers as ARM does (the walk waits for a busy
+    resource, `BUSY_CODES`).
     """
     from arm.client import sender
     from arm.live import parallel
+    from arm.operations import TransientArmError
     from arm.secrets import redacted_errors
+    from outsystems.arm_errors import throttled
 
     spec, graph = request.spec.parsed()
     with redacted_errors(spec.solution_id):
@@ -340,6 +348,10 @@ def begin_apply_resources(request: ApplyBatchRequest) -> list[Operation]:
         def begin(item: ApplyItem) -> Operation | BaseException:
             try:
                 return _begin(client, spec, graph, request.single(item), reads)
+            except TransientArmError as error:
+                if throttled(str(error)):
+                    return _not_started(graph.get(item.resource_id), error)
+                return error  # raised below, once every PUT was sent
             except Exception as error:  # raised below, once every PUT was sent
                 return error
 
@@ -348,6 +360,18 @@ def begin_apply_resources(request: ApplyBatchRequest) -> list[Operation]:
             if isinstance(outcome, BaseException):
                 raise outcome
         return [outcome for outcome in outcomes if isinstance(outcome, Operation)]
+
+
+def _not_started(resource: Resource, error: Exception) -> Operation:
+    """A resource of a batch whose PUT ARM throttled: not started, with ARM's throttling code
+    (its message names the resource and quotes ARM's words)."""
+    return Operation(
+        resource.id,
+        "PUT",
+        "Failed",
+        resource.api_version,
+        error=ArmError("SubscriptionRequestsThrottled", str(error)[:500], resource.id),
+    )
 
 
 def redacted_operation(operation: Operation, solution_id: str | None) -> Operation:

@@ -111,6 +111,7 @@ def walk_steps(
     report: Callable[[], None],
     limit: int = STEPS_PER_GENERATION,
     start: Callable[[list[Resource]], Steps[list[Operation]]] | None = None,
+    wait_out_throttling: bool = False,
 ) -> Steps[bool]:
     """Drive a walk for at most `limit` steps: start what is ready, else wait (a durable
     timer) until a running operation's next poll or a backoff's end, then poll what is due.
@@ -122,8 +123,18 @@ def walk_steps(
     (`outsystems.deployment.poll_wait`), never all at one fixed pace. True when the walk
     finished; False when it stopped after `limit` steps, between two steps (nothing in
     flight), for the orchestration to continue as new with `walk.state()`.
+
+    With `wait_out_throttling` (walk version 5), a start or a check that ARM kept throttling
+    past the activity's own retries (the subscription's request budget is spent: many
+    deployments at once) is tried again after a durable timer, each wait twice the last, up to
+    `PLAN_THROTTLE_ROUNDS` in a row, instead of failing the walk: what it would have started
+    is still pending, and what it would have polled is polled again.
     """
+    from outsystems.arm_errors import throttled
+
     context = calls.context
+    throttle_wait = _first_throttle_wait(calls)
+    throttle_rounds = 0
     for _ in range(limit):
         if walk.finished:
             return True
@@ -150,11 +161,28 @@ def walk_steps(
                         for operation in checked:
                             walk.checked(operation, context.current_utc_datetime)
                     walk.check_deadlines(context.current_utc_datetime)
+            throttle_rounds, throttle_wait = 0, _first_throttle_wait(calls)
         # The Durable SDK surfaces an activity that failed all its retries as a plain Exception.
         except Exception as error:
-            walk.fail(None, "ActivityFailed", first_line(error))
+            if (
+                wait_out_throttling
+                and throttle_rounds < PLAN_THROTTLE_ROUNDS
+                and throttled(str(error))
+            ):
+                if not context.is_replaying:
+                    log.warning("ARM throttled the walk; trying again in %s", throttle_wait)
+                yield context.create_timer(context.current_utc_datetime + throttle_wait)
+                throttle_rounds += 1
+                throttle_wait = min(throttle_wait * 2, PLAN_WAIT_CEILING)
+            else:
+                walk.fail(None, "ActivityFailed", first_line(error))
         report()
     return walk.finished
+
+
+def _first_throttle_wait(calls: Calls) -> timedelta:
+    """The first wait after ARM throttled a deployment's activity past its retries."""
+    return timedelta(seconds=max(calls.tuning.retry_seconds, 1.0))
 
 
 def drive_walk(
@@ -220,6 +248,7 @@ def deploy_environment(
         poll_seconds=tuning.poll_seconds,
         poll_ceiling=ceiling,
         poll_early=early,
+        throttle_waits=request.walk_version >= 5,
     )
     if request.walk is not None:
         walk.resume(request.walk)
@@ -319,6 +348,7 @@ def deploy_environments(
         solution_id=spec.solution_id,
         report=report,
         start=start,
+        wait_out_throttling=True,
     )
     if not finished:
         # A fresh history for the rest of the walks (same instance id, so the same nonce).

@@ -91,6 +91,7 @@ def teardown_platform(
         poll_seconds=tuning.poll_seconds,
         poll_ceiling=ceiling,
         poll_early=early,
+        throttle_waits=request.walk_version >= 5,
     )
     if request.walk is not None:
         walk.resume(request.walk)

@@ -47,16 +47,21 @@ TRANSIENT_CODES: Final = CodeSet(
         "OperationPreempted",
     }
 )
+#: ARM throttled the request (429): the subscription's request budget is spent for now. What it
+#: would have done was not done; it may be sent again once the budget refills.
+THROTTLED_CODES: Final = CodeSet({"TooManyRequests", "SubscriptionRequestsThrottled"})
 #: Every code whose operation is worth another attempt.
 RETRYABLE_CODES: Final = CodeSet(BUSY_CODES | TRANSIENT_CODES)
 
 #: How a throttled request reads once it failed an activity: azure-core writes an ARM error as
 #: `(<code>) <message>`, and a 429 without an ARM body as "Operation returned an invalid status
-#: 'Too Many Requests'" (its `HttpResponseError` for the status's reason phrase, RFC 6585).
+#: 'Too Many Requests'" (its `HttpResponseError` for the status's reason phrase, RFC 6585); the
+#: app's own adapter (`arm.operations.TransientArmError`) as "ARM answered 429 <code>: ...".
 _THROTTLED_MARKS: Final = (
     "(subscriptionrequeststhrottled)",
     "(toomanyrequests)",
     "'too many requests'",
+    "arm answered 429 ",
 )
 
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Final
 
-from outsystems.arm_errors import BUSY_CODES, RETRYABLE_CODES
+from outsystems.arm_errors import BUSY_CODES, RETRYABLE_CODES, THROTTLED_CODES
 from outsystems.messages import (
     EnvironmentProgress,
     EnvironmentStatus,
@@ -179,6 +179,9 @@ class Walk:
     #: interval) an operation is polled along with one that is due (`poll_policy`).
     poll_ceiling: float = WALK_POLL_CEILING
     poll_early: float = POLL_EARLY
+    #: A start ARM throttled waits like one of a busy resource, not as a failed attempt (walk
+    #: version 5, whose start batches answer a throttled PUT as not started).
+    throttle_waits: bool = True
     _pending: list[_Step] = field(init=False)
     _running: list[_Step] = field(init=False)
     _done: set[str] = field(init=False)
@@ -331,9 +334,10 @@ class Walk:
         code = (error.code if error is not None else "") or "Failed"
         message = (error.message if error is not None else "") or "the operation failed"
         limit = timeout_for(step.resource.type, self.timeout_scale)
-        if code in BUSY_CODES:
-            # ARM is still running another operation on the resource: waiting for it to end is
-            # no failed attempt, and may take as long as that type's operations take.
+        if code in BUSY_CODES or (code in THROTTLED_CODES and self.throttle_waits):
+            # ARM is still running another operation on the resource, or throttled the request
+            # (nothing was started): waiting is no failed attempt, and may take as long as that
+            # type's operations take.
             if step.first_started is None or now - step.first_started >= limit:
                 self.fail(step.resource.id, code, message)
                 return

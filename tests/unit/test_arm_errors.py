@@ -126,3 +126,40 @@ def test_a_throttled_request_is_told_by_its_message_as_the_sdk_writes_it(
     error = _http_error(status, reason, body)
     # As an orchestration sees it: the activity's failure message, wrapped by Durable.
     assert throttled(f"Activity function 'plan_environment' failed: {error}") is expected
+
+
+@pytest.mark.parametrize(("status", "expected"), [(429, True), (503, False)])
+def test_a_request_the_apps_adapter_gave_up_on_is_told_throttled_by_its_status(
+    status: int, expected: bool
+) -> None:
+    # What `begin_apply_resources` and `plan_environment` raise when ARM kept answering 429
+    # past the pipeline's retries (ARM's code and wording: Microsoft Learn, "Troubleshoot the
+    # SubscriptionRequestsThrottled error code (429)").
+    from azure.core.pipeline.transport import HttpRequest
+
+    from arm.operations import TransientArmError, _raise_if_transient
+    from outsystems.arm_errors import throttled
+
+    body = {
+        "error": {
+            "code": "SubscriptionRequestsThrottled" if status == 429 else "ServiceUnavailable",
+            "message": "Number of 'write' requests for subscription 's' exceeded the limit. "
+            "Please try after '1' seconds.",
+        }
+    }
+    import json
+
+    import requests
+    from azure.core.pipeline.transport import RequestsTransportResponse
+
+    answer = requests.Response()
+    answer.status_code = status
+    answer.reason = "Too Many Requests" if status == 429 else "Service Unavailable"
+    answer._content = json.dumps(body).encode()
+    answer.headers["Content-Type"] = "application/json"
+    request = HttpRequest("PUT", "https://management.azure.com/x")
+    response = RequestsTransportResponse(request, answer)
+    with pytest.raises(TransientArmError) as raised:
+        _raise_if_transient(response, "/x")
+    message = f"Activity function 'begin_apply_resources' failed: {raised.value}"
+    assert throttled(message) is expected

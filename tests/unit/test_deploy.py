@@ -69,6 +69,8 @@ class Arm:
     #: How many plan reads of each scope ARM throttles (429) before it answers.
     plan_throttled: int = 0
     plan_calls: dict[str, int] = field(default_factory=dict)
+    #: How many `begin_apply_resources` calls ARM throttles (429) before it answers.
+    batches_throttled: int = 0
     #: ARM's `Retry-After` (seconds) on a resource's running operation.
     retry_after: dict[str, float] = field(default_factory=dict)
     started: list[str] = field(default_factory=list)
@@ -120,6 +122,16 @@ class Arm:
         return self._operation(request["resourceId"])
 
     def apply_batch(self, request: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.batches_throttled > 0:
+            self.batches_throttled -= 1
+            # As the activity reports a write ARM kept throttling (`TransientArmError`); the
+            # code and wording are ARM's: Microsoft Learn, "Troubleshoot the
+            # SubscriptionRequestsThrottled error code (429)".
+            raise RuntimeError(
+                "TransientArmError: ARM answered 429 SubscriptionRequestsThrottled: Number of "
+                "'write' requests for subscription 'sub' exceeded the limit. Please try after "
+                "'1' seconds."
+            )
         self.batches.append([item["resourceId"] for item in request["items"]])
         return [self.apply({**request, **item}) for item in request["items"]]
 
@@ -525,6 +537,30 @@ def test_an_input_of_walk_version_4_starts_no_environment_when_shared_resources_
     assert error["message"].startswith("shared resources failed")
     children = [c.input["environment"] for c in outcome.calls if c.kind == "orchestration"]
     assert children == [SHARED]
+
+
+def test_a_start_arm_kept_throttling_is_sent_again_after_growing_waits() -> None:
+    # Every attempt of the first two rounds throttled (the activity's own retries), then ARM
+    # answers: the walk waits with durable timers instead of failing (many deployments at once
+    # spend the subscription's write budget).
+    arm = Arm(batches_throttled=2 * ACTIVITY_ATTEMPTS)
+    outcome = arm.run()
+    assert outcome.output["status"] == "Succeeded"
+    assert statuses(outcome) == dict.fromkeys(ENVIRONMENTS, "Succeeded")
+    assert sorted(r for batch in arm.batches for r in batch) == sorted(r.id for r in GRAPH)
+    waits = [c.input - c.at for c in outcome.calls if c.kind == "timer"][:2]
+    assert waits[1] == 2 * waits[0] > timedelta(0)
+
+
+def test_a_start_throttled_past_every_round_fails_the_walk() -> None:
+    arm = Arm(batches_throttled=10_000)
+    outcome = arm.run()
+    assert outcome.output["status"] == "Failed"
+    assert {p["error"]["code"] for p in outcome.output["environments"].values()} == {
+        "ActivityFailed"
+    }
+    timers = [c for c in outcome.calls if c.kind == "timer"]
+    assert len(timers) == PLAN_THROTTLE_ROUNDS
 
 
 def test_a_throttled_plan_is_read_again_after_growing_waits_and_the_deployment_goes_on() -> None:

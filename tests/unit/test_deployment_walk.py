@@ -454,3 +454,28 @@ def test_walks_driven_as_one_round_trip_through_their_state_messages() -> None:
 def test_a_scope_the_plan_left_alone_is_done_at_once() -> None:
     walk = platform_walk({"shared": [S1, S2], "dev": [X, Y]})
     assert walk.progress()["test"].status == "Succeeded"
+
+
+@pytest.mark.parametrize("code", ["SubscriptionRequestsThrottled", "TooManyRequests"])
+def test_a_start_arm_throttled_waits_and_goes_again_without_spending_an_attempt(code: str) -> None:
+    # ARM's throttling answer (429 `SubscriptionRequestsThrottled`, Microsoft Learn,
+    # "Troubleshoot the SubscriptionRequestsThrottled error code (429)"): nothing was started.
+    walk = Walk([A], [A.id])
+    for n in range(MAX_ATTEMPTS + 2):
+        now = T0 + timedelta(minutes=n)
+        assert names(walk.ready(now)) == ["a"], n
+        walk.started(A.id, op(A, "Failed", code), now)
+        assert not walk.finished
+        assert walk.ready(now) == []  # it waits before going again
+    walk.started(A.id, op(A, "Succeeded"), T0 + timedelta(hours=1))
+    assert walk.finished
+    assert walk.progress().status == "Succeeded"
+
+
+def test_before_walk_version_5_a_throttled_start_counts_as_an_attempt() -> None:
+    walk = Walk([A], [A.id], throttle_waits=False)
+    for n in range(MAX_ATTEMPTS):
+        now = T0 + timedelta(minutes=n)
+        walk.started(A.id, op(A, "Failed", "SubscriptionRequestsThrottled"), now)
+    assert walk.finished
+    assert walk.progress().status == "Failed"

@@ -350,7 +350,9 @@ def begin_apply_resources(request: ApplyBatchRequest) -> list[Operation]:
                 return _begin(client, spec, graph, request.single(item), reads)
             except TransientArmError as error:
                 if throttled(str(error)):
-                    return _not_started(graph.get(item.resource_id), error)
+                    # Its message quotes ARM: masked like every operation the batch answers.
+                    not_started = _not_started(graph.get(item.resource_id), error)
+                    return redacted_operation(not_started, spec.solution_id)
                 return error  # raised below, once every PUT was sent
             except Exception as error:  # raised below, once every PUT was sent
                 return error

@@ -230,8 +230,9 @@ def reads_before_put(resource_type: str, absent: bool = False) -> bool:
 class _BatchReads:
     """The live bodies that a batch's resources refer to (an identity's principal, a secret's
     nonce, the subscription's tenant), each read once for the whole batch: what a resource
-    refers to is done before it starts, so it does not change while the batch starts. Shared by
-    the batch's threads; the bodies are only read."""
+    refers to is done before it starts, so it does not change while the batch starts, except
+    what the batch itself writes (`forget`, for the items that come after it). Shared by the
+    batch's threads; the bodies are only read."""
 
     def __init__(self, client: Sender) -> None:
         self._client = client
@@ -250,6 +251,12 @@ class _BatchReads:
             if key not in self._bodies:
                 self._bodies[key] = get_resource(self._client, resource_id, api_version)
             return self._bodies[key]
+
+    def forget(self, resource_id: str) -> None:
+        """Drop what was read of a resource the batch has just written (any API version)."""
+        with self._lock:
+            for key in [key for key in self._bodies if key[0] == resource_id.lower()]:
+                del self._bodies[key]
 
 
 def _begin(
@@ -324,6 +331,12 @@ def begin_apply_resources(request: ApplyBatchRequest) -> list[Operation]:
     """`begin_apply_resource` for each resource of the batch, in parallel; their operations in
     the batch's order.
 
+    An item with `after` (walk version 6) is sent once ARM answered each of those items done
+    with its PUT, as soon as the last of them did, and is left out of the answer otherwise (its
+    walk starts it later): a chain of resources ARM creates synchronously (a group, a vault's
+    secrets, then what refers to them) takes one activity. Nothing waits for an operation that
+    runs on: an item after one is simply not sent.
+
     Idempotent as each PUT is. A resource whose requests ARM kept throttling (429, past the
     pipeline's own retries: the subscription's request budget is spent) is answered as not
     started, a failed operation with ARM's throttling code, which the walk waits out and sends
@@ -335,7 +348,7 @@ def begin_apply_resources(request: ApplyBatchRequest) -> list[Operation]:
     resource, `BUSY_CODES`).
     """
     from arm.client import sender
-    from arm.live import parallel
+    from arm.live import parallel, parallel_after
     from arm.operations import TransientArmError
     from arm.secrets import redacted_errors
     from outsystems.arm_errors import throttled
@@ -347,7 +360,10 @@ def begin_apply_resources(request: ApplyBatchRequest) -> list[Operation]:
 
         def begin(item: ApplyItem) -> Operation | BaseException:
             try:
-                return _begin(client, spec, graph, request.single(item), reads)
+                operation = _begin(client, spec, graph, request.single(item), reads)
+                # What comes after it in the batch reads it as written now.
+                reads.forget(item.resource_id)
+                return operation
             except TransientArmError as error:
                 if throttled(str(error)):
                     # Its message quotes ARM: masked like every operation the batch answers.
@@ -357,7 +373,17 @@ def begin_apply_resources(request: ApplyBatchRequest) -> list[Operation]:
             except Exception as error:  # raised below, once every PUT was sent
                 return error
 
-        outcomes = parallel(begin, request.items)
+        items = request.items
+        if any(item.after for item in items):
+            index = {item.resource_id.lower(): i for i, item in enumerate(items)}
+            outcomes = parallel_after(
+                begin,
+                items,
+                lambda item: [index.get(i.lower(), len(items)) for i in item.after],
+                lambda outcome: isinstance(outcome, Operation) and outcome.status == "Succeeded",
+            )
+        else:
+            outcomes = list(parallel(begin, items))
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome

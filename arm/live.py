@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from outsystems.resource_types import RESOURCE_GROUP, api_version
@@ -27,6 +27,48 @@ def parallel(function: Callable[[T], R], items: Iterable[T]) -> list[R]:
         return [function(item) for item in listed]
     with ThreadPoolExecutor(max_workers=min(PARALLELISM, len(listed))) as pool:
         return list(pool.map(function, listed))
+
+
+def parallel_after(
+    function: Callable[[T], R],
+    items: Sequence[T],
+    after: Callable[[T], Sequence[int]],
+    proceed: Callable[[R], bool],
+) -> list[R | None]:
+    """`function` over `items` on a small thread pool, results in order, where an item runs only
+    once the items it comes `after` (their indexes, earlier in `items`) ran and `proceed` said
+    yes to each of their results; an item that does not run is answered None.
+
+    No thread waits for another: an item is handed to a thread when the last of its
+    predecessors returned. A free thread takes the first item of `items` that may run, so the
+    order of `items` is the order of priority (one that others wait for, first)."""
+    results: list[R | None] = [None] * len(items)
+    waiting = {index: list(after(item)) for index, item in enumerate(items)}
+    resolved: dict[int, bool] = {}
+    workers = max(1, min(PARALLELISM, len(items)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        running: dict[Future[R], int] = {}
+
+        def submit_next() -> None:
+            for index, predecessors in list(waiting.items()):  # in order: first is first
+                if len(running) >= workers:
+                    return
+                if any(resolved.get(p) is False for p in predecessors):
+                    del waiting[index]
+                    resolved[index] = False  # a predecessor did not succeed: not run
+                elif all(resolved.get(p) for p in predecessors):
+                    del waiting[index]
+                    running[pool.submit(function, items[index])] = index
+
+        submit_next()
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                index = running.pop(future)
+                results[index] = result = future.result()
+                resolved[index] = proceed(result)
+            submit_next()
+    return results
 
 
 def read_live(subscription_id: str, resources: Sequence[Resource]) -> list[dict[str, Any] | None]:

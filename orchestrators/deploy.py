@@ -143,11 +143,15 @@ def walk_steps(
         try:
             if ready:
                 if start is not None:
+                    # One answer per resource started, in the batch's order (a resource that
+                    # came after others of the batch is left out when it did not start).
                     started = yield from start(ready)
+                    for operation in started:
+                        walk.started(operation.resource_id, operation, context.current_utc_datetime)
                 else:
                     started = yield from calls.all(begin, [request_for(r) for r in ready])
-                for resource, operation in zip(ready, started, strict=True):
-                    walk.started(resource.id, operation, context.current_utc_datetime)
+                    for resource, operation in zip(ready, started, strict=True):
+                        walk.started(resource.id, operation, context.current_utc_datetime)
             else:
                 wake = walk.next_wake(now)
                 if wake is None:
@@ -297,11 +301,12 @@ def deploy_environments(
     """Create or update the shared resources and every environment's, walked as one (walk
     version 5): one batch starts what is ready anywhere, one timer and one check poll what is
     due anywhere. Each scope keeps its own outcome (`outsystems.deployment.PlatformWalk`)."""
-    from outsystems.deployment import PlatformWalk, Walk
+    from outsystems.deployment import PlatformWalk, Walk, poll_policy
 
     spec, graph = request.spec.parsed()
     tuning = request.tuning
     calls = Calls(context, tuning)
+    ceiling, early = poll_policy(request.walk_version)
     walk = PlatformWalk(
         {
             scope: Walk(
@@ -310,6 +315,8 @@ def deploy_environments(
                 timeout_scale=tuning.timeout_scale,
                 backoff_scale=tuning.backoff_scale,
                 poll_seconds=tuning.poll_seconds,
+                poll_ceiling=ceiling,
+                poll_early=early,
             )
             for scope in (SHARED, *ENVIRONMENTS)
         },
@@ -323,16 +330,24 @@ def deploy_environments(
 
     absent = {resource_id.lower() for resource_id in request.absent}
 
-    def start(ready: list[Resource]) -> Steps[list[Operation]]:
-        items = tuple(
-            ApplyItem(
-                r.id,
-                walk.rerun_of(r.id),
-                absent=r.id.lower() in absent and walk.first_attempt(r.id),
-            )
-            for r in ready
+    def item(resource: Resource, after: tuple[str, ...] = ()) -> ApplyItem:
+        return ApplyItem(
+            resource.id,
+            walk.rerun_of(resource.id),
+            absent=resource.id.lower() in absent and walk.first_attempt(resource.id),
+            after=after,
         )
-        batch = ApplyBatchRequest(request.spec, items, request.nonce)
+
+    def start(ready: list[Resource]) -> Steps[list[Operation]]:
+        items = [item(resource) for resource in ready]
+        if request.walk_version >= 6:
+            # What waits only for this batch comes along, started as ARM answers it done; the
+            # batch sends first what the longest chains wait for (a resource is higher than
+            # what depends on it, so what an item comes after stays before it).
+            now = context.current_utc_datetime
+            items += [item(r, after) for r, after in walk.following(ready, now)]
+            items.sort(key=lambda i: -walk.height(i.resource_id))
+        batch = ApplyBatchRequest(request.spec, tuple(items), request.nonce)
         return (yield from calls.one(BEGIN_APPLY_RESOURCES, batch))
 
     def request_for(resource: Resource) -> ApplyRequest:  # only `start` is used

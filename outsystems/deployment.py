@@ -77,19 +77,27 @@ MAX_REBOOT_RERUNS: Final = 6
 _EXIT_CODE_RE: Final = re.compile(r"exit code of:?\s*'?(\d+)'?", re.IGNORECASE)
 
 
+#: How many links down a start batch carries the resources that wait only for it (walk version
+#: 6, `PlatformWalk.following`): each link is one synchronous answer the activity waits for.
+FOLLOW_DEPTH: Final = 3
+
 #: An operation whose next poll is this fraction of its interval away or less is polled with
 #: one that is due: fewer checks and orchestrator episodes, at most half an interval early.
 POLL_EARLY: Final = 0.5
 #: What walks before walk version 5 used (`poll_policy`): their histories replay with them.
 _POLL_EARLY_BEFORE_5: Final = 0.25
+#: The ceiling of walk version 5, which version 6 lowered (`poll_policy`).
+_WALK_POLL_CEILING_5: Final = 6.0
 
 
 def poll_policy(walk_version: int) -> tuple[float, float]:
     """The poll ceiling (in multiples of the shortest interval) and the early fraction of a walk
-    of this version (`outsystems.messages.WALK_VERSION`): a walk started before version 5
+    of this version (`outsystems.messages.WALK_VERSION`): a walk started before version 6
     replays its history with the values it was written with."""
-    if walk_version >= 5:
+    if walk_version >= 6:
         return WALK_POLL_CEILING, POLL_EARLY
+    if walk_version == 5:
+        return _WALK_POLL_CEILING_5, POLL_EARLY
     return POLL_CEILING, _POLL_EARLY_BEFORE_5
 
 
@@ -230,6 +238,36 @@ class Walk:
                 for dep in step.resource.depends_on
             )
         ]
+
+    def following(
+        self, now: datetime, batch: Container[str], outside_done: Container[str] | None = None
+    ) -> list[tuple[Resource, tuple[str, ...]]]:
+        """Pending resources not in `batch` (lower-cased ids about to start together) that wait
+        only for some of the batch: each with the ids of the batch it waits for. Every other
+        dependency is done (one outside the walk as in `ready`), and its backoff has passed.
+        """
+        if self.error is not None:
+            return []
+        found: list[tuple[Resource, tuple[str, ...]]] = []
+        for step in self._pending:
+            resource = step.resource
+            if resource.id.lower() in batch or (step.not_before and step.not_before > now):
+                continue
+            after: list[str] = []
+            for dep in resource.depends_on:
+                key = dep.lower()
+                if key in batch:
+                    after.append(dep)
+                elif not (
+                    key in self._done
+                    if key in self._ids
+                    else outside_done is None or key in outside_done
+                ):
+                    break
+            else:
+                if after:
+                    found.append((resource, tuple(after)))
+        return found
 
     def rerun_of(self, resource_id: str) -> int:
         """How many times a resource is being run again after its server rebooted (0: never)."""
@@ -464,6 +502,31 @@ class PlatformWalk:
         self._scope_of = {
             r.id.lower(): scope for scope, walk in self.walks.items() for r in walk.resources
         }
+        self._heights: dict[str, int] | None = None
+
+    def height(self, resource_id: str) -> int:
+        """How many resources, at most, wait one after the other for this one (0: none):
+        the longest chain of dependents below it, in links. A start batch sends first what
+        the longest chains wait for (walk version 6), as list scheduling does without knowing
+        any durations."""
+        if self._heights is None:
+            resources = [r for walk in self.walks.values() for r in walk.resources]
+            dependents: dict[str, list[str]] = {}
+            for resource in resources:
+                for dep in resource.depends_on:
+                    dependents.setdefault(dep.lower(), []).append(resource.id.lower())
+            heights: dict[str, int] = {}
+
+            def of(key: str) -> int:
+                if key not in heights:
+                    heights[key] = 0  # a cycle (none in a graph that was built) ends here
+                    heights[key] = max((1 + of(d) for d in dependents.get(key, ())), default=0)
+                return heights[key]
+
+            for resource in resources:
+                of(resource.id.lower())
+            self._heights = heights
+        return self._heights.get(resource_id.lower(), 0)
 
     def _walk_of(self, resource_id: str) -> Walk:
         return self.walks[self._scope_of[resource_id.lower()]]
@@ -496,6 +559,28 @@ class PlatformWalk:
             if scope != self.shared:
                 ready += walk.ready(now, outside_done=done)
         return ready
+
+    def following(
+        self, ready: Sequence[Resource], now: datetime, depth: int = FOLLOW_DEPTH
+    ) -> list[tuple[Resource, tuple[str, ...]]]:
+        """The pending resources, in any scope, that wait only for `ready` (about to start in
+        one batch) or for each other, up to `depth` links down: each with the ids of the batch
+        it waits for, in an order where those come first (walk version 6's `ApplyItem.after`).
+        """
+        batch = {resource.id.lower() for resource in ready}
+        shared = self.walks[self.shared]
+        done = shared.done_ids
+        found: list[tuple[Resource, tuple[str, ...]]] = []
+        for _ in range(depth):
+            level = shared.following(now, batch)
+            for scope, walk in self.walks.items():
+                if scope != self.shared:
+                    level += walk.following(now, batch, outside_done=done)
+            if not level:
+                break
+            batch.update(resource.id.lower() for resource, _after in level)
+            found += level
+        return found
 
     def rerun_of(self, resource_id: str) -> int:
         return self._walk_of(resource_id).rerun_of(resource_id)

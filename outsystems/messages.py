@@ -226,8 +226,11 @@ class SpecDocument(NamedTuple):
 #: instead of one `begin_apply_resource` each. 5: every scope is planned first, then the shared
 #: resources and the four environments walk as one (`deploy_environments`, one sub-orchestration
 #: instead of five): what is ready anywhere starts in one batch and what is due anywhere is
-#: polled with one timer and one check, so the walks share their episodes.
-WALK_VERSION: Final = 5
+#: polled with one timer and one check, so the walks share their episodes. 6: a start batch
+#: also carries the pending resources that only wait for some of its own (`ApplyItem.after`),
+#: which the activity starts as soon as ARM answers those done: a chain of resources created
+#: synchronously (a group, a vault's secrets) costs one batch instead of one each.
+WALK_VERSION: Final = 6
 
 
 def _walk_version(document: Mapping[str, Any]) -> int:
@@ -847,11 +850,17 @@ class ApplyItem(NamedTuple):
     #: resource's first attempt: a type whose live state only decides what an existing one
     #: keeps need not be read again before its PUT (walk version 5).
     absent: bool = False
+    #: Resources of the same batch, earlier in it, that this one depends on (walk version 6): it
+    #: starts only once ARM answered each of them done (`Succeeded` with their PUT), and is left
+    #: out of the answer, not started, otherwise.
+    after: tuple[str, ...] = ()
 
     def to_json(self) -> JsonObject:
         document: JsonObject = {"resourceId": self.resource_id, "rerun": self.rerun}
         if self.absent:
             document["absent"] = True
+        if self.after:
+            document["after"] = list(self.after)
         return document
 
     @staticmethod
@@ -861,12 +870,15 @@ class ApplyItem(NamedTuple):
             str(document["resourceId"]),
             int(document.get("rerun") or 0),
             absent=document.get("absent") is True,
+            after=tuple(str(i) for i in document.get("after") or ()),
         )
 
 
 class ApplyBatchRequest(NamedTuple):
     """`begin_apply_resources`: PUT the resources that became ready together (walk version 4);
-    the answer has their operations in the same order."""
+    the answer has their operations in the same order. An item with `after` (walk version 6)
+    starts once those items were answered done, and is left out of the answer when it did not
+    start."""
 
     spec: SpecDocument
     items: tuple[ApplyItem, ...]

@@ -74,8 +74,10 @@ class Arm:
     #: ARM's `Retry-After` (seconds) on a resource's running operation.
     retry_after: dict[str, float] = field(default_factory=dict)
     started: list[str] = field(default_factory=list)
-    #: The resources of each `begin_apply_resources` call (walk version 4), in call order.
+    #: The resources each `begin_apply_resources` call (walk version 4) started, in call
+    #: order, and the items each was asked for.
     batches: list[list[str]] = field(default_factory=list)
+    requested: list[list[dict[str, Any]]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     replay: Replay | None = None
 
@@ -132,8 +134,18 @@ class Arm:
                 "'write' requests for subscription 'sub' exceeded the limit. Please try after "
                 "'1' seconds."
             )
-        self.batches.append([item["resourceId"] for item in request["items"]])
-        return [self.apply({**request, **item}) for item in request["items"]]
+        self.requested.append(request["items"])
+        # As `begin_apply_resources` answers: an item `after` others of the batch (walk version
+        # 6) is sent only once each of them was answered done, and left out otherwise.
+        answered: dict[str, dict[str, Any]] = {}
+        for item in request["items"]:
+            if all(
+                answered.get(i.lower(), {}).get("status") == "Succeeded"
+                for i in item.get("after", ())
+            ):
+                answered[item["resourceId"].lower()] = self.apply({**request, **item})
+        self.batches.append([operation["resourceId"] for operation in answered.values()])
+        return list(answered.values())
 
     def check(self, request: dict[str, Any]) -> list[dict[str, Any]]:
         return [self._operation(o.resource_id) for o in CheckRequest.from_json(request).operations]
@@ -283,10 +295,10 @@ def test_an_environments_resources_start_before_the_shared_walk_ends() -> None:
     last_check = outcome.calls.index(checks[-1])
     batches = [c for c in outcome.calls if c.name == "begin_apply_resources"]
     before = {
-        item["resourceId"].lower()
-        for c in batches
+        resource_id.lower()
+        for c, started in zip(batches, arm.batches, strict=True)
         if outcome.calls.index(c) < last_check
-        for item in c.input["items"]
+        for resource_id in started
     }
     assert before & environment_ids, "no environment resource started while it ran"
     assert not before & _dependents(slow.id)
@@ -311,8 +323,9 @@ def test_the_resources_that_become_ready_together_start_in_one_activity() -> Non
     outcome = arm.run()
     assert outcome.output["status"] == "Succeeded"
     assert not outcome.named("begin_apply_resource")
-    # Every resource once, in fewer activities than resources; each batch holds only resources
-    # whose dependencies were done before it was sent (in earlier batches, or outside the walk).
+    # Every resource once, in fewer activities than resources; each batch starts a resource
+    # only once its dependencies were done (in earlier batches, outside the walk, or, walk
+    # version 6, answered done earlier in the same batch).
     assert sorted(r for batch in arm.batches for r in batch) == sorted(r.id for r in GRAPH)
     assert len(arm.batches) < len(GRAPH) // 3
     by_id = {r.id.lower(): r for r in GRAPH}
@@ -320,7 +333,7 @@ def test_the_resources_that_become_ready_together_start_in_one_activity() -> Non
     for batch in arm.batches:
         for resource_id in batch:
             assert {d.lower() for d in by_id[resource_id.lower()].depends_on} <= done
-        done |= {resource_id.lower() for resource_id in batch}
+            done.add(resource_id.lower())
     # The batch carries the deployment's nonce (the secrets it creates derive from it).
     batches = outcome.named("begin_apply_resources")
     assert {c.input["nonce"] for c in batches} == {batches[0].input["nonce"]} != {""}
@@ -607,3 +620,36 @@ def test_progress_is_published_as_the_custom_status_while_an_environment_runs(
     assert shown["status"] == "Running"
     assert shown["step"] == f"creating {gateway.name}"
     assert shown["resourcesTotal"] == len(GRAPH.for_environment(environment))
+
+
+def test_a_batch_carries_what_waits_only_for_it_and_starts_it_as_arm_answers_done() -> None:
+    # Walk version 6: the vault runs on (a long-running operation), so what waits for it waits
+    # for the walk's poll; a password secret ARM answers done at once, so the SQL server that
+    # needs it starts in the same activity, not one batch later.
+    group = the("Microsoft.Resources/resourceGroups", SHARED)
+    vault = the("Microsoft.KeyVault/vaults", SHARED)
+    server = the("Microsoft.Sql/servers", "prod")
+    password = next(r for r in GRAPH if r.name == "prod-sql-admin-password")
+    arm = Arm(scripts={vault.id.lower(): running(1), server.id.lower(): running(1)})
+    outcome = arm.run()
+    assert statuses(outcome) == dict.fromkeys(ENVIRONMENTS, "Succeeded")
+    first, *_ = arm.requested
+    after = {item["resourceId"].lower(): item.get("after", []) for item in first}
+    # The group alone was ready; the vault came along after it, and the secrets after the vault.
+    assert after[group.id.lower()] == []
+    assert after[vault.id.lower()] == [group.id]
+    assert after[password.id.lower()] == [vault.id]
+    assert {group.id, vault.id} <= set(arm.batches[0])
+    assert password.id not in arm.batches[0]  # the vault was still running
+    [with_password] = [batch for batch in arm.batches if password.id in batch]
+    assert with_password.index(password.id) < with_password.index(server.id)
+    assert sorted(r for batch in arm.batches for r in batch) == sorted(r.id for r in GRAPH)
+
+
+def test_an_input_of_walk_version_5_sends_no_item_after_another() -> None:
+    # Instances started before walk version 6 replay their histories as they were written.
+    arm = Arm()
+    outcome = arm.run(walk_version=5)
+    assert statuses(outcome) == dict.fromkeys(ENVIRONMENTS, "Succeeded")
+    assert all("after" not in item for items in arm.requested for item in items)
+    assert [[i["resourceId"] for i in items] for items in arm.requested] == arm.batches

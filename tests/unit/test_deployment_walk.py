@@ -317,8 +317,10 @@ def test_a_walk_round_trips_through_its_state_message_mid_way() -> None:
 @pytest.mark.parametrize(
     ("version", "early_at", "waits"),
     [
-        # Walk version 5: within half its interval an operation is polled with one that is
-        # due; the intervals grow to six times the shortest.
+        # Walk version 6: within half its interval an operation is polled with one that is
+        # due; the intervals grow to five times the shortest.
+        (6, 5, [15.0, 22.5, 33.75, 50.0, 50.0]),
+        # Walk version 5: the same, up to six times (what those histories replay with).
         (5, 5, [15.0, 22.5, 33.75, 50.625, 60.0]),
         # Before: within a quarter, up to four times (what those histories replay with).
         (4, 8, [15.0, 22.5, 33.75, 40.0, 40.0]),
@@ -479,3 +481,32 @@ def test_before_walk_version_5_a_throttled_start_counts_as_an_attempt() -> None:
         walk.started(A.id, op(A, "Failed", "SubscriptionRequestsThrottled"), now)
     assert walk.finished
     assert walk.progress().status == "Failed"
+
+
+def test_a_batch_carries_what_waits_only_for_it_across_scopes_and_links() -> None:
+    # Walk version 6: s1 is ready; s2 and x wait for it alone (x across scopes), z too; y waits
+    # for x and s2, both in the batch by then: two links down.
+    walk = platform_walk()
+    [ready] = walk.ready(T0)
+    following = {
+        r.name: [a.rsplit("/", 1)[-1] for a in after] for r, after in walk.following([ready], T0)
+    }
+    assert following == {"s2": ["s1"], "x": ["s1"], "z": ["s1"], "y": ["x", "s2"]}
+    # One link only: y is left for a later batch.
+    assert [r.name for r, _ in walk.following([ready], T0, depth=1)] == ["s2", "x", "z"]
+    # What waits for an operation that runs on is not carried: it is not in the batch.
+    walk.started(S1.id, op(S1, "Succeeded"), T0)
+    walk.started(S2.id, op(S2, "InProgress"), T0)
+    assert names(walk.ready(T0)) == ["x", "z"]
+    assert walk.following(walk.ready(T0), T0) == []
+
+
+def test_the_height_of_a_resource_is_its_longest_chain_of_dependents() -> None:
+    walk = platform_walk()
+    # s1 <- x <- y, s1 <- z, s2 <- y
+    assert [walk.height(r.id) for r in (S1, S2, X, Y, Z)] == [2, 1, 1, 0, 0]
+    # A resource is always higher than what depends on it: a batch sorted by height keeps
+    # what an item comes after before it.
+    for resource in (S2, X, Y, Z):
+        for dep in resource.depends_on:
+            assert walk.height(dep) > walk.height(resource.id)

@@ -389,26 +389,28 @@ def test_resources_the_plan_leaves_alone_are_not_applied() -> None:
     assert (dev["status"], dev["resourcesDone"]) == ("Succeeded", len(GRAPH.for_environment("dev")))
 
 
-def test_a_running_operation_is_polled_after_durable_timers_that_back_off() -> None:
+@pytest.mark.parametrize(
+    ("walk_version", "waits"),
+    [
+        # The shortest interval first, then 1.5 times the last, up to five times the shortest
+        # (walk version 6; a single wait stops at four times, `outsystems.polling`).
+        (WALK_VERSION, [5.0, 7.5, 11.25, 16.875, 25.0, 25.0, 25.0]),
+        # Walk version 5 histories replay with the six times they were written with.
+        (5, [5.0, 7.5, 11.25, 16.875, 25.3125, 30.0, 30.0]),
+    ],
+)
+def test_a_running_operation_is_polled_after_durable_timers_that_back_off(
+    walk_version: int, waits: list[float]
+) -> None:
     gateway = the(APP_GATEWAY, "test")
     arm = Arm(scripts={gateway.id.lower(): running(6)})
-    outcome = arm.run()
+    outcome = arm.run(walk_version=walk_version)
     assert outcome.output["status"] == "Succeeded"
     checks = [c for c in outcome.calls if c.name == "check_operations"]
     assert [c.input["operations"][0]["resourceId"] for c in checks] == [gateway.id] * 7
     assert {c.input["subscriptionId"] for c in checks} == {SUBSCRIPTION}
     timers = [c for c in outcome.calls if c.kind == "timer"]
-    # The shortest interval first, then 1.5 times the last, up to six times the shortest
-    # (walk version 5; a single wait stops at four times, `outsystems.polling`).
-    assert [(t.input - t.at).total_seconds() for t in timers] == [
-        5.0,
-        7.5,
-        11.25,
-        16.875,
-        25.3125,
-        30.0,
-        30.0,
-    ]
+    assert [(t.input - t.at).total_seconds() for t in timers] == waits
 
 
 def test_an_input_of_walk_version_4_polls_up_to_the_ceiling_it_was_written_with() -> None:
@@ -422,9 +424,9 @@ def test_an_input_of_walk_version_4_polls_up_to_the_ceiling_it_was_written_with(
 @pytest.mark.parametrize(
     ("resource_type", "environment", "retry_after", "waits"),
     [
-        # 9 s is honoured; 600 s is cut to the walk's ceiling (six times the shortest interval).
+        # 9 s is honoured; 600 s is cut to the walk's ceiling (five times the shortest interval).
         (APP_GATEWAY, "test", 9.0, [9.0, 9.0]),
-        (VM, "dev", 600.0, [30.0, 30.0]),
+        (VM, "dev", 600.0, [25.0, 25.0]),
     ],
 )
 def test_an_operation_is_polled_after_arms_retry_after_within_the_bounds(

@@ -437,9 +437,11 @@ def deploy_platform(
         solution,
         {"instanceId": context.instance_id, "resourceGroup": spec.resource_group},
     )
-    # Walk version 3 publishes it while the shared resources are planned, and reads its answer
-    # with the last events'; before, it was waited for first.
-    pending_events = [started] if request.walk_version >= 3 else []
+    # Walk versions 3-5 meant to publish it while the shared resources were planned, reading
+    # its answer with the last events'; but the Durable Python SDK schedules a task only when
+    # it is yielded (`TaskOrchestrationExecutor`), so their histories hold it published at the
+    # end, with the outcome's events. Versions 1-2, and 6 on, publish it first.
+    pending_events = [started] if 3 <= request.walk_version <= 5 else []
     if not pending_events:
         yield started
 

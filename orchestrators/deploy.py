@@ -16,8 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from functools import partial
-from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import azure.durable_functions as df
 
@@ -36,7 +35,6 @@ from outsystems.messages import (
     ApplyItem,
     ApplyRequest,
     CheckRequest,
-    Contract,
     DeployRequest,
     EnvironmentOutputs,
     EnvironmentProgress,
@@ -62,10 +60,13 @@ if TYPE_CHECKING:
     from outsystems.deployment import Walk
     from outsystems.topology import Resource
 
+    #: How a walk starts what is ready: the operations of the resources it started (by their
+    #: ids; walk version 6's batches also start what came after them, and leave out what did
+    #: not start).
+    Start = Callable[[list[Resource]], Steps[list[Operation]]]
+
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
-
-Request = TypeVar("Request")
 
 
 def child_instance_id(parent_id: str, environment: str) -> str:
@@ -104,20 +105,18 @@ def walk_steps(
     calls: Calls,
     walk: Walker,
     *,
-    begin: Contract[Request, Operation],
-    request_for: Callable[[Resource], Request],
+    start: Start,
     subscription_id: str,
     solution_id: str,
     report: Callable[[], None],
     limit: int = STEPS_PER_GENERATION,
-    start: Callable[[list[Resource]], Steps[list[Operation]]] | None = None,
     wait_out_throttling: bool = False,
 ) -> Steps[bool]:
     """Drive a walk for at most `limit` steps: start what is ready, else wait (a durable
     timer) until a running operation's next poll or a backoff's end, then poll what is due.
 
-    What is ready starts with one `begin` activity per resource, or with `start(ready)` where
-    given (walk version 4: one activity for them all, so one answer and one episode).
+    What is ready starts with `start(ready)`: one activity per resource (walk versions 2-3,
+    the teardown), or one for them all (walk version 4 on: one answer, one episode).
 
     Each operation is polled after ARM's `Retry-After` or its own backoff
     (`outsystems.deployment.poll_wait`), never all at one fixed pace. True when the walk
@@ -142,16 +141,8 @@ def walk_steps(
         ready = walk.ready(now)
         try:
             if ready:
-                if start is not None:
-                    # One answer per resource started, in the batch's order (a resource that
-                    # came after others of the batch is left out when it did not start).
-                    started = yield from start(ready)
-                    for operation in started:
-                        walk.started(operation.resource_id, operation, context.current_utc_datetime)
-                else:
-                    started = yield from calls.all(begin, [request_for(r) for r in ready])
-                    for resource, operation in zip(ready, started, strict=True):
-                        walk.started(resource.id, operation, context.current_utc_datetime)
+                for operation in (yield from start(ready)):
+                    walk.started(operation.resource_id, operation, context.current_utc_datetime)
             else:
                 wake = walk.next_wake(now)
                 if wake is None:
@@ -193,8 +184,7 @@ def drive_walk(
     calls: Calls,
     walk: Walk,
     *,
-    begin: Contract[Request, Operation],
-    request_for: Callable[[Resource], Request],
+    start: Start,
     subscription_id: str,
     solution_id: str,
     report: Callable[[], None],
@@ -202,8 +192,8 @@ def drive_walk(
     """Run a walk to its end: start what is ready, poll all that runs after one fixed interval.
 
     How instances started before walk version 2 walk (`outsystems.messages.WALK_VERSION`):
-    their histories replay only through this loop. `begin` is the activity that starts one
-    resource's operation, `request_for(resource)` its request.
+    their histories replay only through this loop. `start` as `walk_steps` takes it (one
+    activity per resource, as those histories hold).
     """
     context = calls.context
     while not walk.finished:
@@ -211,9 +201,8 @@ def drive_walk(
         ready = walk.ready(now)
         try:
             if ready:
-                started = yield from calls.all(begin, [request_for(r) for r in ready])
-                for resource, operation in zip(ready, started, strict=True):
-                    walk.started(resource.id, operation, context.current_utc_datetime)
+                for operation in (yield from start(ready)):
+                    walk.started(operation.resource_id, operation, context.current_utc_datetime)
             elif walk.running:
                 checked = yield from calls.poll(subscription_id, solution_id, walk.running)
                 for operation in checked:
@@ -238,21 +227,15 @@ def deploy_environment(
     context: df.DurableOrchestrationContext, request: EnvironmentRequest
 ) -> Steps[EnvironmentProgress | None]:
     """Create or update one environment's resources (or the shared ones), then report."""
-    from outsystems.deployment import Walk, poll_policy
+    from outsystems.deployment import Walk
 
     spec, graph = request.spec.parsed()
-    tuning = request.tuning
-    calls = Calls(context, tuning)
-    ceiling, early = poll_policy(request.walk_version)
-    walk = Walk(
+    calls = Calls(context, request.tuning)
+    walk = Walk.tuned(
         graph.for_environment(request.environment),
         request.apply,
-        timeout_scale=tuning.timeout_scale,
-        backoff_scale=tuning.backoff_scale,
-        poll_seconds=tuning.poll_seconds,
-        poll_ceiling=ceiling,
-        poll_early=early,
-        throttle_waits=request.walk_version >= 5,
+        request.tuning,
+        request.walk_version,
     )
     if request.walk is not None:
         walk.resume(request.walk)
@@ -262,26 +245,23 @@ def deploy_environment(
     def report() -> None:
         context.set_custom_status(walk.progress().to_json())
 
+    version = request.walk_version
+
     def start(ready: list[Resource]) -> Steps[list[Operation]]:
+        if version < 4:  # one activity per resource, as those histories hold
+            requests = [ApplyRequest(request.spec, r.id, nonce, walk.rerun_of(r.id)) for r in ready]
+            return (yield from calls.all(BEGIN_APPLY_RESOURCE, requests))
         items = tuple(ApplyItem(r.id, walk.rerun_of(r.id)) for r in ready)
         batch = ApplyBatchRequest(request.spec, items, nonce)
         return (yield from calls.one(BEGIN_APPLY_RESOURCES, batch))
 
-    def request_for(resource: Resource) -> ApplyRequest:
-        return ApplyRequest(request.spec, resource.id, nonce, walk.rerun_of(resource.id))
-
     report()
-    version = request.walk_version
-    # Walk versions 1 polled at one fixed pace; 2-3 started one activity per resource, as
-    # their histories hold.
-    drive = (
-        drive_walk if version < 2 else partial(walk_steps, start=start if version >= 4 else None)
-    )
+    # Walk version 1 polled at one fixed pace, as its histories hold.
+    drive = drive_walk if version < 2 else walk_steps
     finished = yield from drive(
         calls,
         walk,
-        begin=BEGIN_APPLY_RESOURCE,
-        request_for=request_for,
+        start=start,
         subscription_id=spec.subscription_id,
         solution_id=spec.solution_id,
         report=report,
@@ -301,22 +281,17 @@ def deploy_environments(
     """Create or update the shared resources and every environment's, walked as one (walk
     version 5): one batch starts what is ready anywhere, one timer and one check poll what is
     due anywhere. Each scope keeps its own outcome (`outsystems.deployment.PlatformWalk`)."""
-    from outsystems.deployment import PlatformWalk, Walk, poll_policy
+    from outsystems.deployment import PlatformWalk, Walk
 
     spec, graph = request.spec.parsed()
-    tuning = request.tuning
-    calls = Calls(context, tuning)
-    ceiling, early = poll_policy(request.walk_version)
+    calls = Calls(context, request.tuning)
     walk = PlatformWalk(
         {
-            scope: Walk(
+            scope: Walk.tuned(
                 graph.for_environment(scope),
                 request.apply.get(scope, ()),
-                timeout_scale=tuning.timeout_scale,
-                backoff_scale=tuning.backoff_scale,
-                poll_seconds=tuning.poll_seconds,
-                poll_ceiling=ceiling,
-                poll_early=early,
+                request.tuning,
+                request.walk_version,
             )
             for scope in (SHARED, *ENVIRONMENTS)
         },
@@ -350,19 +325,14 @@ def deploy_environments(
         batch = ApplyBatchRequest(request.spec, tuple(items), request.nonce)
         return (yield from calls.one(BEGIN_APPLY_RESOURCES, batch))
 
-    def request_for(resource: Resource) -> ApplyRequest:  # only `start` is used
-        return ApplyRequest(request.spec, resource.id, request.nonce, walk.rerun_of(resource.id))
-
     report()
     finished = yield from walk_steps(
         calls,
         walk,
-        begin=BEGIN_APPLY_RESOURCE,
-        request_for=request_for,
+        start=start,
         subscription_id=spec.subscription_id,
         solution_id=spec.solution_id,
         report=report,
-        start=start,
         wait_out_throttling=True,
     )
     if not finished:
@@ -383,10 +353,15 @@ PLAN_WAIT_CEILING: Final = timedelta(minutes=5)
 
 
 def plan_scopes(
-    calls: Calls, spec: SpecDocument, scopes: Sequence[str]
+    calls: Calls, spec: SpecDocument, scopes: Sequence[str], alongside: Any = None
 ) -> Steps[list[list[PlannedAction]]]:
     """The plans of `scopes`, read in parallel; planned again after a durable timer when ARM
-    throttled the reads (each round waits twice as long), any other failure raised at once."""
+    throttled the reads (each round waits twice as long), any other failure raised at once.
+
+    `alongside`, a task (walk version 6: the `deployment.started` event), is scheduled with
+    the first round and not waited for: the caller yields it again later to read its answer
+    (the Durable Python SDK schedules a task when it is first yielded, and a task yielded
+    again once done answers at once)."""
     from outsystems.arm_errors import throttled
 
     context = calls.context
@@ -394,6 +369,11 @@ def plan_scopes(
     requests = [PlanRequest(spec, scope) for scope in scopes]
     for round_ in range(PLAN_THROTTLE_ROUNDS + 1):
         try:
+            if round_ == 0 and alongside is not None:
+                plans = context.task_all([calls.task(PLAN_ENVIRONMENT, r) for r in requests])
+                yield context.task_any([plans, alongside])
+                answers = yield plans  # at once if the plans were the first to end
+                return [PLAN_ENVIRONMENT.read_answer(answer) for answer in answers]
             return (yield from calls.all(PLAN_ENVIRONMENT, requests))
         # The Durable SDK surfaces an activity that failed all its retries as a plain Exception.
         except Exception as error:
@@ -440,8 +420,9 @@ def deploy_platform(
     # Walk versions 3-5 meant to publish it while the shared resources were planned, reading
     # its answer with the last events'; but the Durable Python SDK schedules a task only when
     # it is yielded (`TaskOrchestrationExecutor`), so their histories hold it published at the
-    # end, with the outcome's events. Versions 1-2, and 6 on, publish it first.
-    pending_events = [started] if 3 <= request.walk_version <= 5 else []
+    # end, with the outcome's events. Versions 1-2 publish it first; 6 on with the plans (not
+    # waited for: its answer is read with the last events').
+    pending_events = [started] if request.walk_version >= 3 else []
     if not pending_events:
         yield started
 
@@ -468,7 +449,8 @@ def deploy_platform(
         # Every scope planned at once, then one walk of them all (`deploy_environments`).
         scopes = [SHARED, *ENVIRONMENTS]
         try:
-            plans = yield from plan_scopes(calls, request.spec, scopes)
+            alongside = started if request.walk_version >= 6 else None
+            plans = yield from plan_scopes(calls, request.spec, scopes, alongside)
         except Exception as error:  # see drive_walk
             plan_error = error
         else:

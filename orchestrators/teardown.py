@@ -33,6 +33,8 @@ from outsystems.names import ENVIRONMENTS
 
 if TYPE_CHECKING:
     from outsystems.deployment import Walk
+    from outsystems.messages import Operation
+    from outsystems.topology import Resource
 
 bp = df.Blueprint()
 
@@ -64,7 +66,7 @@ def teardown_platform(
     context: df.DurableOrchestrationContext, request: TeardownRequest
 ) -> Steps[PlatformResult | None]:
     """Delete the platform's resources (all, or some environments') and maybe its group."""
-    from outsystems.deployment import Walk, poll_policy, timeout_for
+    from outsystems.deployment import Walk, timeout_for
     from outsystems.resource_types import RESOURCE_GROUP
     from outsystems.teardown import Found, deletion_graph, select
 
@@ -81,17 +83,8 @@ def teardown_platform(
         listed = request.found  # an earlier generation listed them
     found = [Found(f.id, f.type, f.environment) for f in listed]
     resources = deletion_graph(select(found, environments, whole_platform=whole))
-    ceiling, early = poll_policy(request.walk_version)
-    walk = Walk(
-        resources,
-        [r.id for r in resources],
-        timeout_scale=tuning.timeout_scale,
-        backoff_scale=tuning.backoff_scale,
-        verb="deleting",
-        poll_seconds=tuning.poll_seconds,
-        poll_ceiling=ceiling,
-        poll_early=early,
-        throttle_waits=request.walk_version >= 5,
+    walk = Walk.tuned(
+        resources, [r.id for r in resources], tuning, request.walk_version, verb="deleting"
     )
     if request.walk is not None:
         walk.resume(request.walk)
@@ -102,15 +95,16 @@ def teardown_platform(
     def report() -> None:
         context.set_custom_status(status().to_json())
 
+    def start(ready: list[Resource]) -> Steps[list[Operation]]:
+        requests = [DeleteRequest(subscription, r.id, r.api_version, solution) for r in ready]
+        return (yield from calls.all(BEGIN_DELETE_RESOURCE, requests))
+
     report()
     drive = drive_walk if request.walk_version < 2 else walk_steps
     finished = yield from drive(
         calls,
         walk,
-        begin=BEGIN_DELETE_RESOURCE,
-        request_for=lambda resource: DeleteRequest(
-            subscription, resource.id, resource.api_version, solution
-        ),
+        start=start,
         subscription_id=subscription,
         solution_id=solution,
         report=report,

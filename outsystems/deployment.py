@@ -23,6 +23,7 @@ from outsystems.messages import (
     ErrorInfo,
     Operation,
     StepState,
+    Tuning,
     WalkState,
 )
 
@@ -198,6 +199,30 @@ class Walk:
     _unchanged: frozenset[str] = field(init=False)
     error: ErrorInfo | None = field(init=False, default=None)
     step: str | None = field(init=False, default=None)
+
+    @classmethod
+    def tuned(
+        cls,
+        resources: Sequence[Resource],
+        to_apply: Iterable[str],
+        tuning: Tuning,
+        walk_version: int,
+        verb: str = "creating",
+    ) -> Walk:
+        """A walk at an orchestration's pace (`Tuning`), with the poll policy and throttling
+        behaviour of its walk version (what its history was written with)."""
+        ceiling, early = poll_policy(walk_version)
+        return cls(
+            resources,
+            to_apply,
+            timeout_scale=tuning.timeout_scale,
+            backoff_scale=tuning.backoff_scale,
+            verb=verb,
+            poll_seconds=tuning.poll_seconds,
+            poll_ceiling=ceiling,
+            poll_early=early,
+            throttle_waits=walk_version >= 5,
+        )
 
     def __post_init__(self) -> None:
         apply = {resource_id.lower() for resource_id in self.to_apply}

@@ -658,22 +658,25 @@ def test_an_input_of_walk_version_5_sends_no_item_after_another() -> None:
 
 
 @pytest.mark.parametrize("walk_version", [WALK_VERSION, 5])
-def test_deployment_started_is_published_before_anything_is_planned(walk_version: int) -> None:
+def test_deployment_started_is_published_with_the_plans(walk_version: int) -> None:
     # The oracle is the Durable Python SDK itself (azure-functions-durable, as pinned in
     # requirements.txt), which the replay runs: it schedules a task when the orchestrator
     # yields it, not when it is created (`TaskOrchestrationExecutor`). Walk versions 3-5 created
     # the task first but yielded it with the last events, so their histories publish it at the
-    # end; they replay that way.
+    # end; they replay that way. Version 6 yields it with the plans, not waiting for it.
     outcome = Arm().run(walk_version=walk_version)
-    activities = [c for c in outcome.calls if c.kind == "activity"]
-    first_plan = next(n for n, c in enumerate(activities) if c.name == "plan_environment")
+    assert outcome.error is None
+    calls = outcome.calls
     [started] = [
         n
-        for n, c in enumerate(activities)
+        for n, c in enumerate(calls)
         if c.name == "publish_event" and c.input["type"] == "outsystems.deployment.started"
     ]
+    plans = [n for n, c in enumerate(calls) if c.name == "plan_environment"]
+    walk = next(n for n, c in enumerate(calls) if c.kind == "orchestration")
     if walk_version >= 6:
-        assert started < first_plan
+        # Asked in the episode that asks the plans (same orchestration time), before the walk.
+        assert calls[started].at == calls[plans[0]].at
+        assert started < walk
     else:
-        assert started > first_plan
-        assert activities[started - 1].name in {"read_outputs", "publish_event"}
+        assert started > walk

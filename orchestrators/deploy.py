@@ -64,6 +64,8 @@ if TYPE_CHECKING:
     #: ids; walk version 6's batches also start what came after them, and leave out what did
     #: not start).
     Start = Callable[[list[Resource]], Steps[list[Operation]]]
+    #: The same as an SDK task to yield with others, and how to read its answer.
+    StartTask = Callable[[list[Resource]], tuple[Any, Callable[[Any], list[Operation]]]]
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
@@ -111,6 +113,7 @@ def walk_steps(
     report: Callable[[], None],
     limit: int = STEPS_PER_GENERATION,
     wait_out_throttling: bool = False,
+    start_task: StartTask | None = None,
 ) -> Steps[bool]:
     """Drive a walk for at most `limit` steps: start what is ready, else wait (a durable
     timer) until a running operation's next poll or a backoff's end, then poll what is due.
@@ -128,6 +131,10 @@ def walk_steps(
     deployments at once) is tried again after a durable timer, each wait twice the last, up to
     `PLAN_THROTTLE_ROUNDS` in a row, instead of failing the walk: what it would have started
     is still pending, and what it would have polled is polled again.
+
+    With `start_task` (walk version 6: the start's task and how to read its answer), a start
+    also polls what is due at that moment, both activities at once: a walk with something to
+    start at every step still sees what ended.
     """
     from outsystems.arm_errors import throttled
 
@@ -140,7 +147,18 @@ def walk_steps(
         now = context.current_utc_datetime
         ready = walk.ready(now)
         try:
-            if ready:
+            due = walk.due(now) if ready and start_task is not None else []
+            if due and start_task is not None:
+                task, read = start_task(ready)
+                request = CheckRequest(subscription_id, solution_id, tuple(due))
+                answers = yield context.task_all([task, calls.task(CHECK_OPERATIONS, request)])
+                now = context.current_utc_datetime
+                for operation in read(answers[0]):
+                    walk.started(operation.resource_id, operation, now)
+                for operation in CHECK_OPERATIONS.read_answer(answers[1]):
+                    walk.checked(operation, now)
+                walk.check_deadlines(now)
+            elif ready:
                 for operation in (yield from start(ready)):
                     walk.started(operation.resource_id, operation, context.current_utc_datetime)
             else:
@@ -313,7 +331,7 @@ def deploy_environments(
             after=after,
         )
 
-    def start(ready: list[Resource]) -> Steps[list[Operation]]:
+    def start_task(ready: list[Resource]) -> tuple[Any, Callable[[Any], list[Operation]]]:
         items = [item(resource) for resource in ready]
         if request.walk_version >= 6:
             # What waits only for this batch comes along, started as ARM answers it done; the
@@ -323,7 +341,11 @@ def deploy_environments(
             items += [item(r, after) for r, after in walk.following(ready, now)]
             items.sort(key=lambda i: -walk.height(i.resource_id))
         batch = ApplyBatchRequest(request.spec, tuple(items), request.nonce)
-        return (yield from calls.one(BEGIN_APPLY_RESOURCES, batch))
+        return calls.task(BEGIN_APPLY_RESOURCES, batch), BEGIN_APPLY_RESOURCES.read_answer
+
+    def start(ready: list[Resource]) -> Steps[list[Operation]]:
+        task, read = start_task(ready)
+        return read((yield task))
 
     report()
     finished = yield from walk_steps(
@@ -334,6 +356,7 @@ def deploy_environments(
         solution_id=spec.solution_id,
         report=report,
         wait_out_throttling=True,
+        start_task=start_task if request.walk_version >= 6 else None,
     )
     if not finished:
         # A fresh history for the rest of the walks (same instance id, so the same nonce).

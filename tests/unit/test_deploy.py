@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +70,11 @@ class Arm:
     #: How many plan reads of each scope ARM throttles (429) before it answers.
     plan_throttled: int = 0
     plan_calls: dict[str, int] = field(default_factory=dict)
-    #: How many `begin_apply_resources` calls ARM throttles (429) before it answers.
+    #: How many `begin_apply_resources` calls ARM throttles (429) before it answers, or which
+    #: ones (1: the first call).
     batches_throttled: int = 0
+    throttled_calls: tuple[int, ...] = ()
+    batch_calls: int = 0
     #: ARM's `Retry-After` (seconds) on a resource's running operation.
     retry_after: dict[str, float] = field(default_factory=dict)
     started: list[str] = field(default_factory=list)
@@ -124,8 +128,9 @@ class Arm:
         return self._operation(request["resourceId"])
 
     def apply_batch(self, request: dict[str, Any]) -> list[dict[str, Any]]:
-        if self.batches_throttled > 0:
-            self.batches_throttled -= 1
+        self.batch_calls += 1
+        if self.batches_throttled > 0 or self.batch_calls in self.throttled_calls:
+            self.batches_throttled = max(0, self.batches_throttled - 1)
             # As the activity reports a write ARM kept throttling (`TransientArmError`); the
             # code and wording are ARM's: Microsoft Learn, "Troubleshoot the
             # SubscriptionRequestsThrottled error code (429)".
@@ -680,3 +685,43 @@ def test_deployment_started_is_published_with_the_plans(walk_version: int) -> No
         assert started < walk
     else:
         assert started > walk
+
+
+def test_a_batch_sends_first_what_the_longest_chains_wait_for() -> None:
+    arm = Arm()
+    outcome = arm.run()
+    assert outcome.output["status"] == "Succeeded"
+    first = [item["resourceId"] for item in arm.requested[0]]
+    assert first[0] == the("Microsoft.Resources/resourceGroups", SHARED).id
+    heights = {r.id.lower(): _height(r.id) for r in GRAPH}
+    for items in arm.requested:
+        sent = [heights[item["resourceId"].lower()] for item in items]
+        assert sent == sorted(sent, reverse=True)
+
+
+def _height(resource_id: str) -> int:
+    """The longest chain of dependents below a resource, from the graph itself."""
+    below = [r for r in GRAPH if resource_id.lower() in {d.lower() for d in r.depends_on}]
+    return max((1 + _height(r.id) for r in below), default=0)
+
+
+def test_a_start_also_polls_what_is_due_at_that_moment() -> None:
+    # ARM throttles the second batch past Durable's retries: after the walk's wait, the vault's
+    # first poll is due while what that batch held is still to start: one step does both, two
+    # activities at once.
+    vault = the("Microsoft.KeyVault/vaults", SHARED)
+    second = tuple(range(2, 2 + ACTIVITY_ATTEMPTS))
+    arm = Arm(scripts={vault.id.lower(): running(1)}, throttled_calls=second)
+    outcome = arm.run()
+    assert statuses(outcome) == dict.fromkeys(ENVIRONMENTS, "Succeeded")
+    calls = outcome.calls
+    together = [
+        (a, b)
+        for a, b in pairwise(calls)
+        if a.name == "begin_apply_resources" and b.name == "check_operations" and a.at == b.at
+    ]
+    assert together, "no start polled what was due"
+    batch, check = together[0]
+    assert [o["resourceId"] for o in check.input["operations"]] == [vault.id]
+    # Nothing waited between them: they were asked in one episode.
+    assert calls.index(check) == calls.index(batch) + 1

@@ -256,13 +256,16 @@ class Walk:
             step.resource
             for step in self._pending
             if (step.not_before is None or step.not_before <= now)
-            and all(
-                dep.lower() in self._done
-                if dep.lower() in self._ids
-                else outside_done is None or dep.lower() in outside_done
-                for dep in step.resource.depends_on
-            )
+            and all(self._dependency_done(dep, outside_done) for dep in step.resource.depends_on)
         ]
+
+    def _dependency_done(self, dependency: str, outside_done: Container[str] | None) -> bool:
+        """Whether a dependency is done: in the walk, once it succeeded; outside it, always, or
+        once in `outside_done` where that is given (`ready`)."""
+        key = dependency.lower()
+        if key in self._ids:
+            return key in self._done
+        return outside_done is None or key in outside_done
 
     def following(
         self, now: datetime, batch: Container[str], outside_done: Container[str] | None = None
@@ -283,11 +286,7 @@ class Walk:
                 key = dep.lower()
                 if key in batch:
                     after.append(dep)
-                elif not (
-                    key in self._done
-                    if key in self._ids
-                    else outside_done is None or key in outside_done
-                ):
+                elif not self._dependency_done(dep, outside_done):
                     break
             else:
                 if after:

@@ -34,16 +34,23 @@ def parallel_after(
     items: Sequence[T],
     after: Callable[[T], Sequence[int]],
     proceed: Callable[[R], bool],
+    first: Callable[[T], bool] | None = None,
 ) -> list[R | None]:
     """`function` over `items` on a small thread pool, results in order, where an item runs only
-    once the items it comes `after` (their indexes, earlier in `items`) ran and `proceed` said
-    yes to each of their results; an item that does not run is answered None.
+    once the items it comes `after` (their indexes in `items`) ran and `proceed` said yes to
+    each of their results; an item that does not run is answered None.
 
     No thread waits for another: an item is handed to a thread when the last of its
-    predecessors returned. A free thread takes the first item of `items` that may run, so the
-    order of `items` is the order of priority (one that others wait for, first)."""
+    predecessors returned. A free thread takes the first item that may run, in the order of
+    `items` (the order of priority: one that others wait for, first), except that the items
+    `first` picks come before the others (those that take the CPU a while: their work then
+    overlaps the others' network round trips instead of ending the batch)."""
     results: list[R | None] = [None] * len(items)
-    waiting = {index: list(after(item)) for index, item in enumerate(items)}
+    order: Sequence[int] = range(len(items))
+    if first is not None:
+        picked = [first(item) for item in items]
+        order = sorted(order, key=lambda index: not picked[index])  # stable
+    waiting = {index: list(after(items[index])) for index in order}
     resolved: dict[int, bool] = {}
     workers = max(1, min(PARALLELISM, len(items)))
     with ThreadPoolExecutor(max_workers=workers) as pool:

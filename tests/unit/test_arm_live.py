@@ -63,3 +63,26 @@ def test_more_items_than_threads_all_run_each_after_its_predecessor() -> None:
     assert sorted(order) == list(range(count))
     for index in range(1, count, 2):
         assert order.index(index) > order.index(index - 1)
+
+
+def test_the_items_first_picks_are_handed_out_before_the_others_results_stay_in_order() -> None:
+    # The gateways' certificates (CPU for their keys) start with the batch, not at its end.
+    started: list[str] = []
+    lock = threading.Lock()
+
+    def run(name: str) -> str:
+        with lock:
+            started.append(name)
+        if name != "item-0":
+            time.sleep(0.05)
+        return name
+
+    items = [f"item-{i}" for i in range(PARALLELISM * 2)] + ["cert-a", "cert-b"]
+    after = {"cert-b": [0]}  # still after its predecessor (which returns at once)
+    results = parallel_after(
+        run, items, lambda i: after.get(i, []), lambda r: True, first=lambda i: i[:4] == "cert"
+    )
+    assert results == items
+    assert started[0] == "cert-a"
+    assert "cert-b" in started[: PARALLELISM + 1]
+    assert started.index("cert-b") > started.index("item-0")

@@ -18,6 +18,7 @@ from arm.secrets import (
     RedactedError,
     RenderContext,
     SecretUnavailableError,
+    generates_key_pair,
     redact,
     redacted_errors,
     render_body,
@@ -170,6 +171,16 @@ def test_a_self_signed_certificate_for_the_gateway(
     assert certificate is not None
     common_name = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
     assert common_name == f"acme-life-{build_names(spec).suffix}.westeurope.cloudapp.azure.com"
+
+
+def test_only_the_gateways_certificates_generate_a_key_pair(
+    platform: tuple[PlatformSpec, ResourceGraph],
+) -> None:
+    # What a start batch sends first (`begin_apply_resources`): the renders that take CPU.
+    _, graph = platform
+    picked = sorted(r.name for r in graph if generates_key_pair(r))
+    assert picked == [f"{env}-gateway-certificate" for env in ("dev", "life", "prod", "test")]
+    assert all(r.type == KEY_VAULT_SECRET_TYPE for r in graph if generates_key_pair(r))
 
 
 def build_names(spec: PlatformSpec) -> Any:

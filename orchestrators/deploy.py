@@ -299,7 +299,7 @@ def deploy_environments(
     """Create or update the shared resources and every environment's, walked as one (walk
     version 5): one batch starts what is ready anywhere, one timer and one check poll what is
     due anywhere. Each scope keeps its own outcome (`outsystems.deployment.PlatformWalk`)."""
-    from outsystems.deployment import PlatformWalk, Walk
+    from outsystems.deployment import PlatformWalk, Walk, leaf_poll_ceiling
 
     spec, graph = request.spec.parsed()
     calls = Calls(context, request.tuning)
@@ -314,6 +314,7 @@ def deploy_environments(
             for scope in (SHARED, *ENVIRONMENTS)
         },
         shared=SHARED,
+        leaf_ceiling=leaf_poll_ceiling(request.walk_version),
     )
     if request.walks is not None:
         walk.resume(request.walks)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -29,6 +29,7 @@ from outsystems.messages import (
 
 # The polling policy lives in its own light module (the scaler loads it at cold start); the
 # names stay importable from here.
+from outsystems.polling import LEAF_POLL_CEILING as LEAF_POLL_CEILING
 from outsystems.polling import POLL_CEILING as POLL_CEILING
 from outsystems.polling import POLL_GROWTH as POLL_GROWTH
 from outsystems.polling import WALK_POLL_CEILING as WALK_POLL_CEILING
@@ -100,6 +101,12 @@ def poll_policy(walk_version: int) -> tuple[float, float]:
     if walk_version == 5:
         return _WALK_POLL_CEILING_5, POLL_EARLY
     return POLL_CEILING, _POLL_EARLY_BEFORE_5
+
+
+def leaf_poll_ceiling(walk_version: int) -> float | None:
+    """The poll ceiling of an operation nothing waits for while others are waited for
+    (`PlatformWalk`'s `leaf_ceiling`): walk version 7 on; None before (one ceiling for all)."""
+    return LEAF_POLL_CEILING if walk_version >= 7 else None
 
 
 def reboot_requested(message: str) -> bool:
@@ -191,6 +198,9 @@ class Walk:
     #: A start ARM throttled waits like one of a busy resource, not as a failed attempt (walk
     #: version 5, whose start batches answer a throttled PUT as not started).
     throttle_waits: bool = True
+    #: The poll ceiling of a resource's operation, where it is not `poll_ceiling` for all (set
+    #: by `PlatformWalk` for walk version 7). Not part of the walk's state.
+    ceiling_of: Callable[[Resource], float] | None = field(default=None, compare=False)
     _pending: list[_Step] = field(init=False)
     _running: list[_Step] = field(init=False)
     _done: set[str] = field(init=False)
@@ -358,10 +368,20 @@ class Walk:
         self._settle(step, now)
 
     def _schedule_poll(self, step: _Step, now: datetime) -> None:
-        step.interval = poll_interval(self.poll_seconds, step.interval or None, self.poll_ceiling)
+        ceiling = self.poll_ceiling if self.ceiling_of is None else self.ceiling_of(step.resource)
+        step.interval = poll_interval(self.poll_seconds, step.interval or None, ceiling)
         retry_after = None if step.operation is None else step.operation.retry_after
-        wait = poll_wait(self.poll_seconds, step.interval, retry_after, self.poll_ceiling)
+        wait = poll_wait(self.poll_seconds, step.interval, retry_after, ceiling)
         step.next_poll = now + timedelta(seconds=wait)
+
+    def cap_polls(self, now: datetime) -> None:
+        """Bring every running operation's next poll within `poll_ceiling` of `now`, and its
+        interval within the ceiling (those polled at a later ceiling, `ceiling_of`)."""
+        longest = self.poll_seconds * self.poll_ceiling
+        for step in self._running:
+            step.interval = min(step.interval, longest)
+            if step.next_poll is not None:
+                step.next_poll = min(step.next_poll, now + timedelta(seconds=longest))
 
     def fail(self, resource_id: str | None, code: str, message: str) -> None:
         """A permanent failure: the walk stops starting anything."""
@@ -519,14 +539,61 @@ class PlatformWalk:
     Offers what `orchestrators.deploy.walk_steps` drives, as `Walk` does.
     """
 
-    def __init__(self, walks: Mapping[str, Walk], shared: str) -> None:
-        """`walks` by scope; `shared` names the one the others depend on."""
+    def __init__(
+        self, walks: Mapping[str, Walk], shared: str, leaf_ceiling: float | None = None
+    ) -> None:
+        """`walks` by scope; `shared` names the one the others depend on. `leaf_ceiling`
+        (walk version 7): the poll ceiling of an operation nothing still to start waits for,
+        while one that something waits for runs or is still to start (`_ceiling_of`)."""
         self.walks = dict(walks)
         self.shared = shared
         self._scope_of = {
             r.id.lower(): scope for scope, walk in self.walks.items() for r in walk.resources
         }
         self._heights: dict[str, int] | None = None
+        self._dependents: dict[str, list[str]] = {}
+        for walk in self.walks.values():
+            for resource in walk.resources:
+                for dep in resource.depends_on:
+                    self._dependents.setdefault(dep.lower(), []).append(resource.id.lower())
+        self.leaf_ceiling = leaf_ceiling
+        if leaf_ceiling is not None:
+            for walk in self.walks.values():
+                walk.ceiling_of = self._ceiling_of
+
+    def _to_start(self) -> set[str]:
+        """The resources still to start in the walks still going (lower-cased ids)."""
+        return {s.resource.id.lower() for walk in self._unfinished() for s in walk._pending}
+
+    def _waited_for(self, resource_id: str, to_start: Container[str]) -> bool:
+        return any(d in to_start for d in self._dependents.get(resource_id.lower(), ()))
+
+    def _waited_work(self) -> bool:
+        """Whether a resource that something still to start waits for is itself running or
+        still to start."""
+        to_start = self._to_start()
+        return any(
+            self._waited_for(s.resource.id, to_start)
+            for walk in self._unfinished()
+            for s in (*walk._pending, *walk._running)
+        )
+
+    def _ceiling_of(self, resource: Resource) -> float:
+        """The poll ceiling of a resource's operation (walk version 7): `leaf_ceiling` where
+        nothing still to start waits for it while something else that is waited for runs or
+        is still to start; its walk's ceiling otherwise. Polled later, such an operation
+        costs fewer reads and checks and delays nothing: every start waits for the others."""
+        ceiling = self._walk_of(resource.id).poll_ceiling
+        if self.leaf_ceiling is None or self._waited_for(resource.id, self._to_start()):
+            return ceiling
+        return max(ceiling, self.leaf_ceiling) if self._waited_work() else ceiling
+
+    def _cap_leaves(self, now: datetime) -> None:
+        """Once nothing that is waited for is left, every operation is polled at its walk's
+        ceiling again: the last of them ends the walk."""
+        if self.leaf_ceiling is not None and not self._waited_work():
+            for walk in self._unfinished():
+                walk.cap_polls(now)
 
     def height(self, resource_id: str) -> int:
         """How many resources, at most, wait one after the other for this one (0: none):
@@ -622,10 +689,12 @@ class PlatformWalk:
     def started(self, resource_id: str, operation: Operation, now: datetime) -> None:
         self._walk_of(resource_id).started(resource_id, operation, now)
         self._settle()
+        self._cap_leaves(now)
 
     def checked(self, operation: Operation, now: datetime) -> None:
         self._walk_of(operation.resource_id).checked(operation, now)
         self._settle()
+        self._cap_leaves(now)
 
     def check_deadlines(self, now: datetime) -> None:
         for walk in self._unfinished():

@@ -229,8 +229,10 @@ class SpecDocument(NamedTuple):
 #: polled with one timer and one check, so the walks share their episodes. 6: a start batch
 #: also carries the pending resources that only wait for some of its own (`ApplyItem.after`),
 #: which the activity starts as soon as ARM answers those done: a chain of resources created
-#: synchronously (a group, a vault's secrets) costs one batch instead of one each.
-WALK_VERSION: Final = 6
+#: synchronously (a group, a vault's secrets) costs one batch instead of one each. 7: an
+#: operation that nothing still to start waits for is polled up to `LEAF_POLL_CEILING` (10x the
+#: shortest interval) while one that something waits for is running or still to start.
+WALK_VERSION: Final = 7
 
 
 def _walk_version(document: Mapping[str, Any]) -> int:

@@ -26,6 +26,11 @@ POLL_CEILING: Final = 4.0
 #: Walk version 6 (whose start batches take one activity for a chain of synchronous answers)
 #: spends some of the episodes it saves on polling a little sooner: 5 times (version 5: 6).
 WALK_POLL_CEILING: Final = 5.0
+#: The ceiling of an operation that nothing still to start waits for (walk version 7), while
+#: one that something waits for is still running or to start: its end starts nothing, and the
+#: walk cannot finish before the others anyway. Once only such operations are left, they go back
+#: to `WALK_POLL_CEILING` (`outsystems.deployment.PlatformWalk`): one of them may end the walk.
+LEAF_POLL_CEILING: Final = 10.0
 
 
 def poll_interval(shortest: float, previous: float | None, ceiling: float | None = None) -> float:

@@ -418,6 +418,32 @@ def test_a_running_operation_is_polled_after_durable_timers_that_back_off(
     assert [(t.input - t.at).total_seconds() for t in timers] == waits
 
 
+@pytest.mark.parametrize("walk_version", [WALK_VERSION, 6])
+def test_what_nothing_waits_for_is_polled_less_often_while_a_waited_one_runs(
+    walk_version: int,
+) -> None:
+    # The dev VM (its setup waits for it) is polled every 9 s (ARM's `Retry-After`); the test
+    # gateway (nothing depends on it) is polled along with it once within half its interval
+    # of its own poll. Walk version 7: its interval grows to 10x the shortest (50 s), so it is
+    # polled every third wake (27 s); version 6 histories replay with 5x for all: every other
+    # wake (18 s).
+    gateway, vm = the(APP_GATEWAY, "test"), the(VM, "dev")
+    arm = Arm(
+        scripts={gateway.id.lower(): running(12), vm.id.lower(): running(40)},
+        retry_after={vm.id.lower(): 9.0},
+    )
+    outcome = arm.run(walk_version=walk_version)
+    assert outcome.output["status"] == "Succeeded"
+    polled = [
+        c.at
+        for c in outcome.calls
+        if c.name == "check_operations"
+        and gateway.id in {o["resourceId"] for o in c.input["operations"]}
+    ]
+    gaps = [(b - a).total_seconds() for a, b in pairwise(polled)]
+    assert gaps[-1] == (27.0 if walk_version == WALK_VERSION else 18.0)
+
+
 def test_an_input_of_walk_version_4_polls_up_to_the_ceiling_it_was_written_with() -> None:
     # Its history holds timers of four times the shortest interval at most: it replays them.
     gateway = the(APP_GATEWAY, "test")

@@ -12,6 +12,7 @@ from outsystems.deployment import (
     PlatformWalk,
     Walk,
     display_name,
+    leaf_poll_ceiling,
     poll_policy,
     timeout_for,
 )
@@ -510,3 +511,64 @@ def test_the_height_of_a_resource_is_its_longest_chain_of_dependents() -> None:
     for resource in (S2, X, Y, Z):
         for dep in resource.depends_on:
             assert walk.height(dep) > walk.height(resource.id)
+
+
+# --- walk version 7: what nothing waits for is polled later while others are waited for ----
+
+
+def leaf_walk(leaf_ceiling: float | None) -> PlatformWalk:
+    """s1 (done) <- s2 (runs; y waits for it) ; s1 <- z (runs; nothing waits for it)."""
+    scopes = {"shared": [S1, S2], "dev": [X, Y], "test": [Z]}
+    walk = PlatformWalk(
+        {
+            scope: Walk(resources, [r.id for r in resources], poll_seconds=10, poll_ceiling=5)
+            for scope, resources in scopes.items()
+        },
+        shared="shared",
+        leaf_ceiling=leaf_ceiling,
+    )
+    walk.started(S1.id, op(S1, "Succeeded"), T0)
+    walk.started(S2.id, op(S2, "InProgress"), T0)
+    walk.started(X.id, op(X, "Succeeded"), T0)
+    walk.started(Z.id, op(Z, "InProgress"), T0)
+    return walk
+
+
+def intervals(walk: PlatformWalk) -> dict[str, float]:
+    return {
+        step.resource_id.rsplit("/", 1)[-1]: step.interval
+        for state in walk.state().values()
+        for step in state.running
+    }
+
+
+def poll_all(walk: PlatformWalk, now: datetime, times: int) -> datetime:
+    for _ in range(times):
+        now = walk.next_wake(now) or now
+        for operation in walk.due(now):
+            walk.checked(operation._replace(status="InProgress"), now)
+    return now
+
+
+@pytest.mark.parametrize(("leaf_ceiling", "z_longest"), [(10.0, 100.0), (None, 50.0)])
+def test_an_operation_nothing_waits_for_is_polled_later_while_a_waited_one_runs(
+    leaf_ceiling: float | None, z_longest: float
+) -> None:
+    # Walk version 7: z's end starts nothing, and the walk cannot end before s2 (y waits for
+    # it): z backs off to 10x the shortest interval, s2 to the walk's 5x. Version 6: both 5x.
+    walk = leaf_walk(leaf_ceiling)
+    now = poll_all(walk, T0, 12)
+    assert intervals(walk) == {"s2": 50.0, "z": z_longest}
+    # s2 ends and y starts: nothing left that anything waits for, so z's next poll comes
+    # within the walk's ceiling again (one of them ends the walk).
+    walk.checked(op(S2, "Succeeded"), now)
+    walk.started(Y.id, op(Y, "InProgress"), now)
+    assert intervals(walk)["z"] == 50.0
+    assert (walk.walks["test"].next_wake(now) or now) - now <= timedelta(seconds=50)
+    poll_all(walk, now, 6)
+    assert intervals(walk) == {"y": 50.0, "z": 50.0}
+
+
+def test_the_leaf_ceiling_comes_with_walk_version_7() -> None:
+    assert leaf_poll_ceiling(6) is None
+    assert leaf_poll_ceiling(7) == 10.0

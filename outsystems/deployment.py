@@ -557,26 +557,30 @@ class PlatformWalk:
                 for dep in resource.depends_on:
                     self._dependents.setdefault(dep.lower(), []).append(resource.id.lower())
         self.leaf_ceiling = leaf_ceiling
+        self._seen: tuple[frozenset[str], bool] | None = None
         if leaf_ceiling is not None:
             for walk in self.walks.values():
                 walk.ceiling_of = self._ceiling_of
 
-    def _to_start(self) -> set[str]:
-        """The resources still to start in the walks still going (lower-cased ids)."""
-        return {s.resource.id.lower() for walk in self._unfinished() for s in walk._pending}
+    def _outlook(self) -> tuple[frozenset[str], bool]:
+        """What is still to start in the walks still going (lower-cased ids), and whether a
+        resource that something still to start waits for is itself running or still to start.
+        Computed once per change of what runs or waits (`_seen` is reset then), not per poll."""
+        if self._seen is None:
+            unfinished = self._unfinished()
+            to_start = frozenset(
+                s.resource.id.lower() for walk in unfinished for s in walk._pending
+            )
+            waited = any(
+                self._waited_for(s.resource.id, to_start)
+                for walk in unfinished
+                for s in (*walk._pending, *walk._running)
+            )
+            self._seen = (to_start, waited)
+        return self._seen
 
     def _waited_for(self, resource_id: str, to_start: Container[str]) -> bool:
         return any(d in to_start for d in self._dependents.get(resource_id.lower(), ()))
-
-    def _waited_work(self) -> bool:
-        """Whether a resource that something still to start waits for is itself running or
-        still to start."""
-        to_start = self._to_start()
-        return any(
-            self._waited_for(s.resource.id, to_start)
-            for walk in self._unfinished()
-            for s in (*walk._pending, *walk._running)
-        )
 
     def _ceiling_of(self, resource: Resource) -> float:
         """The poll ceiling of a resource's operation (walk version 7): `leaf_ceiling` where
@@ -584,14 +588,17 @@ class PlatformWalk:
         is still to start; its walk's ceiling otherwise. Polled later, such an operation
         costs fewer reads and checks and delays nothing: every start waits for the others."""
         ceiling = self._walk_of(resource.id).poll_ceiling
-        if self.leaf_ceiling is None or self._waited_for(resource.id, self._to_start()):
+        if self.leaf_ceiling is None:
             return ceiling
-        return max(ceiling, self.leaf_ceiling) if self._waited_work() else ceiling
+        to_start, waited = self._outlook()
+        if waited and not self._waited_for(resource.id, to_start):
+            return max(ceiling, self.leaf_ceiling)
+        return ceiling
 
     def _cap_leaves(self, now: datetime) -> None:
         """Once nothing that is waited for is left, every operation is polled at its walk's
         ceiling again: the last of them ends the walk."""
-        if self.leaf_ceiling is not None and not self._waited_work():
+        if self.leaf_ceiling is not None and not self._outlook()[1]:
             for walk in self._unfinished():
                 walk.cap_polls(now)
 
@@ -601,11 +608,7 @@ class PlatformWalk:
         the longest chains wait for (walk version 6), as list scheduling does without knowing
         any durations."""
         if self._heights is None:
-            resources = [r for walk in self.walks.values() for r in walk.resources]
-            dependents: dict[str, list[str]] = {}
-            for resource in resources:
-                for dep in resource.depends_on:
-                    dependents.setdefault(dep.lower(), []).append(resource.id.lower())
+            dependents = self._dependents
             heights: dict[str, int] = {}
 
             def of(key: str) -> int:
@@ -614,8 +617,9 @@ class PlatformWalk:
                     heights[key] = max((1 + of(d) for d in dependents.get(key, ())), default=0)
                 return heights[key]
 
-            for resource in resources:
-                of(resource.id.lower())
+            for walk in self.walks.values():
+                for resource in walk.resources:
+                    of(resource.id.lower())
             self._heights = heights
         return self._heights.get(resource_id.lower(), 0)
 
@@ -687,19 +691,28 @@ class PlatformWalk:
         return [operation for walk in self._unfinished() for operation in walk.due(at)]
 
     def started(self, resource_id: str, operation: Operation, now: datetime) -> None:
+        self._seen = None  # what runs and what waits change
         self._walk_of(resource_id).started(resource_id, operation, now)
         self._settle()
+        self._seen = None
         self._cap_leaves(now)
 
     def checked(self, operation: Operation, now: datetime) -> None:
+        # An operation still running changes nothing of what runs or waits.
+        ended = operation.status != "InProgress"
+        if ended:
+            self._seen = None
         self._walk_of(operation.resource_id).checked(operation, now)
         self._settle()
+        if ended:
+            self._seen = None
         self._cap_leaves(now)
 
     def check_deadlines(self, now: datetime) -> None:
         for walk in self._unfinished():
             walk.check_deadlines(now)
         self._settle()
+        self._seen = None
 
     def fail(self, resource_id: str | None, code: str, message: str) -> None:
         """A permanent failure of one resource's walk; with no resource (an activity that
@@ -708,6 +721,7 @@ class PlatformWalk:
         for walk in walks:
             walk.fail(resource_id, code, message)
         self._settle()
+        self._seen = None
 
     def state(self) -> dict[str, WalkState]:
         return {scope: walk.state() for scope, walk in self.walks.items()}
@@ -715,6 +729,7 @@ class PlatformWalk:
     def resume(self, states: Mapping[str, WalkState]) -> None:
         for scope, state in states.items():
             self.walks[scope].resume(state)
+        self._seen = None
 
     def progress(self) -> dict[str, EnvironmentProgress]:
         """Each scope's entry in the platform state: `Pending` while none of its resources has

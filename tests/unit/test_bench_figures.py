@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -178,3 +179,43 @@ def test_fleet_does_not_retry_other_refusals() -> None:
 
     with pytest.raises(RuntimeError, match="PUT f01: 400"):
         put_platform(_App(400), "f01", {})
+
+
+class _StateApp:
+    """Answers a platform's state from a list of runtime statuses; records when each read came;
+    stands for the local host's record of the orchestration's end."""
+
+    def __init__(self, *statuses: str, ended: str = "2026-12-04T04:11:55.123456Z") -> None:
+        self.statuses = list(statuses)
+        self.reads: list[float] = []
+        row = type("Row", (), {"last_updated_time": ended})()
+        store = type("Store", (), {"get_instance": lambda _self, instance_id: row})()
+        engine = type("Engine", (), {"store": store})()
+        self.host = type("Host", (), {"host": type("Inner", (), {"engine": engine})()})()
+
+    def state(self, solution_id: str) -> dict[str, Any]:
+        import time
+
+        self.reads.append(time.monotonic())
+        return {"lastOperation": {"runtimeStatus": self.statuses.pop(0)}}
+
+
+def test_the_client_reads_the_state_at_its_poll_interval_until_the_operation_ended() -> None:
+    from bench.common import wait_all
+
+    app = _StateApp("Running", "Running", "Completed")
+    states = wait_all(app, ["acme"], timeout=10, poll=0.05)  # type: ignore[arg-type]
+    assert states["acme"]["lastOperation"]["runtimeStatus"] == "Completed"
+    gaps = [b - a for a, b in pairwise(app.reads)]
+    assert len(app.reads) == 3
+    assert all(gap >= 0.05 for gap in gaps)
+
+
+def test_the_end_of_an_operation_is_the_hosts_record_to_the_microsecond() -> None:
+    from datetime import UTC, datetime
+
+    from bench.common import completed_at
+
+    app = _StateApp(ended="2026-12-04T04:11:55.123456Z")
+    expected = datetime(2026, 12, 4, 4, 11, 55, 123456, tzinfo=UTC).timestamp()
+    assert completed_at(app, "acme") == pytest.approx(expected, abs=1e-6)  # type: ignore[arg-type]

@@ -337,7 +337,7 @@ def begin_apply_resources(request: ApplyBatchRequest) -> list[Operation]:
     secrets, then what refers to them) takes one activity. Nothing waits for an operation that
     runs on: an item after one is simply not sent. The items that generate a key pair (the
     gateways' certificates) are sent first, so that the CPU their keys take overlaps the other
-    items' round trips to ARM rather than ending the batch.
+    items' round trips to ARM instead of starting after them.
 
     Idempotent as each PUT is. A resource whose requests ARM kept throttling (429, past the
     pipeline's own retries: the subscription's request budget is spent) is answered as not

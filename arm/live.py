@@ -44,7 +44,7 @@ def parallel_after(
     predecessors returned. A free thread takes the first item that may run, in the order of
     `items` (the order of priority: one that others wait for, first), except that the items
     `first` picks come before the others (those that take the CPU a while: their work then
-    overlaps the others' network round trips instead of ending the batch)."""
+    overlaps the others' network round trips instead of starting after them)."""
     results: list[R | None] = [None] * len(items)
     order: Sequence[int] = range(len(items))
     if first is not None:

@@ -4,8 +4,8 @@ One policy for every wait on ARM: the deployment's and teardown's walks
 (`outsystems.deployment.Walk`) and the waits on one operation (`orchestrators.calls`,
 `Calls.wait_for_operation`: the scaler's capacity change, the teardown's resource group).
 Pure and light (nothing but the standard library), so the orchestrators the worker loads at
-cold start can use it without the graph modules. `docs/performance.md`, "Polling", has the
-trade-off and the choice.
+cold start can use it without the graph modules. `docs/performance.md`, "Bounded orchestrations
+and polling" and its rounds, has the trade-off and the choice.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ POLL_CEILING: Final = 4.0
 #: The ceiling of the deployment's and teardown's walks (`outsystems.deployment.Walk`): a walk
 #: polls many operations with one timer and one check, each wake-up costs the orchestration
 #: two episodes, and a later ceiling lets more operations share each wake-up
-#: (`docs/performance.md`, "Polling", has the trade-off). A single wait keeps `POLL_CEILING`.
+#: (`docs/performance.md`, "Bounded orchestrations and polling"). A single wait keeps
+#: `POLL_CEILING`.
 #: Walk version 6 (whose start batches take one activity for a chain of synchronous answers)
 #: spends some of the episodes it saves on polling a little sooner: 5 times (version 5: 6).
 WALK_POLL_CEILING: Final = 5.0

@@ -17,6 +17,13 @@ Oracles:
   `RoleAssignmentUpdateNotPermitted` "Tenant ID, application ID, principal ID, and scope are not
   allowed to be updated." (an existing name with another principal; names are unique "even in
   different Azure subscriptions").
+- The same assignment PUT again (same name, principal, role and scope) succeeds, as a
+  redeployment does: MicrosoftDocs/azure-docs,
+  articles/azure-resource-manager/bicep/scenarios-rbac.md (ms.date 06/23/2023), "Name": "For your
+  Bicep deployment to be repeatable, it's important for the name to be deterministic - in other
+  words, to use the same name every time you deploy"; and "Resource deletion behavior": "If you
+  try to reuse a role assignment's name for another role assignment, the deployment will fail."
+  The repeat's status is 200, the spec's answer besides 201 for the PUT.
 - `RoleAssignmentExists` is a 409 (clients treat "Azure answers 409 RoleAssignmentExists" as
   already granted, e.g. public Azure RBAC helpers); `RoleDefinitionDoesNotExist` "The specified
   role definition with ID '{id}' does not exist." (as ARM returned it to Enterprise-Scale users).
@@ -92,6 +99,7 @@ def test_assignment_at_any_scope_put_get_list_delete(raw: Raw, sim: SimulatorSer
     )
     assert "value" not in str(created.body)
 
+    # A redeployment PUTs the same assignment again: it succeeds (scenarios-rbac.md, "Name").
     again = _assign(raw, scope, NAMES[0], principal)
     assert again.status == 200, "the same assignment again is idempotent"
     fetched = raw.send("GET", assignment, api=AUTHORIZATION_API)

@@ -114,6 +114,7 @@ def walk_steps(
     limit: int = STEPS_PER_GENERATION,
     wait_out_throttling: bool = False,
     start_task: StartTask | None = None,
+    poll_when_due: bool = False,
 ) -> Steps[bool]:
     """Drive a walk for at most `limit` steps: start what is ready, else wait (a durable
     timer) until a running operation's next poll or a backoff's end, then poll what is due.
@@ -135,6 +136,9 @@ def walk_steps(
     With `start_task` (walk version 6: the start's task and how to read its answer), a start
     also polls what is due at that moment, both activities at once: a walk with something to
     start at every step still sees what ended.
+
+    With `poll_when_due` (walk version 7), a poll already due (after the wait that followed a
+    throttled check, say) is sent at once, not after a durable timer that would fire at once.
     """
     from outsystems.arm_errors import throttled
 
@@ -166,8 +170,10 @@ def walk_steps(
                 if wake is None:
                     walk.fail(None, "InternalError", "nothing is ready to start")
                 else:
-                    yield context.create_timer(max(wake, now))
-                    due = walk.due(wake)
+                    due = walk.due(now) if poll_when_due and wake <= now else []
+                    if not due:
+                        yield context.create_timer(max(wake, now))
+                        due = walk.due(wake)
                     if due:
                         request = CheckRequest(subscription_id, solution_id, tuple(due))
                         checked = yield from calls.one(CHECK_OPERATIONS, request)
@@ -358,6 +364,7 @@ def deploy_environments(
         report=report,
         wait_out_throttling=True,
         start_task=start_task if request.walk_version >= 6 else None,
+        poll_when_due=request.walk_version >= 7,
     )
     if not finished:
         # A fresh history for the rest of the walks (same instance id, so the same nonce).

@@ -231,7 +231,8 @@ class SpecDocument(NamedTuple):
 #: which the activity starts as soon as ARM answers those done: a chain of resources created
 #: synchronously (a group, a vault's secrets) costs one batch instead of one each. 7: an
 #: operation that nothing still to start waits for is polled up to `LEAF_POLL_CEILING` (10x the
-#: shortest interval) while one that something waits for is running or still to start.
+#: shortest interval) while one that something waits for is running or still to start; and a
+#: poll already due (after the wait that follows a throttled check) goes out without a timer.
 WALK_VERSION: Final = 7
 
 

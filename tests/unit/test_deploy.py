@@ -74,6 +74,9 @@ class Arm:
     #: ones (1: the first call).
     batches_throttled: int = 0
     throttled_calls: tuple[int, ...] = ()
+    #: Which `check_operations` calls ARM throttles (429), counted from 1.
+    throttled_checks: tuple[int, ...] = ()
+    check_calls: int = 0
     batch_calls: int = 0
     #: ARM's `Retry-After` (seconds) on a resource's running operation.
     retry_after: dict[str, float] = field(default_factory=dict)
@@ -153,6 +156,16 @@ class Arm:
         return list(answered.values())
 
     def check(self, request: dict[str, Any]) -> list[dict[str, Any]]:
+        self.check_calls += 1
+        if self.check_calls in self.throttled_checks:
+            # As azure-core writes ARM's 429 (its HttpResponseError: `(code) message`); the code
+            # and wording are ARM's: Microsoft Learn, "Troubleshoot the
+            # SubscriptionRequestsThrottled error code (429)".
+            raise RuntimeError(
+                "(SubscriptionRequestsThrottled) Number of 'read' requests for subscription "
+                "'sub' actor 'app' exceeded. Please try again after '6' seconds after "
+                "additional tokens are available."
+            )
         return [self._operation(o.resource_id) for o in CheckRequest.from_json(request).operations]
 
     def outputs(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -729,6 +742,31 @@ def _height(resource_id: str) -> int:
     """The longest chain of dependents below a resource, from the graph itself."""
     below = [r for r in GRAPH if resource_id.lower() in {d.lower() for d in r.depends_on}]
     return max((1 + _height(r.id) for r in below), default=0)
+
+
+@pytest.mark.parametrize("walk_version", [WALK_VERSION, 6])
+def test_after_a_throttled_check_the_poll_due_goes_out_without_another_timer(
+    walk_version: int,
+) -> None:
+    # ARM throttles the first check past Durable's retries: the walk waits, and then its poll
+    # is already due. Walk version 7 sends it at once; version 6 histories hold a timer that
+    # fires at once before it (replayed as written).
+    gateway = the(APP_GATEWAY, "test")
+    arm = Arm(
+        scripts={gateway.id.lower(): running(3)},
+        throttled_checks=tuple(range(1, 1 + ACTIVITY_ATTEMPTS)),
+    )
+    outcome = arm.run(walk_version=walk_version)
+    assert outcome.output["status"] == "Succeeded"
+    calls = [c for c in outcome.calls if c.kind == "timer" or c.name == "check_operations"]
+    throttled = next(i for i, c in enumerate(calls) if c.attempt == ACTIVITY_ATTEMPTS)
+    wait, after = calls[throttled + 1], calls[throttled + 2]
+    assert wait.kind == "timer"
+    assert wait.input - wait.at == timedelta(seconds=max(TUNING["retrySeconds"], 1.0))
+    if walk_version == WALK_VERSION:
+        assert after.name == "check_operations"
+    else:
+        assert (after.kind, after.input) == ("timer", after.at)
 
 
 def test_a_start_also_polls_what_is_due_at_that_moment() -> None:

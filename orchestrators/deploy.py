@@ -137,8 +137,10 @@ def walk_steps(
     also polls what is due at that moment, both activities at once: a walk with something to
     start at every step still sees what ended.
 
-    With `poll_when_due` (walk version 7), a poll already due (after the wait that followed a
-    throttled check, say) is sent at once, not after a durable timer that would fire at once.
+    With `poll_when_due` (walk version 7), a poll already due right after the wait that
+    followed a throttled start or check is sent at once, not after a durable timer that would
+    fire at once. (Elsewhere the walk keeps its timers: polled at once after every start, the
+    farm took more checks and episodes, and no less time.)
     """
     from outsystems.arm_errors import throttled
 
@@ -170,7 +172,9 @@ def walk_steps(
                 if wake is None:
                     walk.fail(None, "InternalError", "nothing is ready to start")
                 else:
-                    due = walk.due(now) if poll_when_due and wake <= now else []
+                    # Right after a throttling wait, what is due is polled at once.
+                    waited = poll_when_due and throttle_rounds > 0 and wake <= now
+                    due = walk.due(now) if waited else []
                     if not due:
                         yield context.create_timer(max(wake, now))
                         due = walk.due(wake)

@@ -139,8 +139,8 @@ def walk_steps(
 
     With `poll_when_due` (walk version 7), a poll already due right after the wait that
     followed a throttled start or check is sent at once, not after a durable timer that would
-    fire at once. (Elsewhere the walk keeps its timers: polled at once after every start, the
-    farm took more checks and episodes, and no less time.)
+    fire at once. (Elsewhere the walk keeps its timers, as version 6 did: polling at once
+    whenever a poll was due changed every walk's path and gained nothing measurable.)
     """
     from outsystems.arm_errors import throttled
 

@@ -138,7 +138,7 @@ def walk_steps(
     start at every step still sees what ended.
 
     With `poll_when_due` (walk version 7), a poll already due right after the wait that
-    followed a throttled start or check is sent at once, not after a durable timer that would
+    followed a throttled check is sent at once, not after a durable timer that would
     fire at once. (Elsewhere the walk keeps its timers, as version 6 did: polling at once
     whenever a poll was due changed every walk's path and gained nothing measurable.)
     """

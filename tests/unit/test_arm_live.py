@@ -83,6 +83,8 @@ def test_the_items_first_picks_are_handed_out_before_the_others_results_stay_in_
         run, items, lambda i: after.get(i, []), lambda r: True, first=lambda i: i[:4] == "cert"
     )
     assert results == items
-    assert started[0] == "cert-a"
+    # In the first wave (without `first`, cert-a would wait for two waves of sleeping items);
+    # which thread records first within a wave is up to the scheduler.
+    assert "cert-a" in started[: PARALLELISM + 1]
     assert "cert-b" in started[: PARALLELISM + 1]
     assert started.index("cert-b") > started.index("item-0")

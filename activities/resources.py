@@ -2,9 +2,10 @@
 
 Thin and idempotent: each recomputes the (pure, cached) graph from the normalized spec it is
 given, so orchestration history holds resource ids and operation URLs, never bodies or secrets.
-Starting an operation returns at once; the orchestration polls with `check_operations` after a
-durable timer. Transient ARM failures raise (`TransientArmError`) so that Durable's retry
-applies; permanent ARM errors come back as a failed operation carrying ARM's code and message.
+Starting an operation returns at once; the orchestration polls with `check_operations` (or,
+from walk version 8, `check_operations_then_start`) after a durable timer. Transient ARM
+failures raise (`TransientArmError`) so that Durable's retry applies; permanent ARM errors come
+back as a failed operation carrying ARM's code and message.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from outsystems.messages import (
     BEGIN_APPLY_RESOURCE,
     BEGIN_APPLY_RESOURCES,
     CHECK_OPERATIONS,
+    CHECK_THEN_START,
     PLAN_ENVIRONMENT,
     READ_OUTPUTS,
     ApplyBatchRequest,
@@ -29,6 +31,8 @@ from outsystems.messages import (
     ApplyRequest,
     ArmError,
     CheckRequest,
+    CheckThenStartAnswer,
+    CheckThenStartRequest,
     EnvironmentOutputs,
     Operation,
     OutputsRequest,
@@ -350,48 +354,117 @@ def begin_apply_resources(request: ApplyBatchRequest) -> list[Operation]:
     resource, `BUSY_CODES`).
     """
     from arm.client import sender
-    from arm.live import parallel_after
-    from arm.operations import TransientArmError
-    from arm.secrets import generates_key_pair, redacted_errors
-    from outsystems.arm_errors import throttled
+    from arm.secrets import redacted_errors
 
     spec, graph = request.spec.parsed()
     with redacted_errors(spec.solution_id):
+        _checked, started = _check_then_start(sender(spec.subscription_id), spec, graph, request)
+        return started
+
+
+@bp.activity_trigger(input_name="request")
+@redacting
+@serves(CHECK_THEN_START)
+def check_operations_then_start(request: CheckThenStartRequest) -> CheckThenStartAnswer:
+    """Poll running operations once, then start what waited only for some of them (walk
+    version 8): an item `after` a polled operation's resource is sent as soon as that poll
+    answered it done (and after the items it comes after, as in `begin_apply_resources`), and
+    is left out of the answer otherwise. The end of a long operation then starts what waits for
+    it in the activity that saw it end, not in one more activity asked one episode later.
+
+    Idempotent as a check and each PUT are. What a poll or a PUT raised (past the ARM
+    pipeline's retries) is raised once everything else was sent, so that Durable runs the whole
+    activity again; a PUT ARM kept throttling is answered as not started, as in
+    `begin_apply_resources`.
+    """
+    from arm.client import connection, sender
+    from arm.secrets import redacted_errors
+
+    batch = request.then
+    spec, graph = batch.spec.parsed()
+    check = request.check
+    with redacted_errors(spec.solution_id):
         client = sender(spec.subscription_id)
-        reads = _BatchReads(client)
-
-        def begin(item: ApplyItem) -> Operation | BaseException:
-            try:
-                operation = _begin(client, spec, graph, request.single(item), reads)
-                # What comes after it in the batch reads it as written now.
-                reads.forget(item.resource_id)
-                return operation
-            except TransientArmError as error:
-                if throttled(str(error)):
-                    # Its message quotes ARM: masked like every operation the batch answers.
-                    not_started = _not_started(graph.get(item.resource_id), error)
-                    return redacted_operation(not_started, spec.solution_id)
-                return error  # raised below, once every PUT was sent
-            except Exception as error:  # raised below, once every PUT was sent
-                return error
-
-        def generates_key(item: ApplyItem) -> bool:
-            return item.resource_id in graph and generates_key_pair(graph.get(item.resource_id))
-
-        items = request.items
-        index = {item.resource_id.lower(): i for i, item in enumerate(items)}
-        outcomes = parallel_after(
-            begin,
-            items,
-            lambda item: [index.get(i.lower(), len(items)) for i in item.after],
-            lambda outcome: isinstance(outcome, Operation) and outcome.status == "Succeeded",
-            # The gateways' certificates first: their keys' CPU overlaps the other PUTs.
-            first=generates_key,
+        endpoint = connection().endpoint
+        checked, started = _check_then_start(client, spec, graph, batch, check.operations, endpoint)
+        solution_id = check.solution_id
+        return CheckThenStartAnswer(
+            tuple(redacted_operation(operation, solution_id) for operation in checked),
+            tuple(started),
         )
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
-        return [outcome for outcome in outcomes if isinstance(outcome, Operation)]
+
+
+def _check_then_start(
+    client: Sender,
+    spec: PlatformSpec,
+    graph: ResourceGraph,
+    request: ApplyBatchRequest,
+    polls: Sequence[Operation] = (),
+    endpoint: str = "",
+) -> tuple[list[Operation], list[Operation]]:
+    """Poll `polls` and start `request`'s items on one thread pool, an item once what it comes
+    `after` (a polled operation's resource or an earlier item) was answered done; the polled
+    operations' states and the started items' operations, each in order. Raises the first error
+    once everything that could be sent was."""
+    from arm.live import parallel_after
+    from arm.operations import TransientArmError, check
+    from arm.secrets import generates_key_pair
+    from outsystems.arm_errors import throttled
+
+    reads = _BatchReads(client)
+
+    def begin(item: ApplyItem) -> Operation | BaseException:
+        try:
+            operation = _begin(client, spec, graph, request.single(item), reads)
+            # What comes after it in the batch reads it as written now.
+            reads.forget(item.resource_id)
+            return operation
+        except TransientArmError as error:
+            if throttled(str(error)):
+                # Its message quotes ARM: masked like every operation the batch answers.
+                not_started = _not_started(graph.get(item.resource_id), error)
+                return redacted_operation(not_started, spec.solution_id)
+            return error  # raised below, once every PUT was sent
+        except Exception as error:  # raised below, once every PUT was sent
+            return error
+
+    def poll(operation: Operation) -> Operation | BaseException:
+        try:
+            return check(client, operation, endpoint)
+        except Exception as error:  # raised below, once every PUT was sent
+            return error
+
+    work: list[Operation | ApplyItem] = [*polls, *request.items]
+    index = {w.resource_id.lower(): i for i, w in enumerate(work)}
+
+    def after(w: Operation | ApplyItem) -> list[int]:
+        if isinstance(w, Operation):
+            return []
+        return [index.get(i.lower(), len(work)) for i in w.after]
+
+    def run(w: Operation | ApplyItem) -> Operation | BaseException:
+        return poll(w) if isinstance(w, Operation) else begin(w)
+
+    def generates_key(w: Operation | ApplyItem) -> bool:
+        return (
+            isinstance(w, ApplyItem)
+            and w.resource_id in graph
+            and generates_key_pair(graph.get(w.resource_id))
+        )
+
+    outcomes = parallel_after(
+        run,
+        work,
+        after,
+        lambda outcome: isinstance(outcome, Operation) and outcome.status == "Succeeded",
+        # The gateways' certificates first: their keys' CPU overlaps the other PUTs.
+        first=generates_key,
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    answered = [o for o in outcomes if isinstance(o, Operation)]
+    return answered[: len(polls)], answered[len(polls) :]
 
 
 def _not_started(resource: Resource, error: Exception) -> Operation:

@@ -26,6 +26,7 @@ from outsystems.messages import (
     BEGIN_APPLY_RESOURCE,
     BEGIN_APPLY_RESOURCES,
     CHECK_OPERATIONS,
+    CHECK_THEN_START,
     DEPLOY_ENVIRONMENT,
     DEPLOY_ENVIRONMENTS,
     DEPLOY_PLATFORM,
@@ -35,6 +36,7 @@ from outsystems.messages import (
     ApplyItem,
     ApplyRequest,
     CheckRequest,
+    CheckThenStartRequest,
     DeployRequest,
     EnvironmentOutputs,
     EnvironmentProgress,
@@ -66,6 +68,11 @@ if TYPE_CHECKING:
     Start = Callable[[list[Resource]], Steps[list[Operation]]]
     #: The same as an SDK task to yield with others, and how to read its answer.
     StartTask = Callable[[list[Resource]], tuple[Any, Callable[[Any], list[Operation]]]]
+    #: Walk version 8: one task that starts what is ready and polls what is due, with what
+    #: waits only for either, and how to read its answer (the polled operations' states, then
+    #: the operations it started).
+    Advanced = tuple[list[Operation], list[Operation]]
+    Advance = Callable[[list[Resource], list[Operation]], tuple[Any, Callable[[Any], Advanced]]]
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
@@ -115,6 +122,7 @@ def walk_steps(
     wait_out_throttling: bool = False,
     start_task: StartTask | None = None,
     poll_when_due: bool = False,
+    advance: Advance | None = None,
 ) -> Steps[bool]:
     """Drive a walk for at most `limit` steps: start what is ready, else wait (a durable
     timer) until a running operation's next poll or a backoff's end, then poll what is due.
@@ -141,6 +149,10 @@ def walk_steps(
     followed a throttled check is sent at once, not after a durable timer that would
     fire at once. (Elsewhere the walk keeps its timers, as version 6 did: polling at once
     whenever a poll was due changed every walk's path and gained nothing measurable.)
+
+    With `advance` (walk version 8), each step asks one activity for what it starts and what
+    it polls, and that activity also starts what waits only for those (`advance`'s task): the
+    answer's polled states are taken first, then what it started.
     """
     from outsystems.arm_errors import throttled
 
@@ -153,8 +165,10 @@ def walk_steps(
         now = context.current_utc_datetime
         ready = walk.ready(now)
         try:
-            due = walk.due(now) if ready and start_task is not None else []
-            if due and start_task is not None:
+            due = walk.due(now) if ready and (start_task or advance) is not None else []
+            if ready and advance is not None:
+                yield from _advance(context, walk, advance, ready, due)
+            elif due and start_task is not None:
                 task, read = start_task(ready)
                 request = CheckRequest(subscription_id, solution_id, tuple(due))
                 answers = yield context.task_all([task, calls.task(CHECK_OPERATIONS, request)])
@@ -178,7 +192,9 @@ def walk_steps(
                     if not due:
                         yield context.create_timer(max(wake, now))
                         due = walk.due(wake)
-                    if due:
+                    if due and advance is not None:
+                        yield from _advance(context, walk, advance, [], due)
+                    elif due:
                         request = CheckRequest(subscription_id, solution_id, tuple(due))
                         checked = yield from calls.one(CHECK_OPERATIONS, request)
                         for operation in checked:
@@ -201,6 +217,26 @@ def walk_steps(
                 walk.fail(None, "ActivityFailed", first_line(error))
         report()
     return walk.finished
+
+
+def _advance(
+    context: df.DurableOrchestrationContext,
+    walk: Walker,
+    advance: Advance,
+    ready: list[Resource],
+    due: list[Operation],
+) -> Steps[None]:
+    """One step of walk version 8: one activity starts `ready`, polls `due` and starts what
+    waits only for either; what it polled is taken first (what it started may have waited for
+    it), then what it started."""
+    task, read = advance(ready, due)
+    checked, started = read((yield task))
+    now = context.current_utc_datetime
+    for operation in checked:
+        walk.checked(operation, now)
+    for operation in started:
+        walk.started(operation.resource_id, operation, now)
+    walk.check_deadlines(now)
 
 
 def _first_throttle_wait(calls: Calls) -> timedelta:
@@ -358,6 +394,31 @@ def deploy_environments(
         task, read = start_task(ready)
         return read((yield task))
 
+    def advance(ready: list[Resource], due: list[Operation]) -> tuple[Any, Callable[[Any], Any]]:
+        """Walk version 8: start `ready`, poll `due`, and start what waits only for either
+        (`walk.following`), in one activity; without anything to start, a plain check."""
+        if not due:
+            task, read_started = start_task(ready)
+            return task, lambda answer: ([], read_started(answer))
+        now = context.current_utc_datetime
+        polled = [graph.get(operation.resource_id) for operation in due]
+        items = [item(resource) for resource in ready]
+        items += [item(r, after) for r, after in walk.following([*ready, *polled], now)]
+        check = CheckRequest(spec.subscription_id, spec.solution_id, tuple(due))
+        if not items:
+            read_checked = CHECK_OPERATIONS.read_answer
+            return calls.task(CHECK_OPERATIONS, check), lambda a: (read_checked(a), [])
+        # As in a start batch: what the longest chains wait for first.
+        items.sort(key=lambda i: -walk.height(i.resource_id))
+        then = ApplyBatchRequest(request.spec, tuple(items), request.nonce)
+        task = calls.task(CHECK_THEN_START, CheckThenStartRequest(check, then))
+
+        def read(answer: Any) -> tuple[list[Operation], list[Operation]]:
+            advanced = CHECK_THEN_START.read_answer(answer)
+            return list(advanced.checked), list(advanced.started)
+
+        return task, read
+
     report()
     finished = yield from walk_steps(
         calls,
@@ -369,6 +430,7 @@ def deploy_environments(
         wait_out_throttling=True,
         start_task=start_task if request.walk_version >= 6 else None,
         poll_when_due=request.walk_version >= 7,
+        advance=advance if request.walk_version >= 8 else None,
     )
     if not finished:
         # A fresh history for the rest of the walks (same instance id, so the same nonce).

@@ -233,7 +233,11 @@ class SpecDocument(NamedTuple):
 #: operation that nothing still to start waits for is polled up to `LEAF_POLL_CEILING` (10x the
 #: shortest interval) while one that something waits for is running or still to start; and a
 #: poll already due (after the wait that follows a throttled check) goes out without a timer.
-WALK_VERSION: Final = 7
+#: 8: a check also carries the pending resources that wait only for some of the operations it
+#: polls (or for each other), and the activity starts each as soon as it saw those done
+#: (`check_operations_then_start`): a link of a chain of long operations costs one activity and
+#: one episode less; a step that both starts and polls asks one activity, not two.
+WALK_VERSION: Final = 8
 
 
 def _walk_version(document: Mapping[str, Any]) -> int:
@@ -932,6 +936,49 @@ class CheckRequest(NamedTuple):
             subscription_id=str(document["subscriptionId"]),
             solution_id=_optional_str(document.get("solutionId")),
             operations=tuple(operations_from_json(document["operations"])),
+        )
+
+
+class CheckThenStartRequest(NamedTuple):
+    """`check_operations_then_start` (walk version 8): poll running operations once (`check`),
+    then start `then`'s items: an item with `after` naming polled operations' resources (or
+    earlier items) starts once each of them was answered done, and is left out of the answer
+    otherwise; an item without `after` starts at once."""
+
+    check: CheckRequest
+    then: ApplyBatchRequest
+
+    def to_json(self) -> JsonObject:
+        return {"check": self.check.to_json(), "then": self.then.to_json()}
+
+    @staticmethod
+    def from_json(data: Any) -> "CheckThenStartRequest":
+        document = _object(data, "check-then-start request")
+        return CheckThenStartRequest(
+            CheckRequest.from_json(document["check"]),
+            ApplyBatchRequest.from_json(document["then"]),
+        )
+
+
+class CheckThenStartAnswer(NamedTuple):
+    """What `check_operations_then_start` answers: the polled operations' new states, in the
+    request's order, and the operations of the items it started, in the batch's order."""
+
+    checked: tuple[Operation, ...]
+    started: tuple[Operation, ...]
+
+    def to_json(self) -> JsonObject:
+        return {
+            "checked": [operation.to_json() for operation in self.checked],
+            "started": [operation.to_json() for operation in self.started],
+        }
+
+    @staticmethod
+    def from_json(data: Any) -> "CheckThenStartAnswer":
+        document = _object(data, "check-then-start answer")
+        return CheckThenStartAnswer(
+            tuple(operations_from_json(document["checked"])),
+            tuple(operations_from_json(document["started"])),
         )
 
 
@@ -2061,6 +2108,10 @@ BEGIN_APPLY_RESOURCES: Final = Contract(
 CHECK_OPERATIONS: Final = Contract(
     "check_operations", CheckRequest.from_json, list_of(Operation.from_json)
 )
+#: Walk version 8: a check that starts what waited only for what it polls.
+CHECK_THEN_START: Final = Contract(
+    "check_operations_then_start", CheckThenStartRequest.from_json, CheckThenStartAnswer.from_json
+)
 READ_OUTPUTS: Final = Contract("read_outputs", OutputsRequest.from_json, outputs_from_json)
 LIST_PLATFORM_RESOURCES: Final = Contract(
     "list_platform_resources", ListRequest.from_json, list_of(FoundResource.from_json)
@@ -2133,6 +2184,7 @@ ACTIVITIES: Final = (
     BEGIN_APPLY_RESOURCE,
     BEGIN_APPLY_RESOURCES,
     CHECK_OPERATIONS,
+    CHECK_THEN_START,
     READ_OUTPUTS,
     LIST_PLATFORM_RESOURCES,
     BEGIN_DELETE_RESOURCE,

@@ -313,3 +313,62 @@ def test_a_batch_starts_what_comes_after_its_items_once_arm_answered_them_done(
     # Each sent once its secret was written (the server's password is read from it).
     assert puts[server.id.lower()]["start"] >= puts[password.id.lower()]["end"]
     assert puts[assignment.id.lower()]["start"] >= puts[password.id.lower()]["end"]
+
+
+def test_a_check_starts_what_waits_for_a_polled_operation_once_its_poll_answers_it_done(
+    slow_sim: SimulatorServer,
+) -> None:
+    # Walk version 8's `check_operations_then_start`. ARM's side, as for `after` above: an
+    # operation is done when its poll answers the terminal state `Succeeded` ("Track
+    # asynchronous Azure operations"; a vault answers its PUT with a provisioning state, polled
+    # by reading the vault); until then, what waits for it is neither sent nor answered.
+    by_name = {r.name: r for r in GRAPH}
+    vault, password = by_name["acme-kv-itqutubduzs7u"], by_name["dev-sql-admin-password"]
+    assert apply(GROUP).succeeded
+    [started] = activity("begin_apply_resources")(
+        {"spec": SPEC, "items": [{"resourceId": vault.id}], "nonce": "n-1"}
+    )
+    operation = Operation.from_json(started)
+    assert operation.status == "InProgress"
+
+    def check_then_start() -> tuple[list[Operation], list[Operation]]:
+        answer: Any = activity("check_operations_then_start")(
+            {
+                "check": {
+                    "subscriptionId": SUBSCRIPTION,
+                    "solutionId": "acme",
+                    "operations": [operation.to_json()],
+                },
+                "then": {
+                    "spec": SPEC,
+                    "items": [
+                        {"resourceId": NSG.id},
+                        {"resourceId": password.id, "after": [vault.id]},
+                    ],
+                    "nonce": "n-1",
+                },
+            }
+        )
+        return (
+            [Operation.from_json(o) for o in answer["checked"]],
+            [Operation.from_json(o) for o in answer["started"]],
+        )
+
+    checked, begun = check_then_start()
+    assert [(o.resource_id, o.status) for o in checked] == [(vault.id, "InProgress")]
+    # What waits for nothing polled starts at once; the secret waits for the vault.
+    assert [o.resource_id for o in begun] == [NSG.id]
+    assert ("PUT", password.id.lower()) not in {
+        (q["method"], q["path"].lower()) for q in slow_sim.requests()
+    }
+    time.sleep(0.2)  # the vault takes 0.1 s here
+    since = len(slow_sim.requests())
+    checked, begun = check_then_start()
+    assert [(o.resource_id, o.status) for o in checked] == [(vault.id, "Succeeded")]
+    assert {o.resource_id for o in begun} == {NSG.id, password.id}
+    sent = slow_sim.requests(since)
+    # The vault's PUT answered 201 with a provisioning state: polled by reading the vault.
+    poll = next(q for q in sent if (q["method"], q["path"].lower()) == ("GET", vault.id.lower()))
+    put = next(q for q in sent if (q["method"], q["path"].lower()) == ("PUT", password.id.lower()))
+    # Sent once the poll answered the vault done.
+    assert put["start"] >= poll["end"]

@@ -78,6 +78,8 @@ class Arm:
     throttled_checks: tuple[int, ...] = ()
     check_calls: int = 0
     batch_calls: int = 0
+    #: `check_operations_then_start` calls (walk version 8).
+    fused_calls: int = 0
     #: ARM's `Retry-After` (seconds) on a resource's running operation.
     retry_after: dict[str, float] = field(default_factory=dict)
     started: list[str] = field(default_factory=list)
@@ -142,18 +144,32 @@ class Arm:
                 "'write' requests for subscription 'sub' exceeded the limit. Please try after "
                 "'1' seconds."
             )
+        return self._start(request, {})
+
+    def _start(
+        self, request: dict[str, Any], polled: dict[str, dict[str, Any]]
+    ) -> list[dict[str, Any]]:
         self.requested.append(request["items"])
         # As `begin_apply_resources` answers: an item `after` others of the batch (walk version
-        # 6) is sent only once each of them was answered done, and left out otherwise.
+        # 6), or after operations the same activity polled (walk version 8), is sent only once
+        # each of them was answered done, and left out otherwise.
         answered: dict[str, dict[str, Any]] = {}
         for item in request["items"]:
             if all(
-                answered.get(i.lower(), {}).get("status") == "Succeeded"
+                {**polled, **answered}.get(i.lower(), {}).get("status") == "Succeeded"
                 for i in item.get("after", ())
             ):
                 answered[item["resourceId"].lower()] = self.apply({**request, **item})
         self.batches.append([operation["resourceId"] for operation in answered.values()])
         return list(answered.values())
+
+    def check_then_start(self, request: dict[str, Any]) -> dict[str, Any]:
+        """As `check_operations_then_start` answers (walk version 8): the polls, then the
+        batch, whose items may come after the polled operations."""
+        self.fused_calls += 1
+        checked = self.check(request["check"])
+        polled = {operation["resourceId"].lower(): operation for operation in checked}
+        return {"checked": checked, "started": self._start(request["then"], polled)}
 
     def check(self, request: dict[str, Any]) -> list[dict[str, Any]]:
         self.check_calls += 1
@@ -200,6 +216,7 @@ class Arm:
                 "begin_apply_resource": self.apply,
                 "begin_apply_resources": self.apply_batch,
                 "check_operations": self.check,
+                "check_operations_then_start": self.check_then_start,
                 "read_outputs": self.outputs,
                 "publish_event": self.publish,
             },
@@ -211,6 +228,20 @@ class Arm:
 
     def event_types(self) -> list[str]:
         return [event["type"].removeprefix("outsystems.") for event in self.events]
+
+
+#: The activities that poll running operations (walk version 8: a poll may also start).
+POLLING = ("check_operations", "check_operations_then_start")
+#: The activities that start resources.
+STARTING = ("begin_apply_resources", "check_operations_then_start")
+
+
+def polled(call: Any) -> list[str]:
+    """The resources whose operations an activity call polled."""
+    if call.name not in POLLING:
+        return []
+    check = call.input["check"] if call.name == "check_operations_then_start" else call.input
+    return [operation["resourceId"] for operation in check["operations"]]
 
 
 def step_of(status: Any, environment: str) -> str:
@@ -309,9 +340,9 @@ def test_an_environments_resources_start_before_the_shared_walk_ends() -> None:
     arm = Arm(scripts={slow.id.lower(): running(5)})
     outcome = arm.run()
     assert statuses(outcome) == dict.fromkeys(ENVIRONMENTS, "Succeeded")
-    checks = [c for c in outcome.calls if c.name == "check_operations"]
+    checks = [c for c in outcome.calls if slow.id in polled(c)]
     last_check = outcome.calls.index(checks[-1])
-    batches = [c for c in outcome.calls if c.name == "begin_apply_resources"]
+    batches = [c for c in outcome.calls if c.name in STARTING]
     before = {
         resource_id.lower()
         for c, started in zip(batches, arm.batches, strict=True)
@@ -447,13 +478,8 @@ def test_what_nothing_waits_for_is_polled_less_often_while_a_waited_one_runs(
     )
     outcome = arm.run(walk_version=walk_version)
     assert outcome.output["status"] == "Succeeded"
-    polled = [
-        c.at
-        for c in outcome.calls
-        if c.name == "check_operations"
-        and gateway.id in {o["resourceId"] for o in c.input["operations"]}
-    ]
-    gaps = [(b - a).total_seconds() for a, b in pairwise(polled)]
+    polls = [c.at for c in outcome.calls if gateway.id in polled(c)]
+    gaps = [(b - a).total_seconds() for a, b in pairwise(polls)]
     assert gaps[-1] == (27.0 if walk_version == WALK_VERSION else 18.0)
 
 
@@ -658,7 +684,7 @@ def test_progress_is_published_as_the_custom_status_while_an_environment_runs(
     gateway = the(APP_GATEWAY, environment)
     arm = Arm(scripts={gateway.id.lower(): [("InProgress", None), ("Succeeded", None)]})
     outcome = arm.run()
-    polling = [c for c in outcome.calls if c.name == "check_operations"]
+    polling = [c for c in outcome.calls if polled(c)]
     [poll] = polling
     # The walk's status says what each environment is doing while it waits.
     shown = poll.status["environments"][environment]
@@ -769,16 +795,25 @@ def test_after_a_throttled_check_the_poll_due_goes_out_without_another_timer(
         assert (after.kind, after.input) == ("timer", after.at)
 
 
-def test_a_start_also_polls_what_is_due_at_that_moment() -> None:
+@pytest.mark.parametrize("walk_version", [WALK_VERSION, 7])
+def test_a_start_also_polls_what_is_due_at_that_moment(walk_version: int) -> None:
     # ARM throttles the second batch past Durable's retries: after the walk's wait, the vault's
-    # first poll is due while what that batch held is still to start: one step does both, two
-    # activities at once.
+    # first poll is due while what that batch held is still to start: one step does both. Walk
+    # version 8 asks one activity for both; versions 6-7 asked two at once (replayed so).
     vault = the("Microsoft.KeyVault/vaults", SHARED)
     second = tuple(range(2, 2 + ACTIVITY_ATTEMPTS))
     arm = Arm(scripts={vault.id.lower(): running(1)}, throttled_calls=second)
-    outcome = arm.run()
+    outcome = arm.run(walk_version=walk_version)
     assert statuses(outcome) == dict.fromkeys(ENVIRONMENTS, "Succeeded")
     calls = outcome.calls
+    if walk_version == WALK_VERSION:
+        [throttled, *_] = [c for c in calls if c.name == "begin_apply_resources"][1:]
+        both = next(c for c in calls if c.name == "check_operations_then_start")
+        assert calls.index(both) > calls.index(throttled)
+        assert polled(both) == [vault.id]
+        held = {i["resourceId"] for i in throttled.input["items"] if not i.get("after")}
+        assert held <= {i["resourceId"] for i in both.input["then"]["items"]}
+        return
     together = [
         (a, b)
         for a, b in pairwise(calls)
@@ -789,3 +824,58 @@ def test_a_start_also_polls_what_is_due_at_that_moment() -> None:
     assert [o["resourceId"] for o in check.input["operations"]] == [vault.id]
     # Nothing waited between them: they were asked in one episode.
     assert calls.index(check) == calls.index(batch) + 1
+
+
+def test_a_poll_that_sees_an_operation_done_starts_what_waited_only_for_it() -> None:
+    # Walk version 8: the prod SQL server runs two polls; the poll that sees it done starts
+    # its databases in the same activity (they wait for nothing else by then); the polls that
+    # saw it running started nothing of what waits for it.
+    server = the("Microsoft.Sql/servers", "prod")
+    databases = {r.id for r in GRAPH if server.id in r.depends_on and r.environment == "prod"}
+    assert databases
+    arm = Arm(scripts={server.id.lower(): running(2)})
+    outcome = arm.run()
+    assert statuses(outcome) == dict.fromkeys(ENVIRONMENTS, "Succeeded")
+    starting = [c for c in outcome.calls if c.name in STARTING]
+    started = dict(zip(map(id, starting), arm.batches, strict=True))
+    polls = [c for c in outcome.calls if server.id in polled(c)]
+    assert len(polls) == 3
+    assert all(c.name == "check_operations_then_start" for c in polls)
+    for poll in polls:
+        items = {i["resourceId"]: i.get("after", []) for i in poll.input["then"]["items"]}
+        assert all(items[d] == [server.id] for d in databases & items.keys())
+    *running_polls, done_poll = polls
+    assert not databases & {r for c in running_polls for r in started[id(c)]}
+    assert databases <= set(started[id(done_poll)])
+    # Nowhere else: each database started once.
+    assert sorted(r for batch in arm.batches for r in batch) == sorted(r.id for r in GRAPH)
+
+
+def test_walk_version_8_asks_fewer_activities_than_version_7_for_the_same_answers() -> None:
+    # The same ARM answers (a chain of long operations: the prod SQL server, a database, the
+    # setup, the scale set); version 8's polls start what their ends allow, so the starts that
+    # version 7 asked one activity (one episode) later are not asked on their own.
+    chain = [
+        the("Microsoft.Sql/servers", "prod"),
+        next(r for r in GRAPH if r.name.endswith("prodlog-db")),
+        the("Microsoft.Compute/virtualMachines/extensions", "prod"),
+        the("Microsoft.Compute/virtualMachineScaleSets", "prod"),
+    ]
+
+    def deploy(walk_version: int) -> tuple[Arm, Outcome]:
+        arm = Arm(scripts={r.id.lower(): running(3) for r in chain})
+        return arm, arm.run(walk_version=walk_version)
+
+    (new, eight), (old, seven) = deploy(WALK_VERSION), deploy(7)
+    for arm, outcome in ((new, eight), (old, seven)):
+        assert statuses(outcome) == dict.fromkeys(ENVIRONMENTS, "Succeeded")
+        assert sorted(r for batch in arm.batches for r in batch) == sorted(r.id for r in GRAPH)
+    assert not [c for c in seven.calls if c.name == "check_operations_then_start"]
+    activities = [len([c for c in o.calls if c.kind == "activity"]) for o in (eight, seven)]
+    assert activities[0] < activities[1]
+    # Each long link's end starts the next in the poll that saw it.
+    starting = [c for c in eight.calls if c.name in STARTING]
+    for before, after in pairwise(chain):
+        [start] = [c for c, ids in zip(starting, new.batches, strict=True) if after.id in ids]
+        assert start.name == "check_operations_then_start"
+        assert before.id in polled(start)

@@ -58,6 +58,7 @@ TIMED_FUNCTIONS = (
     "begin_apply_resource",
     "begin_apply_resources",
     "check_operations",
+    "check_operations_then_start",
     "publish_event",
     "read_outputs",
 )

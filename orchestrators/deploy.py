@@ -361,6 +361,7 @@ def deploy_environments(
         },
         shared=SHARED,
         leaf_ceiling=leaf_poll_ceiling(request.walk_version),
+        poll_together=request.walk_version >= 8,
     )
     if request.walks is not None:
         walk.resume(request.walks)

@@ -540,11 +540,17 @@ class PlatformWalk:
     """
 
     def __init__(
-        self, walks: Mapping[str, Walk], shared: str, leaf_ceiling: float | None = None
+        self,
+        walks: Mapping[str, Walk],
+        shared: str,
+        leaf_ceiling: float | None = None,
+        poll_together: bool = False,
     ) -> None:
         """`walks` by scope; `shared` names the one the others depend on. `leaf_ceiling`
         (walk version 7): the poll ceiling of an operation nothing still to start waits for,
-        while one that something waits for runs or is still to start (`_ceiling_of`)."""
+        while one that something waits for runs or is still to start (`_ceiling_of`).
+        `poll_together` (walk version 8): what a resource still to start waits for is polled
+        together (`due`)."""
         self.walks = dict(walks)
         self.shared = shared
         self._scope_of = {
@@ -552,11 +558,17 @@ class PlatformWalk:
         }
         self._heights: dict[str, int] | None = None
         self._dependents: dict[str, list[str]] = {}
+        self._depends_on = {
+            r.id.lower(): [d.lower() for d in r.depends_on]
+            for walk in self.walks.values()
+            for r in walk.resources
+        }
         for walk in self.walks.values():
             for resource in walk.resources:
                 for dep in resource.depends_on:
                     self._dependents.setdefault(dep.lower(), []).append(resource.id.lower())
         self.leaf_ceiling = leaf_ceiling
+        self.poll_together = poll_together
         self._seen: tuple[frozenset[str], bool] | None = None
         if leaf_ceiling is not None:
             for walk in self.walks.values():
@@ -688,7 +700,36 @@ class PlatformWalk:
         return min(wakes) if wakes else None
 
     def due(self, at: datetime) -> list[Operation]:
-        return [operation for walk in self._unfinished() for operation in walk.due(at)]
+        """What each walk has due at `at`; with `poll_together` (walk version 8), also each
+        running operation that a resource still to start waits for along with one of those.
+
+        A resource starts once the last of what it waits for is seen done. Polled each on its
+        own schedule, one that ended first may be seen after one that ended last; polled
+        together, the last end is seen at the next poll of any of them (their schedules then
+        merge, so this adds few reads)."""
+        due = [operation for walk in self._unfinished() for operation in walk.due(at)]
+        if not self.poll_together or not due:
+            return due
+        return due + self._waited_with(due)
+
+    def _waited_with(self, due: Sequence[Operation]) -> list[Operation]:
+        """The running operations not in `due` that a resource still to start waits for along
+        with one in `due`, in a fixed order (the walks', then their steps')."""
+        to_start = self._outlook()[0]
+        polled = {operation.resource_id.lower() for operation in due}
+        wanted: set[str] = set()
+        for key in polled:
+            for dependent in self._dependents.get(key, ()):
+                if dependent in to_start:
+                    wanted.update(self._depends_on[dependent])
+        return [
+            step.operation
+            for walk in self._unfinished()
+            for step in walk._running
+            if step.operation is not None
+            and (key := step.resource.id.lower()) in wanted
+            and key not in polled
+        ]
 
     def started(self, resource_id: str, operation: Operation, now: datetime) -> None:
         self._seen = None  # what runs and what waits change

@@ -572,3 +572,43 @@ def test_an_operation_nothing_waits_for_is_polled_later_while_a_waited_one_runs(
 def test_the_leaf_ceiling_comes_with_walk_version_7() -> None:
     assert leaf_poll_ceiling(6) is None
     assert leaf_poll_ceiling(7) == 10.0
+
+
+# --- walk version 8: what a resource still to start waits for is polled together ------------
+
+
+@pytest.mark.parametrize("together", [True, False])
+def test_what_a_resource_still_to_start_waits_for_is_polled_together(together: bool) -> None:
+    # y waits for x and s2, which run out of phase (x started 35 s after s2; both back off to
+    # 50 s). Walk version 8 polls both whenever either is due, so the last end is seen at the
+    # next poll of either; before, each on its own schedule (the early window joins them only
+    # when the other is due within half its interval).
+    scopes = {"shared": [S1, S2], "dev": [X, Y], "test": [Z]}
+    walk = PlatformWalk(
+        {
+            scope: Walk(resources, [r.id for r in resources], poll_seconds=10, poll_ceiling=5)
+            for scope, resources in scopes.items()
+        },
+        shared="shared",
+        poll_together=together,
+    )
+    walk.started(S1.id, op(S1, "Succeeded"), T0)
+    walk.started(Z.id, op(Z, "Succeeded"), T0)
+    walk.started(S2.id, op(S2, "InProgress"), T0)
+    now = T0 + timedelta(seconds=35)
+    walk.started(X.id, op(X, "InProgress"), now)
+    polls: list[list[str]] = []
+    for _ in range(12):
+        now = walk.next_wake(now) or now
+        due = walk.due(now)
+        polls.append(sorted(o.resource_id.rsplit("/", 1)[-1] for o in due))
+        for operation in due:
+            walk.checked(operation._replace(status="InProgress"), now)
+    if together:
+        assert all(names == ["s2", "x"] for names in polls)
+    else:
+        assert ["s2"] in polls or ["x"] in polls
+    # Once y is no longer waiting (x failed: its walk stops), s2 is polled on its own.
+    walk.checked(op(X, "Failed", "Conflict"), now)
+    now = walk.next_wake(now) or now
+    assert [o.resource_id for o in walk.due(now)] == [S2.id]

@@ -405,7 +405,12 @@ def _check_then_start(
     """Poll `polls` and start `request`'s items on one thread pool, an item once what it comes
     `after` (a polled operation's resource or an earlier item) was answered done; the polled
     operations' states and the started items' operations, each in order. Raises the first error
-    once everything that could be sent was."""
+    once everything that could be sent was.
+
+    An item left waiting for an operation this batch started, which was still running when ARM
+    answered its PUT, gets one more chance: once the rest is sent, those operations are polled
+    once more (the batch took a while; a short one may have ended), and what they no longer
+    hold back is started. Their latest states are answered as their operations."""
     from arm.live import parallel_after
     from arm.operations import TransientArmError, check
     from arm.secrets import generates_key_pair
@@ -434,14 +439,6 @@ def _check_then_start(
         except Exception as error:  # raised below, once every PUT was sent
             return error
 
-    work: list[Operation | ApplyItem] = [*polls, *request.items]
-    index = {w.resource_id.lower(): i for i, w in enumerate(work)}
-
-    def after(w: Operation | ApplyItem) -> list[int]:
-        if isinstance(w, Operation):
-            return []
-        return [index.get(i.lower(), len(work)) for i in w.after]
-
     def run(w: Operation | ApplyItem) -> Operation | BaseException:
         return poll(w) if isinstance(w, Operation) else begin(w)
 
@@ -452,19 +449,65 @@ def _check_then_start(
             and generates_key_pair(graph.get(w.resource_id))
         )
 
-    outcomes = parallel_after(
-        run,
-        work,
-        after,
-        lambda outcome: isinstance(outcome, Operation) and outcome.status == "Succeeded",
-        # The gateways' certificates first: their keys' CPU overlaps the other PUTs.
-        first=generates_key,
-    )
+    def one_round(
+        polled: Sequence[Operation], items: Sequence[ApplyItem]
+    ) -> list[Operation | BaseException | None]:
+        work: list[Operation | ApplyItem] = [*polled, *items]
+        index = {w.resource_id.lower(): i for i, w in enumerate(work)}
+
+        def after(w: Operation | ApplyItem) -> list[int]:
+            if isinstance(w, Operation):
+                return []
+            return [index.get(i.lower(), len(work)) for i in w.after]
+
+        return parallel_after(
+            run,
+            work,
+            after,
+            lambda outcome: isinstance(outcome, Operation) and outcome.status == "Succeeded",
+            # The polls first (what waits for them goes sooner), then the gateways'
+            # certificates: their keys' CPU overlaps the other PUTs.
+            first=lambda w: isinstance(w, Operation) or generates_key(w),
+        )
+
+    items = request.items
+    outcomes = one_round(polls, items)
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
-    answered = [o for o in outcomes if isinstance(o, Operation)]
-    return answered[: len(polls)], answered[len(polls) :]
+    checked = [o for o in outcomes[: len(polls)] if isinstance(o, Operation)]
+    latest: dict[str, Operation] = {
+        item.resource_id.lower(): outcome
+        for item, outcome in zip(items, outcomes[len(polls) :], strict=True)
+        if isinstance(outcome, Operation)
+    }
+    done = {key for key, o in latest.items() if o.status == "Succeeded"}
+    done |= {o.resource_id.lower() for o in checked if o.status == "Succeeded"}
+    waiting = [item for item in items if item.resource_id.lower() not in latest]
+    again = [
+        latest[key]
+        for key in dict.fromkeys(i.lower() for item in waiting for i in item.after)
+        if key in latest and latest[key].status == "InProgress"
+    ]
+    if again:
+        rest = [
+            item._replace(after=tuple(i for i in item.after if i.lower() not in done))
+            for item in waiting
+        ]
+        more = one_round(again, rest)
+        for outcome in more[len(again) :]:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        # A poll that failed here leaves its operation as ARM answered its PUT.
+        for outcome in more[: len(again)]:
+            if isinstance(outcome, Operation):
+                # ARM's message may quote a script: masked as every answered operation.
+                latest[outcome.resource_id.lower()] = redacted_operation(outcome, spec.solution_id)
+        for outcome in more[len(again) :]:
+            if isinstance(outcome, Operation):
+                latest[outcome.resource_id.lower()] = outcome
+    started = [latest[key] for item in items if (key := item.resource_id.lower()) in latest]
+    return checked, started
 
 
 def _not_started(resource: Resource, error: Exception) -> Operation:

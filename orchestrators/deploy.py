@@ -405,6 +405,8 @@ def deploy_environments(
         polled = [graph.get(operation.resource_id) for operation in due]
         items = [item(resource) for resource in ready]
         items += [item(r, after) for r, after in walk.following([*ready, *polled], now)]
+        # What the longest chains wait for is polled first (the activity polls before it starts).
+        due = sorted(due, key=lambda operation: -walk.height(operation.resource_id))
         check = CheckRequest(spec.subscription_id, spec.solution_id, tuple(due))
         if not items:
             read_checked = CHECK_OPERATIONS.read_answer

@@ -353,12 +353,13 @@ def begin_apply_resources(request: ApplyBatchRequest) -> list[Operation]:
     again for a resource whose operation runs answers as ARM does (the walk waits for a busy
     resource, `BUSY_CODES`).
     """
-    from arm.client import sender
+    from arm.client import connection, sender
     from arm.secrets import redacted_errors
 
     spec, graph = request.spec.parsed()
     with redacted_errors(spec.solution_id):
-        _checked, started = _check_then_start(sender(spec.subscription_id), spec, graph, request)
+        client, endpoint = sender(spec.subscription_id), connection().endpoint
+        _checked, started = _check_then_start(client, spec, graph, request, (), endpoint)
         return started
 
 
@@ -399,13 +400,13 @@ def _check_then_start(
     spec: PlatformSpec,
     graph: ResourceGraph,
     request: ApplyBatchRequest,
-    polls: Sequence[Operation] = (),
-    endpoint: str = "",
+    polls: Sequence[Operation],
+    endpoint: str,
 ) -> tuple[list[Operation], list[Operation]]:
     """Poll `polls` and start `request`'s items on one thread pool, an item once what it comes
     `after` (a polled operation's resource or an earlier item) was answered done; the polled
     operations' states and the started items' operations, each in order. Raises the first error
-    once everything that could be sent was.
+    once everything that could be sent was. `endpoint`: ARM's, the only origin polled.
 
     An item left waiting for an operation this batch started, which was still running when ARM
     answered its PUT, gets one more chance: once the rest is sent, those operations are polled

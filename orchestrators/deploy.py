@@ -395,7 +395,9 @@ def deploy_environments(
         task, read = start_task(ready)
         return read((yield task))
 
-    def advance(ready: list[Resource], due: list[Operation]) -> tuple[Any, Callable[[Any], Any]]:
+    def advance(
+        ready: list[Resource], due: list[Operation]
+    ) -> tuple[Any, Callable[[Any], Advanced]]:
         """Walk version 8: start `ready`, poll `due`, and start what waits only for either
         (`walk.following`), in one activity; without anything to start, a plain check."""
         if not due:

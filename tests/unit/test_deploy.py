@@ -78,8 +78,6 @@ class Arm:
     throttled_checks: tuple[int, ...] = ()
     check_calls: int = 0
     batch_calls: int = 0
-    #: `check_operations_then_start` calls (walk version 8).
-    fused_calls: int = 0
     #: ARM's `Retry-After` (seconds) on a resource's running operation.
     retry_after: dict[str, float] = field(default_factory=dict)
     started: list[str] = field(default_factory=list)
@@ -166,7 +164,6 @@ class Arm:
     def check_then_start(self, request: dict[str, Any]) -> dict[str, Any]:
         """As `check_operations_then_start` answers (walk version 8): the polls, then the
         batch, whose items may come after the polled operations."""
-        self.fused_calls += 1
         checked = self.check(request["check"])
         polled = {operation["resourceId"].lower(): operation for operation in checked}
         return {"checked": checked, "started": self._start(request["then"], polled)}

@@ -236,7 +236,8 @@ class SpecDocument(NamedTuple):
 #: 8: a check also carries the pending resources that wait only for some of the operations it
 #: polls (or for each other), and the activity starts each as soon as it saw those done
 #: (`check_operations_then_start`): a link of a chain of long operations costs one activity and
-#: one episode less; a step that both starts and polls asks one activity, not two.
+#: one episode less; a step that both starts and polls asks one activity, not two; and what a
+#: resource still to start waits for is polled together (`PlatformWalk.due`).
 WALK_VERSION: Final = 8
 
 

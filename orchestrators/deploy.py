@@ -165,7 +165,8 @@ def walk_steps(
         now = context.current_utc_datetime
         ready = walk.ready(now)
         try:
-            due = walk.due(now) if ready and (start_task or advance) is not None else []
+            polls_with_starts = start_task is not None or advance is not None
+            due = walk.due(now) if ready and polls_with_starts else []
             if ready and advance is not None:
                 yield from _advance(context, walk, advance, ready, due)
             elif due and start_task is not None:

@@ -7,7 +7,8 @@ resource's action only, a started PUT answers an `Operation` that `check_operati
 its end, a second plan sees what the first PUTs made, and the outputs name the gateways' URLs.
 ARM's side of it is published: a PUT that takes time answers 201/202 with
 `Azure-AsyncOperation` (or `Location`) to poll (Microsoft's "Track asynchronous Azure
-operations", https://learn.microsoft.com/azure/azure-resource-manager/management/async-operations).
+operations", ms.date 01/31/2022,
+https://learn.microsoft.com/azure/azure-resource-manager/management/async-operations).
 """
 
 from __future__ import annotations
@@ -322,10 +323,11 @@ def test_a_batch_starts_what_comes_after_its_items_once_arm_answered_them_done(
 def test_a_check_starts_what_waits_for_a_polled_operation_once_its_poll_answers_it_done(
     slow_sim: SimulatorServer,
 ) -> None:
-    # Walk version 8's `check_operations_then_start`. ARM's side, as for `after` above: an
-    # operation is done when its poll answers the terminal state `Succeeded` ("Track
-    # asynchronous Azure operations"; a vault answers its PUT with a provisioning state, polled
-    # by reading the vault); until then, what waits for it is neither sent nor answered.
+    # Walk version 8's `check_operations_then_start`. ARM's side: an operation is done when its
+    # poll answers `Succeeded` ("Track asynchronous Azure operations", ms.date 01/31/2022; the
+    # oracle test of that word is tests/unit/test_arm_poll_oracle.py). A vault answers its PUT
+    # with a provisioning state, polled by reading the vault; until it is done, what waits for
+    # it is neither sent nor answered.
     by_name = {r.name: r for r in GRAPH}
     vault, password = by_name["acme-kv-itqutubduzs7u"], by_name["dev-sql-admin-password"]
     assert apply(GROUP).succeeded
@@ -392,8 +394,9 @@ def test_what_waits_for_an_operation_of_its_batch_starts_if_that_ended_while_the
 ) -> None:
     # The first resource's PUT is answered running; the simulator's clock then jumps past its
     # end (as if the rest of the batch had taken that long). Once the rest was sent, the batch
-    # polls it once more, sees it done (its poll answers the terminal `Succeeded`: "Track
-    # asynchronous Azure operations"), and sends what waits for it; it is answered as seen.
+    # polls it once more, sees it done (its poll answers `Succeeded`: "Track asynchronous Azure
+    # operations", ms.date 01/31/2022, tests/unit/test_arm_poll_oracle.py), and sends what
+    # waits for it; it is answered as seen.
     by_name = {r.name: r for r in GRAPH}
     running, waiting = by_name[first], by_name[then]
     engine = slow_sim.engine

@@ -516,17 +516,23 @@ def test_the_height_of_a_resource_is_its_longest_chain_of_dependents() -> None:
 # --- walk version 7: what nothing waits for is polled later while others are waited for ----
 
 
-def leaf_walk(leaf_ceiling: float | None) -> PlatformWalk:
-    """s1 (done) <- s2 (runs; y waits for it) ; s1 <- z (runs; nothing waits for it)."""
+def paced_walk(leaf_ceiling: float | None = None, poll_together: bool = False) -> PlatformWalk:
+    """s1, s2 (shared), x, y (dev), z (test), all to apply, polled from 10 s up to 50 s."""
     scopes = {"shared": [S1, S2], "dev": [X, Y], "test": [Z]}
-    walk = PlatformWalk(
+    return PlatformWalk(
         {
             scope: Walk(resources, [r.id for r in resources], poll_seconds=10, poll_ceiling=5)
             for scope, resources in scopes.items()
         },
         shared="shared",
         leaf_ceiling=leaf_ceiling,
+        poll_together=poll_together,
     )
+
+
+def leaf_walk(leaf_ceiling: float | None) -> PlatformWalk:
+    """s1 (done) <- s2 (runs; y waits for it) ; s1 <- z (runs; nothing waits for it)."""
+    walk = paced_walk(leaf_ceiling)
     walk.started(S1.id, op(S1, "Succeeded"), T0)
     walk.started(S2.id, op(S2, "InProgress"), T0)
     walk.started(X.id, op(X, "Succeeded"), T0)
@@ -583,15 +589,7 @@ def test_what_a_resource_still_to_start_waits_for_is_polled_together(together: b
     # 50 s). Walk version 8 polls both whenever either is due, so the last end is seen at the
     # next poll of either; before, each on its own schedule (the early window joins them only
     # when the other is due within half its interval).
-    scopes = {"shared": [S1, S2], "dev": [X, Y], "test": [Z]}
-    walk = PlatformWalk(
-        {
-            scope: Walk(resources, [r.id for r in resources], poll_seconds=10, poll_ceiling=5)
-            for scope, resources in scopes.items()
-        },
-        shared="shared",
-        poll_together=together,
-    )
+    walk = paced_walk(poll_together=together)
     walk.started(S1.id, op(S1, "Succeeded"), T0)
     walk.started(Z.id, op(Z, "Succeeded"), T0)
     walk.started(S2.id, op(S2, "InProgress"), T0)

@@ -20,6 +20,9 @@ from localdev.host.timers import TimerTriggers
 
 logger = logging.getLogger(__name__)
 
+#: How long a stopping host lets requests still open finish before it closes them.
+SHUTDOWN_GRACE_SECONDS = 5.0
+
 _SUPPORTED_TRIGGERS = frozenset(
     {"httpTrigger", "orchestrationTrigger", "activityTrigger", "entityTrigger", "timerTrigger"}
 )
@@ -140,7 +143,11 @@ class LocalHost:
         web_app.router.add_post("/admin/functions/{name}", self._invoke_function)
         web_app.router.add_get("/", self._home)
         self.http.add_routes(web_app)
-        self._runner = web.AppRunner(web_app, access_log=None)
+        # aiohttp waits 60 s by default for requests still open when the host stops; a
+        # request waiting on an orchestration would hold the stop that long.
+        self._runner = web.AppRunner(
+            web_app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()

@@ -294,3 +294,43 @@ def test_threaded_host_serves_synchronous_callers() -> None:
         assert threaded.host is not None
         assert threaded.host.app is not None
         assert threaded.host.app.get("HELLO") is not None
+
+
+def test_a_stopping_host_does_not_wait_for_a_request_still_open() -> None:
+    """The harness gives a stop 60 s; a request left open must not hold the host that long."""
+    import threading
+    from urllib.error import URLError
+    from urllib.request import urlopen
+
+    from localdev.host.host import SHUTDOWN_GRACE_SECONDS
+    from localdev.host.testing import ThreadedHost
+
+    outcome: list[object] = []
+
+    def caller(url: str) -> None:
+        try:
+            with urlopen(url, timeout=300) as response:
+                outcome.append(response.read())
+        except (URLError, OSError) as error:
+            outcome.append(error)
+
+    with ThreadedHost(HTTP_APP, values={"FAST_SCHEDULE": NEVER}) as threaded:
+        assert threaded.host is not None
+        # A client that waits longer than the harness's stop timeout (60 s).
+        thread = threading.Thread(
+            target=caller, args=(f"{threaded.base_url}/api/linger?seconds=240",), daemon=True
+        )
+        thread.start()
+        server = threaded.host._runner.server if threaded.host._runner else None
+        assert server is not None
+        for _ in range(100):
+            if server.connections:
+                break
+            thread.join(0.05)
+        assert server.connections, "the request never reached the host"
+    # Leaving the block stopped the host (ThreadedHost.__exit__ raises TimeoutError past 60 s);
+    # the request was closed after the grace, not answered.
+    thread.join(SHUTDOWN_GRACE_SECONDS + 10)
+    assert not thread.is_alive()
+    assert len(outcome) == 1
+    assert outcome[0] != b"lingered"

@@ -1,6 +1,7 @@
 # mypy: disable-error-code="untyped-decorator"
 """Sample plain FunctionApp (no Durable) for the local host's HTTP and timer trigger tests."""
 
+import asyncio
 import json
 import os
 
@@ -67,6 +68,13 @@ def admin_only(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="async", auth_level=func.AuthLevel.ANONYMOUS)
 async def async_handler(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse("from the loop", status_code=200)
+
+
+@app.route(route="linger", auth_level=func.AuthLevel.ANONYMOUS)
+async def linger(req: func.HttpRequest) -> func.HttpResponse:
+    """Answers only after ``seconds``: a request still open when the host stops."""
+    await asyncio.sleep(float(req.params.get("seconds", "0")))
+    return func.HttpResponse("lingered")
 
 
 @app.timer_trigger(schedule="%FAST_SCHEDULE%", arg_name="timer", run_on_startup=True)

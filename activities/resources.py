@@ -221,14 +221,28 @@ _READ_BEFORE_PUT: Final = frozenset(
 #: assignment read to find one naming an earlier principal): not read again when the plan,
 #: moments before, found the resource absent and this is its first attempt (`ApplyItem.absent`).
 #: A second run of the activity sends the same body, which ARM takes as the same assignment.
-_NOT_READ_WHEN_ABSENT: Final = frozenset((ROLE_ASSIGNMENT.lower(),))
+#: The types not read again before their first PUT when the plan found them absent moments
+#: before: their read only finds what an earlier run of the same activity left, and a second run
+#: sends the same body (the group's tags are ours; a role assignment names the same principal; a
+#: vault, a SQL server and a password or private key are rendered again from the same nonce and
+#: seed). A soft-deleted vault is still looked for. The others keep their read: a gateway's
+#: certificate is a new key each time; a VM's or scale set's body was not reviewed for a second
+#: PUT while its first runs.
+_NOT_READ_WHEN_ABSENT: Final = frozenset(
+    t.lower()
+    for t in (RESOURCE_GROUP, ROLE_ASSIGNMENT, KEY_VAULT, KEY_VAULT_SECRET_TYPE, SQL_SERVER)
+)
 
 
-def reads_before_put(resource_type: str, absent: bool = False) -> bool:
-    """Whether starting a resource of this type reads its live state first (`absent`: the plan
-    found none and this is its first attempt)."""
-    kind = resource_type.lower()
-    return kind in _READ_BEFORE_PUT and not (absent and kind in _NOT_READ_WHEN_ABSENT)
+def reads_before_put(resource: Resource, absent: bool = False) -> bool:
+    """Whether starting this resource reads its live state first (`absent`: the plan found
+    none and this is its first attempt)."""
+    from arm.secrets import generates_key_pair
+
+    kind = resource.type.lower()
+    if kind not in _READ_BEFORE_PUT:
+        return False
+    return not absent or kind not in _NOT_READ_WHEN_ABSENT or generates_key_pair(resource)
 
 
 class _BatchReads:
@@ -262,6 +276,21 @@ class _BatchReads:
             for key in [key for key in self._bodies if key[0] == resource_id.lower()]:
                 del self._bodies[key]
 
+    def wrote(self, resource: Resource, body: dict[str, Any] | None) -> None:
+        """What the batch has just written of `resource` (None: nothing, or not known), for
+        the items that come after it. A vault secret is kept as ARM answers a read of it:
+        without its value, which the management plane never returns (its content type carries
+        the nonce a server's password is derived from); any other is read again."""
+        self.forget(resource.id)
+        if body is None or resource.type != KEY_VAULT_SECRET_TYPE:
+            return
+        properties = {k: v for k, v in (body.get("properties") or {}).items() if k != "value"}
+        with self._lock:
+            self._bodies[(resource.id.lower(), resource.api_version)] = {
+                **{k: v for k, v in body.items() if k != "properties"},
+                "properties": properties,
+            }
+
 
 def _begin(
     client: Sender,
@@ -269,10 +298,12 @@ def _begin(
     graph: ResourceGraph,
     request: ApplyRequest,
     read: Callable[[str, str], dict[str, Any] | None] | None = None,
+    wrote: Callable[[Resource, dict[str, Any] | None], None] | None = None,
 ) -> Operation:
     """PUT one resource's desired body (secrets filled in here); its operation as ARM started
     it. Raises what the ARM pipeline could not absorb (Durable retries the activity). `read`
-    reads what the body refers to (default: straight from ARM)."""
+    reads what the body refers to (default: straight from ARM); `wrote` is told the body ARM
+    accepted (None: none was sent, or ARM refused it)."""
     from arm.operations import begin_put, get_resource
     from arm.secrets import RenderContext, render_body
     from outsystems.resource_types import VM_EXTENSION
@@ -280,11 +311,13 @@ def _begin(
     resource = graph.get(request.resource_id)
     live = (
         get_resource(client, resource.id, resource.api_version)
-        if reads_before_put(resource.type, request.absent)
+        if reads_before_put(resource, request.absent)
         else None
     )
     if resource.type == KEY_VAULT_SECRET_TYPE and live is not None:
         log.info("secret %s exists: kept as it is", resource.name)
+        if wrote is not None:
+            wrote(resource, None)
         return Operation(resource.id, "PUT", "Succeeded", resource.api_version)
     deleted_vault = (
         resource.type == KEY_VAULT
@@ -304,7 +337,14 @@ def _begin(
     rendered = render_body(body, context)
     if resource.type == ROLE_ASSIGNMENT and live is not None:
         _replace_stale_assignment(client, resource, live, rendered)
-    operation = begin_put(client, resource.id, resource.api_version, rendered)
+    try:
+        operation = begin_put(client, resource.id, resource.api_version, rendered)
+    except BaseException:
+        if wrote is not None:
+            wrote(resource, None)
+        raise
+    if wrote is not None:
+        wrote(resource, None if operation.status == "Failed" else rendered)
     log.info("PUT %s: %s", resource.id, operation.status)
     return redacted_operation(operation, spec.solution_id)
 
@@ -421,10 +461,8 @@ def _check_then_start(
 
     def begin(item: ApplyItem) -> Operation | BaseException:
         try:
-            operation = _begin(client, spec, graph, request.single(item), reads)
             # What comes after it in the batch reads it as written now.
-            reads.forget(item.resource_id)
-            return operation
+            return _begin(client, spec, graph, request.single(item), reads, reads.wrote)
         except TransientArmError as error:
             if throttled(str(error)):
                 # Its message quotes ARM: masked like every operation the batch answers.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import azure.durable_functions as df
@@ -250,10 +250,18 @@ class _BatchReads:
     nonce, the subscription's tenant), each read once for the whole batch: what a resource
     refers to is done before it starts, so it does not change while the batch starts, except
     what the batch itself writes (`forget`, for the items that come after it). Shared by the
-    batch's threads; the bodies are only read."""
+    batch's threads; the bodies are only read.
 
-    def __init__(self, client: Sender) -> None:
+    `absent`: the batch's items that the plan found absent (first attempt). Until the batch
+    writes one, a read of it answers absent without asking ARM: a password's render looks for
+    its server to carry a pre-vault password over (`arm.secrets`), and that server, started
+    after its password, is in the same batch. Should this activity run a second time after
+    its first run made the server, the password is rendered as the first run rendered it,
+    the one the server was made with."""
+
+    def __init__(self, client: Sender, absent: Iterable[str] = ()) -> None:
         self._client = client
+        self._absent = {resource_id.lower() for resource_id in absent}
         self._lock = threading.Lock()
         #: One lock per body: a thread that needs a body another one is reading waits for it.
         self._locks: dict[tuple[str, str], threading.Lock] = {}
@@ -264,6 +272,8 @@ class _BatchReads:
 
         key = (resource_id.lower(), api_version)
         with self._lock:
+            if key[0] in self._absent:
+                return None
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
             if key not in self._bodies:
@@ -273,6 +283,7 @@ class _BatchReads:
     def forget(self, resource_id: str) -> None:
         """Drop what was read of a resource the batch has just written (any API version)."""
         with self._lock:
+            self._absent.discard(resource_id.lower())
             for key in [key for key in self._bodies if key[0] == resource_id.lower()]:
                 del self._bodies[key]
 
@@ -457,7 +468,7 @@ def _check_then_start(
     from arm.secrets import generates_key_pair
     from outsystems.arm_errors import throttled
 
-    reads = _BatchReads(client)
+    reads = _BatchReads(client, (item.resource_id for item in request.items if item.absent))
 
     def begin(item: ApplyItem) -> Operation | BaseException:
         try:

@@ -437,7 +437,7 @@ def test_what_waits_for_an_operation_of_its_batch_starts_if_that_ended_while_the
 
 
 def test_what_the_plan_found_absent_is_not_read_again_and_a_second_run_sends_it_again(
-    sim: SimulatorServer,
+    sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The chain a deployment starts with: the group, the vault, the SQL password, the server.
     # Found absent by the plan moments before (first attempt), none is read again before its
@@ -450,7 +450,11 @@ def test_what_the_plan_found_absent_is_not_read_again_and_a_second_run_sends_it_
     # (Azure.ResourceManager.KeyVault `SecretProperties.Value`: "'value' will never be returned
     # from the service").
     from activities.resources import reads_before_put
-    from arm.secrets import generates_key_pair
+    from arm.secrets import generates_key_pair, nonce_of
+
+    # A platform that had its SQL password in an app setting before the vault: a password's
+    # render looks for its server, to carry that password over to a server made with it.
+    monkeypatch.setenv("SQL_ADMIN_PASSWORD", "Pre-Vault-Passw0rd!q4")
 
     vault = next(r for r in SHARED if r.type == "Microsoft.KeyVault/vaults")
     password = next(r for r in GRAPH if r.name == "prod-sql-admin-password")
@@ -499,3 +503,7 @@ def test_what_the_plan_found_absent_is_not_read_again_and_a_second_run_sends_it_
         assert ("GET", password.id.lower()) not in sent
         # A soft-deleted vault of that name would be recovered: that is still looked for.
         assert any("/deletedvaults/" in path for method, path in sent if method == "GET")
+        # The server the second run finds was made by the first with the derived password:
+        # the secret keeps saying so (not the app setting's, which this server never had).
+        [secret] = [r for r in sim.resources() if r["id"].lower() == password.id.lower()]
+        assert nonce_of(secret["body"]["properties"]["contentType"]) == "n-1", run

@@ -217,32 +217,25 @@ _READ_BEFORE_PUT: Final = frozenset(
 )
 
 
-#: Of those, the types whose live state only decides what an existing one keeps (a role
-#: assignment read to find one naming an earlier principal): not read again when the plan,
-#: moments before, found the resource absent and this is its first attempt (`ApplyItem.absent`).
-#: A second run of the activity sends the same body, which ARM takes as the same assignment.
-#: The types not read again before their first PUT when the plan found them absent moments
-#: before: their read only finds what an earlier run of the same activity left, and a second run
-#: sends the same body (the group's tags are ours; a role assignment names the same principal; a
-#: vault, a SQL server and a password or private key are rendered again from the same nonce and
-#: seed). A soft-deleted vault is still looked for. The others keep their read: a gateway's
-#: certificate is a new key each time; a VM's or scale set's body was not reviewed for a second
-#: PUT while its first runs.
+#: Of those, the types whose live state only decides what an existing one keeps: not read again
+#: when the plan, moments before, found the resource absent and this is its first attempt
+#: (`ApplyItem.absent`). Their read could only find what an earlier run of the same activity
+#: left, and a second run sends the same body (the group's tags are ours; a role assignment
+#: names the same principal, which ARM takes as the same assignment; a vault (its soft-deleted
+#: check stays) and a SQL server are rendered again from the same nonce and seed). The others
+#: keep their read. A vault's secrets above all: a vault recovered from soft delete comes back
+#: with its secrets, which the plan, made while it was deleted, found absent; they are kept as
+#: they are. A VM's or scale set's body was not reviewed for a second PUT while its first runs.
 _NOT_READ_WHEN_ABSENT: Final = frozenset(
-    t.lower()
-    for t in (RESOURCE_GROUP, ROLE_ASSIGNMENT, KEY_VAULT, KEY_VAULT_SECRET_TYPE, SQL_SERVER)
+    t.lower() for t in (RESOURCE_GROUP, ROLE_ASSIGNMENT, KEY_VAULT, SQL_SERVER)
 )
 
 
 def reads_before_put(resource: Resource, absent: bool = False) -> bool:
     """Whether starting this resource reads its live state first (`absent`: the plan found
     none and this is its first attempt)."""
-    from arm.secrets import generates_key_pair
-
     kind = resource.type.lower()
-    if kind not in _READ_BEFORE_PUT:
-        return False
-    return not absent or kind not in _NOT_READ_WHEN_ABSENT or generates_key_pair(resource)
+    return kind in _READ_BEFORE_PUT and not (absent and kind in _NOT_READ_WHEN_ABSENT)
 
 
 class _BatchReads:
@@ -255,9 +248,7 @@ class _BatchReads:
     `absent`: the batch's items that the plan found absent (first attempt). Until the batch
     writes one, a read of it answers absent without asking ARM: a password's render looks for
     its server to carry a pre-vault password over (`arm.secrets`), and that server, started
-    after its password, is in the same batch. Should this activity run a second time after
-    its first run made the server, the password is rendered as the first run rendered it,
-    the one the server was made with."""
+    after its password, is in the same batch."""
 
     def __init__(self, client: Sender, absent: Iterable[str] = ()) -> None:
         self._client = client
@@ -288,10 +279,10 @@ class _BatchReads:
                 del self._bodies[key]
 
     def wrote(self, resource: Resource, body: dict[str, Any] | None) -> None:
-        """What the batch has just written of `resource` (None: nothing, or not known), for
-        the items that come after it. A vault secret is kept as ARM answers a read of it:
-        without its value, which the management plane never returns (its content type carries
-        the nonce a server's password is derived from); any other is read again."""
+        """What `resource` is now that the batch has started it (None: not known), for the
+        items that come after it. A vault secret is kept as ARM answers a read of it: without
+        its value, which the management plane never returns (its content type carries the
+        nonce a server's password is derived from); any other is read again."""
         self.forget(resource.id)
         if body is None or resource.type != KEY_VAULT_SECRET_TYPE:
             return
@@ -313,8 +304,9 @@ def _begin(
 ) -> Operation:
     """PUT one resource's desired body (secrets filled in here); its operation as ARM started
     it. Raises what the ARM pipeline could not absorb (Durable retries the activity). `read`
-    reads what the body refers to (default: straight from ARM); `wrote` is told the body ARM
-    accepted (None: none was sent, or ARM refused it)."""
+    reads what the body refers to (default: straight from ARM); `wrote` is told the body the
+    resource has now, as far as this start knows: the one ARM accepted, or a secret's as read
+    and kept (None: not known, e.g. ARM refused it)."""
     from arm.operations import begin_put, get_resource
     from arm.secrets import RenderContext, render_body
     from outsystems.resource_types import VM_EXTENSION
@@ -328,7 +320,7 @@ def _begin(
     if resource.type == KEY_VAULT_SECRET_TYPE and live is not None:
         log.info("secret %s exists: kept as it is", resource.name)
         if wrote is not None:
-            wrote(resource, None)
+            wrote(resource, live)
         return Operation(resource.id, "PUT", "Succeeded", resource.api_version)
     deleted_vault = (
         resource.type == KEY_VAULT

@@ -64,12 +64,14 @@ def test_deploy_status_plan_scale_and_destroy(keyed: Stack, tmp_path: Path) -> N
     scaled = osctl(keyed, "scale", "acme", "--capacity", "4")
     assert scaled.exit_code == 0, scaled.output
     deadline = time.monotonic() + 30
-    while (
-        keyed.api("GET", "platforms/acme/scaling", headers={"x-functions-key": KEY}).json()[
-            "capacity"
-        ]
-        != 4
-    ):
+
+    def applied() -> bool:
+        # The live capacity can read 4 as soon as ARM took the PATCH, a moment before the
+        # scaler records its decision: wait for both.
+        view = keyed.api("GET", "platforms/acme/scaling", headers={"x-functions-key": KEY})
+        return bool(view.json()["capacity"] == 4 and view.json()["decisions"])
+
+    while not applied():
         assert time.monotonic() < deadline, "the manual scaling was not applied"
         time.sleep(0.2)
     scaling = osctl(keyed, "scaling", "acme")

@@ -231,10 +231,10 @@ _NOT_READ_WHEN_ABSENT: Final = frozenset(
 )
 
 
-def reads_before_put(resource: Resource, absent: bool = False) -> bool:
-    """Whether starting this resource reads its live state first (`absent`: the plan found
-    none and this is its first attempt)."""
-    kind = resource.type.lower()
+def reads_before_put(resource_type: str, absent: bool = False) -> bool:
+    """Whether starting a resource of this type reads its live state first (`absent`: the plan
+    found none and this is its first attempt)."""
+    kind = resource_type.lower()
     return kind in _READ_BEFORE_PUT and not (absent and kind in _NOT_READ_WHEN_ABSENT)
 
 
@@ -242,7 +242,7 @@ class _BatchReads:
     """The live bodies that a batch's resources refer to (an identity's principal, a secret's
     nonce, the subscription's tenant), each read once for the whole batch: what a resource
     refers to is done before it starts, so it does not change while the batch starts, except
-    what the batch itself writes (`forget`, for the items that come after it). Shared by the
+    what the batch itself writes (`wrote`, for the items that come after it). Shared by the
     batch's threads; the bodies are only read.
 
     `absent`: the batch's items that the plan found absent (first attempt). Until the batch
@@ -271,27 +271,23 @@ class _BatchReads:
                 self._bodies[key] = get_resource(self._client, resource_id, api_version)
             return self._bodies[key]
 
-    def forget(self, resource_id: str) -> None:
-        """Drop what was read of a resource the batch has just written (any API version)."""
-        with self._lock:
-            self._absent.discard(resource_id.lower())
-            for key in [key for key in self._bodies if key[0] == resource_id.lower()]:
-                del self._bodies[key]
-
     def wrote(self, resource: Resource, body: dict[str, Any] | None) -> None:
         """What `resource` is now that the batch has started it (None: not known), for the
-        items that come after it. A vault secret is kept as ARM answers a read of it: without
-        its value, which the management plane never returns (its content type carries the
-        nonce a server's password is derived from); any other is read again."""
-        self.forget(resource.id)
-        if body is None or resource.type != KEY_VAULT_SECRET_TYPE:
-            return
-        properties = {k: v for k, v in (body.get("properties") or {}).items() if k != "value"}
+        items that come after it: what was read of it is dropped (any API version), and it is
+        no longer absent. A vault secret is kept as ARM answers a read of it: without its
+        value, which the management plane never returns (its content type carries the nonce a
+        server's password is derived from); any other is read again."""
+        resource_id = resource.id.lower()
         with self._lock:
-            self._bodies[(resource.id.lower(), resource.api_version)] = {
-                **{k: v for k, v in body.items() if k != "properties"},
-                "properties": properties,
-            }
+            self._absent.discard(resource_id)
+            for key in [key for key in self._bodies if key[0] == resource_id]:
+                del self._bodies[key]
+            if body is not None and resource.type == KEY_VAULT_SECRET_TYPE:
+                properties = body.get("properties") or {}
+                self._bodies[(resource_id, resource.api_version)] = {
+                    **{k: v for k, v in body.items() if k != "properties"},
+                    "properties": {k: v for k, v in properties.items() if k != "value"},
+                }
 
 
 def _begin(
@@ -314,7 +310,7 @@ def _begin(
     resource = graph.get(request.resource_id)
     live = (
         get_resource(client, resource.id, resource.api_version)
-        if reads_before_put(resource, request.absent)
+        if reads_before_put(resource.type, request.absent)
         else None
     )
     if resource.type == KEY_VAULT_SECRET_TYPE and live is not None:

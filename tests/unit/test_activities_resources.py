@@ -25,7 +25,7 @@ from localdev.armsim.server import SimulatorServer
 from localdev.armsim.testing import running_simulator
 from outsystems.deployment import graph_of
 from outsystems.messages import Operation, PlannedAction, outputs_from_json
-from outsystems.resource_types import PUBLIC_IP, ROLE_ASSIGNMENT
+from outsystems.resource_types import KEY_VAULT, PUBLIC_IP, ROLE_ASSIGNMENT, SQL_SERVER
 from outsystems.spec import parse_spec
 from outsystems.topology import Resource
 from tests.support.arm_loopback import SUBSCRIPTION, app_on, get
@@ -174,13 +174,13 @@ def test_only_the_types_whose_body_depends_on_live_state_are_read_before_their_p
     # The guard of that saving: for every type started without a read, the body sent is the
     # same whatever exists (a live body with foreign tags and another capacity changes nothing).
     live = {"tags": {"owner": "someone"}, "sku": {"capacity": 7}, "properties": {"x": 1}}
-    unread = [r for r in GRAPH if not reads_before_put(r)]
+    unread = [r for r in GRAPH if not reads_before_put(r.type)]
     assert len(unread) > len(GRAPH) // 2
     for resource in unread:
         assert _desired_body(resource, live, False) == _desired_body(resource, None, False), (
             resource.type
         )
-    assert {r.type for r in GRAPH if reads_before_put(r)} >= {GROUP.type}
+    assert {r.type for r in GRAPH if reads_before_put(r.type)} >= {GROUP.type}
 
 
 def _needed_by(resources: list[Resource]) -> list[Resource]:
@@ -458,15 +458,15 @@ def test_what_the_plan_found_absent_is_not_read_again_and_a_second_run_sends_it_
     # render looks for its server, to carry that password over to a server made with it.
     monkeypatch.setenv("SQL_ADMIN_PASSWORD", "Pre-Vault-Passw0rd!q4")
 
-    vault = next(r for r in SHARED if r.type == "Microsoft.KeyVault/vaults")
+    vault = next(r for r in SHARED if r.type == KEY_VAULT)
     password = next(r for r in GRAPH if r.name == "prod-sql-admin-password")
-    server = next(r for r in GRAPH if r.type == "Microsoft.Sql/servers" and "prod" in r.name)
+    server = next(r for r in GRAPH if r.type == SQL_SERVER and "prod" in r.name)
     assert password.id in server.depends_on
     chain = [GROUP, vault, password, server]
     for resource in _needed_by(chain):
         if resource not in chain:
             assert apply(resource).succeeded, resource.id
-    assert reads_before_put(password, absent=True)
+    assert reads_before_put(password.type, absent=True)
 
     def batch() -> list[tuple[str, str]]:
         """Start the chain as the walk does; the requests the start batches sent."""

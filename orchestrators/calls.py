@@ -21,6 +21,7 @@ from typing import Any, Final, TypeVar
 
 import azure.durable_functions as df
 
+from orchestrators import history_times
 from outsystems.messages import (
     CHECK_OPERATIONS,
     PUBLISH_EVENT,
@@ -33,6 +34,10 @@ from outsystems.messages import (
     to_wire,
 )
 from outsystems.polling import poll_interval, poll_wait
+
+# Every orchestration comes through here: from its first episode, the SDK reads the history's
+# timestamps with the standard library (`orchestrators.history_times`).
+history_times.install()
 
 Request = TypeVar("Request")
 Answer = TypeVar("Answer")

@@ -2,11 +2,14 @@
 
 The oracle is the SDK's own parser, `dateutil.parser.parse`, which azure-functions-durable
 1.7.0 (the version `requirements.txt` pins) calls on every history event's `Timestamp`
-(`azure/durable_functions/models/history/HistoryEvent.py`). The timestamps are in the form the
+(`azure/durable_functions/models/history/HistoryEvent.py`). The timestamps are in the forms the
 extension writes: .NET's round-trip form, seven fraction digits and `Z`, as in the history the
 extension's users print (Azure/azure-functions-durable-extension issue #3177:
-`"Timestamp": "2025-08-08T11:29:27.8766843Z"`), and Json.NET's shorter forms of it (trailing
-zeros of the fraction dropped, no fraction at all).
+`"Timestamp": "2025-08-08T11:29:27.8766843Z"`), and Json.NET's (its default
+`DateFormatString` is `yyyy'-'MM'-'dd'T'HH':'mm':'ss.FFFFFFFK`: trailing zeros of the fraction
+dropped, and the fraction with them when it is zero; its documentation's ISO example is
+`"2012-03-21T05:40Z"`, Newtonsoft.Json `JsonSerializer.DateFormatString` and
+`DateFormatHandling`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from tests.support.replay import CREATE_TIMER, EXECUTION_STARTED, ORCHESTRATOR_S
 
 #: From the extension's history, as printed in issue #3177 above.
 EXTENSION_FORM = "2025-08-08T11:29:27.8766843Z"
+#: Json.NET's documented example of its ISO 8601 dates (above).
+JSON_NET_EXAMPLE = "2012-03-21T05:40Z"
 
 
 def extension_forms(count: int, seed: int = 16) -> Iterator[str]:
@@ -51,25 +56,34 @@ def test_the_pinned_sdk_reads_history_timestamps_with_ours() -> None:
     assert getattr(sdk_module().dt_parse, "reads_history_timestamps", False)
 
 
+def assert_read_as_the_sdk_reads(value: str) -> None:
+    ours, sdk = history_times.read_timestamp(value, parse), parse(value)
+    assert ours == sdk, value
+    assert ours.utcoffset() == sdk.utcoffset(), value
+    # The SDK writes timer fire times and the names of `new_uuid` with this format.
+    assert ours.strftime(DATETIME_STRING_FORMAT) == sdk.strftime(DATETIME_STRING_FORMAT), value
+
+
 @pytest.mark.parametrize(
     "value",
     [
         EXTENSION_FORM,
+        JSON_NET_EXAMPLE,
         "2026-12-04T14:10:47.9999999Z",  # a fraction that must not round into the next second
         "2026-12-04T14:10:47.0000005Z",
         "2026-12-04T14:10:47.1Z",
         "2026-12-04T14:10:47Z",
         "2026-12-04T14:10:47.1234567+01:00",
         "2026-12-04T14:10:47.123",  # no zone: naive for both
-        *extension_forms(2_000),
     ],
 )
 def test_a_timestamp_reads_as_the_sdk_reads_it(value: str) -> None:
-    ours, sdk = history_times.read_timestamp(value, parse), parse(value)
-    assert ours == sdk
-    assert ours.utcoffset() == sdk.utcoffset()
-    # The SDK writes timer fire times and the names of `new_uuid` with this format.
-    assert ours.strftime(DATETIME_STRING_FORMAT) == sdk.strftime(DATETIME_STRING_FORMAT)
+    assert_read_as_the_sdk_reads(value)
+
+
+def test_two_thousand_timestamps_in_the_extension_forms_read_as_the_sdk_reads_them() -> None:
+    for value in extension_forms(2_000):
+        assert_read_as_the_sdk_reads(value)
 
 
 def test_what_the_standard_library_refuses_goes_to_the_sdk_parser() -> None:

@@ -15,7 +15,6 @@ dropped, and the fraction with them when it is zero; its documentation's ISO exa
 from __future__ import annotations
 
 import importlib
-import json
 import random
 from collections.abc import Generator, Iterator
 from datetime import datetime, timedelta
@@ -27,7 +26,14 @@ from azure.durable_functions.constants import DATETIME_STRING_FORMAT
 from dateutil.parser import parse
 
 from orchestrators import history_times
-from tests.support.replay import CREATE_TIMER, EXECUTION_STARTED, ORCHESTRATOR_STARTED
+from tests.support.replay import (
+    CREATE_TIMER,
+    EXECUTION_STARTED,
+    ORCHESTRATOR_STARTED,
+    START,
+    History,
+    run_episode,
+)
 
 #: From the extension's history, as printed in issue #3177 above.
 EXTENSION_FORM = "2025-08-08T11:29:27.8766843Z"
@@ -118,40 +124,17 @@ def clock_orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any
 
 
 def episode(parser: Any, monkeypatch: pytest.MonkeyPatch, stamps: list[str]) -> dict[str, Any]:
+    """One episode of `clock_orchestrator` with `parser` as the SDK's, its history stamped in
+    the extension's form (`History` writes the SDK's six-digit form; the two episode starts
+    take `stamps`)."""
     monkeypatch.setattr(sdk_module(), history_times.PARSER_NAME, parser)
-
-    def started(stamp: str, played: bool) -> dict[str, Any]:
-        return {
-            "EventType": ORCHESTRATOR_STARTED,
-            "EventId": -1,
-            "IsPlayed": played,
-            "Timestamp": stamp,
-        }
-
-    events = [
-        started(stamps[0], True),
-        {
-            "EventType": EXECUTION_STARTED,
-            "EventId": -1,
-            "IsPlayed": True,
-            "Timestamp": stamps[0],
-            "Name": "clock",
-            "Input": None,
-            "Version": "",
-        },
-        started(stamps[1], False),
-    ]
-    payload = {
-        "history": events,
-        "input": None,
-        "instanceId": "history-times",
-        "isReplaying": False,
-        "parentInstanceId": None,
-        "upperSchemaVersion": 1,
-    }
-    context = df.DurableOrchestrationContext.from_json(json.dumps(payload))
-    state: dict[str, Any] = json.loads(df.Orchestrator(clock_orchestrator).handle(context))
-    return state
+    history = History("clock", None, "history-times", START)
+    history.started(START)
+    first, execution, second = history.events
+    assert (first["EventType"], execution["EventType"]) == (ORCHESTRATOR_STARTED, EXECUTION_STARTED)
+    first["Timestamp"] = execution["Timestamp"] = stamps[0]
+    second["Timestamp"] = stamps[1]
+    return run_episode(clock_orchestrator, history)
 
 
 def test_an_episode_decides_the_same_with_either_parser(monkeypatch: pytest.MonkeyPatch) -> None:

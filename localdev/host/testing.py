@@ -8,18 +8,25 @@ Both restore ``os.environ`` afterwards (loading settings writes into it, as Core
 from __future__ import annotations
 
 import asyncio
+import io
 import os
+import sys
 import threading
+import traceback
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from localdev.host.host import LocalHost
 from localdev.host.settings import build_config
 
 T = TypeVar("T")
+
+#: How long `ThreadedHost` waits for the host to stop before it gives up, says on stderr where
+#: the host's threads and tasks are, and raises `TimeoutError`.
+STOP_TIMEOUT_SECONDS: Final = 60.0
 
 
 @asynccontextmanager
@@ -76,6 +83,7 @@ class ThreadedHost:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._context: Any = None
         self.host: LocalHost | None = None
+        self.stop_timeout = STOP_TIMEOUT_SECONDS
 
     @property
     def base_url(self) -> str:
@@ -100,7 +108,34 @@ class ThreadedHost:
 
     def __exit__(self, *exc_info: object) -> None:
         if self._context is not None:
-            self.call(self._context.__aexit__(None, None, None))
+            try:
+                self.call(self._context.__aexit__(None, None, None), self.stop_timeout)
+            except TimeoutError:
+                sys.stderr.write(self.where_stuck())
+                raise
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
+
+    def where_stuck(self) -> str:
+        """Where a host that does not stop is: every thread's stack (the loop's first) and
+        what each of the loop's tasks waits on. Read from another thread while the loop runs,
+        so a task set that changes meanwhile is reported as such."""
+        out = io.StringIO()
+        out.write(f"The local host did not stop within {self.stop_timeout:g} s.\n")
+        names = {thread.ident: thread.name for thread in threading.enumerate()}
+        frames = sys._current_frames()
+        order = sorted(frames, key=lambda ident: ident != self._thread.ident)
+        for ident in order:
+            loop = " (the host's loop)" if ident == self._thread.ident else ""
+            out.write(f"\n--- thread {names.get(ident, ident)}{loop}\n")
+            out.write("".join(traceback.format_stack(frames[ident])))
+        try:
+            tasks = list(asyncio.all_tasks(self._loop))
+        except RuntimeError as error:  # the loop changed its task set while it was read
+            out.write(f"\n--- the loop's tasks could not be read: {error}\n")
+            tasks = []
+        for task in tasks:
+            out.write(f"\n--- task {task.get_name()}\n")
+            task.print_stack(limit=8, file=out)
+        return out.getvalue()

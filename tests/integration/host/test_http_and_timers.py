@@ -334,3 +334,49 @@ def test_a_stopping_host_does_not_wait_for_a_request_still_open() -> None:
     assert not thread.is_alive()
     assert len(outcome) == 1
     assert outcome[0] != b"lingered"
+
+
+def test_a_stop_that_overruns_says_where_the_host_is_stuck(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A host that does not stop within the harness's limit raises, and first writes out what
+    its threads and tasks are doing: here an async function that blocks the event loop."""
+    import threading
+    import time
+    from urllib.error import URLError
+    from urllib.request import urlopen
+
+    from localdev.host.testing import ThreadedHost
+
+    def caller(url: str) -> None:
+        try:
+            with urlopen(url, timeout=30) as response:
+                response.read()
+        except (URLError, OSError):
+            pass
+
+    threaded = ThreadedHost(HTTP_APP, values={"FAST_SCHEDULE": NEVER}).__enter__()
+    assert threaded.host is not None
+    assert threaded.host._runner is not None
+    server = threaded.host._runner.server
+    assert server is not None
+    threaded.stop_timeout = 0.5
+    thread = threading.Thread(
+        target=caller, args=(f"{threaded.base_url}/api/block?seconds=3",), daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not server.connections:
+        assert time.monotonic() < deadline, "the request never reached the host"
+        time.sleep(0.05)
+    time.sleep(0.2)  # the handler is now inside its blocking call
+    with pytest.raises(TimeoutError):
+        threaded.__exit__(None, None, None)
+    report = capsys.readouterr().err
+    assert "did not stop within 0.5 s" in report
+    assert "(the host's loop)" in report
+    assert "block_the_loop" in report  # the loop thread's stack names the blocking function
+    # The loop unblocks after 3 s and the stop carries on; end the loop as __exit__ would have.
+    thread.join(10)
+    threaded.call(asyncio.sleep(0), timeout=10)
+    threaded._loop.call_soon_threadsafe(threaded._loop.stop)

@@ -4,6 +4,7 @@
 import asyncio
 import json
 import os
+import time
 
 import azure.functions as func
 
@@ -75,6 +76,13 @@ async def linger(req: func.HttpRequest) -> func.HttpResponse:
     """Answers only after ``seconds``: a request still open when the host stops."""
     await asyncio.sleep(float(req.params.get("seconds", "0")))
     return func.HttpResponse("lingered")
+
+
+@app.route(route="block", auth_level=func.AuthLevel.ANONYMOUS)
+async def block_the_loop(req: func.HttpRequest) -> func.HttpResponse:
+    """Blocks the host's event loop for ``seconds`` (a blocking call in an async function)."""
+    time.sleep(float(req.params.get("seconds", "0")))  # noqa: ASYNC251 - the point of it
+    return func.HttpResponse("unblocked")
 
 
 @app.timer_trigger(schedule="%FAST_SCHEDULE%", arg_name="timer", run_on_startup=True)

@@ -363,6 +363,7 @@ def deploy_environments(
         shared=SHARED,
         leaf_ceiling=leaf_poll_ceiling(request.walk_version),
         poll_together=request.walk_version >= 8,
+        leaves_ride=request.walk_version >= 9,
     )
     if request.walks is not None:
         walk.resume(request.walks)

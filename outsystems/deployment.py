@@ -88,16 +88,20 @@ FOLLOW_DEPTH: Final = 3
 POLL_EARLY: Final = 0.5
 #: What walks before walk version 5 used (`poll_policy`): their histories replay with them.
 _POLL_EARLY_BEFORE_5: Final = 0.25
-#: The ceiling of walk version 5, which version 6 lowered (`poll_policy`).
+#: The ceiling of walk version 5, which version 6 lowered, and of versions 6-8, which version 9
+#: lowered (`poll_policy`).
 _WALK_POLL_CEILING_5: Final = 6.0
+_WALK_POLL_CEILING_6_TO_8: Final = 5.0
 
 
 def poll_policy(walk_version: int) -> tuple[float, float]:
     """The poll ceiling (in multiples of the shortest interval) and the early fraction of a walk
     of this version (`outsystems.messages.WALK_VERSION`): a walk started before version 6
     replays its history with the values it was written with."""
-    if walk_version >= 6:
+    if walk_version >= 9:
         return WALK_POLL_CEILING, POLL_EARLY
+    if walk_version >= 6:
+        return _WALK_POLL_CEILING_6_TO_8, POLL_EARLY
     if walk_version == 5:
         return _WALK_POLL_CEILING_5, POLL_EARLY
     return POLL_CEILING, _POLL_EARLY_BEFORE_5
@@ -322,10 +326,16 @@ class Walk:
         times = [s.not_before for s in self._pending if s.not_before is not None]
         return min(times) if times else None
 
-    def next_wake(self, now: datetime) -> datetime | None:
+    def next_wake(
+        self, now: datetime, riding: Callable[[Resource], bool] | None = None
+    ) -> datetime | None:
         """When something may have changed: the earliest poll due or backoff ending (None:
-        nothing runs and nothing waits for a time)."""
-        times = [s.next_poll or now for s in self._running]
+        nothing runs and nothing waits for a time). `riding`: running operations whose polls
+        wait for a wake that something else sets (`PlatformWalk.next_wake`)."""
+        running = self._running
+        if riding is not None:
+            running = [s for s in running if not riding(s.resource)]
+        times = [s.next_poll or now for s in running]
         times += [s.not_before for s in self._pending if s.not_before and s.not_before > now]
         return min(times) if times else None
 
@@ -545,12 +555,14 @@ class PlatformWalk:
         shared: str,
         leaf_ceiling: float | None = None,
         poll_together: bool = False,
+        leaves_ride: bool = False,
     ) -> None:
         """`walks` by scope; `shared` names the one the others depend on. `leaf_ceiling`
         (walk version 7): the poll ceiling of an operation nothing still to start waits for,
         while one that something waits for runs or is still to start (`_ceiling_of`).
         `poll_together` (walk version 8): what a resource still to start waits for is polled
-        together (`due`)."""
+        together (`due`). `leaves_ride` (walk version 9): such an operation never sets a wake
+        of its own while that lasts (`next_wake`)."""
         self.walks = dict(walks)
         self.shared = shared
         self._scope_of = {
@@ -569,6 +581,7 @@ class PlatformWalk:
                     self._dependents.setdefault(dep.lower(), []).append(resource.id.lower())
         self.leaf_ceiling = leaf_ceiling
         self.poll_together = poll_together
+        self.leaves_ride = leaves_ride and leaf_ceiling is not None
         self._seen: tuple[frozenset[str], bool] | None = None
         if leaf_ceiling is not None:
             for walk in self.walks.values():
@@ -696,7 +709,25 @@ class PlatformWalk:
         return self._walk_of(resource_id).first_attempt(resource_id)
 
     def next_wake(self, now: datetime) -> datetime | None:
-        wakes = [wake for walk in self._unfinished() if (wake := walk.next_wake(now)) is not None]
+        """The walks' earliest wake. With `leaves_ride` (walk version 9), while something that
+        is waited for runs or is still to start, an operation nothing still to start waits for
+        sets no wake of its own: it is polled at the next wake the others set once its poll is
+        due (`due`), at most one of their intervals late, which delays nothing (whatever starts
+        next waits for the others). Those wakes come at least every `poll_ceiling` intervals;
+        a leaf's own wake would cost the orchestration two episodes for a read that starts
+        nothing. When the others set no wake at all, the leaves' wakes count again."""
+        walks = self._unfinished()
+        if self.leaves_ride:
+            to_start, waited = self._outlook()
+            if waited:
+
+                def riding(resource: Resource) -> bool:
+                    return not self._waited_for(resource.id, to_start)
+
+                paced = [w for walk in walks if (w := walk.next_wake(now, riding)) is not None]
+                if paced:
+                    return min(paced)
+        wakes = [wake for walk in walks if (wake := walk.next_wake(now)) is not None]
         return min(wakes) if wakes else None
 
     def due(self, at: datetime) -> list[Operation]:

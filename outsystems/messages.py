@@ -237,8 +237,11 @@ class SpecDocument(NamedTuple):
 #: polls (or for each other), and the activity starts each as soon as it saw those done
 #: (`check_operations_then_start`): a link of a chain of long operations costs one activity and
 #: one episode less; a step that both starts and polls asks one activity, not two; and what a
-#: resource still to start waits for is polled together (`PlatformWalk.due`).
-WALK_VERSION: Final = 8
+#: resource still to start waits for is polled together (`PlatformWalk.due`). 9: the walks'
+#: poll ceiling is 4 times the shortest interval, not 5 (`WALK_POLL_CEILING`), and an operation
+#: nothing still to start waits for sets no wake of its own while one that something waits for
+#: runs: it is polled at the next wake the others set (`PlatformWalk.next_wake`).
+WALK_VERSION: Final = 9
 
 
 def _walk_version(document: Mapping[str, Any]) -> int:

@@ -438,9 +438,11 @@ def test_resources_the_plan_leaves_alone_are_not_applied() -> None:
 @pytest.mark.parametrize(
     ("walk_version", "waits"),
     [
-        # The shortest interval first, then 1.5 times the last, up to five times the shortest
-        # (walk version 6; a single wait stops at four times, `outsystems.polling`).
-        (WALK_VERSION, [5.0, 7.5, 11.25, 16.875, 25.0, 25.0, 25.0]),
+        # The shortest interval first, then 1.5 times the last, up to four times the shortest
+        # (walk version 9, as a single wait, `outsystems.polling`).
+        (WALK_VERSION, [5.0, 7.5, 11.25, 16.875, 20.0, 20.0, 20.0]),
+        # Walk versions 6-8 histories replay with the five times they were written with.
+        (8, [5.0, 7.5, 11.25, 16.875, 25.0, 25.0, 25.0]),
         # Walk version 5 histories replay with the six times they were written with.
         (5, [5.0, 7.5, 11.25, 16.875, 25.3125, 30.0, 30.0]),
     ],
@@ -480,6 +482,29 @@ def test_what_nothing_waits_for_is_polled_less_often_while_a_waited_one_runs(
     assert gaps[-1] == (27.0 if walk_version == WALK_VERSION else 18.0)
 
 
+@pytest.mark.parametrize("walk_version", [WALK_VERSION, 8])
+def test_what_nothing_waits_for_is_polled_at_the_wakes_of_what_is_waited_for(
+    walk_version: int,
+) -> None:
+    # The dev VM (its setup waits for it) asks to be polled every 9 s, the test gateway
+    # (nothing depends on it) every 7 s (ARM's `Retry-After`). Walk version 9: while the VM
+    # runs, only its polls wake the walk (every 9 s), and the gateway is read at those wakes;
+    # version 8 histories hold the gateway's own wakes (every 7 s, the VM read along with it
+    # within its early window), replayed so. The gateway is read as many times either way.
+    gateway, vm = the(APP_GATEWAY, "test"), the(VM, "dev")
+    arm = Arm(
+        scripts={gateway.id.lower(): running(6), vm.id.lower(): running(12)},
+        retry_after={vm.id.lower(): 9.0, gateway.id.lower(): 7.0},
+    )
+    outcome = arm.run(walk_version=walk_version)
+    assert statuses(outcome) == dict.fromkeys(ENVIRONMENTS, "Succeeded")
+    reads = [c for c in outcome.calls if gateway.id in polled(c)]
+    assert len(reads) == 7
+    assert all(vm.id in polled(c) for c in reads)
+    gaps = {(b.at - a.at).total_seconds() for a, b in pairwise(reads)}
+    assert gaps == ({9.0} if walk_version == WALK_VERSION else {7.0})
+
+
 def test_an_input_of_walk_version_4_polls_up_to_the_ceiling_it_was_written_with() -> None:
     # Its history holds timers of four times the shortest interval at most: it replays them.
     gateway = the(APP_GATEWAY, "test")
@@ -491,9 +516,9 @@ def test_an_input_of_walk_version_4_polls_up_to_the_ceiling_it_was_written_with(
 @pytest.mark.parametrize(
     ("resource_type", "environment", "retry_after", "waits"),
     [
-        # 9 s is honoured; 600 s is cut to the walk's ceiling (five times the shortest interval).
+        # 9 s is honoured; 600 s is cut to the walk's ceiling (four times the shortest interval).
         (APP_GATEWAY, "test", 9.0, [9.0, 9.0]),
-        (VM, "dev", 600.0, [25.0, 25.0]),
+        (VM, "dev", 600.0, [20.0, 20.0]),
     ],
 )
 def test_an_operation_is_polled_after_arms_retry_after_within_the_bounds(

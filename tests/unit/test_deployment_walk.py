@@ -516,7 +516,9 @@ def test_the_height_of_a_resource_is_its_longest_chain_of_dependents() -> None:
 # --- walk version 7: what nothing waits for is polled later while others are waited for ----
 
 
-def paced_walk(leaf_ceiling: float | None = None, poll_together: bool = False) -> PlatformWalk:
+def paced_walk(
+    leaf_ceiling: float | None = None, poll_together: bool = False, leaves_ride: bool = False
+) -> PlatformWalk:
     """s1, s2 (shared), x, y (dev), z (test), all to apply, polled from 10 s up to 50 s."""
     scopes = {"shared": [S1, S2], "dev": [X, Y], "test": [Z]}
     return PlatformWalk(
@@ -527,6 +529,7 @@ def paced_walk(leaf_ceiling: float | None = None, poll_together: bool = False) -
         shared="shared",
         leaf_ceiling=leaf_ceiling,
         poll_together=poll_together,
+        leaves_ride=leaves_ride,
     )
 
 
@@ -610,3 +613,64 @@ def test_what_a_resource_still_to_start_waits_for_is_polled_together(together: b
     walk.checked(op(X, "Failed", "Conflict"), now)
     now = walk.next_wake(now) or now
     assert [o.resource_id for o in walk.due(now)] == [S2.id]
+
+
+# --- walk version 9: what nothing waits for is polled at the wakes the others set ----------
+
+
+def next_polls(walk: PlatformWalk) -> dict[str, datetime | None]:
+    return {
+        step.resource_id.rsplit("/", 1)[-1]: step.next_poll
+        for state in walk.state().values()
+        for step in state.running
+    }
+
+
+@pytest.mark.parametrize("ride", [True, False])
+def test_an_operation_nothing_waits_for_sets_no_wake_while_a_waited_one_runs(ride: bool) -> None:
+    # s2 (y waits for it) and z (nothing waits for it) run out of phase: z started 7 s after
+    # s2. Walk version 9: every wake is one that s2's polls set, and z is polled at the first of
+    # them once its poll is due (never more than one of s2's intervals late). Before, z's own
+    # polls woke the walk too: wakes that read z alone and start nothing.
+    walk = paced_walk(leaf_ceiling=10.0, leaves_ride=ride)
+    walk.started(S1.id, op(S1, "Succeeded"), T0)
+    walk.started(X.id, op(X, "Succeeded"), T0)
+    walk.started(S2.id, op(S2, "InProgress"), T0)
+    now = T0 + timedelta(seconds=7)
+    walk.started(Z.id, op(Z, "InProgress"), now)
+    polls: list[list[str]] = []
+    z_late: list[float] = []
+    for _ in range(16):
+        due_at = next_polls(walk)
+        now = walk.next_wake(now) or now
+        due = walk.due(now)
+        polled = sorted(o.resource_id.rsplit("/", 1)[-1] for o in due)
+        polls.append(polled)
+        if "z" in polled and (z_due := due_at["z"]) is not None:
+            z_late.append((now - z_due).total_seconds())
+        for operation in due:
+            walk.checked(operation._replace(status="InProgress"), now)
+    assert sum("z" in p for p in polls) >= 3, polls
+    if ride:
+        assert all("s2" in p for p in polls), polls
+        # s2's interval is 50 s at most: z is never later than that.
+        assert max(z_late) <= 50.0
+    else:
+        assert ["z"] in polls
+    # s2 ends and y starts: nothing is waited for any more, so z's own polls set wakes again
+    # (one of y and z ends the walk).
+    walk.checked(op(S2, "Succeeded"), now)
+    walk.started(Y.id, op(Y, "InProgress"), now)
+    expected = min(t for t in next_polls(walk).values() if t is not None)
+    assert walk.next_wake(now) == expected
+
+
+def test_a_leaf_sets_the_wake_when_nothing_else_does() -> None:
+    # y waits for s2, which is still to start: something is waited for, but nothing that is
+    # waited for runs or backs off, so z's own poll is the walk's wake (not none at all).
+    walk = paced_walk(leaf_ceiling=10.0, leaves_ride=True)
+    walk.started(S1.id, op(S1, "Succeeded"), T0)
+    walk.started(X.id, op(X, "Succeeded"), T0)
+    walk.started(Z.id, op(Z, "InProgress"), T0)
+    assert names(walk.ready(T0)) == ["s2"]
+    assert walk.next_wake(T0) == next_polls(walk)["z"] == T0 + timedelta(seconds=10)

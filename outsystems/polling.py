@@ -27,10 +27,10 @@ POLL_CEILING: Final = 4.0
 #: Walk version 6 (whose start batches take one activity for a chain of synchronous answers)
 #: spent some of the episodes it saved on polling a little sooner: 5 times (version 5: 6).
 #: Walk version 9 polls at 4 times: an operation that something waits for is seen ended a fifth
-#: sooner, for about 15 more orchestrator episodes per farm deployment (25 more, less the 8 or
-#: so its leaves save by no longer waking the walk on their own,
-#: `outsystems.deployment.PlatformWalk`); `docs/performance.md`, "Round 12", has the trade-off
-#: measured at 5, 4 and 3.5 times.
+#: sooner, for 10-15 more orchestrator episodes per farm deployment than version 8 (25-30 more
+#: at 4 times alone, less the 8 or so its leaves save by no longer waking the walk on their
+#: own, `outsystems.deployment.PlatformWalk`); `docs/performance.md`, "Round 12", has the
+#: trade-off measured at 5, 4 and 3.5 times.
 WALK_POLL_CEILING: Final = 4.0
 #: The ceiling of an operation that nothing still to start waits for (walk version 7), while
 #: one that something waits for is still running or to start: its end starts nothing, and the

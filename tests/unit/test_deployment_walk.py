@@ -551,11 +551,19 @@ def intervals(walk: PlatformWalk) -> dict[str, float]:
     }
 
 
+def wake(walk: PlatformWalk, now: datetime) -> tuple[datetime, list[str]]:
+    """One wake of the walk: when it comes, and the names of what it polls (answered still
+    running)."""
+    now = walk.next_wake(now) or now
+    due = walk.due(now)
+    for operation in due:
+        walk.checked(operation._replace(status="InProgress"), now)
+    return now, sorted(o.resource_id.rsplit("/", 1)[-1] for o in due)
+
+
 def poll_all(walk: PlatformWalk, now: datetime, times: int) -> datetime:
     for _ in range(times):
-        now = walk.next_wake(now) or now
-        for operation in walk.due(now):
-            walk.checked(operation._replace(status="InProgress"), now)
+        now, _polled = wake(walk, now)
     return now
 
 
@@ -600,11 +608,8 @@ def test_what_a_resource_still_to_start_waits_for_is_polled_together(together: b
     walk.started(X.id, op(X, "InProgress"), now)
     polls: list[list[str]] = []
     for _ in range(12):
-        now = walk.next_wake(now) or now
-        due = walk.due(now)
-        polls.append(sorted(o.resource_id.rsplit("/", 1)[-1] for o in due))
-        for operation in due:
-            walk.checked(operation._replace(status="InProgress"), now)
+        now, polled = wake(walk, now)
+        polls.append(polled)
     if together:
         assert all(names == ["s2", "x"] for names in polls)
     else:
@@ -641,15 +646,11 @@ def test_an_operation_nothing_waits_for_sets_no_wake_while_a_waited_one_runs(rid
     polls: list[list[str]] = []
     z_late: list[float] = []
     for _ in range(16):
-        due_at = next_polls(walk)
-        now = walk.next_wake(now) or now
-        due = walk.due(now)
-        polled = sorted(o.resource_id.rsplit("/", 1)[-1] for o in due)
+        z_due = next_polls(walk)["z"]
+        now, polled = wake(walk, now)
         polls.append(polled)
-        if "z" in polled and (z_due := due_at["z"]) is not None:
+        if "z" in polled and z_due is not None:
             z_late.append((now - z_due).total_seconds())
-        for operation in due:
-            walk.checked(operation._replace(status="InProgress"), now)
     assert sum("z" in p for p in polls) >= 3, polls
     if ride:
         assert all("s2" in p for p in polls), polls
